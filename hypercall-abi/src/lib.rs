@@ -1,0 +1,348 @@
+//! The contract between `astra-vmm` (host) and the astra guest kernel.
+//!
+//! Everything both sides must agree on lives here and nowhere else: the guest-physical
+//! memory layout at boot, the [`BootInfo`] block, device port numbers, request layouts and
+//! the exit protocol. The crate is `no_std` with no dependencies so that the host VMM and
+//! the `x86_64-unknown-none` kernel compile the very same definitions.
+//!
+//! # Boot protocol
+//! 1. The VMM loads the kernel ELF at its physical addresses (`p_paddr`) and refuses it
+//!    unless its `.note.astra` note carries [`ABI_VERSION`] (see [`note`]).
+//! 2. It writes a [`BootInfo`] at [`layout::BOOT_INFO_GPA`], the kernel command line at
+//!    [`layout::CMDLINE_GPA`] and the init program's argv (NUL-separated) at
+//!    [`layout::INIT_ARGV_GPA`].
+//! 3. It builds boot page tables ([`layout::BOOT_PML4_GPA`]) that map guest-physical
+//!    `0..1 GiB` twice: identity, and at [`layout::KERNEL_VIRT_BASE`].
+//! 4. The vCPU starts in 64-bit long mode at the ELF entry (a higher-half virtual address)
+//!    with `rdi` = the guest-physical address of the [`BootInfo`] and interrupts disabled.
+//!    The kernel sets up its own stack, GDT, IDT and page tables.
+//!
+//! # Devices
+//! Devices are reached by port I/O. The console is a 16550 UART at [`port::CONSOLE`]. The
+//! exit device takes a 32-bit [`ExitCode`] written to [`port::EXIT`]. Devices that return
+//! data (RTC) take a 32-bit guest-physical address of a request block written to their
+//! port; the VMM checks the whole block lies in guest RAM, fills it in and sets its status.
+//! Request blocks must therefore live below 4 GiB (the kernel keeps them in its image).
+//!
+//! # Rootfs
+//! The rootfs TAR file is mapped read-only into guest-physical memory at
+//! [`BootInfo::rootfs_gpa`] (after RAM, 2 MiB aligned); writes to it exit to the VMM and are
+//! refused.
+#![no_std]
+#![deny(missing_docs)]
+
+use core::mem::{offset_of, size_of};
+
+/// Version of this contract. Bump on any change to a layout or port below.
+pub const ABI_VERSION: u32 = 1;
+
+/// `BootInfo::magic`: "ASTRABOO" little-endian.
+pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
+
+/// A guest-physical address.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GuestPhysAddr(pub u64);
+
+/// The fixed guest-physical layout at boot, and the kernel's virtual layout.
+pub mod layout {
+    /// Boot GDT written by the VMM (null, 64-bit code 0x08, data 0x10).
+    pub const BOOT_GDT_GPA: u64 = 0x500;
+    /// The [`super::BootInfo`] block (one page).
+    pub const BOOT_INFO_GPA: u64 = 0x7000;
+    /// Kernel command line, NUL-terminated, at most [`CMDLINE_MAX`] bytes with the NUL.
+    pub const CMDLINE_GPA: u64 = 0x8000;
+    /// Capacity of the command-line page.
+    pub const CMDLINE_MAX: u64 = 0x1000;
+    /// Init program argv: NUL-terminated strings back to back.
+    pub const INIT_ARGV_GPA: u64 = 0x9000;
+    /// Capacity of the argv area.
+    pub const INIT_ARGV_MAX: u64 = 0x2000;
+    /// Boot PML4; the next three pages hold the low PDPT, the high PDPT and one PD.
+    pub const BOOT_PML4_GPA: u64 = 0xb000;
+    /// Low PDPT of the boot page tables (identity map).
+    pub const BOOT_PDPT_LOW_GPA: u64 = 0xc000;
+    /// High PDPT of the boot page tables (kernel map).
+    pub const BOOT_PDPT_HIGH_GPA: u64 = 0xd000;
+    /// The PD mapping guest-physical 0..1 GiB with 2 MiB pages, shared by both maps.
+    pub const BOOT_PD_GPA: u64 = 0xe000;
+    /// Size of the region the boot page tables map.
+    pub const BOOT_MAPPED_SIZE: u64 = 1 << 30;
+    /// Everything below this is reserved for the VMM's boot structures.
+    pub const LOW_RESERVED_END: u64 = 0x10_0000;
+    /// Where the kernel image is loaded (physical).
+    pub const KERNEL_PHYS_BASE: u64 = 0x20_0000;
+    /// Virtual address of guest-physical 0 in the kernel's image mapping (-2 GiB).
+    pub const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+    /// Virtual address of guest-physical 0 in the kernel's direct map of all memory.
+    pub const PHYS_MAP_BASE: u64 = 0xffff_8000_0000_0000;
+    /// Alignment of the rootfs mapping placed after RAM.
+    pub const ROOTFS_ALIGN: u64 = 2 << 20;
+    /// Smallest guest RAM the VMM accepts.
+    pub const MEM_MIN: u64 = 16 << 20;
+    /// Largest guest RAM the VMM accepts.
+    pub const MEM_MAX: u64 = 64 << 30;
+
+    /// Where the rootfs goes for a given RAM size: the first 2 MiB boundary after RAM.
+    pub const fn rootfs_gpa(mem_size: u64) -> u64 {
+        (mem_size + ROOTFS_ALIGN - 1) & !(ROOTFS_ALIGN - 1)
+    }
+}
+
+/// I/O port numbers.
+pub mod port {
+    /// 16550 UART (COM1), 8 registers.
+    pub const CONSOLE: u16 = 0x3f8;
+    /// Exit device: a 32-bit write of an [`super::ExitCode`] ends the VM.
+    pub const EXIT: u16 = 0x501;
+    /// RTC device: a 32-bit write of the GPA of an [`super::RtcRequest`].
+    pub const RTC: u16 = 0x502;
+}
+
+/// Kinds of entries in [`BootInfo::mem_regions`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemKind {
+    /// RAM the kernel may use (minus its own image).
+    Usable = 1,
+    /// RAM holding boot structures, not to be allocated.
+    Reserved = 2,
+}
+
+/// One range of guest-physical memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemRegion {
+    /// Start of the range.
+    pub base: GuestPhysAddr,
+    /// Length in bytes.
+    pub size: u64,
+    /// A [`MemKind`] value.
+    pub kind: u32,
+    /// Explicit padding, zero.
+    pub _pad: u32,
+}
+
+/// Kinds of entries in [`BootInfo::devices`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// 16550 UART at `port`.
+    Console = 1,
+    /// Exit device at `port`.
+    Exit = 2,
+    /// RTC at `port`.
+    Rtc = 3,
+    /// Read-only rootfs TAR mapped at `gpa`, `size` bytes.
+    Rootfs = 4,
+}
+
+/// One device the VMM provides.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// Guest-physical address of the device's memory, or 0.
+    pub gpa: GuestPhysAddr,
+    /// Size of that memory in bytes, or 0.
+    pub size: u64,
+    /// A [`DeviceKind`] value.
+    pub kind: u32,
+    /// I/O port of the device, or 0.
+    pub port: u16,
+    /// Explicit padding, zero.
+    pub _pad: u16,
+}
+
+/// Capacity of [`BootInfo::mem_regions`].
+pub const MAX_MEM_REGIONS: usize = 8;
+/// Capacity of [`BootInfo::devices`].
+pub const MAX_DEVICES: usize = 8;
+
+/// What the VMM tells the kernel at boot; at [`layout::BOOT_INFO_GPA`], address in `rdi`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootInfo {
+    /// [`BOOT_MAGIC`].
+    pub magic: u64,
+    /// GPA of the NUL-terminated kernel command line.
+    pub cmdline_gpa: GuestPhysAddr,
+    /// Length of the command line without the NUL.
+    pub cmdline_len: u64,
+    /// GPA of the init argv block (NUL-terminated strings back to back).
+    pub init_argv_gpa: GuestPhysAddr,
+    /// Length of the argv block in bytes, including every NUL.
+    pub init_argv_len: u64,
+    /// GPA of the mapped rootfs TAR, or 0 if there is none.
+    pub rootfs_gpa: GuestPhysAddr,
+    /// Size of the rootfs TAR in bytes (the mapping is rounded up to a page).
+    pub rootfs_size: u64,
+    /// TSC frequency in kHz from `KVM_GET_TSC_KHZ`, 0 if unknown.
+    pub tsc_khz: u64,
+    /// Total guest RAM in bytes.
+    pub mem_size: u64,
+    /// Used entries of `mem_regions`.
+    pub mem_region_count: u32,
+    /// Used entries of `devices`.
+    pub device_count: u32,
+    /// [`ABI_VERSION`] of the VMM that wrote this.
+    pub abi_version: u32,
+    /// Explicit padding, zero.
+    pub _pad: u32,
+    /// The guest-physical memory map.
+    pub mem_regions: [MemRegion; MAX_MEM_REGIONS],
+    /// The device table.
+    pub devices: [DeviceEntry; MAX_DEVICES],
+}
+
+impl BootInfo {
+    /// The device of `kind`, if the VMM provides one.
+    pub fn device(&self, kind: DeviceKind) -> Option<&DeviceEntry> {
+        let count = (self.device_count as usize).min(MAX_DEVICES);
+        self.devices[..count].iter().find(|d| d.kind == kind as u32)
+    }
+
+    /// The used memory regions.
+    pub fn regions(&self) -> &[MemRegion] {
+        let count = (self.mem_region_count as usize).min(MAX_MEM_REGIONS);
+        &self.mem_regions[..count]
+    }
+}
+
+/// How the guest ended, as written to [`port::EXIT`].
+///
+/// Bits 0-7: the status; bits 8-15: an [`ExitKind`]. Everything else is zero.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitCode(pub u32);
+
+/// The reason part of an [`ExitCode`].
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// The init program ended; the status is its shell-style status (128+N for signal N).
+    Program = 0,
+    /// The kernel panicked or took an unrecoverable exception; the status is unused.
+    KernelPanic = 1,
+}
+
+impl ExitCode {
+    /// Encodes a kind and status.
+    pub const fn new(kind: ExitKind, status: u8) -> Self {
+        ExitCode(((kind as u32) << 8) | status as u32)
+    }
+
+    /// The kind, or `None` for an unknown value (a hostile or broken guest).
+    pub const fn kind(self) -> Option<ExitKind> {
+        if self.0 >> 16 != 0 {
+            return None;
+        }
+        match (self.0 >> 8) & 0xff {
+            0 => Some(ExitKind::Program),
+            1 => Some(ExitKind::KernelPanic),
+            _ => None,
+        }
+    }
+
+    /// The status byte.
+    pub const fn status(self) -> u8 {
+        (self.0 & 0xff) as u8
+    }
+}
+
+/// Request status values written by the VMM.
+pub mod status {
+    /// Not yet handled (the guest sets this before ringing).
+    pub const PENDING: u32 = 0;
+    /// Done.
+    pub const OK: u32 = 1;
+    /// The request was malformed.
+    pub const INVALID: u32 = 2;
+}
+
+/// RTC request block: the VMM fills in the host's wall-clock time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RtcRequest {
+    /// Nanoseconds since the Unix epoch (UTC), written by the VMM.
+    pub unix_time_ns: u64,
+    /// A [`status`] value, written by the VMM.
+    pub status: u32,
+    /// Explicit padding, zero.
+    pub _pad: u32,
+}
+
+/// The ELF note through which the kernel states the ABI it speaks.
+///
+/// Section `.note.astra`, note name `"astra\0"` (namesz 6, padded to 8), type
+/// [`note::TYPE_ABI_VERSION`], descriptor a little-endian `u32` [`ABI_VERSION`].
+pub mod note {
+    /// Section name.
+    pub const SECTION: &str = ".note.astra";
+    /// Note owner name, NUL included.
+    pub const NAME: &[u8; 6] = b"astra\0";
+    /// Note type of the ABI version note.
+    pub const TYPE_ABI_VERSION: u32 = 0x4153_0001;
+}
+
+const _: () = {
+    assert!(size_of::<GuestPhysAddr>() == 8);
+    assert!(size_of::<MemRegion>() == 24);
+    assert!(offset_of!(MemRegion, size) == 8);
+    assert!(offset_of!(MemRegion, kind) == 16);
+    assert!(size_of::<DeviceEntry>() == 24);
+    assert!(offset_of!(DeviceEntry, size) == 8);
+    assert!(offset_of!(DeviceEntry, kind) == 16);
+    assert!(offset_of!(DeviceEntry, port) == 20);
+    assert!(offset_of!(BootInfo, cmdline_gpa) == 8);
+    assert!(offset_of!(BootInfo, rootfs_gpa) == 40);
+    assert!(offset_of!(BootInfo, tsc_khz) == 56);
+    assert!(offset_of!(BootInfo, mem_region_count) == 72);
+    assert!(offset_of!(BootInfo, abi_version) == 80);
+    assert!(offset_of!(BootInfo, mem_regions) == 88);
+    assert!(offset_of!(BootInfo, devices) == 88 + 24 * MAX_MEM_REGIONS);
+    assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES));
+    assert!((size_of::<BootInfo>() as u64) <= layout::CMDLINE_GPA - layout::BOOT_INFO_GPA);
+    assert!(size_of::<RtcRequest>() == 16);
+    assert!(size_of::<ExitCode>() == 4);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_round_trips() {
+        let code = ExitCode::new(ExitKind::Program, 139);
+        assert_eq!(code.kind(), Some(ExitKind::Program));
+        assert_eq!(code.status(), 139);
+        assert_eq!(
+            ExitCode::new(ExitKind::KernelPanic, 0).kind(),
+            Some(ExitKind::KernelPanic)
+        );
+        assert_eq!(ExitCode(0x0300).kind(), None);
+        assert_eq!(ExitCode(0x1_0000).kind(), None);
+    }
+
+    #[test]
+    fn rootfs_follows_ram_on_a_2mib_boundary() {
+        assert_eq!(layout::rootfs_gpa(256 << 20), 256 << 20);
+        assert_eq!(layout::rootfs_gpa((256 << 20) + 1), (258 << 20));
+    }
+
+    #[test]
+    fn device_lookup_ignores_unused_slots() {
+        let mut info = BootInfo::default();
+        info.devices[1] = DeviceEntry {
+            kind: DeviceKind::Rtc as u32,
+            port: port::RTC,
+            ..Default::default()
+        };
+        info.device_count = 1;
+        assert!(info.device(DeviceKind::Rtc).is_none());
+        info.device_count = 2;
+        assert_eq!(
+            info.device(DeviceKind::Rtc).map(|d| d.port),
+            Some(port::RTC)
+        );
+    }
+}

@@ -26,7 +26,7 @@
 //!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
-//! [`BootInfo::rootfs_gpa`] (after RAM, 2 MiB aligned); writes to it exit to the VMM and are
+//! [`BootInfo::rootfs_gpa`] ([`layout::ROOTFS_GPA`], above 4 GiB); writes to it exit to the VMM and are
 //! refused.
 #![no_std]
 #![deny(missing_docs)]
@@ -76,17 +76,15 @@ pub mod layout {
     pub const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
     /// Virtual address of guest-physical 0 in the kernel's direct map of all memory.
     pub const PHYS_MAP_BASE: u64 = 0xffff_8000_0000_0000;
-    /// Alignment of the rootfs mapping placed after RAM.
-    pub const ROOTFS_ALIGN: u64 = 2 << 20;
+    /// Where the rootfs TAR is mapped: above the 4 GiB boundary, clear of RAM and of the
+    /// LAPIC/IOAPIC window just below 4 GiB.
+    pub const ROOTFS_GPA: u64 = 1 << 32;
     /// Smallest guest RAM the VMM accepts.
     pub const MEM_MIN: u64 = 16 << 20;
-    /// Largest guest RAM the VMM accepts.
-    pub const MEM_MAX: u64 = 64 << 30;
-
-    /// Where the rootfs goes for a given RAM size: the first 2 MiB boundary after RAM.
-    pub const fn rootfs_gpa(mem_size: u64) -> u64 {
-        (mem_size + ROOTFS_ALIGN - 1) & !(ROOTFS_ALIGN - 1)
-    }
+    /// Largest guest RAM the VMM accepts: RAM is one slot below the MMIO window at 3 GiB.
+    pub const MEM_MAX: u64 = 3 << 30;
+    /// Largest rootfs the VMM maps.
+    pub const ROOTFS_MAX: u64 = 64 << 30;
 }
 
 /// I/O port numbers.
@@ -324,9 +322,8 @@ mod tests {
     }
 
     #[test]
-    fn rootfs_follows_ram_on_a_2mib_boundary() {
-        assert_eq!(layout::rootfs_gpa(256 << 20), 256 << 20);
-        assert_eq!(layout::rootfs_gpa((256 << 20) + 1), (258 << 20));
+    fn rootfs_window_is_clear_of_ram() {
+        assert!(layout::MEM_MAX < layout::ROOTFS_GPA);
     }
 
     #[test]

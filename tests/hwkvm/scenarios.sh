@@ -1,0 +1,43 @@
+# Parser for tests/scenarios.txt, shared by the host (tests/hwkvm/run.sh, bash) and the
+# in-guest /init (busybox ash): keep it POSIX sh. See tests/scenarios.txt for the format.
+#
+# hwkvm_parse_scenario LINE
+#   returns 0 and sets SC_NAME SC_EXIT SC_OUT SC_ARGS for a scenario line,
+#   returns 1 for a blank or comment line,
+#   returns 2 and sets SC_ERR for a malformed line.
+
+hwkvm_trim() {
+    # Strip leading and trailing whitespace from $1, print the result.
+    set -- "${1#"${1%%[![:space:]]*}"}"
+    printf '%s' "${1%"${1##*[![:space:]]}"}"
+}
+
+hwkvm_parse_scenario() {
+    SC_NAME= SC_EXIT= SC_OUT= SC_ARGS= SC_ERR=
+    _l=$(printf '%s' "$1" | tr -d '\r')
+    _t=$(hwkvm_trim "$_l")
+    case "$_t" in '' | '#'*) return 1 ;; esac
+    # A line ending in " |" (trailing whitespace stripped by an editor) has empty arguments.
+    case "$_t" in *' |') _l="$_t " ;; esac
+    case "$_l" in *' | '*' | '*' | '*) ;; *)
+        SC_ERR="expected 4 fields separated by ' | ': $_t"
+        return 2 ;;
+    esac
+    SC_NAME=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
+    SC_EXIT=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
+    SC_OUT=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
+    SC_ARGS=$(hwkvm_trim "$_l")
+    case "$SC_NAME" in '' | *[!A-Za-z0-9._-]*)
+        SC_ERR="bad scenario name '$SC_NAME' (letters, digits, '.', '_', '-')"
+        return 2 ;;
+    esac
+    case "$SC_EXIT" in '' | *[!0-9]*)
+        SC_ERR="scenario $SC_NAME: expected exit '$SC_EXIT' is not a number"
+        return 2 ;;
+    esac
+    if [ "$SC_EXIT" -gt 255 ]; then
+        SC_ERR="scenario $SC_NAME: expected exit $SC_EXIT is out of range 0-255"
+        return 2
+    fi
+    return 0
+}

@@ -1,0 +1,9 @@
+//! `false`: exits 1.
+#![no_std]
+#![no_main]
+
+guest_std::entry!(main);
+
+fn main(_args: guest_std::env::Args) -> i32 {
+    1
+}

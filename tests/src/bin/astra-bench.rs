@@ -1,0 +1,303 @@
+//! `make bench`: astra's two headline costs against their floors on this machine's KVM.
+//!
+//! 1. Boot to exit: whole-process wall time of `astra-vmm ... -- /bin/true` beside the
+//!    bare-KVM floor `kvm-floor --mem 256M` (a minimal VMM that creates a VM with the same
+//!    memory and exits through a port), interleaved so machine noise hits both alike.
+//! 2. System-call round trip: the medians the guest kernel measures under
+//!    `--cmdline astra.bench` (`bench <name> cycles=<n>` lines), against its trap floor.
+//!
+//! Prints tables on stdout and writes no files. Exits non-zero if something could not be
+//! measured (a run failed, a `bench` line is missing); missing a target is reported, not
+//! an error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use astra_tests::stats::{parse_bench_lines, ratio, ratio_verdict, Summary, Table};
+use astra_tests::{check_kvm_at, shell_command, try_run, Workspace};
+
+/// Timed boot pairs; the brief asks for at least 20.
+const DEFAULT_RUNS: usize = 20;
+/// Untimed pairs first, so page cache and KVM module state are warm for both.
+const WARMUP_RUNS: usize = 2;
+/// Target: astra boot-to-exit at most this multiple of the bare-KVM floor.
+const BOOT_TARGET: f64 = 1.3;
+/// Target: a system call at most this multiple of the kernel's trap floor.
+const SYSCALL_TARGET: f64 = 1.2;
+/// Wall timeout of one boot (they take tens of milliseconds).
+const BOOT_WALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Wall timeout of the in-guest benchmark run.
+const SYSCALL_WALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The floor's memory size: astra-vmm's default `--mem`.
+const FLOOR_MEM: &str = "256M";
+/// The kernel's benchmark lines: the floor, and the two entries measured against it.
+const TRAP_FLOOR: &str = "trap_floor";
+const SYSCALL_LINES: [&str; 2] = ["syscall_getpid", "int80_getpid"];
+
+fn main() -> ExitCode {
+    let runs = match parse_runs(std::env::args().skip(1)) {
+        Ok(runs) => runs,
+        Err(message) => {
+            eprintln!("astra-bench: {message}\nusage: astra-bench [--runs N]  (N >= 1, default {DEFAULT_RUNS})");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(message) = check_kvm_at(Path::new("/dev/kvm")) {
+        eprintln!("astra-bench: {message}");
+        return ExitCode::FAILURE;
+    }
+    let ws = Workspace::locate();
+    let mut problems = Vec::new();
+    if let Err(problem) = boot_bench(&ws, runs) {
+        problems.push(problem);
+    }
+    println!();
+    if let Err(problem) = syscall_bench(&ws) {
+        problems.push(problem);
+    }
+    if problems.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    println!();
+    for problem in &problems {
+        eprintln!("astra-bench: error: {problem}");
+    }
+    ExitCode::FAILURE
+}
+
+fn parse_runs(mut args: impl Iterator<Item = String>) -> Result<usize, String> {
+    let mut runs = DEFAULT_RUNS;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("--runs needs a positive number")?;
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(runs)
+}
+
+/// A command as run (absolute paths) and as shown (relative to the workspace root).
+struct Cmd {
+    program: std::path::PathBuf,
+    args: Vec<String>,
+    shown: String,
+}
+
+impl Cmd {
+    fn new(ws: &Workspace, program_rel: &str, args_rel: &[&str]) -> Result<Self, String> {
+        let program = ws.find_built(program_rel)?;
+        let mut args = Vec::new();
+        for arg in args_rel {
+            // Workspace-relative file arguments become absolute so the cwd does not matter.
+            if arg.starts_with("build/") {
+                args.push(ws.find_built(arg)?.display().to_string());
+            } else {
+                args.push(arg.to_string());
+            }
+        }
+        let shown_args: Vec<String> = args_rel.iter().map(|a| a.to_string()).collect();
+        let shown = shell_command(Path::new(program_rel), &shown_args);
+        Ok(Cmd {
+            program,
+            args,
+            shown,
+        })
+    }
+
+    /// Runs it once; the wall time of a successful run, or why it failed.
+    fn run(&self, timeout: Duration) -> Result<astra_tests::Outcome, String> {
+        let outcome = try_run(&self.program, &self.args, timeout).map_err(|e| e.to_string())?;
+        if outcome.status != 0 {
+            return Err(format!(
+                "`{}` failed (expected exit 0)\n{}",
+                self.shown,
+                outcome.report()
+            ));
+        }
+        Ok(outcome)
+    }
+}
+
+fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
+    println!("== boot to exit: whole-process wall time, {runs} interleaved runs each ==");
+    let floor = Cmd::new(ws, "target/release/kvm-floor", &["--mem", FLOOR_MEM]);
+    let astra = Cmd::new(
+        ws,
+        "target/release/astra-vmm",
+        &[
+            "--kernel",
+            "build/guest.elf",
+            "--rootfs",
+            "build/fs.tar",
+            "--",
+            "/bin/true",
+        ],
+    );
+    let (floor, astra) = match (floor, astra) {
+        (Ok(floor), Ok(astra)) => (floor, astra),
+        (floor, astra) => {
+            let missing: Vec<String> = [floor.err(), astra.err()].into_iter().flatten().collect();
+            println!("not measured: {}", missing.join("; "));
+            return Err(format!("boot benchmark not run: {}", missing.join("; ")));
+        }
+    };
+
+    let mut floor_times = Vec::with_capacity(runs);
+    let mut astra_times = Vec::with_capacity(runs);
+    for index in 0..WARMUP_RUNS + runs {
+        let floor_time = floor.run(BOOT_WALL_TIMEOUT)?.elapsed;
+        let astra_time = astra.run(BOOT_WALL_TIMEOUT)?.elapsed;
+        if index >= WARMUP_RUNS {
+            floor_times.push(floor_time);
+            astra_times.push(astra_time);
+        }
+    }
+    let floor_summary = Summary::of_durations_ms(&floor_times).ok_or("no floor samples")?;
+    let astra_summary = Summary::of_durations_ms(&astra_times).ok_or("no astra samples")?;
+
+    let mut table = Table::new(&["command", "runs", "p10 ms", "median ms", "p90 ms"]);
+    for (cmd, s) in [(&floor, floor_summary), (&astra, astra_summary)] {
+        table.row(&[
+            cmd.shown.clone(),
+            s.count.to_string(),
+            format!("{:.2}", s.p10),
+            format!("{:.2}", s.median),
+            format!("{:.2}", s.p90),
+        ]);
+    }
+    print!("{}", table.render());
+    println!(
+        "astra / floor (medians): {}",
+        ratio_verdict(
+            ratio(astra_summary.median, floor_summary.median),
+            BOOT_TARGET
+        )
+    );
+    println!(
+        "reproduce: cd {} && {} ; {}",
+        ws.root.display(),
+        floor.shown,
+        astra.shown
+    );
+    Ok(())
+}
+
+fn syscall_bench(ws: &Workspace) -> Result<(), String> {
+    println!("== system-call round trip: in-guest medians (cycles) ==");
+    let cmd = Cmd::new(
+        ws,
+        "target/release/astra-vmm",
+        &[
+            "--kernel",
+            "build/guest.elf",
+            "--rootfs",
+            "build/fs.tar",
+            "--cmdline",
+            "astra.bench",
+            "--",
+            "/bin/true",
+        ],
+    )
+    .inspect_err(|message| println!("not measured: {message}"))?;
+    println!("reproduce: cd {} && {}", ws.root.display(), cmd.shown);
+    let outcome =
+        try_run(&cmd.program, &cmd.args, SYSCALL_WALL_TIMEOUT).map_err(|e| e.to_string())?;
+    let lines = parse_bench_lines(&outcome.stdout);
+    let (table, missing) = syscall_table(&lines);
+    print!("{}", table.render());
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        println!("MISSING: the kernel printed no `bench <name> cycles=<n>` line for: {list}");
+        problems.push(format!("missing bench lines: {list}"));
+    }
+    if outcome.status != 0 {
+        problems.push(format!(
+            "the benchmark boot exited with {} (expected 0)",
+            astra_tests::exit::describe(outcome.status)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", problems.join("; "), outcome.report()))
+    }
+}
+
+/// The syscall table, and the names of the required lines that are missing.
+fn syscall_table(lines: &BTreeMap<String, u64>) -> (Table, Vec<String>) {
+    let mut table = Table::new(&["measurement", "median cycles", "vs trap_floor"]);
+    let floor = lines.get(TRAP_FLOOR).copied();
+    let mut missing = Vec::new();
+    match floor {
+        Some(cycles) => table.row(&[
+            TRAP_FLOOR.to_string(),
+            cycles.to_string(),
+            "1.00x (floor)".into(),
+        ]),
+        None => {
+            table.row(&[TRAP_FLOOR, "MISSING", "-"]);
+            missing.push(TRAP_FLOOR.to_string());
+        }
+    }
+    for name in SYSCALL_LINES {
+        match lines.get(name) {
+            Some(&cycles) => {
+                let versus = floor.and_then(|f| ratio(cycles as f64, f as f64));
+                table.row(&[
+                    name.to_string(),
+                    cycles.to_string(),
+                    ratio_verdict(versus, SYSCALL_TARGET),
+                ]);
+            }
+            None => {
+                table.row(&[name, "MISSING", "-"]);
+                missing.push(name.to_string());
+            }
+        }
+    }
+    (table, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn runs_default_and_are_validated() {
+        assert_eq!(parse_runs(args(&[])), Ok(DEFAULT_RUNS));
+        assert_eq!(parse_runs(args(&["--runs", "50"])), Ok(50));
+        assert!(parse_runs(args(&["--runs", "0"])).is_err());
+        assert!(parse_runs(args(&["--runs"])).is_err());
+        assert!(parse_runs(args(&["--fast"])).is_err());
+    }
+
+    #[test]
+    fn syscall_table_reports_ratios_and_missing_lines() {
+        let lines =
+            parse_bench_lines("bench trap_floor cycles=1000\nbench syscall_getpid cycles=1100\n");
+        let (table, missing) = syscall_table(&lines);
+        assert_eq!(missing, ["int80_getpid"]);
+        let text = table.render();
+        assert!(text.contains("1.10x (target <= 1.20x: met)"), "{text}");
+        assert!(text.contains("int80_getpid    MISSING"), "{text}");
+
+        let (_, missing) = syscall_table(&BTreeMap::new());
+        assert_eq!(missing, ["trap_floor", "syscall_getpid", "int80_getpid"]);
+    }
+}

@@ -1,0 +1,305 @@
+//! Running `astra-vmm` (or any host program) with a host-side wall timeout.
+//!
+//! The guest's own `--timeout` is the VMM's business and is tested as such; the wall timeout
+//! here catches the VMM itself hanging. It is enforced without polling: a helper thread waits
+//! for the child with `waitid(WNOWAIT)`, which does not reap it, so the child's pid stays ours
+//! until we reap it and a kill on timeout can never hit a recycled pid. The exit time it
+//! reports is also the precise end of the run, which the boot benchmark relies on.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::{exit, shell_command, tail, Workspace};
+
+/// Wall timeout for one `astra-vmm` run when a test has no better number.
+pub const DEFAULT_WALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Lines of stdout and stderr shown in failure reports.
+pub const REPORT_TAIL_LINES: usize = 25;
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Exit code, or 128+N if the process was killed by signal N (shell convention).
+    pub status: i32,
+    /// The signal that killed the process itself (not a guest program), if any.
+    pub signal: Option<i32>,
+    /// Everything the process wrote on stdout (the guest console, for `astra-vmm`).
+    pub stdout: String,
+    /// Everything the process wrote on stderr.
+    pub stderr: String,
+    /// From just before spawning to the moment the process exited.
+    pub elapsed: Duration,
+    /// The command line, ready to paste into a shell.
+    pub command: String,
+}
+
+impl Outcome {
+    /// A multi-line account of the run: command, status, time, output tails.
+    pub fn report(&self) -> String {
+        let status = match self.signal {
+            Some(sig) => format!("the process was killed by host signal {sig}"),
+            None => exit::describe(self.status),
+        };
+        format!(
+            "command: {}\nexit status: {status}\nelapsed: {:.1} ms\n{}",
+            self.command,
+            self.elapsed.as_secs_f64() * 1e3,
+            output_tails(&self.stdout, &self.stderr)
+        )
+    }
+}
+
+/// Why a run produced no [`Outcome`].
+#[derive(Debug)]
+pub enum RunError {
+    /// The program could not be started.
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Waiting for the program failed.
+    Wait {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The program did not exit within the wall timeout and was killed.
+    HostTimeout {
+        /// The command line.
+        command: String,
+        /// The timeout that expired.
+        wall_timeout: Duration,
+        /// Output up to the kill.
+        stdout: String,
+        /// Error output up to the kill.
+        stderr: String,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Spawn { command, source } => {
+                write!(f, "cannot start `{command}`: {source}")
+            }
+            RunError::Wait { command, source } => {
+                write!(f, "cannot wait for `{command}`: {source}")
+            }
+            RunError::HostTimeout {
+                command,
+                wall_timeout,
+                stdout,
+                stderr,
+            } => write!(
+                f,
+                "the process itself hung: no exit within the host wall timeout of {} s, killed \
+                 (the guest's --timeout should have ended it first)\ncommand: {command}\n{}",
+                wall_timeout.as_secs_f64(),
+                output_tails(stdout, stderr)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn output_tails(stdout: &str, stderr: &str) -> String {
+    format!(
+        "--- stdout (tail) ---\n{}--- stderr (tail) ---\n{}---",
+        tail(stdout, REPORT_TAIL_LINES),
+        tail(stderr, REPORT_TAIL_LINES)
+    )
+}
+
+/// Runs `program args...` with stdin closed, capturing its output, killing it after
+/// `wall_timeout`.
+pub fn try_run<S: AsRef<str>>(
+    program: &Path,
+    args: &[S],
+    wall_timeout: Duration,
+) -> Result<Outcome, RunError> {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    let command = shell_command(program, &args);
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let stdout_reader = spawn_reader(child.stdout.take());
+    let stderr_reader = spawn_reader(child.stderr.take());
+
+    let pid = child.id();
+    let (exit_tx, exit_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let result = wait_until_exited(pid).map(|()| Instant::now());
+        // The receiver is gone if the run already timed out; nothing left to tell.
+        let _ = exit_tx.send(result);
+    });
+
+    let exited_at = match exit_rx.recv_timeout(wall_timeout) {
+        Ok(Ok(at)) => Some(at),
+        Ok(Err(source)) => {
+            kill_and_reap(&mut child);
+            return Err(RunError::Wait { command, source });
+        }
+        Err(_) => None,
+    };
+    let Some(exited_at) = exited_at else {
+        kill_and_reap(&mut child);
+        return Err(RunError::HostTimeout {
+            command,
+            wall_timeout,
+            stdout: join_reader(stdout_reader),
+            stderr: join_reader(stderr_reader),
+        });
+    };
+    let status = child.wait().map_err(|source| RunError::Wait {
+        command: command.clone(),
+        source,
+    })?;
+    let (status, signal) = match (status.code(), status.signal()) {
+        (Some(code), _) => (code, None),
+        (None, Some(sig)) => (128 + sig, Some(sig)),
+        (None, None) => (-1, None),
+    };
+    Ok(Outcome {
+        status,
+        signal,
+        stdout: join_reader(stdout_reader),
+        stderr: join_reader(stderr_reader),
+        elapsed: exited_at - started,
+        command,
+    })
+}
+
+/// Runs the built `astra-vmm` with `args`; panics (failing the test) if it cannot be started
+/// or hangs past `wall_timeout`.
+pub fn run_vmm<S: AsRef<str>>(args: &[S], wall_timeout: Duration) -> Outcome {
+    let vmm = Workspace::locate().vmm();
+    match try_run(&vmm, args, wall_timeout) {
+        Ok(outcome) => outcome,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    // Errors mean it is already gone, which is what we want.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn spawn_reader<R: Read + Send + 'static>(pipe: Option<R>) -> Option<JoinHandle<String>> {
+    let mut pipe = pipe?;
+    Some(thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // A read error ends the capture; what arrived so far is still worth reporting.
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }))
+}
+
+fn join_reader(reader: Option<JoinHandle<String>>) -> String {
+    reader
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_default()
+}
+
+/// Blocks until child `pid` has exited, leaving it unreaped.
+fn wait_until_exited(pid: u32) -> io::Result<()> {
+    // SAFETY: siginfo_t is plain old data for which all-zero bytes are a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `info` is a valid, writable siginfo_t that outlives the call; WNOWAIT
+        // leaves the child to be reaped by its `Child` owner.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_status_and_output() {
+        let out = try_run(
+            Path::new("/bin/sh"),
+            &["-c", "echo out; echo err >&2; exit 7"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(out.status, 7);
+        assert_eq!(out.signal, None);
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+        assert!(out.command.starts_with("/bin/sh -c 'echo out;"));
+        assert!(out.report().contains("exit status: 7"));
+    }
+
+    #[test]
+    fn a_signal_death_maps_to_128_plus_n() {
+        let out = try_run(
+            Path::new("/bin/sh"),
+            &["-c", "kill -9 $$"],
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(out.status, 137);
+        assert_eq!(out.signal, Some(9));
+    }
+
+    #[test]
+    fn a_hung_process_is_killed_at_the_wall_timeout() {
+        let started = Instant::now();
+        let err = try_run(
+            Path::new("/bin/sh"),
+            &["-c", "echo started; exec sleep 30"],
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let text = err.to_string();
+        assert!(text.contains("hung"), "{text}");
+        assert!(text.contains("started"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error() {
+        let err = try_run(
+            Path::new("/nonexistent/astra-vmm"),
+            &[] as &[&str],
+            DEFAULT_WALL_TIMEOUT,
+        )
+        .unwrap_err();
+        assert!(matches!(err, RunError::Spawn { .. }), "{err}");
+    }
+}

@@ -20,6 +20,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 
 # Defaults; /hwkvm.conf (written by run.sh) overrides them.
 SCENARIO_TIMEOUT=60
+GUEST_TIMEOUT=30
 KVM_AMD_ARGS=
 [ -f /hwkvm.conf ] && . /hwkvm.conf
 . /scenarios.sh
@@ -39,6 +40,7 @@ fatal() {
     off
 }
 
+echo # the firmware leaves the console mid-line
 echo "HWKVM-BOOT kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) uptime=$(cut -d' ' -f1 /proc/uptime)s"
 
 grep -qw svm /proc/cpuinfo || fatal "the vCPU has no 'svm' flag (QEMU needs -cpu ...,+svm)"
@@ -94,14 +96,20 @@ while IFS= read -r line || [ -n "$line" ]; do
         continue
         ;;
     esac
-    say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $SC_ARGS"
     t0=$(now_cs)
     set -f
     # shellcheck disable=SC2086 # the arguments are split on whitespace by definition
-    timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf --rootfs /fs.tar $SC_ARGS \
+    set -- $SC_ARGS
+    set +f
+    # Like the Rust tier: a guest timeout unless the scenario sets one, so that a hung guest
+    # ends with the VMM's own timeout report; busybox timeout is the last resort.
+    if [ -n "$GUEST_TIMEOUT" ] && ! hwkvm_has_timeout "$@"; then
+        set -- --timeout "$GUEST_TIMEOUT" "$@"
+    fi
+    say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*"
+    timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf --rootfs /fs.tar "$@" \
         >/tmp/out 2>&1 </dev/null
     code=$?
-    set +f
     t1=$(now_cs)
     total=$(wc -l </tmp/out)
     head -n 60 /tmp/out | sed "s/^/  $SC_NAME| /"

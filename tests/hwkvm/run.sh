@@ -13,7 +13,9 @@
 #                 (default: target/x86_64-unknown-linux-musl/release/kvm-floor if it exists;
 #                 set to "none" to skip)
 #   HWKVM_TIMEOUT           hard limit for the whole QEMU run, seconds (300)
-#   HWKVM_SCENARIO_TIMEOUT  limit per astra-vmm run inside, seconds (60)
+#   HWKVM_SCENARIO_TIMEOUT  limit per astra-vmm run inside (busybox timeout -s KILL), seconds (60)
+#   HWKVM_GUEST_TIMEOUT     astra-vmm --timeout added to scenarios that set none (30; "none": don't)
+#   HWKVM_CPU               QEMU -cpu (qemu64,+svm,+npt)
 #   HWKVM_KVM_AMD_ARGS      kvm-amd module parameters (none)
 #   HWKVM_KERNEL_PKG        Debian kernel package (default: what linux-image-cloud-amd64 pulls in)
 #   HWKVM_DIR               work/cache directory (build/hwkvm)
@@ -30,6 +32,9 @@ SCENARIOS=${SCENARIOS:-tests/scenarios.txt}
 HWKVM_SMOKE=${HWKVM_SMOKE:-target/x86_64-unknown-linux-musl/release/kvm-floor}
 HWKVM_TIMEOUT=${HWKVM_TIMEOUT:-300}
 HWKVM_SCENARIO_TIMEOUT=${HWKVM_SCENARIO_TIMEOUT:-60}
+HWKVM_GUEST_TIMEOUT=${HWKVM_GUEST_TIMEOUT:-30}
+[ "$HWKVM_GUEST_TIMEOUT" != none ] || HWKVM_GUEST_TIMEOUT=
+HWKVM_CPU=${HWKVM_CPU:-qemu64,+svm,+npt}
 HWKVM_KVM_AMD_ARGS=${HWKVM_KVM_AMD_ARGS:-}
 HWKVM_DIR=${HWKVM_DIR:-build/hwkvm}
 LOG=$HWKVM_DIR/console.log
@@ -195,6 +200,7 @@ cp "$SCENARIOS" "$INITRD_DIR/scenarios.txt"
 [ -z "$HWKVM_SMOKE" ] || install -m 0755 "$HWKVM_SMOKE" "$INITRD_DIR/kvm-smoke"
 cat >"$INITRD_DIR/hwkvm.conf" <<EOF
 SCENARIO_TIMEOUT=$HWKVM_SCENARIO_TIMEOUT
+GUEST_TIMEOUT=$HWKVM_GUEST_TIMEOUT
 KVM_AMD_ARGS="$HWKVM_KVM_AMD_ARGS"
 EOF
 (cd "$INITRD_DIR" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$INITRD"
@@ -205,7 +211,7 @@ log "booting QEMU (TCG, nested SVM), timeout ${HWKVM_TIMEOUT}s, console in $LOG"
 start=$(date +%s%N)
 set +e
 timeout --foreground -k 10 "$HWKVM_TIMEOUT" qemu-system-x86_64 \
-    -accel tcg -cpu qemu64,+svm,+npt -M pc -m 2G -smp 2 -nic none -nographic -no-reboot \
+    -accel tcg -cpu "$HWKVM_CPU" -M pc -m 2G -smp 2 -nic none -nographic -no-reboot \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
     -append "console=ttyS0 panic=-1 quiet loglevel=4" </dev/null 2>&1 |
     sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' | tee "$LOG"
@@ -216,16 +222,24 @@ elapsed=$((ms / 1000)).$(printf %03d $((ms % 1000)))
 log "QEMU exited with $qemu_rc after ${elapsed}s"
 
 # --- verdict ----------------------------------------------------------------------------
-grep -q '^HWKVM-BOOT' "$LOG" ||
-    die "the kernel did not reach /init (QEMU exit $qemu_rc); see $LOG"
+timed_out=
+[ "$qemu_rc" -ne 124 ] && [ "$qemu_rc" -ne 137 ] || timed_out=1
+if ! grep -q '^HWKVM-BOOT' "$LOG"; then
+    [ -z "$timed_out" ] || die "QEMU timed out after ${HWKVM_TIMEOUT}s before /init ran; see $LOG"
+    [ "$qemu_rc" -eq 0 ] || die "QEMU failed (exit $qemu_rc) before /init ran; see $LOG"
+    die "QEMU stopped before /init ran; see $LOG"
+fi
 if grep -q '^HWKVM-FATAL' "$LOG"; then
     die "$(grep -m1 '^HWKVM-FATAL' "$LOG" | sed 's/^HWKVM-FATAL //'); see $LOG"
 fi
-grep -q '^HWKVM-KVM ok' "$LOG" || die "/dev/kvm was not found inside QEMU; see $LOG"
+if ! grep -q '^HWKVM-KVM ok' "$LOG"; then
+    [ -z "$timed_out" ] || die "QEMU timed out after ${HWKVM_TIMEOUT}s before /dev/kvm was ready; see $LOG"
+    die "/init did not report a working /dev/kvm (QEMU exit $qemu_rc); see $LOG"
+fi
 passed=0
 failed=0
 for n in "${SCENARIO_NAMES[@]}"; do
-    r=$(grep -E "^HWKVM-RESULT name=$n " "$LOG" | tail -n 1 || true)
+    r=$(grep -F "HWKVM-RESULT name=$n " "$LOG" | grep '^HWKVM-RESULT' | tail -n 1 || true)
     case "$r" in
     *' PASS') passed=$((passed + 1)) ;;
     '')
@@ -240,7 +254,7 @@ for n in "${SCENARIO_NAMES[@]}"; do
 done
 done_line=$(grep -m1 '^HWKVM-DONE' "$LOG" || true)
 reason=
-if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+if [ -n "$timed_out" ]; then
     reason="QEMU timed out after ${HWKVM_TIMEOUT}s"
 elif [ -z "$done_line" ]; then
     reason="no HWKVM-DONE marker: the run did not finish (QEMU exit $qemu_rc)"

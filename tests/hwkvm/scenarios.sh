@@ -26,6 +26,10 @@ hwkvm_parse_scenario() {
     SC_NAME=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
     SC_EXIT=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
     SC_OUT=$(hwkvm_trim "${_l%% | *}"); _l=${_l#* | }
+    case "$_l" in *' | '*)
+        SC_ERR="more than 4 fields separated by ' | ': $_t"
+        return 2 ;;
+    esac
     SC_ARGS=$(hwkvm_trim "$_l")
     case "$SC_NAME" in '' | *[!A-Za-z0-9._-]*)
         SC_ERR="bad scenario name '$SC_NAME' (letters, digits, '.', '_', '-')"
@@ -39,5 +43,22 @@ hwkvm_parse_scenario() {
         SC_ERR="scenario $SC_NAME: expected exit $SC_EXIT is out of range 0-255"
         return 2
     fi
+    for _a in $SC_ARGS; do
+        case "$_a" in --kernel | --kernel=* | --rootfs | --rootfs=*)
+            SC_ERR="scenario $SC_NAME: arguments must not name --kernel or --rootfs"
+            return 2 ;;
+        esac
+    done
     return 0
+}
+
+# hwkvm_has_timeout ARGS...: true if a --timeout option comes before any "--".
+hwkvm_has_timeout() {
+    for _a in "$@"; do
+        case "$_a" in
+        --) return 1 ;;
+        --timeout | --timeout=*) return 0 ;;
+        esac
+    done
+    return 1
 }

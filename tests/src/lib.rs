@@ -71,14 +71,20 @@ impl Workspace {
         Workspace { root }
     }
 
+    /// Where the host binaries are (relative to the root, or absolute): `target/release`, or the
+    /// `ASTRA_BIN_DIR` environment variable (to test another build of the VMM).
+    pub fn bin_dir() -> String {
+        std::env::var("ASTRA_BIN_DIR").unwrap_or_else(|_| "target/release".into())
+    }
+
     /// `target/release/astra-vmm`; panics with a hint to run `make` if it is missing.
     pub fn vmm(&self) -> PathBuf {
-        self.built("target/release/astra-vmm")
+        self.built(&format!("{}/astra-vmm", Self::bin_dir()))
     }
 
     /// `target/release/kvm-floor`, the minimal VMM the boot benchmark compares against.
     pub fn kvm_floor(&self) -> PathBuf {
-        self.built("target/release/kvm-floor")
+        self.built(&format!("{}/kvm-floor", Self::bin_dir()))
     }
 
     /// `build/guest.elf`, the guest kernel.

@@ -128,10 +128,11 @@ impl Cmd {
 
 fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
     println!("== boot to exit: whole-process wall time, {runs} interleaved runs each ==");
-    let floor = Cmd::new(ws, "target/release/kvm-floor", &["--mem", FLOOR_MEM]);
+    let bin_dir = Workspace::bin_dir();
+    let floor = Cmd::new(ws, &format!("{bin_dir}/kvm-floor"), &["--mem", FLOOR_MEM]);
     let astra = Cmd::new(
         ws,
-        "target/release/astra-vmm",
+        &format!("{bin_dir}/astra-vmm"),
         &[
             "--kernel",
             "build/guest.elf",
@@ -146,7 +147,7 @@ fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
         (floor, astra) => {
             let missing: Vec<String> = [floor.err(), astra.err()].into_iter().flatten().collect();
             println!("not measured: {}", missing.join("; "));
-            return Err(format!("boot benchmark not run: {}", missing.join("; ")));
+            return Err("boot to exit was not measured (see above)".into());
         }
     };
 
@@ -194,7 +195,7 @@ fn syscall_bench(ws: &Workspace) -> Result<(), String> {
     println!("== system-call round trip: in-guest medians (cycles) ==");
     let cmd = Cmd::new(
         ws,
-        "target/release/astra-vmm",
+        &format!("{}/astra-vmm", Workspace::bin_dir()),
         &[
             "--kernel",
             "build/guest.elf",
@@ -206,7 +207,10 @@ fn syscall_bench(ws: &Workspace) -> Result<(), String> {
             "/bin/true",
         ],
     )
-    .inspect_err(|message| println!("not measured: {message}"))?;
+    .map_err(|message| {
+        println!("not measured: {message}");
+        "system-call round trip was not measured (see above)".to_string()
+    })?;
     println!("reproduce: cd {} && {}", ws.root.display(), cmd.shown);
     let outcome =
         try_run(&cmd.program, &cmd.args, SYSCALL_WALL_TIMEOUT).map_err(|e| e.to_string())?;

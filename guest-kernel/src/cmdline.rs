@@ -1,0 +1,231 @@
+//! The kernel command line the VMM passes at boot.
+//!
+//! Parameters are separated by whitespace; a value may be quoted to contain spaces, either
+//! `key="a b"` or `"key=a b"` (quotes are stripped as Linux's `next_arg` does). Known:
+//!
+//! - `init=PATH`: the first program to run;
+//! - `loglevel=N`: console verbosity, 0..=255;
+//! - `astra.test`, `astra.strace`, `astra.bench`: flags, true when bare or `=1`/`y`/`yes`/`on`/
+//!   `true`, false with `=0`/`n`/`no`/`off`/`false`;
+//! - `--`: everything after it is passed to init as arguments.
+//!
+//! Anything else is kept in [`Cmdline::unknown`] and known parameters with a bad value in
+//! [`Cmdline::invalid`], so boot can warn about them instead of failing.
+
+use alloc::vec::Vec;
+
+/// The parsed command line; strings borrow from the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cmdline<'a> {
+    /// `init=PATH`: path of the first program, if given.
+    pub init: Option<&'a str>,
+    /// `loglevel=N`, if given.
+    pub loglevel: Option<u8>,
+    /// `astra.test`: the boot is a test run.
+    pub test: bool,
+    /// `astra.strace`: log every syscall to the console.
+    pub strace: bool,
+    /// `astra.bench`: the boot is a benchmark run.
+    pub bench: bool,
+    /// Words after `--`, for init's argv.
+    pub init_args: Vec<&'a str>,
+    unknown: Vec<&'a str>,
+    invalid: Vec<&'a str>,
+}
+
+impl<'a> Cmdline<'a> {
+    /// Parses `line`; never fails (bad parameters end up in [`Cmdline::unknown`] or
+    /// [`Cmdline::invalid`]). A later occurrence of a parameter overrides an earlier one.
+    pub fn parse(line: &'a str) -> Cmdline<'a> {
+        let mut c = Cmdline::default();
+        let mut rest = line;
+        while let Some((param, value, raw, tail)) = next_arg(rest) {
+            rest = tail;
+            if param == "--" && value.is_none() {
+                let mut tail = rest;
+                while let Some((_, _, raw, t)) = next_arg(tail) {
+                    c.init_args.push(unquote(raw).unwrap_or(raw));
+                    tail = t;
+                }
+                break;
+            }
+            let ok = match param {
+                "init" => value
+                    .filter(|v| !v.is_empty())
+                    .map(|v| c.init = Some(v))
+                    .is_some(),
+                "loglevel" => value
+                    .and_then(|v| v.parse().ok())
+                    .map(|n| c.loglevel = Some(n))
+                    .is_some(),
+                "astra.test" => set_flag(&mut c.test, value),
+                "astra.strace" => set_flag(&mut c.strace, value),
+                "astra.bench" => set_flag(&mut c.bench, value),
+                _ => {
+                    c.unknown.push(raw);
+                    continue;
+                }
+            };
+            if !ok {
+                c.invalid.push(raw);
+            }
+        }
+        c
+    }
+
+    /// Parameters the kernel does not know, as written (for a boot warning).
+    pub fn unknown(&self) -> &[&'a str] {
+        &self.unknown
+    }
+
+    /// Known parameters whose value could not be used, as written (for a boot warning).
+    pub fn invalid(&self) -> &[&'a str] {
+        &self.invalid
+    }
+}
+
+/// Sets `flag` from a boolean value; `None` (a bare flag) means true. Returns false for a value
+/// that is not a boolean.
+fn set_flag(flag: &mut bool, value: Option<&str>) -> bool {
+    let parsed = match value {
+        None => Some(true),
+        Some("1" | "y" | "Y" | "yes" | "on" | "true") => Some(true),
+        Some("0" | "n" | "N" | "no" | "off" | "false") => Some(false),
+        Some(_) => None,
+    };
+    parsed.map(|v| *flag = v).is_some()
+}
+
+/// The inside of a fully quoted `s`, if it is one.
+fn unquote(s: &str) -> Option<&str> {
+    s.strip_prefix('"')?.strip_suffix('"')
+}
+
+/// Splits the next parameter off `s`: (name, value, the raw word, the rest). Whitespace inside
+/// double quotes does not end a word; an unterminated quote runs to the end of the line.
+fn next_arg(s: &str) -> Option<(&str, Option<&str>, &str, &str)> {
+    let s = s.trim_start();
+    if s.is_empty() {
+        return None;
+    }
+    let mut in_quote = false;
+    let mut end = s.len();
+    for (i, ch) in s.char_indices() {
+        if ch == '"' {
+            in_quote = !in_quote;
+        } else if ch.is_whitespace() && !in_quote {
+            end = i;
+            break;
+        }
+    }
+    let (raw, rest) = s.split_at(end);
+    // `"key=value"`: the quotes surround the whole word.
+    let word = match raw.strip_prefix('"') {
+        Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
+        None => raw,
+    };
+    let (name, value) = match word.split_once('=') {
+        Some((name, value)) => {
+            // `key="value"`: the quotes surround the value.
+            let value = match value.strip_prefix('"') {
+                Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
+                None => value,
+            };
+            (name, Some(value))
+        }
+        None => (word, None),
+    };
+    Some((name, value, raw, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typical_line() {
+        let c = Cmdline::parse("console=ttyS0 init=/bin/init loglevel=7 astra.test astra.strace=0");
+        assert_eq!(c.init, Some("/bin/init"));
+        assert_eq!(c.loglevel, Some(7));
+        assert!(c.test && !c.strace && !c.bench);
+        assert_eq!(c.unknown(), ["console=ttyS0"]);
+        assert!(c.invalid().is_empty());
+        assert!(c.init_args.is_empty());
+    }
+
+    #[test]
+    fn empty_and_blank() {
+        assert_eq!(Cmdline::parse(""), Cmdline::default());
+        assert_eq!(Cmdline::parse(" \t\n "), Cmdline::default());
+    }
+
+    #[test]
+    fn quoted_values() {
+        let c = Cmdline::parse(r#"init="/bin/my app" "foo=a b" astra.bench="yes""#);
+        assert_eq!(c.init, Some("/bin/my app"));
+        assert!(c.bench);
+        assert_eq!(c.unknown(), [r#""foo=a b""#]);
+        // An unterminated quote runs to the end without panicking.
+        let c = Cmdline::parse(r#"init="/x y astra.test"#);
+        assert_eq!(c.init, Some("/x y astra.test"));
+        assert!(!c.test);
+    }
+
+    #[test]
+    fn invalid_values() {
+        let c = Cmdline::parse("loglevel=high loglevel=300 init= init astra.test=maybe");
+        assert_eq!(c.loglevel, None);
+        assert_eq!(c.init, None);
+        assert!(!c.test);
+        assert_eq!(
+            c.invalid(),
+            [
+                "loglevel=high",
+                "loglevel=300",
+                "init=",
+                "init",
+                "astra.test=maybe"
+            ]
+        );
+    }
+
+    #[test]
+    fn later_overrides_earlier() {
+        let c =
+            Cmdline::parse("init=/a astra.strace init=/b astra.strace=off loglevel=1 loglevel=4");
+        assert_eq!(c.init, Some("/b"));
+        assert!(!c.strace);
+        assert_eq!(c.loglevel, Some(4));
+    }
+
+    #[test]
+    fn init_args_after_double_dash() {
+        let c = Cmdline::parse(r#"astra.test -- /bin/app --flag "two words" k=v astra.bench"#);
+        assert!(c.test && !c.bench);
+        assert_eq!(
+            c.init_args,
+            ["/bin/app", "--flag", "two words", "k=v", "astra.bench"]
+        );
+        let c = Cmdline::parse("--=x");
+        assert_eq!(c.unknown(), ["--=x"]);
+    }
+
+    #[test]
+    fn unicode_and_odd_input_never_panics() {
+        for line in [
+            "\"",
+            "\"\"",
+            "=",
+            "==",
+            "a=\"",
+            "é=ü \u{a0}x",
+            "\"=\"",
+            "-- \"",
+            "x\u{2003}y",
+        ] {
+            let _ = Cmdline::parse(line);
+        }
+        let c = Cmdline::parse("x\u{2003}y");
+        assert_eq!(c.unknown(), ["x", "y"]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Program loading: parsing static ELF executables and laying out the initial process stack.
+
+pub mod elf;
+pub mod stack;

@@ -1,0 +1,461 @@
+//! The command line: flags, their validation, and the [`VmConfig`] they produce.
+//!
+//! Everything here is pure so it can be tested without KVM: sizes, the kernel command line
+//! and the init argv block are composed and bounds-checked before any VM exists.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
+
+use crate::exit_code;
+
+/// Page size the guest RAM size must be a multiple of.
+const PAGE_SIZE: u64 = 4096;
+/// The program the kernel runs when none follows `--`.
+pub const DEFAULT_INIT: &str = "/init";
+/// Kernel parameter that turns on the guest's syscall tracing.
+pub const STRACE_PARAM: &str = "astra.strace";
+
+/// Errors turning valid-looking flags into a VM configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CliError {
+    /// The kernel command line does not fit its page.
+    #[error("Kernel command line is {len} bytes, at most {max} fit: shorten --cmdline")]
+    CmdlineTooLong {
+        /// Length without the NUL.
+        len: usize,
+        /// Largest length accepted.
+        max: u64,
+    },
+    /// The init argv does not fit its area.
+    #[error(
+        "Program arguments take {len} bytes, at most {max} fit: pass fewer or shorter arguments"
+    )]
+    ArgvTooLong {
+        /// Length with every NUL.
+        len: usize,
+        /// Largest length accepted.
+        max: u64,
+    },
+    /// An argument contains a NUL byte, which cannot be passed to the guest.
+    #[error("Program argument {index} contains a NUL byte")]
+    ArgvNul {
+        /// Position in argv.
+        index: usize,
+    },
+    /// The program path cannot be written as `init=PROG`.
+    #[error("Program path '{0}' must be non-empty and contain no whitespace (it goes on the kernel command line as init=)")]
+    BadProgramPath(String),
+    /// The program was given twice.
+    #[error("The program is given both as init= in --cmdline and after --: use one")]
+    InitGivenTwice,
+}
+
+/// Log verbosity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Plus one line per boot stage.
+    Info,
+    /// Plus device traffic.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+fn help_footer() -> String {
+    format!(
+        "Examples:
+  astra-vmm --kernel build/guest.elf --rootfs build/fs.tar
+  astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- /bin/hello world
+  astra-vmm --kernel build/guest.elf --rootfs build/fs.tar --mem 1G --timeout 2.5 --strace -- /bin/app
+
+{}",
+        exit_code::TABLE
+    )
+}
+
+/// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
+#[derive(Debug, Parser)]
+#[command(name = "astra-vmm", version, about, after_help = help_footer())]
+pub struct Cli {
+    /// Guest kernel ELF image (must carry the astra ABI note).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: PathBuf,
+    /// Root filesystem TAR, mapped read-only into the guest.
+    #[arg(long, value_name = "PATH")]
+    pub rootfs: Option<PathBuf>,
+    /// Guest RAM: bytes, or with a K, M or G suffix; a multiple of 4 KiB from 16M to 3G.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem)]
+    pub mem: u64,
+    /// Number of vCPUs (only 1 is supported yet).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cpus)]
+    pub cpus: u8,
+    /// Extra kernel command-line parameters.
+    #[arg(long, value_name = "STR", default_value = "")]
+    pub cmdline: String,
+    /// Kill the guest after SECS seconds (fractions allowed) and exit with 253.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Log verbosity of astra-vmm itself (on stderr).
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
+    /// Ask the guest kernel to trace system calls (adds astra.strace to its command line).
+    #[arg(long)]
+    pub strace: bool,
+    /// The program the kernel runs, and its arguments (default /init).
+    #[arg(last = true, value_name = "PROG ARGS")]
+    pub program: Vec<OsString>,
+}
+
+/// Everything needed to run one VM, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmConfig {
+    /// Kernel ELF path.
+    pub kernel: PathBuf,
+    /// Rootfs TAR path.
+    pub rootfs: Option<PathBuf>,
+    /// Guest RAM in bytes.
+    pub mem_size: u64,
+    /// The full kernel command line, without the NUL.
+    pub cmdline: String,
+    /// The init argv block: NUL-terminated strings back to back.
+    pub init_argv: Vec<u8>,
+    /// When to give up on the guest.
+    pub timeout: Option<Duration>,
+}
+
+impl Cli {
+    /// Validates the parts clap could not and composes the guest's command line and argv.
+    pub fn into_config(self) -> Result<VmConfig, CliError> {
+        let (cmdline, init_argv) = compose_boot_args(&self.cmdline, self.strace, &self.program)?;
+        Ok(VmConfig {
+            kernel: self.kernel,
+            rootfs: self.rootfs,
+            mem_size: self.mem,
+            cmdline,
+            init_argv,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Parses a size: a number of bytes with an optional K, M or G (binary) suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 10),
+        Some((i, 'm' | 'M')) => (&text[..i], 20),
+        Some((i, 'g' | 'G')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (use e.g. 256M, 1G or 65536)"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Formats a byte count with the largest binary suffix that divides it.
+pub fn format_size(bytes: u64) -> String {
+    match bytes {
+        0 => "0".into(),
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
+}
+
+/// Parses and checks `--mem`.
+pub fn parse_mem(text: &str) -> Result<u64, String> {
+    let size = parse_size(text)?;
+    let range = format!(
+        "a multiple of 4K from {} to {}",
+        format_size(MEM_MIN),
+        format_size(MEM_MAX)
+    );
+    if !(MEM_MIN..=MEM_MAX).contains(&size) {
+        return Err(format!("guest RAM must be {range}"));
+    }
+    if size % PAGE_SIZE != 0 {
+        return Err(format!("guest RAM must be {range}"));
+    }
+    Ok(size)
+}
+
+fn parse_cpus(text: &str) -> Result<u8, String> {
+    match text.trim().parse::<u64>() {
+        Ok(1) => Ok(1),
+        Ok(_) => Err("only 1 vCPU is supported yet".into()),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// Parses `--timeout`: positive seconds, fractions allowed.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err("the timeout must be a positive number of seconds".into());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+}
+
+/// Composes the kernel command line and the init argv block.
+///
+/// The command line is the user's `--cmdline`, then `astra.strace` if asked, then
+/// `init=PROG`. A program given as `init=` in `--cmdline` (and not after `--`) is used as is.
+pub fn compose_boot_args(
+    user_cmdline: &str,
+    strace: bool,
+    program: &[OsString],
+) -> Result<(String, Vec<u8>), CliError> {
+    let user_init = user_cmdline
+        .split_whitespace()
+        .rev()
+        .find_map(|param| param.strip_prefix("init="));
+    let mut params: Vec<String> = user_cmdline.split_whitespace().map(str::to_owned).collect();
+    if strace {
+        params.push(STRACE_PARAM.to_owned());
+    }
+    let argv: Vec<OsString> = match (user_init, program.is_empty()) {
+        (Some(_), false) => return Err(CliError::InitGivenTwice),
+        (Some(init), true) => vec![init.into()],
+        (None, true) => vec![DEFAULT_INIT.into()],
+        (None, false) => program.to_vec(),
+    };
+    if user_init.is_none() {
+        let prog = argv[0].to_string_lossy();
+        if prog.is_empty() || prog.contains(char::is_whitespace) {
+            return Err(CliError::BadProgramPath(prog.into_owned()));
+        }
+        params.push(format!("init={prog}"));
+    }
+    let cmdline = params.join(" ");
+    // The NUL terminator must fit too.
+    if cmdline.len() as u64 >= CMDLINE_MAX {
+        return Err(CliError::CmdlineTooLong {
+            len: cmdline.len(),
+            max: CMDLINE_MAX - 1,
+        });
+    }
+    let init_argv = encode_argv(&argv)?;
+    Ok((cmdline, init_argv))
+}
+
+/// Encodes argv as NUL-terminated strings back to back, checking it fits `INIT_ARGV_MAX`.
+pub fn encode_argv(argv: &[OsString]) -> Result<Vec<u8>, CliError> {
+    let mut block = Vec::new();
+    for (index, arg) in argv.iter().enumerate() {
+        let bytes = arg.as_bytes();
+        if bytes.contains(&0) {
+            return Err(CliError::ArgvNul { index });
+        }
+        block.extend_from_slice(bytes);
+        block.push(0);
+    }
+    if block.len() as u64 > INIT_ARGV_MAX {
+        return Err(CliError::ArgvTooLong {
+            len: block.len(),
+            max: INIT_ARGV_MAX,
+        });
+    }
+    Ok(block)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("astra-vmm").chain(args.iter().copied()))
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("-1M").is_err());
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_size("17179869184G").is_err());
+    }
+
+    #[test]
+    fn mem_must_be_in_range_and_page_aligned() {
+        assert_eq!(parse_mem("16M"), Ok(16 << 20));
+        assert_eq!(parse_mem("3G"), Ok(3 << 30));
+        assert!(parse_mem("8M").unwrap_err().contains("from 16M to 3G"));
+        assert!(parse_mem("4G").is_err());
+        assert!(parse_mem("16777217").is_err());
+        assert!(parse_mem("20000K").is_ok());
+    }
+
+    #[test]
+    fn sizes_format_with_the_largest_suffix() {
+        assert_eq!(format_size(3 << 30), "3G");
+        assert_eq!(format_size(16 << 20), "16M");
+        assert_eq!(format_size(12 << 10), "12K");
+        assert_eq!(format_size(1000), "1000");
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["--kernel", "k.elf"]).unwrap();
+        assert_eq!(cli.mem, 256 << 20);
+        assert_eq!(cli.cpus, 1);
+        assert_eq!(cli.log_level, LogLevel::Warn);
+        let config = cli.into_config().unwrap();
+        assert_eq!(config.cmdline, "init=/init");
+        assert_eq!(config.init_argv, b"/init\0");
+        assert_eq!(config.timeout, None);
+        assert_eq!(config.rootfs, None);
+    }
+
+    #[test]
+    fn kernel_is_required() {
+        assert_eq!(
+            parse(&[]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let err = parse(&["--kernel", "k", "--mem", "1M"]).unwrap_err();
+        assert!(err.to_string().contains("--mem"), "{err}");
+        let err = parse(&["--kernel", "k", "--cpus", "2"]).unwrap_err();
+        assert!(
+            err.to_string().contains("only 1 vCPU is supported yet"),
+            "{err}"
+        );
+        let err = parse(&["--kernel", "k", "--timeout", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--timeout"), "{err}");
+        assert!(parse(&["--kernel", "k", "--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn timeouts_accept_fractions() {
+        assert_eq!(parse_timeout("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_timeout("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("nan").is_err());
+        assert!(parse_timeout("inf").is_err());
+        assert!(parse_timeout("1e300").is_err());
+    }
+
+    #[test]
+    fn program_after_double_dash_becomes_init_and_argv() {
+        let cli = parse(&[
+            "--kernel",
+            "k",
+            "--cmdline",
+            "quiet  loglevel=3",
+            "--strace",
+            "--",
+            "/bin/echo",
+            "hello",
+            "",
+            "--world",
+        ])
+        .unwrap();
+        let config = cli.into_config().unwrap();
+        assert_eq!(
+            config.cmdline,
+            "quiet loglevel=3 astra.strace init=/bin/echo"
+        );
+        assert_eq!(config.init_argv, b"/bin/echo\0hello\0\0--world\0");
+    }
+
+    #[test]
+    fn init_in_cmdline_is_used_unless_also_given_after_double_dash() {
+        let (cmdline, argv) = compose_boot_args("init=/bin/sh", false, &[]).unwrap();
+        assert_eq!(cmdline, "init=/bin/sh");
+        assert_eq!(argv, b"/bin/sh\0");
+        assert_eq!(
+            compose_boot_args("init=/bin/sh", false, &os(&["/bin/x"])),
+            Err(CliError::InitGivenTwice)
+        );
+    }
+
+    #[test]
+    fn program_paths_must_fit_on_the_cmdline() {
+        assert!(matches!(
+            compose_boot_args("", false, &os(&["/bin/my app"])),
+            Err(CliError::BadProgramPath(_))
+        ));
+        assert!(matches!(
+            compose_boot_args("", false, &os(&[""])),
+            Err(CliError::BadProgramPath(_))
+        ));
+    }
+
+    #[test]
+    fn cmdline_must_fit_with_its_nul() {
+        let fits = "x".repeat(CMDLINE_MAX as usize - 1 - " init=/init".len());
+        assert!(compose_boot_args(&fits, false, &[]).is_ok());
+        let too_long = format!("{fits}y");
+        assert!(matches!(
+            compose_boot_args(&too_long, false, &[]),
+            Err(CliError::CmdlineTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn argv_must_fit_and_have_no_nul() {
+        let exact = "a".repeat(INIT_ARGV_MAX as usize - 1);
+        assert_eq!(
+            encode_argv(&os(&[&exact])).unwrap().len() as u64,
+            INIT_ARGV_MAX
+        );
+        let over = "a".repeat(INIT_ARGV_MAX as usize);
+        assert!(matches!(
+            encode_argv(&os(&[&over])),
+            Err(CliError::ArgvTooLong { .. })
+        ));
+        let with_nul = vec![OsString::from("/x"), OsString::from_vec(b"a\0b".to_vec())];
+        assert_eq!(encode_argv(&with_nul), Err(CliError::ArgvNul { index: 1 }));
+    }
+
+    #[test]
+    fn help_documents_exit_codes_and_examples() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:"));
+        assert!(help.contains("253"));
+        assert!(help.contains("Examples:"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Everything that names the CPU architecture.
+
+pub mod x86_64;

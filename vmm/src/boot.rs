@@ -1,0 +1,205 @@
+//! The boot protocol's data in guest memory: the [`BootInfo`] block, the command line, the
+//! init argv, the boot GDT and the boot page tables (see [`hypercall_abi`]'s crate docs).
+
+use hypercall_abi::layout::{
+    BOOT_GDT_GPA, BOOT_INFO_GPA, CMDLINE_GPA, INIT_ARGV_GPA, LOW_RESERVED_END,
+};
+use hypercall_abi::{
+    port, BootInfo, DeviceEntry, DeviceKind, GuestPhysAddr, MemKind, MemRegion, ABI_VERSION,
+    BOOT_MAGIC,
+};
+use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::arch::x86_64::gdt::BOOT_GDT;
+use crate::arch::x86_64::paging::{BootPageTables, PagingError};
+
+/// Errors writing the boot data.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// A structure does not fit guest RAM.
+    #[error("Cannot write the {0} to guest memory")]
+    Write(&'static str, #[source] vm_memory::GuestMemoryError),
+    /// The page tables do not fit guest RAM.
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+}
+
+/// [`BootInfo`] as vm-memory sees it.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(transparent)]
+struct BootInfoBytes(BootInfo);
+
+// SAFETY: `BootInfo` is `repr(C)`, made only of integers (and arrays of `repr(C)` integer
+// structs) with explicit padding fields, as the ABI crate's size/offset asserts check; so
+// every bit pattern is valid and it has no implicit padding.
+unsafe impl ByteValued for BootInfoBytes {}
+
+/// What the boot info describes besides the constants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootParams {
+    /// Guest RAM in bytes.
+    pub mem_size: u64,
+    /// Command-line length without the NUL.
+    pub cmdline_len: u64,
+    /// Argv block length with every NUL.
+    pub init_argv_len: u64,
+    /// `(gpa, file size)` of the rootfs.
+    pub rootfs: Option<(u64, u64)>,
+    /// TSC frequency, 0 if unknown.
+    pub tsc_khz: u64,
+}
+
+/// Builds the boot info block.
+pub fn boot_info(params: &BootParams) -> BootInfo {
+    let mut info = BootInfo {
+        magic: BOOT_MAGIC,
+        abi_version: ABI_VERSION,
+        cmdline_gpa: GuestPhysAddr(CMDLINE_GPA),
+        cmdline_len: params.cmdline_len,
+        init_argv_gpa: GuestPhysAddr(INIT_ARGV_GPA),
+        init_argv_len: params.init_argv_len,
+        mem_size: params.mem_size,
+        tsc_khz: params.tsc_khz,
+        ..Default::default()
+    };
+    let regions = [
+        (0, LOW_RESERVED_END, MemKind::Reserved),
+        (
+            LOW_RESERVED_END,
+            params.mem_size.saturating_sub(LOW_RESERVED_END),
+            MemKind::Usable,
+        ),
+    ];
+    for (slot, (base, size, kind)) in info.mem_regions.iter_mut().zip(regions) {
+        *slot = MemRegion {
+            base: GuestPhysAddr(base),
+            size,
+            kind: kind as u32,
+            _pad: 0,
+        };
+    }
+    info.mem_region_count = regions.len() as u32;
+    let port_device = |kind: DeviceKind, port: u16| DeviceEntry {
+        kind: kind as u32,
+        port,
+        ..Default::default()
+    };
+    let mut devices = vec![
+        port_device(DeviceKind::Console, port::CONSOLE),
+        port_device(DeviceKind::Exit, port::EXIT),
+        port_device(DeviceKind::Rtc, port::RTC),
+    ];
+    if let Some((gpa, size)) = params.rootfs {
+        info.rootfs_gpa = GuestPhysAddr(gpa);
+        info.rootfs_size = size;
+        devices.push(DeviceEntry {
+            gpa: GuestPhysAddr(gpa),
+            size,
+            kind: DeviceKind::Rootfs as u32,
+            ..Default::default()
+        });
+    }
+    for (slot, device) in info.devices.iter_mut().zip(&devices) {
+        *slot = *device;
+    }
+    info.device_count = devices.len() as u32;
+    info
+}
+
+/// Writes everything the kernel expects to find in low memory at boot.
+pub fn write_boot_data(
+    mem: &GuestMemoryMmap,
+    params: &BootParams,
+    cmdline: &str,
+    init_argv: &[u8],
+) -> Result<(), BootError> {
+    let gdt: Vec<u8> = BOOT_GDT.iter().flat_map(|e| e.to_le_bytes()).collect();
+    mem.write_slice(&gdt, GuestAddress(BOOT_GDT_GPA))
+        .map_err(|e| BootError::Write("boot GDT", e))?;
+    BootPageTables::new().write(mem)?;
+    let mut cmdline_bytes = cmdline.as_bytes().to_vec();
+    cmdline_bytes.push(0);
+    mem.write_slice(&cmdline_bytes, GuestAddress(CMDLINE_GPA))
+        .map_err(|e| BootError::Write("kernel command line", e))?;
+    mem.write_slice(init_argv, GuestAddress(INIT_ARGV_GPA))
+        .map_err(|e| BootError::Write("init argv", e))?;
+    mem.write_obj(
+        BootInfoBytes(boot_info(params)),
+        GuestAddress(BOOT_INFO_GPA),
+    )
+    .map_err(|e| BootError::Write("boot info", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hypercall_abi::layout::ROOTFS_GPA;
+
+    fn params() -> BootParams {
+        BootParams {
+            mem_size: 64 << 20,
+            cmdline_len: 10,
+            init_argv_len: 6,
+            rootfs: Some((ROOTFS_GPA, 10240)),
+            tsc_khz: 2_300_000,
+        }
+    }
+
+    #[test]
+    fn boot_info_describes_memory_and_devices() {
+        let info = boot_info(&params());
+        assert_eq!(info.magic, BOOT_MAGIC);
+        assert_eq!(info.abi_version, ABI_VERSION);
+        assert_eq!(info.regions().len(), 2);
+        assert_eq!(info.regions()[0].kind, MemKind::Reserved as u32);
+        assert_eq!(info.regions()[0].size, LOW_RESERVED_END);
+        assert_eq!(info.regions()[1].base.0, LOW_RESERVED_END);
+        assert_eq!(info.regions()[1].size, (64 << 20) - LOW_RESERVED_END);
+        assert_eq!(
+            info.device(DeviceKind::Console).map(|d| d.port),
+            Some(0x3f8)
+        );
+        assert_eq!(
+            info.device(DeviceKind::Exit).map(|d| d.port),
+            Some(port::EXIT)
+        );
+        assert_eq!(
+            info.device(DeviceKind::Rtc).map(|d| d.port),
+            Some(port::RTC)
+        );
+        let rootfs = info.device(DeviceKind::Rootfs).unwrap();
+        assert_eq!((rootfs.gpa.0, rootfs.size), (ROOTFS_GPA, 10240));
+        assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (ROOTFS_GPA, 10240));
+        assert_eq!(info.tsc_khz, 2_300_000);
+    }
+
+    #[test]
+    fn no_rootfs_means_zeroes() {
+        let info = boot_info(&BootParams {
+            rootfs: None,
+            ..params()
+        });
+        assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (0, 0));
+        assert!(info.device(DeviceKind::Rootfs).is_none());
+        assert_eq!(info.device_count, 3);
+    }
+
+    #[test]
+    fn writes_everything_where_the_abi_says() {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap();
+        write_boot_data(&mem, &params(), "init=/init", b"/init\0").unwrap();
+        let info: BootInfoBytes = mem.read_obj(GuestAddress(BOOT_INFO_GPA)).unwrap();
+        assert_eq!(info.0, boot_info(&params()));
+        let mut cmdline = [0u8; 11];
+        mem.read_slice(&mut cmdline, GuestAddress(CMDLINE_GPA))
+            .unwrap();
+        assert_eq!(&cmdline, b"init=/init\0");
+        let mut argv = [0u8; 6];
+        mem.read_slice(&mut argv, GuestAddress(INIT_ARGV_GPA))
+            .unwrap();
+        assert_eq!(&argv, b"/init\0");
+        let code: u64 = mem.read_obj(GuestAddress(BOOT_GDT_GPA + 8)).unwrap();
+        assert_eq!(code, BOOT_GDT[1]);
+    }
+}

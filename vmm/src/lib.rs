@@ -1,0 +1,243 @@
+//! `astra-vmm`: boots an astra guest kernel in a KVM virtual machine and returns how it
+//! ended.
+//!
+//! [`run`] is the whole life of a VM: guest RAM, the kernel and rootfs (validated before
+//! KVM is touched, so a bad file is a usage error even on a host without KVM), the VM and
+//! its devices, the boot data, then the vCPU on its own thread while this thread enforces
+//! the timeout.
+
+pub mod arch;
+pub mod boot;
+pub mod cli;
+pub mod devices;
+pub mod exit_code;
+pub mod loader;
+pub mod vstate;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hypercall_abi::layout::BOOT_INFO_GPA;
+use hypercall_abi::port;
+use vmm_sys_util::signal::Killable;
+
+use crate::arch::x86_64::layout::{
+    CONSOLE_IRQ, CONSOLE_PORT_COUNT, POST_PORT, SYSTEM_CONTROL_PORT_B,
+};
+use crate::boot::{BootError, BootParams};
+use crate::cli::VmConfig;
+use crate::devices::exit::ExitDevice;
+use crate::devices::rootfs::{RootfsError, RootfsImage};
+use crate::devices::rtc::{system_clock, RtcDevice};
+use crate::devices::serial::Console;
+use crate::devices::{BusError, PortBus, Sink};
+use crate::exit_code::Outcome;
+use crate::loader::LoaderError;
+use crate::vstate::memory::{create_guest_memory, MemoryError};
+use crate::vstate::vcpu::{kick_signal, register_kick_handler, ExitContext, VcpuError};
+use crate::vstate::vm::{Vm, VmError};
+
+/// How long a kicked vCPU thread gets to leave `KVM_RUN` before the VMM gives up on it.
+const KICK_GRACE: Duration = Duration::from_secs(1);
+/// Interval between kicks (a kick can land just before the thread enters `KVM_RUN`).
+const KICK_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Errors that end `astra-vmm` before the guest does.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    /// The kernel image is unusable.
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    /// The rootfs is unusable.
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    /// Guest RAM could not be allocated.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// KVM VM setup failed.
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    /// The vCPU failed.
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+    /// The boot data could not be written.
+    #[error(transparent)]
+    Boot(#[from] BootError),
+    /// The device bus could not be built.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// A thread could not be started.
+    #[error("Cannot start the {0} thread")]
+    Thread(&'static str, #[source] io::Error),
+    /// The vCPU thread ended without reporting.
+    #[error("The vCPU thread died")]
+    VcpuThreadDied,
+}
+
+impl VmmError {
+    /// The process exit code for this error: 250 for what the user can fix in the
+    /// invocation or its files, 254 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            VmmError::Loader(LoaderError::Load(..)) => exit_code::INTERNAL,
+            VmmError::Loader(_) => exit_code::USAGE,
+            VmmError::Rootfs(RootfsError::Map(..)) => exit_code::INTERNAL,
+            VmmError::Rootfs(_) => exit_code::USAGE,
+            _ => exit_code::INTERNAL,
+        }
+    }
+}
+
+/// Boots the VM described by `config` and runs it until the guest ends it, it crashes or
+/// the timeout expires.
+pub fn run(config: &VmConfig) -> Result<Outcome, VmmError> {
+    let start = Instant::now();
+    let deadline = config.timeout.map(|t| start + t);
+    let memory = create_guest_memory(config.mem_size)?;
+    let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
+    let rootfs = config
+        .rootfs
+        .as_deref()
+        .map(RootfsImage::open)
+        .transpose()?;
+    log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
+
+    let mut vm = Vm::new(memory)?;
+    if let Some(rootfs) = rootfs {
+        vm.map_rootfs(rootfs)?;
+    }
+    let mut vcpu = vm.create_vcpu(0, kernel.entry, BOOT_INFO_GPA)?;
+    let params = BootParams {
+        mem_size: config.mem_size,
+        cmdline_len: config.cmdline.len() as u64,
+        init_argv_len: config.init_argv.len() as u64,
+        rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
+        tsc_khz: u64::from(vcpu.tsc_khz()),
+    };
+    boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
+
+    let console = Console::new(vm.irqfd(CONSOLE_IRQ)?, io::stdout());
+    console
+        .spawn_input(io::stdin())
+        .map_err(|e| VmmError::Thread("console input", e))?;
+    let mut bus = PortBus::new();
+    bus.insert(port::CONSOLE, CONSOLE_PORT_COUNT, Box::new(console))?;
+    bus.insert(port::EXIT, 1, Box::new(ExitDevice))?;
+    bus.insert(
+        port::RTC,
+        1,
+        Box::new(RtcDevice::new(vm.memory().clone(), system_clock)),
+    )?;
+    bus.insert(POST_PORT, 1, Box::new(Sink))?;
+    bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
+    let ctx = ExitContext {
+        rootfs: vm
+            .rootfs_window()
+            .map(|(gpa, map_len, _)| gpa..gpa + map_len),
+    };
+
+    register_kick_handler()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = mpsc::channel();
+    let vcpu_stop = Arc::clone(&stop);
+    let vcpu_thread = thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || {
+            let result = vcpu.run(&mut bus, &ctx, &vcpu_stop);
+            // The receiver only goes away once the VMM has given up on this thread.
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| VmmError::Thread("vCPU", e))?;
+    log::info!("guest started after {:?}", start.elapsed());
+
+    let received = match deadline {
+        None => done_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        Some(deadline) => done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+    };
+    match received {
+        Ok(result) => {
+            let _ = vcpu_thread.join();
+            log::info!("guest ended after {:?}", start.elapsed());
+            Ok(result?.unwrap_or_else(|| Outcome::crash("vCPU stopped unexpectedly")))
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(VmmError::VcpuThreadDied),
+        Err(RecvTimeoutError::Timeout) => {
+            stop.store(true, Ordering::Release);
+            let stopped = kick_until_stopped(&vcpu_thread, &done_rx);
+            if stopped {
+                let _ = vcpu_thread.join();
+            } else {
+                log::warn!("the vCPU did not stop within {KICK_GRACE:?} of the timeout");
+                // It may still be in KVM_RUN on this VM's memory: never unmap it.
+                std::mem::forget(vm);
+            }
+            Ok(Outcome::Timeout(config.timeout.unwrap_or_default()))
+        }
+    }
+}
+
+/// Signals the vCPU thread until it reports back or [`KICK_GRACE`] passes.
+fn kick_until_stopped<T, R>(thread: &thread::JoinHandle<T>, done: &mpsc::Receiver<R>) -> bool {
+    let give_up = Instant::now() + KICK_GRACE;
+    while Instant::now() < give_up {
+        if let Err(e) = thread.kill(kick_signal()) {
+            log::warn!("cannot signal the vCPU thread: {e}");
+        }
+        match done.recv_timeout(KICK_INTERVAL) {
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => return true,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn config(kernel: PathBuf, rootfs: Option<PathBuf>) -> VmConfig {
+        VmConfig {
+            kernel,
+            rootfs,
+            mem_size: 16 << 20,
+            cmdline: "init=/init".into(),
+            init_argv: b"/init\0".to_vec(),
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn file_errors_are_usage_errors_before_kvm_is_touched() {
+        let err = run(&config("/nonexistent/kernel.elf".into(), None)).unwrap_err();
+        assert_eq!(err.exit_code(), exit_code::USAGE);
+        assert!(err.to_string().contains("/nonexistent/kernel.elf"));
+
+        let dir = std::env::temp_dir().join(format!("astra-vmm-lib-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kernel = dir.join("k.elf");
+        let image = loader::test_elf::kernel(
+            &[0xf4],
+            0x20_0000,
+            &loader::test_elf::abi_note(hypercall_abi::ABI_VERSION),
+        );
+        std::fs::write(&kernel, image).unwrap();
+        let err = run(&config(kernel, Some(dir.join("missing.tar")))).unwrap_err();
+        assert!(matches!(err, VmmError::Rootfs(RootfsError::Read(..))));
+        assert_eq!(err.exit_code(), exit_code::USAGE);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vm_errors_are_internal() {
+        assert_eq!(
+            VmmError::Vm(VmError::KvmMissing).exit_code(),
+            exit_code::INTERNAL
+        );
+        assert_eq!(VmmError::VcpuThreadDied.exit_code(), exit_code::INTERNAL);
+    }
+}

@@ -76,22 +76,14 @@ impl Vm {
         let fd = kvm
             .create_vm()
             .map_err(|e| VmError::Ioctl("KVM_CREATE_VM", e))?;
-        fd.set_tss_address(KVM_TSS_ADDRESS)
-            .map_err(|e| VmError::Ioctl("KVM_SET_TSS_ADDR", e))?;
-        fd.create_irq_chip()
-            .map_err(|e| VmError::Ioctl("KVM_CREATE_IRQCHIP", e))?;
-        let pit = kvm_pit_config {
-            flags: KVM_PIT_SPEAKER_DUMMY,
-            ..Default::default()
-        };
-        fd.create_pit2(pit)
-            .map_err(|e| VmError::Ioctl("KVM_CREATE_PIT2", e))?;
         let vm = Vm {
             fd,
             rootfs: None,
             memory,
             kvm,
         };
+        // RAM goes in before the irqchip exists: measured on the PVM host, the same
+        // KVM_SET_USER_MEMORY_REGION takes ~0.2 ms before KVM_CREATE_IRQCHIP and 4-9 ms after.
         for region in vm.memory.iter() {
             let slot = kvm_userspace_memory_region {
                 slot: RAM_SLOT,
@@ -105,6 +97,19 @@ impl Vm {
             unsafe { vm.fd.set_user_memory_region(slot) }
                 .map_err(|e| VmError::Ioctl("KVM_SET_USER_MEMORY_REGION (RAM)", e))?;
         }
+        vm.fd
+            .set_tss_address(KVM_TSS_ADDRESS)
+            .map_err(|e| VmError::Ioctl("KVM_SET_TSS_ADDR", e))?;
+        vm.fd
+            .create_irq_chip()
+            .map_err(|e| VmError::Ioctl("KVM_CREATE_IRQCHIP", e))?;
+        let pit = kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.fd
+            .create_pit2(pit)
+            .map_err(|e| VmError::Ioctl("KVM_CREATE_PIT2", e))?;
         Ok(vm)
     }
 

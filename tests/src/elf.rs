@@ -14,6 +14,8 @@ const NOTE_HEADER_SIZE: usize = 12;
 /// Where the ABI note's descriptor is in the file, and what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AbiNote {
+    /// File offset of the note header (`namesz`, `descsz`, `type`, each a `u32`).
+    pub note_offset: usize,
     /// File offset of the 4-byte little-endian version.
     pub version_offset: usize,
     /// The version the note carries.
@@ -49,6 +51,23 @@ pub fn patch_abi_version(file: &mut [u8], version: u32) -> Result<AbiNote, Strin
     let found = find_abi_note(file)?;
     file[found.version_offset..found.version_offset + 4].copy_from_slice(&version.to_le_bytes());
     Ok(found)
+}
+
+/// Changes the type of the ABI note in `file`, so that the file no longer carries one.
+pub fn hide_abi_note(file: &mut [u8]) -> Result<AbiNote, String> {
+    let found = find_abi_note(file)?;
+    let type_offset = found.note_offset + 8;
+    file[type_offset..type_offset + 4].copy_from_slice(&0x4153_dead_u32.to_le_bytes());
+    Ok(found)
+}
+
+/// Sets `e_machine` of an ELF file (to make it a foreign-architecture file).
+pub fn set_machine(file: &mut [u8], machine: u16) -> Result<(), String> {
+    if file.get(..4) != Some(b"\x7fELF".as_slice()) || file.len() < EHDR_SIZE {
+        return Err("not an ELF file".into());
+    }
+    file[18..20].copy_from_slice(&machine.to_le_bytes());
+    Ok(())
 }
 
 /// (offset, size, alignment) of note sections, `.note.astra` first.
@@ -143,6 +162,7 @@ fn scan_notes(file: &[u8], offset: usize, size: usize, align: usize) -> Option<A
             && descsz == 4
         {
             return Some(AbiNote {
+                note_offset: at,
                 version_offset: desc_at,
                 version: read_u32(file, desc_at).ok()?,
             });
@@ -252,6 +272,7 @@ mod tests {
             let file = elf(&notes, with_sections, ".note.astra");
             let found = find_abi_note(&file).unwrap();
             assert_eq!(found.version, ABI_VERSION);
+            assert_eq!(found.note_offset, 120 + 24);
             assert_eq!(found.version_offset, 120 + 24 + 20);
         }
     }
@@ -266,6 +287,16 @@ mod tests {
         assert!(changed
             .iter()
             .all(|&i| (found.version_offset..found.version_offset + 4).contains(&i)));
+    }
+
+    #[test]
+    fn a_hidden_note_is_no_longer_found() {
+        let mut file = elf(&astra_note(ABI_VERSION), true, ".note.astra");
+        hide_abi_note(&mut file).unwrap();
+        assert!(find_abi_note(&file).is_err());
+        set_machine(&mut file, 183).unwrap();
+        assert_eq!(&file[18..20], &183u16.to_le_bytes());
+        assert!(set_machine(&mut [0u8; 8], 183).is_err());
     }
 
     #[test]

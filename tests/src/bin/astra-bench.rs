@@ -151,11 +151,21 @@ fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
         }
     };
 
+    println!(
+        "reproduce: cd {} && {} ; {}",
+        ws.root.display(),
+        floor.shown,
+        astra.shown
+    );
     let mut floor_times = Vec::with_capacity(runs);
     let mut astra_times = Vec::with_capacity(runs);
     for index in 0..WARMUP_RUNS + runs {
-        let floor_time = floor.run(BOOT_WALL_TIMEOUT)?.elapsed;
-        let astra_time = astra.run(BOOT_WALL_TIMEOUT)?.elapsed;
+        let pair = floor
+            .run(BOOT_WALL_TIMEOUT)
+            .and_then(|f| Ok((f.elapsed, astra.run(BOOT_WALL_TIMEOUT)?.elapsed)));
+        let (floor_time, astra_time) = pair.inspect_err(|_| {
+            println!("not measured: a run failed (details on stderr)");
+        })?;
         if index >= WARMUP_RUNS {
             floor_times.push(floor_time);
             astra_times.push(astra_time);
@@ -181,12 +191,6 @@ fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
             ratio(astra_summary.median, floor_summary.median),
             BOOT_TARGET
         )
-    );
-    println!(
-        "reproduce: cd {} && {} ; {}",
-        ws.root.display(),
-        floor.shown,
-        astra.shown
     );
     Ok(())
 }

@@ -16,6 +16,11 @@ const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
 /// In a PD entry: maps a 2 MiB page instead of pointing at a page table.
 const PTE_HUGE: u64 = 1 << 7;
+/// User/supervisor: set on every boot entry. A PVM host runs the guest kernel natively at
+/// hardware CPL 3 and cannot execute or touch supervisor-only pages there (it refaults
+/// forever); on hardware KVM the bit is harmless for the few instructions before the
+/// kernel loads its own tables.
+const PTE_USER: u64 = 1 << 2;
 /// Size of a page mapped by one PD entry.
 const HUGE_PAGE_SIZE: u64 = 2 << 20;
 
@@ -48,7 +53,7 @@ const fn index(gva: u64, shift: u32) -> usize {
 impl BootPageTables {
     /// Computes the tables.
     pub fn new() -> Self {
-        const TABLE: u64 = PTE_PRESENT | PTE_WRITABLE;
+        const TABLE: u64 = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
         let mut tables = BootPageTables {
             pml4: [0; ENTRIES],
             pdpt_low: [0; ENTRIES],
@@ -122,7 +127,7 @@ mod tests {
         assert_eq!(tables.pml4[511], 0xd003);
         assert_eq!(tables.pdpt_low[0], 0xe003);
         assert_eq!(tables.pdpt_high[510], 0xe003);
-        assert_eq!(tables.pd[0], 0x83);
+        assert_eq!(tables.pd[0], 0x87);
         assert_eq!(tables.pd[511], 0x3fe0_0083);
         for gpa in [0, 0x20_0000, 0x1234_5678, (1 << 30) - 1] {
             assert_eq!(tables.translate(gpa), Some(gpa));
@@ -140,7 +145,7 @@ mod tests {
         let pml4_last: u64 = mem.read_obj(GuestAddress(BOOT_PML4_GPA + 511 * 8)).unwrap();
         assert_eq!(pml4_last, BOOT_PDPT_HIGH_GPA | 3);
         let pd1: u64 = mem.read_obj(GuestAddress(BOOT_PD_GPA + 8)).unwrap();
-        assert_eq!(pd1, (2 << 20) | 0x83);
+        assert_eq!(pd1, (2 << 20) | 0x87);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn help_footer() -> String {
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
-#[command(name = "astra-vmm", version, about, after_help = help_footer())]
+#[command(name = "astra-vmm", version, about, after_help = help_footer(), args_override_self = true)]
 pub struct Cli {
     /// Guest kernel ELF image (must carry the astra ABI note).
     #[arg(long, value_name = "PATH")]
@@ -365,6 +365,12 @@ mod tests {
         let err = parse(&["--kernel", "k", "--timeout", "0"]).unwrap_err();
         assert!(err.to_string().contains("--timeout"), "{err}");
         assert!(parse(&["--kernel", "k", "--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn a_repeated_flag_overrides_the_earlier_one() {
+        let cli = parse(&["--kernel", "k", "--timeout", "20", "--timeout", "0.5"]).unwrap();
+        assert_eq!(cli.timeout, Some(Duration::from_millis(500)));
     }
 
     #[test]

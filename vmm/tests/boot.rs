@@ -1,0 +1,357 @@
+//! Boots hand-assembled kernels (a few dozen bytes of 64-bit code each) in the built
+//! `astra-vmm` on the host's `/dev/kvm`, checking exit codes, console and device behaviour
+//! without depending on the real guest kernel. Without a usable `/dev/kvm` these tests fail
+//! loudly: they never pass silently.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const VMM: &str = env!("CARGO_BIN_EXE_astra-vmm");
+const KERNEL_PADDR: u64 = 0x20_0000;
+const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// `mov dx, port`
+fn dx(port: u16) -> Vec<u8> {
+    let mut code = vec![0x66, 0xba];
+    code.extend_from_slice(&port.to_le_bytes());
+    code
+}
+
+/// Writes `text` to the console.
+fn print(text: &[u8]) -> Vec<u8> {
+    let mut code = dx(0x3f8);
+    for &byte in text {
+        code.extend_from_slice(&[0xb0, byte, 0xee]);
+    }
+    code
+}
+
+/// Writes `value` to the exit device, then halts.
+fn exit(value: u32) -> Vec<u8> {
+    let mut code = vec![0xb8];
+    code.extend_from_slice(&value.to_le_bytes());
+    code.extend(dx(0x501));
+    code.extend_from_slice(&[0xef, 0xf4]);
+    code
+}
+
+/// `mov rax, imm64; mov [disp32], rax`
+fn store_u64(gpa: u32, value: u64) -> Vec<u8> {
+    let mut code = vec![0x48, 0xb8];
+    code.extend_from_slice(&value.to_le_bytes());
+    code.extend_from_slice(&[0x48, 0x89, 0x04, 0x25]);
+    code.extend_from_slice(&gpa.to_le_bytes());
+    code
+}
+
+/// Maps the 2 MiB at guest-physical 4 GiB (the rootfs) at virtual 4 GiB, using a spare
+/// low page as its page directory, then reloads CR3.
+fn map_rootfs() -> Vec<u8> {
+    let mut code = store_u64(0xc000 + 4 * 8, 0xf003);
+    code.extend(store_u64(0xf000, (1 << 32) | 0x83));
+    code.extend_from_slice(&[0x0f, 0x20, 0xd8, 0x0f, 0x22, 0xd8]);
+    code
+}
+
+/// `mov rax, imm64`
+fn rax(value: u64) -> Vec<u8> {
+    let mut code = vec![0x48, 0xb8];
+    code.extend_from_slice(&value.to_le_bytes());
+    code
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// An ELF64 kernel: `code` loaded at 2 MiB (8 KiB of memory), entry at its start in the
+/// higher half, and the astra ABI note for `abi`.
+fn kernel_elf(code: &[u8], abi: u32) -> Vec<u8> {
+    let mut note = Vec::new();
+    for v in [6u32, 4, 0x4153_0001] {
+        note.extend_from_slice(&v.to_le_bytes());
+    }
+    note.extend_from_slice(b"astra\0\0\0");
+    note.extend_from_slice(&abi.to_le_bytes());
+    let vaddr = KERNEL_VIRT_BASE + KERNEL_PADDR;
+    let (phoff, note_off, code_off) = (64u64, 64 + 2 * 56, 0x1000u64);
+    let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+    elf.resize(16, 0);
+    for (v, size) in [
+        (2u64, 2),
+        (62, 2),
+        (1, 4),
+        (vaddr, 8),
+        (phoff, 8),
+        (0, 8),
+        (0, 4),
+        (64, 2),
+        (56, 2),
+        (2, 2),
+        (64, 2),
+        (0, 2),
+        (0, 2),
+    ] {
+        elf.extend_from_slice(&v.to_le_bytes()[..size]);
+    }
+    let mut phdr = |p_type: u32, flags: u32, fields: [u64; 6]| {
+        elf.extend_from_slice(&p_type.to_le_bytes());
+        elf.extend_from_slice(&flags.to_le_bytes());
+        for v in fields {
+            elf.extend_from_slice(&v.to_le_bytes());
+        }
+    };
+    let len = code.len() as u64;
+    phdr(1, 5, [code_off, vaddr, KERNEL_PADDR, len, 0x2000, 0x1000]);
+    phdr(
+        4,
+        4,
+        [note_off, 0, 0, note.len() as u64, note.len() as u64, 4],
+    );
+    elf.extend_from_slice(&note);
+    elf.resize(code_off as usize, 0);
+    elf.extend_from_slice(code);
+    elf
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("astra-vmm-boot-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A one-file ustar archive.
+    fn rootfs(&self) -> PathBuf {
+        let mut header = vec![0u8; 512];
+        header[..5].copy_from_slice(b"hello");
+        header[100..108].copy_from_slice(b"0000644\0");
+        header[124..136].copy_from_slice(b"00000000003\0");
+        header[156] = b'0';
+        header[257..263].copy_from_slice(b"ustar\0");
+        header[263..265].copy_from_slice(b"00");
+        header[148..156].fill(b' ');
+        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        header.extend_from_slice(b"hi\n");
+        header.resize(2048, 0);
+        self.write("fs.tar", &header)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn require_kvm() {
+    assert!(
+        Path::new("/dev/kvm").exists(),
+        "these tests boot VMs and need /dev/kvm, which this host does not have"
+    );
+}
+
+fn boot(kernel: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    require_kvm();
+    let mut child = Command::new(VMM)
+        .arg("--kernel")
+        .arg(kernel)
+        .args(["--timeout", "20"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start astra-vmm");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn boot_code(name: &str, code: &[u8], args: &[&str]) -> Output {
+    let dir = Scratch::new(name);
+    let kernel = dir.write("k.elf", &kernel_elf(code, 1));
+    let rootfs = dir.rootfs();
+    let mut all = vec!["--rootfs", rootfs.to_str().unwrap()];
+    all.extend_from_slice(args);
+    boot(&kernel, &all, b"")
+}
+
+#[test]
+fn console_output_and_exit_status() {
+    let out = boot_code("hello", &cat(&[print(b"hi\n"), exit(42)]), &[]);
+    assert_eq!(out.status.code(), Some(42), "{}", describe(&out));
+    assert_eq!(out.stdout, b"hi\n");
+}
+
+#[test]
+fn cmdline_and_argv_reach_the_guest() {
+    // Prints the NUL-terminated command line at 0x8000, then argv at 0x9000 with NULs as '|'.
+    let print_at = |gpa: u32, count: u8| {
+        let mut code = dx(0x3f8);
+        code.push(0xbe);
+        code.extend_from_slice(&gpa.to_le_bytes());
+        code.extend_from_slice(&[0xb9, count, 0, 0, 0]);
+        code.extend_from_slice(&[
+            0x8a, 0x06, 0x84, 0xc0, 0x75, 0x02, 0xb0, b'|', 0xee, 0xff, 0xc6, 0xff, 0xc9, 0x75,
+            0xf1,
+        ]);
+        code
+    };
+    let code = cat(&[print_at(0x8000, 40), print_at(0x9000, 16), exit(0)]);
+    let out = boot_code(
+        "cmdline",
+        &code,
+        &["--cmdline", "x=1", "--strace", "--", "/bin/p", "a b"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("x=1 astra.strace init=/bin/p|"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("/bin/p|a b||||||"), "{stdout}");
+}
+
+#[test]
+fn kernel_panic_exits_251() {
+    let out = boot_code("panic", &exit(0x100), &[]);
+    assert_eq!(out.status.code(), Some(251), "{}", describe(&out));
+}
+
+#[test]
+fn malformed_exit_value_is_a_crash() {
+    let out = boot_code("badexit", &exit(0x0300), &[]);
+    assert_eq!(out.status.code(), Some(252), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed exit value"));
+}
+
+#[test]
+fn unknown_port_is_a_crash_with_registers() {
+    let code = cat(&[dx(0x2f8), vec![0xee], exit(0)]);
+    let out = boot_code("badport", &code, &[]);
+    assert_eq!(out.status.code(), Some(252), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown I/O port 0x2f8"), "{stderr}");
+    assert!(stderr.contains("rip=0xffffffff80200005"), "{stderr}");
+}
+
+#[test]
+fn triple_fault_is_a_crash() {
+    let out = boot_code("ud2", &[0x0f, 0x0b], &[]);
+    assert_eq!(out.status.code(), Some(252), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("triple fault"));
+}
+
+#[test]
+fn rootfs_is_mapped_read_only() {
+    // movzx eax, byte [rax]: the 'u' of the ustar magic.
+    let read = cat(&[
+        map_rootfs(),
+        rax((1 << 32) + 257),
+        vec![0x0f, 0xb6, 0x00],
+        dx(0x501),
+        vec![0xef, 0xf4],
+    ]);
+    let out = boot_code("rootfs-read", &read, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(b'u')),
+        "{}",
+        describe(&out)
+    );
+    // mov byte [rax], 1
+    let write = cat(&[map_rootfs(), rax(1 << 32), vec![0xc6, 0x00, 0x01], exit(0)]);
+    let out = boot_code("rootfs-write", &write, &[]);
+    assert_eq!(out.status.code(), Some(252), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only rootfs at 0x100000000"));
+}
+
+#[test]
+fn rtc_fills_in_the_request() {
+    // Request block at 0x201000 (in the kernel's bss): ring, then exit with its status.
+    let code = cat(&[
+        vec![0xb8, 0x00, 0x10, 0x20, 0x00],
+        dx(0x502),
+        vec![0xef, 0x8b, 0x04, 0x25, 0x08, 0x10, 0x20, 0x00],
+        dx(0x501),
+        vec![0xef, 0xf4],
+    ]);
+    let out = boot_code("rtc", &code, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}
+
+#[test]
+fn timeout_stops_a_spinning_guest() {
+    for (name, code) in [
+        ("spin", vec![0xeb, 0xfe]),
+        ("cli-hlt", vec![0xfa, 0xf4, 0xeb, 0xfc]),
+    ] {
+        let start = Instant::now();
+        let out = boot_code(name, &code, &["--timeout", "0.3"]);
+        assert_eq!(out.status.code(), Some(253), "{}", describe(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("guest timed out after 0.3 s"));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn stdin_reaches_the_guest() {
+    // Poll LSR, echo each byte until '\n', then exit 7.
+    let code = cat(&[
+        dx(0x3f8),
+        vec![
+            0xb2, 0xfd, 0xec, 0xa8, 0x01, 0x74, 0xfb, 0xb2, 0xf8, 0xec, 0x3c, 0x0a, 0x74, 0x03,
+            0xee, 0xeb, 0xef,
+        ],
+        exit(7),
+    ]);
+    let dir = Scratch::new("stdin");
+    let kernel = dir.write("k.elf", &kernel_elf(&code, 1));
+    let out = boot(&kernel, &[], b"echo me\n");
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    assert_eq!(out.stdout, b"echo me");
+}
+
+#[test]
+fn bad_kernels_are_usage_errors() {
+    require_kvm();
+    let dir = Scratch::new("bad");
+    let cases = [
+        (kernel_elf(&exit(0), 2), "speaks astra ABI version 2"),
+        (b"not an elf".repeat(10), "Not an ELF file"),
+    ];
+    for (image, needle) in cases {
+        let kernel = dir.write("k.elf", &image);
+        let out = boot(&kernel, &[], b"");
+        assert_eq!(out.status.code(), Some(250), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("astra-vmm: error: Kernel image"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}

@@ -12,7 +12,9 @@
 //!    [`layout::CMDLINE_GPA`] and the init program's argv (NUL-separated) at
 //!    [`layout::INIT_ARGV_GPA`].
 //! 3. It builds boot page tables ([`layout::BOOT_PML4_GPA`]) that map guest-physical
-//!    `0..1 GiB` twice: identity, and at [`layout::KERNEL_VIRT_BASE`].
+//!    `0..1 GiB` twice: identity, and at [`layout::KERNEL_VIRT_BASE`], every entry with
+//!    the user/supervisor bit set (a PVM host can only run the kernel natively on such
+//!    pages; see the kernel's `arch::platform`).
 //! 4. The vCPU starts in 64-bit long mode at the ELF entry (a higher-half virtual address)
 //!    with `rdi` = the guest-physical address of the [`BootInfo`] and interrupts disabled.
 //!    The kernel sets up its own stack, GDT, IDT and page tables.
@@ -75,7 +77,9 @@ pub mod layout {
     /// Virtual address of guest-physical 0 in the kernel's image mapping (-2 GiB).
     pub const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
     /// Virtual address of guest-physical 0 in the kernel's direct map of all memory.
-    pub const PHYS_MAP_BASE: u64 = 0xffff_8000_0000_0000;
+    /// PML4 slot 472, inside the range PVM hosts leave to guests (the x86 KASAN shadow
+    /// hole); the usual slot 256 is the host's own on PVM.
+    pub const PHYS_MAP_BASE: u64 = 0xffff_ec00_0000_0000;
     /// Where the rootfs TAR is mapped: above the 4 GiB boundary, clear of RAM and of the
     /// LAPIC/IOAPIC window just below 4 GiB.
     pub const ROOTFS_GPA: u64 = 1 << 32;

@@ -1,0 +1,58 @@
+//! Switching between kernel stacks: the primitive under tasks and the scheduler.
+
+use core::arch::global_asm;
+
+use super::trap::{self, TrapFrame};
+
+global_asm!(
+    ".global switch_stack",
+    "switch_stack:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov [rdi], rsp",
+    "mov rsp, rsi",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+);
+
+extern "C" {
+    fn switch_stack(save_rsp: *mut u64, load_rsp: u64);
+}
+
+/// Saves the current kernel context into `save_rsp` and resumes the one at `load_rsp`.
+///
+/// # Safety
+/// `load_rsp` must be a stack saved by this function or prepared by
+/// [`prepare_user_entry`], and its stack must stay alive while it runs.
+pub unsafe fn switch(save_rsp: &mut u64, load_rsp: u64) {
+    // SAFETY: the caller guarantees `load_rsp` is a valid saved context.
+    unsafe { switch_stack(save_rsp, load_rsp) };
+}
+
+/// Prepares a fresh kernel stack (`stack_top`, 16-byte aligned) so that switching to it
+/// enters user mode with `frame`. Returns the saved-context value to switch to.
+///
+/// # Safety
+/// `stack_top` must be the top of a writable, otherwise unused kernel stack with room
+/// for a frame and the saved registers.
+pub unsafe fn prepare_user_entry(stack_top: u64, frame: &TrapFrame) -> u64 {
+    let frame_addr = stack_top - core::mem::size_of::<TrapFrame>() as u64;
+    // SAFETY: the caller guarantees the stack is ours and large enough.
+    unsafe {
+        core::ptr::write(frame_addr as *mut TrapFrame, *frame);
+        let ret_addr = frame_addr - 8;
+        core::ptr::write(ret_addr as *mut u64, trap::trap_return_addr());
+        let regs = ret_addr - 6 * 8;
+        core::ptr::write_bytes(regs as *mut u64, 0, 6);
+        regs
+    }
+}

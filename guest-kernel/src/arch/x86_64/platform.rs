@@ -1,0 +1,197 @@
+//! The one place that knows whether the kernel runs on hardware KVM or on PVM.
+//!
+//! On hardware KVM (VT-x/AMD-V) the kernel is a standard x86-64 kernel. On a PVM host
+//! ("Pagetable-based Virtual Machine", see PLATFORM.md) ring-0 code is emulated ~1000x
+//! slower until the kernel opts in to native execution by registering a small shared
+//! structure; after that:
+//! - the interrupt flag lives in that structure (`cli`/`sti` still work but trap);
+//! - user code must use selectors the host GDT does not have ([`gdt::USER_PVM`]);
+//! - `int 0x80` from user mode arrives as #GP with error code 0x402.
+//!
+//! Everything above this module asks it for those few facts and stays unaware of which
+//! platform it runs on.
+
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use super::{cpu, gdt};
+
+/// MSR whose value is "PVM" on a PVM host.
+const MSR_PVM_SIGNATURE: u32 = 0x4b56_4d11;
+/// MSR that takes the guest-physical address of [`PvmShared`] to opt in.
+const MSR_PVM_SHARED: u32 = 0x4b56_4d10;
+const PVM_SIGNATURE: u64 = 0x4d_5650;
+
+/// Which CPU back end the kernel runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// Hardware-assisted KVM (VT-x/AMD-V): standard x86-64.
+    Hardware,
+    /// PVM, after opting in to native execution.
+    Pvm,
+}
+
+/// The structure shared with a PVM host.
+#[repr(C, align(4096))]
+struct PvmShared {
+    /// The virtual interrupt flag.
+    if_: u8,
+    /// Set by the host when an interrupt waits for `if_`.
+    pending: u8,
+    _pad: [u8; 6],
+    /// Faulting address of the last page fault.
+    cr2: u64,
+}
+
+static mut PVM_SHARED: PvmShared = PvmShared {
+    if_: 0,
+    pending: 0,
+    _pad: [0; 6],
+    cr2: 0,
+};
+
+static PLATFORM: AtomicU8 = AtomicU8::new(0);
+/// Set while `probe_msr` runs, so the #GP handler knows a fault is expected.
+static PROBING: AtomicBool = AtomicBool::new(false);
+static PROBE_FAULTED: AtomicBool = AtomicBool::new(false);
+
+/// Detects the platform and programs SYSCALL for it (on PVM, STAR must be set before
+/// the opt-in: the host derives the kernel's selectors from it).
+///
+/// Needs the GDT and IDT loaded: the probe may #GP on hardware KVM.
+pub fn detect() -> Platform {
+    let platform = if probe_msr(MSR_PVM_SIGNATURE) == Some(PVM_SIGNATURE) {
+        Platform::Pvm
+    } else {
+        Platform::Hardware
+    };
+    PLATFORM.store(platform as u8 + 1, Ordering::Relaxed);
+    // SAFETY: GDT and IDT are loaded and the platform is known, as init_syscall requires.
+    unsafe { super::trap::init_syscall() };
+    platform
+}
+
+/// On PVM, switches the kernel to native execution; nothing to do on hardware KVM.
+///
+/// Every page the kernel touches from then on must be mapped with the user bit (see
+/// [`kernel_pte_flags`]); the VMM's boot tables are.
+pub fn enable_native(kernel_phys_of: impl Fn(u64) -> u64) {
+    if current() != Platform::Pvm {
+        return;
+    }
+    let shared_pa = kernel_phys_of(&raw const PVM_SHARED as u64);
+    // SAFETY: the host documented this MSR: it takes the page-aligned GPA of the shared
+    // structure, which lives in the kernel image forever.
+    unsafe { cpu::wrmsr(MSR_PVM_SHARED, shared_pa) };
+}
+
+/// The platform chosen at boot.
+pub fn current() -> Platform {
+    match PLATFORM.load(Ordering::Relaxed) {
+        2 => Platform::Pvm,
+        _ => Platform::Hardware,
+    }
+}
+
+/// Reads an MSR that may not exist; `None` if reading it faulted.
+fn probe_msr(msr: u32) -> Option<u64> {
+    PROBE_FAULTED.store(false, Ordering::SeqCst);
+    PROBING.store(true, Ordering::SeqCst);
+    // SAFETY: PROBING tells the #GP handler to skip the rdmsr and report the fault.
+    let value = unsafe { cpu::rdmsr(msr) };
+    PROBING.store(false, Ordering::SeqCst);
+    (!PROBE_FAULTED.load(Ordering::SeqCst)).then_some(value)
+}
+
+/// Called by the #GP handler for kernel-mode faults: true if this was an MSR probe,
+/// which it then skips (`rdmsr` is two bytes) with a zero result.
+pub fn recover_probe_fault(rip: &mut u64, rax: &mut u64, rdx: &mut u64) -> bool {
+    if !PROBING.load(Ordering::SeqCst) {
+        return false;
+    }
+    PROBE_FAULTED.store(true, Ordering::SeqCst);
+    *rip += 2;
+    *rax = 0;
+    *rdx = 0;
+    true
+}
+
+/// The user selectors of this platform.
+pub fn user_selectors() -> gdt::UserSelectors {
+    match current() {
+        Platform::Hardware => gdt::USER_STANDARD,
+        Platform::Pvm => gdt::USER_PVM,
+    }
+}
+
+/// True if a trap frame's CS says the trap came from user mode.
+pub fn is_user_cs(cs: u64) -> bool {
+    let sel = user_selectors();
+    cs == sel.cs as u64 || cs == sel.cs32 as u64
+}
+
+/// True if a #GP error code from user mode means the program executed `int 0x80`.
+pub fn is_int80_gp(error_code: u64) -> bool {
+    // IDT vector 0x80, IDT bit (bit 1) set: how PVM reports `int 0x80`.
+    current() == Platform::Pvm && error_code == (0x80 << 3) | 2
+}
+
+/// Enables interrupts.
+pub fn irq_enable() {
+    match current() {
+        Platform::Hardware => cpu::sti(),
+        Platform::Pvm => {
+            // SAFETY: byte-sized volatile accesses to the shared page; the host reads
+            // and writes it only while this vCPU is stopped.
+            unsafe {
+                core::ptr::write_volatile(&raw mut PVM_SHARED.if_, 1);
+                if core::ptr::read_volatile(&raw const PVM_SHARED.pending) != 0 {
+                    // Let the host deliver what it held back.
+                    cpu::sti();
+                }
+            }
+        }
+    }
+}
+
+/// Disables interrupts.
+pub fn irq_disable() {
+    match current() {
+        Platform::Hardware => cpu::cli(),
+        // SAFETY: as in irq_enable.
+        Platform::Pvm => unsafe { core::ptr::write_volatile(&raw mut PVM_SHARED.if_, 0) },
+    }
+}
+
+/// Waits for the next interrupt with interrupts enabled, then disables them again.
+pub fn idle() {
+    match current() {
+        Platform::Hardware => {
+            cpu::sti_hlt();
+            cpu::cli();
+        }
+        Platform::Pvm => {
+            // SAFETY: as in irq_enable.
+            unsafe { core::ptr::write_volatile(&raw mut PVM_SHARED.if_, 1) };
+            cpu::sti_hlt();
+            irq_disable();
+        }
+    }
+}
+
+/// Page-table bits every kernel mapping needs on this platform.
+///
+/// PVM runs the kernel natively at hardware CPL 3, and its shadow MMU only lets it reach
+/// pages whose guest entries have the user/supervisor bit set: a supervisor-only page
+/// refaults forever (the host logs "a refault livelock"). User mode still cannot reach
+/// them: the self-tests check that a ring-3 read of kernel memory faults.
+pub fn kernel_pte_flags() -> u64 {
+    match current() {
+        Platform::Hardware => 0,
+        Platform::Pvm => 1 << 2,
+    }
+}
+
+/// The address of the last page fault.
+pub fn fault_address() -> u64 {
+    cpu::read_cr2()
+}

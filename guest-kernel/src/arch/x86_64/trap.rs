@@ -1,0 +1,236 @@
+//! Trap entry: the IDT, its 256 assembly stubs, the SYSCALL entry and the one
+//! [`TrapFrame`] layout they all build, so that everything above sees one shape of
+//! saved user state whichever way the CPU entered the kernel.
+
+use core::arch::{asm, global_asm};
+use core::mem::size_of;
+
+use super::{cpu, gdt, platform};
+
+/// Pseudo vector number recorded in frames built by the SYSCALL entry.
+pub const VECTOR_SYSCALL: u64 = 0x100;
+/// Vector of the `int 0x80` system-call gate.
+pub const VECTOR_INT80: u64 = 0x80;
+/// First vector of the remapped PIC.
+pub const VECTOR_IRQ_BASE: u64 = 0x20;
+
+/// Registers saved on every entry to the kernel, lowest address first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// IDT vector, or [`VECTOR_SYSCALL`].
+    pub vector: u64,
+    /// The CPU's error code, or 0.
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
+
+impl TrapFrame {
+    /// True if the trap interrupted user mode.
+    pub fn from_user(&self) -> bool {
+        platform::is_user_cs(self.cs)
+    }
+
+    /// A frame that enters user mode at `rip` with stack `rsp`, interrupts on.
+    pub fn new_user(rip: u64, rsp: u64) -> Self {
+        let sel = platform::user_selectors();
+        TrapFrame {
+            rip,
+            rsp,
+            cs: sel.cs as u64,
+            ss: sel.ss as u64,
+            rflags: 0x202,
+            ..Default::default()
+        }
+    }
+}
+
+// Each stub is 16-byte aligned so stub N sits at trap_stubs + 16 * N. Vectors for which
+// the CPU pushes no error code get a zero, so every frame has the same layout.
+global_asm!(
+    ".section .text",
+    ".align 16",
+    ".global trap_stubs",
+    "trap_stubs:",
+    ".set vec, 0",
+    ".rept 256",
+    ".align 16",
+    ".if vec == 8 || vec == 10 || vec == 11 || vec == 12 || vec == 13 || vec == 14 || vec == 17 || vec == 21 || vec == 29 || vec == 30",
+    ".else",
+    "push 0",
+    ".endif",
+    "push vec",
+    "jmp trap_common",
+    ".set vec, vec + 1",
+    ".endr",
+    "",
+    "trap_common:",
+    "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
+    "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
+    "push rax",
+    "mov rdi, rsp",
+    "cld",
+    "call {dispatch}",
+    ".global trap_return",
+    "trap_return:",
+    "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
+    "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
+    "add rsp, 16",
+    "iretq",
+    "",
+    // SYSCALL: rcx = user rip, r11 = user rflags, rsp = user rsp, interrupts masked by
+    // FMASK. Switch to the current task's kernel stack and build a TrapFrame.
+    ".global syscall_entry",
+    "syscall_entry:",
+    "mov [rip + {user_rsp}], rsp",
+    "mov rsp, [rip + {kernel_rsp}]",
+    "push qword ptr [rip + {user_ss}]",
+    "push qword ptr [rip + {user_rsp}]",
+    "push r11",
+    "push qword ptr [rip + {user_cs}]",
+    "push rcx",
+    "push 0",
+    "push {vsys}",
+    "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
+    "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
+    "push rax",
+    "mov rdi, rsp",
+    "cld",
+    "call {dispatch}",
+    "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
+    "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
+    "add rsp, 16",
+    // The handler may have changed the frame (e.g. exec); SYSRET takes rip from rcx and
+    // rflags from r11. The dispatcher guarantees a canonical user rip.
+    "pop rcx",
+    "add rsp, 8",
+    "pop r11",
+    "pop rsp",
+    "sysretq",
+    dispatch = sym trap_dispatch,
+    user_rsp = sym SYSCALL_USER_RSP,
+    kernel_rsp = sym SYSCALL_KERNEL_RSP,
+    user_ss = sym SYSCALL_USER_SS,
+    user_cs = sym SYSCALL_USER_CS,
+    vsys = const VECTOR_SYSCALL,
+);
+
+extern "C" {
+    static trap_stubs: u8;
+    static trap_return: u8;
+    fn syscall_entry();
+}
+
+// Read by the SYSCALL entry; single CPU, so plain statics suffice.
+#[no_mangle]
+static mut SYSCALL_USER_RSP: u64 = 0;
+#[no_mangle]
+static mut SYSCALL_KERNEL_RSP: u64 = 0;
+#[no_mangle]
+static mut SYSCALL_USER_SS: u64 = 0;
+#[no_mangle]
+static mut SYSCALL_USER_CS: u64 = 0;
+
+/// The address execution continues at to restore a [`TrapFrame`] and `iretq` from it.
+pub fn trap_return_addr() -> u64 {
+    // SAFETY: only the address of the label is taken.
+    unsafe { &trap_return as *const u8 as u64 }
+}
+
+#[repr(C, packed)]
+struct DescriptorPointer {
+    limit: u16,
+    base: u64,
+}
+
+#[repr(C, align(16))]
+struct Idt([[u64; 2]; 256]);
+
+static mut IDT: Idt = Idt([[0; 2]; 256]);
+
+fn gate(handler: u64, dpl: u64, ist: u64) -> [u64; 2] {
+    let low = (handler & 0xffff)
+        | ((gdt::KERNEL_CS as u64) << 16)
+        | (ist << 32)
+        | ((0x8e | (dpl << 5)) << 40)
+        | (((handler >> 16) & 0xffff) << 48);
+    [low, handler >> 32]
+}
+
+/// Fills and loads the IDT.
+///
+/// # Safety
+/// Call once on the boot CPU after `gdt::init`.
+pub unsafe fn init_idt() {
+    // SAFETY: early boot, single-threaded; the IDT is static and lives forever.
+    unsafe {
+        let base = &trap_stubs as *const u8 as u64;
+        let idt = &mut *(&raw mut IDT);
+        for (vector, entry) in idt.0.iter_mut().enumerate() {
+            let dpl = if vector as u64 == VECTOR_INT80 { 3 } else { 0 };
+            let ist = if vector == 8 { 1 } else { 0 };
+            *entry = gate(base + 16 * vector as u64, dpl, ist);
+        }
+        let ptr = DescriptorPointer {
+            limit: (size_of::<Idt>() - 1) as u16,
+            base: idt.0.as_ptr() as u64,
+        };
+        asm!("lidt [{}]", in(reg) &ptr, options(nostack));
+    }
+}
+
+/// Enables SYSCALL/SYSRET with this platform's selectors and NX.
+///
+/// # Safety
+/// Call once after `platform::init` and `init_idt`.
+pub unsafe fn init_syscall() {
+    let sel = platform::user_selectors();
+    // SAFETY: early boot; the statics are read only by syscall_entry.
+    unsafe {
+        SYSCALL_USER_SS = sel.ss as u64;
+        SYSCALL_USER_CS = sel.cs as u64;
+        let efer = cpu::rdmsr(cpu::msr::EFER);
+        cpu::wrmsr(
+            cpu::msr::EFER,
+            efer | cpu::msr::EFER_SCE | cpu::msr::EFER_NXE,
+        );
+        let star = ((sel.cs32 as u64) << 48) | ((gdt::KERNEL_CS as u64) << 32);
+        cpu::wrmsr(cpu::msr::STAR, star);
+        cpu::wrmsr(cpu::msr::LSTAR, syscall_entry as usize as u64);
+        // Clear IF, TF, DF, AC on entry.
+        cpu::wrmsr(cpu::msr::FMASK, 0x4_0700);
+    }
+}
+
+/// Sets the kernel stack for traps and system calls from user mode.
+pub fn set_kernel_stack(top: u64) {
+    gdt::set_kernel_stack(top);
+    // SAFETY: single CPU; read only by syscall_entry, which cannot run concurrently.
+    unsafe { SYSCALL_KERNEL_RSP = top };
+}
+
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    crate::trap::handle(frame);
+}

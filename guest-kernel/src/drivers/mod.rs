@@ -1,0 +1,5 @@
+//! Drivers for the VMM's hypercall devices.
+
+pub mod console;
+pub mod exit;
+pub mod rtc;

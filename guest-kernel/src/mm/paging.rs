@@ -1,0 +1,230 @@
+//! Four-level x86-64 page tables: the kernel's tables and per-process address spaces.
+//!
+//! The upper half (PML4 entries 256..512) is the kernel's and is shared by every address
+//! space; the lower half belongs to the process. Tables are reached through the kernel's
+//! view of physical memory ([`super::phys_to_virt`]).
+
+use super::{frame, phys_to_virt, PAGE_SIZE};
+
+/// Page-table entry flags.
+pub mod flags {
+    /// Present.
+    pub const PRESENT: u64 = 1 << 0;
+    /// Writable.
+    pub const WRITABLE: u64 = 1 << 1;
+    /// Accessible from user mode.
+    pub const USER: u64 = 1 << 2;
+    /// 2 MiB page (in a PD entry).
+    pub const HUGE: u64 = 1 << 7;
+    /// Global (not flushed on CR3 load).
+    pub const GLOBAL: u64 = 1 << 8;
+    /// No-execute.
+    pub const NO_EXECUTE: u64 = 1 << 63;
+}
+
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const HUGE_SIZE: u64 = 2 << 20;
+/// First address of the kernel half.
+pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+/// End of the user half (exclusive).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+
+/// Failure to map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No frame for a page table.
+    OutOfMemory,
+    /// The page is already mapped.
+    AlreadyMapped,
+}
+
+fn table(pa: u64) -> *mut u64 {
+    phys_to_virt(pa) as *mut u64
+}
+
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+/// An address space: the physical address of its PML4.
+#[derive(Debug)]
+pub struct AddressSpace {
+    pml4: u64,
+}
+
+impl AddressSpace {
+    /// A new, empty set of tables.
+    pub fn new_empty() -> Result<Self, MapError> {
+        Ok(AddressSpace {
+            pml4: frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?,
+        })
+    }
+
+    /// A new user address space sharing the kernel half of `kernel`.
+    pub fn new_user(kernel: &AddressSpace) -> Result<Self, MapError> {
+        let space = Self::new_empty()?;
+        // SAFETY: both PML4s are live page-table frames; we copy the kernel half.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                table(kernel.pml4).add(256),
+                table(space.pml4).add(256),
+                256,
+            );
+        }
+        Ok(space)
+    }
+
+    /// The PML4's physical address (for CR3).
+    pub fn pml4_phys(&self) -> u64 {
+        self.pml4
+    }
+
+    /// Walks to the entry for `va` at `level` (0 = PT, 1 = PD), creating tables.
+    fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
+        let table_flags = flags::PRESENT
+            | flags::WRITABLE
+            | if va < USER_END {
+                flags::USER
+            } else {
+                crate::arch::platform::kernel_pte_flags()
+            };
+        let mut table_pa = self.pml4;
+        for l in (level + 1..4).rev() {
+            let entry = table(table_pa).wrapping_add(index(va, l));
+            // SAFETY: `entry` points into a live page-table frame owned by this space.
+            let value = unsafe { *entry };
+            if value & flags::PRESENT == 0 {
+                let new = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
+                // SAFETY: as above.
+                unsafe { *entry = new | table_flags };
+                table_pa = new;
+            } else if value & flags::HUGE != 0 {
+                return Err(MapError::AlreadyMapped);
+            } else {
+                table_pa = value & ADDR_MASK;
+            }
+        }
+        Ok(table(table_pa).wrapping_add(index(va, level)))
+    }
+
+    /// Maps the 4 KiB page at `va` to frame `pa`.
+    pub fn map(&mut self, va: u64, pa: u64, page_flags: u64) -> Result<(), MapError> {
+        let entry = self.entry_mut(va, 0)?;
+        // SAFETY: `entry` is in a live table of this space.
+        unsafe {
+            if *entry & flags::PRESENT != 0 {
+                return Err(MapError::AlreadyMapped);
+            }
+            *entry = (pa & ADDR_MASK) | page_flags | flags::PRESENT;
+        }
+        Ok(())
+    }
+
+    /// Maps `[va, va + size)` to `[pa, pa + size)` with 2 MiB pages (all 2 MiB aligned).
+    pub fn map_huge_range(
+        &mut self,
+        va: u64,
+        pa: u64,
+        size: u64,
+        page_flags: u64,
+    ) -> Result<(), MapError> {
+        let mut offset = 0;
+        while offset < size {
+            let entry = self.entry_mut(va + offset, 1)?;
+            // SAFETY: `entry` is in a live table of this space.
+            unsafe {
+                *entry = ((pa + offset) & ADDR_MASK) | page_flags | flags::PRESENT | flags::HUGE
+            };
+            offset += HUGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// The physical address and flags `va` maps to, if any.
+    pub fn translate(&self, va: u64) -> Option<(u64, u64)> {
+        let mut table_pa = self.pml4;
+        for level in (0..4).rev() {
+            // SAFETY: walking live tables of this space, read only.
+            let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
+            if value & flags::PRESENT == 0 {
+                return None;
+            }
+            if level == 0 || (level == 1 && value & flags::HUGE != 0) {
+                let page_size = if level == 0 { PAGE_SIZE } else { HUGE_SIZE };
+                let pa = (value & ADDR_MASK & !(page_size - 1)) + (va & (page_size - 1));
+                return Some((pa, value & !ADDR_MASK));
+            }
+            table_pa = value & ADDR_MASK;
+        }
+        None
+    }
+
+    /// Removes the mapping of the 4 KiB page at `va`, returning its frame.
+    pub fn unmap(&mut self, va: u64) -> Option<u64> {
+        let mut table_pa = self.pml4;
+        for level in (1..4).rev() {
+            // SAFETY: walking live tables of this space.
+            let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
+            if value & flags::PRESENT == 0 || value & flags::HUGE != 0 {
+                return None;
+            }
+            table_pa = value & ADDR_MASK;
+        }
+        let entry = table(table_pa).wrapping_add(index(va, 0));
+        // SAFETY: `entry` is in a live table of this space.
+        unsafe {
+            let value = *entry;
+            if value & flags::PRESENT == 0 {
+                return None;
+            }
+            *entry = 0;
+            crate::arch::cpu::invlpg(va);
+            Some(value & ADDR_MASK)
+        }
+    }
+
+    /// Frees every user page and user page table of this space. The kernel half is
+    /// shared and left alone.
+    pub fn free_user_half(&mut self) {
+        fn free_level(table_pa: u64, level: u32) {
+            for i in 0..512 {
+                // SAFETY: walking tables owned by the dying space.
+                let value = unsafe { *table(table_pa).add(i) };
+                if value & flags::PRESENT == 0 {
+                    continue;
+                }
+                let pa = value & ADDR_MASK;
+                if level > 0 && value & flags::HUGE == 0 {
+                    free_level(pa, level - 1);
+                }
+                frame::free(pa);
+            }
+        }
+        for i in 0..256 {
+            // SAFETY: the PML4 is ours.
+            let value = unsafe { *table(self.pml4).add(i) };
+            if value & flags::PRESENT != 0 {
+                free_level(value & ADDR_MASK, 2);
+                // SAFETY: as above.
+                unsafe { *table(self.pml4).add(i) = 0 };
+            }
+        }
+    }
+
+    /// Frees the PML4 itself; the space must not be used afterwards.
+    pub fn free_root(&mut self) {
+        if self.pml4 != 0 {
+            frame::free(self.pml4);
+            self.pml4 = 0;
+        }
+    }
+
+    /// Makes this space the current one.
+    ///
+    /// # Safety
+    /// The space must map the kernel (it was made by `new_user` from the kernel space).
+    pub unsafe fn activate(&self) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+    }
+}

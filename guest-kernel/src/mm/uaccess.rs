@@ -1,0 +1,92 @@
+//! Checked access to user memory.
+//!
+//! Every pointer a process hands the kernel goes through here: the range must lie in the
+//! user half and every page must be mapped with the user bit (and writable, for writes),
+//! or the access fails with EFAULT. Data moves through the kernel's direct map, so a
+//! hostile pointer can never make the kernel touch its own memory or fault.
+
+use alloc::vec::Vec;
+
+use super::paging::{flags, AddressSpace, USER_END};
+use super::{phys_to_virt, PAGE_SIZE};
+use crate::syscall::Errno;
+
+fn check_range(va: u64, len: usize) -> Result<(), Errno> {
+    let end = va.checked_add(len as u64).ok_or(Errno::EFAULT)?;
+    if end > USER_END {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// Calls `f(kernel_va, chunk_len)` for each page-sized piece of `[va, va + len)`.
+fn for_each_chunk(
+    space: &AddressSpace,
+    va: u64,
+    len: usize,
+    need: u64,
+    mut f: impl FnMut(u64, usize, usize),
+) -> Result<(), Errno> {
+    check_range(va, len)?;
+    let mut done = 0usize;
+    while done < len {
+        let cur = va + done as u64;
+        let in_page = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
+        let chunk = in_page.min(len - done);
+        let (pa, page_flags) = space.translate(cur).ok_or(Errno::EFAULT)?;
+        if page_flags & need != need {
+            return Err(Errno::EFAULT);
+        }
+        f(phys_to_virt(pa), done, chunk);
+        done += chunk;
+    }
+    Ok(())
+}
+
+/// Copies `buf.len()` bytes from user address `va`.
+pub fn copy_from_user(space: &AddressSpace, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    let len = buf.len();
+    for_each_chunk(
+        space,
+        va,
+        len,
+        flags::PRESENT | flags::USER,
+        |kva, off, n| {
+            // SAFETY: kva..kva+n is mapped user memory seen through the direct map, and
+            // off..off+n is within buf.
+            unsafe {
+                core::ptr::copy_nonoverlapping(kva as *const u8, buf[off..off + n].as_mut_ptr(), n)
+            };
+        },
+    )
+}
+
+/// Copies `data` to user address `va` (pages must be user-writable).
+pub fn copy_to_user(space: &AddressSpace, va: u64, data: &[u8]) -> Result<(), Errno> {
+    for_each_chunk(
+        space,
+        va,
+        data.len(),
+        flags::PRESENT | flags::USER | flags::WRITABLE,
+        |kva, off, n| {
+            // SAFETY: as in copy_from_user, in the other direction.
+            unsafe {
+                core::ptr::copy_nonoverlapping(data[off..off + n].as_ptr(), kva as *mut u8, n)
+            };
+        },
+    )
+}
+
+/// Reads `len` bytes from user memory into a new vector.
+pub fn read_vec(space: &AddressSpace, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = alloc::vec![0u8; len];
+    copy_from_user(space, va, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads a plain value (a `u64`, an iovec...) from user memory.
+pub fn read_u64(space: &AddressSpace, va: u64) -> Result<u64, Errno> {
+    let mut bytes = [0u8; 8];
+    copy_from_user(space, va, &mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}

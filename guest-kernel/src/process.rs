@@ -1,0 +1,151 @@
+//! Processes: an address space, a kernel stack and the saved context to resume.
+//!
+//! For now one process runs at a time: the kernel's main context starts it and regains
+//! control when it exits or is killed. The same stack-switch primitive will carry the
+//! preemptive scheduler.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::arch::context;
+use crate::arch::trap::{self, TrapFrame};
+use crate::mm::paging::AddressSpace;
+
+/// Size of each process's kernel stack.
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+/// A user process.
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Program path, for reports.
+    pub name: String,
+    /// Its address space.
+    pub space: AddressSpace,
+    kernel_stack: Vec<u8>,
+    saved_rsp: u64,
+    /// Set when the process exits: its shell-style status.
+    exit_status: Option<u8>,
+    /// Lets the trap floor benchmark skip `ud2` instead of killing the process.
+    pub bench_skip_ud2: bool,
+}
+
+static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+
+impl Process {
+    /// A process that will start in user mode at `rip` with stack `rsp` in `space`.
+    pub fn new(name: &str, space: AddressSpace, rip: u64, rsp: u64) -> Box<Self> {
+        Self::new_with_arg(name, space, rip, rsp, 0)
+    }
+
+    /// Like [`Process::new`], entering with `rdi` = `arg`.
+    pub fn new_with_arg(
+        name: &str,
+        space: AddressSpace,
+        rip: u64,
+        rsp: u64,
+        arg: u64,
+    ) -> Box<Self> {
+        let kernel_stack = vec![0u8; KERNEL_STACK_SIZE];
+        let mut proc = Box::new(Process {
+            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+            name: String::from(name),
+            space,
+            kernel_stack,
+            saved_rsp: 0,
+            exit_status: None,
+            bench_skip_ud2: false,
+        });
+        let top = proc.kernel_stack_top();
+        let mut frame = TrapFrame::new_user(rip, rsp);
+        frame.rdi = arg;
+        // SAFETY: the stack was just allocated for this process and nothing uses it.
+        proc.saved_rsp = unsafe { context::prepare_user_entry(top, &frame) };
+        proc
+    }
+
+    fn kernel_stack_top(&self) -> u64 {
+        (self.kernel_stack.as_ptr() as u64 + KERNEL_STACK_SIZE as u64) & !0xf
+    }
+}
+
+struct Scheduler {
+    main_rsp: u64,
+    current: Option<Box<Process>>,
+}
+
+static mut SCHED: Scheduler = Scheduler {
+    main_rsp: 0,
+    current: None,
+};
+
+fn sched() -> &'static mut Scheduler {
+    // SAFETY: one CPU, and the scheduler state is only touched with interrupts disabled
+    // (from the main context or from trap handlers, which run with interrupts off).
+    unsafe { &mut *(&raw mut SCHED) }
+}
+
+impl Process {
+    /// The shell-style status once the process has ended (128+N if killed by signal N).
+    pub fn exit_status(&self) -> Option<u8> {
+        self.exit_status
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.space.free_user_half();
+        self.space.free_root();
+    }
+}
+
+/// Runs `proc` until it exits and gives it back, dead, for its status and memory.
+pub fn run(proc: Box<Process>) -> Box<Process> {
+    let s = sched();
+    s.current = Some(proc);
+    let (target_rsp, top) = {
+        let p = s
+            .current
+            .as_ref()
+            .map(|p| (p.saved_rsp, p.kernel_stack_top()));
+        p.unwrap_or((0, 0))
+    };
+    if let Some(p) = s.current.as_ref() {
+        // SAFETY: the process's space was built from the kernel space.
+        unsafe { p.space.activate() };
+    }
+    trap::set_kernel_stack(top);
+    // SAFETY: target_rsp was prepared by prepare_user_entry on the process's own stack,
+    // which `s.current` keeps alive until we are switched back.
+    unsafe { context::switch(&mut s.main_rsp, target_rsp) };
+    // Back from exit_current.
+    crate::mm::activate_kernel_space();
+    s.current
+        .take()
+        .expect("the exiting process is still current")
+}
+
+/// The current process, if any.
+pub fn current() -> Option<&'static mut Process> {
+    sched().current.as_deref_mut()
+}
+
+/// The current program's name, for reports.
+pub fn current_name() -> &'static str {
+    current().map(|p| p.name.as_str()).unwrap_or("kernel")
+}
+
+/// Ends the current process with `status` and returns to the kernel's main context.
+pub fn exit_current(status: u8) -> ! {
+    let s = sched();
+    let mut dummy = 0;
+    if let Some(p) = s.current.as_mut() {
+        p.exit_status = Some(status);
+    }
+    // SAFETY: main_rsp was saved by `run`, whose stack (the boot stack) is alive.
+    unsafe { context::switch(&mut dummy, s.main_rsp) };
+    unreachable!("a dead process was resumed");
+}

@@ -1,0 +1,460 @@
+//! In-kernel self-tests (`astra.test` on the kernel command line).
+//!
+//! Each test prints `test NAME ... ok` or `test NAME ... FAILED: why`; the VM exits 0
+//! only when all pass. They cover what host unit tests cannot: the real allocator and
+//! page tables, timer interrupts, and ring-3 round trips through each system-call entry
+//! on whichever platform the kernel booted on.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::arch::global_asm;
+
+use crate::arch::{cpu, platform};
+use crate::mm::paging::{flags, AddressSpace};
+use crate::mm::{self, frame, uaccess, PAGE_SIZE};
+use crate::{kprintln, process, time};
+
+type TestResult = Result<(), String>;
+
+fn check(cond: bool, what: &str) -> TestResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(String::from(what))
+    }
+}
+
+/// Runs every self-test; true when all passed.
+pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
+    let tests: &[(&str, &dyn Fn() -> TestResult)] = &[
+        ("heap_alloc_and_free", &heap_alloc_and_free),
+        ("frame_alloc_and_reuse", &frame_alloc_and_reuse),
+        ("paging_map_translate_unmap", &paging_map_translate_unmap),
+        (
+            "uaccess_rejects_kernel_and_unmapped",
+            &uaccess_rejects_kernel_and_unmapped,
+        ),
+        ("timer_ticks_advance", &timer_ticks_advance),
+        ("ring3_syscall_entry", &ring3_syscall_entry),
+        ("ring3_int80_entry", &ring3_int80_entry),
+        (
+            "ring3_bad_pointer_gets_efault",
+            &ring3_bad_pointer_gets_efault,
+        ),
+        (
+            "ring3_fault_kills_only_the_process",
+            &ring3_fault_kills_only_the_process,
+        ),
+        (
+            "ring3_cannot_read_kernel_memory",
+            &ring3_cannot_read_kernel_memory,
+        ),
+        ("rootfs_lookup", &|| rootfs_lookup(rootfs)),
+    ];
+    kprintln!(
+        "astra: running {} self-tests on {:?}",
+        tests.len(),
+        platform::current()
+    );
+    let mut failed = 0;
+    for (name, test) in tests {
+        match test() {
+            Ok(()) => kprintln!("test {} ... ok", name),
+            Err(why) => {
+                failed += 1;
+                kprintln!("test {} ... FAILED: {}", name, why);
+            }
+        }
+    }
+    if failed == 0 {
+        kprintln!("astra: all {} self-tests passed", tests.len());
+    } else {
+        kprintln!("astra: {} of {} self-tests FAILED", failed, tests.len());
+    }
+    failed == 0
+}
+
+fn heap_alloc_and_free() -> TestResult {
+    let (used_before, _) = mm::heap::usage();
+    {
+        let v: Vec<u64> = (0..100_000).collect();
+        check(v.iter().sum::<u64>() == 4_999_950_000, "vector contents")?;
+        let mut map = BTreeMap::new();
+        for i in 0..1000 {
+            map.insert(i, format!("value {i}"));
+        }
+        check(
+            map.get(&999).map(String::as_str) == Some("value 999"),
+            "map contents",
+        )?;
+        let big = alloc::vec![0xa5u8; 4 << 20];
+        check(big.iter().all(|&b| b == 0xa5), "4 MiB block contents")?;
+        let boxed = Box::new([7u8; 4096]);
+        check(boxed[4095] == 7, "boxed page")?;
+    }
+    let (used_after, _) = mm::heap::usage();
+    check(
+        used_after <= used_before,
+        "memory was not returned to the heap",
+    )
+}
+
+fn frame_alloc_and_reuse() -> TestResult {
+    let a = frame::alloc_zeroed().ok_or("out of frames")?;
+    let b = frame::alloc_zeroed().ok_or("out of frames")?;
+    check(
+        a != b && a % PAGE_SIZE == 0 && b % PAGE_SIZE == 0,
+        "distinct aligned frames",
+    )?;
+    // SAFETY: `a` is ours and mapped through the direct map.
+    let zero = unsafe {
+        core::slice::from_raw_parts(mm::phys_to_virt(a) as *const u8, PAGE_SIZE as usize)
+    };
+    check(zero.iter().all(|&x| x == 0), "frame is zeroed")?;
+    frame::free(b);
+    let c = frame::alloc_zeroed().ok_or("out of frames")?;
+    check(c == b, "a freed frame is reused first")?;
+    frame::free(a);
+    frame::free(c);
+    Ok(())
+}
+
+fn paging_map_translate_unmap() -> TestResult {
+    let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
+    let va = 0x1234_5000;
+    let pa = frame::alloc_zeroed().ok_or("out of frames")?;
+    let f = flags::USER | flags::WRITABLE | flags::NO_EXECUTE;
+    space.map(va, pa, f).map_err(|e| format!("{e:?}"))?;
+    check(
+        space.translate(va + 0x10).map(|t| t.0) == Some(pa + 0x10),
+        "translate",
+    )?;
+    check(space.map(va, pa, f).is_err(), "double map refused")?;
+    check(
+        uaccess::copy_to_user(&space, va + 4090, b"0123456789").is_err(),
+        "write into the unmapped next page refused",
+    )?;
+    check(
+        uaccess::copy_to_user(&space, va + 8, b"astra").is_ok(),
+        "copy to user",
+    )?;
+    let mut back = [0u8; 5];
+    uaccess::copy_from_user(&space, va + 8, &mut back).map_err(|e| format!("{e:?}"))?;
+    check(&back == b"astra", "round trip through user memory")?;
+    check(space.unmap(va) == Some(pa), "unmap returns the frame")?;
+    check(
+        space.translate(va).is_none(),
+        "unmapped page does not translate",
+    )?;
+    frame::free(pa);
+    space.free_user_half();
+    space.free_root();
+    Ok(())
+}
+
+fn uaccess_rejects_kernel_and_unmapped() -> TestResult {
+    let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
+    let mut buf = [0u8; 8];
+    let kernel_va = &buf as *const _ as u64;
+    check(
+        uaccess::copy_from_user(&space, kernel_va, &mut buf).is_err(),
+        "kernel address refused",
+    )?;
+    check(
+        uaccess::copy_from_user(&space, 0x1000, &mut buf).is_err(),
+        "unmapped address refused",
+    )?;
+    check(
+        uaccess::copy_from_user(&space, u64::MAX - 3, &mut buf).is_err(),
+        "wrapping range refused",
+    )?;
+    let pa = frame::alloc_zeroed().ok_or("out of frames")?;
+    space
+        .map(0x2000, pa, flags::USER | flags::NO_EXECUTE)
+        .map_err(|e| format!("{e:?}"))?;
+    check(
+        uaccess::copy_to_user(&space, 0x2000, &buf).is_err(),
+        "read-only page refused for writes",
+    )?;
+    check(
+        uaccess::copy_from_user(&space, 0x2ffc, &mut buf).is_err(),
+        "range running off the page refused",
+    )?;
+    space.free_user_half();
+    space.free_root();
+    Ok(())
+}
+
+fn timer_ticks_advance() -> TestResult {
+    // The PIT re-injects ticks it could not deliver while interrupts were off during
+    // boot; let those drain before measuring.
+    wait_ticks(5)?;
+    let start_ticks = time::ticks();
+    let start_ns = time::monotonic_ns();
+    let start_tsc = cpu::rdtsc();
+    // Bound the wait by the TSC too, so a dead timer fails the test instead of hanging.
+    let limit_cycles = time::tsc_khz().unwrap_or(3_000_000) * 2000;
+    while time::ticks() < start_ticks + 20 {
+        if cpu::rdtsc().wrapping_sub(start_tsc) > limit_cycles {
+            return Err(format!("only {} ticks in 2 s", time::ticks() - start_ticks));
+        }
+        platform::idle();
+    }
+    let elapsed_ms = (time::monotonic_ns() - start_ns) / 1_000_000;
+    if time::tsc_khz().is_none() {
+        return Ok(());
+    }
+    check(
+        (15..=200).contains(&elapsed_ms),
+        &format!("20 ticks took {elapsed_ms} ms of TSC time"),
+    )
+}
+
+fn wait_ticks(n: u64) -> TestResult {
+    let start = time::ticks();
+    let start_tsc = cpu::rdtsc();
+    let limit_cycles = time::tsc_khz().unwrap_or(3_000_000) * 2000;
+    while time::ticks() < start + n {
+        if cpu::rdtsc().wrapping_sub(start_tsc) > limit_cycles {
+            return Err(format!("only {} ticks in 2 s", time::ticks() - start));
+        }
+        platform::idle();
+    }
+    Ok(())
+}
+
+// User-mode test programs, copied to a user page and run in ring 3. Position
+// independent; each ends with exit_group(status).
+global_asm!(
+    ".section .rodata.selftest, \"a\"",
+    // getpid through SYSCALL, checking callee-saved registers survive: exit(pid) or 250.
+    ".global selftest_blob_syscall",
+    ".global selftest_blob_syscall_end",
+    "selftest_blob_syscall:",
+    "mov rbx, 0x1111",
+    "mov rbp, 0x2222",
+    "mov r12, 0x3333",
+    "mov r15, 0x4444",
+    "mov eax, 39",
+    "syscall",
+    "cmp rbx, 0x1111",
+    "jne 1f",
+    "cmp rbp, 0x2222",
+    "jne 1f",
+    "cmp r12, 0x3333",
+    "jne 1f",
+    "cmp r15, 0x4444",
+    "jne 1f",
+    "mov edi, eax",
+    "mov eax, 231",
+    "syscall",
+    "1: mov edi, 250",
+    "mov eax, 231",
+    "syscall",
+    "selftest_blob_syscall_end:",
+    // getpid through int 0x80: exit(pid) or 250, likewise.
+    ".global selftest_blob_int80",
+    ".global selftest_blob_int80_end",
+    "selftest_blob_int80:",
+    "mov rbx, 0x1111",
+    "mov rcx, 0x5555",
+    "mov r11, 0x6666",
+    "mov r15, 0x4444",
+    "mov eax, 39",
+    "int 0x80",
+    "cmp rbx, 0x1111",
+    "jne 1f",
+    "cmp rcx, 0x5555",
+    "jne 1f",
+    "cmp r11, 0x6666",
+    "jne 1f",
+    "cmp r15, 0x4444",
+    "jne 1f",
+    "mov edi, eax",
+    "mov eax, 231",
+    "int 0x80",
+    "1: mov edi, 250",
+    "mov eax, 231",
+    "int 0x80",
+    "selftest_blob_int80_end:",
+    // write(1, <kernel address>, 8): exit with the low byte of the result.
+    ".global selftest_blob_efault",
+    ".global selftest_blob_efault_end",
+    "selftest_blob_efault:",
+    "mov edi, 1",
+    "mov rsi, 0xffffffff80200000",
+    "mov edx, 8",
+    "mov eax, 1",
+    "syscall",
+    "mov edi, eax",
+    "and edi, 0xff",
+    "mov eax, 231",
+    "syscall",
+    "selftest_blob_efault_end:",
+    // A store to address 0.
+    ".global selftest_blob_segv",
+    ".global selftest_blob_segv_end",
+    "selftest_blob_segv:",
+    "xor eax, eax",
+    "mov qword ptr [rax], 1",
+    "mov edi, 0",
+    "mov eax, 231",
+    "syscall",
+    "selftest_blob_segv_end:",
+    // Loads from the kernel image and from the direct map: both must fault.
+    ".global selftest_blob_kread",
+    ".global selftest_blob_kread_end",
+    "selftest_blob_kread:",
+    "mov rax, [rdi]",
+    "mov edi, 0",
+    "mov eax, 231",
+    "syscall",
+    "selftest_blob_kread_end:",
+);
+
+extern "C" {
+    static selftest_blob_syscall: u8;
+    static selftest_blob_syscall_end: u8;
+    static selftest_blob_int80: u8;
+    static selftest_blob_int80_end: u8;
+    static selftest_blob_efault: u8;
+    static selftest_blob_efault_end: u8;
+    static selftest_blob_segv: u8;
+    static selftest_blob_segv_end: u8;
+    static selftest_blob_kread: u8;
+    static selftest_blob_kread_end: u8;
+}
+
+fn blob(start: &'static u8, end: &'static u8) -> &'static [u8] {
+    let (s, e) = (start as *const u8, end as *const u8);
+    // SAFETY: both labels delimit one contiguous blob in .rodata.
+    unsafe { core::slice::from_raw_parts(s, e as usize - s as usize) }
+}
+
+/// Where user blobs run.
+pub const BLOB_CODE_VA: u64 = 0x40_0000;
+/// Their stack (one page) and, for the benchmark, the results page.
+pub const BLOB_DATA_VA: u64 = 0x60_0000;
+
+/// Runs `code` in ring 3 and returns the dead process (status, memory still mapped).
+pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<Box<process::Process>, String> {
+    run_blob_with(code, bench_skip_ud2, 0)
+}
+
+/// Like [`run_blob`], with `rdi` preset to `arg`.
+fn run_blob_with(
+    code: &[u8],
+    bench_skip_ud2: bool,
+    arg: u64,
+) -> Result<Box<process::Process>, String> {
+    let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
+    let code_pa = frame::alloc_zeroed().ok_or("out of frames")?;
+    space
+        .map(BLOB_CODE_VA, code_pa, flags::USER)
+        .map_err(|e| format!("{e:?}"))?;
+    // SAFETY: the frame is ours; the blob is smaller than a page.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            code.as_ptr(),
+            mm::phys_to_virt(code_pa) as *mut u8,
+            code.len().min(4096),
+        )
+    };
+    for i in 0..2 {
+        let pa = frame::alloc_zeroed().ok_or("out of frames")?;
+        space
+            .map(
+                BLOB_DATA_VA + i * PAGE_SIZE,
+                pa,
+                flags::USER | flags::WRITABLE | flags::NO_EXECUTE,
+            )
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    let mut proc = process::Process::new_with_arg(
+        "selftest",
+        space,
+        BLOB_CODE_VA,
+        BLOB_DATA_VA + 2 * PAGE_SIZE,
+        arg,
+    );
+    proc.bench_skip_ud2 = bench_skip_ud2;
+    Ok(process::run(proc))
+}
+
+fn expect_status(code: &[u8], want: impl Fn(u32) -> u8, what: &str) -> TestResult {
+    let proc = run_blob(code, false)?;
+    let want = want(proc.pid);
+    match proc.exit_status() {
+        Some(s) if s == want => Ok(()),
+        other => Err(format!("{what}: exit status {other:?}, expected {want}")),
+    }
+}
+
+fn ring3_syscall_entry() -> TestResult {
+    // SAFETY: linker-provided labels of the blobs above.
+    let code = blob(unsafe { &selftest_blob_syscall }, unsafe {
+        &selftest_blob_syscall_end
+    });
+    expect_status(code, |pid| pid as u8, "syscall getpid")
+}
+
+fn ring3_int80_entry() -> TestResult {
+    // SAFETY: as above.
+    let code = blob(unsafe { &selftest_blob_int80 }, unsafe {
+        &selftest_blob_int80_end
+    });
+    expect_status(code, |pid| pid as u8, "int 0x80 getpid")
+}
+
+fn ring3_bad_pointer_gets_efault() -> TestResult {
+    // SAFETY: as above.
+    let code = blob(unsafe { &selftest_blob_efault }, unsafe {
+        &selftest_blob_efault_end
+    });
+    expect_status(code, |_| (-14i32) as u8, "write from a kernel address")
+}
+
+fn ring3_fault_kills_only_the_process() -> TestResult {
+    // SAFETY: as above.
+    let code = blob(unsafe { &selftest_blob_segv }, unsafe {
+        &selftest_blob_segv_end
+    });
+    expect_status(code, |_| 128 + crate::trap::signal::SIGSEGV, "null store")
+}
+
+fn ring3_cannot_read_kernel_memory() -> TestResult {
+    // SAFETY: as above.
+    let code = blob(unsafe { &selftest_blob_kread }, unsafe {
+        &selftest_blob_kread_end
+    });
+    let targets = [
+        ("kernel image", &raw const selftest_blob_kread as u64),
+        (
+            "direct map",
+            mm::phys_to_virt(hypercall_abi::layout::KERNEL_PHYS_BASE),
+        ),
+    ];
+    for (what, va) in targets {
+        let proc = run_blob_with(code, false, va)?;
+        if proc.exit_status() != Some(128 + crate::trap::signal::SIGSEGV) {
+            return Err(format!(
+                "ring 3 read the {what} at {va:#x} (status {:?})",
+                proc.exit_status()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn rootfs_lookup(rootfs: Option<&crate::fs::tar::TarFs>) -> TestResult {
+    let fs = rootfs.ok_or("no rootfs was given (--rootfs)")?;
+    fs.lookup("/bin/hello", true)
+        .map_err(|e| format!("/bin/hello: {e:?}"))?;
+    check(
+        fs.lookup("/no/such/file", true).is_err(),
+        "missing file found",
+    )
+}

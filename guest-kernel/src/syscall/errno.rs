@@ -1,0 +1,61 @@
+//! Linux error numbers.
+
+macro_rules! errnos {
+    ($($name:ident = $value:literal, $text:literal;)*) => {
+        /// A Linux errno value.
+        #[repr(i32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(clippy::upper_case_acronyms, missing_docs)]
+        pub enum Errno {
+            $($name = $value,)*
+        }
+
+        impl Errno {
+            /// The symbolic name, as strace prints it.
+            pub fn name(self) -> &'static str {
+                match self { $(Errno::$name => stringify!($name),)* }
+            }
+
+            /// The message strerror gives.
+            pub fn message(self) -> &'static str {
+                match self { $(Errno::$name => $text,)* }
+            }
+        }
+    };
+}
+
+errnos! {
+    EPERM = 1, "Operation not permitted";
+    ENOENT = 2, "No such file or directory";
+    ESRCH = 3, "No such process";
+    EINTR = 4, "Interrupted system call";
+    EIO = 5, "Input/output error";
+    E2BIG = 7, "Argument list too long";
+    ENOEXEC = 8, "Exec format error";
+    EBADF = 9, "Bad file descriptor";
+    ECHILD = 10, "No child processes";
+    EAGAIN = 11, "Resource temporarily unavailable";
+    ENOMEM = 12, "Cannot allocate memory";
+    EACCES = 13, "Permission denied";
+    EFAULT = 14, "Bad address";
+    EEXIST = 17, "File exists";
+    ENOTDIR = 20, "Not a directory";
+    EISDIR = 21, "Is a directory";
+    EINVAL = 22, "Invalid argument";
+    EMFILE = 24, "Too many open files";
+    ENOTTY = 25, "Inappropriate ioctl for device";
+    ESPIPE = 29, "Illegal seek";
+    EROFS = 30, "Read-only file system";
+    EPIPE = 32, "Broken pipe";
+    ERANGE = 34, "Numerical result out of range";
+    ENAMETOOLONG = 36, "File name too long";
+    ENOSYS = 38, "Function not implemented";
+    ELOOP = 40, "Too many levels of symbolic links";
+}
+
+impl Errno {
+    /// The value returned to user space in rax.
+    pub fn as_return(self) -> u64 {
+        (-(self as i64)) as u64
+    }
+}

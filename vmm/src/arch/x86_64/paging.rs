@@ -106,7 +106,7 @@ impl BootPageTables {
         if pde & PTE_PRESENT == 0 || pde & PTE_HUGE == 0 {
             return None;
         }
-        Some((pde & !0xfff & !PTE_HUGE) + (gva & (HUGE_PAGE_SIZE - 1)))
+        Some((pde & !(HUGE_PAGE_SIZE - 1)) + (gva & (HUGE_PAGE_SIZE - 1)))
     }
 }
 
@@ -123,12 +123,12 @@ mod tests {
     #[test]
     fn maps_low_gib_at_identity_and_kernel_base() {
         let tables = BootPageTables::new();
-        assert_eq!(tables.pml4[0], 0xc003);
-        assert_eq!(tables.pml4[511], 0xd003);
-        assert_eq!(tables.pdpt_low[0], 0xe003);
-        assert_eq!(tables.pdpt_high[510], 0xe003);
+        assert_eq!(tables.pml4[0], 0xc007);
+        assert_eq!(tables.pml4[511], 0xd007);
+        assert_eq!(tables.pdpt_low[0], 0xe007);
+        assert_eq!(tables.pdpt_high[510], 0xe007);
         assert_eq!(tables.pd[0], 0x87);
-        assert_eq!(tables.pd[511], 0x3fe0_0083);
+        assert_eq!(tables.pd[511], 0x3fe0_0087);
         for gpa in [0, 0x20_0000, 0x1234_5678, (1 << 30) - 1] {
             assert_eq!(tables.translate(gpa), Some(gpa));
             assert_eq!(tables.translate(KERNEL_VIRT_BASE + gpa), Some(gpa));
@@ -143,7 +143,7 @@ mod tests {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
         BootPageTables::new().write(&mem).unwrap();
         let pml4_last: u64 = mem.read_obj(GuestAddress(BOOT_PML4_GPA + 511 * 8)).unwrap();
-        assert_eq!(pml4_last, BOOT_PDPT_HIGH_GPA | 3);
+        assert_eq!(pml4_last, BOOT_PDPT_HIGH_GPA | 7);
         let pd1: u64 = mem.read_obj(GuestAddress(BOOT_PD_GPA + 8)).unwrap();
         assert_eq!(pd1, (2 << 20) | 0x87);
     }

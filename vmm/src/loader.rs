@@ -6,7 +6,7 @@
 //! anything is copied.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use hypercall_abi::{note, ABI_VERSION};
@@ -66,9 +66,10 @@ pub enum LoaderError {
     /// The entry point is not in a loaded segment.
     #[error("Kernel image '{0}' has its entry point {1:#x} outside its loaded segments (as mapped by the boot page tables)")]
     EntryOutsideImage(PathBuf, u64),
-    /// linux-loader failed to copy the segments.
-    #[error("Cannot load kernel image '{0}' into guest memory")]
-    Load(PathBuf, #[source] linux_loader::loader::Error),
+    /// linux-loader failed to copy the segments (its errors repeat their sources in their
+    /// messages, so only the message is kept).
+    #[error("Cannot load kernel image '{0}' into guest memory: {1}")]
+    Load(PathBuf, String),
 }
 
 /// Why a file is not a loadable kernel ELF.
@@ -297,8 +298,9 @@ pub fn load_kernel(
     file.read_to_end(&mut image).map_err(read_err)?;
     let elf = parse_kernel_elf(&image).map_err(|e| LoaderError::Elf(path.into(), e))?;
     check_kernel(path, &elf, mem_size)?;
-    let result =
-        Elf::load(mem, None, &mut file, None).map_err(|e| LoaderError::Load(path.into(), e))?;
+    // Load from the bytes already checked, not the file, which may change meanwhile.
+    let result = Elf::load(mem, None, &mut Cursor::new(&image[..]), None)
+        .map_err(|e| LoaderError::Load(path.into(), e.to_string()))?;
     log::debug!(
         "kernel: entry {:#x}, {} segments, end {:#x}",
         elf.entry,

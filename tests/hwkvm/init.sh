@@ -52,7 +52,7 @@ for m in irqbypass kvm kvm-amd; do
     # shellcheck disable=SC2086 # module parameters are word-split on purpose
     insmod "/modules/$m.ko" $args || fatal "insmod $m.ko failed"
 done
-dmesg | grep -iE 'kvm|svm' | sed 's/^/hwkvm: dmesg: /'
+dmesg | grep -iE 'kvm|svm|tsc|clocksource' | sed 's/^/hwkvm: dmesg: /'
 
 i=0
 while [ ! -c /dev/kvm ] && [ $i -lt 20 ]; do

@@ -213,7 +213,7 @@ set +e
 timeout --foreground -k 10 "$HWKVM_TIMEOUT" qemu-system-x86_64 \
     -accel tcg -cpu "$HWKVM_CPU" -M pc -m 2G -smp 2 -nic none -nographic -no-reboot \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=4" </dev/null 2>&1 |
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable" </dev/null 2>&1 |
     sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' | tee "$LOG"
 qemu_rc=${PIPESTATUS[0]}
 set -e

@@ -139,7 +139,13 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
             return 126;
         }
     };
-    let proc = process::Process::new(path, loaded.space, loaded.entry, loaded.rsp);
+    let proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
+        Ok(p) => p,
+        Err(e) => {
+            kprintln!("astra: cannot run {}: {:?}", path, e);
+            return 126;
+        }
+    };
     let proc = process::run(proc);
     proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
 }

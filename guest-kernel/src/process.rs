@@ -4,15 +4,15 @@
 //! control when it exits or is killed. The same stack-switch primitive will carry the
 //! preemptive scheduler.
 
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::vec;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::arch::context;
+use crate::arch::platform;
 use crate::arch::trap::{self, TrapFrame};
-use crate::mm::paging::AddressSpace;
+use crate::mm::paging::{AddressSpace, MapError};
 
 /// Size of each process's kernel stack.
 const KERNEL_STACK_SIZE: usize = 64 * 1024;
@@ -25,7 +25,7 @@ pub struct Process {
     pub name: String,
     /// Its address space.
     pub space: AddressSpace,
-    kernel_stack: Vec<u8>,
+    kernel_stack: KernelStack,
     saved_rsp: u64,
     /// Set when the process exits: its shell-style status.
     exit_status: Option<u8>,
@@ -35,21 +35,68 @@ pub struct Process {
 
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
 
+/// A page-aligned kernel stack of its own pages, so that it can be mapped alone into a
+/// process's user-mode tables (the CPU pushes trap frames on it before the entry code
+/// switches to the kernel tables).
+struct KernelStack {
+    base: *mut u8,
+}
+
+impl KernelStack {
+    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 4096) {
+        Ok(l) => l,
+        Err(_) => panic!("bad kernel stack layout"),
+    };
+
+    fn new() -> Option<Self> {
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { alloc_zeroed(Self::LAYOUT) };
+        (!base.is_null()).then_some(KernelStack { base })
+    }
+
+    fn range(&self) -> (u64, u64) {
+        (
+            self.base as u64,
+            self.base as u64 + KERNEL_STACK_SIZE as u64,
+        )
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with the same layout.
+        unsafe { dealloc(self.base, Self::LAYOUT) };
+    }
+}
+
 impl Process {
     /// A process that will start in user mode at `rip` with stack `rsp` in `space`.
-    pub fn new(name: &str, space: AddressSpace, rip: u64, rsp: u64) -> Box<Self> {
+    pub fn new(name: &str, space: AddressSpace, rip: u64, rsp: u64) -> Result<Box<Self>, MapError> {
         Self::new_with_arg(name, space, rip, rsp, 0)
     }
 
     /// Like [`Process::new`], entering with `rdi` = `arg`.
     pub fn new_with_arg(
         name: &str,
-        space: AddressSpace,
+        mut space: AddressSpace,
         rip: u64,
         rsp: u64,
         arg: u64,
-    ) -> Box<Self> {
-        let kernel_stack = vec![0u8; KERNEL_STACK_SIZE];
+    ) -> Result<Box<Self>, MapError> {
+        let Some(kernel_stack) = KernelStack::new() else {
+            space.free_user_half();
+            space.free_root();
+            return Err(MapError::OutOfMemory);
+        };
+        let isolate = platform::needs_kernel_isolation();
+        if isolate {
+            let [text, data] = trap::entry_ranges();
+            if let Err(e) = space.isolate_kernel(&[text, data, kernel_stack.range()]) {
+                space.free_user_half();
+                space.free_root();
+                return Err(e);
+            }
+        }
         let mut proc = Box::new(Process {
             pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
             name: String::from(name),
@@ -63,12 +110,12 @@ impl Process {
         let mut frame = TrapFrame::new_user(rip, rsp);
         frame.rdi = arg;
         // SAFETY: the stack was just allocated for this process and nothing uses it.
-        proc.saved_rsp = unsafe { context::prepare_user_entry(top, &frame) };
-        proc
+        proc.saved_rsp = unsafe { context::prepare_user_entry(top, &frame, isolate) };
+        Ok(proc)
     }
 
     fn kernel_stack_top(&self) -> u64 {
-        (self.kernel_stack.as_ptr() as u64 + KERNEL_STACK_SIZE as u64) & !0xf
+        self.kernel_stack.range().1
     }
 }
 
@@ -114,6 +161,7 @@ pub fn run(proc: Box<Process>) -> Box<Process> {
         p.unwrap_or((0, 0))
     };
     if let Some(p) = s.current.as_ref() {
+        trap::set_isolation_tables(p.space.pml4_phys(), p.space.user_pml4_phys());
         // SAFETY: the process's space was built from the kernel space.
         unsafe { p.space.activate() };
     }

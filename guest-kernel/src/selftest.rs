@@ -379,7 +379,8 @@ fn run_blob_with(
         BLOB_CODE_VA,
         BLOB_DATA_VA + 2 * PAGE_SIZE,
         arg,
-    );
+    )
+    .map_err(|e| format!("{e:?}"))?;
     proc.bench_skip_ud2 = bench_skip_ud2;
     Ok(process::run(proc))
 }

@@ -60,7 +60,7 @@ pub fn signal_for_exception(vector: u64) -> u8 {
 
 /// Entry from the arch trap stubs and the SYSCALL entry.
 pub fn handle(frame: &mut TrapFrame) {
-    let vector = frame.vector;
+    let vector = frame.vector_number();
     let user = frame.from_user();
     match vector {
         VECTOR_SYSCALL | VECTOR_INT80 => syscall::dispatch(frame),
@@ -138,15 +138,15 @@ pub fn signal_name(sig: u8) -> &'static str {
 
 fn kernel_fault(frame: &TrapFrame) -> ! {
     use crate::drivers::console::write_fmt_emergency as emit;
-    let cr2 = if frame.vector == 14 {
+    let cr2 = if frame.vector_number() == 14 {
         platform::fault_address()
     } else {
         0
     };
     emit(format_args!(
         "astra: KERNEL FAULT: vector {} ({}), error code {:#x}, rip={:#x}, cr2={:#x}\n",
-        frame.vector,
-        exception_name(frame.vector),
+        frame.vector_number(),
+        exception_name(frame.vector_number()),
         frame.error_code,
         frame.rip,
         cr2

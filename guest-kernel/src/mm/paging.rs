@@ -46,10 +46,12 @@ fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 0x1ff) as usize
 }
 
-/// An address space: the physical address of its PML4.
+/// An address space: the physical address of its PML4, and optionally a second PML4
+/// for user mode that shares the user half but maps only chosen kernel pages.
 #[derive(Debug)]
 pub struct AddressSpace {
     pml4: u64,
+    user_pml4: u64,
 }
 
 impl AddressSpace {
@@ -57,6 +59,7 @@ impl AddressSpace {
     pub fn new_empty() -> Result<Self, MapError> {
         Ok(AddressSpace {
             pml4: frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?,
+            user_pml4: 0,
         })
     }
 
@@ -79,6 +82,30 @@ impl AddressSpace {
         self.pml4
     }
 
+    /// The user-mode PML4's physical address, or 0 if user mode uses [`Self::pml4_phys`].
+    pub fn user_pml4_phys(&self) -> u64 {
+        self.user_pml4
+    }
+
+    /// Creates the user-mode PML4: the same user half, and of the kernel half only the
+    /// 4 KiB pages of `kernel_ranges` (kernel virtual, mapped as in this space).
+    pub fn isolate_kernel(&mut self, kernel_ranges: &[(u64, u64)]) -> Result<(), MapError> {
+        let mut user = AddressSpace::new_empty()?;
+        for &(start, end) in kernel_ranges {
+            let mut va = start & !(PAGE_SIZE - 1);
+            while va < end {
+                let (pa, page_flags) = self.translate(va).ok_or(MapError::OutOfMemory)?;
+                let keep = flags::WRITABLE | flags::USER | flags::NO_EXECUTE | flags::GLOBAL;
+                user.map(va, pa & !(PAGE_SIZE - 1), page_flags & keep)?;
+                va += PAGE_SIZE;
+            }
+        }
+        // SAFETY: both PML4s are live; the user half is shared entry by entry.
+        unsafe { core::ptr::copy_nonoverlapping(table(self.pml4), table(user.pml4), 256) };
+        self.user_pml4 = user.pml4;
+        Ok(())
+    }
+
     /// Walks to the entry for `va` at `level` (0 = PT, 1 = PD), creating tables.
     fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
         let table_flags = flags::PRESENT
@@ -97,6 +124,11 @@ impl AddressSpace {
                 let new = frame::alloc_zeroed().ok_or(MapError::OutOfMemory)?;
                 // SAFETY: as above.
                 unsafe { *entry = new | table_flags };
+                if l == 3 && va < USER_END && self.user_pml4 != 0 {
+                    // Keep the user-mode PML4's user half identical.
+                    // SAFETY: the user PML4 is a live table of this space.
+                    unsafe { *table(self.user_pml4).add(index(va, 3)) = new | table_flags };
+                }
                 table_pa = new;
             } else if value & flags::HUGE != 0 {
                 return Err(MapError::AlreadyMapped);
@@ -207,12 +239,39 @@ impl AddressSpace {
                 free_level(value & ADDR_MASK, 2);
                 // SAFETY: as above.
                 unsafe { *table(self.pml4).add(i) = 0 };
+                if self.user_pml4 != 0 {
+                    // SAFETY: the user PML4 shares this entry; clear its copy.
+                    unsafe { *table(self.user_pml4).add(i) = 0 };
+                }
             }
         }
     }
 
-    /// Frees the PML4 itself; the space must not be used afterwards.
+    /// Frees the PML4 itself (and the user-mode PML4 with its private kernel-half tables,
+    /// not the kernel pages they map); the space must not be used afterwards.
     pub fn free_root(&mut self) {
+        fn free_tables(table_pa: u64, level: u32) {
+            for i in 0..512 {
+                // SAFETY: walking tables owned by the dying user-mode PML4.
+                let value = unsafe { *table(table_pa).add(i) };
+                if value & flags::PRESENT != 0 && level > 0 && value & flags::HUGE == 0 {
+                    free_tables(value & ADDR_MASK, level - 1);
+                    frame::free(value & ADDR_MASK);
+                }
+            }
+        }
+        if self.user_pml4 != 0 {
+            for i in 256..512 {
+                // SAFETY: the user PML4 is ours; its kernel half is private to it.
+                let value = unsafe { *table(self.user_pml4).add(i) };
+                if value & flags::PRESENT != 0 {
+                    free_tables(value & ADDR_MASK, 2);
+                    frame::free(value & ADDR_MASK);
+                }
+            }
+            frame::free(self.user_pml4);
+            self.user_pml4 = 0;
+        }
         if self.pml4 != 0 {
             frame::free(self.pml4);
             self.pml4 = 0;

@@ -39,16 +39,22 @@ pub unsafe fn switch(save_rsp: &mut u64, load_rsp: u64) {
 }
 
 /// Prepares a fresh kernel stack (`stack_top`, 16-byte aligned) so that switching to it
-/// enters user mode with `frame`. Returns the saved-context value to switch to.
+/// enters user mode with `frame`, loading the process's user-mode page tables on the way
+/// if `user_tables` (kernel isolation, see `trap::set_isolation_tables`). Returns the saved-context value to switch to.
 ///
 /// # Safety
 /// `stack_top` must be the top of a writable, otherwise unused kernel stack with room
 /// for a frame and the saved registers.
-pub unsafe fn prepare_user_entry(stack_top: u64, frame: &TrapFrame) -> u64 {
+pub unsafe fn prepare_user_entry(stack_top: u64, frame: &TrapFrame, user_tables: bool) -> u64 {
     let frame_addr = stack_top - core::mem::size_of::<TrapFrame>() as u64;
+    let mut frame = *frame;
+    if user_tables {
+        // trap_return then loads the user tables on the way out.
+        frame.vector |= trap::VECTOR_FROM_USER_TABLES;
+    }
     // SAFETY: the caller guarantees the stack is ours and large enough.
     unsafe {
-        core::ptr::write(frame_addr as *mut TrapFrame, *frame);
+        core::ptr::write(frame_addr as *mut TrapFrame, frame);
         let ret_addr = frame_addr - 8;
         core::ptr::write(ret_addr as *mut u64, trap::trap_return_addr());
         let regs = ret_addr - 6 * 8;

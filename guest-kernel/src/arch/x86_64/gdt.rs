@@ -60,6 +60,7 @@ pub struct Tss {
     iomap_base: u16,
 }
 
+#[link_section = ".entry.data"]
 static mut TSS: Tss = Tss {
     _reserved0: 0,
     rsp0: 0,
@@ -75,11 +76,13 @@ static mut TSS: Tss = Tss {
 #[repr(C, align(16))]
 struct Gdt([u64; 19]);
 
+#[link_section = ".entry.data"]
 static mut GDT: Gdt = Gdt([0; 19]);
 
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct FaultStack([u8; DOUBLE_FAULT_STACK_SIZE]);
+#[link_section = ".entry.data"]
 static mut DOUBLE_FAULT_STACK: FaultStack = FaultStack([0; DOUBLE_FAULT_STACK_SIZE]);
 
 /// Builds and loads the GDT and TSS, and reloads the segment registers.

@@ -191,6 +191,15 @@ pub fn kernel_pte_flags() -> u64 {
     }
 }
 
+/// True if user mode needs page tables of its own that leave the kernel out.
+///
+/// On PVM every kernel page carries the user bit (see [`kernel_pte_flags`]), so only
+/// separate user-mode tables keep ring 3 out of kernel memory. Hardware KVM enforces the
+/// supervisor bit and needs none.
+pub fn needs_kernel_isolation() -> bool {
+    current() == Platform::Pvm
+}
+
 /// The address of the last page fault.
 pub fn fault_address() -> u64 {
     cpu::read_cr2()

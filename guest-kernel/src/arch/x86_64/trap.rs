@@ -13,6 +13,9 @@ pub const VECTOR_SYSCALL: u64 = 0x100;
 pub const VECTOR_INT80: u64 = 0x80;
 /// First vector of the remapped PIC.
 pub const VECTOR_IRQ_BASE: u64 = 0x20;
+/// Bit of [`TrapFrame::vector`] set by the entry code when it switched from the
+/// user-mode page tables; the return path switches back exactly then.
+pub const VECTOR_FROM_USER_TABLES: u64 = 1 << 63;
 
 /// Registers saved on every entry to the kernel, lowest address first.
 #[repr(C)]
@@ -34,7 +37,7 @@ pub struct TrapFrame {
     pub r13: u64,
     pub r14: u64,
     pub r15: u64,
-    /// IDT vector, or [`VECTOR_SYSCALL`].
+    /// IDT vector, or [`VECTOR_SYSCALL`], plus [`VECTOR_FROM_USER_TABLES`].
     pub vector: u64,
     /// The CPU's error code, or 0.
     pub error_code: u64,
@@ -48,6 +51,11 @@ pub struct TrapFrame {
 const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
 
 impl TrapFrame {
+    /// The vector number alone.
+    pub fn vector_number(&self) -> u64 {
+        self.vector & !VECTOR_FROM_USER_TABLES
+    }
+
     /// True if the trap interrupted user mode.
     pub fn from_user(&self) -> bool {
         platform::is_user_cs(self.cs)
@@ -69,8 +77,37 @@ impl TrapFrame {
 
 // Each stub is 16-byte aligned so stub N sits at trap_stubs + 16 * N. Vectors for which
 // the CPU pushes no error code get a zero, so every frame has the same layout.
+// Kernel isolation (PVM): on entry, if the user-mode tables are live, load the kernel
+// tables and mark the frame; on return, switch back if the frame is marked. rax is
+// free at both points (saved / about to be restored).
+macro_rules! enter_kernel_tables {
+    () => {
+        concat!(
+            "cmp byte ptr [rip + {in_user}], 0\n",
+            "je 8f\n",
+            "mov rax, [rip + {kernel_cr3}]\n",
+            "mov cr3, rax\n",
+            "mov byte ptr [rip + {in_user}], 0\n",
+            "bts qword ptr [rsp + 15 * 8], 63\n",
+            "8:\n",
+        )
+    };
+}
+macro_rules! leave_to_marked_tables {
+    () => {
+        concat!(
+            "btr qword ptr [rsp + 15 * 8], 63\n",
+            "jnc 9f\n",
+            "mov rax, [rip + {user_cr3}]\n",
+            "mov byte ptr [rip + {in_user}], 1\n",
+            "mov cr3, rax\n",
+            "9:\n",
+        )
+    };
+}
+
 global_asm!(
-    ".section .text",
+    ".section .entry.text, \"ax\"",
     ".align 16",
     ".global trap_stubs",
     "trap_stubs:",
@@ -90,11 +127,13 @@ global_asm!(
     "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
     "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
     "push rax",
+    enter_kernel_tables!(),
     "mov rdi, rsp",
     "cld",
     "call {dispatch}",
     ".global trap_return",
     "trap_return:",
+    leave_to_marked_tables!(),
     "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
     "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
     "add rsp, 16",
@@ -116,9 +155,11 @@ global_asm!(
     "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
     "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
     "push rax",
+    enter_kernel_tables!(),
     "mov rdi, rsp",
     "cld",
     "call {dispatch}",
+    leave_to_marked_tables!(),
     "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
     "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
     "add rsp, 16",
@@ -135,6 +176,9 @@ global_asm!(
     user_ss = sym SYSCALL_USER_SS,
     user_cs = sym SYSCALL_USER_CS,
     vsys = const VECTOR_SYSCALL,
+    in_user = sym ENTRY_IN_USER_TABLES,
+    kernel_cr3 = sym ENTRY_KERNEL_CR3,
+    user_cr3 = sym ENTRY_USER_CR3,
 );
 
 extern "C" {
@@ -143,15 +187,64 @@ extern "C" {
     fn syscall_entry();
 }
 
-// Read by the SYSCALL entry; single CPU, so plain statics suffice.
+// Read by the entry code (so they live with it in .entry.data); single CPU, so plain
+// statics suffice.
 #[no_mangle]
+#[link_section = ".entry.data"]
 static mut SYSCALL_USER_RSP: u64 = 0;
 #[no_mangle]
+#[link_section = ".entry.data"]
 static mut SYSCALL_KERNEL_RSP: u64 = 0;
 #[no_mangle]
+#[link_section = ".entry.data"]
 static mut SYSCALL_USER_SS: u64 = 0;
 #[no_mangle]
+#[link_section = ".entry.data"]
 static mut SYSCALL_USER_CS: u64 = 0;
+#[no_mangle]
+#[link_section = ".entry.data"]
+static mut ENTRY_IN_USER_TABLES: u8 = 0;
+#[no_mangle]
+#[link_section = ".entry.data"]
+static mut ENTRY_KERNEL_CR3: u64 = 0;
+#[no_mangle]
+#[link_section = ".entry.data"]
+static mut ENTRY_USER_CR3: u64 = 0;
+
+/// Sets the page tables the entry code switches between for the current process:
+/// `kernel_cr3` inside the kernel, `user_cr3` in user mode (0: no isolation needed,
+/// user mode runs on the kernel tables, as on hardware KVM).
+pub fn set_isolation_tables(kernel_cr3: u64, user_cr3: u64) {
+    // SAFETY: single CPU, called with interrupts off between processes; read only by
+    // the entry code.
+    unsafe {
+        ENTRY_KERNEL_CR3 = kernel_cr3;
+        ENTRY_USER_CR3 = user_cr3;
+    }
+}
+
+/// The kernel-image ranges every user-mode page table must map for traps to work.
+pub fn entry_ranges() -> [(u64, u64); 2] {
+    extern "C" {
+        static __entry_text_start: u8;
+        static __entry_text_end: u8;
+        static __entry_data_start: u8;
+        static __entry_data_end: u8;
+    }
+    // SAFETY: linker-provided symbols; only their addresses are taken.
+    unsafe {
+        [
+            (
+                &__entry_text_start as *const u8 as u64,
+                &__entry_text_end as *const u8 as u64,
+            ),
+            (
+                &__entry_data_start as *const u8 as u64,
+                &__entry_data_end as *const u8 as u64,
+            ),
+        ]
+    }
+}
 
 /// The address execution continues at to restore a [`TrapFrame`] and `iretq` from it.
 pub fn trap_return_addr() -> u64 {
@@ -168,6 +261,7 @@ struct DescriptorPointer {
 #[repr(C, align(16))]
 struct Idt([[u64; 2]; 256]);
 
+#[link_section = ".entry.data"]
 static mut IDT: Idt = Idt([[0; 2]; 256]);
 
 fn gate(handler: u64, dpl: u64, ist: u64) -> [u64; 2] {

@@ -110,6 +110,7 @@ impl Vm {
         vm.fd
             .create_pit2(pit)
             .map_err(|e| VmError::Ioctl("KVM_CREATE_PIT2", e))?;
+        disable_pit_reinjection(&vm.fd)?;
         Ok(vm)
     }
 
@@ -164,4 +165,29 @@ impl Vm {
         vcpu.configure(&self.kvm, entry, boot_info_gpa)?;
         Ok(vcpu)
     }
+}
+
+vmm_sys_util::ioctl_io_nr!(KVM_REINJECT_CONTROL, kvm_bindings::KVMIO, 0x71);
+
+/// Makes the in-kernel PIT drop ticks the guest could not take (interrupts off) instead
+/// of replaying them back to back later, which would make the guest's clock run fast
+/// (QEMU's "lost tick policy discard").
+fn disable_pit_reinjection(fd: &VmFd) -> Result<(), VmError> {
+    use std::os::fd::AsRawFd;
+    let control = kvm_bindings::kvm_reinject_control {
+        pit_reinject: 0,
+        ..Default::default()
+    };
+    // SAFETY: KVM_REINJECT_CONTROL reads a `kvm_reinject_control` that lives across the
+    // call; the fd is a VM fd with a PIT.
+    let ret = unsafe {
+        vmm_sys_util::ioctl::ioctl_with_ref(&fd.as_raw_fd(), KVM_REINJECT_CONTROL(), &control)
+    };
+    if ret < 0 {
+        return Err(VmError::Ioctl(
+            "KVM_REINJECT_CONTROL",
+            kvm_ioctls::Error::last(),
+        ));
+    }
+    Ok(())
 }

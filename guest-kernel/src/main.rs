@@ -74,6 +74,15 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
 
     let cmdline_text = read_boot_string(info.cmdline_gpa.0, info.cmdline_len, layout::CMDLINE_MAX);
     let cmdline = cmdline::Cmdline::parse(&cmdline_text);
+    for param in cmdline.unknown() {
+        kprintln!("astra: ignoring unknown kernel parameter '{}'", param);
+    }
+    for param in cmdline.invalid() {
+        kprintln!(
+            "astra: ignoring kernel parameter with a bad value '{}'",
+            param
+        );
+    }
     syscall::set_strace(cmdline.strace);
     if cmdline.loglevel.unwrap_or(4) >= 6 {
         kprintln!(
@@ -135,7 +144,7 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
     let loaded = match loader::exec::load(node.data, argv, &envp, path.as_bytes()) {
         Ok(l) => l,
         Err(e) => {
-            kprintln!("astra: cannot run {}: {:?}", path, e);
+            kprintln!("astra: cannot run {}: {}", path, e);
             return 126;
         }
     };

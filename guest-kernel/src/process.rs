@@ -132,7 +132,10 @@ static mut SCHED: Scheduler = Scheduler {
 fn sched() -> &'static mut Scheduler {
     // SAFETY: one CPU, and the scheduler state is only touched with interrupts disabled
     // (from the main context or from trap handlers, which run with interrupts off).
-    unsafe { &mut *(&raw mut SCHED) }
+    unsafe {
+        let sched = &raw mut SCHED;
+        &mut *sched
+    }
 }
 
 impl Process {

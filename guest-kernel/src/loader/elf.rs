@@ -178,9 +178,11 @@ impl SegmentFlags {
     /// `PF_W`.
     pub const WRITE: u32 = 2;
     /// `PF_R`.
+    #[allow(dead_code)] // every loaded segment is mapped readable (x86 has no exec-only)
     pub const READ: u32 = 4;
 
     /// Readable.
+    #[allow(dead_code)] // see READ
     pub fn readable(self) -> bool {
         self.0 & Self::READ != 0
     }

@@ -24,10 +24,33 @@ pub enum ExecError {
     Elf(ElfError),
     /// Out of memory.
     NoMemory,
-    /// Arguments and environment too large.
-    TooBig,
-    /// Overlapping segments.
+    /// Arguments and environment do not fit.
+    Stack(StackError),
+    /// Segments that cannot be mapped as described.
     BadLayout,
+}
+
+impl core::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExecError::Elf(e) => write!(f, "{e}"),
+            ExecError::NoMemory => f.write_str("out of memory"),
+            ExecError::Stack(e) => write!(f, "arguments: {e}"),
+            ExecError::BadLayout => f.write_str("segments cannot be mapped as described"),
+        }
+    }
+}
+
+impl ExecError {
+    /// The errno execve would return.
+    #[allow(dead_code)] // execve arrives with processes (issue 3+); main reports the text.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ExecError::Elf(_) | ExecError::BadLayout => 8, // ENOEXEC
+            ExecError::NoMemory => 12,
+            ExecError::Stack(e) => e.errno(),
+        }
+    }
 }
 
 impl From<MapError> for ExecError {
@@ -40,8 +63,8 @@ impl From<MapError> for ExecError {
 }
 
 impl From<StackError> for ExecError {
-    fn from(_: StackError) -> Self {
-        ExecError::TooBig
+    fn from(e: StackError) -> Self {
+        ExecError::Stack(e)
     }
 }
 
@@ -74,7 +97,11 @@ pub fn load(
     execfn: &[u8],
 ) -> Result<Loaded, ExecError> {
     let elf = ElfImage::parse(image).map_err(ExecError::Elf)?;
-    let bias = if elf.is_dyn { DYN_BASE } else { 0 };
+    let bias = if elf.is_dyn {
+        DYN_BASE.next_multiple_of(elf.max_align().max(PAGE_SIZE))
+    } else {
+        0
+    };
     let mut space = AddressSpace::new_user(mm::kernel_space())?;
     match load_into(&mut space, &elf, image, bias, argv, envp, execfn) {
         Ok((entry, rsp)) => Ok(Loaded { space, entry, rsp }),
@@ -154,14 +181,12 @@ fn load_into(
         }
     }
 
+    // PT_GNU_STACK decides whether the stack is executable, as on Linux.
+    let stack_flags = page_flags(true, elf.executable_stack());
     let mut stack_page = USER_STACK_TOP - USER_STACK_SIZE;
     while stack_page < USER_STACK_TOP {
         let pa = frame::alloc_zeroed().ok_or(ExecError::NoMemory)?;
-        space.map(
-            stack_page,
-            pa,
-            flags::USER | flags::WRITABLE | flags::NO_EXECUTE,
-        )?;
+        space.map(stack_page, pa, stack_flags)?;
         stack_page += PAGE_SIZE;
     }
 
@@ -185,6 +210,8 @@ fn load_into(
         (stack::AT_SECURE, 0),
         (stack::AT_CLKTCK, 100),
         (stack::AT_HWCAP, crate::arch::cpu::cpuid(1, 0)[3] as u64),
+        // No HWCAP2 features (e.g. FSGSBASE) are enabled for user mode.
+        (stack::AT_HWCAP2, 0),
     ];
     let random = crate::random::bytes16();
     let initial = stack::build_initial_stack(
@@ -194,9 +221,10 @@ fn load_into(
         &auxv,
         &random,
         execfn,
-        b"x86_64",
+        stack::PLATFORM_X86_64,
         ARG_MAX,
     )?;
-    uaccess::copy_to_user(space, initial.rsp, &initial.bytes).map_err(|_| ExecError::TooBig)?;
+    uaccess::copy_to_user(space, initial.rsp, &initial.bytes)
+        .map_err(|_| ExecError::Stack(StackError::TooBig))?;
     Ok((entry, initial.rsp))
 }

@@ -61,8 +61,10 @@ pub const AT_HWCAP2: u64 = 26;
 /// Address of the executed file name.
 pub const AT_EXECFN: u64 = 31;
 /// Address of the vDSO ELF header.
+#[allow(dead_code)] // no vDSO yet
 pub const AT_SYSINFO_EHDR: u64 = 33;
 /// Minimal signal stack size.
+#[allow(dead_code)] // given once signal delivery exists
 pub const AT_MINSIGSTKSZ: u64 = 51;
 
 /// Longest single argument or environment string, with its NUL (Linux `MAX_ARG_STRLEN`).

@@ -13,6 +13,8 @@ struct BootStack([u8; BOOT_STACK_SIZE]);
 #[no_mangle]
 static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_SIZE]);
 
+// Host unit-test builds link against the host's own `_start`.
+#[cfg(not(test))]
 core::arch::global_asm!(
     ".section .text.boot, \"ax\"",
     ".global _start",

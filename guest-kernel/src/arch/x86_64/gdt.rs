@@ -93,9 +93,10 @@ pub unsafe fn init() {
     // SAFETY: single-threaded early boot; nothing else references these statics yet.
     unsafe {
         let tss_addr = &raw const TSS as u64;
-        (*(&raw mut TSS)).ist[0] =
-            &raw const DOUBLE_FAULT_STACK as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
-        let gdt = &mut *(&raw mut GDT);
+        let tss = &raw mut TSS;
+        (*tss).ist[0] = &raw const DOUBLE_FAULT_STACK as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
+        let gdt_ptr = &raw mut GDT;
+        let gdt = &mut *gdt_ptr;
         gdt.0[1] = CODE64_KERNEL;
         gdt.0[2] = DATA_KERNEL;
         gdt.0[4] = CODE32_USER;
@@ -149,5 +150,8 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: a single aligned-enough store; the CPU reads it only on the next trap from
     // user mode, which cannot happen while the kernel runs this (interrupts from kernel
     // mode do not switch stacks).
-    unsafe { core::ptr::write_unaligned(&raw mut (*(&raw mut TSS)).rsp0, top) };
+    unsafe {
+        let tss = &raw mut TSS;
+        core::ptr::write_unaligned(&raw mut (*tss).rsp0, top)
+    };
 }

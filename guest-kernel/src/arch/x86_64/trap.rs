@@ -281,7 +281,8 @@ pub unsafe fn init_idt() {
     // SAFETY: early boot, single-threaded; the IDT is static and lives forever.
     unsafe {
         let base = &trap_stubs as *const u8 as u64;
-        let idt = &mut *(&raw mut IDT);
+        let idt_ptr = &raw mut IDT;
+        let idt = &mut *idt_ptr;
         for (vector, entry) in idt.0.iter_mut().enumerate() {
             let dpl = if vector as u64 == VECTOR_INT80 { 3 } else { 0 };
             let ist = if vector == 8 { 1 } else { 0 };
@@ -312,7 +313,7 @@ pub unsafe fn init_syscall() {
         );
         let star = ((sel.cs32 as u64) << 48) | ((gdt::KERNEL_CS as u64) << 32);
         cpu::wrmsr(cpu::msr::STAR, star);
-        cpu::wrmsr(cpu::msr::LSTAR, syscall_entry as usize as u64);
+        cpu::wrmsr(cpu::msr::LSTAR, syscall_entry as *const () as u64);
         // Clear IF, TF, DF, AC on entry.
         cpu::wrmsr(cpu::msr::FMASK, 0x4_0700);
     }

@@ -46,6 +46,7 @@ run: all
 unit-test: toolchain
 	$(CARGO) test --workspace --exclude astra-kernel --exclude guest-std --exclude astra-apps --exclude astra-tests
 	$(CARGO) test -p astra-kernel --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
+	$(CARGO) test -p guest-std --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
 
 integration-test: all
 	$(CARGO) test --release -p astra-tests

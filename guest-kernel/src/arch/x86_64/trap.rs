@@ -77,6 +77,18 @@ impl TrapFrame {
 
 // Each stub is 16-byte aligned so stub N sits at trap_stubs + 16 * N. Vectors for which
 // the CPU pushes no error code get a zero, so every frame has the same layout.
+// The general-purpose registers in TrapFrame order (rax lowest).
+macro_rules! push_gprs {
+    () => {
+        "push r15; push r14; push r13; push r12; push r11; push r10; push r9; push r8; push rbp; push rdi; push rsi; push rdx; push rcx; push rbx; push rax"
+    };
+}
+macro_rules! pop_gprs {
+    () => {
+        "pop rax; pop rbx; pop rcx; pop rdx; pop rsi; pop rdi; pop rbp; pop r8; pop r9; pop r10; pop r11; pop r12; pop r13; pop r14; pop r15"
+    };
+}
+
 // Kernel isolation (PVM): on entry, if the user-mode tables are live, load the kernel
 // tables and mark the frame; on return, switch back if the frame is marked. rax is
 // free at both points (saved / about to be restored).
@@ -124,9 +136,7 @@ global_asm!(
     ".endr",
     "",
     "trap_common:",
-    "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
-    "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
-    "push rax",
+    push_gprs!(),
     enter_kernel_tables!(),
     "mov rdi, rsp",
     "cld",
@@ -134,8 +144,7 @@ global_asm!(
     ".global trap_return",
     "trap_return:",
     leave_to_marked_tables!(),
-    "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
-    "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
+    pop_gprs!(),
     "add rsp, 16",
     "iretq",
     "",
@@ -152,16 +161,13 @@ global_asm!(
     "push rcx",
     "push 0",
     "push {vsys}",
-    "push r15", "push r14", "push r13", "push r12", "push r11", "push r10", "push r9",
-    "push r8", "push rbp", "push rdi", "push rsi", "push rdx", "push rcx", "push rbx",
-    "push rax",
+    push_gprs!(),
     enter_kernel_tables!(),
     "mov rdi, rsp",
     "cld",
     "call {dispatch}",
     leave_to_marked_tables!(),
-    "pop rax", "pop rbx", "pop rcx", "pop rdx", "pop rsi", "pop rdi", "pop rbp", "pop r8",
-    "pop r9", "pop r10", "pop r11", "pop r12", "pop r13", "pop r14", "pop r15",
+    pop_gprs!(),
     "add rsp, 16",
     // The handler may have changed the frame (e.g. exec); SYSRET takes rip from rcx and
     // rflags from r11. The dispatcher guarantees a canonical user rip.

@@ -107,12 +107,16 @@ while IFS= read -r line || [ -n "$line" ]; do
         set -- --timeout "$GUEST_TIMEOUT" "$@"
     fi
     say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*"
-    timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf --rootfs /fs.tar "$@" \
-        >/tmp/out 2>&1 </dev/null
-    code=$?
+    rm -f /tmp/code
+    # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it.
+    {
+        timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf --rootfs /fs.tar "$@" \
+            2>&1 </dev/null
+        echo $? >/tmp/code
+    } | tee /tmp/out | awk -v n="$SC_NAME" 'NR <= 60 { print "  " n "| " $0; fflush() }'
+    code=$(cat /tmp/code 2>/dev/null || echo -1)
     t1=$(now_cs)
     total=$(wc -l </tmp/out)
-    head -n 60 /tmp/out | sed "s/^/  $SC_NAME| /"
     [ "$total" -gt 60 ] && say "  ($((total - 60)) more output lines not shown)"
     output_ok=1
     if [ -n "$SC_OUT" ] && ! grep -qF -- "$SC_OUT" /tmp/out; then

@@ -3,6 +3,7 @@
 pub mod frame;
 pub mod heap;
 pub mod paging;
+pub mod source;
 pub mod uaccess;
 
 use core::sync::atomic::{AtomicU64, Ordering};

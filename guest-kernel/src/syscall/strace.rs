@@ -9,18 +9,55 @@ use crate::mm::uaccess;
 use crate::process::Process;
 
 /// How an argument is shown.
-#[derive(Clone, Copy, Debug)]
+///
+/// The table names a shape for every argument; the formatter decodes it the way strace
+/// does (flags as `O_RDONLY|O_CLOEXEC`, strings quoted, `AT_FDCWD`...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arg {
     /// A signed integer.
     Int,
-    /// A pointer or flags, in hex.
+    /// An unsigned integer (sizes, counts).
+    UInt,
+    /// A pointer or opaque value, in hex (`NULL` for 0).
     Ptr,
     /// A file descriptor.
     Fd,
-    /// A buffer whose length is argument N (shown as a quoted, truncated string).
+    /// A directory file descriptor (`AT_FDCWD` for -100).
+    AtFd,
+    /// A buffer the kernel reads, whose length is argument N (quoted, truncated).
     Buf(usize),
-    /// A NUL-terminated string.
+    /// A buffer the kernel fills, whose length is the return value (shown after the call).
+    OutBuf,
+    /// A NUL-terminated string (a path).
     Str,
+    /// `open` flags (`O_RDONLY|O_CLOEXEC`).
+    OpenFlags,
+    /// A file mode, in octal (`0644`).
+    Mode,
+    /// `mmap`/`mprotect` protection (`PROT_READ|PROT_WRITE`).
+    Prot,
+    /// `mmap` flags (`MAP_PRIVATE|MAP_ANONYMOUS`).
+    MapFlags,
+    /// `*at` flags (`AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`...).
+    AtFlags,
+    /// A signal number (`SIGSEGV`).
+    Signal,
+    /// `rt_sigprocmask` how (`SIG_BLOCK`...).
+    SigHow,
+    /// A clock id (`CLOCK_MONOTONIC`).
+    ClockId,
+    /// `lseek` whence (`SEEK_SET`...).
+    Whence,
+    /// An `fcntl` command (`F_GETFD`...).
+    FcntlCmd,
+    /// An `ioctl` request (`TCGETS`...).
+    IoctlReq,
+    /// An `arch_prctl` code (`ARCH_SET_FS`).
+    ArchPrctlCode,
+    /// `madvise` advice (`MADV_DONTNEED`).
+    Advice,
+    /// An iovec array whose length is argument N.
+    Iovec(usize),
 }
 
 const MAX_SHOWN: usize = 32;
@@ -70,7 +107,11 @@ pub fn begin(proc: &Process, nr: u64, entry: Option<&Entry>, args: &[u64; 6]) ->
             Arg::Int | Arg::Fd => {
                 let _ = write!(line, "{}", value as i64);
             }
-            Arg::Ptr => {
+            Arg::UInt => {
+                let _ = write!(line, "{value}");
+            }
+            Arg::Ptr | Arg::OutBuf | Arg::Iovec(_) | Arg::OpenFlags | Arg::Prot
+            | Arg::MapFlags | Arg::AtFlags | Arg::IoctlReq | Arg::ArchPrctlCode => {
                 if value == 0 {
                     line.push_str("NULL");
                 } else {
@@ -89,6 +130,13 @@ pub fn begin(proc: &Process, nr: u64, entry: Option<&Entry>, args: &[u64; 6]) ->
             }
             Arg::Str => {
                 let _ = write!(line, "{value:#x}");
+            }
+            Arg::AtFd | Arg::Signal | Arg::SigHow | Arg::ClockId | Arg::Whence
+            | Arg::FcntlCmd | Arg::Advice => {
+                let _ = write!(line, "{}", value as i64);
+            }
+            Arg::Mode => {
+                let _ = write!(line, "{value:#o}");
             }
         }
     }

@@ -42,6 +42,11 @@ pub fn write_bytes(bytes: &[u8]) {
     CONSOLE.lock().write_bytes(bytes);
 }
 
+/// Writes raw bytes a program sent to its standard error.
+pub fn write_err_bytes(bytes: &[u8]) {
+    CONSOLE.lock().write_bytes(bytes);
+}
+
 /// Writes formatted text; used by the print macros.
 pub fn write_fmt(args: fmt::Arguments) {
     let _ = CONSOLE.lock().write_fmt(args);

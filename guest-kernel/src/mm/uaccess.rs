@@ -90,3 +90,66 @@ pub fn read_u64(space: &AddressSpace, va: u64) -> Result<u64, Errno> {
     copy_from_user(space, va, &mut bytes)?;
     Ok(u64::from_le_bytes(bytes))
 }
+
+/// Plain data that may be copied to and from user memory byte for byte.
+///
+/// # Safety
+/// The type must be `#[repr(C)]` (or a primitive), contain no padding that leaks kernel
+/// data when written out, and accept every bit pattern when read in.
+pub unsafe trait Pod: Copy {}
+
+// SAFETY: primitives accept every bit pattern and have no padding.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: as above.
+unsafe impl Pod for i32 {}
+// SAFETY: as above.
+unsafe impl Pod for i64 {}
+// SAFETY: arrays of Pod are Pod.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+/// Reads a `T` from user address `va`.
+pub fn read_obj<T: Pod>(space: &AddressSpace, va: u64) -> Result<T, Errno> {
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the slice covers exactly the value's bytes, which we own.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
+    };
+    copy_from_user(space, va, bytes)?;
+    // SAFETY: every byte was written and `T: Pod` accepts every bit pattern.
+    Ok(unsafe { value.assume_init() })
+}
+
+/// Writes `value` to user address `va`.
+pub fn write_obj<T: Pod>(space: &AddressSpace, va: u64, value: &T) -> Result<(), Errno> {
+    // SAFETY: `T: Pod` has no padding, so all its bytes are initialised.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    };
+    copy_to_user(space, va, bytes)
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (the NUL excluded).
+pub fn read_cstr(space: &AddressSpace, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    let mut cur = va;
+    loop {
+        let in_page = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
+        let mut chunk = alloc::vec![0u8; in_page.min(max + 1 - out.len())];
+        copy_from_user(space, cur, &mut chunk)?;
+        if let Some(nul) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..nul]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk);
+        if out.len() > max {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        cur += chunk.len() as u64;
+    }
+}

@@ -15,7 +15,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 pub use errno::Errno;
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use crate::arch::trap::TrapFrame;
+use crate::mm::uaccess;
 use crate::mm::paging::USER_END;
 use crate::process::{self, Process};
 
@@ -28,6 +32,59 @@ pub struct Ctx<'a> {
     pub proc: &'a mut Process,
     /// Its user registers (a handler may change them, e.g. exec).
     pub frame: &'a mut TrapFrame,
+}
+
+/// Largest path a system call accepts, with its NUL (Linux's `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+
+/// User-memory access for handlers: every pointer a process passes goes through these,
+/// so that a bad one gives EFAULT and memory management can fault pages in on the way.
+impl Ctx<'_> {
+    /// Copies `buf.len()` bytes from user address `va`.
+    pub fn read_user(&self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        uaccess::copy_from_user(&self.proc.space, va, buf)
+    }
+
+    /// Copies `data` to user address `va`.
+    pub fn write_user(&mut self, va: u64, data: &[u8]) -> Result<(), Errno> {
+        uaccess::copy_to_user(&self.proc.space, va, data)
+    }
+
+    /// Reads `len` bytes from user address `va` into a new vector.
+    pub fn read_vec(&self, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        uaccess::read_vec(&self.proc.space, va, len)
+    }
+
+    /// Reads a `u64` from user memory.
+    pub fn read_u64(&self, va: u64) -> Result<u64, Errno> {
+        uaccess::read_u64(&self.proc.space, va)
+    }
+
+    /// Reads a plain-data value (`#[repr(C)]`, every bit pattern valid) from user memory.
+    pub fn read_obj<T: uaccess::Pod>(&self, va: u64) -> Result<T, Errno> {
+        uaccess::read_obj(&self.proc.space, va)
+    }
+
+    /// Writes a plain-data value to user memory.
+    pub fn write_obj<T: uaccess::Pod>(&mut self, va: u64, value: &T) -> Result<(), Errno> {
+        uaccess::write_obj(&self.proc.space, va, value)
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL) from user
+    /// memory: EFAULT for a bad pointer, ENAMETOOLONG if no NUL comes within `max + 1`.
+    pub fn read_cstr(&self, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        uaccess::read_cstr(&self.proc.space, va, max)
+    }
+
+    /// Reads a path argument: at most `PATH_MAX` bytes, UTF-8 (astra's tarfs names are),
+    /// ENOENT for an empty path as Linux does.
+    pub fn read_path(&self, va: u64) -> Result<String, Errno> {
+        let bytes = self.read_cstr(va, PATH_MAX - 1)?;
+        if bytes.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        String::from_utf8(bytes).map_err(|_| Errno::ENOENT)
+    }
 }
 
 static STRACE: AtomicBool = AtomicBool::new(false);

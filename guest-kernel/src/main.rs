@@ -48,10 +48,12 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     // SAFETY: first thing on the only CPU, interrupts off.
     unsafe {
         gdt::init();
-        arch_trap::init_idt();
+        arch_trap::init_probe_idt();
     }
     let platform = platform::detect();
     platform::enable_native(mm::kernel_virt_to_phys);
+    // SAFETY: after gdt::init and the probe, still on the only CPU with interrupts off.
+    unsafe { arch_trap::init_idt() };
     arch::enable_sse();
 
     // SAFETY: the VMM wrote a BootInfo here; boot tables map it at -2 GiB.

@@ -110,6 +110,7 @@ pub fn run(config: &VmConfig) -> Result<Outcome, VmmError> {
     if let Some(rootfs) = rootfs {
         vm.map_rootfs(rootfs)?;
     }
+    vm.create_interrupt_controllers()?;
     let mut vcpu = vm.create_vcpu(0, kernel.entry, BOOT_INFO_GPA)?;
     let params = BootParams {
         mem_size: config.mem_size,

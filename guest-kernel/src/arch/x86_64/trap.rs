@@ -279,6 +279,35 @@ fn gate(handler: u64, dpl: u64, ist: u64) -> [u64; 2] {
     [low, handler >> 32]
 }
 
+/// Loads an IDT with only the #GP and double-fault gates: enough for the platform probe.
+///
+/// On PVM, everything before the opt-in runs in KVM's instruction emulator at ~1,000x
+/// the native cost; filling all 256 gates there took ~4 ms of every boot. So the probe
+/// runs with this minimal table and [`init_idt`] fills the rest natively afterwards.
+///
+/// # Safety
+/// Call once on the boot CPU after `gdt::init`, before [`init_idt`].
+pub unsafe fn init_probe_idt() {
+    // SAFETY: early boot, single-threaded; the IDT is static and lives forever.
+    unsafe {
+        let base = &trap_stubs as *const u8 as u64;
+        let idt_ptr = &raw mut IDT;
+        let idt = &mut *idt_ptr;
+        idt.0[8] = gate(base + 16 * 8, 0, 1);
+        idt.0[13] = gate(base + 16 * 13, 0, 0);
+        load_idt(idt);
+    }
+}
+
+fn load_idt(idt: &Idt) {
+    let ptr = DescriptorPointer {
+        limit: (size_of::<Idt>() - 1) as u16,
+        base: idt.0.as_ptr() as u64,
+    };
+    // SAFETY: the IDT is static; its gates point at the trap stubs or are not present.
+    unsafe { asm!("lidt [{}]", in(reg) &ptr, options(nostack)) };
+}
+
 /// Fills and loads the IDT.
 ///
 /// # Safety
@@ -294,11 +323,7 @@ pub unsafe fn init_idt() {
             let ist = if vector == 8 { 1 } else { 0 };
             *entry = gate(base + 16 * vector as u64, dpl, ist);
         }
-        let ptr = DescriptorPointer {
-            limit: (size_of::<Idt>() - 1) as u16,
-            base: idt.0.as_ptr() as u64,
-        };
-        asm!("lidt [{}]", in(reg) &ptr, options(nostack));
+        load_idt(idt);
     }
 }
 

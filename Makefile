@@ -4,6 +4,11 @@ CARGO ?= cargo
 BUILD := build
 VMM := target/release/astra-vmm
 KERNEL_ELF := $(BUILD)/guest.elf
+# The VMM loads the stripped kernel (a fraction of the bytes to read at every boot);
+# debuggers find the full debug info through its .gnu_debuglink.
+KERNEL_DEBUG_ELF := $(BUILD)/guest.debug.elf
+# binutils' objcopy: present wherever Rust can link host programs (cc needs binutils).
+OBJCOPY ?= objcopy
 FS_TAR := $(BUILD)/fs.tar
 GUEST_TARGET := x86_64-unknown-none
 MUSL_TARGET := x86_64-unknown-linux-musl
@@ -29,7 +34,9 @@ kernel: toolchain
 	@mkdir -p $(BUILD)
 	RUSTFLAGS="$(KERNEL_RUSTFLAGS)" $(CARGO) build --release -p astra-kernel \
 		--target $(GUEST_TARGET) --target-dir target/kernel
-	cp target/kernel/$(GUEST_TARGET)/release/astra-kernel $(KERNEL_ELF)
+	cp target/kernel/$(GUEST_TARGET)/release/astra-kernel $(KERNEL_DEBUG_ELF)
+	$(OBJCOPY) --strip-debug --add-gnu-debuglink=$(KERNEL_DEBUG_ELF) \
+		$(KERNEL_DEBUG_ELF) $(KERNEL_ELF)
 
 apps: toolchain
 	RUSTFLAGS="$(APPS_RUSTFLAGS)" $(CARGO) build --release -p astra-apps \

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod devices;
 pub mod exit_code;
 pub mod loader;
+pub mod teardown;
 pub mod vstate;
 
 use std::io;
@@ -95,6 +96,27 @@ impl VmmError {
 /// Boots the VM described by `config` and runs it until the guest ends it, it crashes or
 /// the timeout expires.
 pub fn run(config: &VmConfig) -> Result<Outcome, VmmError> {
+    run_keeping_vm(config).map(|(outcome, _vm)| outcome)
+}
+
+/// Like [`run`], then ends the process with the exit code `decide` gives for the result,
+/// without waiting for KVM to destroy the VM (see [`teardown`]).
+pub fn run_and_exit(config: &VmConfig, decide: impl FnOnce(Result<Outcome, VmmError>) -> u8) -> ! {
+    match run_keeping_vm(config) {
+        Ok((outcome, vm)) => {
+            let code = decide(Ok(outcome));
+            teardown::exit_leaving_teardown_to_child(vm, code)
+        }
+        Err(e) => {
+            let code = decide(Err(e));
+            teardown::exit_leaving_teardown_to_child(None::<Vm>, code)
+        }
+    }
+}
+
+/// Runs the VM and hands back the still-open VM with the outcome (`None` if it must
+/// never be torn down because a vCPU may still be running in it).
+fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
     let deadline = config.timeout.map(|t| start + t);
     let memory = create_guest_memory(config.mem_size)?;
@@ -163,20 +185,23 @@ pub fn run(config: &VmConfig) -> Result<Outcome, VmmError> {
         Ok(result) => {
             let _ = vcpu_thread.join();
             log::info!("guest ended after {:?}", start.elapsed());
-            Ok(result?.unwrap_or_else(|| Outcome::crash("vCPU stopped unexpectedly")))
+            let outcome = result?.unwrap_or_else(|| Outcome::crash("vCPU stopped unexpectedly"));
+            Ok((outcome, Some(vm)))
         }
         Err(RecvTimeoutError::Disconnected) => Err(VmmError::VcpuThreadDied),
         Err(RecvTimeoutError::Timeout) => {
             stop.store(true, Ordering::Release);
             let stopped = kick_until_stopped(&vcpu_thread, &done_rx);
-            if stopped {
+            let vm = if stopped {
                 let _ = vcpu_thread.join();
+                Some(vm)
             } else {
                 log::warn!("the vCPU did not stop within {KICK_GRACE:?} of the timeout");
                 // It may still be in KVM_RUN on this VM's memory: never unmap it.
                 std::mem::forget(vm);
-            }
-            Ok(Outcome::Timeout(config.timeout.unwrap_or_default()))
+                None
+            };
+            Ok((Outcome::Timeout(config.timeout.unwrap_or_default()), vm))
         }
     }
 }

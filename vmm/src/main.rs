@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_code::USAGE);
         }
     };
-    let code = match astra_vmm::run(&config) {
+    astra_vmm::run_and_exit(&config, |result| match result {
         Ok(outcome) => {
             report(&outcome);
             outcome.exit_code()
@@ -42,8 +42,7 @@ fn main() -> ExitCode {
             eprintln!("astra-vmm: error: {:#}", anyhow::Error::new(e));
             code
         }
-    };
-    ExitCode::from(code)
+    })
 }
 
 /// Tells the user about endings that are not the program's own.

@@ -189,13 +189,10 @@ fn uaccess_rejects_kernel_and_unmapped() -> TestResult {
 }
 
 fn timer_ticks_advance() -> TestResult {
-    // The PIT re-injects ticks it could not deliver while interrupts were off during
-    // boot; let those drain before measuring.
-    wait_ticks(5)?;
+    // Ticks must keep coming while the CPU idles: 20 within 2 s (TSC-bounded, so a dead
+    // timer fails instead of hanging).
     let start_ticks = time::ticks();
-    let start_ns = time::monotonic_ns();
     let start_tsc = cpu::rdtsc();
-    // Bound the wait by the TSC too, so a dead timer fails the test instead of hanging.
     let limit_cycles = time::tsc_khz().unwrap_or(3_000_000) * 2000;
     while time::ticks() < start_ticks + 20 {
         if cpu::rdtsc().wrapping_sub(start_tsc) > limit_cycles {
@@ -203,27 +200,18 @@ fn timer_ticks_advance() -> TestResult {
         }
         platform::idle();
     }
-    let elapsed_ms = (time::monotonic_ns() - start_ns) / 1_000_000;
     if time::tsc_khz().is_none() {
         return Ok(());
     }
+    // And never faster than 1000 Hz. KVM's PIT replays ticks the kernel missed with
+    // interrupts off, in bursts, so only the total is meaningful: it can catch up with
+    // the periods elapsed since boot but not overtake them.
+    let ticks = time::ticks();
+    let elapsed_ms = time::monotonic_ns() / 1_000_000;
     check(
-        (15..=200).contains(&elapsed_ms),
-        &format!("20 ticks took {elapsed_ms} ms of TSC time"),
+        ticks <= elapsed_ms + 2,
+        &format!("{ticks} ticks in the {elapsed_ms} ms since boot"),
     )
-}
-
-fn wait_ticks(n: u64) -> TestResult {
-    let start = time::ticks();
-    let start_tsc = cpu::rdtsc();
-    let limit_cycles = time::tsc_khz().unwrap_or(3_000_000) * 2000;
-    while time::ticks() < start + n {
-        if cpu::rdtsc().wrapping_sub(start_tsc) > limit_cycles {
-            return Err(format!("only {} ticks in 2 s", time::ticks() - start));
-        }
-        platform::idle();
-    }
-    Ok(())
 }
 
 // User-mode test programs, copied to a user page and run in ring 3. Position

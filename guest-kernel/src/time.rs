@@ -10,7 +10,6 @@ pub const TICK_HZ: u32 = 1000;
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
-static LAST_TICK_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Records the TSC frequency the VMM measured (0 if unknown).
 pub fn init(tsc_khz: u64) {
@@ -20,18 +19,10 @@ pub fn init(tsc_khz: u64) {
 
 /// Called on every timer interrupt.
 ///
-/// KVM's PIT replays ticks the guest missed while interrupts were off, back to back; a
-/// tick less than half a period after the previous one is such a replay and is dropped
-/// (QEMU's "discard" lost-tick policy, done in the guest).
+/// KVM's PIT replays the ticks the guest could not take while interrupts were off, so
+/// over time the count matches elapsed periods, but replays can arrive in bursts. Clocks
+/// therefore come from the TSC; ticks only pace the scheduler and wake the idle loop.
 pub fn tick() {
-    if let Some(khz) = tsc_khz() {
-        let now = cpu::rdtsc();
-        let half_period = khz * 1000 / TICK_HZ as u64 / 2;
-        if now.wrapping_sub(LAST_TICK_TSC.load(Ordering::Relaxed)) < half_period {
-            return;
-        }
-        LAST_TICK_TSC.store(now, Ordering::Relaxed);
-    }
     TICKS.fetch_add(1, Ordering::Relaxed);
 }
 

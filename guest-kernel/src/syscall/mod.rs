@@ -19,8 +19,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::arch::trap::TrapFrame;
-use crate::mm::uaccess;
 use crate::mm::paging::USER_END;
+use crate::mm::uaccess;
 use crate::process::{self, Process};
 
 /// Result of a system call handler.

@@ -20,11 +20,22 @@
 //!    The kernel sets up its own stack, GDT, IDT and page tables.
 //!
 //! # Devices
-//! Devices are reached by port I/O. The console is a 16550 UART at [`port::CONSOLE`]. The
-//! exit device takes a 32-bit [`ExitCode`] written to [`port::EXIT`]. Devices that return
-//! data (RTC) take a 32-bit guest-physical address of a request block written to their
-//! port; the VMM checks the whole block lies in guest RAM, fills it in and sets its status.
-//! Request blocks must therefore live below 4 GiB (the kernel keeps them in its image).
+//! Devices are reached by port I/O. The exit device takes a 32-bit [`ExitCode`] written to
+//! [`port::EXIT`]. Devices that take a request (RTC, console output) take a 32-bit
+//! guest-physical address of a request block written to their port; the VMM checks the
+//! whole block lies in guest RAM, serves it and sets its status. Request blocks must
+//! therefore live below 4 GiB (the kernel keeps them in its image).
+//!
+//! # Console
+//! Output has two paths:
+//! - [`port::CONSOLE_OUT`] takes a [`ConsoleWrite`]: up to [`CONSOLE_WRITE_MAX`] bytes,
+//!   contiguous in guest-physical memory, for one of the VMM's own output streams
+//!   ([`stream::STDOUT`] or [`stream::STDERR`]), in one VM exit. Programs' standard output
+//!   and error go there, and so do the kernel's diagnostics (on the VMM's stderr). Each
+//!   stream is written in request order and flushed before the port write completes.
+//! - The 16550 UART at [`port::CONSOLE`] carries input (the VMM's stdin) and is the
+//!   emergency output path (panics, fatal traps), one exit per byte; its output goes to the
+//!   VMM's stderr.
 //!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
@@ -36,7 +47,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -99,6 +110,8 @@ pub mod port {
     pub const EXIT: u16 = 0x501;
     /// RTC device: a 32-bit write of the GPA of an [`super::RtcRequest`].
     pub const RTC: u16 = 0x502;
+    /// Console output: a 32-bit write of the GPA of a [`super::ConsoleWrite`].
+    pub const CONSOLE_OUT: u16 = 0x503;
 }
 
 /// Kinds of entries in [`BootInfo::mem_regions`].
@@ -137,6 +150,8 @@ pub enum DeviceKind {
     Rtc = 3,
     /// Read-only rootfs TAR mapped at `gpa`, `size` bytes.
     Rootfs = 4,
+    /// Batched console output at `port` ([`ConsoleWrite`] requests).
+    ConsoleOut = 5,
 }
 
 /// One device the VMM provides.
@@ -259,6 +274,9 @@ pub mod status {
     pub const OK: u32 = 1;
     /// The request was malformed.
     pub const INVALID: u32 = 2;
+    /// The request was valid but the host could not carry it out (e.g. its output is
+    /// closed); the guest may drop the data.
+    pub const IO_ERROR: u32 = 3;
 }
 
 /// RTC request block: the VMM fills in the host's wall-clock time.
@@ -267,6 +285,38 @@ pub mod status {
 pub struct RtcRequest {
     /// Nanoseconds since the Unix epoch (UTC), written by the VMM.
     pub unix_time_ns: u64,
+    /// A [`status`] value, written by the VMM.
+    pub status: u32,
+    /// Explicit padding, zero.
+    pub _pad: u32,
+}
+
+/// Output streams of a [`ConsoleWrite`]: the VMM's own file descriptors.
+pub mod stream {
+    /// The VMM's standard output: programs' standard output.
+    pub const STDOUT: u32 = 1;
+    /// The VMM's standard error: programs' standard error and kernel diagnostics.
+    pub const STDERR: u32 = 2;
+}
+
+/// Largest [`ConsoleWrite::len`] the VMM accepts; longer requests are [`status::INVALID`].
+pub const CONSOLE_WRITE_MAX: u32 = 64 << 10;
+
+/// Console output request: the VMM writes `len` bytes at `data_gpa` to `stream`.
+///
+/// The block must be 8-byte aligned and lie in guest RAM, the data must lie in guest RAM
+/// (any alignment), `stream` must be a [`stream`] value and `len` at most
+/// [`CONSOLE_WRITE_MAX`]; otherwise nothing is written and the status is
+/// [`status::INVALID`]. The guest sets `status` to [`status::PENDING`] before ringing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsoleWrite {
+    /// Guest-physical address of the bytes.
+    pub data_gpa: GuestPhysAddr,
+    /// Number of bytes.
+    pub len: u32,
+    /// A [`stream`] value.
+    pub stream: u32,
     /// A [`status`] value, written by the VMM.
     pub status: u32,
     /// Explicit padding, zero.
@@ -305,6 +355,11 @@ const _: () = {
     assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES));
     assert!((size_of::<BootInfo>() as u64) <= layout::CMDLINE_GPA - layout::BOOT_INFO_GPA);
     assert!(size_of::<RtcRequest>() == 16);
+    assert!(size_of::<ConsoleWrite>() == 24);
+    assert!(offset_of!(ConsoleWrite, data_gpa) == 0);
+    assert!(offset_of!(ConsoleWrite, len) == 8);
+    assert!(offset_of!(ConsoleWrite, stream) == 12);
+    assert!(offset_of!(ConsoleWrite, status) == 16);
     assert!(layout::MEM_MAX < layout::ROOTFS_GPA);
     assert!(size_of::<ExitCode>() == 4);
 };
@@ -324,6 +379,27 @@ mod tests {
         );
         assert_eq!(ExitCode(0x0300).kind(), None);
         assert_eq!(ExitCode(0x1_0000).kind(), None);
+    }
+
+    #[test]
+    fn console_write_layout_is_the_documented_one() {
+        let req = ConsoleWrite {
+            data_gpa: GuestPhysAddr(0x1122_3344_5566_7788),
+            len: 0x99aa_bbcc,
+            stream: stream::STDERR,
+            status: status::IO_ERROR,
+            _pad: 0,
+        };
+        // SAFETY: ConsoleWrite is repr(C) plain integers without padding bytes (the size
+        // assertion above), so all 24 bytes are initialised.
+        let bytes: [u8; 24] = unsafe { core::mem::transmute(req) };
+        assert_eq!(&bytes[..8], &0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(&bytes[8..12], &0x99aa_bbccu32.to_le_bytes());
+        assert_eq!(&bytes[12..16], &2u32.to_le_bytes());
+        assert_eq!(&bytes[16..20], &3u32.to_le_bytes());
+        assert_eq!(&bytes[20..], &[0; 4]);
+        assert_ne!(port::CONSOLE_OUT, port::RTC);
+        assert!(CONSOLE_WRITE_MAX >= 4096);
     }
 
     #[test]

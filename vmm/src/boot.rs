@@ -88,6 +88,7 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
         port_device(DeviceKind::Console, port::CONSOLE),
         port_device(DeviceKind::Exit, port::EXIT),
         port_device(DeviceKind::Rtc, port::RTC),
+        port_device(DeviceKind::ConsoleOut, port::CONSOLE_OUT),
     ];
     if let Some((gpa, size)) = params.rootfs {
         info.rootfs_gpa = GuestPhysAddr(gpa);
@@ -168,6 +169,10 @@ mod tests {
             info.device(DeviceKind::Rtc).map(|d| d.port),
             Some(port::RTC)
         );
+        assert_eq!(
+            info.device(DeviceKind::ConsoleOut).map(|d| d.port),
+            Some(port::CONSOLE_OUT)
+        );
         let rootfs = info.device(DeviceKind::Rootfs).unwrap();
         assert_eq!((rootfs.gpa.0, rootfs.size), (ROOTFS_GPA, 10240));
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (ROOTFS_GPA, 10240));
@@ -182,7 +187,7 @@ mod tests {
         });
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (0, 0));
         assert!(info.device(DeviceKind::Rootfs).is_none());
-        assert_eq!(info.device_count, 3);
+        assert_eq!(info.device_count, 4);
     }
 
     #[test]

@@ -19,6 +19,8 @@ const PAGE_SIZE: u64 = 4096;
 pub const DEFAULT_INIT: &str = "/init";
 /// Kernel parameter that turns on the guest's syscall tracing.
 pub const STRACE_PARAM: &str = "astra.strace";
+/// Kernel parameter that turns on the guest's per-syscall counts.
+pub const STATS_PARAM: &str = "astra.stats";
 
 /// Errors turning valid-looking flags into a VM configuration.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +90,10 @@ fn help_footer() -> String {
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- /bin/hello world
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar --mem 1G --timeout 2.5 --strace -- /bin/app
+  astra-vmm --kernel build/guest.elf --rootfs build/fs.tar --stats -- /bin/hello 2>stats.txt
+
+Output: the program's standard output goes to stdout; its standard error, kernel messages,
+--strace and --stats output go to stderr.
 
 {}",
         exit_code::TABLE
@@ -119,9 +125,14 @@ pub struct Cli {
     /// Log verbosity of astra-vmm itself (on stderr).
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
-    /// Ask the guest kernel to trace system calls (adds astra.strace to its command line).
+    /// Trace system calls: the kernel prints one strace-style line per call on stderr
+    /// (adds astra.strace to its command line).
     #[arg(long)]
     pub strace: bool,
+    /// At exit, print on stderr a per-syscall count table like `strace -c` (kernel side,
+    /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
+    #[arg(long)]
+    pub stats: bool,
     /// The program the kernel runs, and its arguments (default /init).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
@@ -142,12 +153,20 @@ pub struct VmConfig {
     pub init_argv: Vec<u8>,
     /// When to give up on the guest.
     pub timeout: Option<Duration>,
+    /// Count VM exits and print them at the end (`--stats`).
+    pub stats: bool,
 }
 
 impl Cli {
     /// Validates the parts clap could not and composes the guest's command line and argv.
     pub fn into_config(self) -> Result<VmConfig, CliError> {
-        let (cmdline, init_argv) = compose_boot_args(&self.cmdline, self.strace, &self.program)?;
+        let flags = [(self.strace, STRACE_PARAM), (self.stats, STATS_PARAM)];
+        let params: Vec<&str> = flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, param)| *param)
+            .collect();
+        let (cmdline, init_argv) = compose_boot_args(&self.cmdline, &params, &self.program)?;
         Ok(VmConfig {
             kernel: self.kernel,
             rootfs: self.rootfs,
@@ -155,6 +174,7 @@ impl Cli {
             cmdline,
             init_argv,
             timeout: self.timeout,
+            stats: self.stats,
         })
     }
 }
@@ -226,11 +246,12 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 /// Composes the kernel command line and the init argv block.
 ///
-/// The command line is the user's `--cmdline`, then `astra.strace` if asked, then
-/// `init=PROG`. A program given as `init=` in `--cmdline` (and not after `--`) is used as is.
+/// The command line is the user's `--cmdline`, then `flag_params` (`astra.strace`...),
+/// then `init=PROG`. A program given as `init=` in `--cmdline` (and not after `--`) is used
+/// as is.
 pub fn compose_boot_args(
     user_cmdline: &str,
-    strace: bool,
+    flag_params: &[&str],
     program: &[OsString],
 ) -> Result<(String, Vec<u8>), CliError> {
     let user_init = user_cmdline
@@ -238,9 +259,7 @@ pub fn compose_boot_args(
         .rev()
         .find_map(|param| param.strip_prefix("init="));
     let mut params: Vec<String> = user_cmdline.split_whitespace().map(str::to_owned).collect();
-    if strace {
-        params.push(STRACE_PARAM.to_owned());
-    }
+    params.extend(flag_params.iter().map(|p| (*p).to_owned()));
     let argv: Vec<OsString> = match (user_init, program.is_empty()) {
         (Some(_), false) => return Err(CliError::InitGivenTwice),
         (Some(init), true) => vec![init.into()],
@@ -391,6 +410,7 @@ mod tests {
             "--cmdline",
             "quiet  loglevel=3",
             "--strace",
+            "--stats",
             "--",
             "/bin/echo",
             "hello",
@@ -401,18 +421,19 @@ mod tests {
         let config = cli.into_config().unwrap();
         assert_eq!(
             config.cmdline,
-            "quiet loglevel=3 astra.strace init=/bin/echo"
+            "quiet loglevel=3 astra.strace astra.stats init=/bin/echo"
         );
+        assert!(config.stats);
         assert_eq!(config.init_argv, b"/bin/echo\0hello\0\0--world\0");
     }
 
     #[test]
     fn init_in_cmdline_is_used_unless_also_given_after_double_dash() {
-        let (cmdline, argv) = compose_boot_args("init=/bin/sh", false, &[]).unwrap();
+        let (cmdline, argv) = compose_boot_args("init=/bin/sh", &[], &[]).unwrap();
         assert_eq!(cmdline, "init=/bin/sh");
         assert_eq!(argv, b"/bin/sh\0");
         assert_eq!(
-            compose_boot_args("init=/bin/sh", false, &os(&["/bin/x"])),
+            compose_boot_args("init=/bin/sh", &[], &os(&["/bin/x"])),
             Err(CliError::InitGivenTwice)
         );
     }
@@ -420,11 +441,11 @@ mod tests {
     #[test]
     fn program_paths_must_fit_on_the_cmdline() {
         assert!(matches!(
-            compose_boot_args("", false, &os(&["/bin/my app"])),
+            compose_boot_args("", &[], &os(&["/bin/my app"])),
             Err(CliError::BadProgramPath(_))
         ));
         assert!(matches!(
-            compose_boot_args("", false, &os(&[""])),
+            compose_boot_args("", &[], &os(&[""])),
             Err(CliError::BadProgramPath(_))
         ));
     }
@@ -432,10 +453,10 @@ mod tests {
     #[test]
     fn cmdline_must_fit_with_its_nul() {
         let fits = "x".repeat(CMDLINE_MAX as usize - 1 - " init=/init".len());
-        assert!(compose_boot_args(&fits, false, &[]).is_ok());
+        assert!(compose_boot_args(&fits, &[], &[]).is_ok());
         let too_long = format!("{fits}y");
         assert!(matches!(
-            compose_boot_args(&too_long, false, &[]),
+            compose_boot_args(&too_long, &[], &[]),
             Err(CliError::CmdlineTooLong { .. })
         ));
     }
@@ -463,5 +484,9 @@ mod tests {
         assert!(help.contains("Exit codes:"));
         assert!(help.contains("253"));
         assert!(help.contains("Examples:"));
+        assert!(help.contains("--strace"));
+        assert!(help.contains("--stats"));
+        assert!(help.contains("strace -c"));
+        assert!(help.contains("VM-exit"));
     }
 }

@@ -5,6 +5,10 @@
 //! KVM is touched, so a bad file is a usage error even on a host without KVM), the VM and
 //! its devices, the boot data, then the vCPU on its own thread while this thread enforces
 //! the timeout.
+//!
+//! Output: programs' standard output goes to the VMM's stdout; their standard error, the
+//! kernel's diagnostics (`--strace`, `--stats`, fault reports) and its emergency output
+//! (16550 UART: panics) go to the VMM's stderr, as do the VMM's own messages.
 
 pub mod arch;
 pub mod boot;
@@ -18,7 +22,7 @@ pub mod vstate;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,7 @@ use crate::arch::x86_64::layout::{
 };
 use crate::boot::{BootError, BootParams};
 use crate::cli::VmConfig;
+use crate::devices::console_out::ConsoleOut;
 use crate::devices::exit::ExitDevice;
 use crate::devices::rootfs::{RootfsError, RootfsImage};
 use crate::devices::rtc::{system_clock, RtcDevice};
@@ -38,6 +43,7 @@ use crate::devices::serial::Console;
 use crate::devices::{BusError, PortBus, Sink};
 use crate::exit_code::Outcome;
 use crate::loader::LoaderError;
+use crate::vstate::exit_stats::ExitStats;
 use crate::vstate::memory::{create_guest_memory, MemoryError};
 use crate::vstate::vcpu::{kick_signal, register_kick_handler, ExitContext, VcpuError};
 use crate::vstate::vm::{Vm, VmError};
@@ -94,7 +100,8 @@ impl VmmError {
 }
 
 /// Boots the VM described by `config` and runs it until the guest ends it, it crashes or
-/// the timeout expires.
+/// the timeout expires. With `config.stats`, prints the VM-exit table on stderr at the end,
+/// however the VM ended.
 pub fn run(config: &VmConfig) -> Result<Outcome, VmmError> {
     run_keeping_vm(config).map(|(outcome, _vm)| outcome)
 }
@@ -115,8 +122,25 @@ pub fn run_and_exit(config: &VmConfig, decide: impl FnOnce(Result<Outcome, VmmEr
 }
 
 /// Runs the VM and hands back the still-open VM with the outcome (`None` if it must
-/// never be torn down because a vCPU may still be running in it).
+/// never be torn down because a vCPU may still be running in it). With `config.stats`,
+/// prints the VM-exit table on stderr at the end, however the VM ended.
 fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> {
+    let stats = config.stats.then(|| Arc::new(Mutex::new(ExitStats::new())));
+    let result = run_vm(config, stats.clone());
+    if let Some(stats) = stats {
+        let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        // A VM that never ran (bad kernel, no KVM) has nothing to report.
+        if result.is_ok() || stats.total() > 0 {
+            eprint!("{}", stats.render());
+        }
+    }
+    result
+}
+
+fn run_vm(
+    config: &VmConfig,
+    stats: Option<Arc<Mutex<ExitStats>>>,
+) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
     let deadline = config.timeout.map(|t| start + t);
     let memory = create_guest_memory(config.mem_size)?;
@@ -134,6 +158,9 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
     }
     vm.create_interrupt_controllers()?;
     let mut vcpu = vm.create_vcpu(0, kernel.entry, BOOT_INFO_GPA)?;
+    if let Some(stats) = stats {
+        vcpu.record_stats(stats);
+    }
     let params = BootParams {
         mem_size: config.mem_size,
         cmdline_len: config.cmdline.len() as u64,
@@ -143,7 +170,8 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
 
-    let console = Console::new(vm.irqfd(CONSOLE_IRQ)?, io::stdout());
+    // The UART is the kernel's emergency output (panics): diagnostics, so stderr.
+    let console = Console::new(vm.irqfd(CONSOLE_IRQ)?, io::stderr());
     console
         .spawn_input(io::stdin())
         .map_err(|e| VmmError::Thread("console input", e))?;
@@ -154,6 +182,11 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
         port::RTC,
         1,
         Box::new(RtcDevice::new(vm.memory().clone(), system_clock)),
+    )?;
+    bus.insert(
+        port::CONSOLE_OUT,
+        1,
+        Box::new(ConsoleOut::stdio(vm.memory().clone())),
     )?;
     bus.insert(POST_PORT, 1, Box::new(Sink))?;
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
@@ -234,6 +267,7 @@ mod tests {
             cmdline: "init=/init".into(),
             init_argv: b"/init\0".to_vec(),
             timeout: None,
+            stats: false,
         }
     }
 

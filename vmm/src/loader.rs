@@ -427,7 +427,7 @@ mod tests {
     fn rejects_what_is_not_an_x86_64_executable() {
         assert_eq!(parse_kernel_elf(b"#!/bin/sh\n"), Err(ElfError::NotElf));
         assert_eq!(parse_kernel_elf(&[0; 100]), Err(ElfError::NotElf));
-        let good = kernel(HLT, 0x20_0000, &abi_note(1));
+        let good = kernel(HLT, 0x20_0000, &abi_note(hypercall_abi::ABI_VERSION));
         let mut elf32 = good.clone();
         elf32[4] = 1;
         assert!(matches!(

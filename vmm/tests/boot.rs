@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hypercall_abi::ABI_VERSION;
+
 const VMM: &str = env!("CARGO_BIN_EXE_astra-vmm");
 const KERNEL_PADDR: u64 = 0x20_0000;
 const KERNEL_VIRT_BASE: u64 = 0xffff_ffff_8000_0000;
@@ -192,7 +194,7 @@ fn describe(out: &Output) -> String {
 
 fn boot_code(name: &str, code: &[u8], args: &[&str]) -> Output {
     let dir = Scratch::new(name);
-    let kernel = dir.write("k.elf", &kernel_elf(code, 1));
+    let kernel = dir.write("k.elf", &kernel_elf(code, ABI_VERSION));
     let rootfs = dir.rootfs();
     let mut all = vec!["--rootfs", rootfs.to_str().unwrap()];
     all.extend_from_slice(args);
@@ -200,10 +202,12 @@ fn boot_code(name: &str, code: &[u8], args: &[&str]) -> Output {
 }
 
 #[test]
-fn console_output_and_exit_status() {
+fn uart_output_goes_to_stderr_with_the_exit_status() {
+    // The UART is the kernel's emergency path: diagnostics, never program output.
     let out = boot_code("hello", &cat(&[print(b"hi\n"), exit(42)]), &[]);
     assert_eq!(out.status.code(), Some(42), "{}", describe(&out));
-    assert_eq!(out.stdout, b"hi\n");
+    assert_eq!(out.stderr, b"hi\n");
+    assert_eq!(out.stdout, b"");
 }
 
 #[test]
@@ -227,12 +231,12 @@ fn cmdline_and_argv_reach_the_guest() {
         &["--cmdline", "x=1", "--strace", "--", "/bin/p", "a b"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.starts_with("x=1 astra.strace init=/bin/p|"),
-        "{stdout}"
+        stderr.starts_with("x=1 astra.strace init=/bin/p|"),
+        "{stderr}"
     );
-    assert!(stdout.ends_with("/bin/p|a b||||||"), "{stdout}");
+    assert!(stderr.ends_with("/bin/p|a b||||||"), "{stderr}");
 }
 
 #[test]
@@ -303,6 +307,59 @@ fn rtc_fills_in_the_request() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 }
 
+/// Fills the `ConsoleWrite` at `req` (`data`, `len`, `stream`, status 0) and rings port 0x503.
+fn console_write(req: u32, data: u32, len: u32, stream: u32) -> Vec<u8> {
+    let mut code = cat(&[
+        store_u64(req, u64::from(data)),
+        store_u64(req + 8, u64::from(len) | u64::from(stream) << 32),
+        store_u64(req + 16, 0),
+        vec![0xb8],
+    ]);
+    code.extend_from_slice(&req.to_le_bytes());
+    code.extend(dx(0x503));
+    code.push(0xef);
+    code
+}
+
+#[test]
+fn console_output_device_writes_stdout_and_stderr_and_refuses_bad_requests() {
+    // Request block at 0x201000, data at 0x201100 (the kernel's bss).
+    let code = cat(&[
+        store_u64(0x201100, u64::from_le_bytes(*b"out\nerr\n")),
+        console_write(0x201000, 0x201100, 4, 1),
+        console_write(0x201000, 0x201104, 4, 2),
+        console_write(0x201000, 0x201100, 4, 1),
+        // A huge length: refused with status INVALID (2), which becomes the exit status.
+        console_write(0x201000, 0x201100, u32::MAX, 1),
+        vec![0x8b, 0x04, 0x25, 0x10, 0x10, 0x20, 0x00],
+        dx(0x501),
+        vec![0xef, 0xf4],
+    ]);
+    let out = boot_code("console-out", &code, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(out.stdout, b"out\nout\n", "{}", describe(&out));
+    assert_eq!(out.stderr, b"err\n", "{}", describe(&out));
+}
+
+#[test]
+fn stats_count_vm_exits_by_kind() {
+    let code = cat(&[print(b"ab"), exit(0)]);
+    let out = boot_code("stats", &code, &["--stats"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("astra-vmm: VM exits: 3 "), "{stderr}");
+    assert!(
+        stderr.contains("  io-out 0x3f8 (16550 console)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  io-out 0x501 (exit)"), "{stderr}");
+    let uart_row = stderr
+        .lines()
+        .find(|l| l.ends_with("io-out 0x3f8 (16550 console)"))
+        .unwrap();
+    assert_eq!(uart_row.split_whitespace().next(), Some("2"), "{stderr}");
+}
+
 #[test]
 fn timeout_stops_a_spinning_guest() {
     for (name, code) in [
@@ -329,10 +386,10 @@ fn stdin_reaches_the_guest() {
         exit(7),
     ]);
     let dir = Scratch::new("stdin");
-    let kernel = dir.write("k.elf", &kernel_elf(&code, 1));
+    let kernel = dir.write("k.elf", &kernel_elf(&code, ABI_VERSION));
     let out = boot(&kernel, &[], b"echo me\n");
     assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
-    assert_eq!(out.stdout, b"echo me");
+    assert_eq!(out.stderr, b"echo me");
 }
 
 #[test]
@@ -340,8 +397,11 @@ fn bad_kernels_are_usage_errors() {
     require_kvm();
     let dir = Scratch::new("bad");
     let cases = [
-        (kernel_elf(&exit(0), 2), "speaks astra ABI version 2"),
-        (b"not an elf".repeat(10), "Not an ELF file"),
+        (
+            kernel_elf(&exit(0), ABI_VERSION + 1),
+            &format!("speaks astra ABI version {}", ABI_VERSION + 1),
+        ),
+        (b"not an elf".repeat(10), &"Not an ELF file".to_string()),
     ];
     for (image, needle) in cases {
         let kernel = dir.write("k.elf", &image);

@@ -3,6 +3,7 @@
 //! Devices are plain state machines behind the [`PortIo`] trait: they never see KVM, so
 //! each is tested on its own, and the bus is tested with fakes.
 
+pub mod console_out;
 pub mod exit;
 pub mod rootfs;
 pub mod rtc;

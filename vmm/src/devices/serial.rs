@@ -1,5 +1,7 @@
-//! The console: a 16550 UART (vm-superio) on COM1 whose output goes to stdout and whose
-//! input comes from stdin; its interrupt is an eventfd bound to IRQ 4 with `KVM_IRQFD`.
+//! The console UART: a 16550 (vm-superio) on COM1 whose input comes from stdin and whose
+//! output, the kernel's emergency path (panics, fatal traps), goes to stderr (`lib.rs`
+//! picks the writer); its interrupt is an eventfd bound to IRQ 4 with `KVM_IRQFD`. Normal
+//! output takes the batched console-output device (`console_out`).
 //!
 //! vm-superio flushes its writer after every byte, so console output is never lost when
 //! the VMM exits without unwinding.

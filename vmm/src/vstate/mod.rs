@@ -1,5 +1,6 @@
 //! KVM state: the VM, its memory and its vCPU.
 
+pub mod exit_stats;
 pub mod memory;
 pub mod vcpu;
 pub mod vm;

@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use kvm_bindings::{KVM_INTERNAL_ERROR_EMULATION, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
@@ -11,6 +13,7 @@ use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 use crate::arch::x86_64::regs;
 use crate::devices::{IoAction, PortBus};
 use crate::exit_code::Outcome;
+use crate::vstate::exit_stats::{ExitKind, ExitStats};
 
 /// Offset from `SIGRTMIN` of the signal that kicks the vCPU thread out of `KVM_RUN`.
 const KICK_SIGNAL_OFFSET: i32 = 0;
@@ -81,15 +84,45 @@ impl ExitContext {
     }
 }
 
+/// The kind of a `KVM_RUN` exit, for `--stats`.
+fn exit_kind(exit: &VcpuExit<'_>) -> ExitKind {
+    match exit {
+        VcpuExit::IoOut(port, _) => ExitKind::IoOut(*port),
+        VcpuExit::IoIn(port, _) => ExitKind::IoIn(*port),
+        VcpuExit::MmioRead(..) => ExitKind::MmioRead,
+        VcpuExit::MmioWrite(..) => ExitKind::MmioWrite,
+        VcpuExit::Hlt => ExitKind::Hlt,
+        VcpuExit::Intr => ExitKind::Intr,
+        VcpuExit::IrqWindowOpen => ExitKind::IrqWindowOpen,
+        VcpuExit::Shutdown => ExitKind::Shutdown,
+        VcpuExit::InternalError => ExitKind::InternalError,
+        VcpuExit::FailEntry(..) => ExitKind::FailEntry,
+        VcpuExit::SystemEvent(..) => ExitKind::SystemEvent,
+        VcpuExit::Debug(_) => ExitKind::Debug,
+        VcpuExit::Exception => ExitKind::Other("Exception"),
+        VcpuExit::Hypercall(_) => ExitKind::Other("Hypercall"),
+        VcpuExit::X86Rdmsr(_) => ExitKind::Other("Rdmsr"),
+        VcpuExit::X86Wrmsr(_) => ExitKind::Other("Wrmsr"),
+        VcpuExit::Unknown => ExitKind::Other("Unknown"),
+        _ => ExitKind::Other("Other"),
+    }
+}
+
 /// A vCPU.
 pub struct Vcpu {
     fd: VcpuFd,
+    stats: Option<Arc<Mutex<ExitStats>>>,
 }
 
 impl Vcpu {
     /// Wraps a fresh vCPU.
     pub fn new(fd: VcpuFd) -> Self {
-        Vcpu { fd }
+        Vcpu { fd, stats: None }
+    }
+
+    /// Counts every exit into `stats` from now on (`--stats`).
+    pub fn record_stats(&mut self, stats: Arc<Mutex<ExitStats>>) {
+        self.stats = Some(stats);
     }
 
     /// Sets CPUID, the LAPIC's LINT pins, FPU and the long-mode boot registers.
@@ -161,15 +194,36 @@ impl Vcpu {
         }
     }
 
-    /// One `KVM_RUN` and the handling of its exit.
+    /// One `KVM_RUN` and the handling of its exit, timed and counted under `--stats`.
     fn step(&mut self, bus: &mut PortBus, ctx: &ExitContext) -> Result<State, VcpuError> {
+        let Some(stats) = self.stats.clone() else {
+            return self.run_and_handle(bus, ctx, |_| ());
+        };
+        let entered = Instant::now();
+        let mut seen = (ExitKind::Interrupted, entered);
+        let state = self.run_and_handle(bus, ctx, |kind| seen = (kind, Instant::now()));
+        let (kind, returned) = seen;
+        let mut stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.record(kind, returned - entered, returned.elapsed());
+        state
+    }
+
+    /// One `KVM_RUN`; tells `saw` what kind of exit it was, then handles it.
+    fn run_and_handle(
+        &mut self,
+        bus: &mut PortBus,
+        ctx: &ExitContext,
+        mut saw: impl FnMut(ExitKind),
+    ) -> Result<State, VcpuError> {
         let exit = match self.fd.run() {
             Ok(exit) => exit,
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
-                return Ok(State::Run)
+                saw(ExitKind::Interrupted);
+                return Ok(State::Run);
             }
             Err(e) => return Err(VcpuError::Ioctl("KVM_RUN", e)),
         };
+        saw(exit_kind(&exit));
         let crash = |reason: String| Ok(State::Stop(Outcome::crash(reason)));
         match exit {
             VcpuExit::IoOut(port, data) => match bus.write(port, data) {

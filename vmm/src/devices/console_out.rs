@@ -1,0 +1,333 @@
+//! Batched console output: the guest writes the 32-bit GPA of a [`ConsoleWrite`] to
+//! [`port::CONSOLE_OUT`] and the VMM writes up to [`CONSOLE_WRITE_MAX`] bytes of guest
+//! memory to its own stdout or stderr, in one VM exit instead of one per byte.
+//!
+//! The guest is hostile: the request block and the data are read only through vm-memory's
+//! checked accessors, the length is bounded before anything is allocated, and a malformed
+//! request gets [`status::INVALID`] written back (where the status field itself lies in RAM)
+//! and writes nothing. Each request is flushed before the guest resumes, so both streams are
+//! complete whenever the VMM exits, whatever ends the VM.
+//!
+//! [`port::CONSOLE_OUT`]: hypercall_abi::port::CONSOLE_OUT
+
+use std::io::{self, Write};
+use std::mem::{offset_of, size_of};
+
+use hypercall_abi::{status, stream, ConsoleWrite, CONSOLE_WRITE_MAX};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use super::{IoAction, PortIo};
+use crate::exit_code::Outcome;
+
+/// Why a request was refused (reported in the VMM's debug log).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConsoleOutError {
+    /// The request block is misaligned or not entirely in guest RAM.
+    #[error("Request block at {0:#x} is misaligned or outside guest RAM")]
+    BadRequest(u64),
+    /// The stream is neither stdout nor stderr.
+    #[error("Unknown output stream {0}")]
+    BadStream(u32),
+    /// The length exceeds [`CONSOLE_WRITE_MAX`].
+    #[error("Length {0} exceeds the maximum of {CONSOLE_WRITE_MAX}")]
+    TooLong(u32),
+    /// The data is not entirely in guest RAM.
+    #[error("Data at {gpa:#x}+{len} is outside guest RAM")]
+    BadData {
+        /// Start of the data.
+        gpa: u64,
+        /// Its length.
+        len: u32,
+    },
+    /// The host stream could not be written.
+    #[error("Cannot write to the VMM's {0}")]
+    Write(&'static str),
+}
+
+/// The console output device.
+pub struct ConsoleOut {
+    mem: GuestMemoryMmap,
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
+}
+
+impl ConsoleOut {
+    /// A device reading guest memory `mem` and writing to `stdout` and `stderr`.
+    pub fn new(
+        mem: GuestMemoryMmap,
+        stdout: Box<dyn Write + Send>,
+        stderr: Box<dyn Write + Send>,
+    ) -> Self {
+        ConsoleOut {
+            mem,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// A device writing to the VMM's own stdout and stderr.
+    pub fn stdio(mem: GuestMemoryMmap) -> Self {
+        Self::new(mem, Box::new(io::stdout()), Box::new(io::stderr()))
+    }
+
+    /// Serves the request at `gpa` and writes its status back; returns the status, or
+    /// `None` if not even the status field lies in guest RAM (the request is dropped).
+    pub fn handle(&mut self, gpa: u64) -> Option<u32> {
+        let result = self.serve(gpa);
+        let code = match &result {
+            Ok(()) => status::OK,
+            Err(ConsoleOutError::Write(_)) => status::IO_ERROR,
+            Err(_) => status::INVALID,
+        };
+        if let Err(e) = &result {
+            log::debug!("console-out: request at {gpa:#x}: {e}");
+        }
+        let status_gpa = gpa.checked_add(offset_of!(ConsoleWrite, status) as u64)?;
+        self.mem.write_obj(code, GuestAddress(status_gpa)).ok()?;
+        Some(code)
+    }
+
+    fn serve(&mut self, gpa: u64) -> Result<(), ConsoleOutError> {
+        let req = self.read_request(gpa)?;
+        let (sink, name): (&mut dyn Write, _) = match req.stream {
+            stream::STDOUT => (&mut *self.stdout, "stdout"),
+            stream::STDERR => (&mut *self.stderr, "stderr"),
+            other => return Err(ConsoleOutError::BadStream(other)),
+        };
+        if req.len > CONSOLE_WRITE_MAX {
+            return Err(ConsoleOutError::TooLong(req.len));
+        }
+        let bad_data = ConsoleOutError::BadData {
+            gpa: req.data_gpa.0,
+            len: req.len,
+        };
+        let start = GuestAddress(req.data_gpa.0);
+        // `len` <= CONSOLE_WRITE_MAX, so the allocation is bounded whatever the guest says.
+        let len = req.len as usize;
+        if req.data_gpa.0.checked_add(len as u64).is_none() || !self.mem.check_range(start, len) {
+            return Err(bad_data);
+        }
+        let mut data = vec![0u8; len];
+        self.mem
+            .read_slice(&mut data, start)
+            .map_err(|_| bad_data)?;
+        sink.write_all(&data)
+            .and_then(|()| sink.flush())
+            .map_err(|_| ConsoleOutError::Write(name))
+    }
+
+    fn read_request(&self, gpa: u64) -> Result<ConsoleWrite, ConsoleOutError> {
+        let mut raw = [0u8; size_of::<ConsoleWrite>()];
+        if !gpa.is_multiple_of(8) {
+            return Err(ConsoleOutError::BadRequest(gpa));
+        }
+        self.mem
+            .read_slice(&mut raw, GuestAddress(gpa))
+            .map_err(|_| ConsoleOutError::BadRequest(gpa))?;
+        let u32_at =
+            |off: usize| u32::from_le_bytes([raw[off], raw[off + 1], raw[off + 2], raw[off + 3]]);
+        let mut gpa_bytes = [0u8; 8];
+        gpa_bytes.copy_from_slice(&raw[offset_of!(ConsoleWrite, data_gpa)..][..8]);
+        Ok(ConsoleWrite {
+            data_gpa: hypercall_abi::GuestPhysAddr(u64::from_le_bytes(gpa_bytes)),
+            len: u32_at(offset_of!(ConsoleWrite, len)),
+            stream: u32_at(offset_of!(ConsoleWrite, stream)),
+            status: u32_at(offset_of!(ConsoleWrite, status)),
+            _pad: 0,
+        })
+    }
+}
+
+impl PortIo for ConsoleOut {
+    fn read(&mut self, _offset: u16, data: &mut [u8]) {
+        data.fill(0xff);
+    }
+
+    fn write(&mut self, _offset: u16, data: &[u8]) -> IoAction {
+        let Ok(raw) = <[u8; 4]>::try_from(data) else {
+            return IoAction::Stop(Outcome::crash(format!(
+                "console output device written with {} bytes, expected the 4-byte GPA of a \
+                 request",
+                data.len()
+            )));
+        };
+        let gpa = u64::from(u32::from_le_bytes(raw));
+        if self.handle(gpa).is_none() {
+            log::warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
+        }
+        IoAction::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    const RAM: usize = 0x10000;
+
+    #[derive(Clone, Default)]
+    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl SharedBuf {
+        fn take(&self) -> Vec<u8> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    /// A writer whose output is closed.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn device() -> (ConsoleOut, SharedBuf, SharedBuf) {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
+        let (out, err) = (SharedBuf::default(), SharedBuf::default());
+        let dev = ConsoleOut::new(mem, Box::new(out.clone()), Box::new(err.clone()));
+        (dev, out, err)
+    }
+
+    /// Writes a request block at `gpa` (status PENDING).
+    fn put_request(dev: &ConsoleOut, gpa: u64, data_gpa: u64, len: u32, stream: u32) {
+        let mem = &dev.mem;
+        mem.write_obj(data_gpa, GuestAddress(gpa)).unwrap();
+        mem.write_obj(len, GuestAddress(gpa + 8)).unwrap();
+        mem.write_obj(stream, GuestAddress(gpa + 12)).unwrap();
+        mem.write_obj(status::PENDING, GuestAddress(gpa + 16))
+            .unwrap();
+    }
+
+    fn status_at(dev: &ConsoleOut, gpa: u64) -> u32 {
+        dev.mem.read_obj(GuestAddress(gpa + 16)).unwrap()
+    }
+
+    #[test]
+    fn writes_to_the_requested_stream_in_order() {
+        let (mut dev, out, err) = device();
+        dev.mem
+            .write_slice(b"hello\nworld\n", GuestAddress(0x2003))
+            .unwrap();
+        put_request(&dev, 0x1000, 0x2003, 6, stream::STDOUT);
+        assert_eq!(dev.write(0, &0x1000u32.to_le_bytes()), IoAction::Continue);
+        assert_eq!(status_at(&dev, 0x1000), status::OK);
+        put_request(&dev, 0x1000, 0x2009, 6, stream::STDERR);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        put_request(&dev, 0x1000, 0x2003, 5, stream::STDOUT);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(out.take(), b"hello\nhello");
+        assert_eq!(err.take(), b"world\n");
+        // An empty write is valid and writes nothing.
+        put_request(&dev, 0x1000, 0, 0, stream::STDERR);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert!(err.take().is_empty());
+    }
+
+    #[test]
+    fn data_may_end_exactly_at_the_end_of_ram() {
+        let (mut dev, out, _) = device();
+        dev.mem
+            .write_slice(b"end", GuestAddress(RAM as u64 - 3))
+            .unwrap();
+        put_request(&dev, 0x1000, RAM as u64 - 3, 3, stream::STDOUT);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(out.take(), b"end");
+        let max = vec![b'x'; CONSOLE_WRITE_MAX as usize];
+        dev.mem.write_slice(&max, GuestAddress(0)).unwrap();
+        put_request(&dev, 0xff00, 0, CONSOLE_WRITE_MAX - 0x200, stream::STDOUT);
+        assert_eq!(dev.handle(0xff00), Some(status::OK));
+        assert_eq!(out.take().len(), CONSOLE_WRITE_MAX as usize - 0x200);
+    }
+
+    #[test]
+    fn wrong_streams_are_invalid() {
+        let (mut dev, out, err) = device();
+        for stream in [0, 3, u32::MAX] {
+            put_request(&dev, 0x1000, 0x2000, 4, stream);
+            assert_eq!(dev.handle(0x1000), Some(status::INVALID), "stream {stream}");
+        }
+        assert!(out.take().is_empty() && err.take().is_empty());
+    }
+
+    #[test]
+    fn huge_lengths_and_bad_data_addresses_are_invalid() {
+        let (mut dev, out, err) = device();
+        let cases = [
+            (0x2000, CONSOLE_WRITE_MAX + 1),
+            (0x2000, u32::MAX),
+            (RAM as u64 - 3, 4),
+            (RAM as u64, 1),
+            (0xffff_ffff_ffff_fff0, 0x20),
+            (u64::MAX, 1),
+            (0x1_0000_0000, 16),
+        ];
+        for (data_gpa, len) in cases {
+            put_request(&dev, 0x1000, data_gpa, len, stream::STDOUT);
+            assert_eq!(
+                dev.handle(0x1000),
+                Some(status::INVALID),
+                "data {data_gpa:#x}+{len}"
+            );
+        }
+        assert!(out.take().is_empty() && err.take().is_empty());
+    }
+
+    #[test]
+    fn bad_request_addresses_are_invalid_or_dropped() {
+        let (mut dev, out, _) = device();
+        // Misaligned: refused, but the status still fits.
+        assert_eq!(dev.handle(0x1004), Some(status::INVALID));
+        // Misaligned and running off the end of RAM, but the status still fits.
+        assert_eq!(dev.handle(RAM as u64 - 21), Some(status::INVALID));
+        // A whole block of zeros: stream 0 is not a stream.
+        assert_eq!(dev.handle(RAM as u64 - 24), Some(status::INVALID));
+        // Nothing fits.
+        assert_eq!(dev.handle(RAM as u64 - 8), None);
+        assert_eq!(dev.handle(0xffff_fff8), None);
+        assert_eq!(dev.handle(u64::MAX - 7), None);
+        assert_eq!(
+            dev.write(0, &0xffff_fff8u32.to_le_bytes()),
+            IoAction::Continue
+        );
+        assert!(out.take().is_empty());
+    }
+
+    #[test]
+    fn a_closed_host_stream_is_an_io_error_not_a_crash() {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
+        let mut dev = ConsoleOut::new(mem, Box::new(Closed), Box::new(SharedBuf::default()));
+        put_request(&dev, 0x1000, 0x2000, 4, stream::STDOUT);
+        assert_eq!(dev.handle(0x1000), Some(status::IO_ERROR));
+        assert_eq!(status_at(&dev, 0x1000), status::IO_ERROR);
+    }
+
+    #[test]
+    fn wrong_width_is_a_guest_crash_and_reads_see_ones() {
+        let (mut dev, _, _) = device();
+        assert!(matches!(
+            dev.write(0, &[0, 0x10]),
+            IoAction::Stop(Outcome::GuestCrash { .. })
+        ));
+        let mut data = [0; 4];
+        dev.read(0, &mut data);
+        assert_eq!(data, [0xff; 4]);
+    }
+}

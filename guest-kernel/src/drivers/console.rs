@@ -1,13 +1,33 @@
-//! The 16550 UART console (output only for now).
+//! The console.
+//!
+//! Output takes the VMM's batched console-output device ([`hypercall_abi::ConsoleWrite`]
+//! on [`hypercall_abi::port::CONSOLE_OUT`]): bytes are copied into a physically contiguous
+//! bounce buffer in the kernel image and handed over a buffer at a time, one VM exit per
+//! [`BOUNCE_SIZE`] bytes instead of one per byte. Programs' standard output goes to the
+//! VMM's stdout ([`write_bytes`]); their standard error ([`write_err_bytes`]) and the
+//! kernel's own messages ([`kprintln!`](crate::kprintln): diagnostics, `--strace`,
+//! `--stats`, fault reports) go to the VMM's stderr. The request and the buffer live in the
+//! kernel image, so this works from the first instruction, before memory is set up.
+//!
+//! The 16550 UART stays the emergency path ([`write_fmt_emergency`]: panics, fatal traps),
+//! usable even when the output lock is held, and the fallback should the VMM refuse a
+//! request; its output also lands on the VMM's stderr.
 
 use core::fmt::{self, Write};
 
+use hypercall_abi::{status, stream, ConsoleWrite, GuestPhysAddr};
 use spin::Mutex;
 
 use crate::arch::port;
+use crate::mm::kernel_virt_to_phys;
 
 /// Transmit holding register offset.
 const THR: u16 = 0;
+
+/// Size of the bounce buffer: the most bytes one VM exit carries.
+pub const BOUNCE_SIZE: usize = 16 << 10;
+
+const _: () = assert!(BOUNCE_SIZE <= hypercall_abi::CONSOLE_WRITE_MAX as usize);
 
 struct Uart {
     base: u16,
@@ -23,11 +43,9 @@ impl Write for Uart {
 impl Uart {
     fn write_bytes(&mut self, bytes: &[u8]) {
         // The VMM's UART accepts every byte at once, so LSR is not polled: each poll
-        // would be another VM exit.
+        // would be another VM exit. Bytes go out unchanged (no "\r\n"): the VMM writes
+        // them to a host file descriptor, not to a serial line.
         for &b in bytes {
-            if b == b'\n' {
-                port::outb(self.base + THR, b'\r');
-            }
             port::outb(self.base + THR, b);
         }
     }
@@ -37,38 +55,175 @@ static CONSOLE: Mutex<Uart> = Mutex::new(Uart {
     base: hypercall_abi::port::CONSOLE,
 });
 
-/// Writes raw bytes (program output).
+/// The request block and bounce buffer of the console-output device.
+struct Channel {
+    req: ConsoleWrite,
+    buf: [u8; BOUNCE_SIZE],
+}
+
+static CHANNEL: Mutex<Channel> = Mutex::new(Channel {
+    req: ConsoleWrite {
+        data_gpa: GuestPhysAddr(0),
+        len: 0,
+        stream: 0,
+        status: 0,
+        _pad: 0,
+    },
+    buf: [0; BOUNCE_SIZE],
+});
+
+/// Hands `data` (a piece of the bounce buffer) to the VMM for `stream`. A refused request
+/// goes out through the UART instead; a host-side write error drops the bytes (the VMM's
+/// output is gone, there is nowhere left to write them).
+fn send(req: &mut ConsoleWrite, stream: u32, data: &[u8]) {
+    *req = ConsoleWrite {
+        data_gpa: GuestPhysAddr(kernel_virt_to_phys(data.as_ptr() as u64)),
+        len: data.len() as u32,
+        stream,
+        status: status::PENDING,
+        _pad: 0,
+    };
+    let req_gpa = kernel_virt_to_phys(req as *const ConsoleWrite as u64);
+    // The port write is a compiler barrier (no `nomem`): the block is in memory before it.
+    port::outl(hypercall_abi::port::CONSOLE_OUT, req_gpa as u32);
+    // SAFETY: `req` is a valid, aligned ConsoleWrite the VMM may have written during the
+    // port write; read it volatile so the compiler does not assume it unchanged.
+    let status = unsafe { core::ptr::read_volatile(&req.status) };
+    if status == status::INVALID || status == status::PENDING {
+        CONSOLE.lock().write_bytes(data);
+    }
+}
+
+/// Fills a fixed buffer and hands each full one (and the rest, at [`Batch::finish`]) to
+/// `flush`, so arbitrary amounts of output go out in buffer-sized pieces, in order.
+struct Batch<'a, F: FnMut(&[u8])> {
+    buf: &'a mut [u8],
+    len: usize,
+    flush: F,
+}
+
+impl<'a, F: FnMut(&[u8])> Batch<'a, F> {
+    fn new(buf: &'a mut [u8], flush: F) -> Self {
+        Batch { buf, len: 0, flush }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = (self.buf.len() - self.len).min(bytes.len());
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
+            if self.len == self.buf.len() {
+                self.flush_now();
+            }
+        }
+    }
+
+    fn flush_now(&mut self) {
+        if self.len > 0 {
+            (self.flush)(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+
+    fn finish(mut self) {
+        self.flush_now();
+    }
+}
+
+impl<F: FnMut(&[u8])> Write for Batch<'_, F> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Runs `f` with a batch that sends to `stream`.
+fn with_batch(stream: u32, f: impl FnOnce(&mut Batch<'_, &mut dyn FnMut(&[u8])>)) {
+    let mut channel = CHANNEL.lock();
+    let Channel { req, buf } = &mut *channel;
+    let mut send_to_stream = |data: &[u8]| send(req, stream, data);
+    let mut batch = Batch::new(buf, &mut send_to_stream as &mut dyn FnMut(&[u8]));
+    f(&mut batch);
+    batch.finish();
+}
+
+/// Writes raw bytes a program sent to its standard output (the VMM's stdout).
 pub fn write_bytes(bytes: &[u8]) {
-    CONSOLE.lock().write_bytes(bytes);
+    with_batch(stream::STDOUT, |b| b.push(bytes));
 }
 
-/// Writes raw bytes a program sent to its standard error.
+/// Writes raw bytes a program sent to its standard error (the VMM's stderr).
 pub fn write_err_bytes(bytes: &[u8]) {
-    CONSOLE.lock().write_bytes(bytes);
+    with_batch(stream::STDERR, |b| b.push(bytes));
 }
 
-/// Writes formatted text; used by the print macros.
+/// Writes formatted kernel output (the VMM's stderr); used by the print macros.
 pub fn write_fmt(args: fmt::Arguments) {
-    let _ = CONSOLE.lock().write_fmt(args);
+    with_batch(stream::STDERR, |b| {
+        let _ = b.write_fmt(args);
+    });
 }
 
-/// Writes formatted text even if the console lock is held (panics, fatal traps).
+/// Writes formatted text through the UART even if a console lock is held (panics, fatal
+/// traps).
 pub fn write_fmt_emergency(args: fmt::Arguments) {
     // SAFETY: used only when the kernel is about to stop: breaking the lock can at worst
     // interleave characters of the interrupted writer.
     unsafe { CONSOLE.force_unlock() };
-    write_fmt(args);
+    let _ = CONSOLE.lock().write_fmt(args);
 }
 
-/// Prints to the console.
+/// Prints kernel output (to the VMM's stderr).
 #[macro_export]
 macro_rules! kprint {
     ($($arg:tt)*) => { $crate::drivers::console::write_fmt(format_args!($($arg)*)) };
 }
 
-/// Prints a line to the console.
+/// Prints a line of kernel output (to the VMM's stderr).
 #[macro_export]
 macro_rules! kprintln {
     () => { $crate::kprint!("\n") };
     ($($arg:tt)*) => { $crate::drivers::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn batches(cap: usize, pushes: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = alloc::vec![0u8; cap];
+        let mut batch = Batch::new(&mut buf, |d: &[u8]| out.push(d.to_vec()));
+        for p in pushes {
+            batch.push(p);
+        }
+        batch.finish();
+        out
+    }
+
+    #[test]
+    fn output_goes_out_in_buffer_sized_pieces_in_order() {
+        assert_eq!(
+            batches(4, &[b"ab", b"cdefghij", b"k"]),
+            [b"abcd".to_vec(), b"efgh".to_vec(), b"ijk".to_vec()]
+        );
+        assert_eq!(batches(4, &[b"abcd"]), [b"abcd".to_vec()]);
+        assert!(batches(4, &[b"", b""]).is_empty());
+        let big: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let pieces = batches(BOUNCE_SIZE / 4, &[&big]);
+        assert_eq!(pieces.len(), 3);
+        assert_eq!(pieces.concat(), big);
+    }
+
+    #[test]
+    fn formatted_output_is_batched_too() {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8];
+        let mut batch = Batch::new(&mut buf, |d: &[u8]| out.extend_from_slice(d));
+        let _ = write!(batch, "{}-{:#x}-{}", "hello", 255, "world!");
+        batch.finish();
+        assert_eq!(out, b"hello-0xff-world!");
+    }
 }

@@ -12,7 +12,11 @@ fn write_fd(ctx: &mut Ctx<'_>, fd: u64, buf: u64, len: usize) -> SysResult {
         1 | 2 => {
             let len = len.min(MAX_WRITE);
             let data = uaccess::read_vec(&ctx.proc.space, buf, len)?;
-            console::write_bytes(&data);
+            if fd == 1 {
+                console::write_bytes(&data);
+            } else {
+                console::write_err_bytes(&data);
+            }
             Ok(len as u64)
         }
         _ => Err(Errno::EBADF),

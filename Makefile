@@ -16,7 +16,7 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 # directory so the different RUSTFLAGS never force rebuilds of each other.
 KERNEL_RUSTFLAGS := -C code-model=kernel -C relocation-model=static
 APPS_RUSTFLAGS := -C relocation-model=static
-APPS := init hello true false fault spin
+APPS := init hello true false fault spin stdio
 
 .PHONY: all vmm kernel apps rootfs run test unit-test integration-test test-hwkvm check bench clean toolchain
 

@@ -5,8 +5,8 @@
 //!
 //! - `init=PATH`: the first program to run;
 //! - `loglevel=N`: console verbosity, 0..=255;
-//! - `astra.test`, `astra.strace`, `astra.bench`: flags, true when bare or `=1`/`y`/`yes`/`on`/
-//!   `true`, false with `=0`/`n`/`no`/`off`/`false`;
+//! - `astra.test`, `astra.strace`, `astra.stats`, `astra.bench`, `astra.panic`: flags, true
+//!   when bare or `=1`/`y`/`yes`/`on`/`true`, false with `=0`/`n`/`no`/`off`/`false`;
 //! - `--`: everything after it is passed to init as arguments.
 //!
 //! Anything else is kept in [`Cmdline::unknown`] and known parameters with a bad value in
@@ -23,8 +23,13 @@ pub struct Cmdline<'a> {
     pub loglevel: Option<u8>,
     /// `astra.test`: the boot is a test run.
     pub test: bool,
-    /// `astra.strace`: log every syscall to the console.
+    /// `astra.strace`: log every syscall (on the kernel's diagnostic stream).
     pub strace: bool,
+    /// `astra.stats`: count syscalls and print a `strace -c` table when the program ends.
+    pub stats: bool,
+    /// `astra.panic`: panic right after boot, to exercise the crash path (like Linux's
+    /// sysrq-c).
+    pub panic: bool,
     /// `astra.bench`: the boot is a benchmark run.
     pub bench: bool,
     /// Words after `--`, for init's argv.
@@ -60,6 +65,8 @@ impl<'a> Cmdline<'a> {
                     .is_some(),
                 "astra.test" => set_flag(&mut c.test, value),
                 "astra.strace" => set_flag(&mut c.strace, value),
+                "astra.stats" => set_flag(&mut c.stats, value),
+                "astra.panic" => set_flag(&mut c.panic, value),
                 "astra.bench" => set_flag(&mut c.bench, value),
                 _ => {
                     c.unknown.push(raw);
@@ -187,6 +194,15 @@ mod tests {
                 "astra.test=maybe"
             ]
         );
+    }
+
+    #[test]
+    fn stats_and_panic_flags() {
+        let c = Cmdline::parse("astra.stats astra.panic=no");
+        assert!(c.stats && !c.panic && !c.strace);
+        let c = Cmdline::parse("astra.stats=off astra.panic");
+        assert!(!c.stats && c.panic);
+        assert!(c.unknown().is_empty() && c.invalid().is_empty());
     }
 
     #[test]

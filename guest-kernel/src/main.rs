@@ -86,6 +86,10 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
         );
     }
     syscall::set_strace(cmdline.strace);
+    syscall::set_stats(cmdline.stats);
+    if cmdline.panic {
+        panic!("panic requested on the kernel command line (astra.panic)");
+    }
     if cmdline.loglevel.unwrap_or(4) >= 6 {
         kprintln!(
             "astra: kernel on {:?}, cmdline '{}'",
@@ -119,6 +123,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
         argv.push(init_path.as_bytes());
     }
     let status = run_init(rootfs.as_ref(), &init_path, &argv);
+    syscall::print_stats();
     drivers::exit::program_exited(status);
 }
 

@@ -22,6 +22,7 @@ use crate::arch::trap::TrapFrame;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess;
 use crate::process::{self, Process};
+use crate::time;
 
 /// Result of a system call handler.
 pub type SysResult = Result<u64, Errno>;
@@ -88,10 +89,32 @@ impl Ctx<'_> {
 }
 
 static STRACE: AtomicBool = AtomicBool::new(false);
+static STATS: AtomicBool = AtomicBool::new(false);
 
 /// Turns `--strace` output on or off.
 pub fn set_strace(on: bool) {
     STRACE.store(on, Ordering::Relaxed);
+}
+
+/// Turns `--stats` counting on or off.
+pub fn set_stats(on: bool) {
+    STATS.store(on, Ordering::Relaxed);
+}
+
+/// The name `--strace` and `--stats` give system call `nr`.
+fn name_of(nr: u64) -> String {
+    match table::lookup(nr) {
+        Some(entry) => String::from(entry.name),
+        None => alloc::format!("syscall_{nr:#x}"),
+    }
+}
+
+/// Prints the `--stats` table (like `strace -c`) of every system call so far, if
+/// `astra.stats` is on. Called when the program ends.
+pub fn print_stats() {
+    if STATS.load(Ordering::Relaxed) {
+        crate::kprint!("{}", strace::stats::render(strace::stats::rows(name_of)));
+    }
 }
 
 /// Runs the system call described by `frame` (rax = number, rdi..r9 = arguments) and
@@ -106,19 +129,35 @@ pub fn dispatch(frame: &mut TrapFrame) {
         return;
     };
     let entry = table::lookup(nr);
-    let strace = STRACE.load(Ordering::Relaxed);
-    let mut line = if strace {
-        Some(strace::begin(proc, nr, entry.as_ref(), &args))
-    } else {
-        None
-    };
+    let shape = entry.as_ref().map(table::Entry::shape);
+    let never_returns = shape.is_some_and(|s| s.ret == strace::Ret::Never);
+    let counting = STATS.load(Ordering::Relaxed);
+    let pid = proc.pid;
+    let mut ctx = Ctx { proc, frame };
+    let call = STRACE
+        .load(Ordering::Relaxed)
+        .then(|| strace::Call::begin(&ctx, pid, nr, shape, &args));
+    if never_returns {
+        if let Some(call) = &call {
+            crate::kprintln!("{}", call.unfinished_line());
+        }
+        if counting {
+            strace::stats::record(nr, false, 0);
+        }
+    }
+    let started = if counting { time::monotonic_ns() } else { 0 };
     let result = match &entry {
-        Some(e) => (e.handler)(&mut Ctx { proc, frame }, args),
+        Some(e) => (e.handler)(&mut ctx, args),
         None => Err(Errno::ENOSYS),
     };
-    if let Some(line) = line.as_mut() {
-        strace::finish(line, &result);
+    if counting {
+        let elapsed = time::monotonic_ns().saturating_sub(started);
+        strace::stats::record(nr, result.is_err(), elapsed);
     }
+    if let Some(call) = call {
+        crate::kprintln!("{}", call.finish(&ctx, &result));
+    }
+    let frame = ctx.frame;
     frame.rax = match result {
         Ok(value) => value,
         Err(e) => e.as_return(),

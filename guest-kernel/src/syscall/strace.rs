@@ -1,12 +1,33 @@
-//! `--strace`: one line per system call in strace's format.
+//! `--strace`: one line per system call in strace's format, on the kernel's diagnostic
+//! channel (the VMM's stderr):
+//!
+//! ```text
+//! [pid 1] openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3
+//! [pid 1] read(3, "127.0.0.1 localhost\n", 4096) = 20
+//! [pid 1] open("/nope", O_RDONLY) = -1 ENOENT (No such file or directory)
+//! [pid 1] mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+//! [pid 1] syscall_0x1b6(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+//! [pid 1] exit_group(0) = ?
+//! ```
+//!
+//! The table gives every argument an [`Arg`] shape and every call a [`Ret`] shape, so names
+//! and decoding come from the one table. A line is built in two steps, as strace does:
+//! [`Call::begin`] formats the input arguments before the handler runs (it may change or
+//! replace the memory they point to), [`Call::finish`] formats the output arguments (from
+//! the first [`Arg::OutBuf`] on, with the returned length) and the result after it. Calls
+//! that never return ([`Ret::Never`]) are printed before the handler runs, ending in `= ?`.
+//!
+//! The decoders are pure ([`decode`]); user memory is read through [`UserMemory`], so the
+//! whole line is host-tested with a fake process memory.
+
+pub mod decode;
+pub mod stats;
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::table::Entry;
-use super::{Errno, SysResult};
-use crate::mm::uaccess;
-use crate::process::Process;
+use super::{Ctx, Errno, SysResult, PATH_MAX};
 
 /// How an argument is shown.
 ///
@@ -60,138 +81,331 @@ pub enum Arg {
     Iovec(usize),
 }
 
-const MAX_SHOWN: usize = 32;
+/// How a call's successful result is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// A signed decimal (`= 3`); the default.
+    Int,
+    /// An address, in hex (`= 0x7f0000000000`): `mmap`, `brk`, `mremap`.
+    Addr,
+    /// The call does not return (`exit`, `exit_group`): the line ends in `= ?` and is
+    /// printed before the handler runs.
+    Never,
+}
 
-/// Escapes bytes the way strace does.
-pub fn quote(bytes: &[u8], truncated: bool, out: &mut String) {
-    out.push('"');
-    for &b in bytes {
-        match b {
-            b'\n' => out.push_str("\\n"),
-            b'\t' => out.push_str("\\t"),
-            b'\r' => out.push_str("\\r"),
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\{:o}", b);
-            }
-        }
+/// What the table says about a call.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Linux name.
+    pub name: &'static str,
+    /// Argument shapes.
+    pub args: &'static [Arg],
+    /// Result shape.
+    pub ret: Ret,
+}
+
+/// Bytes of a buffer or string shown before `...` (strace's default `-s 32`).
+pub const MAX_SHOWN: usize = 32;
+/// Elements of an array shown before `...`.
+pub const MAX_ELEMENTS: usize = 32;
+
+/// Read access to the traced process's memory.
+pub trait UserMemory {
+    /// Exactly `len` bytes at `va`, or `None` if they are not all readable.
+    fn read_bytes(&self, va: u64, len: usize) -> Option<Vec<u8>>;
+    /// The NUL-terminated string at `va`, at most `max` bytes of it, and whether it ended
+    /// (a NUL came within `max`); `None` if `va` is unreadable.
+    fn read_str(&self, va: u64, max: usize) -> Option<(Vec<u8>, bool)>;
+}
+
+impl UserMemory for Ctx<'_> {
+    fn read_bytes(&self, va: u64, len: usize) -> Option<Vec<u8>> {
+        self.read_vec(va, len).ok()
     }
-    out.push('"');
-    if truncated {
-        out.push_str("...");
+
+    fn read_str(&self, va: u64, max: usize) -> Option<(Vec<u8>, bool)> {
+        match self.read_cstr(va, max) {
+            Ok(bytes) => Some((bytes, true)),
+            Err(Errno::ENAMETOOLONG) => self.read_vec(va, max).ok().map(|b| (b, false)),
+            Err(_) => None,
+        }
     }
 }
 
-/// Formats the call part of the line: `[pid 1] write(1, "hi\n", 3`.
-pub fn begin(proc: &Process, nr: u64, entry: Option<&Entry>, args: &[u64; 6]) -> String {
-    let mut line = String::new();
-    let _ = write!(line, "[pid {}] ", proc.pid);
-    let Some(entry) = entry else {
-        let _ = write!(
+/// A call being traced: the line so far and what is needed to finish it.
+pub struct Call {
+    line: String,
+    shape: Option<Shape>,
+    args: [u64; 6],
+    /// Arguments from this index on are output arguments, formatted after the call.
+    deferred: usize,
+}
+
+impl Call {
+    /// Starts the line of call `nr` (`shape` `None` if the table does not know it) by
+    /// process `pid`: the name and every argument up to the first output argument.
+    pub fn begin(
+        mem: &dyn UserMemory,
+        pid: u32,
+        nr: u64,
+        shape: Option<Shape>,
+        args: &[u64; 6],
+    ) -> Call {
+        let mut line = String::new();
+        let _ = write!(line, "[pid {pid}] ");
+        let Some(shape) = shape else {
+            let _ = write!(line, "syscall_{nr:#x}(");
+            for (i, &value) in args.iter().enumerate() {
+                if i > 0 {
+                    line.push_str(", ");
+                }
+                decode::raw(&mut line, value);
+            }
+            return Call {
+                line,
+                shape: None,
+                args: *args,
+                deferred: 6,
+            };
+        };
+        line.push_str(shape.name);
+        line.push('(');
+        let deferred = (0..shape.args.len())
+            .find(|&i| is_output(&shape, i))
+            .unwrap_or(shape.args.len());
+        let mut call = Call {
             line,
-            "syscall_{nr}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}",
-            args[0], args[1], args[2], args[3], args[4], args[5]
-        );
-        return line;
-    };
-    line.push_str(entry.name);
-    line.push('(');
-    for (i, kind) in entry.args.iter().enumerate() {
-        if i > 0 {
-            line.push_str(", ");
+            shape: Some(shape),
+            args: *args,
+            deferred,
+        };
+        call.format_args(mem, 0..deferred, None);
+        call
+    }
+
+    /// Whether the call never returns, so its line must be printed before it runs.
+    pub fn never_returns(&self) -> bool {
+        self.shape.is_some_and(|s| s.ret == Ret::Never)
+    }
+
+    /// The line of a call that does not return: `[pid 1] exit_group(0) = ?`.
+    pub fn unfinished_line(&self) -> String {
+        let mut line = self.line.clone();
+        line.push_str(") = ?");
+        line
+    }
+
+    /// Completes the line after the handler returned `result`: output arguments, then
+    /// ` = value` or ` = -1 ENAME (message)`.
+    pub fn finish(mut self, mem: &dyn UserMemory, result: &SysResult) -> String {
+        let count = self.shape.map_or(0, |s| s.args.len());
+        let returned = result.as_ref().ok().copied();
+        self.format_args(mem, self.deferred..count, returned);
+        self.line.push_str(") = ");
+        match result {
+            Ok(value) => self.format_result(*value),
+            Err(e) => {
+                let _ = write!(self.line, "-1 {} ({})", e.name(), e.message());
+            }
         }
-        let value = args[i];
-        match *kind {
-            Arg::Int | Arg::Fd => {
-                let _ = write!(line, "{}", value as i64);
-            }
-            Arg::UInt => {
-                let _ = write!(line, "{value}");
-            }
-            Arg::Ptr
-            | Arg::OutBuf
-            | Arg::Iovec(_)
-            | Arg::OpenFlags
-            | Arg::Prot
-            | Arg::MapFlags
-            | Arg::AtFlags
-            | Arg::IoctlReq
-            | Arg::ArchPrctlCode => {
-                if value == 0 {
-                    line.push_str("NULL");
-                } else {
-                    let _ = write!(line, "{value:#x}");
-                }
-            }
-            Arg::Buf(len_index) => {
-                let len = args.get(len_index).copied().unwrap_or(0) as usize;
-                let shown = len.min(MAX_SHOWN);
-                match uaccess::read_vec(&proc.space, value, shown) {
-                    Ok(bytes) => quote(&bytes, len > shown, &mut line),
-                    Err(_) => {
-                        let _ = write!(line, "{value:#x}");
-                    }
-                }
-            }
-            Arg::Str => {
+        self.line
+    }
+
+    fn format_result(&mut self, value: u64) {
+        let line = &mut self.line;
+        match self.shape {
+            Some(shape) if shape.ret == Ret::Addr => {
                 let _ = write!(line, "{value:#x}");
             }
-            Arg::AtFd
-            | Arg::Signal
-            | Arg::SigHow
-            | Arg::ClockId
-            | Arg::Whence
-            | Arg::FcntlCmd
-            | Arg::Advice => {
+            Some(shape) => match result_flags(&shape, &self.args) {
+                Some(decode) => {
+                    let _ = write!(line, "{value:#x} (flags ");
+                    decode(line, value);
+                    line.push(')');
+                }
+                None => {
+                    let _ = write!(line, "{}", value as i64);
+                }
+            },
+            None => {
                 let _ = write!(line, "{}", value as i64);
             }
-            Arg::Mode => {
-                let _ = write!(line, "{value:#o}");
+        }
+    }
+
+    /// Appends arguments `range`; `returned` is the call's result once it has one.
+    fn format_args(
+        &mut self,
+        mem: &dyn UserMemory,
+        range: core::ops::Range<usize>,
+        returned: Option<u64>,
+    ) {
+        let Some(shape) = self.shape else { return };
+        for i in range {
+            if !is_shown(&shape, &self.args, i) {
+                continue;
             }
+            if i > 0 {
+                self.line.push_str(", ");
+            }
+            format_arg(&mut self.line, mem, &shape, &self.args, i, returned);
         }
     }
-    line
 }
 
-/// Appends the result and prints the line.
-pub fn finish(line: &mut String, result: &SysResult) {
-    match result {
-        Ok(value) => {
-            let _ = write!(line, ") = {}", *value as i64);
-        }
-        Err(e) => {
-            let _ = write!(line, ") = -1 {} ({})", e.name(), e.message());
+/// The decoder of a result that is a set of flags: fcntl's `F_GETFD` and `F_GETFL`.
+fn result_flags(shape: &Shape, args: &[u64; 6]) -> Option<fn(&mut String, u64)> {
+    let cmd = shape.args.iter().position(|a| *a == Arg::FcntlCmd)?;
+    match args[cmd] & 0xffff_ffff {
+        decode::fcntl::F_GETFD => Some(decode::fd_flags),
+        decode::fcntl::F_GETFL => Some(decode::open_flags),
+        _ => None,
+    }
+}
+
+/// Whether argument `i` is filled in by the call (so shown after it).
+fn is_output(shape: &Shape, i: usize) -> bool {
+    match shape.args[i] {
+        Arg::OutBuf => true,
+        Arg::Iovec(_) => matches!(shape.name, "readv" | "preadv" | "preadv2"),
+        _ => false,
+    }
+}
+
+/// Whether argument `i` is printed: strace leaves out `open`'s mode unless the flags
+/// create a file, and `fcntl`'s argument for commands that take none.
+fn is_shown(shape: &Shape, args: &[u64; 6], i: usize) -> bool {
+    let before = |kind: Arg| shape.args[..i].iter().position(|a| *a == kind);
+    match shape.args[i] {
+        Arg::Mode => before(Arg::OpenFlags)
+            .is_none_or(|f| args[f] & (decode::O_CREAT | decode::O_TMPFILE) != 0),
+        _ => match before(Arg::FcntlCmd) {
+            Some(c) if c + 1 == i => !decode::fcntl::takes_no_arg(args[c] & 0xffff_ffff),
+            _ => true,
+        },
+    }
+}
+
+/// Appends argument `i`.
+fn format_arg(
+    out: &mut String,
+    mem: &dyn UserMemory,
+    shape: &Shape,
+    args: &[u64; 6],
+    i: usize,
+    returned: Option<u64>,
+) {
+    let value = args[i];
+    // fcntl's argument depends on the command.
+    if i > 0 && shape.args[i - 1] == Arg::FcntlCmd {
+        match args[i - 1] & 0xffff_ffff {
+            decode::fcntl::F_SETFD => return decode::fd_flags(out, value),
+            decode::fcntl::F_SETFL => return decode::open_flags(out, value),
+            decode::fcntl::F_DUPFD | decode::fcntl::F_DUPFD_CLOEXEC => {
+                let _ = write!(out, "{}", value as i32);
+                return;
+            }
+            _ => {}
         }
     }
-    crate::kprintln!("{}", line);
+    match shape.args[i] {
+        Arg::Int => {
+            let _ = write!(out, "{}", value as i64);
+        }
+        Arg::UInt => {
+            let _ = write!(out, "{value}");
+        }
+        Arg::Fd => {
+            let _ = write!(out, "{}", value as i32);
+        }
+        Arg::Ptr => decode::pointer(out, value),
+        Arg::AtFd => decode::dirfd(out, value),
+        Arg::Buf(len_index) => {
+            let len = args.get(len_index).copied().unwrap_or(0);
+            buffer(out, mem, value, len);
+        }
+        Arg::OutBuf => match returned {
+            Some(len) => buffer(out, mem, value, len),
+            None => decode::pointer(out, value),
+        },
+        Arg::Str => string(out, mem, value),
+        Arg::OpenFlags => decode::open_flags(out, value),
+        Arg::Mode => decode::mode(out, value),
+        Arg::Prot => decode::prot(out, value),
+        Arg::MapFlags => decode::map_flags(out, value),
+        Arg::AtFlags => decode::at_flags(out, value),
+        Arg::Signal => decode::signal(out, value),
+        Arg::SigHow => decode::sig_how(out, value),
+        Arg::ClockId => decode::clock_id(out, value),
+        Arg::Whence => decode::whence(out, value),
+        Arg::FcntlCmd => decode::fcntl_cmd(out, value),
+        Arg::IoctlReq => decode::ioctl_req(out, value),
+        Arg::ArchPrctlCode => decode::arch_prctl_code(out, value),
+        Arg::Advice => decode::advice(out, value),
+        Arg::Iovec(count_index) => {
+            let count = args.get(count_index).copied().unwrap_or(0) as i32;
+            // An output iovec holds data only up to the returned length.
+            let limit = if is_output(shape, i) {
+                returned
+            } else {
+                Some(u64::MAX)
+            };
+            iovec(out, mem, value, count, limit);
+        }
+    }
 }
 
-/// Formats a failed result like strace.
-#[allow(dead_code)]
-pub fn format_error(e: Errno) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "-1 {} ({})", e.name(), e.message());
-    s
+/// A buffer of `len` bytes: its first [`MAX_SHOWN`] quoted, or the pointer if unreadable.
+fn buffer(out: &mut String, mem: &dyn UserMemory, va: u64, len: u64) {
+    let shown = len.min(MAX_SHOWN as u64) as usize;
+    match mem.read_bytes(va, shown) {
+        Some(bytes) => decode::quote(out, &bytes, len > shown as u64),
+        None => decode::pointer(out, va),
+    }
+}
+
+/// A NUL-terminated string (a path: shown whole up to `PATH_MAX`), or the pointer.
+fn string(out: &mut String, mem: &dyn UserMemory, va: u64) {
+    match mem.read_str(va, PATH_MAX) {
+        Some((bytes, ended)) => decode::quote(out, &bytes, !ended),
+        None => decode::pointer(out, va),
+    }
+}
+
+/// An iovec array: `[{iov_base="hi\n", iov_len=3}, ...]`, each base showing at most
+/// [`MAX_SHOWN`] bytes and, in all, at most `limit` bytes (`None`: the call failed, show
+/// the pointer).
+fn iovec(out: &mut String, mem: &dyn UserMemory, va: u64, count: i32, limit: Option<u64>) {
+    let Some(mut left) = limit else {
+        return decode::pointer(out, va);
+    };
+    let count = count.max(0) as usize;
+    let shown = count.min(MAX_ELEMENTS);
+    let Some(raw) = mem.read_bytes(va, shown * 16) else {
+        return decode::pointer(out, va);
+    };
+    out.push('[');
+    for (n, entry) in raw.chunks_exact(16).enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&entry[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let (base, len) = (word(0), word(8));
+        out.push_str("{iov_base=");
+        let data = len.min(left);
+        buffer(out, mem, base, data);
+        left -= data;
+        let _ = write!(out, ", iov_len={len}}}");
+    }
+    if count > shown {
+        out.push_str(", ...");
+    }
+    out.push(']');
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_like_strace() {
-        let mut s = String::new();
-        quote(b"hi\n\"x\"\x01", true, &mut s);
-        assert_eq!(s, "\"hi\\n\\\"x\\\"\\1\"...");
-    }
-
-    #[test]
-    fn errors_read_like_strace() {
-        assert_eq!(
-            format_error(Errno::ENOENT),
-            "-1 ENOENT (No such file or directory)"
-        );
-    }
-}
+mod tests;

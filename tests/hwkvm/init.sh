@@ -107,21 +107,34 @@ while IFS= read -r line || [ -n "$line" ]; do
         set -- --timeout "$GUEST_TIMEOUT" "$@"
     fi
     say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*"
-    rm -f /tmp/code
-    # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it.
+    rm -f /tmp/code /tmp/out /tmp/err
+    # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it,
+    # while stdout and stderr are also kept apart in /tmp/out and /tmp/err: astra-vmm's
+    # stdout goes through fd 3 to `tee /tmp/out`, its stderr through `tee /tmp/err`, and both
+    # tees feed the live view.
     {
-        timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf --rootfs /fs.tar "$@" \
-            2>&1 </dev/null
-        echo $? >/tmp/code
-    } | tee /tmp/out | awk -v n="$SC_NAME" 'NR <= 60 { print "  " n "| " $0; fflush() }'
+        {
+            {
+                timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf \
+                    --rootfs /fs.tar "$@" </dev/null
+                echo $? >/tmp/code
+            } 2>&1 1>&3 3>&- | tee /tmp/err
+        } 3>&1 1>&2 | tee /tmp/out
+    } 2>&1 | awk -v n="$SC_NAME" 'NR <= 60 { print "  " n "| " $0; fflush() }'
     code=$(cat /tmp/code 2>/dev/null || echo -1)
     t1=$(now_cs)
-    total=$(wc -l </tmp/out)
+    total=$(cat /tmp/out /tmp/err | wc -l)
     [ "$total" -gt 60 ] && say "  ($((total - 60)) more output lines not shown)"
+    case "$SC_STREAM" in
+    stdout) searched=/tmp/out ;;
+    stderr) searched=/tmp/err ;;
+    *) searched="/tmp/out /tmp/err" ;;
+    esac
     output_ok=1
-    if [ -n "$SC_OUT" ] && ! grep -qF -- "$SC_OUT" /tmp/out; then
+    # shellcheck disable=SC2086 # $searched is one or two file names
+    if [ -n "$SC_OUT" ] && ! cat $searched | grep -qF -- "$SC_OUT"; then
         output_ok=0
-        say "$SC_NAME: output does not contain '$SC_OUT'"
+        say "$SC_NAME: $SC_STREAM output does not contain '$SC_OUT'"
     fi
     [ $code -eq 137 ] && [ "$SC_EXIT" -ne 137 ] &&
         say "$SC_NAME: killed after ${SCENARIO_TIMEOUT}s (hwkvm per-scenario timeout)"

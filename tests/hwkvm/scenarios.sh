@@ -2,7 +2,8 @@
 # in-guest /init (busybox ash): keep it POSIX sh. See tests/scenarios.txt for the format.
 #
 # hwkvm_parse_scenario LINE
-#   returns 0 and sets SC_NAME SC_EXIT SC_OUT SC_ARGS for a scenario line,
+#   returns 0 and sets SC_NAME SC_EXIT SC_OUT SC_STREAM SC_ARGS for a scenario line
+#   (SC_STREAM: stdout, stderr or any; SC_OUT without its stream prefix),
 #   returns 1 for a blank or comment line,
 #   returns 2 and sets SC_ERR for a malformed line.
 
@@ -13,7 +14,7 @@ hwkvm_trim() {
 }
 
 hwkvm_parse_scenario() {
-    SC_NAME= SC_EXIT= SC_OUT= SC_ARGS= SC_ERR=
+    SC_NAME= SC_EXIT= SC_OUT= SC_STREAM=any SC_ARGS= SC_ERR=
     _l=$(printf '%s' "$1" | tr -d '\r')
     _t=$(hwkvm_trim "$_l")
     case "$_t" in '' | '#'*) return 1 ;; esac
@@ -31,6 +32,16 @@ hwkvm_parse_scenario() {
         return 2 ;;
     esac
     SC_ARGS=$(hwkvm_trim "$_l")
+    case "$SC_OUT" in
+    stdout:* | stderr:*)
+        SC_STREAM=${SC_OUT%%:*}
+        SC_OUT=$(hwkvm_trim "${SC_OUT#*:}")
+        if [ -z "$SC_OUT" ]; then
+            SC_ERR="scenario $SC_NAME: expected output names the $SC_STREAM stream but no text"
+            return 2
+        fi
+        ;;
+    esac
     case "$SC_NAME" in '' | *[!A-Za-z0-9._-]*)
         SC_ERR="bad scenario name '$SC_NAME' (letters, digits, '.', '_', '-')"
         return 2 ;;

@@ -30,9 +30,11 @@ pub struct Outcome {
     pub status: i32,
     /// The signal that killed the process itself (not a guest program), if any.
     pub signal: Option<i32>,
-    /// Everything the process wrote on stdout (the guest console, for `astra-vmm`).
+    /// Everything the process wrote on stdout (for `astra-vmm`: the guest program's
+    /// standard output).
     pub stdout: String,
-    /// Everything the process wrote on stderr.
+    /// Everything the process wrote on stderr (for `astra-vmm`: the program's standard
+    /// error, kernel messages, `--strace`/`--stats` output and the VMM's own reports).
     pub stderr: String,
     /// From just before spawning to the moment the process exited.
     pub elapsed: Duration,

@@ -3,11 +3,79 @@
 //!
 //! One scenario per line: `name | expected_exit | expected_output_substring | arguments`.
 //! Fields are separated by ` | `; the arguments (given to `astra-vmm` after `--kernel` and
-//! `--rootfs`) are split on whitespace; an empty expected output is not checked. Blank lines
-//! and lines starting with `#` are ignored.
+//! `--rootfs`) are split on whitespace; an empty expected output is not checked. The expected
+//! output may start with `stdout:` or `stderr:` to say which stream of `astra-vmm` must
+//! contain it (programs' output is on stdout; kernel messages, `--strace`, `--stats` and the
+//! VMM's reports on stderr); without a prefix either stream may. Blank lines and lines
+//! starting with `#` are ignored.
 
 use std::fmt;
 use std::path::Path;
+
+/// Which output stream of `astra-vmm` an expected output must appear in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output (the guest program's stdout).
+    Stdout,
+    /// Standard error (the program's stderr, kernel and VMM messages).
+    Stderr,
+    /// Either of them.
+    Any,
+}
+
+/// A substring that must occur in an output stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedOutput {
+    /// Where to look.
+    pub stream: Stream,
+    /// What to find (fixed string, case-sensitive).
+    pub text: String,
+}
+
+impl ExpectedOutput {
+    /// Parses the expected-output field: `stdout:TEXT`, `stderr:TEXT` or `TEXT`; `None` for
+    /// an empty field, an error for a prefix without text.
+    pub fn parse(field: &str) -> Result<Option<ExpectedOutput>, String> {
+        let field = field.trim();
+        let (stream, text) = if let Some(text) = field.strip_prefix("stdout:") {
+            (Stream::Stdout, text.trim())
+        } else if let Some(text) = field.strip_prefix("stderr:") {
+            (Stream::Stderr, text.trim())
+        } else {
+            (Stream::Any, field)
+        };
+        if text.is_empty() {
+            return match stream {
+                Stream::Any => Ok(None),
+                _ => Err(format!(
+                    "expected output `{field}` names a stream but no text"
+                )),
+            };
+        }
+        Ok(Some(ExpectedOutput {
+            stream,
+            text: text.to_string(),
+        }))
+    }
+
+    /// Whether the output of a run satisfies this expectation.
+    pub fn found_in(&self, stdout: &str, stderr: &str) -> bool {
+        match self.stream {
+            Stream::Stdout => stdout.contains(&self.text),
+            Stream::Stderr => stderr.contains(&self.text),
+            Stream::Any => stdout.contains(&self.text) || stderr.contains(&self.text),
+        }
+    }
+
+    /// Where it was looked for, for failure reports: `stdout`, `stderr`, `stdout or stderr`.
+    pub fn searched(&self) -> &'static str {
+        match self.stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Any => "stdout or stderr",
+        }
+    }
+}
 
 /// One boot and what it must produce.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,8 +84,8 @@ pub struct Scenario {
     pub name: String,
     /// The exit code `astra-vmm` must return.
     pub expected_exit: i32,
-    /// A substring the VMM's stdout or stderr must contain, if any.
-    pub expected_output: Option<String>,
+    /// A substring the VMM's stdout and/or stderr must contain, if any.
+    pub expected_output: Option<ExpectedOutput>,
     /// Arguments for `astra-vmm` after `--kernel ... --rootfs ...`.
     pub args: Vec<String>,
     /// 1-based line number in the file, for reports.
@@ -124,7 +192,7 @@ fn parse_line(raw: &str, line: usize) -> Result<Scenario, ParseError> {
             )))
         }
     };
-    let output = fields[2].trim();
+    let expected_output = ExpectedOutput::parse(fields[2]).map_err(error)?;
     let args: Vec<String> = fields[3].split_whitespace().map(str::to_string).collect();
     if args.iter().any(|a| {
         a == "--kernel"
@@ -139,7 +207,7 @@ fn parse_line(raw: &str, line: usize) -> Result<Scenario, ParseError> {
     Ok(Scenario {
         name: name.to_string(),
         expected_exit,
-        expected_output: (!output.is_empty()).then(|| output.to_string()),
+        expected_output,
         args,
         line,
     })
@@ -207,7 +275,10 @@ timeout | 253 | timed out | --timeout 2 -- /bin/spin
             Scenario {
                 name: "hello".into(),
                 expected_exit: 0,
-                expected_output: Some("Hello from astra!".into()),
+                expected_output: Some(ExpectedOutput {
+                    stream: Stream::Any,
+                    text: "Hello from astra!".into()
+                }),
                 args: vec!["--".into(), "/bin/hello".into()],
                 line: 2,
             }
@@ -225,7 +296,7 @@ timeout | 253 | timed out | --timeout 2 -- /bin/spin
     #[test]
     fn an_empty_last_field_survives_trailing_whitespace_stripping() {
         let scenarios = parse("init | 0 | astra init |\nt | 0 |  |").unwrap();
-        assert_eq!(scenarios[0].expected_output.as_deref(), Some("astra init"));
+        assert_eq!(text(&scenarios[0]), Some("astra init"));
         assert!(scenarios[0].args.is_empty());
         assert_eq!(scenarios[1].expected_output, None);
     }
@@ -233,7 +304,39 @@ timeout | 253 | timed out | --timeout 2 -- /bin/spin
     #[test]
     fn expected_output_may_contain_a_pipe_without_spaces() {
         let scenarios = parse("p | 0 | a|b | -- /bin/true").unwrap();
-        assert_eq!(scenarios[0].expected_output.as_deref(), Some("a|b"));
+        assert_eq!(text(&scenarios[0]), Some("a|b"));
+    }
+
+    fn text(s: &Scenario) -> Option<&str> {
+        s.expected_output.as_ref().map(|e| e.text.as_str())
+    }
+
+    #[test]
+    fn expected_output_may_name_its_stream() {
+        let scenarios = parse(
+            "a | 0 | stdout: Hello | -- /bin/hello\n\
+             b | 0 | stderr:SIGSEGV | \n\
+             c | 0 | Stdout: x | \n",
+        )
+        .unwrap();
+        let expected = |i: usize| scenarios[i].expected_output.clone().unwrap();
+        assert_eq!(expected(0).stream, Stream::Stdout);
+        assert_eq!(expected(0).text, "Hello");
+        assert_eq!(expected(1).stream, Stream::Stderr);
+        assert_eq!(expected(1).text, "SIGSEGV");
+        // Prefixes are lowercase: anything else is part of the text.
+        assert_eq!(expected(2).stream, Stream::Any);
+        assert_eq!(expected(2).text, "Stdout: x");
+
+        assert!(expected(0).found_in("Hello there", ""));
+        assert!(!expected(0).found_in("", "Hello there"));
+        assert!(expected(1).found_in("", "killed by SIGSEGV"));
+        assert!(!expected(1).found_in("SIGSEGV", ""));
+        assert!(expected(2).found_in("", "Stdout: x"));
+        assert_eq!(expected(2).searched(), "stdout or stderr");
+
+        let err = parse("a | 0 | stderr: | \n").unwrap_err();
+        assert!(err.message.contains("names a stream but no text"), "{err}");
     }
 
     #[test]

@@ -92,9 +92,11 @@ fn run_scenario(ws: &Workspace, vmm: &std::path::Path, scenario: &Scenario) -> R
         ));
     }
     if let Some(expected) = &scenario.expected_output {
-        if !outcome.stdout.contains(expected) && !outcome.stderr.contains(expected) {
+        if !expected.found_in(&outcome.stdout, &outcome.stderr) {
             problems.push(format!(
-                "output: `{expected}` appears in neither stdout nor stderr"
+                "output: `{}` does not appear in {}",
+                expected.text,
+                expected.searched()
             ));
         }
     }

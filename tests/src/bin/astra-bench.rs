@@ -218,7 +218,8 @@ fn syscall_bench(ws: &Workspace) -> Result<(), String> {
     println!("reproduce: cd {} && {}", ws.root.display(), cmd.shown);
     let outcome =
         try_run(&cmd.program, &cmd.args, SYSCALL_WALL_TIMEOUT).map_err(|e| e.to_string())?;
-    let lines = parse_bench_lines(&outcome.stdout);
+    // The kernel prints its `bench` lines as diagnostics: on stderr.
+    let lines = parse_bench_lines(&outcome.stderr);
     let (table, missing) = syscall_table(&lines);
     print!("{}", table.render());
     let mut problems = Vec::new();

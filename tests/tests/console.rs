@@ -82,7 +82,7 @@ fn strace_lines_go_to_stderr_only() {
 }
 
 #[test]
-fn strace_shows_stderr_writes_and_unknown_syscalls_fail_cleanly() {
+fn strace_shows_writes_to_stderr_after_their_output() {
     let out = boot(&["--strace", "--", "/bin/stdio"]);
     expect_status(&out, 0);
     assert!(

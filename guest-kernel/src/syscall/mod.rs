@@ -6,6 +6,10 @@
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
 mod errno;
+mod fs;
+mod fs_ctl;
+mod fs_dir;
+mod fs_poll;
 mod io;
 mod proc;
 pub mod strace;
@@ -19,8 +23,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::arch::trap::TrapFrame;
-use crate::mm::uaccess;
 use crate::mm::paging::USER_END;
+use crate::mm::uaccess;
 use crate::process::{self, Process};
 
 /// Result of a system call handler.

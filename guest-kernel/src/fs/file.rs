@@ -391,20 +391,19 @@ impl OpenFile {
         Ok(bytes.len())
     }
 
-    /// The `poll` events this file has ready, out of `POLLIN|POLLOUT|POLLHUP` and their
-    /// `RDNORM`/`WRNORM` forms.
+    /// The `poll` events this file has ready: `POLLIN`, `POLLOUT` and their `RDNORM`/`WRNORM`
+    /// forms (`POLLNVAL` for an `O_PATH` file).
     pub fn poll(&self) -> u16 {
         const ALWAYS: u16 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
         match self.kind {
             Kind::Path => POLLNVAL,
             Kind::Terminal { .. } => {
+                // Ended input is readable (a read returns 0 at once), like `< /dev/null`;
+                // not POLLHUP, which would also mark the console's output side.
                 let (ready, ended) = super::tty::input_state();
                 let mut ev = POLLOUT | POLLWRNORM;
                 if ready || ended {
                     ev |= POLLIN | POLLRDNORM;
-                }
-                if ended && !ready {
-                    ev |= POLLHUP;
                 }
                 ev
             }

@@ -98,6 +98,15 @@ pub fn set_strace(on: bool) {
     STRACE.store(on, Ordering::Relaxed);
 }
 
+/// Runs system call `nr` for `proc` directly, as if `proc` had made it (in-kernel tests
+/// drive the handlers this way, without a trip through ring 3).
+pub fn invoke(proc: &mut Process, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
+    match table::lookup(nr) {
+        Some(e) => (e.handler)(&mut Ctx { proc, frame }, args),
+        None => Err(Errno::ENOSYS),
+    }
+}
+
 /// Runs the system call described by `frame` (rax = number, rdi..r9 = arguments) and
 /// stores the result in `frame.rax`.
 pub fn dispatch(frame: &mut TrapFrame) {

@@ -18,6 +18,7 @@ use crate::mm::{self, frame, uaccess, PAGE_SIZE};
 use crate::{kprintln, process, time};
 
 mod fs;
+mod pipe;
 
 type TestResult = Result<(), String>;
 
@@ -64,6 +65,7 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_descriptors", &|| fs::descriptors(rootfs)),
         ("fs_devices_and_poll", &|| fs::devices_and_poll(rootfs)),
         ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
+        ("fs_pipe_round_trip", &pipe::pipe_round_trip),
     ];
     kprintln!(
         "astra: running {} self-tests on {:?}",

@@ -14,6 +14,7 @@ use spin::Mutex;
 use super::devices::Device;
 use super::dirent::DirentWriter;
 use super::open::{self, flags::*, Opened};
+use super::pipe::PipeEnd;
 use super::tar::NodeKind;
 use super::vfs::{Vnode, Walker};
 use crate::mm::source::MapSource;
@@ -91,7 +92,7 @@ use poll_events::*;
 const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// What kind of object an open file is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Kind {
     /// A rootfs regular file: its bytes.
     Regular(&'static [u8]),
@@ -107,6 +108,8 @@ enum Kind {
     Terminal { stderr: bool },
     /// An `O_PATH` descriptor, or a file that can only be named (a symlink).
     Path,
+    /// One end of a pipe.
+    Pipe(PipeEnd),
 }
 
 /// An open file.
@@ -144,7 +147,8 @@ impl OpenFile {
                 Vnode::Device(Device::Zero) => Kind::Zero,
                 Vnode::Device(Device::Random | Device::Urandom) => Kind::Random,
                 Vnode::Device(Device::Tty | Device::Console) => Kind::Terminal { stderr: false },
-                Vnode::ProcExe => Kind::Path,
+                // Pipes are made by `OpenFile::pipe`, never opened by name.
+                Vnode::ProcExe | Vnode::Pipe(_) => Kind::Path,
             }
         };
         Arc::new(OpenFile {
@@ -162,6 +166,21 @@ impl OpenFile {
             vnode: Vnode::Device(Device::Console),
             kind: Kind::Terminal { stderr },
             status: AtomicU32::new(O_RDWR | O_LARGEFILE),
+            pos: Mutex::new(0),
+        })
+    }
+
+    /// One end of a pipe, with `O_NONBLOCK` from `flags` (`pipe2`).
+    pub fn pipe(end: PipeEnd, flags: u32) -> Arc<OpenFile> {
+        let mode = if end.is_write_end() {
+            O_WRONLY
+        } else {
+            O_RDONLY
+        };
+        Arc::new(OpenFile {
+            vnode: Vnode::Pipe(end.ino()),
+            kind: Kind::Pipe(end),
+            status: AtomicU32::new(mode | (flags & O_NONBLOCK)),
             pos: Mutex::new(0),
         })
     }
@@ -212,12 +231,19 @@ impl OpenFile {
         *self.pos.lock()
     }
 
-    /// Bytes between the offset and the end of a regular file (`FIONREAD`).
-    pub fn bytes_left(&self) -> Option<u64> {
-        match self.kind {
+    /// Bytes a read would get now (`FIONREAD`): to the end of a regular file, or queued in
+    /// a pipe; `None` for other files.
+    pub fn readable_bytes(&self) -> Option<u64> {
+        match &self.kind {
             Kind::Regular(data) => Some((data.len() as u64).saturating_sub(self.position())),
+            Kind::Pipe(end) => Some(end.available() as u64),
             _ => None,
         }
+    }
+
+    /// Whether reads and writes may not wait.
+    fn nonblocking(&self) -> bool {
+        self.status() & O_NONBLOCK != 0
     }
 
     fn check_readable(&self) -> Result<(), Errno> {
@@ -239,8 +265,9 @@ impl OpenFile {
     /// `read`: from the current offset, advancing it.
     pub fn read(&self, out: &mut dyn ReadSink) -> Result<usize, Errno> {
         self.check_readable()?;
-        match self.kind {
-            Kind::Terminal { .. } => super::tty::read(out, self.status() & O_NONBLOCK != 0),
+        match &self.kind {
+            Kind::Terminal { .. } => super::tty::read(out, self.nonblocking()),
+            Kind::Pipe(end) => end.read(out, self.nonblocking()),
             Kind::Regular(data) => {
                 let mut pos = self.pos.lock();
                 let n = read_bytes(data, *pos, out)?;
@@ -253,7 +280,7 @@ impl OpenFile {
 
     /// `pread`: at `offset`, leaving the file offset alone.
     pub fn pread(&self, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
-        if self.is_terminal() {
+        if !self.seekable() {
             return Err(Errno::ESPIPE);
         }
         self.check_readable()?;
@@ -261,7 +288,7 @@ impl OpenFile {
     }
 
     fn read_at(&self, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
-        match self.kind {
+        match &self.kind {
             Kind::Regular(data) => read_bytes(data, offset, out),
             Kind::Directory => Err(Errno::EISDIR),
             Kind::Null => Ok(0),
@@ -272,20 +299,28 @@ impl OpenFile {
                     piece.copy_from_slice(&r[..piece.len()]);
                 }
             }),
-            Kind::Terminal { .. } => Err(Errno::ESPIPE),
+            Kind::Terminal { .. } | Kind::Pipe(_) => Err(Errno::ESPIPE),
             Kind::Path => Err(Errno::EBADF),
         }
+    }
+
+    /// Whether the file has offsets (`pread`, `lseek`): not terminals and pipes.
+    fn seekable(&self) -> bool {
+        !matches!(self.kind, Kind::Terminal { .. } | Kind::Pipe(_))
     }
 
     /// `write`: at the current offset.
     pub fn write(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
         self.check_writable()?;
+        if let Kind::Pipe(end) = &self.kind {
+            return end.write(src, self.nonblocking());
+        }
         self.write_at(src)
     }
 
     /// `pwrite`: at `offset` (which only matters for seekable files).
     pub fn pwrite(&self, _offset: u64, src: &mut dyn WriteSource) -> Result<usize, Errno> {
-        if self.is_terminal() {
+        if !self.seekable() {
             return Err(Errno::ESPIPE);
         }
         self.check_writable()?;
@@ -293,7 +328,7 @@ impl OpenFile {
     }
 
     fn write_at(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
-        match self.kind {
+        match &self.kind {
             Kind::Null | Kind::Zero => {
                 // Linux does not even read the buffer.
                 let n = src.remaining();
@@ -319,8 +354,8 @@ impl OpenFile {
                 transferred(done, src.faulted())
             }
             // Rootfs files are never open for writing (EROFS at open).
-            Kind::Regular(_) | Kind::Directory => Err(Errno::EBADF),
-            Kind::Path => Err(Errno::EBADF),
+            Kind::Regular(_) | Kind::Directory | Kind::Path => Err(Errno::EBADF),
+            Kind::Pipe(end) => end.write(src, self.nonblocking()),
         }
     }
 
@@ -331,9 +366,9 @@ impl OpenFile {
             return Err(Errno::EINVAL);
         }
         let mut pos = self.pos.lock();
-        let new = match self.kind {
+        let new = match &self.kind {
             Kind::Path => return Err(Errno::EBADF),
-            Kind::Terminal { .. } => return Err(Errno::ESPIPE),
+            Kind::Terminal { .. } | Kind::Pipe(_) => return Err(Errno::ESPIPE),
             // Linux's null_lseek: always back to 0.
             Kind::Null | Kind::Zero => 0,
             // noop_llseek.
@@ -395,8 +430,9 @@ impl OpenFile {
     /// forms (`POLLNVAL` for an `O_PATH` file).
     pub fn poll(&self) -> u16 {
         const ALWAYS: u16 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
-        match self.kind {
+        match &self.kind {
             Kind::Path => POLLNVAL,
+            Kind::Pipe(end) => end.poll(),
             Kind::Terminal { .. } => {
                 // Ended input is readable (a read returns 0 at once), like `< /dev/null`;
                 // not POLLHUP, which would also mark the console's output side.
@@ -414,7 +450,7 @@ impl OpenFile {
     /// What `mmap` maps for this file: its bytes for a rootfs regular file, zeros for
     /// `/dev/zero`; `None` for files that cannot be mapped.
     pub fn map_source(&self) -> Option<Arc<dyn MapSource>> {
-        match self.kind {
+        match &self.kind {
             Kind::Regular(data) => Some(Arc::new(BytesSource(data))),
             Kind::Zero => Some(Arc::new(ZeroSource)),
             _ => None,

@@ -8,6 +8,7 @@ pub mod fd;
 pub mod file;
 pub mod open;
 pub mod path;
+pub mod pipe;
 pub mod procfs;
 pub mod stat;
 pub mod tar;

@@ -13,6 +13,8 @@ pub const S_IFDIR: u32 = 0o040_000;
 pub const S_IFLNK: u32 = 0o120_000;
 /// Character device.
 pub const S_IFCHR: u32 = 0o020_000;
+/// Named pipe (FIFO).
+pub const S_IFIFO: u32 = 0o010_000;
 
 /// Preferred I/O size reported for every file (one page).
 pub const BLOCK_SIZE: u32 = 4096;

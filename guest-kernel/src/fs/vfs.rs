@@ -13,7 +13,7 @@ use super::devices::{self, Device};
 use super::dirent::{self, DT_DIR};
 use super::path::{self, PathError};
 use super::procfs;
-use super::stat::{Metadata, S_IFDIR, S_IFLNK, S_IFREG};
+use super::stat::{Metadata, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use super::tar::{FsError, NodeId, NodeKind, TarFs};
 use crate::syscall::Errno;
 
@@ -31,6 +31,8 @@ pub enum Vnode {
     Device(Device),
     /// The `/proc/self/exe` symlink itself (only when not followed).
     ProcExe,
+    /// A pipe, by inode number.
+    Pipe(u64),
 }
 
 /// The Linux errno for a tarfs error.
@@ -50,6 +52,23 @@ pub fn path_err(e: PathError) -> Errno {
     match e {
         PathError::Empty => Errno::ENOENT,
         PathError::NameTooLong => Errno::ENAMETOOLONG,
+    }
+}
+
+/// Rewrites a joined absolute path that enters a mount at the root and leaves it again
+/// with `..` (`/dev/../etc`) to the part after it (`/etc`), which tarfs alone could not
+/// resolve when the rootfs has no `/dev`. Both mounts are flat, so `..` right after the
+/// mount point is exact.
+fn leave_mounts(abs: &mut String) {
+    for mount in ["/dev/../", "/proc/../"] {
+        while let Some(rest) = abs.strip_prefix(mount) {
+            *abs = alloc::format!("/{rest}");
+        }
+    }
+    for mount in ["/dev/..", "/proc/.."] {
+        if abs == mount {
+            *abs = String::from("/");
+        }
     }
 }
 
@@ -90,6 +109,7 @@ impl<'a> Walker<'a> {
             // `join` drops a final `.`; keep its "must be a directory" meaning.
             abs.push('/');
         }
+        leave_mounts(&mut abs);
         if let Some(r) = self.resolve_mounts(&abs, follow, dir_wanted) {
             return r;
         }
@@ -141,7 +161,7 @@ impl<'a> Walker<'a> {
         match v {
             Vnode::Tar(id) => self.fs.node(id).kind == NodeKind::Dir,
             Vnode::DevDir => true,
-            Vnode::Device(_) | Vnode::ProcExe => false,
+            Vnode::Device(_) | Vnode::ProcExe | Vnode::Pipe(_) => false,
         }
     }
 
@@ -171,6 +191,18 @@ impl<'a> Walker<'a> {
             Vnode::DevDir => devices::dir_metadata(),
             Vnode::Device(d) => d.metadata(),
             Vnode::ProcExe => procfs::exe_metadata(self),
+            Vnode::Pipe(ino) => Metadata {
+                dev: super::pipe::PIPEFS_DEV,
+                ino,
+                mode: S_IFIFO | 0o600,
+                nlink: 1,
+                uid: 0,
+                gid: 0,
+                rdev: (0, 0),
+                size: 0,
+                mtime: 0,
+                mount_root: false,
+            },
         }
     }
 
@@ -190,6 +222,7 @@ impl<'a> Walker<'a> {
             Vnode::DevDir => Some(String::from("/dev")),
             Vnode::Device(d) => Some(alloc::format!("/dev/{}", d.name())),
             Vnode::ProcExe => Some(String::from(procfs::EXE_PATH)),
+            Vnode::Pipe(ino) => Some(alloc::format!("pipe:[{ino}]")),
         }
     }
 
@@ -357,6 +390,16 @@ mod tests {
     #[test]
     fn dev_is_mounted_over_the_rootfs() {
         let w = w();
+        assert_eq!(
+            w.resolve("/dev", "../etc/motd", true),
+            Ok(tar(&w, "/etc/motd"))
+        );
+        assert_eq!(
+            w.resolve("/", "/dev/../dev/../lnk", false),
+            Ok(tar(&w, "/lnk"))
+        );
+        assert_eq!(w.resolve("/", "/proc/..", true), Ok(tar(&w, "/")));
+        assert_eq!(w.resolve("/dev", "..", true), Ok(tar(&w, "/")));
         assert_eq!(w.resolve("/", "/dev", true), Ok(Vnode::DevDir));
         assert_eq!(
             w.resolve("/etc", "../dev/./null", true),

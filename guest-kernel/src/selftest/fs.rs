@@ -22,10 +22,10 @@ const DATA_VA: u64 = 0x60_0000;
 /// How much (256 KiB).
 const DATA_PAGES: u64 = 64;
 /// Scratch areas inside it.
-const PATH_VA: u64 = DATA_VA;
+pub(super) const PATH_VA: u64 = DATA_VA;
 const PATH2_VA: u64 = DATA_VA + 0x1000;
-const OBJ_VA: u64 = DATA_VA + 0x2000;
-const BUF_VA: u64 = DATA_VA + 0x3000;
+pub(super) const OBJ_VA: u64 = DATA_VA + 0x2000;
+pub(super) const BUF_VA: u64 = DATA_VA + 0x3000;
 const BUF_LEN: u64 = (DATA_PAGES - 3) * PAGE_SIZE;
 
 const AT_FDCWD: u64 = -100i64 as u64;
@@ -70,13 +70,13 @@ mod nr {
 }
 
 /// A process that is never run, whose system calls the tests make directly.
-struct Harness {
+pub(super) struct Harness {
     proc: Box<Process>,
     frame: TrapFrame,
 }
 
 impl Harness {
-    fn new(name: &str) -> Result<Self, String> {
+    pub(super) fn new(name: &str) -> Result<Self, String> {
         let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
         for i in 0..DATA_PAGES {
             let pa = frame::alloc_zeroed().ok_or("out of frames")?;
@@ -93,20 +93,20 @@ impl Harness {
         })
     }
 
-    fn call(&mut self, nr: u64, args: &[u64]) -> SysResult {
+    pub(super) fn call(&mut self, nr: u64, args: &[u64]) -> SysResult {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
         syscall::invoke(&mut self.proc, &mut self.frame, nr, a)
     }
 
     /// Like `call`, expecting success.
-    fn ok(&mut self, nr: u64, args: &[u64]) -> Result<u64, String> {
+    pub(super) fn ok(&mut self, nr: u64, args: &[u64]) -> Result<u64, String> {
         self.call(nr, args)
             .map_err(|e| format!("syscall {nr}{args:x?} failed with {e:?}"))
     }
 
     /// Like `call`, expecting `want`.
-    fn fails(&mut self, nr: u64, args: &[u64], want: Errno) -> TestResult {
+    pub(super) fn fails(&mut self, nr: u64, args: &[u64], want: Errno) -> TestResult {
         match self.call(nr, args) {
             Err(e) if e == want => Ok(()),
             other => Err(format!(
@@ -115,28 +115,28 @@ impl Harness {
         }
     }
 
-    fn put(&mut self, va: u64, bytes: &[u8]) -> Result<(), String> {
+    pub(super) fn put(&mut self, va: u64, bytes: &[u8]) -> Result<(), String> {
         uaccess::copy_to_user(&self.proc.space, va, bytes).map_err(|e| format!("put: {e:?}"))
     }
 
-    fn get(&self, va: u64, len: usize) -> Result<Vec<u8>, String> {
+    pub(super) fn get(&self, va: u64, len: usize) -> Result<Vec<u8>, String> {
         uaccess::read_vec(&self.proc.space, va, len).map_err(|e| format!("get: {e:?}"))
     }
 
     /// Writes `s` NUL-terminated at `va`; returns `va`.
-    fn path(&mut self, va: u64, s: &str) -> Result<u64, String> {
+    pub(super) fn path(&mut self, va: u64, s: &str) -> Result<u64, String> {
         let mut b = Vec::from(s.as_bytes());
         b.push(0);
         self.put(va, &b)?;
         Ok(va)
     }
 
-    fn u64_at(&self, va: u64) -> Result<u64, String> {
+    pub(super) fn u64_at(&self, va: u64) -> Result<u64, String> {
         let b = self.get(va, 8)?;
         Ok(u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 
-    fn u32_at(&self, va: u64) -> Result<u32, String> {
+    pub(super) fn u32_at(&self, va: u64) -> Result<u32, String> {
         let b = self.get(va, 4)?;
         Ok(u32::from_le_bytes(b.try_into().unwrap_or_default()))
     }
@@ -349,7 +349,7 @@ pub fn getdents(rootfs: Option<&TarFs>) -> TestResult {
             let name = &buf[at + 19..at + reclen];
             let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
             names.push(String::from_utf8_lossy(&name[..end]).into_owned());
-            check(reclen % 8 == 0 && reclen > 19, "record length")?;
+            check(reclen.is_multiple_of(8) && reclen > 19, "record length")?;
             at += reclen;
         }
     }

@@ -174,6 +174,7 @@ fn mnt_id(v: Vnode) -> u64 {
         Vnode::Tar(_) => 1,
         Vnode::DevDir | Vnode::Device(_) => 2,
         Vnode::ProcExe => 3,
+        Vnode::Pipe(_) => 4,
     }
 }
 

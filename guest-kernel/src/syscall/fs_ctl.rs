@@ -1,9 +1,10 @@
-//! Descriptor control: `fcntl`, `ioctl`, `dup`, `dup2`, `dup3`.
+//! Descriptor control: `fcntl`, `ioctl`, `dup`, `dup2`, `dup3`; and `pipe`, `pipe2`.
 
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult};
-use crate::fs::open::flags::O_CLOEXEC;
+use crate::fs::open::flags::{O_CLOEXEC, O_NONBLOCK};
 use crate::fs::tty::{self, req::*, Termios, Winsize};
+use crate::fs::{pipe, OpenFile};
 
 /// `fcntl` commands.
 mod cmd {
@@ -80,7 +81,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let n = if file.is_terminal() {
                 tty::input_available() as u64
             } else {
-                file.bytes_left().ok_or(Errno::ENOTTY)?
+                file.readable_bytes().ok_or(Errno::ENOTTY)?
             };
             ctx.write_obj(arg, &(n.min(i32::MAX as u64) as i32))?;
             return Ok(0);
@@ -165,4 +166,35 @@ pub fn dup3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     do_dup3(ctx, old, new, flags & O_CLOEXEC != 0)
+}
+
+/// pipe2(pipefd, flags): `O_CLOEXEC` and `O_NONBLOCK`; packet mode (`O_DIRECT`) is not
+/// supported and gives `EINVAL`.
+pub fn pipe2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = a[1] as u32;
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let cloexec = flags & O_CLOEXEC != 0;
+    let (read_end, write_end) = pipe::pipe();
+    let files = &mut ctx.proc.files;
+    let rfd = files.insert(OpenFile::pipe(read_end, flags), cloexec)?;
+    let wfd = match files.insert(OpenFile::pipe(write_end, flags), cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = files.close(rfd);
+            return Err(e);
+        }
+    };
+    if let Err(e) = ctx.write_obj(a[0], &[rfd as i32, wfd as i32]) {
+        let _ = ctx.proc.files.close(rfd);
+        let _ = ctx.proc.files.close(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// pipe(pipefd)
+pub fn pipe(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    pipe2(ctx, [a[0], 0, 0, 0, 0, 0])
 }

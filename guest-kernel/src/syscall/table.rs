@@ -48,6 +48,7 @@ syscall_table! {
     19 => readv(Fd, Iovec(2), Int) = io::readv;
     20 => writev(Fd, Iovec(2), Int) = io::writev;
     21 => access(Str, Int) = fs::access;
+    22 => pipe(Ptr) = fs_ctl::pipe;
     32 => dup(Fd) = fs_ctl::dup;
     33 => dup2(Fd, Fd) = fs_ctl::dup2;
     39 => getpid() = proc::getpid;
@@ -65,6 +66,7 @@ syscall_table! {
     269 => faccessat(AtFd, Str, Int) = fs::faccessat;
     271 => ppoll(Ptr, UInt, Ptr, Ptr, UInt) = fs_poll::ppoll;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
+    293 => pipe2(Ptr, OpenFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
     296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;

@@ -101,7 +101,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     let rootfs = mount_rootfs(&info);
 
     if cmdline.test {
-        let passed = selftest::run_all(rootfs.as_ref());
+        let passed = selftest::run_all(rootfs);
         drivers::exit::program_exited(if passed { 0 } else { 1 });
     }
     if cmdline.bench {
@@ -122,7 +122,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     if argv.is_empty() {
         argv.push(init_path.as_bytes());
     }
-    let status = run_init(rootfs.as_ref(), &init_path, &argv);
+    let status = run_init(rootfs, &init_path, &argv);
     syscall::print_stats();
     drivers::exit::program_exited(status);
 }
@@ -258,7 +258,7 @@ fn init_memory(info: &BootInfo) {
     unsafe { mm::heap::init(mm::phys_to_virt(heap_pa), heap_size) };
 }
 
-fn mount_rootfs(info: &BootInfo) -> Option<fs::tar::TarFs> {
+fn mount_rootfs(info: &BootInfo) -> Option<&'static fs::tar::TarFs> {
     let dev = info.device(DeviceKind::Rootfs)?;
     // SAFETY: the VMM mapped `size` bytes of the TAR read-only at `gpa`; the direct map
     // covers them and they never change.
@@ -266,7 +266,7 @@ fn mount_rootfs(info: &BootInfo) -> Option<fs::tar::TarFs> {
         core::slice::from_raw_parts(mm::phys_to_virt(dev.gpa.0) as *const u8, dev.size as usize)
     };
     match fs::tar::TarFs::new(data) {
-        Ok(fs) => Some(fs),
+        Ok(fs) => Some(fs::mount_root(fs)),
         Err(e) => {
             kprintln!("astra: rootfs is not a valid TAR: {:?}", e);
             None

@@ -31,6 +31,10 @@ pub struct Process {
     exit_status: Option<u8>,
     /// Lets the trap floor benchmark skip `ud2` instead of killing the process.
     pub bench_skip_ud2: bool,
+    /// Open file descriptors.
+    pub files: crate::fs::FdTable,
+    /// Working directory: an absolute path without symlinks, `.` or `..`.
+    pub cwd: String,
 }
 
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
@@ -105,6 +109,8 @@ impl Process {
             saved_rsp: 0,
             exit_status: None,
             bench_skip_ud2: false,
+            files: crate::fs::FdTable::with_stdio(),
+            cwd: String::from("/"),
         });
         let top = proc.kernel_stack_top();
         let mut frame = TrapFrame::new_user(rip, rsp);

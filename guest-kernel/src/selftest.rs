@@ -17,6 +17,9 @@ use crate::mm::paging::{flags, AddressSpace};
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
 use crate::{kprintln, process, time};
 
+mod fs;
+mod pipe;
+
 type TestResult = Result<(), String>;
 
 fn check(cond: bool, what: &str) -> TestResult {
@@ -53,6 +56,16 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &ring3_cannot_read_kernel_memory,
         ),
         ("rootfs_lookup", &|| rootfs_lookup(rootfs)),
+        ("fs_open_read_close", &|| fs::open_read_close(rootfs)),
+        ("fs_large_read", &|| fs::large_read(rootfs)),
+        ("fs_stat_family", &|| fs::stat_family(rootfs)),
+        ("fs_open_errors", &|| fs::open_errors(rootfs)),
+        ("fs_getdents", &|| fs::getdents(rootfs)),
+        ("fs_cwd_and_links", &|| fs::cwd_and_links(rootfs)),
+        ("fs_descriptors", &|| fs::descriptors(rootfs)),
+        ("fs_devices_and_poll", &|| fs::devices_and_poll(rootfs)),
+        ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
+        ("fs_pipe_round_trip", &pipe::pipe_round_trip),
     ];
     kprintln!(
         "astra: running {} self-tests on {:?}",

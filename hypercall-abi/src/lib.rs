@@ -114,6 +114,19 @@ pub mod port {
     pub const CONSOLE_OUT: u16 = 0x503;
 }
 
+/// The console UART's one convention beyond a plain 16550: end of input.
+///
+/// A 16550 has no way to say "no more input". Once the host's input (the VMM's stdin) has
+/// ended and all of it was queued, the VMM sets the UART's scratch register to
+/// [`console::SCR_INPUT_ENDED`]; a guest that finds the receive buffer empty and this value
+/// there sees end of file. The guest never writes the scratch register.
+pub mod console {
+    /// Offset of the scratch register (SCR) from [`super::port::CONSOLE`].
+    pub const SCR_OFFSET: u16 = 7;
+    /// Scratch-register value meaning "input has ended".
+    pub const SCR_INPUT_ENDED: u8 = 0xe0;
+}
+
 /// Kinds of entries in [`BootInfo::mem_regions`].
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,81 @@
-//! Filesystems: path helpers and tarfs, the read-only root filesystem over the rootfs TAR.
+//! Filesystems: path helpers, tarfs (the read-only root filesystem over the rootfs TAR),
+//! the namespace built on it ([`vfs`]: `/dev`, `/proc/self/exe`), open files and the
+//! per-process descriptor table.
 
+pub mod devices;
+pub mod dirent;
+pub mod fd;
+pub mod file;
+pub mod open;
 pub mod path;
+pub mod pipe;
+pub mod procfs;
+pub mod stat;
 pub mod tar;
+pub mod tty;
+pub mod vfs;
+
+use tar::TarFs;
+
+pub use fd::{map_source_for_fd, FdTable};
+pub use file::OpenFile;
+
+static ROOT: spin::Once<TarFs> = spin::Once::new();
+
+/// Makes `fs` the root filesystem of every process; returns it. Only the first call
+/// mounts; a later one gets the filesystem already mounted.
+pub fn mount_root(fs: TarFs) -> &'static TarFs {
+    ROOT.call_once(|| fs)
+}
+
+/// The root filesystem: the mounted rootfs, or an empty directory when the VM has none.
+pub fn root() -> &'static TarFs {
+    ROOT.call_once(|| match TarFs::new(&[]) {
+        Ok(fs) => fs,
+        // An empty archive is a bare root directory; parsing it cannot fail.
+        Err(e) => panic!("empty root filesystem: {e}"),
+    })
+}
+
+/// A small rootfs for host unit tests.
+#[cfg(test)]
+pub mod testfs {
+    use super::tar::TarFs;
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    /// `/bin/app` (0755) with `/bin/sh -> app`; `/etc/motd` with `link -> motd`,
+    /// `loop -> loop` and an empty directory `sub`; `/lnk -> etc`; `/data/big` (10000
+    /// bytes, byte i is i % 251).
+    pub fn sample() -> &'static TarFs {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add =
+            |path: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8]| {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(kind);
+                h.set_mode(mode);
+                h.set_uid(1000);
+                h.set_gid(100);
+                h.set_mtime(1_700_000_000);
+                h.set_size(data.len() as u64);
+                match link {
+                    Some(link) => b.append_link(&mut h, path, link).unwrap(),
+                    None => b.append_data(&mut h, path, data).unwrap(),
+                }
+            };
+        use tar::EntryType::{Directory, Regular, Symlink};
+        add("bin/", Directory, 0o755, None, b"");
+        add("bin/app", Regular, 0o755, None, b"\x7fELF app");
+        add("bin/sh", Symlink, 0o777, Some("app"), b"");
+        add("etc/", Directory, 0o755, None, b"");
+        add("etc/motd", Regular, 0o644, None, b"hello motd\n");
+        add("etc/link", Symlink, 0o777, Some("motd"), b"");
+        add("etc/loop", Symlink, 0o777, Some("loop"), b"");
+        add("etc/sub/", Directory, 0o700, None, b"");
+        add("lnk", Symlink, 0o777, Some("etc"), b"");
+        let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        add("data/big", Regular, 0o600, None, &big);
+        let bytes = Box::leak(b.into_inner().unwrap().into_boxed_slice());
+        Box::leak(Box::new(TarFs::new(bytes).unwrap()))
+    }
+}

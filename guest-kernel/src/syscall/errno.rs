@@ -30,6 +30,7 @@ errnos! {
     ESRCH = 3, "No such process";
     EINTR = 4, "Interrupted system call";
     EIO = 5, "Input/output error";
+    ENXIO = 6, "No such device or address";
     E2BIG = 7, "Argument list too long";
     ENOEXEC = 8, "Exec format error";
     EBADF = 9, "Bad file descriptor";
@@ -39,6 +40,7 @@ errnos! {
     EACCES = 13, "Permission denied";
     EFAULT = 14, "Bad address";
     EEXIST = 17, "File exists";
+    ENODEV = 19, "No such device";
     ENOTDIR = 20, "Not a directory";
     EISDIR = 21, "Is a directory";
     EINVAL = 22, "Invalid argument";

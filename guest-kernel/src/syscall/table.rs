@@ -2,7 +2,7 @@
 
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
-use super::{io, proc, Ctx, SysResult};
+use super::{fs, fs_ctl, fs_dir, fs_poll, io, proc, Ctx, SysResult};
 
 /// A system call handler.
 pub type Handler = fn(&mut Ctx<'_>, [u64; 6]) -> SysResult;
@@ -62,11 +62,44 @@ macro_rules! ret_shape {
 }
 
 syscall_table! {
-    1 => write(Fd, Buf(2), Int) = io::write;
+    0 => read(Fd, OutBuf, UInt) = io::read;
+    1 => write(Fd, Buf(2), UInt) = io::write;
+    2 => open(Str, OpenFlags, Mode) = fs::open;
+    3 => close(Fd) = fs::close;
+    4 => stat(Str, Ptr) = fs::stat;
+    5 => fstat(Fd, Ptr) = fs::fstat;
+    6 => lstat(Str, Ptr) = fs::lstat;
+    7 => poll(Ptr, UInt, Int) = fs_poll::poll;
+    8 => lseek(Fd, Int, Whence) = io::lseek;
+    16 => ioctl(Fd, IoctlReq, Ptr) = fs_ctl::ioctl;
+    17 => pread64(Fd, OutBuf, UInt, Int) = io::pread64;
+    18 => pwrite64(Fd, Buf(2), UInt, Int) = io::pwrite64;
+    19 => readv(Fd, Iovec(2), Int) = io::readv;
     20 => writev(Fd, Iovec(2), Int) = io::writev;
+    21 => access(Str, Int) = fs::access;
+    22 => pipe(Ptr) = fs_ctl::pipe;
+    32 => dup(Fd) = fs_ctl::dup;
+    33 => dup2(Fd, Fd) = fs_ctl::dup2;
     39 => getpid() = proc::getpid;
     60 => exit(Int) -> Never = proc::exit;
+    72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
+    79 => getcwd(OutBuf, UInt) = fs_dir::getcwd;
+    80 => chdir(Str) = fs_dir::chdir;
+    81 => fchdir(Fd) = fs_dir::fchdir;
+    89 => readlink(Str, OutBuf, UInt) = fs::readlink;
+    217 => getdents64(Fd, Ptr, UInt) = fs_dir::getdents64;
     231 => exit_group(Int) -> Never = proc::exit_group;
+    257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
+    262 => newfstatat(AtFd, Str, Ptr, AtFlags) = fs::newfstatat;
+    267 => readlinkat(AtFd, Str, OutBuf, UInt) = fs::readlinkat;
+    269 => faccessat(AtFd, Str, Int) = fs::faccessat;
+    271 => ppoll(Ptr, UInt, Ptr, Ptr, UInt) = fs_poll::ppoll;
+    292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
+    293 => pipe2(Ptr, OpenFlags) = fs_ctl::pipe2;
+    295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
+    296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
+    332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
+    439 => faccessat2(AtFd, Str, Int, AtFlags) = fs::faccessat2;
 }
 
 #[cfg(test)]

@@ -85,8 +85,18 @@ impl<W: Write + Send + 'static> Console<W> {
         }
     }
 
-    /// Forwards `input` (stdin) to the guest from a background thread until it ends.
-    /// A closed or unreadable input just stops forwarding.
+    /// Tells the guest that input has ended, once everything before was queued (see
+    /// `hypercall_abi::console`).
+    pub fn end_input(&self) {
+        let mut uart = lock(&self.uart);
+        let scr = hypercall_abi::console::SCR_OFFSET as u8;
+        if let Err(e) = uart.write(scr, hypercall_abi::console::SCR_INPUT_ENDED) {
+            log::debug!("console: cannot mark the end of input: {e:?}");
+        }
+    }
+
+    /// Forwards `input` (stdin) to the guest from a background thread until it ends, then
+    /// marks the end of input. A closed or unreadable input ends it too.
     pub fn spawn_input<R: Read + Send + 'static>(&self, mut input: R) -> io::Result<()> {
         let console = self.handle();
         thread::Builder::new()
@@ -104,6 +114,7 @@ impl<W: Write + Send + 'static> Console<W> {
                         }
                     }
                 }
+                console.end_input();
             })
             .map(drop)
     }
@@ -200,6 +211,17 @@ mod tests {
             }
         }
         assert_eq!(got, b"abc");
+        // Then the end of input shows in the scratch register.
+        let scr = hypercall_abi::console::SCR_OFFSET;
+        let mut value = [0];
+        for _ in 0..500 {
+            console.read(scr, &mut value);
+            if value[0] == hypercall_abi::console::SCR_INPUT_ENDED {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(value[0], hypercall_abi::console::SCR_INPUT_ENDED);
     }
 
     #[test]

@@ -1,0 +1,774 @@
+//! Open files (Linux's "open file descriptions"): what a descriptor points at, shared by
+//! `Arc` between duplicated descriptors, so that they share the offset and status flags.
+//!
+//! Data moves through [`ReadSink`] and [`WriteSource`], which the system-call layer
+//! implements over user memory, so that a file copies straight between its bytes and the
+//! user buffer in bounded pieces without staging the whole transfer in the kernel heap.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use spin::Mutex;
+
+use super::devices::Device;
+use super::dirent::DirentWriter;
+use super::open::{self, flags::*, Opened};
+use super::pipe::PipeEnd;
+use super::tar::NodeKind;
+use super::vfs::{Vnode, Walker};
+use crate::mm::source::MapSource;
+use crate::syscall::Errno;
+
+/// Where read data goes.
+pub trait ReadSink {
+    /// Bytes still wanted.
+    fn remaining(&self) -> usize;
+    /// Delivers up to `remaining()` bytes of `data`; returns how many were taken, fewer
+    /// than offered only if the destination faulted (then [`ReadSink::faulted`] is true).
+    fn put(&mut self, data: &[u8]) -> usize;
+    /// Whether a delivery faulted.
+    fn faulted(&self) -> bool;
+}
+
+/// Where written data comes from.
+pub trait WriteSource {
+    /// Bytes still to write.
+    fn remaining(&self) -> usize;
+    /// Fills the start of `buf` with the next bytes; returns how many (fewer than
+    /// `min(buf.len(), remaining())` only if the source faulted).
+    fn take(&mut self, buf: &mut [u8]) -> usize;
+    /// Consumes `n` bytes without reading them (for `/dev/null`).
+    fn skip(&mut self, n: usize);
+    /// Whether reading the source faulted.
+    fn faulted(&self) -> bool;
+}
+
+/// The result of a transfer that may have faulted part way: the count if anything moved,
+/// else `EFAULT` if it faulted.
+fn transferred(done: usize, faulted: bool) -> Result<usize, Errno> {
+    if done == 0 && faulted {
+        Err(Errno::EFAULT)
+    } else {
+        Ok(done)
+    }
+}
+
+/// `lseek` whence values.
+pub mod whence {
+    /// From the start.
+    pub const SEEK_SET: u32 = 0;
+    /// From the current position.
+    pub const SEEK_CUR: u32 = 1;
+    /// From the end.
+    pub const SEEK_END: u32 = 2;
+    /// The next data at or after the offset.
+    pub const SEEK_DATA: u32 = 3;
+    /// The next hole at or after the offset.
+    pub const SEEK_HOLE: u32 = 4;
+}
+
+/// `poll` event bits.
+pub mod poll_events {
+    /// Readable.
+    pub const POLLIN: u16 = 0x1;
+    /// Writable.
+    pub const POLLOUT: u16 = 0x4;
+    /// Error.
+    pub const POLLERR: u16 = 0x8;
+    /// Hung up.
+    pub const POLLHUP: u16 = 0x10;
+    /// Not an open descriptor.
+    pub const POLLNVAL: u16 = 0x20;
+    /// Normal data readable.
+    pub const POLLRDNORM: u16 = 0x40;
+    /// Normal data writable.
+    pub const POLLWRNORM: u16 = 0x100;
+}
+
+use poll_events::*;
+
+/// The largest offset a file may have (Linux `MAX_LFS_FILESIZE`).
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// What kind of object an open file is.
+#[derive(Debug)]
+enum Kind {
+    /// A rootfs regular file: its bytes.
+    Regular(&'static [u8]),
+    /// A directory.
+    Directory,
+    /// `/dev/null`.
+    Null,
+    /// `/dev/zero`.
+    Zero,
+    /// `/dev/random`, `/dev/urandom`.
+    Random,
+    /// The console; output to the program's stderr stream if `stderr`.
+    Terminal { stderr: bool },
+    /// An `O_PATH` descriptor, or a file that can only be named (a symlink).
+    Path,
+    /// One end of a pipe.
+    Pipe(PipeEnd),
+}
+
+/// An open file.
+pub struct OpenFile {
+    vnode: Vnode,
+    kind: Kind,
+    status: AtomicU32,
+    pos: Mutex<u64>,
+}
+
+impl core::fmt::Debug for OpenFile {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OpenFile")
+            .field("vnode", &self.vnode)
+            .field("kind", &self.kind)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl OpenFile {
+    /// The open file for a successful [`open::open`].
+    pub fn new(w: &Walker<'_>, opened: Opened) -> Arc<OpenFile> {
+        let kind = if opened.status & O_PATH != 0 {
+            Kind::Path
+        } else {
+            match opened.vnode {
+                Vnode::Tar(id) => match w.fs.node(id).kind {
+                    NodeKind::File => Kind::Regular(w.fs.node(id).data),
+                    NodeKind::Dir => Kind::Directory,
+                    NodeKind::Symlink => Kind::Path,
+                },
+                Vnode::DevDir => Kind::Directory,
+                Vnode::Device(Device::Null) => Kind::Null,
+                Vnode::Device(Device::Zero) => Kind::Zero,
+                Vnode::Device(Device::Random | Device::Urandom) => Kind::Random,
+                Vnode::Device(Device::Tty | Device::Console) => Kind::Terminal { stderr: false },
+                // Pipes are made by `OpenFile::pipe`, never opened by name.
+                Vnode::ProcExe | Vnode::Pipe(_) => Kind::Path,
+            }
+        };
+        Arc::new(OpenFile {
+            vnode: opened.vnode,
+            kind,
+            status: AtomicU32::new(opened.status),
+            pos: Mutex::new(0),
+        })
+    }
+
+    /// The console, open for reading and writing, as a process's standard streams are;
+    /// `stderr` routes its output to the program's standard-error stream.
+    pub fn console(stderr: bool) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            vnode: Vnode::Device(Device::Console),
+            kind: Kind::Terminal { stderr },
+            status: AtomicU32::new(O_RDWR | O_LARGEFILE),
+            pos: Mutex::new(0),
+        })
+    }
+
+    /// One end of a pipe, with `O_NONBLOCK` from `flags` (`pipe2`).
+    pub fn pipe(end: PipeEnd, flags: u32) -> Arc<OpenFile> {
+        let mode = if end.is_write_end() {
+            O_WRONLY
+        } else {
+            O_RDONLY
+        };
+        Arc::new(OpenFile {
+            vnode: Vnode::Pipe(end.ino()),
+            kind: Kind::Pipe(end),
+            status: AtomicU32::new(mode | (flags & O_NONBLOCK)),
+            pos: Mutex::new(0),
+        })
+    }
+
+    /// The file in the namespace.
+    pub fn vnode(&self) -> Vnode {
+        self.vnode
+    }
+
+    /// Access mode and status flags (`F_GETFL`).
+    pub fn status(&self) -> u32 {
+        self.status.load(Ordering::Relaxed)
+    }
+
+    /// `F_SETFL`: changes the flags Linux lets change (`O_APPEND`, `O_NONBLOCK`, ...).
+    pub fn set_status_flags(&self, arg: u32) -> Result<(), Errno> {
+        if arg & O_DIRECT != 0 {
+            // No astra file supports direct I/O.
+            return Err(Errno::EINVAL);
+        }
+        let old = self.status();
+        let new = (old & !SETFL_MASK) | (arg & SETFL_MASK);
+        self.status.store(new, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sets or clears `O_NONBLOCK` (`FIONBIO`).
+    pub fn set_nonblocking(&self, on: bool) {
+        if on {
+            self.status.fetch_or(O_NONBLOCK, Ordering::Relaxed);
+        } else {
+            self.status.fetch_and(!O_NONBLOCK, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this is an `O_PATH` descriptor's file (most calls then give `EBADF`).
+    pub fn is_path(&self) -> bool {
+        matches!(self.kind, Kind::Path)
+    }
+
+    /// Whether this is a terminal (the console).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.kind, Kind::Terminal { .. })
+    }
+
+    /// The current offset.
+    pub fn position(&self) -> u64 {
+        *self.pos.lock()
+    }
+
+    /// Bytes a read would get now (`FIONREAD`): to the end of a regular file, or queued in
+    /// a pipe; `None` for other files.
+    pub fn readable_bytes(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Regular(data) => Some((data.len() as u64).saturating_sub(self.position())),
+            Kind::Pipe(end) => Some(end.available() as u64),
+            _ => None,
+        }
+    }
+
+    /// Whether reads and writes may not wait.
+    fn nonblocking(&self) -> bool {
+        self.status() & O_NONBLOCK != 0
+    }
+
+    fn check_readable(&self) -> Result<(), Errno> {
+        if open::readable(self.status()) {
+            Ok(())
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), Errno> {
+        if open::writable(self.status()) {
+            Ok(())
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    /// `read`: from the current offset, advancing it.
+    pub fn read(&self, out: &mut dyn ReadSink) -> Result<usize, Errno> {
+        self.check_readable()?;
+        match &self.kind {
+            Kind::Terminal { .. } => super::tty::read(out, self.nonblocking()),
+            Kind::Pipe(end) => end.read(out, self.nonblocking()),
+            Kind::Regular(data) => {
+                let mut pos = self.pos.lock();
+                let n = read_bytes(data, *pos, out)?;
+                *pos += n as u64;
+                Ok(n)
+            }
+            _ => self.read_at(self.position(), out),
+        }
+    }
+
+    /// `pread`: at `offset`, leaving the file offset alone.
+    pub fn pread(&self, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
+        if !self.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        self.check_readable()?;
+        self.read_at(offset, out)
+    }
+
+    fn read_at(&self, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
+        match &self.kind {
+            Kind::Regular(data) => read_bytes(data, offset, out),
+            Kind::Directory => Err(Errno::EISDIR),
+            Kind::Null => Ok(0),
+            Kind::Zero => fill(out, |chunk| chunk.fill(0)),
+            Kind::Random => fill(out, |chunk| {
+                for piece in chunk.chunks_mut(8) {
+                    let r = crate::random::next_u64().to_le_bytes();
+                    piece.copy_from_slice(&r[..piece.len()]);
+                }
+            }),
+            Kind::Terminal { .. } | Kind::Pipe(_) => Err(Errno::ESPIPE),
+            Kind::Path => Err(Errno::EBADF),
+        }
+    }
+
+    /// Whether the file has offsets (`pread`, `lseek`): not terminals and pipes.
+    fn seekable(&self) -> bool {
+        !matches!(self.kind, Kind::Terminal { .. } | Kind::Pipe(_))
+    }
+
+    /// `write`: at the current offset.
+    pub fn write(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
+        self.check_writable()?;
+        if let Kind::Pipe(end) = &self.kind {
+            return end.write(src, self.nonblocking());
+        }
+        self.write_at(src)
+    }
+
+    /// `pwrite`: at `offset` (which only matters for seekable files).
+    pub fn pwrite(&self, _offset: u64, src: &mut dyn WriteSource) -> Result<usize, Errno> {
+        if !self.seekable() {
+            return Err(Errno::ESPIPE);
+        }
+        self.check_writable()?;
+        self.write_at(src)
+    }
+
+    fn write_at(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
+        match &self.kind {
+            Kind::Null | Kind::Zero => {
+                // Linux does not even read the buffer.
+                let n = src.remaining();
+                src.skip(n);
+                Ok(n)
+            }
+            Kind::Random | Kind::Terminal { .. } => {
+                let stderr = matches!(self.kind, Kind::Terminal { stderr: true });
+                let terminal = self.is_terminal();
+                // Whole pages at a time, so the console can pass output on in few batches.
+                let mut buf = [0u8; 4096];
+                let mut done = 0usize;
+                while src.remaining() > 0 {
+                    let want = src.remaining().min(buf.len());
+                    let n = src.take(&mut buf[..want]);
+                    if terminal {
+                        super::tty::write(&buf[..n], stderr);
+                    }
+                    done += n;
+                    if n < want {
+                        break;
+                    }
+                }
+                transferred(done, src.faulted())
+            }
+            // Rootfs files are never open for writing (EROFS at open).
+            Kind::Regular(_) | Kind::Directory | Kind::Path => Err(Errno::EBADF),
+            Kind::Pipe(end) => end.write(src, self.nonblocking()),
+        }
+    }
+
+    /// `lseek`.
+    pub fn seek(&self, offset: i64, whence: u32) -> Result<u64, Errno> {
+        use whence::*;
+        if whence > SEEK_HOLE {
+            return Err(Errno::EINVAL);
+        }
+        let mut pos = self.pos.lock();
+        let new = match &self.kind {
+            Kind::Path => return Err(Errno::EBADF),
+            Kind::Terminal { .. } | Kind::Pipe(_) => return Err(Errno::ESPIPE),
+            // Linux's null_lseek: always back to 0.
+            Kind::Null | Kind::Zero => 0,
+            // noop_llseek.
+            Kind::Random => *pos,
+            Kind::Directory => match whence {
+                SEEK_SET => offset,
+                SEEK_CUR => (*pos as i64).checked_add(offset).ok_or(Errno::EINVAL)?,
+                _ => return Err(Errno::EINVAL),
+            }
+            .try_into()
+            .map_err(|_| Errno::EINVAL)?,
+            Kind::Regular(data) => seek_regular(*pos, data.len() as u64, offset, whence)?,
+        };
+        *pos = new;
+        Ok(new)
+    }
+
+    /// `getdents64`: hands the next directory records that fit in `capacity` bytes to
+    /// `emit` (which copies them out) and returns their length, 0 at the end; the position
+    /// moves past them only if `emit` succeeds. `EINVAL` if not even one record fits,
+    /// `ENOTDIR` if this is not a directory.
+    pub fn getdents(
+        &self,
+        w: &Walker<'_>,
+        capacity: usize,
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), Errno>,
+    ) -> Result<usize, Errno> {
+        if self.is_path() {
+            return Err(Errno::EBADF);
+        }
+        if !matches!(self.kind, Kind::Directory) {
+            return Err(Errno::ENOTDIR);
+        }
+        let mut pos = self.pos.lock();
+        let mut writer = DirentWriter::new(capacity);
+        let mut next = *pos;
+        let mut refused = false;
+        w.read_dir_from(self.vnode, *pos, |e| {
+            if writer.push(e.ino, e.index + 1, e.dtype, e.name) {
+                next = e.index + 1;
+                true
+            } else {
+                refused = true;
+                false
+            }
+        })?;
+        if refused && writer.is_empty() {
+            return Err(Errno::EINVAL);
+        }
+        let bytes = writer.into_bytes();
+        if !bytes.is_empty() {
+            emit(&bytes)?;
+        }
+        *pos = next;
+        Ok(bytes.len())
+    }
+
+    /// The `poll` events this file has ready: `POLLIN`, `POLLOUT` and their `RDNORM`/`WRNORM`
+    /// forms (`POLLNVAL` for an `O_PATH` file).
+    pub fn poll(&self) -> u16 {
+        const ALWAYS: u16 = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+        match &self.kind {
+            Kind::Path => POLLNVAL,
+            Kind::Pipe(end) => end.poll(),
+            Kind::Terminal { .. } => {
+                // Ended input is readable (a read returns 0 at once), like `< /dev/null`;
+                // not POLLHUP, which would also mark the console's output side.
+                let (ready, ended) = super::tty::input_state();
+                let mut ev = POLLOUT | POLLWRNORM;
+                if ready || ended {
+                    ev |= POLLIN | POLLRDNORM;
+                }
+                ev
+            }
+            _ => ALWAYS,
+        }
+    }
+
+    /// What `mmap` maps for this file: its bytes for a rootfs regular file, zeros for
+    /// `/dev/zero`; `None` for files that cannot be mapped.
+    pub fn map_source(&self) -> Option<Arc<dyn MapSource>> {
+        match &self.kind {
+            Kind::Regular(data) => Some(Arc::new(BytesSource(data))),
+            Kind::Zero => Some(Arc::new(ZeroSource)),
+            _ => None,
+        }
+    }
+}
+
+/// Copies `data[offset..]` into `out`.
+fn read_bytes(data: &[u8], offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
+    let start = match usize::try_from(offset) {
+        Ok(s) if s < data.len() => s,
+        _ => return Ok(0),
+    };
+    let n = (data.len() - start).min(out.remaining());
+    let done = out.put(&data[start..start + n]);
+    transferred(done, out.faulted())
+}
+
+/// Fills `out` with generated bytes, a bounded chunk at a time.
+fn fill(out: &mut dyn ReadSink, mut gen: impl FnMut(&mut [u8])) -> Result<usize, Errno> {
+    let mut buf = [0u8; 4096];
+    let mut done = 0usize;
+    while out.remaining() > 0 {
+        let n = out.remaining().min(buf.len());
+        gen(&mut buf[..n]);
+        let put = out.put(&buf[..n]);
+        done += put;
+        if put < n {
+            break;
+        }
+    }
+    transferred(done, out.faulted())
+}
+
+/// The new offset of an `lseek` on a regular file of `size` bytes.
+fn seek_regular(pos: u64, size: u64, offset: i64, whence: u32) -> Result<u64, Errno> {
+    use whence::*;
+    let base = match whence {
+        SEEK_SET => 0,
+        SEEK_CUR => pos,
+        SEEK_END => size,
+        SEEK_DATA | SEEK_HOLE => {
+            // A negative offset is a huge unsigned one, past the end, as Linux sees it.
+            let off = offset as u64;
+            if off >= size {
+                return Err(Errno::ENXIO);
+            }
+            return Ok(if whence == SEEK_DATA { off } else { size });
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = (base as i64).checked_add(offset).ok_or(Errno::EINVAL)?;
+    if new < 0 || new as u64 > MAX_OFFSET {
+        return Err(Errno::EINVAL);
+    }
+    Ok(new as u64)
+}
+
+/// The bytes of a rootfs file, as a mapping source.
+struct BytesSource(&'static [u8]);
+
+impl MapSource for BytesSource {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let start = match usize::try_from(offset) {
+            Ok(s) if s < self.0.len() => s,
+            _ => return Ok(0),
+        };
+        let n = (self.0.len() - start).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[start..start + n]);
+        Ok(n)
+    }
+
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+/// `/dev/zero` as a mapping source: zeros as far as a user address space reaches.
+struct ZeroSource;
+
+impl MapSource for ZeroSource {
+    fn read_at(&self, _offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        buf.fill(0);
+        Ok(buf.len())
+    }
+
+    fn size(&self) -> u64 {
+        1 << 47
+    }
+}
+
+/// A [`ReadSink`] into a kernel vector, for tests and kernel-internal reads.
+pub struct VecSink {
+    /// The bytes received.
+    pub data: Vec<u8>,
+    limit: usize,
+}
+
+impl VecSink {
+    /// A sink taking at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        VecSink {
+            data: Vec::new(),
+            limit,
+        }
+    }
+}
+
+impl ReadSink for VecSink {
+    fn remaining(&self) -> usize {
+        self.limit - self.data.len()
+    }
+
+    fn put(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.remaining());
+        self.data.extend_from_slice(&data[..n]);
+        n
+    }
+
+    fn faulted(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testfs;
+    use super::whence::*;
+    use super::*;
+
+    fn open_file(path: &str, flags: u32) -> Arc<OpenFile> {
+        let w = Walker::new(testfs::sample(), "/bin/app");
+        let o = open::open(&w, "/", path, flags).unwrap();
+        OpenFile::new(&w, o)
+    }
+
+    /// A sink that faults after `ok` bytes.
+    struct Faulty {
+        got: Vec<u8>,
+        ok: usize,
+        want: usize,
+        faulted: bool,
+    }
+
+    impl ReadSink for Faulty {
+        fn remaining(&self) -> usize {
+            self.want - self.got.len()
+        }
+        fn put(&mut self, data: &[u8]) -> usize {
+            let n = data.len().min(self.ok - self.got.len());
+            self.got.extend_from_slice(&data[..n]);
+            if n < data.len() {
+                self.faulted = true;
+            }
+            n
+        }
+        fn faulted(&self) -> bool {
+            self.faulted
+        }
+    }
+
+    #[test]
+    fn reads_advance_a_shared_offset() {
+        let f = open_file("/data/big", O_RDONLY);
+        let dup = Arc::clone(&f);
+        let mut a = VecSink::new(100);
+        assert_eq!(f.read(&mut a), Ok(100));
+        let mut b = VecSink::new(20_000);
+        assert_eq!(dup.read(&mut b), Ok(9900));
+        assert_eq!(b.data[0], 100);
+        assert_eq!(f.read(&mut VecSink::new(10)), Ok(0));
+        let mut c = VecSink::new(3);
+        assert_eq!(f.pread(251, &mut c), Ok(3));
+        assert_eq!(c.data, [0, 1, 2]);
+        assert_eq!(f.position(), 10_000);
+        assert_eq!(f.pread(u64::MAX, &mut VecSink::new(3)), Ok(0));
+    }
+
+    #[test]
+    fn partial_faults_return_the_count_then_efault() {
+        let f = open_file("/data/big", O_RDONLY);
+        let mut s = Faulty {
+            got: Vec::new(),
+            ok: 10,
+            want: 50,
+            faulted: false,
+        };
+        assert_eq!(f.read(&mut s), Ok(10));
+        assert_eq!(f.position(), 10);
+        let mut s = Faulty {
+            got: Vec::new(),
+            ok: 0,
+            want: 50,
+            faulted: false,
+        };
+        assert_eq!(f.read(&mut s), Err(Errno::EFAULT));
+        assert_eq!(f.position(), 10);
+    }
+
+    #[test]
+    fn seeking() {
+        let f = open_file("/data/big", O_RDONLY);
+        assert_eq!(f.seek(10, SEEK_SET), Ok(10));
+        assert_eq!(f.seek(-5, SEEK_CUR), Ok(5));
+        assert_eq!(f.seek(-6, SEEK_CUR), Err(Errno::EINVAL));
+        assert_eq!(f.seek(0, SEEK_END), Ok(10_000));
+        assert_eq!(f.seek(100, SEEK_END), Ok(10_100));
+        assert_eq!(f.seek(7, SEEK_DATA), Ok(7));
+        assert_eq!(f.seek(7, SEEK_HOLE), Ok(10_000));
+        assert_eq!(f.seek(10_000, SEEK_DATA), Err(Errno::ENXIO));
+        assert_eq!(f.seek(-1, SEEK_HOLE), Err(Errno::ENXIO));
+        assert_eq!(f.seek(0, 5), Err(Errno::EINVAL));
+        assert_eq!(f.seek(i64::MAX, SEEK_END), Err(Errno::EINVAL));
+        assert_eq!(f.position(), 10_000);
+        let null = open_file("/dev/null", O_RDWR);
+        assert_eq!(null.seek(100, SEEK_SET), Ok(0));
+        let dir = open_file("/etc", O_RDONLY);
+        assert_eq!(dir.seek(3, SEEK_SET), Ok(3));
+        assert_eq!(dir.seek(0, SEEK_END), Err(Errno::EINVAL));
+        assert_eq!(dir.seek(-4, SEEK_CUR), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn access_modes_are_enforced() {
+        let f = open_file("/etc/motd", O_RDONLY);
+        assert_eq!(f.read(&mut VecSink::new(4)), Ok(4));
+        let null = open_file("/dev/null", O_WRONLY);
+        assert_eq!(null.read(&mut VecSink::new(4)), Err(Errno::EBADF));
+        let path = open_file("/etc/motd", O_PATH);
+        assert!(path.is_path());
+        assert_eq!(path.read(&mut VecSink::new(4)), Err(Errno::EBADF));
+        assert_eq!(path.seek(0, SEEK_SET), Err(Errno::EBADF));
+        let dir = open_file("/etc", O_RDONLY);
+        assert_eq!(dir.read(&mut VecSink::new(4)), Err(Errno::EISDIR));
+    }
+
+    #[test]
+    fn devices() {
+        let zero = open_file("/dev/zero", O_RDONLY);
+        let mut s = VecSink::new(1000);
+        assert_eq!(zero.read(&mut s), Ok(1000));
+        assert!(s.data.iter().all(|&b| b == 0));
+        let null = open_file("/dev/null", O_RDONLY);
+        assert_eq!(null.read(&mut VecSink::new(10)), Ok(0));
+        assert!(zero.map_source().is_some() && null.map_source().is_none());
+        let f = open_file("/bin/sh", O_RDONLY);
+        let src = f.map_source().unwrap();
+        assert_eq!(src.size(), 8);
+        let mut buf = [0u8; 16];
+        assert_eq!(src.read_at(4, &mut buf), Ok(4));
+        assert_eq!(&buf[..4], b" app");
+        assert_eq!(src.read_at(8, &mut buf), Ok(0));
+    }
+
+    #[test]
+    fn status_flags() {
+        let f = open_file("/etc/motd", O_RDONLY | O_NOATIME);
+        assert_eq!(f.status(), O_NOATIME | O_LARGEFILE);
+        f.set_status_flags(O_NONBLOCK | O_APPEND | O_RDWR | O_TRUNC)
+            .unwrap();
+        assert_eq!(f.status(), O_NONBLOCK | O_APPEND | O_LARGEFILE);
+        assert_eq!(f.set_status_flags(O_DIRECT), Err(Errno::EINVAL));
+        f.set_nonblocking(false);
+        assert_eq!(f.status(), O_APPEND | O_LARGEFILE);
+        assert_eq!(f.poll(), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+    }
+
+    fn dents(dir: &OpenFile, w: &Walker<'_>, capacity: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        dir.getdents(w, capacity, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn getdents_resumes_across_calls() {
+        let w = Walker::new(testfs::sample(), "/bin/app");
+        let dir = OpenFile::new(&w, open::open(&w, "/", "/etc", O_RDONLY).unwrap());
+        // ".", "..", "link", "loop", "motd", "sub": 24 bytes each.
+        let first = dents(&dir, &w, 60).unwrap();
+        assert_eq!(first.len(), 48);
+        assert_eq!(dents(&dir, &w, 10), Err(Errno::EINVAL));
+        let mut names = Vec::new();
+        let mut all = first;
+        loop {
+            let more = dents(&dir, &w, 4096).unwrap();
+            if more.is_empty() {
+                break;
+            }
+            all.extend_from_slice(&more);
+        }
+        let mut at = 0;
+        let mut offs = Vec::new();
+        while at < all.len() {
+            let reclen = u16::from_le_bytes([all[at + 16], all[at + 17]]) as usize;
+            let name = &all[at + 19..at + reclen];
+            let end = name.iter().position(|&b| b == 0).unwrap();
+            names.push(alloc::string::String::from_utf8(name[..end].to_vec()).unwrap());
+            offs.push(u64::from_le_bytes(all[at + 8..at + 16].try_into().unwrap()));
+            at += reclen;
+        }
+        assert_eq!(names, [".", "..", "link", "loop", "motd", "sub"]);
+        assert_eq!(offs, [1, 2, 3, 4, 5, 6]);
+        // Seeking back to a d_off resumes there.
+        dir.seek(4, SEEK_SET).unwrap();
+        let rest = dents(&dir, &w, 4096).unwrap();
+        assert_eq!(&rest[19..23], b"motd");
+        // A failed copy-out leaves the position alone.
+        dir.seek(0, SEEK_SET).unwrap();
+        assert_eq!(
+            dir.getdents(&w, 4096, &mut |_| Err(Errno::EFAULT)),
+            Err(Errno::EFAULT)
+        );
+        assert_eq!(dir.position(), 0);
+        let file = OpenFile::new(&w, open::open(&w, "/", "/etc/motd", O_RDONLY).unwrap());
+        assert_eq!(dents(&file, &w, 4096), Err(Errno::ENOTDIR));
+    }
+}

@@ -1,0 +1,256 @@
+//! Pipes: a bounded byte queue with a read end and a write end (`pipe2`).
+//!
+//! Reading an empty pipe whose write end is still open waits (halting between checks),
+//! as does writing a full one; with one thread per process nothing can then change the
+//! pipe, so the wait lasts until the process is killed, exactly as on Linux.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use super::file::{poll_events::*, ReadSink, WriteSource};
+use crate::syscall::Errno;
+
+/// Capacity of a pipe (Linux's default: 16 pages).
+pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// Writes up to this size are atomic (`PIPE_BUF`).
+pub const PIPE_BUF: usize = 4096;
+
+/// The device number pipes report (Linux's pipefs is an anonymous device like this).
+pub const PIPEFS_DEV: (u32, u32) = (0, 0xd);
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+
+struct Pipe {
+    data: Mutex<VecDeque<u8>>,
+    readers: AtomicUsize,
+    writers: AtomicUsize,
+    ino: u64,
+}
+
+/// One end of a pipe; dropping the last handle on an end closes it.
+pub struct PipeEnd {
+    pipe: Arc<Pipe>,
+    write: bool,
+}
+
+impl core::fmt::Debug for PipeEnd {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PipeEnd(ino {}, write {})", self.pipe.ino, self.write)
+    }
+}
+
+/// A new pipe: (read end, write end).
+pub fn pipe() -> (PipeEnd, PipeEnd) {
+    let pipe = Arc::new(Pipe {
+        data: Mutex::new(VecDeque::new()),
+        readers: AtomicUsize::new(1),
+        writers: AtomicUsize::new(1),
+        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+    });
+    let read = PipeEnd {
+        pipe: Arc::clone(&pipe),
+        write: false,
+    };
+    (read, PipeEnd { pipe, write: true })
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        let count = if self.write {
+            &self.pipe.writers
+        } else {
+            &self.pipe.readers
+        };
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl PipeEnd {
+    /// The pipe's inode number.
+    pub fn ino(&self) -> u64 {
+        self.pipe.ino
+    }
+
+    /// Whether this is the write end.
+    pub fn is_write_end(&self) -> bool {
+        self.write
+    }
+
+    /// Bytes waiting to be read.
+    pub fn available(&self) -> usize {
+        self.pipe.data.lock().len()
+    }
+
+    /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
+    /// write end is closed; `EAGAIN` when empty and `nonblock`.
+    pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
+        if out.remaining() == 0 {
+            return Ok(0);
+        }
+        loop {
+            {
+                let mut q = self.pipe.data.lock();
+                if !q.is_empty() {
+                    let mut done = 0;
+                    while out.remaining() > 0 && !q.is_empty() {
+                        let (front, _) = q.as_slices();
+                        let n = front.len().min(out.remaining());
+                        let put = out.put(&front[..n]);
+                        q.drain(..put);
+                        done += put;
+                        if put < n {
+                            break;
+                        }
+                    }
+                    return if done == 0 && out.faulted() {
+                        Err(Errno::EFAULT)
+                    } else {
+                        Ok(done)
+                    };
+                }
+                if self.pipe.writers.load(Ordering::Relaxed) == 0 {
+                    return Ok(0);
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            crate::arch::platform::idle();
+        }
+    }
+
+    /// Writes everything from `src`, waiting for room unless `nonblock` (then a partial
+    /// write, or `EAGAIN` if nothing fit; writes of at most `PIPE_BUF` go in whole or not
+    /// at all). `EPIPE` when no read end is open.
+    pub fn write(&self, src: &mut dyn WriteSource, nonblock: bool) -> Result<usize, Errno> {
+        let atomic = src.remaining() <= PIPE_BUF;
+        let mut done = 0usize;
+        let mut buf = [0u8; 512];
+        while src.remaining() > 0 {
+            if self.pipe.readers.load(Ordering::Relaxed) == 0 {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EPIPE)
+                };
+            }
+            let room = PIPE_CAPACITY - self.pipe.data.lock().len();
+            let fits = if atomic {
+                room >= src.remaining()
+            } else {
+                room > 0
+            };
+            if !fits {
+                if nonblock {
+                    return if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(Errno::EAGAIN)
+                    };
+                }
+                crate::arch::platform::idle();
+                continue;
+            }
+            let want = src.remaining().min(room).min(buf.len());
+            let n = src.take(&mut buf[..want]);
+            self.pipe.data.lock().extend(&buf[..n]);
+            done += n;
+            if n < want {
+                break;
+            }
+        }
+        if done == 0 && src.faulted() {
+            Err(Errno::EFAULT)
+        } else {
+            Ok(done)
+        }
+    }
+
+    /// Ready events: the read end is readable with data or with no writer left (then also
+    /// `POLLHUP`); the write end is writable with room, `POLLERR` with no reader left.
+    pub fn poll(&self) -> u16 {
+        let len = self.available();
+        if self.write {
+            if self.pipe.readers.load(Ordering::Relaxed) == 0 {
+                POLLERR
+            } else if len < PIPE_CAPACITY {
+                POLLOUT | POLLWRNORM
+            } else {
+                0
+            }
+        } else {
+            let mut ev = 0;
+            if len > 0 {
+                ev |= POLLIN | POLLRDNORM;
+            }
+            if self.pipe.writers.load(Ordering::Relaxed) == 0 {
+                ev |= POLLHUP;
+            }
+            ev
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::file::VecSink;
+    use super::*;
+    use alloc::vec::Vec;
+
+    struct Bytes(Vec<u8>);
+
+    impl WriteSource for Bytes {
+        fn remaining(&self) -> usize {
+            self.0.len()
+        }
+        fn take(&mut self, buf: &mut [u8]) -> usize {
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            n
+        }
+        fn skip(&mut self, n: usize) {
+            self.0.drain(..n);
+        }
+        fn faulted(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn bytes_flow_and_ends_close() {
+        let (r, w) = pipe();
+        assert_eq!(w.write(&mut Bytes(b"hello".to_vec()), true), Ok(5));
+        assert_eq!(r.poll(), POLLIN | POLLRDNORM);
+        let mut s = VecSink::new(3);
+        assert_eq!(r.read(&mut s, true), Ok(3));
+        assert_eq!(s.data, b"hel");
+        assert_eq!(r.available(), 2);
+        drop(w);
+        assert_eq!(r.poll(), POLLIN | POLLRDNORM | POLLHUP);
+        let mut s = VecSink::new(10);
+        assert_eq!(r.read(&mut s, false), Ok(2));
+        assert_eq!(r.read(&mut s, false), Ok(0));
+    }
+
+    #[test]
+    fn full_and_broken_pipes() {
+        let (r, w) = pipe();
+        assert_eq!(r.read(&mut VecSink::new(1), true), Err(Errno::EAGAIN));
+        let big = alloc::vec![7u8; PIPE_CAPACITY + 10];
+        assert_eq!(w.write(&mut Bytes(big), true), Ok(PIPE_CAPACITY));
+        assert_eq!(w.poll(), 0);
+        assert_eq!(w.write(&mut Bytes(b"x".to_vec()), true), Err(Errno::EAGAIN));
+        // An atomic write that does not fit whole is not split.
+        r.read(&mut VecSink::new(10), true).unwrap();
+        let small = alloc::vec![1u8; 100];
+        assert_eq!(w.write(&mut Bytes(small), true), Err(Errno::EAGAIN));
+        drop(r);
+        assert_eq!(w.poll(), POLLERR);
+        assert_eq!(w.write(&mut Bytes(b"x".to_vec()), true), Err(Errno::EPIPE));
+        assert!(w.is_write_end());
+    }
+}

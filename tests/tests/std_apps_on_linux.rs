@@ -1,0 +1,118 @@
+//! The reference tier: every scenario of `tests/scenarios.txt` whose program is a Linux
+//! static-pie (the std programs of `images/std-apps`) must also pass on the host's Linux,
+//! run from the same `build/fs.tar` in a read-only chroot with astra's environment. So the
+//! scenarios' expectations are Linux behaviour, not astra's guesses, and a scenario that
+//! fails on astra but passes here is an astra bug.
+//!
+//! Needs root (a private mount namespace, a read-only bind mount, chroot); without it the
+//! test fails and says so, it never skips. Does not need KVM.
+
+use std::time::Duration;
+
+use astra_tests::linux::{chroot_command, extract, is_static_pie, scenario_program};
+use astra_tests::scenario::{self, Scenario};
+use astra_tests::tempdir::TempDir;
+use astra_tests::{try_run, Workspace};
+
+/// Wall timeout of one program run on the host.
+const WALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The std-program scenarios there must be at least (guards against silently running none).
+const MIN_STD_SCENARIOS: usize = 10;
+
+#[test]
+fn std_scenarios_pass_on_linux() {
+    let ws = Workspace::locate();
+    let rootfs = ws.rootfs();
+    let scenarios = scenario::load(&ws.scenarios_file()).unwrap_or_else(|err| panic!("{err}"));
+    let root = TempDir::new("linux-ref");
+    extract(&rootfs, root.path()).unwrap_or_else(|err| panic!("{err}"));
+
+    let mut ran = Vec::new();
+    let mut failures = Vec::new();
+    for scenario in &scenarios {
+        let Some((program, args)) = scenario_program(&scenario.args) else {
+            continue;
+        };
+        let host_path = root.path().join(program.trim_start_matches('/'));
+        let Ok(bytes) = std::fs::read(&host_path) else {
+            continue;
+        };
+        if !is_static_pie(&bytes) {
+            continue;
+        }
+        ran.push(scenario.name.clone());
+        match run_on_linux(root.path(), scenario, &program, &args) {
+            Ok(()) => println!("linux {} ... ok", scenario.name),
+            Err(report) => {
+                println!("linux {} ... FAILED", scenario.name);
+                failures.push(report);
+            }
+        }
+    }
+    println!(
+        "std scenarios on Linux: {} run ({}), {} failed",
+        ran.len(),
+        ran.join(" "),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} std scenario(s) fail on Linux itself, so their expectations are wrong:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(
+        ran.len() >= MIN_STD_SCENARIOS,
+        "only {} std scenarios found in {} (expected at least {MIN_STD_SCENARIOS}): are the \
+         std programs in build/fs.tar? Run `make`.",
+        ran.len(),
+        rootfs.display()
+    );
+}
+
+fn run_on_linux(
+    root: &std::path::Path,
+    scenario: &Scenario,
+    program: &str,
+    args: &[String],
+) -> Result<(), String> {
+    let header = format!(
+        "=== scenario `{}` (tests/scenarios.txt line {}) on Linux ===",
+        scenario.name, scenario.line
+    );
+    let (unshare, full_args) = chroot_command(root, program, args);
+    let outcome = try_run(&unshare, &full_args, WALL_TIMEOUT)
+        .map_err(|err| format!("{header}\n{err}\n{}", needs_root_hint()))?;
+    let mut problems = Vec::new();
+    if outcome.status != scenario.expected_exit {
+        problems.push(format!(
+            "exit code: expected {}, got {}",
+            scenario.expected_exit, outcome.status
+        ));
+    }
+    if let Some(expected) = &scenario.expected_output {
+        if !outcome.stdout.contains(expected) && !outcome.stderr.contains(expected) {
+            problems.push(format!(
+                "output: `{expected}` appears in neither stdout nor stderr"
+            ));
+        }
+    }
+    if outcome.stderr.contains("unshare:") || outcome.stderr.contains("mount:") {
+        problems.push(needs_root_hint());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{header}\n{}\n{}",
+            problems.join("\n"),
+            outcome.report()
+        ))
+    }
+}
+
+fn needs_root_hint() -> String {
+    "(this test runs the std programs in a read-only chroot: it needs root, `unshare`, \
+     `mount` and `chroot`)"
+        .to_string()
+}

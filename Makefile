@@ -85,7 +85,7 @@ unit-test: toolchain
 	$(CARGO) test --workspace --exclude astra-kernel --exclude guest-std --exclude astra-apps --exclude astra-tests
 	$(CARGO) test -p astra-kernel --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
 	$(CARGO) test -p guest-std --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
-	$(STD_CARGO) test --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
+	$(STD_CARGO) test --lib --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
 		--target-dir $(STD_APPS_TARGET_DIR)
 
 integration-test: all

@@ -85,6 +85,23 @@ pub mod fd {
     pub const STDERR: i32 = 2;
 }
 
+/// The instruction that enters the kernel: `int 0x80`, or `syscall` with the
+/// `syscall-instruction` feature (astra takes both with the x86-64 numbers; Linux takes
+/// only `syscall` that way, so the feature lets guest-std programs run on Linux too, for
+/// reference runs).
+#[cfg(not(feature = "syscall-instruction"))]
+macro_rules! kernel_entry {
+    () => {
+        "int 0x80"
+    };
+}
+#[cfg(feature = "syscall-instruction")]
+macro_rules! kernel_entry {
+    () => {
+        "syscall"
+    };
+}
+
 mod raw {
     use core::arch::asm;
 
@@ -100,7 +117,7 @@ mod raw {
         // SAFETY: the caller upholds the system call's own contract; the asm only enters the
         // kernel, which preserves all registers but rax (rcx and r11 declared for `syscall`).
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -115,7 +132,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -130,7 +147,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -145,7 +162,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -160,7 +177,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -182,7 +199,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, in("r8") a5, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -205,7 +222,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, in("r8") a5, in("r9") a6,
                  lateout("rcx") _, lateout("r11") _)
         };

@@ -6,6 +6,7 @@
 //! 5 5 24 /etc/astra/lines.txt
 //! ```
 //!
+//! Words are maximal runs of bytes that are not C `isspace` (space, `\t \n \v \f \r`).
 //! Fields are separated by one space and right-aligned to the widest count. A guest-std
 //! program: `fs::File`, `io::Read`, `io::stdin`. Exits 1 if any file could not be read.
 #![no_std]
@@ -46,7 +47,8 @@ fn count(input: &mut impl Read) -> Result<Counts, Errno> {
             if byte == b'\n' {
                 counts.lines += 1;
             }
-            if byte.is_ascii_whitespace() {
+            // C isspace(): space, \t \n \v \f \r.
+            if matches!(byte, b' ' | b'\t'..=b'\r') {
                 in_word = false;
             } else if !in_word {
                 in_word = true;

@@ -14,6 +14,20 @@ use astra_tests::scenario::{self, Scenario};
 use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
+/// The std programs of the default image (`images/std-apps`): stock musl builds.
+const STD_PROGRAMS: [&str; 10] = [
+    "/init",
+    "/bin/stdcheck",
+    "/bin/cat",
+    "/bin/panic",
+    "/bin/segv",
+    "/bin/stackoverflow",
+    "/bin/badptr",
+    "/bin/bigalloc",
+    "/bin/readfile",
+    "/bin/hello-std",
+];
+
 /// Wall timeout of one program run on the host.
 const WALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The std-program scenarios there must be at least (guards against silently running none).
@@ -68,6 +82,24 @@ fn std_scenarios_pass_on_linux() {
         ran.len(),
         rootfs.display()
     );
+}
+
+/// What stock `cargo build --target x86_64-unknown-linux-musl` makes is a static-pie: an
+/// `ET_DYN` executable without an interpreter. The image must carry exactly that.
+#[test]
+fn std_programs_in_the_image_are_static_pie() {
+    let ws = Workspace::locate();
+    let root = TempDir::new("linux-static-pie");
+    extract(&ws.rootfs(), root.path()).unwrap_or_else(|err| panic!("{err}"));
+    for program in STD_PROGRAMS {
+        let path = root.path().join(program.trim_start_matches('/'));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|err| panic!("{program} is not in build/fs.tar: {err}"));
+        assert!(
+            is_static_pie(&bytes),
+            "{program} in build/fs.tar is not a static-pie (ET_DYN without PT_INTERP)"
+        );
+    }
 }
 
 fn run_on_linux(

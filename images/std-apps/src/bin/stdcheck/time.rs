@@ -35,7 +35,7 @@ fn instant() -> CheckResult {
         ensure(acc < 1 << 32, || "the clock never advances".into())?;
     }
     Ok(format!(
-        "10000 readings in {:?}",
+        "{READINGS} readings in {:?}",
         last.duration_since(start)
     ))
 }

@@ -60,6 +60,8 @@ std-apps: toolchain
 
 rootfs: apps std-apps
 	@mkdir -p $(BUILD)
+	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
+	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d
 	$(CARGO) run --release -q -p mkrootfs -- --manifest images/default.manifest \
 		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --out $(FS_TAR)
 

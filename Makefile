@@ -16,9 +16,21 @@ MUSL_TARGET := x86_64-unknown-linux-musl
 # directory so the different RUSTFLAGS never force rebuilds of each other.
 KERNEL_RUSTFLAGS := -C code-model=kernel -C relocation-model=static
 APPS_RUSTFLAGS := -C relocation-model=static
-APPS := init hello true false fault spin stdio
+APPS_BIN := target/apps/$(GUEST_TARGET)/release
+# The std programs: a workspace of their own (images/std-apps), built exactly as a user
+# would build a Rust program for Linux: stock cargo, default profiles (panic=unwind,
+# static-pie), no RUSTFLAGS.
+STD_APPS_MANIFEST := images/std-apps/Cargo.toml
+STD_APPS_TARGET_DIR := target/std-apps
+STD_BIN := $(STD_APPS_TARGET_DIR)/$(MUSL_TARGET)/release
+STD_CARGO := env -u RUSTFLAGS -u CARGO_BUILD_RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS $(CARGO)
+# The benchmark image: build/bench.tar with a 64 MiB file made at build time.
+BENCH_TAR := $(BUILD)/bench.tar
+BENCH_DATA := $(BUILD)/bench/data-64m.bin
+BENCH_DATA_SEED := 20261121
 
-.PHONY: all vmm kernel apps rootfs run test unit-test integration-test test-hwkvm check bench clean toolchain
+.PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
+	test-hwkvm check bench clean toolchain
 
 all: vmm kernel rootfs
 
@@ -42,10 +54,31 @@ apps: toolchain
 	RUSTFLAGS="$(APPS_RUSTFLAGS)" $(CARGO) build --release -p astra-apps \
 		--target $(GUEST_TARGET) --target-dir target/apps
 
-rootfs: apps
+std-apps: toolchain
+	$(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
+		--target-dir $(STD_APPS_TARGET_DIR)
+
+rootfs: apps std-apps
 	@mkdir -p $(BUILD)
+	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
+	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d
 	$(CARGO) run --release -q -p mkrootfs -- --manifest images/default.manifest \
-		--bin-dir target/apps/$(GUEST_TARGET)/release --out $(FS_TAR)
+		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --out $(FS_TAR)
+
+# The data file depends on the generator only: the same seed always gives the same bytes.
+$(BENCH_DATA): $(STD_BIN)/gendata
+	@mkdir -p $(@D)
+	$(STD_BIN)/gendata --size 64M --seed $(BENCH_DATA_SEED) --out $@
+
+# Rebuilt only when an input changed, so `make bench` does not rewrite 64 MiB every time.
+$(BENCH_TAR): images/bench.manifest $(BENCH_DATA) $(STD_BIN)/readfile $(STD_BIN)/hello-std
+	$(CARGO) run --release -q -p mkrootfs -- --manifest images/bench.manifest \
+		--bin-dir $(STD_BIN) --bin-dir $(BUILD)/bench --out $@
+
+# The std binaries are made by `std-apps` (cargo decides whether they need relinking).
+$(STD_BIN)/gendata $(STD_BIN)/readfile $(STD_BIN)/hello-std: std-apps
+
+bench-image: std-apps $(BENCH_TAR)
 
 run: all
 	$(VMM) --kernel $(KERNEL_ELF) --rootfs $(FS_TAR)
@@ -54,6 +87,8 @@ unit-test: toolchain
 	$(CARGO) test --workspace --exclude astra-kernel --exclude guest-std --exclude astra-apps --exclude astra-tests
 	$(CARGO) test -p astra-kernel --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
 	$(CARGO) test -p guest-std --target x86_64-unknown-linux-gnu --target-dir target/kernel-host
+	$(STD_CARGO) test --lib --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
+		--target-dir $(STD_APPS_TARGET_DIR)
 
 integration-test: all
 	$(CARGO) test --release -p astra-tests
@@ -71,8 +106,11 @@ check: toolchain
 		--target-dir target/kernel -- -D warnings
 	RUSTFLAGS="$(APPS_RUSTFLAGS)" $(CARGO) clippy -p astra-apps -p guest-std --target $(GUEST_TARGET) \
 		--target-dir target/apps -- -D warnings
+	$(CARGO) fmt --manifest-path $(STD_APPS_MANIFEST) --all -- --check
+	$(STD_CARGO) clippy --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
+		--target-dir $(STD_APPS_TARGET_DIR) --all-targets -- -D warnings
 
-bench: all
+bench: all bench-image
 	$(CARGO) run --release -q -p astra-tests --bin astra-bench
 
 clean:

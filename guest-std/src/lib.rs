@@ -6,8 +6,14 @@
 //! - [`errno`]: the Linux error numbers the kernel returns;
 //! - [`rt`] and [`entry!`]: the `_start` entry point and the walk over the start-up stack;
 //! - [`env`]: the arguments, environment and auxiliary vector;
-//! - [`io`] and the `print!` family: formatted output to stdout and stderr;
+//! - [`io`]: the [`Read`](io::Read) and [`Write`](io::Write) traits, stdin, stdout, stderr,
+//!   and the `print!` family;
+//! - [`fs`]: files (open, read, write, seek, metadata) and directory listings;
+//! - [`time`]: `Instant`, `SystemTime`, `sleep`;
 //! - [`process`]: exiting and the process id;
+//! - [`heap`]: the memory allocator (over `brk` and `mmap`) behind `alloc`'s `Vec`, `String`
+//!   and `Box`, installed as `#[global_allocator]` (feature `global-allocator`, on by
+//!   default);
 //! - a `#[panic_handler]` (feature `panic-handler`, on by default).
 //!
 //! A program looks like this:
@@ -26,17 +32,29 @@
 //! ```
 //!
 //! Everything that does not execute a system call (the start-up stack walker, errno decoding,
-//! the output buffer) also compiles on the host, so `cargo test -p guest-std` covers it.
+//! the output buffer, the allocator's bookkeeping, `stat` and directory-record decoding,
+//! open-flag and clock conversions) also compiles on the host, so `cargo test -p guest-std`
+//! covers it.
 #![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 pub mod env;
 pub mod errno;
+pub mod fs;
+pub mod heap;
 pub mod io;
 #[cfg(all(not(test), feature = "panic-handler"))]
 mod panic;
 pub mod process;
 pub mod rt;
 pub mod syscall;
+pub mod time;
+
+/// The process's allocator (host tests use the host's).
+#[cfg(all(not(test), feature = "global-allocator"))]
+#[global_allocator]
+static GLOBAL: heap::GuestAlloc = heap::GuestAlloc::new();
 
 pub use errno::Errno;
 

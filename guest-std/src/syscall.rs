@@ -85,6 +85,23 @@ pub mod fd {
     pub const STDERR: i32 = 2;
 }
 
+/// The instruction that enters the kernel: `int 0x80`, or `syscall` with the
+/// `syscall-instruction` feature (astra takes both with the x86-64 numbers; Linux takes
+/// only `syscall` that way, so the feature lets guest-std programs run on Linux too, for
+/// reference runs).
+#[cfg(not(feature = "syscall-instruction"))]
+macro_rules! kernel_entry {
+    () => {
+        "int 0x80"
+    };
+}
+#[cfg(feature = "syscall-instruction")]
+macro_rules! kernel_entry {
+    () => {
+        "syscall"
+    };
+}
+
 mod raw {
     use core::arch::asm;
 
@@ -100,7 +117,7 @@ mod raw {
         // SAFETY: the caller upholds the system call's own contract; the asm only enters the
         // kernel, which preserves all registers but rax (rcx and r11 declared for `syscall`).
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -115,7 +132,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -130,7 +147,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -145,7 +162,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -160,7 +177,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -182,7 +199,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, in("r8") a5, lateout("rcx") _, lateout("r11") _)
         };
         ret
@@ -205,7 +222,7 @@ mod raw {
         let ret: isize;
         // SAFETY: as in `syscall0`.
         unsafe {
-            asm!("int 0x80", inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
+            asm!(kernel_entry!(), inlateout("rax") n as isize => ret, in("rdi") a1, in("rsi") a2,
                  in("rdx") a3, in("r10") a4, in("r8") a5, in("r9") a6,
                  lateout("rcx") _, lateout("r11") _)
         };
@@ -248,6 +265,182 @@ pub fn writev(fd: i32, iov: &[IoVec]) -> Result<usize, Errno> {
     // that the caller keeps alive across this call (the kernel only reads them).
     let ret = unsafe { syscall3(nr::WRITEV, fd as usize, iov.as_ptr() as usize, iov.len()) };
     Errno::from_ret(ret)
+}
+
+/// `read(2)`: reads up to `buf.len()` bytes from `fd`; 0 means end of file.
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, a live mutable borrow.
+    let ret = unsafe { syscall3(nr::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len()) };
+    Errno::from_ret(ret)
+}
+
+/// `pread64(2)`: reads up to `buf.len()` bytes at `offset` without moving the file position.
+pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    // SAFETY: as for `read`.
+    let ret = unsafe {
+        syscall4(
+            nr::PREAD64,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            offset as usize,
+        )
+    };
+    Errno::from_ret(ret)
+}
+
+/// `AT_FDCWD`: relative paths are resolved from the current directory.
+pub const AT_FDCWD: i32 = -100;
+
+/// `openat(2)` with `path` a NUL-terminated byte string; returns the new descriptor.
+pub fn openat(dirfd: i32, path: &core::ffi::CStr, flags: u32, mode: u32) -> Result<i32, Errno> {
+    // SAFETY: `path` is a live NUL-terminated string the kernel only reads.
+    let ret = unsafe {
+        syscall4(
+            nr::OPENAT,
+            dirfd as isize as usize,
+            path.as_ptr() as usize,
+            flags as usize,
+            mode as usize,
+        )
+    };
+    Errno::from_ret(ret).map(|fd| fd as i32)
+}
+
+/// `close(2)`.
+pub fn close(fd: i32) -> Result<(), Errno> {
+    // SAFETY: close touches no memory of ours.
+    let ret = unsafe { syscall1(nr::CLOSE, fd as usize) };
+    Errno::from_ret(ret).map(drop)
+}
+
+/// `lseek(2)`: moves the position of `fd`; `whence` is `SEEK_SET`, `SEEK_CUR` or
+/// `SEEK_END` (0, 1, 2). Returns the new position.
+pub fn lseek(fd: i32, offset: i64, whence: u32) -> Result<u64, Errno> {
+    // SAFETY: lseek touches no memory of ours.
+    let ret = unsafe { syscall3(nr::LSEEK, fd as usize, offset as usize, whence as usize) };
+    Errno::from_ret(ret).map(|pos| pos as u64)
+}
+
+/// Size of Linux x86-64's `struct stat`.
+pub const STAT_LEN: usize = 144;
+
+/// `fstat(2)`: the raw `struct stat` of `fd` (decode it with `fs::Metadata`).
+pub fn fstat(fd: i32) -> Result<[u8; STAT_LEN], Errno> {
+    let mut buf = [0u8; STAT_LEN];
+    // SAFETY: the kernel writes one `struct stat` (144 bytes) into `buf`, which is that large.
+    let ret = unsafe { syscall2(nr::FSTAT, fd as usize, buf.as_mut_ptr() as usize) };
+    Errno::from_ret(ret).map(|_| buf)
+}
+
+/// `newfstatat(2)`: the raw `struct stat` of `path` (`flags` may hold
+/// `AT_SYMLINK_NOFOLLOW`, 0x100).
+pub fn fstatat(dirfd: i32, path: &core::ffi::CStr, flags: u32) -> Result<[u8; STAT_LEN], Errno> {
+    let mut buf = [0u8; STAT_LEN];
+    // SAFETY: the kernel reads the NUL-terminated `path` and writes one `struct stat` into
+    // `buf`, which is that large.
+    let ret = unsafe {
+        syscall4(
+            nr::NEWFSTATAT,
+            dirfd as isize as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            flags as usize,
+        )
+    };
+    Errno::from_ret(ret).map(|_| buf)
+}
+
+/// `getdents64(2)`: fills `buf` with directory records of `fd`; 0 at the end.
+pub fn getdents64(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, a live mutable borrow.
+    let ret = unsafe {
+        syscall3(
+            nr::GETDENTS64,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    };
+    Errno::from_ret(ret)
+}
+
+/// `mmap(2)` of fresh anonymous memory: `len` bytes, read-write, private. Returns its
+/// address.
+pub fn mmap_anonymous(len: usize) -> Result<usize, Errno> {
+    const PROT_READ_WRITE: usize = 0x1 | 0x2;
+    const MAP_PRIVATE_ANONYMOUS: usize = 0x02 | 0x20;
+    // SAFETY: an anonymous mapping at an address of the kernel's choosing cannot overlap
+    // memory Rust already uses.
+    let ret = unsafe {
+        syscall6(
+            nr::MMAP,
+            0,
+            len,
+            PROT_READ_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            usize::MAX, // fd -1
+            0,
+        )
+    };
+    Errno::from_ret(ret)
+}
+
+/// `munmap(2)`.
+///
+/// # Safety
+/// Nothing may use `addr..addr + len` afterwards: no reference into it may be live.
+pub unsafe fn munmap(addr: usize, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees the range is no longer used.
+    let ret = unsafe { syscall2(nr::MUNMAP, addr, len) };
+    Errno::from_ret(ret).map(drop)
+}
+
+/// `brk(2)`: asks for the program break at `addr` (0 to query); returns the break the
+/// kernel settled on, which is the old one if it refused. Linux never fails `brk` itself;
+/// an error here means a kernel without it (`ENOSYS`).
+///
+/// # Safety
+/// Moving the break down releases the memory above it: nothing may use memory between the
+/// new and the old break afterwards. Querying (`addr == 0`) and growing are always sound.
+pub unsafe fn brk(addr: usize) -> Result<usize, Errno> {
+    // SAFETY: the caller guarantees that memory released by a lower break is unused.
+    let ret = unsafe { syscall1(nr::BRK, addr) };
+    Errno::from_ret(ret)
+}
+
+/// Linux clock ids for [`clock_gettime`].
+pub mod clock {
+    /// Wall-clock time.
+    pub const REALTIME: u32 = 0;
+    /// Time since boot, never set back.
+    pub const MONOTONIC: u32 = 1;
+}
+
+/// `clock_gettime(2)`: `(seconds, nanoseconds)` of clock `id`.
+pub fn clock_gettime(id: u32) -> Result<(i64, i64), Errno> {
+    let mut ts = [0i64; 2];
+    // SAFETY: the kernel writes one 16-byte `struct timespec` into `ts`, which is that large.
+    let ret = unsafe { syscall2(nr::CLOCK_GETTIME, id as usize, ts.as_mut_ptr() as usize) };
+    Errno::from_ret(ret).map(|_| (ts[0], ts[1]))
+}
+
+/// `nanosleep(2)`: sleeps for `(seconds, nanoseconds)`; on `EINTR`, `Err` carries what is
+/// left through `remaining`.
+pub fn nanosleep(request: (i64, i64), remaining: &mut (i64, i64)) -> Result<(), Errno> {
+    let req = [request.0, request.1];
+    let mut rem = [0i64; 2];
+    // SAFETY: the kernel reads one `struct timespec` from `req` and may write one into `rem`;
+    // both are 16 bytes and live across the call.
+    let ret = unsafe {
+        syscall2(
+            nr::NANOSLEEP,
+            req.as_ptr() as usize,
+            rem.as_mut_ptr() as usize,
+        )
+    };
+    *remaining = (rem[0], rem[1]);
+    Errno::from_ret(ret).map(drop)
 }
 
 /// `getpid(2)`: the calling process's id.

@@ -10,9 +10,11 @@
 //!   instead of hanging CI;
 //! - [`scenario`]: the parser of `tests/scenarios.txt`, the scenario list both test tiers run;
 //! - [`elf`]: finding the kernel's ABI note, for the tests that corrupt it;
+//! - [`linux`]: running the image's std programs on the host's Linux, the reference;
 //! - [`stats`]: medians, percentiles and the `bench ...` lines of the benchmark runner.
 
 pub mod elf;
+pub mod linux;
 pub mod run;
 pub mod scenario;
 pub mod stats;

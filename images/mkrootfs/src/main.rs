@@ -29,9 +29,10 @@ struct Cli {
     /// Build the image a manifest describes (syntax in --help).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
-    /// Where a manifest's relative `file` sources are looked up first.
+    /// Where a manifest's relative `file` sources are looked up first; may be repeated (a
+    /// name found in more than one is an error).
     #[arg(long, value_name = "DIR", conflicts_with = "dir")]
-    bin_dir: Option<PathBuf>,
+    bin_dir: Vec<PathBuf>,
 }
 
 fn main() {
@@ -44,7 +45,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let image = match (&cli.dir, &cli.manifest) {
         (Some(dir), _) => tree::read_tree(dir)?,
-        (None, Some(manifest)) => manifest::load(manifest, cli.bin_dir.as_deref())?,
+        (None, Some(manifest)) => manifest::load(manifest, &cli.bin_dir)?,
         (None, None) => unreachable!("clap requires --dir or --manifest"),
     };
     let size_bytes = write_atomically(&cli.out, |out| {
@@ -121,7 +122,20 @@ mod tests {
             "b",
         ])
         .unwrap();
-        assert_eq!(cli.bin_dir.as_deref(), Some(Path::new("b")));
+        assert_eq!(cli.bin_dir, [PathBuf::from("b")]);
+        let cli = Cli::try_parse_from([
+            "mkrootfs",
+            "--out",
+            "x",
+            "--manifest",
+            "m",
+            "--bin-dir",
+            "b",
+            "--bin-dir",
+            "c",
+        ])
+        .unwrap();
+        assert_eq!(cli.bin_dir, [PathBuf::from("b"), PathBuf::from("c")]);
     }
 
     #[test]
@@ -140,12 +154,29 @@ mod tests {
             "/etc/motd",
             "/bin/sh",
             "/tmp",
+            "/bin/ls",
+            "/bin/wc",
+            "/bin/stdcheck",
+            "/bin/cat",
+            "/bin/badptr",
+            "/bin/hello-std",
+            "/etc/astra/hello.txt",
+            "/etc/astra/dir/sub",
         ] {
             assert!(
                 paths.contains(&wanted),
                 "{wanted} missing from the default manifest"
             );
         }
+    }
+
+    #[test]
+    fn the_bench_manifest_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench.manifest");
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines = manifest::parse(&text).unwrap();
+        let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(paths, ["/bin/readfile", "/bin/hello-std", "/data/64m.bin"]);
     }
 
     #[test]

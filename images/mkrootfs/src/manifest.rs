@@ -19,7 +19,8 @@ pub const SYNTAX: &str = r#"MANIFEST SYNTAX
     symlink PATH TARGET            a symbolic link to TARGET (stored as written)
 
   PATH is the absolute path in the image (/bin/hello). A relative SOURCE is looked up in
-  --bin-dir first (when given), then relative to the manifest's own directory. Missing parent
+  the --bin-dir directories first (when given; a name found in more than one of them is an
+  error), then relative to the manifest's own directory. Missing parent
   directories are added with mode 0755. Entries are written sorted by path, with mtime 0 and
   uid/gid 0, so the same inputs always give the same archive.
 
@@ -61,13 +62,28 @@ pub enum LineError {
     /// A path, source or target that is not UTF-8 (only `\x` escapes can make one).
     #[error("'{0}' is not UTF-8")]
     NotUtf8(String),
-    /// A relative source that is in neither the bin dir nor the manifest's directory.
-    #[error("bin dir: '{name}' not found in '{dir}' (nor next to the manifest)")]
+    /// A relative source that is in neither a bin dir nor the manifest's directory.
+    #[error(
+        "bin dir: '{name}' not found in {} (nor next to the manifest)",
+        quoted(dirs)
+    )]
     NotInBinDir {
         /// The source as written.
         name: String,
-        /// The bin dir searched.
-        dir: PathBuf,
+        /// The bin dirs searched.
+        dirs: Vec<PathBuf>,
+    },
+    /// A relative source found in more than one bin dir.
+    #[error(
+        "bin dir: '{name}' is in more than one bin dir: {} (a stale build output? remove the \
+         one that should not be there)",
+        quoted(dirs)
+    )]
+    AmbiguousSource {
+        /// The source as written.
+        name: String,
+        /// The bin dirs that hold it.
+        dirs: Vec<PathBuf>,
     },
     /// A source that does not exist.
     #[error("source '{0}' not found")]
@@ -78,6 +94,12 @@ pub enum LineError {
     /// The entry does not fit in the image.
     #[error(transparent)]
     Image(#[from] ImageError),
+}
+
+/// `'a', 'b'`: directories for an error message.
+fn quoted(dirs: &[PathBuf]) -> String {
+    let quoted: Vec<String> = dirs.iter().map(|d| format!("'{}'", d.display())).collect();
+    quoted.join(", ")
 }
 
 /// A manifest that cannot be read or has a bad line.
@@ -288,22 +310,32 @@ pub fn parse(text: &str) -> Result<Vec<Line>, (usize, LineError)> {
 fn resolve_source(
     source: &str,
     manifest_dir: &Path,
-    bin_dir: Option<&Path>,
+    bin_dirs: &[PathBuf],
 ) -> Result<PathBuf, LineError> {
     let as_written = Path::new(source);
     let found = if as_written.is_absolute() {
         as_written.to_path_buf()
     } else {
         let beside_manifest = manifest_dir.join(as_written);
-        match bin_dir {
-            Some(dir) if dir.join(as_written).exists() => dir.join(as_written),
-            Some(dir) if !beside_manifest.exists() => {
+        let hits: Vec<&PathBuf> = bin_dirs
+            .iter()
+            .filter(|dir| dir.join(as_written).is_file())
+            .collect();
+        match hits.as_slice() {
+            [one] => one.join(as_written),
+            [] if !bin_dirs.is_empty() && !beside_manifest.exists() => {
                 return Err(LineError::NotInBinDir {
                     name: source.to_owned(),
-                    dir: dir.to_owned(),
+                    dirs: bin_dirs.to_vec(),
                 })
             }
-            _ => beside_manifest,
+            [] => beside_manifest,
+            many => {
+                return Err(LineError::AmbiguousSource {
+                    name: source.to_owned(),
+                    dirs: many.iter().map(|d| d.to_path_buf()).collect(),
+                })
+            }
         }
     };
     match std::fs::metadata(&found) {
@@ -317,7 +349,7 @@ fn resolve_source(
 pub fn build_image(
     lines: &[Line],
     manifest_dir: &Path,
-    bin_dir: Option<&Path>,
+    bin_dirs: &[PathBuf],
 ) -> Result<Image, (usize, LineError)> {
     let mut image = Image::new();
     for line in lines {
@@ -328,7 +360,7 @@ pub fn build_image(
             },
             Spec::File { source, mode } => {
                 let host =
-                    resolve_source(source, manifest_dir, bin_dir).map_err(|e| (line.number, e))?;
+                    resolve_source(source, manifest_dir, bin_dirs).map_err(|e| (line.number, e))?;
                 Entry {
                     mode: *mode,
                     content: Content::File(Source::Host(host)),
@@ -362,7 +394,7 @@ pub fn build_image(
 }
 
 /// Reads the manifest at `path` and builds its image.
-pub fn load(path: &Path, bin_dir: Option<&Path>) -> Result<Image, ManifestError> {
+pub fn load(path: &Path, bin_dirs: &[PathBuf]) -> Result<Image, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.to_owned(),
         source,
@@ -374,7 +406,7 @@ pub fn load(path: &Path, bin_dir: Option<&Path>) -> Result<Image, ManifestError>
     };
     let lines = parse(&text).map_err(at_line)?;
     let manifest_dir = path.parent().unwrap_or(Path::new("."));
-    build_image(&lines, manifest_dir, bin_dir).map_err(at_line)
+    build_image(&lines, manifest_dir, bin_dirs).map_err(at_line)
 }
 
 #[cfg(test)]
@@ -522,7 +554,7 @@ symlink /bin/sh hello
         let dir = TempDir::new("manifest-errors");
         let path = dir.path().join("test.manifest");
         std::fs::write(&path, "dir /etc\n\n# c\nfiel /bin/hello hello\n").unwrap();
-        let err = load(&path, None).unwrap_err();
+        let err = load(&path, &[]).unwrap_err();
         let chain = format!("{:#}", anyhow::Error::from(err));
         assert_eq!(
             chain,
@@ -534,40 +566,63 @@ symlink /bin/sh hello
     }
 
     #[test]
-    fn sources_come_from_the_bin_dir_then_the_manifest_dir() {
+    fn sources_come_from_the_bin_dirs_then_the_manifest_dir() {
         let dir = TempDir::new("manifest-sources");
         let bins = dir.path().join("bins");
+        let more = dir.path().join("more");
         std::fs::create_dir(&bins).unwrap();
+        std::fs::create_dir(&more).unwrap();
         std::fs::write(bins.join("hello"), b"bin dir hello").unwrap();
+        std::fs::write(more.join("cat"), b"second bin dir cat").unwrap();
         std::fs::write(dir.path().join("hello"), b"manifest dir hello").unwrap();
         std::fs::write(dir.path().join("motd"), b"hi").unwrap();
+        let both = [bins.clone(), more.clone()];
 
-        let found = resolve_source("hello", dir.path(), Some(&bins)).unwrap();
+        let found = resolve_source("hello", dir.path(), &both).unwrap();
         assert_eq!(found, bins.join("hello"));
-        let found = resolve_source("hello", dir.path(), None).unwrap();
+        let found = resolve_source("cat", dir.path(), &both).unwrap();
+        assert_eq!(found, more.join("cat"));
+        let found = resolve_source("hello", dir.path(), &[]).unwrap();
         assert_eq!(found, dir.path().join("hello"));
-        let found = resolve_source("motd", dir.path(), Some(&bins)).unwrap();
+        let found = resolve_source("motd", dir.path(), &both).unwrap();
         assert_eq!(found, dir.path().join("motd"));
 
-        let missing = resolve_source("nope", dir.path(), Some(&bins)).unwrap_err();
+        let missing = resolve_source("nope", dir.path(), &both).unwrap_err();
         assert_eq!(
             missing,
             LineError::NotInBinDir {
                 name: "nope".into(),
-                dir: bins.clone()
+                dirs: both.to_vec()
             }
         );
-        assert!(missing
-            .to_string()
-            .starts_with("bin dir: 'nope' not found in '"));
+        let text = missing.to_string();
+        assert!(text.starts_with("bin dir: 'nope' not found in '"), "{text}");
+        assert!(text.contains("bins', '"), "{text}");
         assert_eq!(
-            resolve_source("nope", dir.path(), None),
+            resolve_source("nope", dir.path(), &[]),
             Err(LineError::SourceNotFound(dir.path().join("nope")))
         );
         assert_eq!(
-            resolve_source("bins", dir.path(), None),
+            resolve_source("bins", dir.path(), &[]),
             Err(LineError::NotAFile(dir.path().join("bins")))
         );
+
+        // The same name in two bin dirs is refused rather than picked silently.
+        std::fs::write(more.join("hello"), b"another hello").unwrap();
+        let err = resolve_source("hello", dir.path(), &both).unwrap_err();
+        assert_eq!(
+            err,
+            LineError::AmbiguousSource {
+                name: "hello".into(),
+                dirs: both.to_vec()
+            }
+        );
+        assert!(err.to_string().contains("more than one bin dir"), "{err}");
+        // A directory of that name in a bin dir does not count (cargo's target dirs hold
+        // `build/` and `deps/`).
+        std::fs::create_dir(bins.join("motd")).unwrap();
+        let found = resolve_source("motd", dir.path(), &both).unwrap();
+        assert_eq!(found, dir.path().join("motd"));
     }
 
     #[test]
@@ -575,19 +630,19 @@ symlink /bin/sh hello
         let dir = TempDir::new("manifest-build");
         std::fs::write(dir.path().join("hello"), b"\x7fELF").unwrap();
         let lines = parse("file /bin/hello hello 0755\nsymlink /bin/sh hello\n").unwrap();
-        let image = build_image(&lines, dir.path(), None).unwrap();
+        let image = build_image(&lines, dir.path(), &[]).unwrap();
         let paths: Vec<&str> = image.iter().map(|(p, _)| p).collect();
         assert_eq!(paths, ["bin", "bin/hello", "bin/sh"]);
 
         let lines = parse("dir /etc\ntext /etc/motd hi\ndir /etc/\n").unwrap();
-        let err = build_image(&lines, dir.path(), None).unwrap_err();
+        let err = build_image(&lines, dir.path(), &[]).unwrap_err();
         assert_eq!(
             err,
             (3, LineError::Image(ImageError::Duplicate("etc".into())))
         );
 
         let lines = parse("text /etc hi\ntext /etc/motd hi\n").unwrap();
-        let err = build_image(&lines, dir.path(), None).unwrap_err();
+        let err = build_image(&lines, dir.path(), &[]).unwrap_err();
         assert_eq!(err.0, 2);
         assert!(matches!(
             err.1,

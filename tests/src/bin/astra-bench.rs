@@ -1,14 +1,21 @@
-//! `make bench`: astra's two headline costs against their floors on this machine's KVM.
+//! `make bench`: astra's headline costs against their floors on this machine's KVM.
 //!
-//! 1. Boot to exit: whole-process wall time of `astra-vmm ... -- /bin/true` beside the
-//!    bare-KVM floor `kvm-floor --mem 256M` (a minimal VMM that creates a VM with the same
-//!    memory and exits through a port), interleaved so machine noise hits both alike.
+//! 1. Boot to exit: whole-process wall time of `astra-vmm ... -- /bin/true` (guest-std) and
+//!    `-- /bin/hello-std` (an unmodified Rust std program) beside the bare-KVM floor
+//!    `kvm-floor --mem 256M` (a minimal VMM that creates a VM with the same memory and exits
+//!    through a port), interleaved so machine noise hits all alike.
 //! 2. System-call round trip: the medians the guest kernel measures under
 //!    `--cmdline astra.bench` (`bench <name> cycles=<n>` lines), against its trap floor.
+//! 3. File read: `readfile` (`std::fs::read` of a 64 MiB file) in astra, from
+//!    `build/bench.tar`, beside the host running the same binary on the same bytes
+//!    extracted from that TAR (see `astra-bench/readfile.rs`).
 //!
 //! Prints tables on stdout and writes no files. Exits non-zero if something could not be
 //! measured (a run failed, a `bench` line is missing); missing a target is reported, not
 //! an error.
+
+#[path = "astra-bench/readfile.rs"]
+mod readfile;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,6 +64,10 @@ fn main() -> ExitCode {
     if let Err(problem) = syscall_bench(&ws) {
         problems.push(problem);
     }
+    println!();
+    if let Err(problem) = readfile::bench(&ws, runs) {
+        problems.push(problem);
+    }
     if problems.is_empty() {
         return ExitCode::SUCCESS;
     }
@@ -89,6 +100,9 @@ struct Cmd {
     program: std::path::PathBuf,
     args: Vec<String>,
     shown: String,
+    /// Text a successful run must print on stdout (so a run that "succeeds" without doing
+    /// its work is not timed as if it had).
+    expect_stdout: Option<&'static str>,
 }
 
 impl Cmd {
@@ -109,7 +123,16 @@ impl Cmd {
             program,
             args,
             shown,
+            expect_stdout: None,
         })
+    }
+
+    /// The same command, required to print `text` on stdout.
+    fn expecting(self, text: &'static str) -> Self {
+        Cmd {
+            expect_stdout: Some(text),
+            ..self
+        }
     }
 
     /// Runs it once; the wall time of a successful run, or why it failed.
@@ -122,77 +145,117 @@ impl Cmd {
                 outcome.report()
             ));
         }
+        if let Some(text) = self.expect_stdout {
+            if !outcome.stdout.contains(text) {
+                return Err(format!(
+                    "`{}` exited 0 without printing `{text}` on stdout\n{}",
+                    self.shown,
+                    outcome.report()
+                ));
+            }
+        }
         Ok(outcome)
     }
 }
 
-fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
-    println!("== boot to exit: whole-process wall time, {runs} interleaved runs each ==");
-    let bin_dir = Workspace::bin_dir();
-    let floor = Cmd::new(ws, &format!("{bin_dir}/kvm-floor"), &["--mem", FLOOR_MEM]);
-    let astra = Cmd::new(
+/// `astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- PROGRAM`.
+fn astra_boot(ws: &Workspace, program: &str) -> Result<Cmd, String> {
+    Cmd::new(
         ws,
-        &format!("{bin_dir}/astra-vmm"),
+        &format!("{}/astra-vmm", Workspace::bin_dir()),
         &[
             "--kernel",
             "build/guest.elf",
             "--rootfs",
             "build/fs.tar",
             "--",
-            "/bin/true",
+            program,
         ],
-    );
-    let (floor, astra) = match (floor, astra) {
-        (Ok(floor), Ok(astra)) => (floor, astra),
-        (floor, astra) => {
-            let missing: Vec<String> = [floor.err(), astra.err()].into_iter().flatten().collect();
-            println!("not measured: {}", missing.join("; "));
-            return Err("boot to exit was not measured (see above)".into());
-        }
-    };
+    )
+}
 
+fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
+    println!("== boot to exit: whole-process wall time, {runs} interleaved runs each ==");
+    let commands = [
+        Cmd::new(
+            ws,
+            &format!("{}/kvm-floor", Workspace::bin_dir()),
+            &["--mem", FLOOR_MEM],
+        ),
+        astra_boot(ws, "/bin/true"),
+        astra_boot(ws, "/bin/hello-std").map(|c| c.expecting("Hello from Rust std!")),
+    ];
+    let missing: Vec<String> = commands
+        .iter()
+        .filter_map(|c| c.as_ref().err().cloned())
+        .collect();
+    if !missing.is_empty() {
+        println!("not measured: {}", missing.join("; "));
+        return Err("boot to exit was not measured (see above)".into());
+    }
+    let commands: Vec<Cmd> = commands.into_iter().flatten().collect();
+    let shown: Vec<&str> = commands.iter().map(|c| c.shown.as_str()).collect();
     println!(
-        "reproduce: cd {} && {} ; {}",
+        "reproduce: cd {} && {}",
         ws.root.display(),
-        floor.shown,
-        astra.shown
+        shown.join(" ; ")
     );
-    let mut floor_times = Vec::with_capacity(runs);
-    let mut astra_times = Vec::with_capacity(runs);
+
+    // A command that fails once is not run again, and is reported as failed, but the others
+    // are still measured.
+    let mut times = vec![Vec::with_capacity(runs); commands.len()];
+    let mut failed: Vec<Option<String>> = vec![None; commands.len()];
     for index in 0..WARMUP_RUNS + runs {
-        let pair = floor
-            .run(BOOT_WALL_TIMEOUT)
-            .and_then(|f| Ok((f.elapsed, astra.run(BOOT_WALL_TIMEOUT)?.elapsed)));
-        let (floor_time, astra_time) = pair.inspect_err(|_| {
-            println!("not measured: a run failed (details on stderr)");
-        })?;
-        if index >= WARMUP_RUNS {
-            floor_times.push(floor_time);
-            astra_times.push(astra_time);
+        for (i, cmd) in commands.iter().enumerate() {
+            if failed[i].is_some() {
+                continue;
+            }
+            match cmd.run(BOOT_WALL_TIMEOUT) {
+                Ok(outcome) if index >= WARMUP_RUNS => times[i].push(outcome.elapsed),
+                Ok(_) => {}
+                Err(err) => failed[i] = Some(err),
+            }
         }
     }
-    let floor_summary = Summary::of_durations_ms(&floor_times).ok_or("no floor samples")?;
-    let astra_summary = Summary::of_durations_ms(&astra_times).ok_or("no astra samples")?;
 
     let mut table = Table::new(&["command", "runs", "p10 ms", "median ms", "p90 ms"]);
-    for (cmd, s) in [(&floor, floor_summary), (&astra, astra_summary)] {
-        table.row(&[
-            cmd.shown.clone(),
-            s.count.to_string(),
-            format!("{:.2}", s.p10),
-            format!("{:.2}", s.median),
-            format!("{:.2}", s.p90),
-        ]);
+    let mut medians = Vec::new();
+    for (i, cmd) in commands.iter().enumerate() {
+        match (&failed[i], Summary::of_durations_ms(&times[i])) {
+            (None, Some(s)) => {
+                table.row(&[
+                    cmd.shown.clone(),
+                    s.count.to_string(),
+                    format!("{:.2}", s.p10),
+                    format!("{:.2}", s.median),
+                    format!("{:.2}", s.p90),
+                ]);
+                medians.push(Some(s.median));
+            }
+            _ => {
+                table.row(&[cmd.shown.as_str(), "FAILED", "-", "-", "-"]);
+                medians.push(None);
+            }
+        }
     }
     print!("{}", table.render());
-    println!(
-        "astra / floor (medians): {}",
-        ratio_verdict(
-            ratio(astra_summary.median, floor_summary.median),
-            BOOT_TARGET
-        )
-    );
-    Ok(())
+    for (label, median) in [("/bin/true", medians[1]), ("/bin/hello-std", medians[2])] {
+        let versus = medians[0].zip(median).and_then(|(f, m)| ratio(m, f));
+        println!(
+            "astra {label} / floor (medians): {}",
+            ratio_verdict(versus, BOOT_TARGET)
+        );
+    }
+    let errors: Vec<String> = failed.into_iter().flatten().collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        println!(
+            "FAILED: {} command(s) did not run (details on stderr)",
+            errors.len()
+        );
+        Err(errors.join("\n\n"))
+    }
 }
 
 fn syscall_bench(ws: &Workspace) -> Result<(), String> {

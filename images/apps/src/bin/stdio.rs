@@ -8,8 +8,9 @@
 #![no_std]
 #![no_main]
 
+use guest_std::entry;
 use guest_std::env::Args;
-use guest_std::{entry, io};
+use guest_std::io::{self, Write};
 
 entry!(main);
 

@@ -82,6 +82,7 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &sys::ring3_nanosleep_halts_and_clocks,
         ),
         ("clocks_are_consistent", &sys::clocks_are_consistent),
+        ("ring3_process_info_calls", &sys::ring3_process_info_calls),
     ];
     kprintln!(
         "astra: running {} self-tests on {:?}",

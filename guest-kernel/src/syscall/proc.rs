@@ -8,6 +8,7 @@
 
 use super::{Ctx, Errno, SysResult};
 use crate::arch::cpu::{self, SegmentBase};
+use crate::mm::paging::USER_END;
 use crate::process;
 
 /// The ids every process has (root).
@@ -163,9 +164,15 @@ pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if (len as u64) < RSEQ_ORIG_SIZE || addr % RSEQ_ORIG_SIZE != 0 {
         return Err(Errno::EINVAL);
     }
-    // The whole area must be user memory; Linux checks the range, then fills in the
-    // CPU on the way back to user mode.
-    ctx.read_vec(addr, len as usize)?;
+    // The area must lie in user space (Linux's access_ok); the CPU fields must be
+    // writable (Linux fills them in on the way back to user mode, and a fault there
+    // is a SIGSEGV; astra reports EFAULT at once).
+    if addr
+        .checked_add(len as u64)
+        .is_none_or(|end| end > USER_END)
+    {
+        return Err(Errno::EFAULT);
+    }
     write_rseq_cpu(ctx, addr, 0)?;
     ctx.proc.thread.rseq = Some(Rseq { addr, len, sig });
     Ok(0)

@@ -406,13 +406,16 @@ global_asm!(
     //
     // ---- Fatal cases, chosen by rdi: 0 a fault inside the SIGSEGV handler (blocked:
     // fatal); 1 a handler whose stack is unusable; 2 SA_RESETHAND: the first ud2 is
-    // handled, the second kills with SIGILL.
+    // handled, the second kills with SIGILL; 3 a handler at a non-canonical address.
     ".global sys_blob_fatal",
     ".global sys_blob_fatal_end",
     "sys_blob_fatal:",
     "mov r12, rdi",
     "lea rax, [rip + 50f]",
-    "mov [0x600200], rax",
+    "cmp r12, 3",
+    "jne 1f",
+    "mov rax, 0x8000000000000000",
+    "1: mov [0x600200], rax",
     // SA_SIGINFO | SA_RESTORER, plus SA_RESETHAND for the SIGILL case.
     "mov eax, 0x04000004",
     "cmp r12, 2",
@@ -879,6 +882,11 @@ pub(super) fn ring3_fatal_signal_cases() -> TestResult {
         (0, 128 + sig::SIGSEGV, "a fault in the SIGSEGV handler"),
         (1, 128 + sig::SIGSEGV, "a handler with no usable stack"),
         (2, 128 + sig::SIGILL, "a second SIGILL after SA_RESETHAND"),
+        (
+            3,
+            128 + sig::SIGSEGV,
+            "a handler at a non-canonical address",
+        ),
     ];
     for (mode, want, what) in cases {
         let proc = run_blob_with(code, false, mode)?;

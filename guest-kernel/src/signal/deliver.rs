@@ -12,6 +12,7 @@ use crate::arch::cpu::{self, FxArea};
 use crate::arch::platform;
 use crate::arch::trap::TrapFrame;
 use crate::kprintln;
+use crate::mm::paging::USER_END;
 use crate::mm::uaccess;
 use crate::process::{self, Process};
 
@@ -121,6 +122,14 @@ fn push_frame(
     // x86-64 handlers must return through a restorer (Linux refuses too).
     if action.flags & sa::SA_RESTORER == 0 {
         return Err(String::from("the action has no SA_RESTORER"));
+    }
+    // `iretq` to a non-canonical rip would fault in the kernel; on Linux the process
+    // gets SIGSEGV for such a handler, as here.
+    if action.handler >= USER_END {
+        return Err(format!(
+            "handler address {:#x} is not in user space",
+            action.handler
+        ));
     }
     let on_altstack = action.flags & sa::SA_ONSTACK != 0;
     let place = frame::place(regs.rsp, &proc.signals.altstack, on_altstack).ok_or_else(|| {

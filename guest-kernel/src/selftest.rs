@@ -19,6 +19,7 @@ use crate::{kprintln, process, time};
 
 mod fs;
 mod pipe;
+mod signals;
 mod sys;
 
 type TestResult = Result<(), String>;
@@ -73,10 +74,13 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ),
         (
             "ring3_fault_handler_on_altstack_and_sigreturn",
-            &sys::ring3_fault_handler_on_altstack_and_sigreturn,
+            &signals::ring3_fault_handler_on_altstack_and_sigreturn,
         ),
-        ("ring3_signals_to_self", &sys::ring3_signals_to_self),
-        ("ring3_fatal_signal_cases", &sys::ring3_fatal_signal_cases),
+        ("ring3_signals_to_self", &signals::ring3_signals_to_self),
+        (
+            "ring3_fatal_signal_cases",
+            &signals::ring3_fatal_signal_cases,
+        ),
         (
             "ring3_nanosleep_halts_and_clocks",
             &sys::ring3_nanosleep_halts_and_clocks,

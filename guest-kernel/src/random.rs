@@ -1,7 +1,7 @@
 //! Kernel randomness: a ChaCha20 generator with fast key erasure.
 //!
-//! The key is seeded on first use from RDSEED and RDRAND when CPUID reports them, TSC
-//! jitter and the clocks, absorbed through the ChaCha20 block function. Each request
+//! The key is seeded on first use from RDSEED and RDRAND when CPUID reports them and
+//! TSC jitter, absorbed through the ChaCha20 block function. Each request
 //! draws blocks under the current key and then replaces the key with fresh output
 //! (Bernstein's "fast key erasure"), so a later compromise of the state does not reveal
 //! earlier output. `getrandom` and `AT_RANDOM` come from here; the entropy device can
@@ -109,7 +109,6 @@ fn seeded() -> Generator {
             generator.absorb(v);
         }
     }
-    generator.absorb(crate::time::realtime_ns());
     // Timing jitter: the TSC around memory traffic, interrupts and VM exits. Weak on
     // its own in a VM; the hardware sources above carry the weight where they exist.
     let mut scratch = [0u64; 64];

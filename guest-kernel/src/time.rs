@@ -27,18 +27,16 @@ pub const TICK_NS: u64 = NS_PER_SEC / TICK_HZ as u64;
 static TICKS: AtomicU64 = AtomicU64::new(0);
 static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
-/// Unix time in ns at monotonic time 0.
-static WALL_AT_BOOT_NS: AtomicU64 = AtomicU64::new(0);
+/// Unix time in ns at monotonic time 0; [`WALL_UNKNOWN`] until the RTC is first read.
+static WALL_AT_BOOT_NS: AtomicU64 = AtomicU64::new(WALL_UNKNOWN);
+const WALL_UNKNOWN: u64 = u64::MAX;
 /// How many times a sleeper halted the CPU (self-tests check that sleeping halts).
 static SLEEP_HALTS: AtomicU64 = AtomicU64::new(0);
 
-/// Records the TSC frequency the VMM measured (0 if unknown) and reads the wall clock.
+/// Records the TSC frequency the VMM measured (0 if unknown).
 pub fn init(tsc_khz: u64) {
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
     TSC_KHZ.store(tsc_khz, Ordering::Relaxed);
-    if let Some(wall) = crate::drivers::rtc::unix_time_ns() {
-        WALL_AT_BOOT_NS.store(wall.saturating_sub(monotonic_ns()), Ordering::Relaxed);
-    }
 }
 
 /// Called on every timer interrupt.
@@ -76,14 +74,22 @@ pub fn monotonic_ns() -> u64 {
 
 /// Nanoseconds since the Unix epoch.
 pub fn realtime_ns() -> u64 {
-    WALL_AT_BOOT_NS
-        .load(Ordering::Relaxed)
-        .saturating_add(monotonic_ns())
+    wall_at_boot_ns().saturating_add(monotonic_ns())
 }
 
-/// Unix time in ns at monotonic time 0 (to turn wall-clock deadlines into monotonic ones).
+/// Unix time in ns at monotonic time 0 (to turn wall-clock deadlines into monotonic
+/// ones). The RTC device is asked on first use (a VM exit), not at boot; if it does not
+/// answer, the epoch.
 pub fn wall_at_boot_ns() -> u64 {
-    WALL_AT_BOOT_NS.load(Ordering::Relaxed)
+    match WALL_AT_BOOT_NS.load(Ordering::Relaxed) {
+        WALL_UNKNOWN => {
+            let wall = crate::drivers::rtc::unix_time_ns()
+                .map_or(0, |ns| ns.saturating_sub(monotonic_ns()));
+            WALL_AT_BOOT_NS.store(wall, Ordering::Relaxed);
+            wall
+        }
+        wall => wall,
+    }
 }
 
 /// Resolution of the fine clocks in ns: 1 with a TSC of known frequency, else a tick.

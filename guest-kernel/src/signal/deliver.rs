@@ -13,8 +13,9 @@ use crate::arch::platform;
 use crate::arch::trap::TrapFrame;
 use crate::kprintln;
 use crate::mm::paging::USER_END;
-use crate::mm::uaccess;
+use crate::mm::uaccess::{self, Pod};
 use crate::process::{self, Process};
+use crate::syscall::Errno;
 
 /// What became of a CPU fault in user mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,8 +154,8 @@ fn push_frame(
         action.restorer,
         place.fpstate,
     );
-    uaccess::copy_to_user(&proc.space, place.fpstate, &fx.0)
-        .and_then(|()| uaccess::write_obj(&proc.space, place.frame, &built))
+    write_user(proc, place.fpstate, &fx.0)
+        .and_then(|()| write_user_obj(proc, place.frame, &built))
         .map_err(|_| format!("signal frame at {:#x} is not writable", place.frame))?;
 
     proc.signals.altstack.disarm_if_requested();
@@ -183,7 +184,7 @@ fn push_frame(
 /// of it; returns the restored rax. A bad frame raises SIGSEGV, as on Linux.
 pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
     let uc_addr = regs.rsp;
-    let uc: frame::UContext = match uaccess::read_obj(&proc.space, uc_addr) {
+    let uc: frame::UContext = match read_user_obj(proc, uc_addr) {
         Ok(uc) => uc,
         Err(_) => return bad_frame(proc, uc_addr, "not readable"),
     };
@@ -196,7 +197,7 @@ pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
         0 => FxArea::initial(),
         addr => {
             let mut fx = FxArea([0; 512]);
-            if uaccess::copy_from_user(&proc.space, addr, &mut fx.0).is_err() {
+            if read_user(proc, addr, &mut fx.0).is_err() {
                 return bad_frame(proc, uc_addr, "FPU state not readable");
             }
             fx
@@ -219,4 +220,25 @@ fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
     );
     proc.signals.force(SigInfo::kernel(sig::SIGSEGV));
     0
+}
+
+// User memory as the program sees it. Today every user page is mapped up front, so the
+// checked copies over the page tables suffice; with demand paging (the memory-area
+// code), these become `uaccess::write_user(proc, ..)` / `uaccess::read_user(proc, ..)`,
+// so that a frame on a not-yet-touched alternate stack faults its pages in.
+
+fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
+    uaccess::copy_to_user(&proc.space, va, data)
+}
+
+fn write_user_obj<T: Pod>(proc: &mut Process, va: u64, value: &T) -> Result<(), Errno> {
+    uaccess::write_obj(&proc.space, va, value)
+}
+
+fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    uaccess::copy_from_user(&proc.space, va, buf)
+}
+
+fn read_user_obj<T: Pod>(proc: &Process, va: u64) -> Result<T, Errno> {
+    uaccess::read_obj(&proc.space, va)
 }

@@ -309,6 +309,15 @@ impl Clock {
     }
 }
 
+/// False for the clock ids Linux has no sleep for: `CLOCK_MONOTONIC_RAW` and the coarse
+/// clocks.
+pub fn can_sleep_on(id: i32) -> bool {
+    !matches!(
+        id,
+        clock_id::MONOTONIC_RAW | clock_id::REALTIME_COARSE | clock_id::MONOTONIC_COARSE
+    )
+}
+
 /// Truncates a time to the tick, as the coarse clocks report it.
 pub fn coarse(ns: u64) -> u64 {
     ns - ns % TICK_NS
@@ -391,6 +400,14 @@ mod tests {
         assert_eq!(Clock::from_id((!7 << 3) | 4 | 2, 7), Some(Clock::ThreadCpu));
         assert_eq!(Clock::from_id((!7 << 3) | 3, 7), None);
         assert_eq!(Clock::from_id(-1, 7), None, "clock fd ids are invalid");
+    }
+
+    #[test]
+    fn raw_and_coarse_clocks_cannot_be_slept_on() {
+        use clock_id::*;
+        assert!(can_sleep_on(REALTIME) && can_sleep_on(MONOTONIC) && can_sleep_on(BOOTTIME));
+        assert!(!can_sleep_on(MONOTONIC_RAW));
+        assert!(!can_sleep_on(MONOTONIC_COARSE) && !can_sleep_on(REALTIME_COARSE));
     }
 
     #[test]

@@ -79,11 +79,15 @@ pub fn nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// clock_nanosleep(clockid, flags, req, rem): against wall or monotonic time, relative
-/// or `TIMER_ABSTIME`. Sleeping on the thread's CPU clock is EINVAL as on Linux; on the
-/// process's CPU clock it could only end when the deadline has passed already (nothing
-/// else runs while the only thread sleeps), so a later deadline is EOPNOTSUPP.
+/// or `TIMER_ABSTIME`. As on Linux, `CLOCK_MONOTONIC_RAW` and the coarse clocks cannot be
+/// slept on (EOPNOTSUPP) and the thread's CPU clock is EINVAL. On the process's CPU clock
+/// a sleep could only end when the deadline has passed already (nothing else runs while
+/// the only thread sleeps; Linux would wait forever), so a later deadline is EOPNOTSUPP.
 pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = clock(ctx, a[0])?;
+    if !time::can_sleep_on(a[0] as i32) {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let ns = read_request(ctx, a[2])?;
     let absolute = a[1] & TIMER_ABSTIME != 0;
     let now = time::read_clock(clock, &ctx.proc.cpu);

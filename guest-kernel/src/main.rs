@@ -22,6 +22,7 @@ pub mod mm;
 mod process;
 mod random;
 mod selftest;
+pub mod signal;
 pub mod syscall;
 pub mod time;
 mod trap;

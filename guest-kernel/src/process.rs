@@ -35,6 +35,16 @@ pub struct Process {
     pub files: crate::fs::FdTable,
     /// Working directory: an absolute path without symlinks, `.` or `..`.
     pub cwd: String,
+    /// Parent process id (0: started by the kernel, like init).
+    pub ppid: u32,
+    /// Signal actions, mask, pending signals, alternate stack.
+    pub signals: crate::signal::SignalState,
+    /// Per-thread registrations: FS/GS base, tid address, robust list, rseq.
+    pub thread: crate::syscall::ThreadState,
+    /// Resource limits.
+    pub limits: crate::syscall::Rlimits,
+    /// CPU-time clock.
+    pub cpu: crate::time::CpuClock,
 }
 
 static NEXT_PID: AtomicU32 = AtomicU32::new(1);
@@ -111,6 +121,11 @@ impl Process {
             bench_skip_ud2: false,
             files: crate::fs::FdTable::with_stdio(),
             cwd: String::from("/"),
+            ppid: 0,
+            signals: crate::signal::SignalState::new(),
+            thread: Default::default(),
+            limits: Default::default(),
+            cpu: crate::time::CpuClock::start(),
         });
         let top = proc.kernel_stack_top();
         let mut frame = TrapFrame::new_user(rip, rsp);
@@ -173,6 +188,7 @@ pub fn run(proc: Box<Process>) -> Box<Process> {
         trap::set_isolation_tables(p.space.pml4_phys(), p.space.user_pml4_phys());
         // SAFETY: the process's space was built from the kernel space.
         unsafe { p.space.activate() };
+        p.thread.load_segment_bases();
     }
     trap::set_kernel_stack(top);
     // SAFETY: target_rsp was prepared by prepare_user_entry on the process's own stack,

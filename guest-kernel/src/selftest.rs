@@ -19,6 +19,8 @@ use crate::{kprintln, process, time};
 
 mod fs;
 mod pipe;
+mod signals;
+mod sys;
 
 type TestResult = Result<(), String>;
 
@@ -66,6 +68,25 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_devices_and_poll", &|| fs::devices_and_poll(rootfs)),
         ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
         ("fs_pipe_round_trip", &pipe::pipe_round_trip),
+        (
+            "ring3_fs_gs_base_via_arch_prctl",
+            &sys::ring3_fs_gs_base_via_arch_prctl,
+        ),
+        (
+            "ring3_fault_handler_on_altstack_and_sigreturn",
+            &signals::ring3_fault_handler_on_altstack_and_sigreturn,
+        ),
+        ("ring3_signals_to_self", &signals::ring3_signals_to_self),
+        (
+            "ring3_fatal_signal_cases",
+            &signals::ring3_fatal_signal_cases,
+        ),
+        (
+            "ring3_nanosleep_halts_and_clocks",
+            &sys::ring3_nanosleep_halts_and_clocks,
+        ),
+        ("clocks_are_consistent", &sys::clocks_are_consistent),
+        ("ring3_process_info_calls", &sys::ring3_process_info_calls),
     ];
     kprintln!(
         "astra: running {} self-tests on {:?}",

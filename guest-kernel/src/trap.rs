@@ -6,21 +6,8 @@ use crate::{process, syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
 
-/// Linux signal numbers used for faults.
-pub mod signal {
-    /// Trace/breakpoint trap.
-    pub const SIGTRAP: u8 = 5;
-    /// Illegal instruction.
-    pub const SIGILL: u8 = 4;
-    /// Bus error.
-    pub const SIGBUS: u8 = 7;
-    /// Arithmetic exception.
-    pub const SIGFPE: u8 = 8;
-    /// Segmentation fault.
-    pub const SIGSEGV: u8 = 11;
-    /// Kill.
-    pub const SIGKILL: u8 = 9;
-}
+/// Linux signal numbers (kept here for existing users; `crate::signal` owns them).
+pub use crate::signal::sig as signal;
 
 /// Names of the CPU exceptions, for reports.
 pub fn exception_name(vector: u64) -> &'static str {
@@ -44,17 +31,6 @@ pub fn exception_name(vector: u64) -> &'static str {
         18 => "machine check",
         19 => "SIMD floating-point error",
         _ => "unexpected trap",
-    }
-}
-
-/// The signal a user-mode CPU exception raises, as Linux maps them.
-pub fn signal_for_exception(vector: u64) -> u8 {
-    match vector {
-        0 | 16 | 19 => signal::SIGFPE,
-        1 | 3 => signal::SIGTRAP,
-        6 => signal::SIGILL,
-        17 => signal::SIGBUS,
-        _ => signal::SIGSEGV,
     }
 }
 
@@ -86,11 +62,19 @@ pub fn handle(frame: &mut TrapFrame) {
     }
 }
 
-fn user_fault(frame: &TrapFrame, vector: u64) {
-    let sig = signal_for_exception(vector);
+fn user_fault(frame: &mut TrapFrame, vector: u64) {
+    let addr = if vector == 14 {
+        platform::fault_address()
+    } else {
+        0
+    };
+    // A registered handler runs (on Linux's terms); otherwise the default action kills.
+    let sig = match crate::signal::deliver_fault(frame, vector, addr) {
+        crate::signal::FaultOutcome::Handled => return,
+        crate::signal::FaultOutcome::Fatal(sig) => sig,
+    };
     let proc_name = process::current_name();
     if vector == 14 {
-        let addr = platform::fault_address();
         let access = if frame.error_code & 2 != 0 {
             "write"
         } else {
@@ -125,15 +109,7 @@ fn user_fault(frame: &TrapFrame, vector: u64) {
 
 /// The short name of a signal.
 pub fn signal_name(sig: u8) -> &'static str {
-    match sig {
-        signal::SIGTRAP => "SIGTRAP",
-        signal::SIGILL => "SIGILL",
-        signal::SIGBUS => "SIGBUS",
-        signal::SIGFPE => "SIGFPE",
-        signal::SIGSEGV => "SIGSEGV",
-        signal::SIGKILL => "SIGKILL",
-        _ => "signal",
-    }
+    crate::signal::name(sig)
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {

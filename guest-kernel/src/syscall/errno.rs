@@ -39,6 +39,7 @@ errnos! {
     ENOMEM = 12, "Cannot allocate memory";
     EACCES = 13, "Permission denied";
     EFAULT = 14, "Bad address";
+    EBUSY = 16, "Device or resource busy";
     EEXIST = 17, "File exists";
     ENODEV = 19, "No such device";
     ENOTDIR = 20, "Not a directory";
@@ -53,6 +54,7 @@ errnos! {
     ENAMETOOLONG = 36, "File name too long";
     ENOSYS = 38, "Function not implemented";
     ELOOP = 40, "Too many levels of symbolic links";
+    EOPNOTSUPP = 95, "Operation not supported";
 }
 
 impl Errno {

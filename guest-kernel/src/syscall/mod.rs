@@ -10,14 +10,19 @@ mod fs;
 mod fs_ctl;
 mod fs_dir;
 mod fs_poll;
+mod info;
 mod io;
 mod proc;
+mod signal;
 pub mod strace;
 mod table;
+mod time;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 pub use errno::Errno;
+pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
+pub use proc::ThreadState;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,7 +31,6 @@ use crate::arch::trap::TrapFrame;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess;
 use crate::process::{self, Process};
-use crate::time;
 
 /// Result of a system call handler.
 pub type SysResult = Result<u64, Errno>;
@@ -158,23 +162,30 @@ pub fn dispatch(frame: &mut TrapFrame) {
             strace::stats::record(nr, false, 0);
         }
     }
-    let started = if counting { time::monotonic_ns() } else { 0 };
+    let started = if counting {
+        crate::time::monotonic_ns()
+    } else {
+        0
+    };
     let result = match &entry {
         Some(e) => (e.handler)(&mut ctx, args),
         None => Err(Errno::ENOSYS),
     };
     if counting {
-        let elapsed = time::monotonic_ns().saturating_sub(started);
+        let elapsed = crate::time::monotonic_ns().saturating_sub(started);
         strace::stats::record(nr, result.is_err(), elapsed);
     }
     if let Some(call) = call {
         crate::kprintln!("{}", call.finish(&ctx, &result));
     }
-    let frame = ctx.frame;
+    let Ctx { proc, frame } = ctx;
     frame.rax = match result {
         Ok(value) => value,
         Err(e) => e.as_return(),
     };
+    // As on the way back to user mode on Linux: run handlers (or default actions) of
+    // the signals the call raised or unblocked.
+    crate::signal::deliver_pending(proc, frame);
     // SYSRET would fault in kernel mode on a non-canonical rip; never return there.
     if frame.rip >= USER_END {
         crate::kprintln!(

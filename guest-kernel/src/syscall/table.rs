@@ -2,7 +2,7 @@
 
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
-use super::{fs, fs_ctl, fs_dir, fs_poll, io, proc, Ctx, SysResult};
+use super::{fs, fs_ctl, fs_dir, fs_poll, info, io, proc, signal, time, Ctx, SysResult};
 
 /// A system call handler.
 pub type Handler = fn(&mut Ctx<'_>, [u64; 6]) -> SysResult;
@@ -71,6 +71,9 @@ syscall_table! {
     6 => lstat(Str, Ptr) = fs::lstat;
     7 => poll(Ptr, UInt, Int) = fs_poll::poll;
     8 => lseek(Fd, Int, Whence) = io::lseek;
+    13 => rt_sigaction(Signal, Ptr, Ptr, UInt) = signal::rt_sigaction;
+    14 => rt_sigprocmask(SigHow, Ptr, Ptr, UInt) = signal::rt_sigprocmask;
+    15 => rt_sigreturn() = signal::rt_sigreturn;
     16 => ioctl(Fd, IoctlReq, Ptr) = fs_ctl::ioctl;
     17 => pread64(Fd, OutBuf, UInt, Int) = io::pread64;
     18 => pwrite64(Fd, Buf(2), UInt, Int) = io::pwrite64;
@@ -78,27 +81,61 @@ syscall_table! {
     20 => writev(Fd, Iovec(2), Int) = io::writev;
     21 => access(Str, Int) = fs::access;
     22 => pipe(Ptr) = fs_ctl::pipe;
+    24 => sched_yield() = info::sched_yield;
     32 => dup(Fd) = fs_ctl::dup;
     33 => dup2(Fd, Fd) = fs_ctl::dup2;
+    35 => nanosleep(Ptr, Ptr) = time::nanosleep;
     39 => getpid() = proc::getpid;
     60 => exit(Int) -> Never = proc::exit;
+    62 => kill(Int, Signal) = signal::kill;
+    63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
     79 => getcwd(OutBuf, UInt) = fs_dir::getcwd;
     80 => chdir(Str) = fs_dir::chdir;
     81 => fchdir(Fd) = fs_dir::fchdir;
     89 => readlink(Str, OutBuf, UInt) = fs::readlink;
+    96 => gettimeofday(Ptr, Ptr) = time::gettimeofday;
+    97 => getrlimit(Int, Ptr) = info::getrlimit;
+    99 => sysinfo(Ptr) = info::sysinfo;
+    102 => getuid() = proc::get_root_id;
+    104 => getgid() = proc::get_root_id;
+    107 => geteuid() = proc::get_root_id;
+    108 => getegid() = proc::get_root_id;
+    110 => getppid() = proc::getppid;
+    118 => getresuid(Ptr, Ptr, Ptr) = proc::getres_ids;
+    120 => getresgid(Ptr, Ptr, Ptr) = proc::getres_ids;
+    127 => rt_sigpending(Ptr, UInt) = signal::rt_sigpending;
+    131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
+    158 => arch_prctl(ArchPrctlCode, Ptr) = proc::arch_prctl;
+    160 => setrlimit(Int, Ptr) = info::setrlimit;
+    186 => gettid() = proc::gettid;
+    200 => tkill(Int, Signal) = signal::tkill;
+    201 => time(Ptr) = time::time;
+    203 => sched_setaffinity(Int, UInt, Ptr) = info::sched_setaffinity;
+    204 => sched_getaffinity(Int, UInt, Ptr) = info::sched_getaffinity;
     217 => getdents64(Fd, Ptr, UInt) = fs_dir::getdents64;
+    218 => set_tid_address(Ptr) = proc::set_tid_address;
+    228 => clock_gettime(ClockId, Ptr) = time::clock_gettime;
+    229 => clock_getres(ClockId, Ptr) = time::clock_getres;
+    230 => clock_nanosleep(ClockId, Int, Ptr, Ptr) = time::clock_nanosleep;
     231 => exit_group(Int) -> Never = proc::exit_group;
+    234 => tgkill(Int, Int, Signal) = signal::tgkill;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     262 => newfstatat(AtFd, Str, Ptr, AtFlags) = fs::newfstatat;
     267 => readlinkat(AtFd, Str, OutBuf, UInt) = fs::readlinkat;
     269 => faccessat(AtFd, Str, Int) = fs::faccessat;
     271 => ppoll(Ptr, UInt, Ptr, Ptr, UInt) = fs_poll::ppoll;
+    273 => set_robust_list(Ptr, UInt) = proc::set_robust_list;
+    274 => get_robust_list(Int, Ptr, Ptr) = proc::get_robust_list;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
     293 => pipe2(Ptr, OpenFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
     296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
+    302 => prlimit64(Int, Int, Ptr, Ptr) = info::prlimit64;
+    309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
+    318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
+    334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     439 => faccessat2(AtFd, Str, Int, AtFlags) = fs::faccessat2;
 }
 

@@ -1,6 +1,7 @@
 //! Thin typed wrappers over single x86-64 instructions and registers.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Reads the time-stamp counter.
 #[inline(always)]
@@ -144,8 +145,196 @@ pub mod msr {
     pub const FMASK: u32 = 0xc000_0084;
     /// FS base.
     pub const FS_BASE: u32 = 0xc000_0100;
+    /// GS base (the kernel never uses GS or `swapgs`, so this is the user's).
+    pub const GS_BASE: u32 = 0xc000_0101;
+    /// The GS base `swapgs` exchanges with GS_BASE.
+    pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
     /// EFER.SCE: SYSCALL enable.
     pub const EFER_SCE: u64 = 1 << 0;
     /// EFER.NXE: no-execute enable.
     pub const EFER_NXE: u64 = 1 << 11;
+}
+
+/// True if `va` is canonical for 48-bit virtual addresses.
+pub fn is_canonical(va: u64) -> bool {
+    let top = va >> 47;
+    top == 0 || top == 0x1_ffff
+}
+
+/// Which user segment base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentBase {
+    /// FS: thread-local storage on x86-64 Linux.
+    Fs = 0,
+    /// GS.
+    Gs = 1,
+}
+
+impl SegmentBase {
+    fn msr(self) -> u32 {
+        match self {
+            SegmentBase::Fs => msr::FS_BASE,
+            SegmentBase::Gs => msr::GS_BASE,
+        }
+    }
+}
+
+/// The segment bases last written, so that loading the same value again when a thread
+/// is resumed costs nothing (each `wrmsr` traps to the host on PVM). `u64::MAX` (not
+/// canonical): unknown.
+static LOADED_BASES: [AtomicU64; 2] = [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)];
+
+/// Loads a user segment base for a thread about to run, skipping the write when the CPU
+/// already holds `base` from the last [`write_segment_base`]. (If user mode changed the
+/// base since by loading a segment selector, it keeps that change, as Linux does.)
+pub fn load_segment_base(which: SegmentBase, base: u64) -> bool {
+    if LOADED_BASES[which as usize].load(Ordering::Relaxed) == base {
+        return true;
+    }
+    write_segment_base(which, base)
+}
+
+/// Writes a user segment base. Returns false (and changes nothing) for a non-canonical
+/// base, which the CPU would refuse with a #GP.
+///
+/// The kernel uses neither FS nor GS and never executes `swapgs`, so the bases stay as
+/// set while it runs. The GS base goes to both GS_BASE and KERNEL_GS_BASE: PVM hosts
+/// take the guest's GS base from KERNEL_GS_BASE when they switch it to user mode (a
+/// standard kernel would have done `swapgs` there); on hardware KERNEL_GS_BASE is unused.
+pub fn write_segment_base(which: SegmentBase, base: u64) -> bool {
+    if !is_canonical(base) {
+        return false;
+    }
+    // SAFETY: FS_BASE, GS_BASE and KERNEL_GS_BASE exist on every x86-64 CPU and accept
+    // any canonical value; the kernel does not depend on them.
+    unsafe {
+        wrmsr(which.msr(), base);
+        if which == SegmentBase::Gs {
+            wrmsr(msr::KERNEL_GS_BASE, base);
+        }
+    }
+    LOADED_BASES[which as usize].store(base, Ordering::Relaxed);
+    true
+}
+
+/// Reads a user segment base.
+pub fn read_segment_base(which: SegmentBase) -> u64 {
+    // SAFETY: FS_BASE and GS_BASE exist on every x86-64 CPU; reading has no side effects.
+    unsafe { rdmsr(which.msr()) }
+}
+
+/// A 512-byte FXSAVE image (x87, MMX, SSE registers and MXCSR), aligned as the
+/// instructions require.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FxArea(pub [u8; 512]);
+
+impl FxArea {
+    /// Offset of MXCSR in the image.
+    pub const MXCSR: usize = 24;
+    /// Offset of MXCSR_MASK (the writable MXCSR bits; 0 means the default 0xffbf).
+    pub const MXCSR_MASK: usize = 28;
+
+    /// The state a signal handler starts with (Linux's init state): x87 control word
+    /// 0x37f, MXCSR 0x1f80, every register zero.
+    pub fn initial() -> Self {
+        let mut area = FxArea([0; 512]);
+        area.0[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
+        area.0[Self::MXCSR..Self::MXCSR + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
+        area
+    }
+
+    /// The MXCSR field.
+    pub fn mxcsr(&self) -> u32 {
+        u32::from_le_bytes([self.0[24], self.0[25], self.0[26], self.0[27]])
+    }
+
+    /// Clears the MXCSR bits the CPU would refuse (FXRSTOR raises #GP for reserved
+    /// bits), given the mask the CPU reported in its own FXSAVE image.
+    pub fn sanitize(&mut self, mxcsr_mask: u32) {
+        let mask = if mxcsr_mask == 0 { 0xffbf } else { mxcsr_mask };
+        let value = self.mxcsr() & mask;
+        self.0[Self::MXCSR..Self::MXCSR + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// The MXCSR_MASK field.
+    pub fn mxcsr_mask(&self) -> u32 {
+        u32::from_le_bytes([self.0[28], self.0[29], self.0[30], self.0[31]])
+    }
+}
+
+/// Saves the current x87/SSE state (the user's: the kernel is built without SSE).
+pub fn fxsave(area: &mut FxArea) {
+    // SAFETY: the area is 512 bytes, 16-byte aligned and ours; CR4.OSFXSR is set at boot.
+    unsafe { asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
+}
+
+/// Loads x87/SSE state. The MXCSR is masked with the CPU's MXCSR_MASK first, so an
+/// image built from user data cannot make FXRSTOR fault.
+pub fn fxrstor(area: &FxArea) {
+    let mut current = FxArea([0; 512]);
+    fxsave(&mut current);
+    let mut checked = *area;
+    checked.sanitize(current.mxcsr_mask());
+    // SAFETY: 512 bytes, 16-byte aligned, and the only field FXRSTOR validates (MXCSR)
+    // holds no reserved bits.
+    unsafe { asm!("fxrstor64 [{}]", in(reg) checked.0.as_ptr(), options(nostack)) };
+}
+
+/// Hardware random-number instructions the CPU reports in CPUID.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RngFeatures {
+    /// RDRAND (CPUID.1:ECX bit 30).
+    pub rdrand: bool,
+    /// RDSEED (CPUID.(7,0):EBX bit 18).
+    pub rdseed: bool,
+}
+
+/// Asks CPUID which hardware random-number instructions exist (CPUID traps on PVM:
+/// call it once and keep the answer).
+pub fn rng_features() -> RngFeatures {
+    let max_leaf = cpuid(0, 0)[0];
+    RngFeatures {
+        rdrand: cpuid(1, 0)[2] & (1 << 30) != 0,
+        rdseed: max_leaf >= 7 && cpuid(7, 0)[1] & (1 << 18) != 0,
+    }
+}
+
+/// One RDRAND value, retried a few times as Intel recommends; `None` if the CPU lacks
+/// the instruction (per `features`) or it kept failing.
+pub fn rdrand(features: RngFeatures) -> Option<u64> {
+    if !features.rdrand {
+        return None;
+    }
+    for _ in 0..10 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: CPUID reported RDRAND; it only writes the output register and CF.
+        unsafe {
+            asm!("rdrand {}", "setc {}", out(reg) value, out(reg_byte) ok, options(nomem, nostack))
+        };
+        if ok != 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// One RDSEED value, likewise.
+pub fn rdseed(features: RngFeatures) -> Option<u64> {
+    if !features.rdseed {
+        return None;
+    }
+    for _ in 0..10 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: CPUID reported RDSEED; it only writes the output register and CF.
+        unsafe {
+            asm!("rdseed {}", "setc {}", out(reg) value, out(reg_byte) ok, options(nomem, nostack))
+        };
+        if ok != 0 {
+            return Some(value);
+        }
+    }
+    None
 }

@@ -16,6 +16,9 @@ pub const VECTOR_IRQ_BASE: u64 = 0x20;
 /// Bit of [`TrapFrame::vector`] set by the entry code when it switched from the
 /// user-mode page tables; the return path switches back exactly then.
 pub const VECTOR_FROM_USER_TABLES: u64 = 1 << 63;
+/// Bit of [`TrapFrame::vector`] a system call sets to return through `iretq` instead of
+/// `sysretq`, which clobbers rcx and r11 (see [`TrapFrame::return_by_iret`]).
+pub const VECTOR_RETURN_BY_IRET: u64 = 1 << 62;
 
 /// Registers saved on every entry to the kernel, lowest address first.
 #[repr(C)]
@@ -53,7 +56,14 @@ const _: () = assert!(size_of::<TrapFrame>() == 22 * 8);
 impl TrapFrame {
     /// The vector number alone.
     pub fn vector_number(&self) -> u64 {
-        self.vector & !VECTOR_FROM_USER_TABLES
+        self.vector & !(VECTOR_FROM_USER_TABLES | VECTOR_RETURN_BY_IRET)
+    }
+
+    /// Makes a system call return to user mode with `iretq`, which restores every
+    /// register of the frame (`sysretq` loads rcx and r11 with rip and rflags). Needed
+    /// when a system call replaces the whole user context, as `rt_sigreturn` does.
+    pub fn return_by_iret(&mut self) {
+        self.vector |= VECTOR_RETURN_BY_IRET;
     }
 
     /// True if the trap interrupted user mode.
@@ -166,6 +176,9 @@ global_asm!(
     "mov rdi, rsp",
     "cld",
     "call {dispatch}",
+    // A frame that must be restored whole (rcx, r11 included) leaves like a trap.
+    "bt qword ptr [rsp + 15 * 8], 62",
+    "jc trap_return",
     leave_to_marked_tables!(),
     pop_gprs!(),
     "add rsp, 16",

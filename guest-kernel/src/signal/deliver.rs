@@ -1,0 +1,244 @@
+//! Delivery: default actions, handler frames on the user stack, and `rt_sigreturn`.
+
+use alloc::format;
+use alloc::string::String;
+
+use super::frame::{self, RtSigFrame};
+use super::{
+    default_action, fault_info, name, sa, si_code, sig, DefaultAction, FpStatus, SigAction,
+    SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
+};
+use crate::arch::cpu::{self, FxArea};
+use crate::arch::platform;
+use crate::arch::trap::TrapFrame;
+use crate::kprintln;
+use crate::mm::paging::USER_END;
+use crate::mm::uaccess::{self, Pod};
+use crate::process::{self, Process};
+use crate::syscall::Errno;
+
+/// What became of a CPU fault in user mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOutcome {
+    /// A handler will run (the frame now enters it).
+    Handled,
+    /// The default action applies: the caller reports the fault and ends the process
+    /// with 128 + this signal.
+    Fatal(u8),
+}
+
+/// Raises the signal for CPU exception `vector` (page-fault address `fault_addr`) in
+/// the current process, as Linux's `force_sig_fault` does: a blocked or ignored fault
+/// signal reverts to the default action. With a handler, the frame is switched to it.
+pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> FaultOutcome {
+    let fp = if vector == 16 || vector == 19 {
+        let mut fx = FxArea([0; 512]);
+        cpu::fxsave(&mut fx);
+        FpStatus {
+            fcw: u16::from_le_bytes([fx.0[0], fx.0[1]]),
+            fsw: u16::from_le_bytes([fx.0[2], fx.0[3]]),
+            mxcsr: fx.mxcsr(),
+        }
+    } else {
+        FpStatus::default()
+    };
+    let info = fault_info(vector, frame.error_code, fault_addr, frame.rip, fp);
+    let Some(proc) = process::current() else {
+        return FaultOutcome::Fatal(info.signo);
+    };
+    proc.signals.force(info);
+    if proc.signals.action(info.signo).handler == SIG_DFL {
+        return FaultOutcome::Fatal(info.signo);
+    }
+    deliver_pending(proc, frame);
+    FaultOutcome::Handled
+}
+
+/// Delivers the signals pending and not blocked, as on every return to user mode:
+/// ignored ones are dropped, default actions applied (which may end the process), and
+/// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
+/// last one runs first, as on Linux).
+pub fn deliver_pending(proc: &mut Process, frame: &mut TrapFrame) {
+    // Each round consumes a pending signal; a failed delivery adds at most one SIGSEGV,
+    // whose own failure makes it fatal.
+    for _ in 0..=2 * NSIG as usize {
+        let Some(info) = proc.signals.take_next() else {
+            return;
+        };
+        let signo = info.signo;
+        let action = proc.signals.action(signo);
+        match action.handler {
+            SIG_IGN => {}
+            SIG_DFL => match default_action(signo) {
+                DefaultAction::Ignore | DefaultAction::Continue => {}
+                DefaultAction::Stop => kprintln!(
+                    "astra: {} stopped by {}; nothing could continue it, so it continues",
+                    proc.name,
+                    name(signo)
+                ),
+                DefaultAction::Terminate | DefaultAction::CoreDump => die(proc, &info),
+            },
+            _ => {
+                if let Err(why) = push_frame(proc, frame, &info, &action) {
+                    // Linux's force_sigsegv: a SIGSEGV that cannot be handled is fatal.
+                    kprintln!(
+                        "astra: {}: cannot deliver {}: {}",
+                        proc.name,
+                        name(signo),
+                        why
+                    );
+                    if signo == sig::SIGSEGV {
+                        proc.signals.reset_to_default(sig::SIGSEGV);
+                    }
+                    proc.signals.force(SigInfo::kernel(sig::SIGSEGV));
+                }
+            }
+        }
+    }
+}
+
+/// Ends the process for `info` with status 128 + signal and a report line.
+fn die(proc: &Process, info: &SigInfo) -> ! {
+    let signo = info.signo;
+    match info.code {
+        si_code::SI_USER | si_code::SI_TKILL => kprintln!(
+            "astra: {} killed by {} (sent by pid {})",
+            proc.name,
+            name(signo),
+            info.pid
+        ),
+        _ => kprintln!("astra: {} killed by {}", proc.name, name(signo)),
+    }
+    process::exit_current(128 + signo)
+}
+
+/// Writes a handler frame for `info` to the user stack and switches `regs` to the
+/// handler; on failure nothing changes.
+fn push_frame(
+    proc: &mut Process,
+    regs: &mut TrapFrame,
+    info: &SigInfo,
+    action: &SigAction,
+) -> Result<(), String> {
+    // x86-64 handlers must return through a restorer (Linux refuses too).
+    if action.flags & sa::SA_RESTORER == 0 {
+        return Err(String::from("the action has no SA_RESTORER"));
+    }
+    // `iretq` to a non-canonical rip would fault in the kernel; on Linux the process
+    // gets SIGSEGV for such a handler, as here.
+    if action.handler >= USER_END {
+        return Err(format!(
+            "handler address {:#x} is not in user space",
+            action.handler
+        ));
+    }
+    let on_altstack = action.flags & sa::SA_ONSTACK != 0;
+    let place = frame::place(regs.rsp, &proc.signals.altstack, on_altstack).ok_or_else(|| {
+        format!(
+            "no room for a signal frame below rsp {:#x} (alternate stack {:#x}+{:#x})",
+            regs.rsp,
+            proc.signals.altstack.saved().sp,
+            proc.signals.altstack.saved().size
+        )
+    })?;
+    let mut fx = FxArea([0; 512]);
+    cpu::fxsave(&mut fx);
+    // The software-reserved tail: no XSAVE extension follows (Linux reads magic there).
+    fx.0[464..].fill(0);
+    let old_mask = proc.signals.blocked();
+    let built: RtSigFrame = frame::build(
+        regs,
+        info,
+        old_mask.0,
+        proc.signals.altstack.saved(),
+        action.restorer,
+        place.fpstate,
+    );
+    write_user(proc, place.fpstate, &fx.0)
+        .and_then(|()| write_user_obj(proc, place.frame, &built))
+        .map_err(|_| format!("signal frame at {:#x} is not writable", place.frame))?;
+
+    proc.signals.altstack.disarm_if_requested();
+    let mut mask = old_mask.union(SigSet(action.mask));
+    if action.flags & sa::SA_NODEFER == 0 {
+        mask.insert(info.signo);
+    }
+    proc.signals.set_blocked(mask);
+    if action.flags & sa::SA_RESETHAND != 0 {
+        proc.signals.reset_to_default(info.signo);
+    }
+    frame::enter_handler(
+        regs,
+        &place,
+        info.signo,
+        action.handler,
+        platform::user_selectors(),
+    );
+    // Handlers start with a clean FPU, as on Linux.
+    cpu::fxrstor(&FxArea::initial());
+    Ok(())
+}
+
+/// `rt_sigreturn`: restores the context saved by [`push_frame`] from the frame at the
+/// user stack pointer (the handler's `ret` popped the return address), validating all
+/// of it; returns the restored rax. A bad frame raises SIGSEGV, as on Linux.
+pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
+    let uc_addr = regs.rsp;
+    let uc: frame::UContext = match read_user_obj(proc, uc_addr) {
+        Ok(uc) => uc,
+        Err(_) => return bad_frame(proc, uc_addr, "not readable"),
+    };
+    proc.signals.set_blocked(SigSet(uc.sigmask));
+    let mut restored = *regs;
+    if let Err(e) = frame::restore(&uc.mcontext, &mut restored, platform::user_selectors()) {
+        return bad_frame(proc, uc_addr, &format!("{e:?}"));
+    }
+    let fx = match uc.mcontext.fpstate {
+        0 => FxArea::initial(),
+        addr => {
+            let mut fx = FxArea([0; 512]);
+            if read_user(proc, addr, &mut fx.0).is_err() {
+                return bad_frame(proc, uc_addr, "FPU state not readable");
+            }
+            fx
+        }
+    };
+    cpu::fxrstor(&fx);
+    *regs = restored;
+    // Linux ignores errors here (e.g. EPERM when returning onto the stack itself).
+    let _ = proc.signals.altstack.set(&uc.stack, regs.rsp);
+    regs.return_by_iret();
+    regs.rax
+}
+
+fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
+    kprintln!(
+        "astra: {}: rt_sigreturn: bad signal frame at {:#x}: {}",
+        proc.name,
+        addr,
+        why
+    );
+    proc.signals.force(SigInfo::kernel(sig::SIGSEGV));
+    0
+}
+
+// User memory as the program sees it. Today every user page is mapped up front, so the
+// checked copies over the page tables suffice; with demand paging (the memory-area
+// code), these become `uaccess::write_user(proc, ..)` / `uaccess::read_user(proc, ..)`,
+// so that a frame on a not-yet-touched alternate stack faults its pages in.
+
+fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
+    uaccess::copy_to_user(&proc.space, va, data)
+}
+
+fn write_user_obj<T: Pod>(proc: &mut Process, va: u64, value: &T) -> Result<(), Errno> {
+    uaccess::write_obj(&proc.space, va, value)
+}
+
+fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    uaccess::copy_from_user(&proc.space, va, buf)
+}
+
+fn read_user_obj<T: Pod>(proc: &Process, va: u64) -> Result<T, Errno> {
+    uaccess::read_obj(&proc.space, va)
+}

@@ -1,0 +1,424 @@
+//! A process's signal state: actions, blocked mask, pending signals, alternate stack.
+//! Pure logic, host-tested.
+
+use super::{
+    default_action, sig, DefaultAction, SigAction, SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
+};
+use crate::mm::uaccess::Pod;
+use crate::syscall::Errno;
+
+/// `sigaltstack` flags and limits.
+pub mod ss {
+    /// Reported when running on the alternate stack (accepted as "enable" on input).
+    pub const SS_ONSTACK: i32 = 1;
+    /// The alternate stack is disabled.
+    pub const SS_DISABLE: i32 = 2;
+    /// Disable the alternate stack while a handler runs on it.
+    pub const SS_AUTODISARM: i32 = i32::MIN;
+    /// Smallest alternate stack accepted (Linux's `MINSIGSTKSZ` on x86).
+    pub const MINSIGSTKSZ: u64 = 2048;
+}
+
+/// Linux `stack_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackT {
+    /// Lowest address of the stack.
+    pub sp: u64,
+    /// `SS_*` flags.
+    pub flags: i32,
+    /// Padding (the C struct has it too).
+    pub pad: u32,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+// SAFETY: #[repr(C)] with the padding as an explicit field; every bit pattern is valid.
+unsafe impl Pod for StackT {}
+
+const _: () = assert!(core::mem::size_of::<StackT>() == 24);
+
+/// The alternate signal stack (`sigaltstack`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AltStack {
+    sp: u64,
+    size: u64,
+    flags: i32,
+}
+
+impl Default for AltStack {
+    fn default() -> Self {
+        AltStack {
+            sp: 0,
+            size: 0,
+            flags: ss::SS_DISABLE,
+        }
+    }
+}
+
+impl AltStack {
+    /// The top (highest address, exclusive) of the stack.
+    pub fn top(&self) -> u64 {
+        self.sp.wrapping_add(self.size)
+    }
+
+    /// True if stack pointer `sp` lies in the stack (Linux's `__on_sig_stack`).
+    pub fn contains(&self, sp: u64) -> bool {
+        sp > self.sp && sp - self.sp <= self.size
+    }
+
+    /// True if a thread at `sp` counts as running on the stack (`on_sig_stack`: never
+    /// with `SS_AUTODISARM`, which disables the stack while it is in use).
+    pub fn on_stack(&self, sp: u64) -> bool {
+        self.flags & ss::SS_AUTODISARM == 0 && self.contains(sp)
+    }
+
+    /// `SS_DISABLE`, `SS_ONSTACK` or 0 for a thread at `sp` (`sas_ss_flags`).
+    pub fn state_at(&self, sp: u64) -> i32 {
+        if self.size == 0 {
+            ss::SS_DISABLE
+        } else if self.on_stack(sp) {
+            ss::SS_ONSTACK
+        } else {
+            0
+        }
+    }
+
+    /// What `sigaltstack` reports to a thread at `sp`.
+    pub fn report(&self, sp: u64) -> StackT {
+        StackT {
+            sp: self.sp,
+            flags: self.state_at(sp) | (self.flags & ss::SS_AUTODISARM),
+            pad: 0,
+            size: self.size,
+        }
+    }
+
+    /// What a signal frame's `uc_stack` records (and `rt_sigreturn` reinstalls).
+    pub fn saved(&self) -> StackT {
+        StackT {
+            sp: self.sp,
+            flags: self.flags,
+            pad: 0,
+            size: self.size,
+        }
+    }
+
+    /// `sigaltstack(new)` by a thread at `sp`: EPERM while running on the stack,
+    /// EINVAL for unknown flags, ENOMEM below `MINSIGSTKSZ`.
+    pub fn set(&mut self, new: &StackT, sp: u64) -> Result<(), Errno> {
+        if self.on_stack(sp) {
+            return Err(Errno::EPERM);
+        }
+        let mode = new.flags & !ss::SS_AUTODISARM;
+        if mode != ss::SS_DISABLE && mode != ss::SS_ONSTACK && mode != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (stack_sp, size) = if mode == ss::SS_DISABLE {
+            (0, 0)
+        } else if new.size < ss::MINSIGSTKSZ {
+            return Err(Errno::ENOMEM);
+        } else {
+            (new.sp, new.size)
+        };
+        *self = AltStack {
+            sp: stack_sp,
+            size,
+            flags: new.flags,
+        };
+        Ok(())
+    }
+
+    /// Called when a handler starts on the stack: `SS_AUTODISARM` disables it.
+    pub fn disarm_if_requested(&mut self) {
+        if self.flags & ss::SS_AUTODISARM != 0 {
+            *self = AltStack::default();
+        }
+    }
+}
+
+/// Signal dispositions, mask, pending signals and alternate stack of a process.
+#[derive(Clone, Debug)]
+pub struct SignalState {
+    actions: [SigAction; NSIG as usize],
+    /// The blocked mask (never holds SIGKILL or SIGSTOP).
+    blocked: SigSet,
+    pending: SigSet,
+    info: [SigInfo; NSIG as usize],
+    /// The alternate signal stack.
+    pub altstack: AltStack,
+}
+
+impl Default for SignalState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SignalState {
+    /// Every action default, nothing blocked or pending, no alternate stack.
+    pub fn new() -> Self {
+        SignalState {
+            actions: [SigAction::default(); NSIG as usize],
+            blocked: SigSet::EMPTY,
+            pending: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+            altstack: AltStack::default(),
+        }
+    }
+
+    /// The action of `signo` (1..=64).
+    pub fn action(&self, signo: u8) -> SigAction {
+        self.actions[signo as usize - 1]
+    }
+
+    /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
+    /// old one. Pending instances of a signal that is now ignored are discarded.
+    pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
+        let old = self.action(signo);
+        self.actions[signo as usize - 1] = action.sanitized();
+        if self.is_ignored(signo) {
+            self.pending.remove(signo);
+        }
+        old
+    }
+
+    /// True if delivering `signo` would do nothing: `SIG_IGN`, or the default action
+    /// ignores it.
+    pub fn is_ignored(&self, signo: u8) -> bool {
+        match self.action(signo).handler {
+            SIG_IGN => true,
+            SIG_DFL => matches!(
+                default_action(signo),
+                DefaultAction::Ignore | DefaultAction::Continue
+            ),
+            _ => false,
+        }
+    }
+
+    /// The blocked mask.
+    pub fn blocked(&self) -> SigSet {
+        self.blocked
+    }
+
+    /// Replaces the blocked mask (SIGKILL and SIGSTOP are dropped from it).
+    pub fn set_blocked(&mut self, mask: SigSet) {
+        self.blocked = mask.blockable();
+    }
+
+    /// Signals pending.
+    pub fn pending(&self) -> SigSet {
+        self.pending
+    }
+
+    /// Generates a signal for the process. An ignored, unblocked signal is discarded
+    /// (a blocked one is kept: its action may change before it is unblocked); a
+    /// standard signal already pending is not queued twice.
+    pub fn send(&mut self, info: SigInfo) {
+        let signo = info.signo;
+        if !self.blocked.contains(signo) && self.is_ignored(signo) {
+            return;
+        }
+        if self.pending.contains(signo) {
+            return;
+        }
+        self.pending.insert(signo);
+        self.info[signo as usize - 1] = info;
+    }
+
+    /// Raises a signal the process cannot refuse (a fault): if it is blocked or
+    /// ignored its action becomes the default one and it is unblocked, so that it is
+    /// delivered now (Linux's `force_sig_info`).
+    pub fn force(&mut self, info: SigInfo) {
+        let signo = info.signo;
+        let blocked = self.blocked.contains(signo);
+        if blocked || self.action(signo).handler == SIG_IGN {
+            self.actions[signo as usize - 1].handler = SIG_DFL;
+        }
+        if blocked {
+            self.blocked.remove(signo);
+        }
+        // A fault replaces whatever instance was pending: its info is the one to report.
+        self.pending.insert(signo);
+        self.info[signo as usize - 1] = info;
+    }
+
+    /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
+    pub fn reset_to_default(&mut self, signo: u8) {
+        self.actions[signo as usize - 1].handler = SIG_DFL;
+    }
+
+    fn deliverable(&self) -> SigSet {
+        self.pending.minus(self.blocked)
+    }
+
+    /// True if a pending signal is not blocked (a sleep must end to deliver it).
+    pub fn has_deliverable(&self) -> bool {
+        !self.deliverable().is_empty()
+    }
+
+    /// Removes and returns the next signal to deliver: faults first, then the
+    /// lowest-numbered one.
+    pub fn take_next(&mut self) -> Option<SigInfo> {
+        let ready = self.deliverable();
+        let signo = ready
+            .intersect(SigSet::SYNCHRONOUS)
+            .lowest()
+            .or_else(|| ready.lowest())?;
+        self.pending.remove(signo);
+        Some(self.info[signo as usize - 1])
+    }
+
+    /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
+    pub fn can_catch(signo: u8) -> bool {
+        signo != sig::SIGKILL && signo != sig::SIGSTOP
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{sa, si_code};
+    use super::*;
+
+    fn handler() -> SigAction {
+        SigAction {
+            handler: 0x40_1000,
+            flags: sa::SA_SIGINFO | sa::SA_RESTORER,
+            restorer: 0x40_2000,
+            mask: 0,
+        }
+    }
+
+    #[test]
+    fn ignored_signals_are_dropped_unless_blocked() {
+        let mut s = SignalState::new();
+        s.send(SigInfo::kernel(sig::SIGCHLD));
+        assert!(s.pending().is_empty(), "default-ignored");
+        s.set_action(
+            sig::SIGUSR1,
+            SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            },
+        );
+        s.send(SigInfo::kernel(sig::SIGUSR1));
+        assert!(s.pending().is_empty());
+        s.set_blocked(SigSet::of(sig::SIGUSR1));
+        s.send(SigInfo::kernel(sig::SIGUSR1));
+        assert!(
+            s.pending().contains(sig::SIGUSR1),
+            "blocked signals stay pending"
+        );
+        assert!(!s.has_deliverable());
+        s.set_action(sig::SIGUSR1, SigAction::default());
+        assert!(
+            s.pending().contains(sig::SIGUSR1),
+            "default action terminates"
+        );
+        s.set_action(
+            sig::SIGUSR1,
+            SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            },
+        );
+        assert!(s.pending().is_empty(), "ignoring discards the pending one");
+    }
+
+    #[test]
+    fn delivery_order_and_unblocking() {
+        let mut s = SignalState::new();
+        s.set_blocked(SigSet(u64::MAX));
+        assert!(!s.blocked().contains(sig::SIGKILL));
+        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0));
+        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0));
+        s.send(SigInfo::kernel(sig::SIGSEGV));
+        assert_eq!(s.take_next(), None);
+        s.set_blocked(SigSet::EMPTY);
+        assert_eq!(
+            s.take_next().map(|i| i.signo),
+            Some(sig::SIGSEGV),
+            "faults first"
+        );
+        let hup = s.take_next();
+        assert_eq!(
+            hup.map(|i| (i.signo, i.code)),
+            Some((sig::SIGHUP, si_code::SI_USER))
+        );
+        assert_eq!(s.take_next().map(|i| i.signo), Some(sig::SIGUSR2));
+        assert_eq!(s.take_next(), None);
+    }
+
+    #[test]
+    fn forcing_a_blocked_fault_resets_it_to_the_default() {
+        let mut s = SignalState::new();
+        s.set_action(sig::SIGSEGV, handler());
+        s.set_blocked(SigSet::of(sig::SIGSEGV));
+        s.force(SigInfo::kernel(sig::SIGSEGV));
+        assert_eq!(s.action(sig::SIGSEGV).handler, SIG_DFL);
+        assert!(!s.blocked().contains(sig::SIGSEGV));
+        assert_eq!(s.take_next().map(|i| i.signo), Some(sig::SIGSEGV));
+        // Unblocked and handled: the handler stays.
+        s.set_action(sig::SIGILL, handler());
+        s.force(SigInfo::kernel(sig::SIGILL));
+        assert_eq!(s.action(sig::SIGILL).handler, handler().handler);
+        // Ignored faults cannot be ignored.
+        s.set_action(
+            sig::SIGFPE,
+            SigAction {
+                handler: SIG_IGN,
+                ..Default::default()
+            },
+        );
+        s.force(SigInfo::kernel(sig::SIGFPE));
+        assert_eq!(s.action(sig::SIGFPE).handler, SIG_DFL);
+    }
+
+    #[test]
+    fn altstack_rules_match_sigaltstack() {
+        let mut a = AltStack::default();
+        assert_eq!(a.report(0x1000).flags, ss::SS_DISABLE);
+        let small = StackT {
+            sp: 0x10000,
+            flags: 0,
+            pad: 0,
+            size: 1024,
+        };
+        assert_eq!(a.set(&small, 0x9000), Err(Errno::ENOMEM));
+        let bad = StackT {
+            flags: 4,
+            size: 8192,
+            ..small
+        };
+        assert_eq!(a.set(&bad, 0x9000), Err(Errno::EINVAL));
+        let good = StackT {
+            size: 8192,
+            ..small
+        };
+        assert_eq!(a.set(&good, 0x9000), Ok(()));
+        assert_eq!(a.report(0x9000), good);
+        assert_eq!(a.report(0x11000).flags, ss::SS_ONSTACK);
+        assert!(a.contains(0x12000) && !a.contains(0x10000) && !a.contains(0x12001));
+        // Cannot change it while running on it.
+        assert_eq!(a.set(&good, 0x11000), Err(Errno::EPERM));
+        let disable = StackT {
+            sp: 0,
+            flags: ss::SS_DISABLE,
+            pad: 0,
+            size: 0,
+        };
+        assert_eq!(a.set(&disable, 0x9000), Ok(()));
+        assert_eq!(a.report(0x9000).flags, ss::SS_DISABLE);
+        assert_eq!(a.report(0x9000).size, 0);
+        // SS_AUTODISARM: never "on" the stack, disarmed when a handler starts.
+        let auto = StackT {
+            flags: ss::SS_AUTODISARM,
+            ..good
+        };
+        assert_eq!(a.set(&auto, 0x9000), Ok(()));
+        assert!(!a.on_stack(0x11000));
+        assert_eq!(a.report(0x11000).flags, ss::SS_AUTODISARM);
+        a.disarm_if_requested();
+        assert_eq!(a, AltStack::default());
+    }
+}

@@ -1,0 +1,149 @@
+//! Signal system calls: actions, masks, the alternate stack, `rt_sigreturn`, and
+//! `kill`/`tkill`/`tgkill` (a process can signal only itself: it is the only one).
+//!
+//! A signal generated here is queued; the dispatcher delivers what is deliverable when
+//! the call returns (`signal::deliver_pending`), as Linux does on the way to user mode.
+
+use super::{Ctx, Errno, SysResult};
+use crate::signal::{
+    self, apply_mask, si_code, SigAction, SigInfo, SigSet, SignalState, StackT, SIGSET_SIZE,
+};
+
+/// The uid signals are sent with (astra runs everything as root, see `proc.rs`).
+const SENDER_UID: u32 = 0;
+
+fn check_sigset_size(size: u64) -> Result<(), Errno> {
+    if size == SIGSET_SIZE {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// rt_sigaction(sig, act, oldact, sigsetsize)
+pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    check_sigset_size(a[3])?;
+    let new = match a[1] {
+        0 => None,
+        va => Some(ctx.read_obj::<SigAction>(va)?),
+    };
+    if !signal::is_valid(a[0]) {
+        return Err(Errno::EINVAL);
+    }
+    let signo = a[0] as u8;
+    let old = match new {
+        Some(_) if !SignalState::can_catch(signo) => return Err(Errno::EINVAL),
+        Some(action) => ctx.proc.signals.set_action(signo, action),
+        None => ctx.proc.signals.action(signo),
+    };
+    if a[2] != 0 {
+        ctx.write_obj(a[2], &old)?;
+    }
+    Ok(0)
+}
+
+/// rt_sigprocmask(how, set, oldset, sigsetsize)
+pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    check_sigset_size(a[3])?;
+    let old = ctx.proc.signals.blocked();
+    if a[1] != 0 {
+        let set = SigSet(ctx.read_u64(a[1])?);
+        let new = apply_mask(old, a[0], set).ok_or(Errno::EINVAL)?;
+        ctx.proc.signals.set_blocked(new);
+    }
+    if a[2] != 0 {
+        ctx.write_obj(a[2], &old.0)?;
+    }
+    Ok(0)
+}
+
+/// rt_sigpending(set, sigsetsize): the pending signals that are blocked (the others are
+/// delivered on the way back to user mode).
+pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[1] > SIGSET_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let signals = &ctx.proc.signals;
+    let set = signals.pending().intersect(signals.blocked());
+    let bytes = set.0.to_le_bytes();
+    ctx.write_user(a[0], &bytes[..a[1] as usize])?;
+    Ok(0)
+}
+
+/// sigaltstack(ss, old_ss)
+pub fn sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let sp = ctx.frame.rsp;
+    let new = match a[0] {
+        0 => None,
+        va => Some(ctx.read_obj::<StackT>(va)?),
+    };
+    let old = ctx.proc.signals.altstack.report(sp);
+    if let Some(new) = new {
+        ctx.proc.signals.altstack.set(&new, sp)?;
+    }
+    if a[1] != 0 {
+        ctx.write_obj(a[1], &old)?;
+    }
+    Ok(0)
+}
+
+/// rt_sigreturn(): returns to the context the signal frame on the stack saved.
+pub fn rt_sigreturn(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
+    Ok(signal::sigreturn(ctx.proc, ctx.frame))
+}
+
+/// Queues signal `sig` (0: only check) for the caller after the target was resolved.
+fn send_self(ctx: &mut Ctx<'_>, sig: u64, code: i32) -> SysResult {
+    if sig == 0 {
+        return Ok(0);
+    }
+    if !signal::is_valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let pid = ctx.proc.pid;
+    ctx.proc
+        .signals
+        .send(SigInfo::from_process(sig as u8, code, pid, SENDER_UID));
+    Ok(0)
+}
+
+/// kill(pid, sig): `pid` may name the caller (its pid, 0 or minus its process group,
+/// which is its pid); -1 means every other process, of which there are none.
+pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    let me = ctx.proc.pid as i32;
+    let is_self = match pid {
+        0 => true,
+        -1 => false,
+        p if p > 0 => p == me,
+        p => p.checked_neg() == Some(me),
+    };
+    if !is_self {
+        return Err(Errno::ESRCH);
+    }
+    send_self(ctx, a[1], si_code::SI_USER)
+}
+
+/// tkill(tid, sig)
+pub fn tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let tid = a[0] as i32;
+    if tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if tid as u32 != ctx.proc.pid {
+        return Err(Errno::ESRCH);
+    }
+    send_self(ctx, a[1], si_code::SI_TKILL)
+}
+
+/// tgkill(tgid, tid, sig)
+pub fn tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (tgid, tid) = (a[0] as i32, a[1] as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if tgid as u32 != ctx.proc.pid || tid as u32 != ctx.proc.pid {
+        return Err(Errno::ESRCH);
+    }
+    send_self(ctx, a[2], si_code::SI_TKILL)
+}

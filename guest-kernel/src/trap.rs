@@ -2,6 +2,7 @@
 
 use crate::arch::platform;
 use crate::arch::trap::{TrapFrame, VECTOR_INT80, VECTOR_IRQ_BASE, VECTOR_SYSCALL};
+use crate::mm::user::FaultError;
 use crate::{process, syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
@@ -71,6 +72,7 @@ pub fn handle(frame: &mut TrapFrame) {
             frame.rip += 2;
             syscall::dispatch(frame);
         }
+        14 if user => user_page_fault(frame),
         _ if user => {
             if !(vector == 6 && crate::bench::skip_trap(frame)) {
                 user_fault(frame, vector);
@@ -83,6 +85,28 @@ pub fn handle(frame: &mut TrapFrame) {
                 kernel_fault(frame);
             }
         }
+    }
+}
+
+/// A user page fault: demand paging resolves most; the rest are real faults.
+fn user_page_fault(frame: &TrapFrame) {
+    let addr = platform::fault_address();
+    let Some(proc) = process::current() else {
+        return user_fault(frame, 14);
+    };
+    match crate::mm::user::handle_page_fault(proc, addr, frame.error_code) {
+        Ok(()) => {}
+        Err(FaultError::OutOfMemory) => crate::mm::user::oom_kill(),
+        Err(FaultError::Bus) => {
+            crate::kprintln!(
+                "astra: {} killed by SIGBUS: page fault at {:#x} past the end of the mapped file, rip={:#x}",
+                process::current_name(),
+                addr,
+                frame.rip
+            );
+            process::exit_current(128 + signal::SIGBUS);
+        }
+        Err(FaultError::Segv) => user_fault(frame, 14),
     }
 }
 

@@ -46,6 +46,33 @@ fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 0x1ff) as usize
 }
 
+/// Invalidates changed translations: one `invlpg` per page for a few pages, one reload
+/// of CR3 for many (each is a trap to the host on PVM).
+#[derive(Default)]
+struct TlbFlush {
+    pages: u64,
+}
+
+impl TlbFlush {
+    const MAX_SINGLE: u64 = 16;
+
+    fn page(&mut self, va: u64) {
+        self.pages += 1;
+        if self.pages <= Self::MAX_SINGLE {
+            crate::arch::cpu::invlpg(va);
+        }
+    }
+
+    fn finish(self) -> u64 {
+        if self.pages > Self::MAX_SINGLE {
+            // SAFETY: reloading the current CR3 keeps the same tables and drops their
+            // cached non-global translations, user pages among them.
+            unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3()) };
+        }
+        self.pages
+    }
+}
+
 /// An address space: the physical address of its PML4, and optionally a second PML4
 /// for user mode that shares the user half but maps only chosen kernel pages.
 #[derive(Debug)]
@@ -213,6 +240,67 @@ impl AddressSpace {
             crate::arch::cpu::invlpg(va);
             Some(value & ADDR_MASK)
         }
+    }
+
+    /// Calls `f(va, entry)` for each present 4 KiB entry in `[start, end)` (page aligned,
+    /// user half), skipping absent tables whole so that a huge sparse range costs little.
+    fn walk_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64)) {
+        let end = end.min(USER_END);
+        let mut va = start;
+        'pages: while va < end {
+            let mut table_pa = self.pml4;
+            for level in (1..4).rev() {
+                // SAFETY: walking live tables of this space.
+                let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
+                if value & flags::PRESENT == 0 || value & flags::HUGE != 0 {
+                    // Nothing (or no 4 KiB pages) below this entry: skip its whole span.
+                    let span = 1u64 << (12 + 9 * level);
+                    va = (va & !(span - 1)) + span;
+                    continue 'pages;
+                }
+                table_pa = value & ADDR_MASK;
+            }
+            let entry = table(table_pa).wrapping_add(index(va, 0));
+            // SAFETY: `entry` is in a live table of this space.
+            if unsafe { *entry } & flags::PRESENT != 0 {
+                f(va, entry);
+            }
+            va += PAGE_SIZE;
+        }
+    }
+
+    /// Calls `f(va, pa, flags)` for each mapped 4 KiB page in `[start, end)`.
+    pub fn for_each_mapped(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64, u64)) {
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is a present entry of this space's tables.
+            let value = unsafe { *entry };
+            f(va, value & ADDR_MASK, value & !ADDR_MASK);
+        });
+    }
+
+    /// Unmaps every page in `[start, end)`, handing each frame to `f(va, pa)`, and flushes
+    /// the TLB for them. Returns how many pages were unmapped.
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, u64)) -> u64 {
+        let mut flush = TlbFlush::default();
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is a present entry of this space's tables.
+            let value = unsafe { core::ptr::replace(entry, 0) };
+            flush.page(va);
+            f(va, value & ADDR_MASK);
+        });
+        flush.finish()
+    }
+
+    /// Replaces the flags of every mapped page in `[start, end)` by `page_flags` (plus
+    /// PRESENT), keeping its frame, and flushes the TLB for them.
+    pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) {
+        let mut flush = TlbFlush::default();
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is a present entry of this space's tables.
+            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | flags::PRESENT };
+            flush.page(va);
+        });
+        flush.finish();
     }
 
     /// Frees every user page and user page table of this space. The kernel half is

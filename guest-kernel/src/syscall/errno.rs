@@ -39,6 +39,7 @@ errnos! {
     EACCES = 13, "Permission denied";
     EFAULT = 14, "Bad address";
     EEXIST = 17, "File exists";
+    ENODEV = 19, "No such device";
     ENOTDIR = 20, "Not a directory";
     EISDIR = 21, "Is a directory";
     EINVAL = 22, "Invalid argument";
@@ -51,6 +52,8 @@ errnos! {
     ENAMETOOLONG = 36, "File name too long";
     ENOSYS = 38, "Function not implemented";
     ELOOP = 40, "Too many levels of symbolic links";
+    EOVERFLOW = 75, "Value too large for defined data type";
+    EOPNOTSUPP = 95, "Operation not supported";
 }
 
 impl Errno {

@@ -110,8 +110,15 @@ pub fn begin(proc: &Process, nr: u64, entry: Option<&Entry>, args: &[u64; 6]) ->
             Arg::UInt => {
                 let _ = write!(line, "{value}");
             }
-            Arg::Ptr | Arg::OutBuf | Arg::Iovec(_) | Arg::OpenFlags | Arg::Prot
-            | Arg::MapFlags | Arg::AtFlags | Arg::IoctlReq | Arg::ArchPrctlCode => {
+            Arg::Ptr
+            | Arg::OutBuf
+            | Arg::Iovec(_)
+            | Arg::OpenFlags
+            | Arg::Prot
+            | Arg::MapFlags
+            | Arg::AtFlags
+            | Arg::IoctlReq
+            | Arg::ArchPrctlCode => {
                 if value == 0 {
                     line.push_str("NULL");
                 } else {
@@ -131,8 +138,13 @@ pub fn begin(proc: &Process, nr: u64, entry: Option<&Entry>, args: &[u64; 6]) ->
             Arg::Str => {
                 let _ = write!(line, "{value:#x}");
             }
-            Arg::AtFd | Arg::Signal | Arg::SigHow | Arg::ClockId | Arg::Whence
-            | Arg::FcntlCmd | Arg::Advice => {
+            Arg::AtFd
+            | Arg::Signal
+            | Arg::SigHow
+            | Arg::ClockId
+            | Arg::Whence
+            | Arg::FcntlCmd
+            | Arg::Advice => {
                 let _ = write!(line, "{}", value as i64);
             }
             Arg::Mode => {

@@ -1,7 +1,7 @@
 //! THE system call table: Linux x86-64 number → name, argument shapes, handler.
 
 use super::strace::Arg::{self, *};
-use super::{io, proc, Ctx, SysResult};
+use super::{io, mem, mremap, proc, Ctx, SysResult};
 
 /// A system call handler.
 pub type Handler = fn(&mut Ctx<'_>, [u64; 6]) -> SysResult;
@@ -34,7 +34,15 @@ macro_rules! syscall_table {
 
 syscall_table! {
     1 => write(Fd, Buf(2), Int) = io::write;
+    9 => mmap(Ptr, UInt, Prot, MapFlags, Fd, Ptr) = mem::mmap;
+    10 => mprotect(Ptr, UInt, Prot) = mem::mprotect;
+    11 => munmap(Ptr, UInt) = mem::munmap;
+    12 => brk(Ptr) = mem::brk;
     20 => writev(Fd, Ptr, Int) = io::writev;
+    25 => mremap(Ptr, UInt, UInt, Ptr, Ptr) = mremap::mremap;
+    26 => msync(Ptr, UInt, Int) = mem::msync;
+    27 => mincore(Ptr, UInt, Ptr) = mem::mincore;
+    28 => madvise(Ptr, UInt, Advice) = mem::madvise;
     39 => getpid() = proc::getpid;
     60 => exit(Int) = proc::exit;
     231 => exit_group(Int) = proc::exit_group;

@@ -106,7 +106,7 @@ fn user_page_fault(frame: &TrapFrame) {
             );
             process::exit_current(128 + signal::SIGBUS);
         }
-        Err(FaultError::Segv) => user_fault(frame, 14),
+        Err(FaultError::Unmapped | FaultError::Protection) => user_fault(frame, 14),
     }
 }
 

@@ -3,7 +3,7 @@
 //! memory go through the same areas so that a pointer into memory the program has not
 //! touched yet works like on Linux.
 
-use super::paging::{flags, AddressSpace, USER_END};
+use super::paging::{flags, AddressSpace, MapError, USER_END};
 use super::user::{pte_flags, UserMemory, STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
@@ -23,8 +23,10 @@ const PF_PROTECTION_KEY: u64 = 1 << 5;
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultError {
-    /// No area there, or the access breaks its protection (SIGSEGV).
-    Segv,
+    /// No area there (SIGSEGV with `SEGV_MAPERR`).
+    Unmapped,
+    /// The access breaks the area's protection (SIGSEGV with `SEGV_ACCERR`).
+    Protection,
     /// A file page wholly past the end of the file, or the file could not be read
     /// (SIGBUS).
     Bus,
@@ -36,7 +38,7 @@ pub enum FaultError {
 /// real fault and the process gets the signal the error names.
 pub fn handle_page_fault(proc: &mut Process, addr: u64, error_code: u64) -> Result<(), FaultError> {
     if error_code & (PF_RESERVED | PF_PROTECTION_KEY) != 0 {
-        return Err(FaultError::Segv);
+        return Err(FaultError::Protection);
     }
     let access = if error_code & PF_INSTRUCTION != 0 {
         Access::Exec
@@ -106,14 +108,20 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
         unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut u8, PAGE_SIZE as usize) };
     let offset = vma.file_offset(page).unwrap_or(0);
     let filled = read_file(vma, offset, bytes).and_then(|()| {
-        space
-            .map(page, pa, pte_flags(vma.prot))
-            .map_err(|_| FaultError::OutOfMemory)
+        match space.map(page, pa, pte_flags(vma.prot)) {
+            Ok(()) => Ok(true),
+            // A parked frame is there already (a stale entry): use it, with the right flags.
+            Err(MapError::AlreadyMapped) => {
+                space.protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot));
+                Ok(false)
+            }
+            Err(MapError::OutOfMemory) => Err(FaultError::OutOfMemory),
+        }
     });
-    if filled.is_err() {
+    if filled != Ok(true) {
         frame::free(pa);
     }
-    filled
+    filled.map(|_| ())
 }
 
 fn in_user_range(va: u64, len: usize) -> bool {
@@ -160,18 +168,18 @@ impl UserMemory {
         access: Option<Access>,
     ) -> Result<(), FaultError> {
         if addr >= TASK_SIZE {
-            return Err(FaultError::Segv);
+            return Err(FaultError::Unmapped);
         }
         let page = page_align_down(addr);
         if self.vmas.find(addr).is_none() {
-            let old_start = self.growable_stack(addr).ok_or(FaultError::Segv)?;
+            let old_start = self.growable_stack(addr).ok_or(FaultError::Unmapped)?;
             if !self.vmas.extend_down(old_start, page) {
-                return Err(FaultError::Segv);
+                return Err(FaultError::Unmapped);
             }
         }
-        let vma = self.vmas.find(addr).ok_or(FaultError::Segv)?;
+        let vma = self.vmas.find(addr).ok_or(FaultError::Unmapped)?;
         if access.is_some_and(|a| !vma.allows(a)) {
-            return Err(FaultError::Segv);
+            return Err(FaultError::Protection);
         }
         let want = pte_flags(vma.prot);
         if let Some((_, have)) = space.translate(page) {
@@ -184,7 +192,7 @@ impl UserMemory {
             }
             // Nothing to repair: retry once after a flush, then give up rather than loop.
             if self.spurious.0 == page && self.spurious.1 >= 2 {
-                return Err(FaultError::Segv);
+                return Err(FaultError::Protection);
             }
             let count = if self.spurious.0 == page {
                 self.spurious.1 + 1
@@ -302,7 +310,7 @@ impl UserMemory {
         check: bool,
     ) -> Result<(), FaultError> {
         if !in_user_range(va, data.len()) {
-            return Err(FaultError::Segv);
+            return Err(FaultError::Unmapped);
         }
         let need = if check {
             flags::USER | flags::WRITABLE
@@ -316,7 +324,7 @@ impl UserMemory {
             if space.translate(cur).is_none_or(|(_, f)| f & need != need) {
                 self.fault_checked(space, cur, check.then_some(Access::Write))?;
             }
-            let (pa, _) = space.translate(cur).ok_or(FaultError::Segv)?;
+            let (pa, _) = space.translate(cur).ok_or(FaultError::Unmapped)?;
             // SAFETY: `pa..pa + chunk` lies in one mapped user frame, seen through the
             // direct map.
             unsafe {

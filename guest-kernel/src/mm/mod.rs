@@ -4,6 +4,7 @@ pub mod fault;
 pub mod frame;
 pub mod heap;
 pub mod paging;
+pub mod selftest;
 pub mod source;
 pub mod uaccess;
 pub mod user;

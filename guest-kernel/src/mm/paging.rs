@@ -20,6 +20,10 @@ pub mod flags {
     pub const GLOBAL: u64 = 1 << 8;
     /// No-execute.
     pub const NO_EXECUTE: u64 = 1 << 63;
+    /// Software bit of a non-present user entry that still owns its frame: a page of a
+    /// `PROT_NONE` area keeps its data there. (A present supervisor-only page does not do:
+    /// PVM never reports ring 3's faults on such a page to the guest.)
+    pub const PARKED: u64 = 1 << 10;
 }
 
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -166,15 +170,21 @@ impl AddressSpace {
         Ok(table(table_pa).wrapping_add(index(va, level)))
     }
 
-    /// Maps the 4 KiB page at `va` to frame `pa`.
+    /// Maps the 4 KiB page at `va` to frame `pa` (present, unless `page_flags` has
+    /// [`flags::PARKED`]: then the entry only keeps the frame).
     pub fn map(&mut self, va: u64, pa: u64, page_flags: u64) -> Result<(), MapError> {
         let entry = self.entry_mut(va, 0)?;
+        let present = if page_flags & flags::PARKED != 0 {
+            0
+        } else {
+            flags::PRESENT
+        };
         // SAFETY: `entry` is in a live table of this space.
         unsafe {
-            if *entry & flags::PRESENT != 0 {
+            if *entry & (flags::PRESENT | flags::PARKED) != 0 {
                 return Err(MapError::AlreadyMapped);
             }
-            *entry = (pa & ADDR_MASK) | page_flags | flags::PRESENT;
+            *entry = (pa & ADDR_MASK) | page_flags | present;
         }
         Ok(())
     }
@@ -233,7 +243,7 @@ impl AddressSpace {
         // SAFETY: `entry` is in a live table of this space.
         unsafe {
             let value = *entry;
-            if value & flags::PRESENT == 0 {
+            if value & (flags::PRESENT | flags::PARKED) == 0 {
                 return None;
             }
             *entry = 0;
@@ -242,8 +252,9 @@ impl AddressSpace {
         }
     }
 
-    /// Calls `f(va, entry)` for each present 4 KiB entry in `[start, end)` (page aligned,
-    /// user half), skipping absent tables whole so that a huge sparse range costs little.
+    /// Calls `f(va, entry)` for each 4 KiB entry in `[start, end)` (page aligned, user
+    /// half) that holds a frame (present or parked), skipping absent tables whole so that a
+    /// huge sparse range costs little.
     fn walk_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64)) {
         let end = end.min(USER_END);
         let mut va = start;
@@ -262,14 +273,15 @@ impl AddressSpace {
             }
             let entry = table(table_pa).wrapping_add(index(va, 0));
             // SAFETY: `entry` is in a live table of this space.
-            if unsafe { *entry } & flags::PRESENT != 0 {
+            if unsafe { *entry } & (flags::PRESENT | flags::PARKED) != 0 {
                 f(va, entry);
             }
             va += PAGE_SIZE;
         }
     }
 
-    /// Calls `f(va, pa, flags)` for each mapped 4 KiB page in `[start, end)`.
+    /// Calls `f(va, pa, flags)` for each 4 KiB page in `[start, end)` that has a frame
+    /// (parked ones included: their flags have [`flags::PARKED`]).
     pub fn for_each_mapped(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64, u64)) {
         self.walk_present(start, end, |va, entry| {
             // SAFETY: `entry` is a present entry of this space's tables.
@@ -278,8 +290,8 @@ impl AddressSpace {
         });
     }
 
-    /// Unmaps every page in `[start, end)`, handing each frame to `f(va, pa)`, and flushes
-    /// the TLB for them. Returns how many pages were unmapped.
+    /// Unmaps every page in `[start, end)` (parked ones included), handing each frame to
+    /// `f(va, pa)`, and flushes the TLB for them. Returns how many pages were unmapped.
     pub fn unmap_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, u64)) -> u64 {
         let mut flush = TlbFlush::default();
         self.walk_present(start, end, |va, entry| {
@@ -291,13 +303,19 @@ impl AddressSpace {
         flush.finish()
     }
 
-    /// Replaces the flags of every mapped page in `[start, end)` by `page_flags` (plus
-    /// PRESENT), keeping its frame, and flushes the TLB for them.
+    /// Replaces the flags of every page with a frame in `[start, end)` by `page_flags`
+    /// (plus PRESENT unless they have [`flags::PARKED`]), keeping the frame, and flushes
+    /// the TLB for them.
     pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) {
+        let present = if page_flags & flags::PARKED != 0 {
+            0
+        } else {
+            flags::PRESENT
+        };
         let mut flush = TlbFlush::default();
         self.walk_present(start, end, |va, entry| {
-            // SAFETY: `entry` is a present entry of this space's tables.
-            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | flags::PRESENT };
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
+            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | present };
             flush.page(va);
         });
         flush.finish();
@@ -311,6 +329,9 @@ impl AddressSpace {
                 // SAFETY: walking tables owned by the dying space.
                 let value = unsafe { *table(table_pa).add(i) };
                 if value & flags::PRESENT == 0 {
+                    if level == 0 && value & flags::PARKED != 0 {
+                        frame::free(value & ADDR_MASK);
+                    }
                     continue;
                 }
                 let pa = value & ADDR_MASK;

@@ -30,7 +30,7 @@ pub fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno>
     match proc.mem.write(&mut proc.space, va, data) {
         Ok(()) => Ok(()),
         Err(FaultError::OutOfMemory) => oom_kill(),
-        Err(FaultError::Segv | FaultError::Bus) => Err(Errno::EFAULT),
+        Err(FaultError::Unmapped | FaultError::Protection | FaultError::Bus) => Err(Errno::EFAULT),
     }
 }
 

@@ -7,10 +7,8 @@
 //! a page frees its frame. The system-call layer (`syscall/mem.rs`) checks arguments the
 //! way Linux does and calls in here with page-aligned, in-range values.
 
-use alloc::vec::Vec;
-
 use super::paging::{flags, AddressSpace, USER_END};
-use super::vma::{Backing, Vma, VmaError, VmaFlags, VmaSet, MAX_MAP_COUNT};
+use super::vma::{Backing, Vma, VmaError, VmaFlags, VmaSet};
 use super::vma::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use super::{frame, page_align_down, page_align_up, PAGE_SIZE};
 use crate::syscall::Errno;
@@ -76,11 +74,11 @@ pub struct UserMemory {
     pub(super) spurious: (u64, u32),
 }
 
-/// Page-table flags for a protection. `PROT_NONE` pages stay present (their frames keep
-/// the data) but supervisor-only, so any user access faults.
+/// Page-table flags for a protection. `PROT_NONE` pages are parked: not present, so any
+/// user access faults, but their frames keep the data.
 pub fn pte_flags(prot: u32) -> u64 {
     if prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == 0 {
-        return flags::NO_EXECUTE;
+        return flags::PARKED;
     }
     let mut f = flags::USER;
     if prot & PROT_WRITE != 0 {
@@ -96,7 +94,7 @@ fn vma_errno(e: VmaError) -> Errno {
     match e {
         VmaError::Overlap => Errno::EEXIST,
         VmaError::BadRange => Errno::EINVAL,
-        VmaError::TooMany => Errno::ENOMEM,
+        VmaError::TooMany | VmaError::NoMemory => Errno::ENOMEM,
     }
 }
 
@@ -198,10 +196,10 @@ impl UserMemory {
             }
             Placement::Fixed(addr) => {
                 let end = addr + len;
-                if self.vmas.len() + self.vmas.splits_needed(addr, end) >= MAX_MAP_COUNT {
-                    return Err(Errno::ENOMEM);
-                }
-                self.unmap_range(space, addr, end);
+                // Room for the split and the new area, so that nothing fails half-way.
+                let splits = self.vmas.splits_needed(addr, end);
+                self.vmas.reserve(splits + 1).map_err(vma_errno)?;
+                self.unmap(space, addr, end)?;
                 addr
             }
         };
@@ -220,18 +218,11 @@ impl UserMemory {
         Ok(start)
     }
 
-    /// Removes areas and pages in `[start, end)` without checks.
-    fn unmap_range(&mut self, space: &mut AddressSpace, start: u64, end: u64) {
-        self.vmas.remove(start, end);
-        space.unmap_range(start, end, |_, pa| frame::free(pa));
-    }
-
-    /// munmap: removes every mapping in `[start, end)` (holes are fine).
+    /// munmap: removes every mapping in `[start, end)` (holes are fine) and frees its
+    /// pages.
     pub fn unmap(&mut self, space: &mut AddressSpace, start: u64, end: u64) -> Result<(), Errno> {
-        if self.vmas.len() + self.vmas.splits_needed(start, end) > MAX_MAP_COUNT {
-            return Err(Errno::ENOMEM);
-        }
-        self.unmap_range(space, start, end);
+        self.vmas.remove(start, end).map_err(vma_errno)?;
+        space.unmap_range(start, end, |_, pa| frame::free(pa));
         Ok(())
     }
 
@@ -248,7 +239,12 @@ impl UserMemory {
     ) -> Result<(), Errno> {
         let mut start = start;
         if growsdown {
-            let vma = self.vmas.find(start).ok_or(Errno::ENOMEM)?;
+            // As Linux: the first area in the range; the change reaches down to its start.
+            let vma = self
+                .vmas
+                .next_at_or_after(start)
+                .filter(|v| v.start < end)
+                .ok_or(Errno::ENOMEM)?;
             if !vma.flags.growsdown {
                 return Err(Errno::EINVAL);
             }
@@ -267,10 +263,9 @@ impl UserMemory {
         if shared_file && prot & PROT_WRITE != 0 {
             return Err(Errno::EACCES);
         }
-        if self.vmas.len() + self.vmas.splits_needed(start, end) > MAX_MAP_COUNT {
-            return Err(Errno::ENOMEM);
-        }
-        self.vmas.update(start, end, |v| v.prot = prot);
+        self.vmas
+            .update(start, end, |v| v.prot = prot)
+            .map_err(vma_errno)?;
         space.protect_range(start, end, pte_flags(prot));
         Ok(())
     }
@@ -338,31 +333,47 @@ impl UserMemory {
             flags: moved.flags,
             backing: moved.backing,
         };
+        // Room for the new area and for splitting the old one, so that the bookkeeping
+        // cannot fail once pages have moved.
         let splits = self.vmas.splits_needed(addr, old_end);
-        if self.vmas.len() + splits + 1 > MAX_MAP_COUNT {
-            return Err(Errno::ENOMEM);
-        }
+        self.vmas.reserve(splits + 1).map_err(vma_errno)?;
         let page_flags = pte_flags(new_vma.prot);
         self.vmas.insert(new_vma).map_err(vma_errno)?;
         // Map the frames at their new places first, so that a failure (no frame for a page
-        // table) can be undone without losing data; then drop the old entries.
-        let mut pages: Vec<(u64, u64)> = Vec::new();
-        space.for_each_mapped(addr, old_end, |va, pa, _| pages.push((va, pa)));
+        // table) can be undone without losing data; then drop the old entries. A 2 MiB
+        // window at a time, without allocating.
+        const WINDOW_PAGES: usize = 512;
+        let mut at = addr;
         let mut failed = false;
-        for &(va, pa) in &pages {
-            if space.map(new_addr + (va - addr), pa, page_flags).is_err() {
-                failed = true;
-                break;
+        'windows: while at < old_end {
+            let window_end = old_end.min(at + WINDOW_PAGES as u64 * PAGE_SIZE);
+            let mut pages = [(0u64, 0u64); WINDOW_PAGES];
+            let mut count = 0;
+            space.for_each_mapped(at, window_end, |va, pa, _| {
+                if let Some(slot) = pages.get_mut(count) {
+                    *slot = (va, pa);
+                    count += 1;
+                }
+            });
+            for &(va, pa) in &pages[..count] {
+                if space.map(new_addr + (va - addr), pa, page_flags).is_err() {
+                    failed = true;
+                    break 'windows;
+                }
             }
+            at = window_end;
         }
         if failed {
+            // The frames still belong to the old entries: drop only the new ones.
             space.unmap_range(new_addr, new_addr + new_len, |_, _| {});
-            self.vmas.remove(new_addr, new_addr + new_len);
+            // Cannot fail: the new area is whole (or merged, which needs no split room).
+            let _ = self.vmas.remove(new_addr, new_addr + new_len);
             return Err(Errno::ENOMEM);
         }
         space.unmap_range(addr, old_end, |_, _| {});
         if !keep_old {
-            self.vmas.remove(addr, old_end);
+            // Cannot fail: room for the splits was reserved above.
+            let _ = self.vmas.remove(addr, old_end);
         }
         Ok(())
     }

@@ -193,6 +193,8 @@ pub enum VmaError {
     BadRange,
     /// The set would exceed [`MAX_MAP_COUNT`].
     TooMany,
+    /// No kernel memory for the bookkeeping.
+    NoMemory,
 }
 
 /// The areas of one address space, sorted by address, never overlapping, adjacent
@@ -282,13 +284,21 @@ impl VmaSet {
         if !self.is_free(vma.start, vma.end) {
             return Err(VmaError::Overlap);
         }
-        if self.vmas.len() >= MAX_MAP_COUNT {
-            return Err(VmaError::TooMany);
-        }
+        self.reserve(1)?;
         let i = self.first_ending_after(vma.start);
         self.vmas.insert(i, vma);
         self.merge_around(i.saturating_sub(1), i + 2);
         Ok(())
+    }
+
+    /// Makes room for `extra` more areas: [`VmaError::TooMany`] past [`MAX_MAP_COUNT`],
+    /// [`VmaError::NoMemory`] if the kernel heap cannot grow the table. After `Ok`, that
+    /// many insertions cannot fail for lack of memory.
+    pub fn reserve(&mut self, extra: usize) -> Result<(), VmaError> {
+        if self.vmas.len() + extra > MAX_MAP_COUNT {
+            return Err(VmaError::TooMany);
+        }
+        self.vmas.try_reserve(extra).map_err(|_| VmaError::NoMemory)
     }
 
     /// How many more areas removing or changing `[start, end)` creates: one per area
@@ -318,27 +328,38 @@ impl VmaSet {
         first..last.max(first)
     }
 
-    /// Removes every part of `[start, end)` that is mapped; returns the removed pieces.
-    /// The caller checks [`Self::splits_needed`] against [`MAX_MAP_COUNT`] first.
-    pub fn remove(&mut self, start: u64, end: u64) -> Vec<Vma> {
+    /// Removes every part of `[start, end)` that is mapped; returns how many pieces went.
+    /// Fails, changing nothing, if splitting an area would exceed the limits.
+    pub fn remove(&mut self, start: u64, end: u64) -> Result<usize, VmaError> {
         if start >= end {
-            return Vec::new();
+            return Ok(0);
         }
+        self.reserve(self.splits_needed(start, end))?;
         let range = self.split_edges(start, end);
-        self.vmas.drain(range).collect()
+        let removed = range.len();
+        self.vmas.drain(range);
+        Ok(removed)
     }
 
     /// Applies `f` to every mapped part of `[start, end)`, splitting areas at the edges,
-    /// then merges what became compatible.
-    pub fn update(&mut self, start: u64, end: u64, mut f: impl FnMut(&mut Vma)) {
+    /// then merges what became compatible. Fails, changing nothing, if splitting an area
+    /// would exceed the limits.
+    pub fn update(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&mut Vma),
+    ) -> Result<(), VmaError> {
         if start >= end {
-            return;
+            return Ok(());
         }
+        self.reserve(self.splits_needed(start, end))?;
         let range = self.split_edges(start, end);
         for v in &mut self.vmas[range.clone()] {
             f(v);
         }
         self.merge_around(range.start.saturating_sub(1), range.end + 1);
+        Ok(())
     }
 
     /// Moves the start of the grows-down area that begins at `old_start` down to
@@ -485,7 +506,7 @@ mod tests {
         assert_eq!(shape(&s), [(1, 2, RW), (5, 10, PROT_READ), (10, 12, RW)]);
         s.insert(anon(2, 5, RW)).unwrap();
         assert_eq!(shape(&s), [(1, 5, RW), (5, 10, PROT_READ), (10, 12, RW)]);
-        s.update(5 * P, 10 * P, |v| v.prot = RW);
+        s.update(5 * P, 10 * P, |v| v.prot = RW).unwrap();
         assert_eq!(shape(&s), [(1, 12, RW)]);
     }
 
@@ -534,7 +555,7 @@ mod tests {
         s.insert(file(5, 6, &g, 1)).unwrap();
         assert_eq!(s.len(), 3, "other file");
         // Splitting a file area advances the upper part's offset.
-        s.remove(2 * P, 3 * P);
+        s.remove(2 * P, 3 * P).unwrap();
         let upper = s.find(3 * P).unwrap();
         assert_eq!(
             (upper.start, upper.file_offset(3 * P)),
@@ -549,20 +570,17 @@ mod tests {
         s.insert(anon(0, 10, RW)).unwrap();
         s.insert(anon(12, 14, PROT_READ)).unwrap();
         assert_eq!(s.splits_needed(3 * P, 5 * P), 2);
-        let gone = s.remove(3 * P, 5 * P);
-        assert_eq!(gone.len(), 1);
-        assert_eq!((gone[0].start, gone[0].end), (3 * P, 5 * P));
+        assert_eq!(s.remove(3 * P, 5 * P), Ok(1));
         assert_eq!(shape(&s), [(0, 3, RW), (5, 10, RW), (12, 14, PROT_READ)]);
         // Across a hole and two areas, trimming both.
         assert_eq!(s.splits_needed(8 * P, 13 * P), 2);
-        let gone = s.remove(8 * P, 13 * P);
-        assert_eq!(gone.len(), 2);
+        assert_eq!(s.remove(8 * P, 13 * P), Ok(2));
         assert_eq!(shape(&s), [(0, 3, RW), (5, 8, RW), (13, 14, PROT_READ)]);
         // Nothing mapped there: nothing happens.
-        assert!(s.remove(20 * P, 30 * P).is_empty());
-        assert!(s.remove(5 * P, 5 * P).is_empty());
+        assert_eq!(s.remove(20 * P, 30 * P), Ok(0));
+        assert_eq!(s.remove(5 * P, 5 * P), Ok(0));
         // Everything.
-        assert_eq!(s.remove(0, u64::MAX & !(P - 1)).len(), 3);
+        assert_eq!(s.remove(0, u64::MAX & !(P - 1)), Ok(3));
         assert!(s.is_empty());
     }
 
@@ -571,16 +589,16 @@ mod tests {
         let mut s = VmaSet::new();
         s.insert(anon(0, 10, RW)).unwrap();
         assert_eq!(s.splits_needed(4 * P, 6 * P), 2);
-        s.update(4 * P, 6 * P, |v| v.prot = PROT_NONE);
+        s.update(4 * P, 6 * P, |v| v.prot = PROT_NONE).unwrap();
         assert_eq!(shape(&s), [(0, 4, RW), (4, 6, PROT_NONE), (6, 10, RW)]);
-        s.update(0, 5 * P, |v| v.prot = PROT_READ);
+        s.update(0, 5 * P, |v| v.prot = PROT_READ).unwrap();
         assert_eq!(
             shape(&s),
             [(0, 5, PROT_READ), (5, 6, PROT_NONE), (6, 10, RW)]
         );
-        s.update(5 * P, 6 * P, |v| v.prot = PROT_READ);
+        s.update(5 * P, 6 * P, |v| v.prot = PROT_READ).unwrap();
         assert_eq!(shape(&s), [(0, 6, PROT_READ), (6, 10, RW)]);
-        s.update(0, 10 * P, |v| v.prot = RW);
+        s.update(0, 10 * P, |v| v.prot = RW).unwrap();
         assert_eq!(shape(&s), [(0, 10, RW)]);
     }
 
@@ -700,5 +718,17 @@ mod tests {
             s.insert(anon(last + 1, last + 2, RW)),
             Err(VmaError::TooMany)
         );
+        // Splitting needs room too, and a refused split changes nothing.
+        assert_eq!(s.remove(0, P), Ok(1));
+        s.insert(anon(last + 1, last + 3, RW)).unwrap();
+        assert_eq!(s.len(), MAX_MAP_COUNT);
+        let tail = (last + 2) * P..(last + 3) * P;
+        assert_eq!(
+            s.update(tail.start, tail.end, |v| v.prot = 0),
+            Err(VmaError::TooMany)
+        );
+        assert_eq!(s.remove(tail.start, tail.end), Err(VmaError::TooMany));
+        assert_eq!(s.len(), MAX_MAP_COUNT);
+        assert_eq!(s.find(tail.start).map(|v| v.prot), Some(RW));
     }
 }

@@ -5,7 +5,6 @@
 //! pages themselves are [`crate::mm::user::UserMemory`]'s business.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use super::{Ctx, Errno, SysResult};
 use crate::mm::source::MapSource;
@@ -413,31 +412,27 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             _ => {}
         }
     }
-    // The pieces to drop: shared anonymous memory keeps its data under DONTNEED (another
-    // mapping of it would still see it) and loses it under REMOVE.
-    let drop: Vec<(u64, u64)> = proc
+    // Area by area (by address: the areas themselves do not change). Shared anonymous
+    // memory keeps its data under DONTNEED (another mapping of it would still see it) and
+    // loses it under REMOVE.
+    let mut at = start;
+    while let Some(v) = proc
         .mem
         .vmas()
-        .overlapping(start, end)
-        .iter()
-        .filter(|v| match advice {
-            Advice::DontNeed | Advice::Free => !v.flags.shared,
-            Advice::Remove => true,
-            _ => false,
-        })
-        .map(|v| (v.start.max(start), v.end.min(end)))
-        .collect();
-    for (s, e) in drop {
-        proc.mem.discard(&mut proc.space, s, e);
-    }
-    if let Advice::Populate(access) = advice {
-        for v in proc.mem.vmas().overlapping(start, end).to_vec() {
-            let (s, e) = (v.start.max(start), v.end.min(end));
-            match proc.mem.populate(&mut proc.space, s, e, access) {
+        .next_at_or_after(at)
+        .filter(|v| at < end && v.start < end)
+    {
+        let (s, e, shared) = (v.start.max(start), v.end.min(end), v.flags.shared);
+        at = e;
+        match advice {
+            Advice::DontNeed | Advice::Free if !shared => proc.mem.discard(&mut proc.space, s, e),
+            Advice::Remove => proc.mem.discard(&mut proc.space, s, e),
+            Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}
                 Err(crate::mm::user::FaultError::OutOfMemory) => return Err(Errno::ENOMEM),
                 Err(_) => return Err(Errno::EFAULT),
-            }
+            },
+            _ => {}
         }
     }
     // Like Linux: the mapped parts got the advice, a hole makes it ENOMEM.
@@ -502,4 +497,196 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         at = chunk_end;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = PAGE_SIZE;
+    const RW: u64 = (PROT_READ | PROT_WRITE) as u64;
+    const ANON: u64 = map::PRIVATE | map::ANONYMOUS;
+    const RO_FILE: Option<(bool, bool)> = Some((true, false));
+
+    fn anon(addr: u64, len: u64, flags: u64) -> Result<MmapArgs, Errno> {
+        decode_mmap(addr, len, RW, flags, 0, None)
+    }
+
+    #[test]
+    fn mmap_lengths() {
+        assert_eq!(anon(0, 0, ANON), Err(Errno::EINVAL));
+        assert_eq!(anon(0, u64::MAX, ANON), Err(Errno::ENOMEM));
+        assert_eq!(anon(0, 1, ANON).map(|a| a.len), Ok(P));
+        assert_eq!(anon(0, P + 1, ANON).map(|a| a.len), Ok(2 * P));
+        assert_eq!(
+            decode_mmap(0, P, 1, map::PRIVATE, u64::MAX & !(P - 1), RO_FILE),
+            Err(Errno::EOVERFLOW)
+        );
+    }
+
+    #[test]
+    fn mmap_placement() {
+        let fixed = ANON | map::FIXED;
+        assert_eq!(
+            anon(0x10_0000, P, fixed).map(|a| a.placement),
+            Ok(Placement::Fixed(0x10_0000))
+        );
+        assert_eq!(anon(0x10_0001, P, fixed), Err(Errno::EINVAL));
+        assert_eq!(anon(0x1000, P, fixed), Err(Errno::EPERM));
+        assert_eq!(anon(TASK_SIZE - P, 2 * P, fixed), Err(Errno::ENOMEM));
+        assert_eq!(
+            anon(TASK_SIZE - P, P, fixed).map(|a| a.placement),
+            Ok(Placement::Fixed(TASK_SIZE - P))
+        );
+        // NOREPLACE wins over FIXED; alignment is checked for it too.
+        let noreplace = ANON | map::FIXED | map::FIXED_NOREPLACE;
+        assert_eq!(
+            anon(0x10_0000, P, noreplace).map(|a| a.placement),
+            Ok(Placement::FixedNoReplace(0x10_0000))
+        );
+        assert_eq!(
+            anon(0x10_0001, P, ANON | map::FIXED_NOREPLACE),
+            Err(Errno::EINVAL)
+        );
+        // A hint is only a hint (even unaligned or low); MAP_32BIT ignores it.
+        assert_eq!(
+            anon(0x1001, P, ANON).map(|a| a.placement),
+            Ok(Placement::Hint(0x1001))
+        );
+        assert_eq!(
+            anon(0x1000, P, ANON | map::BIT32).map(|a| a.placement),
+            Ok(Placement::Low2G)
+        );
+    }
+
+    #[test]
+    fn mmap_types_and_flags() {
+        assert_eq!(anon(0, P, map::ANONYMOUS), Err(Errno::EINVAL));
+        assert_eq!(
+            anon(0, P, map::SHARED_VALIDATE | map::ANONYMOUS),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(anon(0, P, 0x0f | map::ANONYMOUS), Err(Errno::EINVAL));
+        let shared = anon(0, P, map::SHARED | map::ANONYMOUS).unwrap();
+        assert!(shared.flags.shared);
+        assert_eq!(
+            anon(0, P, map::SHARED | map::ANONYMOUS | map::GROWSDOWN),
+            Err(Errno::EINVAL)
+        );
+        let stack = anon(0, P, ANON | map::GROWSDOWN | map::STACK | map::NORESERVE).unwrap();
+        assert!(stack.flags.growsdown && stack.flags.noreserve && !stack.flags.shared);
+        assert_eq!(anon(0, P, ANON | map::HUGETLB), Err(Errno::ENOMEM));
+        // Unknown bits are ignored outside MAP_SHARED_VALIDATE, as on Linux.
+        assert!(anon(0, P, ANON | 0x80_0000).is_ok());
+        // PROT bits beyond RWX are dropped.
+        assert_eq!(
+            decode_mmap(0, P, 0xff, ANON, 0, None).map(|a| a.prot),
+            Ok(7)
+        );
+        // Populate: POPULATE without NONBLOCK, or LOCKED.
+        assert!(anon(0, P, ANON | map::POPULATE).unwrap().populate);
+        assert!(
+            !anon(0, P, ANON | map::POPULATE | map::NONBLOCK)
+                .unwrap()
+                .populate
+        );
+        assert!(anon(0, P, ANON | map::LOCKED).unwrap().populate);
+        assert!(!anon(0, P, ANON).unwrap().populate);
+    }
+
+    #[test]
+    fn mmap_files() {
+        let ro = |prot, flags| decode_mmap(0, P, prot, flags, 0, RO_FILE);
+        assert!(
+            ro(RW, map::PRIVATE).is_ok(),
+            "private copies may be written"
+        );
+        assert_eq!(ro(RW, map::SHARED), Err(Errno::EACCES));
+        assert!(ro(1, map::SHARED).unwrap().flags.shared);
+        assert_eq!(
+            ro(1, map::SHARED_VALIDATE | 0x80_0000),
+            Err(Errno::EOPNOTSUPP)
+        );
+        let noreplace = map::SHARED_VALIDATE | map::FIXED_NOREPLACE;
+        assert_eq!(
+            decode_mmap(0x10_0000, P, 1, noreplace, 0, RO_FILE),
+            Err(Errno::EOPNOTSUPP),
+            "not a legacy flag"
+        );
+        assert!(ro(1, map::SHARED_VALIDATE | map::POPULATE).is_ok());
+        assert_eq!(ro(1, map::PRIVATE | map::GROWSDOWN), Err(Errno::EINVAL));
+        assert_eq!(ro(1, map::PRIVATE | map::HUGETLB), Err(Errno::EINVAL));
+        assert_eq!(ro(1, 0x0f), Err(Errno::EINVAL));
+        let write_only = Some((false, true));
+        assert_eq!(
+            decode_mmap(0, P, 1, map::PRIVATE, 0, write_only),
+            Err(Errno::EACCES)
+        );
+        let rw_file = Some((true, true));
+        assert_eq!(
+            decode_mmap(0, P, RW, map::SHARED, 0, rw_file),
+            Err(Errno::ENODEV)
+        );
+    }
+
+    #[test]
+    fn munmap_arguments() {
+        assert_eq!(decode_munmap(P, P), Ok((P, 2 * P)));
+        assert_eq!(decode_munmap(P, 1), Ok((P, 2 * P)));
+        assert_eq!(decode_munmap(P + 1, P), Err(Errno::EINVAL));
+        assert_eq!(decode_munmap(P, 0), Err(Errno::EINVAL));
+        assert_eq!(decode_munmap(TASK_SIZE + P, P), Err(Errno::EINVAL));
+        assert_eq!(decode_munmap(TASK_SIZE - P, 2 * P), Err(Errno::EINVAL));
+        assert_eq!(decode_munmap(0, u64::MAX), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn mprotect_arguments() {
+        assert_eq!(
+            decode_mprotect(P, P, 1),
+            Ok(Some((P, 2 * P, PROT_READ, false)))
+        );
+        assert_eq!(decode_mprotect(P, 0, 1), Ok(None));
+        assert_eq!(
+            decode_mprotect(P + 1, 0, 1),
+            Err(Errno::EINVAL),
+            "alignment first"
+        );
+        assert_eq!(decode_mprotect(P, u64::MAX - P, 1), Err(Errno::ENOMEM));
+        assert_eq!(decode_mprotect(P, P, 0x10), Err(Errno::EINVAL));
+        assert_eq!(
+            decode_mprotect(P, P, 1 | PROT_SEM).map(|r| r.map(|r| r.2)),
+            Ok(Some(PROT_READ))
+        );
+        assert_eq!(
+            decode_mprotect(P, P, PROT_GROWSDOWN | PROT_GROWSUP),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(decode_mprotect(P, P, 1 | PROT_GROWSUP), Err(Errno::EINVAL));
+        assert_eq!(
+            decode_mprotect(P, P, 3 | PROT_GROWSDOWN),
+            Ok(Some((P, 2 * P, 3, true)))
+        );
+    }
+
+    #[test]
+    fn madvise_arguments() {
+        assert_eq!(decode_advice(4), Ok(Advice::DontNeed));
+        assert_eq!(decode_advice(8), Ok(Advice::Free));
+        assert_eq!(decode_advice(23), Ok(Advice::Populate(Access::Write)));
+        for harmless in [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 25] {
+            assert_eq!(decode_advice(harmless), Ok(Advice::Hint), "{harmless}");
+        }
+        for unknown in [5, 6, 7, 26, 99, 100, 101, u64::MAX] {
+            assert_eq!(decode_advice(unknown), Err(Errno::EINVAL), "{unknown}");
+        }
+        assert_eq!(decode_madvise_range(P, P), Ok(Some((P, 2 * P))));
+        assert_eq!(decode_madvise_range(P, 0), Ok(None));
+        assert_eq!(decode_madvise_range(P + 1, P), Err(Errno::EINVAL));
+        assert_eq!(decode_madvise_range(P, u64::MAX), Err(Errno::EINVAL));
+        assert_eq!(
+            decode_madvise_range(u64::MAX & !(P - 1), P),
+            Err(Errno::EINVAL)
+        );
+    }
 }

@@ -7,8 +7,8 @@
 
 mod errno;
 mod io;
-mod mem;
-mod mremap;
+pub mod mem;
+pub mod mremap;
 mod proc;
 pub mod strace;
 mod table;

@@ -21,6 +21,8 @@ use crate::syscall::mem::{self as sys, map, MappableFile};
 use crate::syscall::{mremap::mremap, Ctx, Errno};
 
 type TestResult = Result<(), String>;
+/// A named self-test.
+type Test<'a> = (&'static str, Box<dyn Fn() -> TestResult + 'a>);
 
 const P: u64 = PAGE_SIZE;
 const RW: u64 = (PROT_READ | PROT_WRITE) as u64;
@@ -39,9 +41,7 @@ fn free_frames() -> u64 {
 }
 
 /// The user-memory self-tests, by name.
-pub fn tests<'a>(
-    rootfs: Option<&'a TarFs>,
-) -> Vec<(&'static str, Box<dyn Fn() -> TestResult + 'a>)> {
+pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
     alloc::vec![
         (
             "mm_demand_paging_costs_only_touched_pages",

@@ -190,8 +190,9 @@ impl UserMemory {
                 self.spurious = (0, 0);
                 return Ok(());
             }
-            // Nothing to repair: retry once after a flush, then give up rather than loop.
-            if self.spurious.0 == page && self.spurious.1 >= 2 {
+            // Nothing to repair: retry a few times after a flush (a host's stale shadow
+            // entry), then give up rather than loop forever on the same access.
+            if self.spurious.0 == page && self.spurious.1 >= 3 {
                 return Err(FaultError::Protection);
             }
             let count = if self.spurious.0 == page {
@@ -204,6 +205,7 @@ impl UserMemory {
             return Ok(());
         }
         map_new_page(space, vma, page)?;
+        self.spurious = (0, 0);
         // Fill the rest of the window while frames last; only `page` was required.
         let window = FAULT_AROUND_PAGES * PAGE_SIZE;
         let start = (page & !(window - 1)).max(vma.start);

@@ -149,20 +149,22 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         return 126;
     }
     let envp: [&[u8]; 3] = [b"PATH=/bin", b"HOME=/", b"TERM=dumb"];
-    let loaded = match loader::exec::load(node.data, argv, &envp, path.as_bytes()) {
+    let file = alloc::sync::Arc::new(mm::source::StaticSource::new(node.data));
+    let loaded = match loader::exec::load(file, argv, &envp, path.as_bytes()) {
         Ok(l) => l,
         Err(e) => {
             kprintln!("astra: cannot run {}: {}", path, e);
             return 126;
         }
     };
-    let proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
+    let mut proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
         Ok(p) => p,
         Err(e) => {
             kprintln!("astra: cannot run {}: {:?}", path, e);
             return 126;
         }
     };
+    proc.mem = loaded.mem;
     let proc = process::run(proc);
     proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
 }

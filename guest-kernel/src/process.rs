@@ -13,6 +13,7 @@ use crate::arch::context;
 use crate::arch::platform;
 use crate::arch::trap::{self, TrapFrame};
 use crate::mm::paging::{AddressSpace, MapError};
+use crate::mm::user::UserMemory;
 
 /// Size of each process's kernel stack.
 const KERNEL_STACK_SIZE: usize = 64 * 1024;
@@ -25,6 +26,8 @@ pub struct Process {
     pub name: String,
     /// Its address space.
     pub space: AddressSpace,
+    /// Its user memory areas, program break and layout (kept in step with `space`).
+    pub mem: UserMemory,
     kernel_stack: KernelStack,
     saved_rsp: u64,
     /// Set when the process exits: its shell-style status.
@@ -115,6 +118,7 @@ impl Process {
             pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
             name: String::from(name),
             space,
+            mem: UserMemory::new(),
             kernel_stack,
             saved_rsp: 0,
             exit_status: None,

@@ -88,13 +88,19 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("clocks_are_consistent", &sys::clocks_are_consistent),
         ("ring3_process_info_calls", &sys::ring3_process_info_calls),
     ];
+    let mm_tests = crate::mm::selftest::tests(rootfs);
+    let tests: Vec<(&str, &dyn Fn() -> TestResult)> = tests
+        .iter()
+        .copied()
+        .chain(mm_tests.iter().map(|(name, test)| (*name, &**test)))
+        .collect();
     kprintln!(
         "astra: running {} self-tests on {:?}",
         tests.len(),
         platform::current()
     );
     let mut failed = 0;
-    for (name, test) in tests {
+    for (name, test) in &tests {
         match test() {
             Ok(()) => kprintln!("test {} ... ok", name),
             Err(why) => {

@@ -2,6 +2,7 @@
 
 use crate::arch::platform;
 use crate::arch::trap::{TrapFrame, VECTOR_INT80, VECTOR_IRQ_BASE, VECTOR_SYSCALL};
+use crate::mm::user::FaultError;
 use crate::{process, syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
@@ -47,6 +48,7 @@ pub fn handle(frame: &mut TrapFrame) {
             frame.rip += 2;
             syscall::dispatch(frame);
         }
+        14 if user => user_page_fault(frame),
         _ if user => {
             if !(vector == 6 && crate::bench::skip_trap(frame)) {
                 user_fault(frame, vector);
@@ -62,6 +64,33 @@ pub fn handle(frame: &mut TrapFrame) {
     }
 }
 
+/// A user page fault: demand paging resolves most; the rest raise SIGSEGV or SIGBUS.
+fn user_page_fault(frame: &mut TrapFrame) {
+    use crate::signal::{si_code, FaultOutcome};
+    let addr = platform::fault_address();
+    let Some(proc) = process::current() else {
+        return user_fault(frame, 14);
+    };
+    let (sig, code, why) = match crate::mm::user::handle_page_fault(proc, addr, frame.error_code) {
+        Ok(()) => return,
+        Err(FaultError::OutOfMemory) => crate::mm::user::oom_kill(),
+        Err(FaultError::Unmapped) => (signal::SIGSEGV, si_code::SEGV_MAPERR, "not mapped"),
+        Err(FaultError::Protection) => (
+            signal::SIGSEGV,
+            si_code::SEGV_ACCERR,
+            "protection violation",
+        ),
+        Err(FaultError::Bus) => (
+            signal::SIGBUS,
+            si_code::BUS_ADRERR,
+            "past the end of the mapped file",
+        ),
+    };
+    if let FaultOutcome::Fatal(sig) = crate::signal::deliver_memory_fault(frame, sig, code, addr) {
+        report_fatal(frame, 14, addr, sig, why);
+    }
+}
+
 fn user_fault(frame: &mut TrapFrame, vector: u64) {
     let addr = if vector == 14 {
         platform::fault_address()
@@ -73,17 +102,22 @@ fn user_fault(frame: &mut TrapFrame, vector: u64) {
         crate::signal::FaultOutcome::Handled => return,
         crate::signal::FaultOutcome::Fatal(sig) => sig,
     };
+    let why = if frame.error_code & 1 != 0 {
+        "protection violation"
+    } else {
+        "not mapped"
+    };
+    report_fatal(frame, vector, addr, sig, why);
+}
+
+/// Reports a fault whose signal kills the process, and ends it with 128 + `sig`.
+fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) -> ! {
     let proc_name = process::current_name();
     if vector == 14 {
         let access = if frame.error_code & 2 != 0 {
             "write"
         } else {
             "read"
-        };
-        let why = if frame.error_code & 1 != 0 {
-            "protection violation"
-        } else {
-            "not mapped"
         };
         crate::kprintln!(
             "astra: {} killed by {}: page fault at {:#x} ({}, {}), rip={:#x}",

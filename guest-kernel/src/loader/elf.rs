@@ -262,6 +262,17 @@ pub struct ElfImage {
     pub tls: Option<TlsTemplate>,
 }
 
+/// How many bytes from the start of a file of `file_len` bytes [`ElfImage::parse_head`]
+/// needs, judging by its first 64 (the ELF header): at least the header and the program
+/// header table, and the first page, where a PT_INTERP path usually lies; at most the file.
+pub fn head_len(header: &[u8], file_len: u64) -> u64 {
+    let r = Reader(header);
+    let table_end = r
+        .u64(32)
+        .saturating_add(u64::from(r.u16(56)) * u64::from(PHDR_SIZE));
+    table_end.max(PAGE_SIZE).min(file_len)
+}
+
 /// Reads little-endian integers at offsets already checked against `data`.
 struct Reader<'a>(&'a [u8]);
 
@@ -309,7 +320,15 @@ fn valid_align(align: u64) -> bool {
 
 impl ElfImage {
     /// Validates `data` as a static x86-64 executable and describes how to load it.
+    #[cfg(test)] // the loader reads only the head of a file: `parse_head`
     pub fn parse(data: &[u8]) -> Result<ElfImage, ElfError> {
+        Self::parse_head(data, data.len() as u64)
+    }
+
+    /// Like [`Self::parse`] from the first bytes of a file of `file_len` bytes: `head`
+    /// must hold the ELF header and the program header table (see [`head_len`]); segments
+    /// are checked against `file_len`.
+    pub fn parse_head(data: &[u8], file_len: u64) -> Result<ElfImage, ElfError> {
         if data.get(..4) != Some(b"\x7fELF".as_slice()) {
             return Err(ElfError::NotElf);
         }
@@ -372,7 +391,6 @@ impl ElfImage {
             }
         });
 
-        let file_len = data.len() as u64;
         let mut segments: Vec<(usize, LoadSegment)> = Vec::new();
         let mut phdr_vaddr = None;
         let mut stack_flags = None;
@@ -926,5 +944,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn parse_from_the_head_of_a_file() {
+        let file = Builder::exec().build();
+        let len = file.len() as u64;
+        let head = head_len(&file[..64], len);
+        assert_eq!(
+            head, 0x1000,
+            "the first page covers the header and the table"
+        );
+        let from_head = ElfImage::parse_head(&file[..head as usize], len).unwrap();
+        assert_eq!(from_head, ElfImage::parse(&file).unwrap());
+        // Segments are still checked against the whole file's length.
+        assert_eq!(
+            ElfImage::parse_head(&file[..head as usize], 0x1800),
+            Err(ElfError::SegmentOutOfFile { index: 2 })
+        );
+        // A table beyond the first page makes the head longer, never past the file.
+        let mut far = Builder::exec();
+        far.phoff = 0x1800;
+        far.file_len = 0x3000;
+        let file = far.build();
+        assert_eq!(head_len(&file[..64], file.len() as u64), 0x1800 + 4 * 56);
+        assert_eq!(head_len(&file[..64], 0x1000), 0x1000);
+        // Garbage sizes do not overflow.
+        let mut junk = [0u8; 64];
+        junk[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        junk[56..58].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert_eq!(head_len(&junk, 100), 100);
     }
 }

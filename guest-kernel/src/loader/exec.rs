@@ -1,21 +1,30 @@
 //! Loading a program into a fresh address space: ELF segments, the user stack and the
 //! Linux start-up block (argc, argv, envp, auxv).
 
-use alloc::vec::Vec;
+//!
+//! Nothing is copied up front but the few pages that must be assembled (where `.bss`
+//! starts inside a file page): segments become areas that map the file and fault in on
+//! first touch, `.bss` is zero-fill, and the stack is a grows-down area whose pages
+//! appear as it is used.
 
-use super::elf::{ElfError, ElfImage};
+use alloc::sync::Arc;
+
+use super::elf::{self, ElfError, ElfImage};
+use super::image::{self, Piece};
 use super::stack::{self, StackError};
-use crate::mm::paging::{flags, AddressSpace, MapError};
-use crate::mm::{self, frame, page_align_down, page_align_up, uaccess, PAGE_SIZE};
+use crate::mm::paging::{AddressSpace, MapError};
+use crate::mm::source::MapSource;
+use crate::mm::user::{self, MapRequest, Placement, UserMemory, MMAP_RANDOM_SPAN, STACK_RLIMIT};
+use crate::mm::vma::{Backing, VmaFlags, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::mm::{self, page_align_up, PAGE_SIZE};
 
-/// Top of the user stack (exclusive).
-pub const USER_STACK_TOP: u64 = 0x7fff_ffff_f000;
-/// Stack pages mapped up front. The page below them stays unmapped as a guard.
-pub const USER_STACK_SIZE: u64 = 256 * 1024;
-/// Where ET_DYN (static-pie) programs are placed.
-pub const DYN_BASE: u64 = 0x5555_5555_0000;
-/// Limit on argv + envp strings and pointers, like Linux's default (stack limit / 4).
-pub const ARG_MAX: usize = 128 * 1024;
+/// Limit on argv + envp strings and pointers: a quarter of the stack limit, as Linux.
+pub const ARG_MAX: usize = (STACK_RLIMIT / 4) as usize;
+/// Stack reserved beyond the start-up block at exec (Linux's `stack_expand`); the stack
+/// grows down past it on demand, up to [`STACK_RLIMIT`].
+const INITIAL_STACK_EXTRA: u64 = 128 * 1024;
+/// Span of the random offset of the program break (Linux: 32 MiB).
+const BRK_RANDOM_SPAN: u64 = 32 << 20;
 
 /// Why a program could not be loaded.
 #[derive(Debug)]
@@ -28,6 +37,8 @@ pub enum ExecError {
     Stack(StackError),
     /// Segments that cannot be mapped as described.
     BadLayout,
+    /// The file could not be read.
+    Io,
 }
 
 impl core::fmt::Display for ExecError {
@@ -37,6 +48,7 @@ impl core::fmt::Display for ExecError {
             ExecError::NoMemory => f.write_str("out of memory"),
             ExecError::Stack(e) => write!(f, "arguments: {e}"),
             ExecError::BadLayout => f.write_str("segments cannot be mapped as described"),
+            ExecError::Io => f.write_str("cannot read the file"),
         }
     }
 }
@@ -49,6 +61,7 @@ impl ExecError {
             ExecError::Elf(_) | ExecError::BadLayout => 8, // ENOEXEC
             ExecError::NoMemory => 12,
             ExecError::Stack(e) => e.errno(),
+            ExecError::Io => 5, // EIO
         }
     }
 }
@@ -72,39 +85,71 @@ impl From<StackError> for ExecError {
 pub struct Loaded {
     /// Its address space.
     pub space: AddressSpace,
+    /// Its areas, program break and layout, matching `space`.
+    pub mem: UserMemory,
     /// Entry point.
     pub entry: u64,
     /// Initial stack pointer (pointing at argc).
     pub rsp: u64,
 }
 
-fn page_flags(writable: bool, executable: bool) -> u64 {
-    let mut f = flags::USER;
-    if writable {
-        f |= flags::WRITABLE;
+fn read_exact(file: &dyn MapSource, offset: u64, buf: &mut [u8]) -> Result<(), ExecError> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(offset + done as u64, &mut buf[done..]) {
+            Ok(0) => return Err(ExecError::Io),
+            Ok(n) => done += n,
+            Err(_) => return Err(ExecError::Io),
+        }
     }
-    if !executable {
-        f |= flags::NO_EXECUTE;
-    }
-    f
+    Ok(())
 }
 
-/// Loads ELF `image` with `argv` and `envp` into a new address space.
+/// Loads the ELF executable `file` with `argv` and `envp` into a new address space.
 pub fn load(
-    image: &[u8],
+    file: Arc<dyn MapSource>,
     argv: &[&[u8]],
     envp: &[&[u8]],
     execfn: &[u8],
 ) -> Result<Loaded, ExecError> {
-    let elf = ElfImage::parse(image).map_err(ExecError::Elf)?;
+    let file_len = file.size();
+    let mut ehdr = [0u8; 64];
+    let ehdr_len = file_len.min(64) as usize;
+    read_exact(&*file, 0, &mut ehdr[..ehdr_len])?;
+    if ehdr.get(..4) != Some(b"\x7fELF".as_slice()) {
+        return Err(ExecError::Elf(ElfError::NotElf));
+    }
+    let head_len = elf::head_len(&ehdr, file_len);
+    let mut head = alloc::vec![0u8; usize::try_from(head_len).map_err(|_| ExecError::NoMemory)?];
+    read_exact(&*file, 0, &mut head)?;
+    let elf = ElfImage::parse_head(&head, file_len).map_err(ExecError::Elf)?;
+    let (mut mem, stack_top) = UserMemory::new_randomized();
     let bias = if elf.is_dyn {
-        DYN_BASE.next_multiple_of(elf.max_align().max(PAGE_SIZE))
+        // Below the mmap area, which searches down from its base.
+        let random = user::random_pages(MMAP_RANDOM_SPAN);
+        image::dyn_bias(&elf, random, mem.mmap_base()).ok_or(ExecError::BadLayout)?
     } else {
         0
     };
     let mut space = AddressSpace::new_user(mm::kernel_space())?;
-    match load_into(&mut space, &elf, image, bias, argv, envp, execfn) {
-        Ok((entry, rsp)) => Ok(Loaded { space, entry, rsp }),
+    let result = (|| {
+        let phdr = map_image(&mut space, &mut mem, &elf, &file, &head, bias)?;
+        let start = page_align_up(image::image_end(&elf, bias));
+        mem.init_brk(start + user::random_pages(BRK_RANDOM_SPAN));
+        let hwcap = u64::from(crate::arch::cpu::cpuid(1, 0)[3]);
+        let auxv = image::auxv(&elf, bias, phdr, hwcap);
+        let rsp = build_stack(
+            &mut space, &mut mem, &elf, stack_top, argv, envp, execfn, &auxv,
+        )?;
+        Ok(rsp)
+    })();
+    match result {
+        Ok(rsp) => Ok(Loaded {
+            space,
+            mem,
+            entry: bias + elf.entry,
+            rsp,
+        }),
         Err(e) => {
             space.free_user_half();
             space.free_root();
@@ -113,118 +158,135 @@ pub fn load(
     }
 }
 
-fn load_into(
+fn map_errno(e: crate::syscall::Errno) -> ExecError {
+    if e == crate::syscall::Errno::ENOMEM {
+        ExecError::NoMemory
+    } else {
+        ExecError::BadLayout
+    }
+}
+
+fn fault_error(e: user::FaultError) -> ExecError {
+    match e {
+        user::FaultError::OutOfMemory => ExecError::NoMemory,
+        _ => ExecError::BadLayout,
+    }
+}
+
+/// Maps the segments; returns where the program headers are mapped (`AT_PHDR`).
+fn map_image(
     space: &mut AddressSpace,
+    mem: &mut UserMemory,
     elf: &ElfImage,
-    image: &[u8],
+    file: &Arc<dyn MapSource>,
+    head: &[u8],
     bias: u64,
+) -> Result<u64, ExecError> {
+    let fixed = |start: u64, end: u64, prot: u32, backing: Backing| MapRequest {
+        placement: Placement::Fixed(start),
+        len: end - start,
+        prot,
+        flags: VmaFlags::default(),
+        backing,
+    };
+    for piece in image::plan(&elf.segments, bias) {
+        match piece {
+            Piece::File {
+                start,
+                end,
+                offset,
+                prot,
+            } => {
+                let backing = Backing::File {
+                    source: file.clone(),
+                    offset,
+                };
+                mem.map(space, fixed(start, end, prot, backing))
+                    .map_err(map_errno)?;
+            }
+            Piece::Zero { start, end, prot } => {
+                mem.map(space, fixed(start, end, prot, Backing::Anonymous))
+                    .map_err(map_errno)?;
+            }
+            Piece::Copied { page, prot, parts } => {
+                mem.map(
+                    space,
+                    fixed(page, page + PAGE_SIZE, prot, Backing::Anonymous),
+                )
+                .map_err(map_errno)?;
+                let mut bytes = alloc::vec![0u8; PAGE_SIZE as usize];
+                for (va, offset, len) in parts {
+                    let at = (va - page) as usize;
+                    read_exact(&**file, offset, &mut bytes[at..at + len as usize])?;
+                }
+                mem.write_as_kernel(space, page, &bytes)
+                    .map_err(fault_error)?;
+            }
+        }
+    }
+    if let Some(va) = elf.phdr_vaddr {
+        return Ok(bias + va);
+    }
+    // No segment maps the program headers: give the program a copy (musl finds PT_TLS
+    // through AT_PHDR).
+    let table_len = u64::from(elf.phnum) * u64::from(elf.phentsize);
+    let table = usize::try_from(elf.phoff)
+        .ok()
+        .and_then(|at| head.get(at..at + table_len as usize))
+        .ok_or(ExecError::BadLayout)?;
+    let req = MapRequest {
+        placement: Placement::Hint(0),
+        len: page_align_up(table_len.max(1)),
+        prot: PROT_READ,
+        flags: VmaFlags::default(),
+        backing: Backing::Anonymous,
+    };
+    let at = mem.map(space, req).map_err(map_errno)?;
+    mem.write_as_kernel(space, at, table).map_err(fault_error)?;
+    Ok(at)
+}
+
+/// Builds the start-up block at the top of a fresh grows-down stack; returns `rsp`.
+#[allow(clippy::too_many_arguments)] // the parts of the block, each its own kind
+fn build_stack(
+    space: &mut AddressSpace,
+    mem: &mut UserMemory,
+    elf: &ElfImage,
+    stack_top: u64,
     argv: &[&[u8]],
     envp: &[&[u8]],
     execfn: &[u8],
-) -> Result<(u64, u64), ExecError> {
-    for seg in &elf.segments {
-        let start = page_align_down(bias + seg.vaddr);
-        let end = page_align_up(bias + seg.vaddr + seg.memsz);
-        let seg_flags = page_flags(seg.flags.writable(), seg.flags.executable());
-        let mut page = start;
-        while page < end {
-            let pa = match space.translate(page) {
-                // A page shared with the previous segment (its tail is our head).
-                Some((pa, _)) => pa,
-                None => {
-                    let pa = frame::alloc_zeroed().ok_or(ExecError::NoMemory)?;
-                    space.map(page, pa, seg_flags)?;
-                    pa
-                }
-            };
-            // Copy the part of the file image that falls in this page.
-            let file_start = bias + seg.vaddr;
-            let file_end = file_start + seg.filesz;
-            let lo = page.max(file_start);
-            let hi = (page + PAGE_SIZE).min(file_end);
-            if lo < hi {
-                let src_off = (seg.offset + (lo - file_start)) as usize;
-                let len = (hi - lo) as usize;
-                let src = image
-                    .get(src_off..src_off + len)
-                    .ok_or(ExecError::BadLayout)?;
-                // SAFETY: `pa` is a frame of this new space, seen through the direct map;
-                // lo..hi lies inside that page.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        src.as_ptr(),
-                        (mm::phys_to_virt(pa) + (lo - page)) as *mut u8,
-                        len,
-                    )
-                };
-            }
-            page += PAGE_SIZE;
-        }
-    }
-    // Widen permissions of pages two segments share (e.g. RX text tail + RW data head).
-    // Pages were mapped with the first segment's flags; a later writable segment needs W.
-    for seg in &elf.segments {
-        if !seg.flags.writable() {
-            continue;
-        }
-        let start = page_align_down(bias + seg.vaddr);
-        let end = page_align_up(bias + seg.vaddr + seg.memsz);
-        let mut page = start;
-        while page < end {
-            if let Some((pa, f)) = space.translate(page) {
-                if f & flags::WRITABLE == 0 {
-                    space.unmap(page);
-                    space.map(page, pa, page_flags(true, f & flags::NO_EXECUTE == 0))?;
-                }
-            }
-            page += PAGE_SIZE;
-        }
-    }
-
-    // PT_GNU_STACK decides whether the stack is executable, as on Linux.
-    let stack_flags = page_flags(true, elf.executable_stack());
-    let mut stack_page = USER_STACK_TOP - USER_STACK_SIZE;
-    while stack_page < USER_STACK_TOP {
-        let pa = frame::alloc_zeroed().ok_or(ExecError::NoMemory)?;
-        space.map(stack_page, pa, stack_flags)?;
-        stack_page += PAGE_SIZE;
-    }
-
-    let phdr = match elf.phdr_vaddr {
-        Some(va) => bias + va,
-        None => 0,
-    };
-    let entry = bias + elf.entry;
-    let auxv: Vec<(u64, u64)> = alloc::vec![
-        (stack::AT_PHDR, phdr),
-        (stack::AT_PHENT, elf.phentsize as u64),
-        (stack::AT_PHNUM, elf.phnum as u64),
-        (stack::AT_PAGESZ, PAGE_SIZE),
-        (stack::AT_BASE, 0),
-        (stack::AT_FLAGS, 0),
-        (stack::AT_ENTRY, entry),
-        (stack::AT_UID, 0),
-        (stack::AT_EUID, 0),
-        (stack::AT_GID, 0),
-        (stack::AT_EGID, 0),
-        (stack::AT_SECURE, 0),
-        (stack::AT_CLKTCK, 100),
-        (stack::AT_HWCAP, crate::arch::cpu::cpuid(1, 0)[3] as u64),
-        // No HWCAP2 features (e.g. FSGSBASE) are enabled for user mode.
-        (stack::AT_HWCAP2, 0),
-    ];
+    auxv: &[(u64, u64)],
+) -> Result<u64, ExecError> {
     let random = crate::random::bytes16();
     let initial = stack::build_initial_stack(
-        USER_STACK_TOP,
+        stack_top,
         argv,
         envp,
-        &auxv,
+        auxv,
         &random,
         execfn,
         stack::PLATFORM_X86_64,
         ARG_MAX,
     )?;
-    uaccess::copy_to_user(space, initial.rsp, &initial.bytes)
-        .map_err(|_| ExecError::Stack(StackError::TooBig))?;
-    Ok((entry, initial.rsp))
+    // PT_GNU_STACK decides whether the stack is executable, as on Linux.
+    let mut prot = PROT_READ | PROT_WRITE;
+    if elf.executable_stack() {
+        prot |= PROT_EXEC;
+    }
+    let size = (page_align_up(initial.bytes.len() as u64) + INITIAL_STACK_EXTRA).min(STACK_RLIMIT);
+    let req = MapRequest {
+        placement: Placement::FixedNoReplace(stack_top - size),
+        len: size,
+        prot,
+        flags: VmaFlags {
+            growsdown: true,
+            ..VmaFlags::default()
+        },
+        backing: Backing::Anonymous,
+    };
+    mem.map(space, req).map_err(map_errno)?;
+    mem.write(space, initial.rsp, &initial.bytes)
+        .map_err(fault_error)?;
+    Ok(initial.rsp)
 }

@@ -2,4 +2,5 @@
 
 pub mod elf;
 pub mod exec;
+pub mod image;
 pub mod stack;

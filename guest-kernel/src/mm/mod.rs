@@ -1,10 +1,14 @@
 //! Memory: physical frames, the kernel heap, and address spaces.
 
+pub mod fault;
 pub mod frame;
 pub mod heap;
 pub mod paging;
+pub mod selftest;
 pub mod source;
 pub mod uaccess;
+pub mod user;
+pub mod vma;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

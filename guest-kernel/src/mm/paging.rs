@@ -20,6 +20,10 @@ pub mod flags {
     pub const GLOBAL: u64 = 1 << 8;
     /// No-execute.
     pub const NO_EXECUTE: u64 = 1 << 63;
+    /// Software bit of a non-present user entry that still owns its frame: a page of a
+    /// `PROT_NONE` area keeps its data there. (A present supervisor-only page does not do:
+    /// PVM never reports ring 3's faults on such a page to the guest.)
+    pub const PARKED: u64 = 1 << 10;
 }
 
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -44,6 +48,33 @@ fn table(pa: u64) -> *mut u64 {
 
 fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+/// Invalidates changed translations: one `invlpg` per page for a few pages, one reload
+/// of CR3 for many (each is a trap to the host on PVM).
+#[derive(Default)]
+struct TlbFlush {
+    pages: u64,
+}
+
+impl TlbFlush {
+    const MAX_SINGLE: u64 = 16;
+
+    fn page(&mut self, va: u64) {
+        self.pages += 1;
+        if self.pages <= Self::MAX_SINGLE {
+            crate::arch::cpu::invlpg(va);
+        }
+    }
+
+    fn finish(self) -> u64 {
+        if self.pages > Self::MAX_SINGLE {
+            // SAFETY: reloading the current CR3 keeps the same tables and drops their
+            // cached non-global translations, user pages among them.
+            unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3()) };
+        }
+        self.pages
+    }
 }
 
 /// An address space: the physical address of its PML4, and optionally a second PML4
@@ -139,15 +170,21 @@ impl AddressSpace {
         Ok(table(table_pa).wrapping_add(index(va, level)))
     }
 
-    /// Maps the 4 KiB page at `va` to frame `pa`.
+    /// Maps the 4 KiB page at `va` to frame `pa` (present, unless `page_flags` has
+    /// [`flags::PARKED`]: then the entry only keeps the frame).
     pub fn map(&mut self, va: u64, pa: u64, page_flags: u64) -> Result<(), MapError> {
         let entry = self.entry_mut(va, 0)?;
+        let present = if page_flags & flags::PARKED != 0 {
+            0
+        } else {
+            flags::PRESENT
+        };
         // SAFETY: `entry` is in a live table of this space.
         unsafe {
-            if *entry & flags::PRESENT != 0 {
+            if *entry & (flags::PRESENT | flags::PARKED) != 0 {
                 return Err(MapError::AlreadyMapped);
             }
-            *entry = (pa & ADDR_MASK) | page_flags | flags::PRESENT;
+            *entry = (pa & ADDR_MASK) | page_flags | present;
         }
         Ok(())
     }
@@ -206,13 +243,82 @@ impl AddressSpace {
         // SAFETY: `entry` is in a live table of this space.
         unsafe {
             let value = *entry;
-            if value & flags::PRESENT == 0 {
+            if value & (flags::PRESENT | flags::PARKED) == 0 {
                 return None;
             }
             *entry = 0;
             crate::arch::cpu::invlpg(va);
             Some(value & ADDR_MASK)
         }
+    }
+
+    /// Calls `f(va, entry)` for each 4 KiB entry in `[start, end)` (page aligned, user
+    /// half) that holds a frame (present or parked), skipping absent tables whole so that a
+    /// huge sparse range costs little.
+    fn walk_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64)) {
+        let end = end.min(USER_END);
+        let mut va = start;
+        'pages: while va < end {
+            let mut table_pa = self.pml4;
+            for level in (1..4).rev() {
+                // SAFETY: walking live tables of this space.
+                let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
+                if value & flags::PRESENT == 0 || value & flags::HUGE != 0 {
+                    // Nothing (or no 4 KiB pages) below this entry: skip its whole span.
+                    let span = 1u64 << (12 + 9 * level);
+                    va = (va & !(span - 1)) + span;
+                    continue 'pages;
+                }
+                table_pa = value & ADDR_MASK;
+            }
+            let entry = table(table_pa).wrapping_add(index(va, 0));
+            // SAFETY: `entry` is in a live table of this space.
+            if unsafe { *entry } & (flags::PRESENT | flags::PARKED) != 0 {
+                f(va, entry);
+            }
+            va += PAGE_SIZE;
+        }
+    }
+
+    /// Calls `f(va, pa, flags)` for each 4 KiB page in `[start, end)` that has a frame
+    /// (parked ones included: their flags have [`flags::PARKED`]).
+    pub fn for_each_mapped(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64, u64)) {
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is a present entry of this space's tables.
+            let value = unsafe { *entry };
+            f(va, value & ADDR_MASK, value & !ADDR_MASK);
+        });
+    }
+
+    /// Unmaps every page in `[start, end)` (parked ones included), handing each frame to
+    /// `f(va, pa)`, and flushes the TLB for them. Returns how many pages were unmapped.
+    pub fn unmap_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, u64)) -> u64 {
+        let mut flush = TlbFlush::default();
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is a present entry of this space's tables.
+            let value = unsafe { core::ptr::replace(entry, 0) };
+            flush.page(va);
+            f(va, value & ADDR_MASK);
+        });
+        flush.finish()
+    }
+
+    /// Replaces the flags of every page with a frame in `[start, end)` by `page_flags`
+    /// (plus PRESENT unless they have [`flags::PARKED`]), keeping the frame, and flushes
+    /// the TLB for them.
+    pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) {
+        let present = if page_flags & flags::PARKED != 0 {
+            0
+        } else {
+            flags::PRESENT
+        };
+        let mut flush = TlbFlush::default();
+        self.walk_present(start, end, |va, entry| {
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
+            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | present };
+            flush.page(va);
+        });
+        flush.finish();
     }
 
     /// Frees every user page and user page table of this space. The kernel half is
@@ -223,6 +329,9 @@ impl AddressSpace {
                 // SAFETY: walking tables owned by the dying space.
                 let value = unsafe { *table(table_pa).add(i) };
                 if value & flags::PRESENT == 0 {
+                    if level == 0 && value & flags::PARKED != 0 {
+                        frame::free(value & ADDR_MASK);
+                    }
                     continue;
                 }
                 let pa = value & ADDR_MASK;

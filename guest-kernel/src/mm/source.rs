@@ -12,3 +12,51 @@ pub trait MapSource: Send + Sync {
     /// The file's size in bytes.
     fn size(&self) -> u64;
 }
+
+/// A file whose bytes live in memory for as long as the kernel runs: a tarfs file's data,
+/// a slice of the rootfs TAR the VMM mapped read-only.
+pub struct StaticSource {
+    data: &'static [u8],
+}
+
+impl StaticSource {
+    /// The file holding `data`.
+    pub fn new(data: &'static [u8]) -> StaticSource {
+        StaticSource { data }
+    }
+}
+
+impl MapSource for StaticSource {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|start| self.data.get(start..))
+            .unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_source_reads_and_stops_at_the_end() {
+        static DATA: [u8; 5] = *b"astra";
+        let s = StaticSource::new(&DATA);
+        assert_eq!(s.size(), 5);
+        let mut buf = [0u8; 4];
+        assert_eq!(s.read_at(3, &mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"ra");
+        assert_eq!(s.read_at(5, &mut buf), Ok(0));
+        assert_eq!(s.read_at(u64::MAX, &mut buf), Ok(0));
+        assert_eq!(s.read_at(0, &mut buf), Ok(4));
+        assert_eq!(&buf, b"astr");
+    }
+}

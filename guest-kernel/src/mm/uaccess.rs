@@ -1,15 +1,38 @@
 //! Checked access to user memory.
 //!
-//! Every pointer a process hands the kernel goes through here: the range must lie in the
-//! user half and every page must be mapped with the user bit (and writable, for writes),
-//! or the access fails with EFAULT. Data moves through the kernel's direct map, so a
-//! hostile pointer can never make the kernel touch its own memory or fault.
+//! Every pointer a process hands the kernel goes through here. [`read_user`] and
+//! [`write_user`] see memory as the program does: a pointer into an area it has not
+//! touched yet works (a write faults the page in, a read sees zeros or the file's bytes),
+//! while an unmapped, `PROT_NONE` or kernel address gives EFAULT. The `space`-only
+//! functions accept only pages already mapped with the user bit (and writable, for
+//! writes): they serve pages the kernel mapped itself and read-only peeks such as
+//! `--strace`. Data moves through the kernel's direct map, so a hostile pointer can never
+//! make the kernel touch its own memory or fault.
 
 use alloc::vec::Vec;
 
 use super::paging::{flags, AddressSpace, USER_END};
+use super::user::{oom_kill, FaultError};
 use super::{phys_to_virt, PAGE_SIZE};
+use crate::process::Process;
 use crate::syscall::Errno;
+
+/// Copies `buf.len()` bytes from the user memory of `proc` at `va`, as a read by the
+/// program would see them; nothing is faulted in.
+pub fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    proc.mem.read(&proc.space, va, buf)
+}
+
+/// Copies `data` to the user memory of `proc` at `va` as a write by the program would,
+/// faulting pages in. Running out of memory on the way kills the process (status 137),
+/// as Linux's OOM killer would.
+pub fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
+    match proc.mem.write(&mut proc.space, va, data) {
+        Ok(()) => Ok(()),
+        Err(FaultError::OutOfMemory) => oom_kill(),
+        Err(FaultError::Unmapped | FaultError::Protection | FaultError::Bus) => Err(Errno::EFAULT),
+    }
+}
 
 fn check_range(va: u64, len: usize) -> Result<(), Errno> {
     let end = va.checked_add(len as u64).ok_or(Errno::EFAULT)?;
@@ -113,35 +136,58 @@ unsafe impl Pod for i64 {}
 // SAFETY: arrays of Pod are Pod.
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
-/// Reads a `T` from user address `va`.
-pub fn read_obj<T: Pod>(space: &AddressSpace, va: u64) -> Result<T, Errno> {
-    let mut value = core::mem::MaybeUninit::<T>::uninit();
-    // SAFETY: the slice covers exactly the value's bytes, which we own.
+/// Builds a `T` from bytes that `read` fills.
+pub fn read_obj_with<T: Pod>(
+    read: impl FnOnce(&mut [u8]) -> Result<(), Errno>,
+) -> Result<T, Errno> {
+    let mut value = core::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: the slice covers exactly the value's bytes, which we own and which were
+    // zero-initialised.
     let bytes = unsafe {
         core::slice::from_raw_parts_mut(value.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
     };
-    copy_from_user(space, va, bytes)?;
-    // SAFETY: every byte was written and `T: Pod` accepts every bit pattern.
+    read(bytes)?;
+    // SAFETY: every byte is initialised and `T: Pod` accepts every bit pattern.
     Ok(unsafe { value.assume_init() })
+}
+
+/// The bytes of a plain-data value.
+pub fn obj_bytes<T: Pod>(value: &T) -> &[u8] {
+    // SAFETY: `T: Pod` has no padding, so all its bytes are initialised; the slice
+    // borrows `value`.
+    unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    }
+}
+
+/// Reads a `T` from user address `va`.
+pub fn read_obj<T: Pod>(space: &AddressSpace, va: u64) -> Result<T, Errno> {
+    read_obj_with(|bytes| copy_from_user(space, va, bytes))
 }
 
 /// Writes `value` to user address `va`.
 pub fn write_obj<T: Pod>(space: &AddressSpace, va: u64, value: &T) -> Result<(), Errno> {
-    // SAFETY: `T: Pod` has no padding, so all its bytes are initialised.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
-    };
-    copy_to_user(space, va, bytes)
+    copy_to_user(space, va, obj_bytes(value))
 }
 
 /// Reads a NUL-terminated string of at most `max` bytes (the NUL excluded).
 pub fn read_cstr(space: &AddressSpace, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
+    read_cstr_with(|at, chunk| copy_from_user(space, at, chunk), va, max)
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (the NUL excluded) a page at a
+/// time through `read(address, chunk)`: ENAMETOOLONG if no NUL comes within `max + 1`.
+pub fn read_cstr_with(
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), Errno>,
+    va: u64,
+    max: usize,
+) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut cur = va;
     loop {
         let in_page = (PAGE_SIZE - (cur % PAGE_SIZE)) as usize;
         let mut chunk = alloc::vec![0u8; in_page.min(max + 1 - out.len())];
-        copy_from_user(space, cur, &mut chunk)?;
+        read(cur, &mut chunk)?;
         if let Some(nul) = chunk.iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..nul]);
             return Ok(out);

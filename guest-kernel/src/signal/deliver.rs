@@ -54,6 +54,28 @@ pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> Fau
     FaultOutcome::Handled
 }
 
+/// Raises a page fault that demand paging could not resolve: `sig` (SIGSEGV or SIGBUS)
+/// with `code` (`SEGV_MAPERR`, `SEGV_ACCERR`, `BUS_ADRERR`) at `addr`, as
+/// [`deliver_fault`] does for other exceptions.
+pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64) -> FaultOutcome {
+    let info = SigInfo {
+        signo: sig,
+        code,
+        addr,
+        fault: Some((14, frame.error_code)),
+        ..Default::default()
+    };
+    let Some(proc) = process::current() else {
+        return FaultOutcome::Fatal(sig);
+    };
+    proc.signals.force(info);
+    if proc.signals.action(sig).handler == SIG_DFL {
+        return FaultOutcome::Fatal(sig);
+    }
+    deliver_pending(proc, frame);
+    FaultOutcome::Handled
+}
+
 /// Delivers the signals pending and not blocked, as on every return to user mode:
 /// ignored ones are dropped, default actions applied (which may end the process), and
 /// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
@@ -228,17 +250,17 @@ fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
 // so that a frame on a not-yet-touched alternate stack faults its pages in.
 
 fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
-    uaccess::copy_to_user(&proc.space, va, data)
+    uaccess::write_user(proc, va, data)
 }
 
 fn write_user_obj<T: Pod>(proc: &mut Process, va: u64, value: &T) -> Result<(), Errno> {
-    uaccess::write_obj(&proc.space, va, value)
+    uaccess::write_user(proc, va, uaccess::obj_bytes(value))
 }
 
 fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-    uaccess::copy_from_user(&proc.space, va, buf)
+    uaccess::read_user(proc, va, buf)
 }
 
 fn read_user_obj<T: Pod>(proc: &Process, va: u64) -> Result<T, Errno> {
-    uaccess::read_obj(&proc.space, va)
+    uaccess::read_obj_with(|bytes| uaccess::read_user(proc, va, bytes))
 }

@@ -19,7 +19,7 @@ mod deliver;
 pub mod frame;
 mod state;
 
-pub use deliver::{deliver_fault, deliver_pending, sigreturn, FaultOutcome};
+pub use deliver::{deliver_fault, deliver_memory_fault, deliver_pending, sigreturn, FaultOutcome};
 pub use state::{AltStack, SignalState, StackT};
 
 use crate::mm::uaccess::Pod;
@@ -317,6 +317,8 @@ pub mod si_code {
     pub const SEGV_ACCERR: i32 = 2;
     /// SIGBUS: misaligned address.
     pub const BUS_ADRALN: i32 = 1;
+    /// Nonexistent physical address (a mapped file page past its end).
+    pub const BUS_ADRERR: i32 = 2;
     /// SIGILL: illegal opcode.
     pub const ILL_ILLOPN: i32 = 2;
     /// SIGFPE: integer divide by zero.

@@ -54,6 +54,7 @@ errnos! {
     ENAMETOOLONG = 36, "File name too long";
     ENOSYS = 38, "Function not implemented";
     ELOOP = 40, "Too many levels of symbolic links";
+    EOVERFLOW = 75, "Value too large for defined data type";
     EOPNOTSUPP = 95, "Operation not supported";
 }
 

@@ -12,6 +12,8 @@ mod fs_dir;
 mod fs_poll;
 mod info;
 mod io;
+pub mod mem;
+pub mod mremap;
 mod proc;
 mod signal;
 pub mod strace;
@@ -51,38 +53,40 @@ pub const PATH_MAX: usize = 4096;
 impl Ctx<'_> {
     /// Copies `buf.len()` bytes from user address `va`.
     pub fn read_user(&self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        uaccess::copy_from_user(&self.proc.space, va, buf)
+        uaccess::read_user(self.proc, va, buf)
     }
 
     /// Copies `data` to user address `va`.
     pub fn write_user(&mut self, va: u64, data: &[u8]) -> Result<(), Errno> {
-        uaccess::copy_to_user(&self.proc.space, va, data)
+        uaccess::write_user(self.proc, va, data)
     }
 
     /// Reads `len` bytes from user address `va` into a new vector.
     pub fn read_vec(&self, va: u64, len: usize) -> Result<Vec<u8>, Errno> {
-        uaccess::read_vec(&self.proc.space, va, len)
+        let mut buf = alloc::vec![0u8; len];
+        self.read_user(va, &mut buf)?;
+        Ok(buf)
     }
 
     /// Reads a `u64` from user memory.
     pub fn read_u64(&self, va: u64) -> Result<u64, Errno> {
-        uaccess::read_u64(&self.proc.space, va)
+        self.read_obj(va)
     }
 
     /// Reads a plain-data value (`#[repr(C)]`, every bit pattern valid) from user memory.
     pub fn read_obj<T: uaccess::Pod>(&self, va: u64) -> Result<T, Errno> {
-        uaccess::read_obj(&self.proc.space, va)
+        uaccess::read_obj_with(|bytes| self.read_user(va, bytes))
     }
 
     /// Writes a plain-data value to user memory.
     pub fn write_obj<T: uaccess::Pod>(&mut self, va: u64, value: &T) -> Result<(), Errno> {
-        uaccess::write_obj(&self.proc.space, va, value)
+        self.write_user(va, uaccess::obj_bytes(value))
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes (without the NUL) from user
     /// memory: EFAULT for a bad pointer, ENAMETOOLONG if no NUL comes within `max + 1`.
     pub fn read_cstr(&self, va: u64, max: usize) -> Result<Vec<u8>, Errno> {
-        uaccess::read_cstr(&self.proc.space, va, max)
+        uaccess::read_cstr_with(|at, chunk| self.read_user(at, chunk), va, max)
     }
 
     /// Reads a path argument: at most `PATH_MAX` bytes, UTF-8 (astra's tarfs names are),

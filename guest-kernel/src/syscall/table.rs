@@ -2,7 +2,9 @@
 
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
-use super::{fs, fs_ctl, fs_dir, fs_poll, info, io, proc, signal, time, Ctx, SysResult};
+use super::{
+    fs, fs_ctl, fs_dir, fs_poll, info, io, mem, mremap, proc, signal, time, Ctx, SysResult,
+};
 
 /// A system call handler.
 pub type Handler = fn(&mut Ctx<'_>, [u64; 6]) -> SysResult;
@@ -71,6 +73,10 @@ syscall_table! {
     6 => lstat(Str, Ptr) = fs::lstat;
     7 => poll(Ptr, UInt, Int) = fs_poll::poll;
     8 => lseek(Fd, Int, Whence) = io::lseek;
+    9 => mmap(Ptr, UInt, Prot, MapFlags, Fd, Ptr) -> Addr = mem::mmap;
+    10 => mprotect(Ptr, UInt, Prot) = mem::mprotect;
+    11 => munmap(Ptr, UInt) = mem::munmap;
+    12 => brk(Ptr) -> Addr = mem::brk;
     13 => rt_sigaction(Signal, Ptr, Ptr, UInt) = signal::rt_sigaction;
     14 => rt_sigprocmask(SigHow, Ptr, Ptr, UInt) = signal::rt_sigprocmask;
     15 => rt_sigreturn() = signal::rt_sigreturn;
@@ -82,6 +88,10 @@ syscall_table! {
     21 => access(Str, Int) = fs::access;
     22 => pipe(Ptr) = fs_ctl::pipe;
     24 => sched_yield() = info::sched_yield;
+    25 => mremap(Ptr, UInt, UInt, Ptr, Ptr) -> Addr = mremap::mremap;
+    26 => msync(Ptr, UInt, Int) = mem::msync;
+    27 => mincore(Ptr, UInt, Ptr) = mem::mincore;
+    28 => madvise(Ptr, UInt, Advice) = mem::madvise;
     32 => dup(Fd) = fs_ctl::dup;
     33 => dup2(Fd, Fd) = fs_ctl::dup2;
     35 => nanosleep(Ptr, Ptr) = time::nanosleep;

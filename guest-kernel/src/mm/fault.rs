@@ -1,0 +1,343 @@
+//! Demand paging: a page gets its frame on first touch (zeroed, or filled from the file it
+//! maps), stacks grow down on faults below them, and the kernel's copies to and from user
+//! memory go through the same areas so that a pointer into memory the program has not
+//! touched yet works like on Linux.
+
+use super::paging::{flags, AddressSpace, MapError, USER_END};
+use super::user::{pte_flags, UserMemory, STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
+use super::vma::{Access, Backing, Vma, PROT_NONE};
+use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
+use crate::process::{self, Process};
+use crate::syscall::Errno;
+
+/// Pages filled around a faulting page (aligned window, inside its area): every fault is a
+/// trap to the host on PVM, so touching memory in order costs one fault per 64 KiB.
+const FAULT_AROUND_PAGES: u64 = 16;
+
+/// Page-fault error-code bits (Intel SDM vol. 3, 4.7).
+const PF_WRITE: u64 = 1 << 1;
+const PF_RESERVED: u64 = 1 << 3;
+const PF_INSTRUCTION: u64 = 1 << 4;
+const PF_PROTECTION_KEY: u64 = 1 << 5;
+
+/// Why a fault could not be resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// No area there (SIGSEGV with `SEGV_MAPERR`).
+    Unmapped,
+    /// The access breaks the area's protection (SIGSEGV with `SEGV_ACCERR`).
+    Protection,
+    /// A file page wholly past the end of the file, or the file could not be read
+    /// (SIGBUS).
+    Bus,
+    /// No frame left (the program is killed, as by Linux's OOM killer).
+    OutOfMemory,
+}
+
+/// Resolves a page fault of the current process at `addr`; `Err` means the access is a
+/// real fault and the process gets the signal the error names.
+pub fn handle_page_fault(proc: &mut Process, addr: u64, error_code: u64) -> Result<(), FaultError> {
+    if error_code & (PF_RESERVED | PF_PROTECTION_KEY) != 0 {
+        return Err(FaultError::Protection);
+    }
+    let access = if error_code & PF_INSTRUCTION != 0 {
+        Access::Exec
+    } else if error_code & PF_WRITE != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    proc.mem.fault(&mut proc.space, addr, access)
+}
+
+/// Kills the current process because no memory is left for it: exit status 137 (SIGKILL),
+/// as Linux's OOM killer; the kernel carries on.
+pub fn oom_kill() -> ! {
+    let (free, total) = {
+        let frames = frame::FRAMES.lock();
+        (frames.free_frames(), frames.total_frames())
+    };
+    crate::kprintln!(
+        "astra: {} killed by SIGKILL: out of memory ({} of {} KiB free)",
+        process::current_name(),
+        free * PAGE_SIZE / 1024,
+        total * PAGE_SIZE / 1024
+    );
+    process::exit_current(128 + crate::trap::signal::SIGKILL);
+}
+
+/// Reads the bytes of a file area at `offset` into `buf`, zero past the end of the file.
+fn read_file(vma: &Vma, offset: u64, buf: &mut [u8]) -> Result<(), FaultError> {
+    let Backing::File { source, .. } = &vma.backing else {
+        buf.fill(0);
+        return Ok(());
+    };
+    let mut done = 0;
+    while done < buf.len() {
+        let at = offset.checked_add(done as u64).ok_or(FaultError::Bus)?;
+        match source.read_at(at, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(_) => return Err(FaultError::Bus),
+        }
+    }
+    buf[done..].fill(0);
+    Ok(())
+}
+
+/// True if `page` of a file area lies wholly past the end of its file.
+fn past_eof(vma: &Vma, page: u64) -> bool {
+    match (&vma.backing, vma.file_offset(page)) {
+        (Backing::File { source, .. }, Some(offset)) => offset >= source.size(),
+        (Backing::File { .. }, None) => true,
+        (Backing::Anonymous, _) => false,
+    }
+}
+
+/// Gives `page` of `vma` a frame with its first contents.
+fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), FaultError> {
+    if past_eof(vma, page) {
+        return Err(FaultError::Bus);
+    }
+    let pa = frame::FRAMES
+        .lock()
+        .alloc()
+        .ok_or(FaultError::OutOfMemory)?;
+    // SAFETY: the frame was just allocated for us and is direct-mapped.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(pa) as *mut u8, PAGE_SIZE as usize) };
+    let offset = vma.file_offset(page).unwrap_or(0);
+    let filled = read_file(vma, offset, bytes).and_then(|()| {
+        match space.map(page, pa, pte_flags(vma.prot)) {
+            Ok(()) => Ok(true),
+            // A parked frame is there already (a stale entry): use it, with the right flags.
+            Err(MapError::AlreadyMapped) => {
+                space.protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot));
+                Ok(false)
+            }
+            Err(MapError::OutOfMemory) => Err(FaultError::OutOfMemory),
+        }
+    });
+    if filled != Ok(true) {
+        frame::free(pa);
+    }
+    filled.map(|_| ())
+}
+
+fn in_user_range(va: u64, len: usize) -> bool {
+    va.checked_add(len as u64)
+        .is_some_and(|end| end <= USER_END)
+}
+
+impl UserMemory {
+    /// The start of the grows-down area `addr` lies below, if that area may grow down to
+    /// `addr`'s page: at most [`STACK_RLIMIT`] in all, and [`STACK_GUARD_GAP`] above the
+    /// next accessible area.
+    fn growable_stack(&self, addr: u64) -> Option<u64> {
+        let page = page_align_down(addr);
+        let above = self.vmas.next_at_or_after(addr)?;
+        if !above.flags.growsdown || above.start <= addr || above.end - page > STACK_RLIMIT {
+            return None;
+        }
+        if let Some(prev) = self.vmas.prev_before(page) {
+            let guarded = prev.prot != PROT_NONE && !prev.flags.growsdown;
+            if guarded && prev.end.saturating_add(STACK_GUARD_GAP) > page {
+                return None;
+            }
+        }
+        Some(above.start)
+    }
+
+    /// Resolves a fault at `addr` for `access`: grows a stack, fills a missing page (and
+    /// its neighbours in the fault-around window), or repairs a stale page-table entry.
+    pub fn fault(
+        &mut self,
+        space: &mut AddressSpace,
+        addr: u64,
+        access: Access,
+    ) -> Result<(), FaultError> {
+        self.fault_checked(space, addr, Some(access))
+    }
+
+    /// [`Self::fault`]; with `access` `None` the protection is not checked (the kernel
+    /// writing a program's initial image).
+    fn fault_checked(
+        &mut self,
+        space: &mut AddressSpace,
+        addr: u64,
+        access: Option<Access>,
+    ) -> Result<(), FaultError> {
+        if addr >= TASK_SIZE {
+            return Err(FaultError::Unmapped);
+        }
+        let page = page_align_down(addr);
+        if self.vmas.find(addr).is_none() {
+            let old_start = self.growable_stack(addr).ok_or(FaultError::Unmapped)?;
+            if !self.vmas.extend_down(old_start, page) {
+                return Err(FaultError::Unmapped);
+            }
+        }
+        let vma = self.vmas.find(addr).ok_or(FaultError::Unmapped)?;
+        if access.is_some_and(|a| !vma.allows(a)) {
+            return Err(FaultError::Protection);
+        }
+        let want = pte_flags(vma.prot);
+        if let Some((_, have)) = space.translate(page) {
+            // Present already: the access is allowed, so the entry is stale.
+            let have = have & (flags::USER | flags::WRITABLE | flags::NO_EXECUTE);
+            if have != want {
+                space.protect_range(page, page + PAGE_SIZE, want);
+                self.spurious = (0, 0);
+                return Ok(());
+            }
+            // Nothing to repair: retry a few times after a flush (a host's stale shadow
+            // entry), then give up rather than loop forever on the same access.
+            if self.spurious.0 == page && self.spurious.1 >= 3 {
+                return Err(FaultError::Protection);
+            }
+            let count = if self.spurious.0 == page {
+                self.spurious.1 + 1
+            } else {
+                1
+            };
+            self.spurious = (page, count);
+            crate::arch::cpu::invlpg(page);
+            return Ok(());
+        }
+        map_new_page(space, vma, page)?;
+        self.spurious = (0, 0);
+        // Fill the rest of the window while frames last; only `page` was required.
+        let window = FAULT_AROUND_PAGES * PAGE_SIZE;
+        let start = (page & !(window - 1)).max(vma.start);
+        let end = ((page & !(window - 1)) + window).min(vma.end);
+        let mut at = start;
+        while at < end {
+            if at != page && space.translate(at).is_none() && map_new_page(space, vma, at).is_err()
+            {
+                break;
+            }
+            at += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Faults in every page of `[start, end)` for `access` (MAP_POPULATE, MADV_POPULATE_*).
+    pub fn populate(
+        &mut self,
+        space: &mut AddressSpace,
+        start: u64,
+        end: u64,
+        access: Access,
+    ) -> Result<(), FaultError> {
+        let mut page = page_align_down(start);
+        while page < end {
+            let ready = space.translate(page).is_some_and(|(_, f)| {
+                f & flags::USER != 0 && (access != Access::Write || f & flags::WRITABLE != 0)
+            });
+            if !ready {
+                self.fault(space, page, access)?;
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Copies user memory at `va` into `buf` as a read by the program would see it,
+    /// without faulting anything in: untouched anonymous memory reads as zeros, an
+    /// untouched file page as the file's bytes. EFAULT where the program would fault.
+    pub fn read(&self, space: &AddressSpace, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        if !in_user_range(va, buf.len()) {
+            return Err(Errno::EFAULT);
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let cur = va + done as u64;
+            let chunk = ((PAGE_SIZE - cur % PAGE_SIZE) as usize).min(buf.len() - done);
+            let dst = &mut buf[done..done + chunk];
+            match space.translate(cur) {
+                Some((pa, f)) if f & flags::USER != 0 => {
+                    // SAFETY: `pa..pa + chunk` lies in one mapped user frame, seen through
+                    // the direct map; `dst` is ours.
+                    let src = unsafe {
+                        core::slice::from_raw_parts(phys_to_virt(pa) as *const u8, chunk)
+                    };
+                    dst.copy_from_slice(src);
+                }
+                _ => match self.vmas.find(cur) {
+                    Some(vma) if vma.allows(Access::Read) => {
+                        if past_eof(vma, page_align_down(cur)) {
+                            return Err(Errno::EFAULT);
+                        }
+                        let offset = vma.file_offset(cur).unwrap_or(0);
+                        read_file(vma, offset, dst).map_err(|_| Errno::EFAULT)?;
+                    }
+                    Some(_) => return Err(Errno::EFAULT),
+                    // Below a stack that would grow there: fresh zero pages.
+                    None if self.growable_stack(cur).is_some() => dst.fill(0),
+                    None => return Err(Errno::EFAULT),
+                },
+            }
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to user memory at `va` as a write by the program would, faulting
+    /// pages in (and growing a stack) as needed.
+    pub fn write(
+        &mut self,
+        space: &mut AddressSpace,
+        va: u64,
+        data: &[u8],
+    ) -> Result<(), FaultError> {
+        self.write_checked(space, va, data, true)
+    }
+
+    /// Like [`Self::write`] but ignoring write protection: the kernel writing a program's
+    /// initial image (its stack, the zeroed tail of a segment), as Linux's exec does.
+    pub fn write_as_kernel(
+        &mut self,
+        space: &mut AddressSpace,
+        va: u64,
+        data: &[u8],
+    ) -> Result<(), FaultError> {
+        self.write_checked(space, va, data, false)
+    }
+
+    fn write_checked(
+        &mut self,
+        space: &mut AddressSpace,
+        va: u64,
+        data: &[u8],
+        check: bool,
+    ) -> Result<(), FaultError> {
+        if !in_user_range(va, data.len()) {
+            return Err(FaultError::Unmapped);
+        }
+        let need = if check {
+            flags::USER | flags::WRITABLE
+        } else {
+            flags::PRESENT
+        };
+        let mut done = 0usize;
+        while done < data.len() {
+            let cur = va + done as u64;
+            let chunk = ((PAGE_SIZE - cur % PAGE_SIZE) as usize).min(data.len() - done);
+            if space.translate(cur).is_none_or(|(_, f)| f & need != need) {
+                self.fault_checked(space, cur, check.then_some(Access::Write))?;
+            }
+            let (pa, _) = space.translate(cur).ok_or(FaultError::Unmapped)?;
+            // SAFETY: `pa..pa + chunk` lies in one mapped user frame, seen through the
+            // direct map.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data[done..].as_ptr(),
+                    phys_to_virt(pa) as *mut u8,
+                    chunk,
+                )
+            };
+            done += chunk;
+        }
+        Ok(())
+    }
+}

@@ -73,7 +73,7 @@ syscall_table! {
     6 => lstat(Str, Ptr) = fs::lstat;
     7 => poll(Ptr, UInt, Int) = fs_poll::poll;
     8 => lseek(Fd, Int, Whence) = io::lseek;
-    9 => mmap(Ptr, UInt, Prot, MapFlags, Fd, Ptr) -> Addr = mem::mmap;
+    9 => mmap(Ptr, UInt, Prot, MapFlags, Fd, UInt) -> Addr = mem::mmap;
     10 => mprotect(Ptr, UInt, Prot) = mem::mprotect;
     11 => munmap(Ptr, UInt) = mem::munmap;
     12 => brk(Ptr) -> Addr = mem::brk;

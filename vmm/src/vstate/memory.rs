@@ -1,6 +1,6 @@
 //! Guest RAM: one anonymous mapping from guest-physical 0, accessed only through vm-memory.
 
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
 /// Errors creating guest RAM.
 #[derive(Debug, thiserror::Error)]
@@ -16,14 +16,36 @@ pub enum MemoryError {
 /// Creates `size` bytes of guest RAM at guest-physical 0.
 pub fn create_guest_memory(size: u64) -> Result<GuestMemoryMmap, MemoryError> {
     let len = usize::try_from(size).map_err(|_| MemoryError::Size(size))?;
-    GuestMemoryMmap::from_ranges(&[(GuestAddress(0), len)])
-        .map_err(|e| MemoryError::Allocate(size, e))
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), len)])
+        .map_err(|e| MemoryError::Allocate(size, e))?;
+    for region in mem.iter() {
+        // Transparent huge pages: the host backs guest RAM 2 MiB at a time, so a guest
+        // filling fresh memory (a 64 MiB `std::fs::read`) takes one host fault per 2 MiB
+        // instead of one per 4 KiB page, each a VM exit on PVM (140 -> ~75 ms for that
+        // read here; boot time unchanged). Advice only: failure (no THP) is harmless.
+        // SAFETY: the range is exactly this region's live anonymous mapping; the advice
+        // does not change its contents or validity.
+        let ret = unsafe {
+            libc::madvise(
+                region.as_ptr().cast(),
+                region.len() as usize,
+                libc::MADV_HUGEPAGE,
+            )
+        };
+        if ret != 0 {
+            log::debug!(
+                "madvise(MADV_HUGEPAGE) on guest RAM: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(mem)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vm_memory::{Bytes, GuestMemoryBackend};
+    use vm_memory::Bytes;
 
     #[test]
     fn ram_starts_at_zero_and_is_bounded() {

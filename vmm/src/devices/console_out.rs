@@ -162,29 +162,9 @@ impl PortIo for ConsoleOut {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::devices::test_util::SharedBuf;
 
     const RAM: usize = 0x10000;
-
-    #[derive(Clone, Default)]
-    struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for SharedBuf {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl SharedBuf {
-        fn take(&self) -> Vec<u8> {
-            std::mem::take(&mut *self.0.lock().unwrap())
-        }
-    }
 
     /// A writer whose output is closed.
     struct Closed;

@@ -9,6 +9,35 @@ pub mod rootfs;
 pub mod rtc;
 pub mod serial;
 
+/// Test doubles shared by the device tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::io::{self, Write};
+    use std::sync::{Arc, Mutex};
+
+    /// A writer that keeps what it is given, readable through a clone.
+    #[derive(Clone, Default)]
+    pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+    impl Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl SharedBuf {
+        /// Everything written so far, leaving the buffer empty.
+        pub fn take(&self) -> Vec<u8> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+}
+
 use crate::exit_code::Outcome;
 
 /// What the vCPU loop does after a port access.

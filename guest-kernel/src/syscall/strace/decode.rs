@@ -256,46 +256,11 @@ pub fn at_flags(out: &mut String, value: u64) {
     flags(out, value & 0xffff_ffff, AT, "0", Rest::Hex);
 }
 
-const SIGNALS: [&str; 32] = [
-    "0",
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-];
-
 /// A signal number: `SIGSEGV`, `SIGRTMIN`, `SIGRT_3`, or the number.
 pub fn signal(out: &mut String, value: u64) {
     let sig = value as i32;
     match sig {
-        0..=31 => out.push_str(SIGNALS[sig as usize]),
+        0..=31 => out.push_str(crate::signal::name(sig as u8)),
         32 => out.push_str("SIGRTMIN"),
         33..=64 => {
             let _ = write!(out, "SIGRT_{}", sig - 32);

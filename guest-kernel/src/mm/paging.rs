@@ -18,6 +18,10 @@ pub mod flags {
     pub const HUGE: u64 = 1 << 7;
     /// Global (not flushed on CR3 load).
     pub const GLOBAL: u64 = 1 << 8;
+    /// Accessed (set by the CPU on first use, or up front).
+    pub const ACCESSED: u64 = 1 << 5;
+    /// Dirty (set by the CPU on first write, or up front).
+    pub const DIRTY: u64 = 1 << 6;
     /// No-execute.
     pub const NO_EXECUTE: u64 = 1 << 63;
     /// Software bit of a non-present user entry that still owns its frame: a page of a
@@ -40,6 +44,21 @@ pub enum MapError {
     OutOfMemory,
     /// The page is already mapped.
     AlreadyMapped,
+}
+
+/// Accessed (and, for writable pages, dirty) bits set up front on a new leaf entry.
+///
+/// The kernel maps a page only when it is about to be used, so this loses nothing, and
+/// under shadow paging (PVM, or KVM without EPT/NPT) the host prefetches its own entries
+/// for the neighbours of a faulting page only if their guest entries are already marked
+/// accessed: a sequential pass over fresh memory then costs one host fault per 8 pages
+/// instead of one per page. The CPU would otherwise set the same bits itself.
+fn prefetch_bits(page_flags: u64) -> u64 {
+    if page_flags & flags::WRITABLE != 0 {
+        flags::ACCESSED | flags::DIRTY
+    } else {
+        flags::ACCESSED
+    }
 }
 
 fn table(pa: u64) -> *mut u64 {
@@ -184,7 +203,7 @@ impl AddressSpace {
             if *entry & (flags::PRESENT | flags::PARKED) != 0 {
                 return Err(MapError::AlreadyMapped);
             }
-            *entry = (pa & ADDR_MASK) | page_flags | present;
+            *entry = (pa & ADDR_MASK) | page_flags | present | prefetch_bits(page_flags);
         }
         Ok(())
     }

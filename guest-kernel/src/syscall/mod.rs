@@ -14,6 +14,7 @@ mod info;
 mod io;
 pub mod mem;
 pub mod mremap;
+mod names;
 mod proc;
 mod signal;
 pub mod strace;
@@ -117,7 +118,10 @@ pub fn set_stats(on: bool) {
 fn name_of(nr: u64) -> String {
     match table::lookup(nr) {
         Some(entry) => String::from(entry.name),
-        None => alloc::format!("syscall_{nr:#x}"),
+        None => match names::linux_name(nr) {
+            Some(name) => String::from(name),
+            None => alloc::format!("syscall_{nr:#x}"),
+        },
     }
 }
 

@@ -6,7 +6,8 @@
 //! [pid 1] read(3, "127.0.0.1 localhost\n", 4096) = 20
 //! [pid 1] open("/nope", O_RDONLY) = -1 ENOENT (No such file or directory)
 //! [pid 1] mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
-//! [pid 1] syscall_0x1b6(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
+//! [pid 1] clone(0x1200011, 0, 0, 0, 0x7f10, 0) = -1 ENOSYS (Function not implemented)
+//! [pid 1] syscall_0x1f4(0x1, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)
 //! [pid 1] exit_group(0) = ?
 //! ```
 //!
@@ -154,7 +155,14 @@ impl Call {
         let mut line = String::new();
         let _ = write!(line, "[pid {pid}] ");
         let Some(shape) = shape else {
-            let _ = write!(line, "syscall_{nr:#x}(");
+            match super::names::linux_name(nr) {
+                Some(name) => {
+                    let _ = write!(line, "{name}(");
+                }
+                None => {
+                    let _ = write!(line, "syscall_{nr:#x}(");
+                }
+            }
             for (i, &value) in args.iter().enumerate() {
                 if i > 0 {
                     line.push_str(", ");

@@ -228,10 +228,20 @@ fn calls_that_never_return_end_in_a_question_mark() {
 #[test]
 fn unknown_syscalls_show_their_number_and_raw_arguments() {
     let mem = FakeMemory::default();
-    let call = Call::begin(&mem, 1, 0x1b6, None, &[1, 0, 0x7ffd_0000, 0, 0, u64::MAX]);
+    let call = Call::begin(&mem, 1, 0x1f4, None, &[1, 0, 0x7ffd_0000, 0, 0, u64::MAX]);
     assert_eq!(
         call.finish(&mem, &Err(Errno::ENOSYS)),
-        "[pid 1] syscall_0x1b6(0x1, 0, 0x7ffd0000, 0, 0, 0xffffffffffffffff) = -1 ENOSYS (Function not implemented)"
+        "[pid 1] syscall_0x1f4(0x1, 0, 0x7ffd0000, 0, 0, 0xffffffffffffffff) = -1 ENOSYS (Function not implemented)"
+    );
+}
+
+#[test]
+fn unimplemented_linux_syscalls_show_their_linux_name() {
+    let mem = FakeMemory::default();
+    let call = Call::begin(&mem, 1, 56, None, &[0x7d0f00, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        call.finish(&mem, &Err(Errno::ENOSYS)),
+        "[pid 1] clone(0x7d0f00, 0, 0, 0, 0, 0) = -1 ENOSYS (Function not implemented)"
     );
 }
 

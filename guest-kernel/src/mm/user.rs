@@ -72,6 +72,9 @@ pub struct UserMemory {
     mmap_base: u64,
     /// Consecutive faults at one page that needed no change (see `fault`).
     pub(super) spurious: (u64, u32),
+    /// Where the last fault-around window ended and how many pages it had: a fault right
+    /// there is sequential access, which gets a larger window (see `fault`).
+    pub(super) fault_window: (u64, u64),
 }
 
 /// Page-table flags for a protection. `PROT_NONE` pages are parked: not present, so any

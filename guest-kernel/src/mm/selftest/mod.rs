@@ -49,6 +49,10 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
             Box::new(demand_paging) as Box<dyn Fn() -> TestResult>
         ),
         ("mm_fault_checks_protection", Box::new(fault_protection)),
+        (
+            "mm_sequential_faults_widen_the_window",
+            Box::new(sequential_faults)
+        ),
         ("mm_mmap_munmap_mprotect_syscalls", Box::new(mmap_syscalls)),
         ("mm_mremap_moves_pages", Box::new(mremap_moves)),
         ("mm_madvise_dontneed_zeroes", Box::new(madvise_dontneed)),
@@ -149,6 +153,37 @@ fn demand_paging() -> TestResult {
     check(
         read_u64(&p, base) == Err(Errno::EFAULT),
         "unmapped memory readable",
+    )
+}
+
+/// Filling fresh memory in order takes a handful of faults (the window doubles up to
+/// 2 MiB); a fault elsewhere maps only a small window again.
+fn sequential_faults() -> TestResult {
+    let mut p = scratch_process()?;
+    let len = 8u64 << 20;
+    let base = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    let mut faults = 0;
+    for page in (base..base + len).step_by(PAGE_SIZE as usize) {
+        if p.space.translate(page).is_none() {
+            faults += 1;
+            p.mem
+                .fault(&mut p.space, page, Access::Write)
+                .map_err(|e| format!("fault: {e:?}"))?;
+        }
+    }
+    check(
+        (2..=16).contains(&faults),
+        &format!("{faults} faults to fill 8 MiB in order"),
+    )?;
+    let far = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    let before = free_frames();
+    p.mem
+        .fault(&mut p.space, far + len / 2, Access::Write)
+        .map_err(|e| format!("fault: {e:?}"))?;
+    let used = before - free_frames();
+    check(
+        used <= 16 + 4,
+        &format!("{used} frames for one fault away from the last window"),
     )
 }
 

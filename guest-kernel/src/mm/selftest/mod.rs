@@ -112,12 +112,21 @@ fn write_u64(proc: &mut Process, va: u64, v: u64) -> Result<(), FaultError> {
     proc.mem.write(&mut proc.space, va, &v.to_le_bytes())
 }
 
+/// MADV_NOHUGEPAGE on `[base, base + len)`: 4 KiB pages only, for the tests of demand
+/// paging and fault-around (2 MiB pages have tests of their own, in `huge`).
+fn no_huge_pages(proc: &mut Process, base: u64, len: u64) -> TestResult {
+    call(proc, sys::madvise, [base, len, 15, 0, 0, 0])
+        .map(|_| ())
+        .map_err(|e| format!("madvise(MADV_NOHUGEPAGE): {e:?}"))
+}
+
 fn demand_paging() -> TestResult {
     let mut p = scratch_process()?;
     let before = free_frames();
     let len = 1u64 << 30;
     let base =
         mmap(&mut p, 0, len, RW, ANON | map::NORESERVE).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, base, len)?;
     check(free_frames() == before, "a 1 GiB reservation took frames")?;
     check(
         p.space.translate(base).is_none(),
@@ -162,6 +171,7 @@ fn sequential_faults() -> TestResult {
     let mut p = scratch_process()?;
     let len = 8u64 << 20;
     let base = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, base, len)?;
     let mut faults = 0;
     for page in (base..base + len).step_by(PAGE_SIZE as usize) {
         if p.space.translate(page).is_none() {
@@ -176,6 +186,7 @@ fn sequential_faults() -> TestResult {
         &format!("{faults} faults to fill 8 MiB in order"),
     )?;
     let far = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, far, len)?;
     let before = free_frames();
     p.mem
         .fault(&mut p.space, far + len / 2, Access::Write)

@@ -146,7 +146,10 @@ fn huge_page_affordable(free_frames: u64, total_frames: u64) -> bool {
 /// is plentiful and an aligned block is free. False (nothing changed) otherwise.
 fn map_huge_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> bool {
     let base = page & !(HUGE_PAGE_SIZE - 1);
-    let inside = base >= vma.start && base.checked_add(HUGE_PAGE_SIZE).is_some_and(|e| e <= vma.end);
+    let inside = base >= vma.start
+        && base
+            .checked_add(HUGE_PAGE_SIZE)
+            .is_some_and(|e| e <= vma.end);
     if !inside || !huge_pages_allowed(vma) || !space.huge_slot_free(base) {
         return false;
     }
@@ -433,6 +436,9 @@ mod tests {
                 free -= 16;
             }
         }
-        assert!(huge > 10 && free > total / 5, "{huge} huge pages, {free} frames left");
+        assert!(
+            huge > 10 && free > total / 5,
+            "{huge} huge pages, {free} frames left"
+        );
     }
 }

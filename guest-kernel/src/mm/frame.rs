@@ -355,7 +355,13 @@ mod tests {
         assert_eq!(a.alloc_block(), None, "no block while frames are out");
         assert_eq!(a.alloc(), None);
         // Free in a scattered order: the block comes back only with the last frame.
-        for (n, &f) in frames.iter().rev().step_by(2).chain(frames.iter().step_by(2)).enumerate() {
+        for (n, &f) in frames
+            .iter()
+            .rev()
+            .step_by(2)
+            .chain(frames.iter().step_by(2))
+            .enumerate()
+        {
             a.free(f);
             if n < 511 {
                 assert_eq!(a.free_blocks, 0);

@@ -353,10 +353,7 @@ impl AddressSpace {
     /// Replaces the 2 MiB page in PD entry `entry` (mapping `va`) by a page table of 512
     /// 4 KiB pages over the same frames, with the same flags.
     fn split_entry(entry: *mut u64, va: u64) -> Result<(), MapError> {
-        let pt = frame::FRAMES
-            .lock()
-            .alloc()
-            .ok_or(MapError::OutOfMemory)?;
+        let pt = frame::FRAMES.lock().alloc().ok_or(MapError::OutOfMemory)?;
         // SAFETY: `entry` is a live PD entry of the caller's space.
         let value = unsafe { *entry };
         let base = value & ADDR_MASK;
@@ -540,6 +537,7 @@ impl AddressSpace {
             let value = unsafe { *table(self.pml4).add(i) };
             if value & flags::PRESENT != 0 {
                 free_level(value & ADDR_MASK, 2);
+                frame::free(value & ADDR_MASK);
                 // SAFETY: as above.
                 unsafe { *table(self.pml4).add(i) = 0 };
                 if self.user_pml4 != 0 {

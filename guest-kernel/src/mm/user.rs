@@ -423,13 +423,13 @@ impl UserMemory {
         let page_flags = pte_flags(new_vma.prot);
         self.vmas.insert(new_vma).map_err(vma_errno)?;
         // Map the frames at their new places first, so that a failure (no frame for a page
-        // table) can be undone without losing data; then drop the old entries. A 2 MiB
-        // window at a time, without allocating.
+        // table) can be undone without losing data; then drop the old entries. An aligned
+        // 2 MiB window at a time (so that a 2 MiB page is met once), without allocating.
         const WINDOW_PAGES: usize = 512;
         let mut at = addr;
         let mut failed = false;
         'windows: while at < old_end {
-            let window_end = old_end.min(at + WINDOW_PAGES as u64 * PAGE_SIZE);
+            let window_end = old_end.min((at & !(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE);
             let mut pages = [(0u64, 0u64, 0u64); WINDOW_PAGES];
             let mut count = 0;
             space.for_each_leaf(at, window_end, |va, pa, _, size| {
@@ -515,7 +515,12 @@ mod tests {
 
     #[test]
     fn slack_placement_lands_on_the_offset_inside_the_room() {
-        for found in [0x1000_0000, 0x1000_1000, 0x101f_f000, 0x7fff_fe00_0000 - 0x3000] {
+        for found in [
+            0x1000_0000,
+            0x1000_1000,
+            0x101f_f000,
+            0x7fff_fe00_0000 - 0x3000,
+        ] {
             for offset in [0, PAGE_SIZE, 0x1f_f000] {
                 for len in [HUGE, HUGE + PAGE_SIZE, 64 << 20] {
                     let start = place_in_slack(found, offset);

@@ -436,7 +436,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let (s, e, shared) = (v.start.max(start), v.end.min(end), v.flags.shared);
         at = e;
         match advice {
-            Advice::DontNeed | Advice::Free if !shared => proc.mem.discard(&mut proc.space, s, e)?,
+            Advice::DontNeed | Advice::Free if !shared => {
+                proc.mem.discard(&mut proc.space, s, e)?
+            }
             Advice::Remove => proc.mem.discard(&mut proc.space, s, e)?,
             Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}

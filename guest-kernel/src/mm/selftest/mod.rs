@@ -2,6 +2,7 @@
 //! calls through their real handlers, file mappings over tarfs, and ring-3 programs that
 //! fault, grow their stack, probe it like musl, and run out of memory ([`ring3`]).
 
+mod huge;
 mod ring3;
 
 use alloc::boxed::Box;
@@ -74,6 +75,32 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
             "mm_ring3_out_of_memory_kills_only_the_process",
             Box::new(ring3::oom)
         ),
+        (
+            "mm_huge_fault_maps_a_2mib_page",
+            Box::new(huge::fault_maps_2mib)
+        ),
+        (
+            "mm_huge_munmap_of_a_piece_splits",
+            Box::new(huge::munmap_splits)
+        ),
+        ("mm_huge_mprotect_of_part", Box::new(huge::mprotect_part)),
+        (
+            "mm_huge_madvise_dontneed_of_part",
+            Box::new(huge::dontneed_part)
+        ),
+        (
+            "mm_huge_mremap_keeps_or_splits",
+            Box::new(huge::mremap_huge)
+        ),
+        (
+            "mm_huge_teardown_frees_every_frame",
+            Box::new(huge::teardown_frees_all)
+        ),
+        (
+            "mm_huge_fallback_without_a_free_block",
+            Box::new(huge::fallback_without_block)
+        ),
+        ("mm_huge_ring3_touches_8mib", Box::new(ring3::touch_8mib)),
     ]
 }
 

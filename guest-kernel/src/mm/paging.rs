@@ -327,7 +327,7 @@ impl AddressSpace {
     /// The region must be free ([`Self::huge_slot_free`]); an empty page table there is
     /// freed.
     pub fn map_huge(&mut self, va: u64, pa: u64, page_flags: u64) -> Result<(), MapError> {
-        debug_assert!(page_flags & flags::PARKED == 0 && va % HUGE_SIZE == 0);
+        debug_assert!(page_flags & flags::PARKED == 0 && va.is_multiple_of(HUGE_SIZE));
         if !self.huge_slot_free(va) {
             return Err(MapError::AlreadyMapped);
         }

@@ -442,7 +442,7 @@ impl UserMemory {
                 let to = new_addr + (va - addr);
                 let mapped = if size == PAGE_SIZE {
                     space.map(to, pa, page_flags)
-                } else if to % HUGE_PAGE_SIZE == 0 {
+                } else if to.is_multiple_of(HUGE_PAGE_SIZE) {
                     space.map_huge(to, pa, page_flags)
                 } else {
                     (0..HUGE_PAGE_SIZE)

@@ -356,7 +356,7 @@ impl AddressSpace {
         let pt = frame::FRAMES.lock().alloc().ok_or(MapError::OutOfMemory)?;
         // SAFETY: `entry` is a live PD entry of the caller's space.
         let value = unsafe { *entry };
-        let base = value & ADDR_MASK;
+        let base = value & ADDR_MASK & !(HUGE_SIZE - 1);
         let leaf_flags = value & !ADDR_MASK & !flags::HUGE;
         for i in 0..ENTRIES {
             // SAFETY: `pt` is a fresh frame of ours, direct-mapped; i < 512.

@@ -3,6 +3,7 @@
 //! fault, grow their stack, probe it like musl, and run out of memory ([`ring3`]).
 
 mod huge;
+mod huge_model;
 mod ring3;
 
 use alloc::boxed::Box;
@@ -101,6 +102,10 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
             Box::new(huge::fallback_without_block)
         ),
         ("mm_huge_ring3_touches_8mib", Box::new(ring3::touch_8mib)),
+        (
+            "mm_huge_random_operations_match_a_model",
+            Box::new(huge_model::random_ops_match_the_model)
+        ),
     ]
 }
 

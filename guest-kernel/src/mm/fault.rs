@@ -3,8 +3,9 @@
 //! memory go through the same areas so that a pointer into memory the program has not
 //! touched yet works like on Linux.
 
-use super::paging::{flags, AddressSpace, MapError, USER_END};
-use super::user::{pte_flags, UserMemory, STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
+use super::paging::{flags, AddressSpace, MapError, HUGE_PAGE_SIZE, USER_END};
+use super::user::{huge_pages_allowed, pte_flags, UserMemory};
+use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
 use crate::process::{self, Process};
@@ -19,6 +20,11 @@ const FAULT_AROUND_PAGES: u64 = 16;
 /// order pays for ~16 faults per 64 MiB instead of ~1,000, while random access keeps
 /// the small window.
 const FAULT_AROUND_MAX_PAGES: u64 = 512;
+/// 2 MiB pages are used only while more than this share of all memory stays free
+/// afterwards (1/4): a program that touches one byte every few MiB of a reservation
+/// larger than RAM gets 2 MiB pages until memory runs low, then 4 KiB ones, instead of
+/// being killed for memory it never used.
+const HUGE_RESERVE_DIVISOR: u64 = 4;
 
 /// Page-fault error-code bits (Intel SDM vol. 3, 4.7).
 const PF_WRITE: u64 = 1 << 1;
@@ -117,10 +123,10 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
         match space.map(page, pa, pte_flags(vma.prot)) {
             Ok(()) => Ok(true),
             // A parked frame is there already (a stale entry): use it, with the right flags.
-            Err(MapError::AlreadyMapped) => {
-                space.protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot));
-                Ok(false)
-            }
+            Err(MapError::AlreadyMapped) => space
+                .protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot))
+                .map(|()| false)
+                .map_err(|_| FaultError::OutOfMemory),
             Err(MapError::OutOfMemory) => Err(FaultError::OutOfMemory),
         }
     });
@@ -128,6 +134,40 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
         frame::free(pa);
     }
     filled.map(|_| ())
+}
+
+/// True if a 2 MiB page may be spent now: enough memory stays free afterwards.
+fn huge_page_affordable(free_frames: u64, total_frames: u64) -> bool {
+    free_frames >= total_frames / HUGE_RESERVE_DIVISOR + frame::BLOCK_FRAMES
+}
+
+/// Maps the whole 2 MiB region around `page` with one zeroed 2 MiB page if `vma` may
+/// have one there: the region lies inside the area, nothing in it is mapped yet, memory
+/// is plentiful and an aligned block is free. False (nothing changed) otherwise.
+fn map_huge_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> bool {
+    let base = page & !(HUGE_PAGE_SIZE - 1);
+    let inside = base >= vma.start
+        && base
+            .checked_add(HUGE_PAGE_SIZE)
+            .is_some_and(|e| e <= vma.end);
+    if !inside || !huge_pages_allowed(vma) || !space.huge_slot_free(base) {
+        return false;
+    }
+    let affordable = {
+        let frames = frame::FRAMES.lock();
+        huge_page_affordable(frames.free_frames(), frames.total_frames())
+    };
+    if !affordable {
+        return false;
+    }
+    let Some(block) = frame::alloc_block_zeroed() else {
+        return false;
+    };
+    if space.map_huge(base, block, pte_flags(vma.prot)).is_err() {
+        frame::free_block(block);
+        return false;
+    }
+    true
 }
 
 fn in_user_range(va: u64, len: usize) -> bool {
@@ -189,10 +229,22 @@ impl UserMemory {
         }
         let want = pte_flags(vma.prot);
         if let Some((_, have)) = space.translate(page) {
-            // Present already: the access is allowed, so the entry is stale.
+            // Present already: the access is allowed, so the entry is stale. A 2 MiB page
+            // is repaired whole when the area covers it (one protection), else split.
+            let (start, end) = if have & flags::HUGE != 0
+                && vma.start <= page & !(HUGE_PAGE_SIZE - 1)
+                && (page & !(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE <= vma.end
+            {
+                let base = page & !(HUGE_PAGE_SIZE - 1);
+                (base, base + HUGE_PAGE_SIZE)
+            } else {
+                (page, page + PAGE_SIZE)
+            };
             let have = have & (flags::USER | flags::WRITABLE | flags::NO_EXECUTE);
             if have != want {
-                space.protect_range(page, page + PAGE_SIZE, want);
+                space
+                    .protect_range(start, end, want)
+                    .map_err(|_| FaultError::OutOfMemory)?;
                 self.spurious = (0, 0);
                 return Ok(());
             }
@@ -210,8 +262,13 @@ impl UserMemory {
             crate::arch::cpu::invlpg(page);
             return Ok(());
         }
-        map_new_page(space, vma, page)?;
         self.spurious = (0, 0);
+        if map_huge_page(space, vma, page) {
+            let end = (page & !(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE;
+            self.fault_window = (end, FAULT_AROUND_MAX_PAGES);
+            return Ok(());
+        }
+        map_new_page(space, vma, page)?;
         // Fill the rest of the window while frames last; only `page` was required.
         let (start, end) = if page == self.fault_window.0 {
             let pages = (self.fault_window.1 * 2).min(FAULT_AROUND_MAX_PAGES);
@@ -353,5 +410,35 @@ impl UserMemory {
             done += chunk;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_pages_stop_while_a_quarter_of_memory_is_still_free() {
+        let total = 32 * 1024; // 128 MiB
+        assert!(huge_page_affordable(total, total));
+        assert!(huge_page_affordable(total / 4 + 512, total));
+        assert!(!huge_page_affordable(total / 4 + 511, total));
+        assert!(!huge_page_affordable(100, total));
+        // A 1 GiB reservation touched every 16 MiB in a 128 MiB guest: 2 MiB pages for
+        // the first touches only, then 4 KiB windows; it never runs out.
+        let mut free = total - 2048;
+        let mut huge = 0;
+        for _ in 0..64 {
+            if huge_page_affordable(free, total) {
+                free -= 512;
+                huge += 1;
+            } else {
+                free -= 16;
+            }
+        }
+        assert!(
+            huge > 10 && free > total / 5,
+            "{huge} huge pages, {free} frames left"
+        );
     }
 }

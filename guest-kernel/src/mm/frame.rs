@@ -1,32 +1,90 @@
-//! The physical frame allocator: a bump pointer over the usable regions of the boot
-//! memory map, plus a free list threaded through freed frames.
+//! The physical frame allocator: 4 KiB frames and 2 MiB-aligned blocks of 512 frames.
+//!
+//! Memory comes from the usable regions of the boot memory map. Each region is handed out
+//! from both ends: 4 KiB frames from its bottom, 2 MiB blocks from its top (aligned), so
+//! the two sizes do not interleave and leave each other's pieces unusable. Freed frames go
+//! on a doubly linked list threaded through the frames themselves; each aligned block
+//! counts its listed frames, and when the last of its 512 comes back the block leaves the
+//! list whole and joins the list of free blocks. So blocks come back after any mix of 4 KiB
+//! and 2 MiB use, and a 4 KiB allocation splits a free block only when no single frame is
+//! left anywhere.
 
 use spin::Mutex;
 
 use super::{phys_to_virt, PAGE_SIZE};
 
 const MAX_RANGES: usize = 8;
+/// Size of a block (a 2 MiB page).
+pub const BLOCK_SIZE: u64 = 2 << 20;
+/// Frames in a block.
+pub const BLOCK_FRAMES: u64 = BLOCK_SIZE / PAGE_SIZE;
+/// Blocks whose free frames are counted (and so can be rebuilt from single frames): all
+/// of guest RAM, which ends below `MEM_MAX`.
+const MAX_BLOCKS: usize = (hypercall_abi::layout::MEM_MAX / BLOCK_SIZE) as usize;
 
-/// Allocates 4 KiB frames of guest-physical memory.
-pub struct FrameAllocator {
+/// Where the allocator keeps the links of free frames: in the frames themselves.
+pub trait FrameLinks {
+    /// Word `word` (0 or 1) of free frame `pa`.
+    fn get(&self, pa: u64, word: usize) -> u64;
+    /// Sets word `word` (0 or 1) of free frame `pa`.
+    fn set(&self, pa: u64, word: usize, value: u64);
+}
+
+/// Free frames seen through the kernel's view of physical memory.
+pub struct DirectMap;
+
+impl FrameLinks for DirectMap {
+    fn get(&self, pa: u64, word: usize) -> u64 {
+        // SAFETY: free frames belong to the allocator and are mapped in the kernel's view
+        // of physical memory; `word` < 2 stays inside the frame.
+        unsafe { core::ptr::read((phys_to_virt(pa) as *const u64).add(word)) }
+    }
+
+    fn set(&self, pa: u64, word: usize, value: u64) {
+        // SAFETY: as in `get`; nothing else uses a free frame.
+        unsafe { core::ptr::write((phys_to_virt(pa) as *mut u64).add(word), value) }
+    }
+}
+
+const NEXT: usize = 0;
+const PREV: usize = 1;
+
+/// Allocates frames and blocks of guest-physical memory.
+pub struct FrameAllocator<M: FrameLinks = DirectMap> {
+    links: M,
+    /// The part of each region not handed out yet: `[low, high)`.
     ranges: [(u64, u64); MAX_RANGES],
     count: usize,
-    current: usize,
-    next: u64,
+    /// Head of the list of free single frames (0: empty; frame 0 is never managed).
     free_head: u64,
+    /// Head of the list of free blocks, linked through their first frames.
+    block_head: u64,
+    /// Free blocks listed.
+    free_blocks: u64,
+    /// For each block of RAM, how many of its frames are on the single-frame list.
+    listed: [u16; MAX_BLOCKS],
     free_frames: u64,
     total_frames: u64,
 }
 
-impl FrameAllocator {
+impl FrameAllocator<DirectMap> {
     /// An allocator with no memory.
     pub const fn empty() -> Self {
+        Self::with_links(DirectMap)
+    }
+}
+
+impl<M: FrameLinks> FrameAllocator<M> {
+    /// An allocator with no memory that keeps its links through `links`.
+    pub const fn with_links(links: M) -> Self {
         FrameAllocator {
+            links,
             ranges: [(0, 0); MAX_RANGES],
             count: 0,
-            current: 0,
-            next: 0,
             free_head: 0,
+            block_head: 0,
+            free_blocks: 0,
+            listed: [0; MAX_BLOCKS],
             free_frames: 0,
             total_frames: 0,
         }
@@ -34,69 +92,86 @@ impl FrameAllocator {
 
     /// Adds the page-aligned part of `[start, end)`.
     pub fn add_range(&mut self, start: u64, end: u64) {
-        let start = super::page_align_up(start);
+        let start = super::page_align_up(start.max(PAGE_SIZE));
         let end = super::page_align_down(end);
         if end <= start || self.count == MAX_RANGES {
             return;
         }
         self.ranges[self.count] = (start, end);
-        if self.count == 0 {
-            self.next = start;
-        }
         self.count += 1;
         self.total_frames += (end - start) / PAGE_SIZE;
         self.free_frames += (end - start) / PAGE_SIZE;
     }
 
-    /// Takes `count` physically contiguous frames from the bump region (boot-time use).
+    /// Takes `count` physically contiguous frames from the bottom of the first region with
+    /// room (boot-time use: the heap).
     pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
-        while self.current < self.count {
-            let (_, end) = self.ranges[self.current];
-            let size = count * PAGE_SIZE;
-            if self.next + size <= end {
-                let start = self.next;
-                self.next += size;
-                self.free_frames -= count;
-                return Some(start);
-            }
-            self.advance();
-        }
-        None
+        let size = count.checked_mul(PAGE_SIZE)?;
+        let range = self.ranges[..self.count]
+            .iter_mut()
+            .find(|(low, high)| high - low >= size)?;
+        let start = range.0;
+        range.0 += size;
+        self.free_frames -= count;
+        Some(start)
     }
 
-    fn advance(&mut self) {
-        // The rest of this range is lost to contiguous allocations; that only happens
-        // at boot, when a range is too small for the heap.
-        let (_, end) = self.ranges[self.current];
-        self.free_frames -= (end - self.next) / PAGE_SIZE;
-        self.current += 1;
-        if self.current < self.count {
-            self.next = self.ranges[self.current].0;
-        }
-    }
-
-    /// One frame, not zeroed.
+    /// One frame, not zeroed: a freed one, else a new one, else one split off a free block.
     pub fn alloc(&mut self) -> Option<u64> {
         if self.free_head != 0 {
             let frame = self.free_head;
-            // SAFETY: free frames hold the next pointer in their first word and are
-            // mapped in the kernel's view of physical memory.
-            self.free_head = unsafe { core::ptr::read(phys_to_virt(frame) as *const u64) };
+            self.unlink(frame);
             self.free_frames -= 1;
             return Some(frame);
         }
-        self.alloc_contiguous(1)
+        if let Some(frame) = self.alloc_contiguous(1) {
+            return Some(frame);
+        }
+        let block = self.pop_block()?;
+        for i in 1..BLOCK_FRAMES {
+            self.link(block + i * PAGE_SIZE);
+        }
+        self.free_frames -= 1;
+        Some(block)
     }
 
     /// Returns a frame.
     pub fn free(&mut self, frame: u64) {
-        // SAFETY: the caller owned the frame, so nothing else uses it now.
-        unsafe { core::ptr::write(phys_to_virt(frame) as *mut u64, self.free_head) };
-        self.free_head = frame;
         self.free_frames += 1;
+        self.link(frame);
+        let Some(listed) = self.listed.get_mut(block_index(frame)) else {
+            return;
+        };
+        if u64::from(*listed) < BLOCK_FRAMES {
+            return;
+        }
+        // The whole block is free: take its frames off the list and keep it whole.
+        let block = frame & !(BLOCK_SIZE - 1);
+        for i in 0..BLOCK_FRAMES {
+            self.unlink(block + i * PAGE_SIZE);
+        }
+        self.push_block(block);
     }
 
-    /// Frames still available.
+    /// A 2 MiB-aligned block of 512 contiguous frames, not zeroed: a free one, else one
+    /// from the top of a region (the highest first). `None` when no aligned 2 MiB is free,
+    /// however many single frames are.
+    pub fn alloc_block(&mut self) -> Option<u64> {
+        let block = match self.pop_block() {
+            Some(block) => block,
+            None => self.carve_block()?,
+        };
+        self.free_frames -= BLOCK_FRAMES;
+        Some(block)
+    }
+
+    /// Returns a block that [`Self::alloc_block`] gave (all 512 frames at once).
+    pub fn free_block(&mut self, block: u64) {
+        self.free_frames += BLOCK_FRAMES;
+        self.push_block(block);
+    }
+
+    /// Frames still available (in free blocks included).
     pub fn free_frames(&self) -> u64 {
         self.free_frames
     }
@@ -105,6 +180,77 @@ impl FrameAllocator {
     pub fn total_frames(&self) -> u64 {
         self.total_frames
     }
+
+    /// Takes an aligned block from the top of the highest region that has one. The frames
+    /// above it up to the region's unaligned top go on the single-frame list (once per
+    /// region, and only if its end is not 2 MiB aligned).
+    fn carve_block(&mut self) -> Option<u64> {
+        let i = (0..self.count).rev().find(|&i| {
+            let (low, high) = self.ranges[i];
+            (high & !(BLOCK_SIZE - 1))
+                .checked_sub(BLOCK_SIZE)
+                .is_some_and(|b| b >= low)
+        })?;
+        let (_, high) = self.ranges[i];
+        let block = (high & !(BLOCK_SIZE - 1)) - BLOCK_SIZE;
+        self.ranges[i].1 = block;
+        let mut tail = block + BLOCK_SIZE;
+        while tail < high {
+            self.link(tail);
+            tail += PAGE_SIZE;
+        }
+        Some(block)
+    }
+
+    fn pop_block(&mut self) -> Option<u64> {
+        if self.block_head == 0 {
+            return None;
+        }
+        let block = self.block_head;
+        self.block_head = self.links.get(block, NEXT);
+        self.free_blocks -= 1;
+        Some(block)
+    }
+
+    fn push_block(&mut self, block: u64) {
+        self.links.set(block, NEXT, self.block_head);
+        self.block_head = block;
+        self.free_blocks += 1;
+    }
+
+    /// Puts `frame` at the head of the single-frame list (the counter is the caller's).
+    fn link(&mut self, frame: u64) {
+        self.links.set(frame, NEXT, self.free_head);
+        self.links.set(frame, PREV, 0);
+        if self.free_head != 0 {
+            self.links.set(self.free_head, PREV, frame);
+        }
+        self.free_head = frame;
+        if let Some(listed) = self.listed.get_mut(block_index(frame)) {
+            *listed += 1;
+        }
+    }
+
+    /// Takes `frame` off the single-frame list.
+    fn unlink(&mut self, frame: u64) {
+        let next = self.links.get(frame, NEXT);
+        let prev = self.links.get(frame, PREV);
+        if prev == 0 {
+            self.free_head = next;
+        } else {
+            self.links.set(prev, NEXT, next);
+        }
+        if next != 0 {
+            self.links.set(next, PREV, prev);
+        }
+        if let Some(listed) = self.listed.get_mut(block_index(frame)) {
+            *listed -= 1;
+        }
+    }
+}
+
+fn block_index(frame: u64) -> usize {
+    (frame / BLOCK_SIZE) as usize
 }
 
 /// The system's frame allocator.
@@ -121,4 +267,176 @@ pub fn alloc_zeroed() -> Option<u64> {
 /// Returns a frame to the allocator.
 pub fn free(frame: u64) {
     FRAMES.lock().free(frame);
+}
+
+/// One zeroed 2 MiB-aligned block of 512 frames, or `None` when no such block is free.
+pub fn alloc_block_zeroed() -> Option<u64> {
+    let block = FRAMES.lock().alloc_block()?;
+    // SAFETY: the block is ours and mapped in the kernel's view of physical memory.
+    unsafe { core::ptr::write_bytes(phys_to_virt(block) as *mut u8, 0, BLOCK_SIZE as usize) };
+    Some(block)
+}
+
+/// Returns a block of 512 frames to the allocator.
+pub fn free_block(block: u64) {
+    FRAMES.lock().free_block(block);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Links kept in a map instead of in the frames.
+    #[derive(Default)]
+    struct MapLinks(RefCell<HashMap<(u64, usize), u64>>);
+
+    impl FrameLinks for MapLinks {
+        fn get(&self, pa: u64, word: usize) -> u64 {
+            self.0.borrow().get(&(pa, word)).copied().unwrap_or(0xdead)
+        }
+        fn set(&self, pa: u64, word: usize, value: u64) {
+            self.0.borrow_mut().insert((pa, word), value);
+        }
+    }
+
+    const MB: u64 = 1 << 20;
+
+    fn alloc_with(ranges: &[(u64, u64)]) -> FrameAllocator<MapLinks> {
+        let mut a = FrameAllocator::with_links(MapLinks::default());
+        for &(s, e) in ranges {
+            a.add_range(s, e);
+        }
+        a
+    }
+
+    #[test]
+    fn blocks_are_aligned_and_from_the_top() {
+        let mut a = alloc_with(&[(MB, 2 * MB), (3 * MB, 16 * MB)]);
+        let total = a.free_frames();
+        let b = a.alloc_block().unwrap();
+        assert_eq!(b, 14 * MB);
+        assert_eq!(a.free_frames(), total - 512);
+        let f = a.alloc().unwrap();
+        assert_eq!(f, MB, "single frames come from the bottom");
+        let blocks: Vec<u64> = core::iter::from_fn(|| a.alloc_block()).collect();
+        // 4..14 MiB holds five aligned blocks; 3..4 MiB and 1..2 MiB hold none.
+        assert_eq!(blocks, vec![12 * MB, 10 * MB, 8 * MB, 6 * MB, 4 * MB]);
+        assert!(blocks.iter().all(|b| b % BLOCK_SIZE == 0));
+        // Single frames are still there below the blocks.
+        assert_eq!(a.free_frames(), total - 6 * 512 - 1);
+        let mut singles = 0;
+        while a.alloc().is_some() {
+            singles += 1;
+        }
+        assert_eq!(singles, total - 6 * 512 - 1);
+        assert_eq!(a.free_frames(), 0);
+    }
+
+    #[test]
+    fn unaligned_top_goes_to_the_single_list() {
+        let mut a = alloc_with(&[(2 * MB, 7 * MB)]);
+        let total = a.free_frames();
+        assert_eq!(a.alloc_block(), Some(4 * MB));
+        // 6..7 MiB was listed for single frames, and is used before the bottom.
+        assert_eq!(a.free_frames(), total - 512);
+        let f = a.alloc().unwrap();
+        assert!((6 * MB..7 * MB).contains(&f), "frame {f:#x}");
+        assert_eq!(a.alloc_block(), Some(2 * MB));
+        assert_eq!(a.alloc_block(), None);
+        assert_eq!(a.free_frames(), total - 1024 - 1);
+    }
+
+    #[test]
+    fn freed_frames_rebuild_a_block() {
+        let mut a = alloc_with(&[(2 * MB, 4 * MB)]);
+        let frames: Vec<u64> = (0..512).map(|_| a.alloc().unwrap()).collect();
+        assert_eq!(a.alloc_block(), None, "no block while frames are out");
+        assert_eq!(a.alloc(), None);
+        // Free in a scattered order: the block comes back only with the last frame.
+        for (n, &f) in frames
+            .iter()
+            .rev()
+            .step_by(2)
+            .chain(frames.iter().step_by(2))
+            .enumerate()
+        {
+            a.free(f);
+            if n < 511 {
+                assert_eq!(a.free_blocks, 0);
+            }
+        }
+        assert_eq!(a.free_frames(), 512);
+        assert_eq!(a.free_head, 0, "no single frames listed");
+        assert_eq!(a.alloc_block(), Some(2 * MB));
+        a.free_block(2 * MB);
+        assert_eq!(a.free_frames(), 512);
+    }
+
+    #[test]
+    fn single_frames_split_a_block_last() {
+        let mut a = alloc_with(&[(2 * MB, 6 * MB)]);
+        let b1 = a.alloc_block().unwrap();
+        let b2 = a.alloc_block().unwrap();
+        assert_eq!(a.alloc(), None);
+        a.free_block(b1);
+        // A single frame now splits the free block; the rest of it stays listed.
+        let f = a.alloc().unwrap();
+        assert_eq!(f, b1);
+        assert_eq!(a.free_frames(), 511);
+        assert_eq!(a.alloc_block(), None);
+        // Frames of a block freed one by one rebuild it too.
+        for i in 0..512 {
+            a.free(b2 + i * PAGE_SIZE);
+        }
+        assert_eq!(a.alloc_block(), Some(b2));
+        a.free(f);
+        assert_eq!(a.alloc_block(), Some(b1));
+        assert_eq!(a.free_frames(), 0);
+    }
+
+    #[test]
+    fn list_links_survive_unlinking_from_the_middle() {
+        let mut a = alloc_with(&[(2 * MB, 6 * MB)]);
+        let other: Vec<u64> = (0..3).map(|_| a.alloc().unwrap()).collect();
+        // 512 frames from 2 MiB + 3 frames: they straddle two aligned blocks.
+        let run: Vec<u64> = (0..512).map(|_| a.alloc().unwrap()).collect();
+        for &f in &run[..256] {
+            a.free(f);
+        }
+        a.free(other[1]);
+        for &f in &run[256..] {
+            a.free(f);
+        }
+        assert_eq!(a.free_blocks, 0, "neither block is whole");
+        let mut got = Vec::new();
+        while let Some(f) = a.alloc() {
+            got.push(f);
+        }
+        got.sort_unstable();
+        let mut want = run.clone();
+        want.push(other[1]);
+        want.extend((2 * MB + 515 * PAGE_SIZE..6 * MB).step_by(PAGE_SIZE as usize));
+        want.sort_unstable();
+        assert_eq!(got, want);
+        // With frames 0 and 2 back as well, the first block is whole again.
+        for f in got {
+            a.free(f);
+        }
+        a.free(other[0]);
+        a.free(other[2]);
+        assert_eq!(a.free_blocks, 2);
+        assert_eq!(a.free_frames(), 1024);
+    }
+
+    #[test]
+    fn boot_contiguous_skips_small_regions_without_losing_them() {
+        let mut a = alloc_with(&[(MB, 2 * MB), (2 * MB, 16 * MB)]);
+        let total = a.free_frames();
+        assert_eq!(a.alloc_contiguous(1024), Some(2 * MB));
+        assert_eq!(a.free_frames(), total - 1024);
+        assert_eq!(a.alloc(), Some(MB), "the small region is still used");
+        assert_eq!(a.alloc_contiguous(u64::MAX), None);
+    }
 }

@@ -31,7 +31,11 @@ pub mod flags {
 }
 
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
-const HUGE_SIZE: u64 = 2 << 20;
+/// Size of a 2 MiB page (a PD entry with [`flags::HUGE`]).
+pub const HUGE_PAGE_SIZE: u64 = 2 << 20;
+const HUGE_SIZE: u64 = HUGE_PAGE_SIZE;
+/// Entries in a page table.
+const ENTRIES: u64 = 512;
 /// First address of the kernel half.
 pub const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 /// End of the user half (exclusive).
@@ -67,6 +71,25 @@ fn table(pa: u64) -> *mut u64 {
 
 fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * level)) & 0x1ff) as usize
+}
+
+/// Flags of an entry that points to a lower table covering `va`.
+fn table_flags(va: u64) -> u64 {
+    flags::PRESENT
+        | flags::WRITABLE
+        | if va < USER_END {
+            flags::USER
+        } else {
+            crate::arch::platform::kernel_pte_flags()
+        }
+}
+
+/// What a walk over a range meets: a 4 KiB entry that holds a frame, or a 2 MiB page
+/// (reported at its first address, which may lie below the range's start).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leaf {
+    Small,
+    Huge,
 }
 
 /// Invalidates changed translations: one `invlpg` per page for a few pages, one reload
@@ -158,13 +181,7 @@ impl AddressSpace {
 
     /// Walks to the entry for `va` at `level` (0 = PT, 1 = PD), creating tables.
     fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
-        let table_flags = flags::PRESENT
-            | flags::WRITABLE
-            | if va < USER_END {
-                flags::USER
-            } else {
-                crate::arch::platform::kernel_pte_flags()
-            };
+        let table_flags = table_flags(va);
         let mut table_pa = self.pml4;
         for l in (level + 1..4).rev() {
             let entry = table(table_pa).wrapping_add(index(va, l));
@@ -247,7 +264,8 @@ impl AddressSpace {
         None
     }
 
-    /// Removes the mapping of the 4 KiB page at `va`, returning its frame.
+    /// Removes the mapping of the 4 KiB page at `va`, returning its frame (`None` for an
+    /// address inside a 2 MiB page: see [`Self::unmap_range`]).
     pub fn unmap(&mut self, va: u64) -> Option<u64> {
         let mut table_pa = self.pml4;
         for level in (1..4).rev() {
@@ -271,20 +289,122 @@ impl AddressSpace {
         }
     }
 
-    /// Calls `f(va, entry)` for each 4 KiB entry in `[start, end)` (page aligned, user
-    /// half) that holds a frame (present or parked), skipping absent tables whole so that a
-    /// huge sparse range costs little.
-    fn walk_present(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64)) {
+    /// The PD entry for `va` if the tables above it exist (nothing is created).
+    fn pd_entry(&self, va: u64) -> Option<*mut u64> {
+        let mut table_pa = self.pml4;
+        for level in (2..4).rev() {
+            // SAFETY: walking live tables of this space, read only.
+            let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
+            if value & flags::PRESENT == 0 || value & flags::HUGE != 0 {
+                return None;
+            }
+            table_pa = value & ADDR_MASK;
+        }
+        Some(table(table_pa).wrapping_add(index(va, 1)))
+    }
+
+    /// True if nothing at all is mapped (or parked) in the 2 MiB region at `va` (2 MiB
+    /// aligned, user half), so that [`Self::map_huge`] can map it.
+    pub fn huge_slot_free(&self, va: u64) -> bool {
+        let Some(entry) = self.pd_entry(va) else {
+            return true;
+        };
+        // SAFETY: `entry` is in a live table of this space.
+        let value = unsafe { *entry };
+        if value & flags::PRESENT == 0 {
+            return true;
+        }
+        if value & flags::HUGE != 0 {
+            return false;
+        }
+        let pt = table(value & ADDR_MASK);
+        // SAFETY: a present PD entry without HUGE points to a live page table.
+        (0..ENTRIES as usize).all(|i| unsafe { *pt.add(i) } == 0)
+    }
+
+    /// Maps the 2 MiB page at `va` (2 MiB aligned, user half) to the block at `pa` (2 MiB
+    /// aligned) with `page_flags`, which must not park it: a 2 MiB page is always present.
+    /// The region must be free ([`Self::huge_slot_free`]); an empty page table there is
+    /// freed.
+    pub fn map_huge(&mut self, va: u64, pa: u64, page_flags: u64) -> Result<(), MapError> {
+        debug_assert!(page_flags & flags::PARKED == 0 && va.is_multiple_of(HUGE_SIZE));
+        if !self.huge_slot_free(va) {
+            return Err(MapError::AlreadyMapped);
+        }
+        let entry = self.entry_mut(va, 1)?;
+        // SAFETY: `entry` is in a live table of this space.
+        let old = unsafe { *entry };
+        // SAFETY: as above.
+        unsafe {
+            *entry = (pa & ADDR_MASK)
+                | page_flags
+                | flags::PRESENT
+                | flags::HUGE
+                | prefetch_bits(page_flags)
+        };
+        if old & flags::PRESENT != 0 {
+            // An empty page table was there: drop it and any cached walk through it.
+            crate::arch::cpu::invlpg(va);
+            frame::free(old & ADDR_MASK);
+        }
+        Ok(())
+    }
+
+    /// Replaces the 2 MiB page in PD entry `entry` (mapping `va`) by a page table of 512
+    /// 4 KiB pages over the same frames, with the same flags.
+    fn split_entry(entry: *mut u64, va: u64) -> Result<(), MapError> {
+        let pt = frame::FRAMES.lock().alloc().ok_or(MapError::OutOfMemory)?;
+        // SAFETY: `entry` is a live PD entry of the caller's space.
+        let value = unsafe { *entry };
+        let base = value & ADDR_MASK & !(HUGE_SIZE - 1);
+        let leaf_flags = value & !ADDR_MASK & !flags::HUGE;
+        for i in 0..ENTRIES {
+            // SAFETY: `pt` is a fresh frame of ours, direct-mapped; i < 512.
+            unsafe { *table(pt).add(i as usize) = (base + i * PAGE_SIZE) | leaf_flags };
+        }
+        // SAFETY: as above; the same translations, now through a page table.
+        unsafe { *entry = pt | table_flags(va) };
+        crate::arch::cpu::invlpg(va);
+        Ok(())
+    }
+
+    /// Splits each 2 MiB page that `[start, end)` covers only in part (with `all`: each
+    /// one it touches) into 4 KiB pages over the same frames, so that an operation on
+    /// 4 KiB pages can follow. On error (no frame for a page table) the pages split so far
+    /// stay split, which maps the same memory the same way.
+    pub fn split_huge(&mut self, start: u64, end: u64, all: bool) -> Result<(), MapError> {
+        let mut result = Ok(());
+        self.walk(start, end, |va, entry, leaf| {
+            let partial = va < start || va + HUGE_SIZE > end;
+            if leaf == Leaf::Huge && (all || partial) && result.is_ok() {
+                result = Self::split_entry(entry, va);
+            }
+        });
+        result
+    }
+
+    /// Calls `f(va, entry, leaf)` for each entry in `[start, end)` (page aligned, user
+    /// half) that holds frames: 4 KiB entries (present or parked) and 2 MiB pages,
+    /// skipping absent tables whole so that a huge sparse range costs little.
+    fn walk(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64, Leaf)) {
         let end = end.min(USER_END);
         let mut va = start;
         'pages: while va < end {
             let mut table_pa = self.pml4;
             for level in (1..4).rev() {
+                let entry = table(table_pa).wrapping_add(index(va, level));
                 // SAFETY: walking live tables of this space.
-                let value = unsafe { *table(table_pa).wrapping_add(index(va, level)) };
-                if value & flags::PRESENT == 0 || value & flags::HUGE != 0 {
-                    // Nothing (or no 4 KiB pages) below this entry: skip its whole span.
-                    let span = 1u64 << (12 + 9 * level);
+                let value = unsafe { *entry };
+                let span = 1u64 << (12 + 9 * level);
+                if value & flags::PRESENT == 0 {
+                    // Nothing below this entry: skip its whole span.
+                    va = (va & !(span - 1)) + span;
+                    continue 'pages;
+                }
+                if value & flags::HUGE != 0 {
+                    if level == 1 {
+                        f(va & !(span - 1), entry, Leaf::Huge);
+                    }
                     va = (va & !(span - 1)) + span;
                     continue 'pages;
                 }
@@ -293,51 +413,99 @@ impl AddressSpace {
             let entry = table(table_pa).wrapping_add(index(va, 0));
             // SAFETY: `entry` is in a live table of this space.
             if unsafe { *entry } & (flags::PRESENT | flags::PARKED) != 0 {
-                f(va, entry);
+                f(va, entry, Leaf::Small);
             }
             va += PAGE_SIZE;
         }
     }
 
     /// Calls `f(va, pa, flags)` for each 4 KiB page in `[start, end)` that has a frame
-    /// (parked ones included: their flags have [`flags::PARKED`]).
+    /// (parked ones included: their flags have [`flags::PARKED`]); the pages of a 2 MiB
+    /// page come one by one, with its flags less [`flags::HUGE`].
     pub fn for_each_mapped(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64, u64)) {
-        self.walk_present(start, end, |va, entry| {
-            // SAFETY: `entry` is a present entry of this space's tables.
+        self.walk(start, end, |va, entry, leaf| {
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
             let value = unsafe { *entry };
-            f(va, value & ADDR_MASK, value & !ADDR_MASK);
+            let (pa, page_flags) = (value & ADDR_MASK, value & !ADDR_MASK);
+            match leaf {
+                Leaf::Small => f(va, pa, page_flags),
+                Leaf::Huge => {
+                    let mut at = va.max(start);
+                    while at < (va + HUGE_SIZE).min(end) {
+                        f(at, pa + (at - va), page_flags & !flags::HUGE);
+                        at += PAGE_SIZE;
+                    }
+                }
+            }
         });
     }
 
-    /// Unmaps every page in `[start, end)` (parked ones included), handing each frame to
-    /// `f(va, pa)`, and flushes the TLB for them. Returns how many pages were unmapped.
-    pub fn unmap_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, u64)) -> u64 {
+    /// Calls `f(va, pa, flags, size)` for each mapping in `[start, end)`: 4 KiB pages
+    /// (size [`PAGE_SIZE`]) and 2 MiB pages (size [`HUGE_PAGE_SIZE`], reported at their
+    /// first address, which may lie outside the range if it covers them in part).
+    pub fn for_each_leaf(&self, start: u64, end: u64, mut f: impl FnMut(u64, u64, u64, u64)) {
+        self.walk(start, end, |va, entry, leaf| {
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
+            let value = unsafe { *entry };
+            let size = match leaf {
+                Leaf::Small => PAGE_SIZE,
+                Leaf::Huge => HUGE_SIZE,
+            };
+            f(va, value & ADDR_MASK, value & !ADDR_MASK, size);
+        });
+    }
+
+    /// Unmaps every page in `[start, end)` (parked ones included), handing each frame
+    /// to `f(va, pa, size)`: a 4 KiB frame, or a whole 2 MiB block (size
+    /// [`HUGE_PAGE_SIZE`]) for a 2 MiB page the range covers; a 2 MiB page it covers in
+    /// part is split first and loses only those 4 KiB pages. Flushes the TLB for them and
+    /// returns how many 4 KiB pages went. Fails, changing nothing, only if a split finds no
+    /// frame for its page table.
+    pub fn unmap_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(u64, u64, u64),
+    ) -> Result<u64, MapError> {
+        self.split_huge(start, end, false)?;
         let mut flush = TlbFlush::default();
-        self.walk_present(start, end, |va, entry| {
-            // SAFETY: `entry` is a present entry of this space's tables.
+        let mut pages = 0;
+        self.walk(start, end, |va, entry, leaf| {
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
             let value = unsafe { core::ptr::replace(entry, 0) };
             flush.page(va);
-            f(va, value & ADDR_MASK);
+            let size = match leaf {
+                Leaf::Small => PAGE_SIZE,
+                Leaf::Huge => HUGE_SIZE,
+            };
+            pages += size / PAGE_SIZE;
+            f(va, value & ADDR_MASK, size);
         });
-        flush.finish()
+        flush.finish();
+        Ok(pages)
     }
 
     /// Replaces the flags of every page with a frame in `[start, end)` by `page_flags`
     /// (plus PRESENT unless they have [`flags::PARKED`]), keeping the frame, and flushes
-    /// the TLB for them.
-    pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) {
-        let present = if page_flags & flags::PARKED != 0 {
-            0
-        } else {
-            flags::PRESENT
-        };
+    /// the TLB for them. A 2 MiB page the range covers in part, or that is to be parked,
+    /// is split first. Fails, changing nothing, only if a split finds no frame for its
+    /// page table.
+    pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) -> Result<(), MapError> {
+        let parked = page_flags & flags::PARKED != 0;
+        self.split_huge(start, end, parked)?;
+        let present = if parked { 0 } else { flags::PRESENT };
         let mut flush = TlbFlush::default();
-        self.walk_present(start, end, |va, entry| {
+        self.walk(start, end, |va, entry, leaf| {
+            let extra = match leaf {
+                Leaf::Small => 0,
+                Leaf::Huge => flags::HUGE | prefetch_bits(page_flags),
+            };
             // SAFETY: `entry` is an entry of this space's tables that holds a frame.
-            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | present };
+            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | present | extra };
             flush.page(va);
         });
         flush.finish();
+        Ok(())
     }
 
     /// Frees every user page and user page table of this space. The kernel half is
@@ -354,7 +522,11 @@ impl AddressSpace {
                     continue;
                 }
                 let pa = value & ADDR_MASK;
-                if level > 0 && value & flags::HUGE == 0 {
+                if level == 1 && value & flags::HUGE != 0 {
+                    frame::free_block(pa);
+                    continue;
+                }
+                if level > 0 {
                     free_level(pa, level - 1);
                 }
                 frame::free(pa);
@@ -365,6 +537,7 @@ impl AddressSpace {
             let value = unsafe { *table(self.pml4).add(i) };
             if value & flags::PRESENT != 0 {
                 free_level(value & ADDR_MASK, 2);
+                frame::free(value & ADDR_MASK);
                 // SAFETY: as above.
                 unsafe { *table(self.pml4).add(i) = 0 };
                 if self.user_pml4 != 0 {

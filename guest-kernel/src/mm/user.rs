@@ -7,7 +7,7 @@
 //! a page frees its frame. The system-call layer (`syscall/mem.rs`) checks arguments the
 //! way Linux does and calls in here with page-aligned, in-range values.
 
-use super::paging::{flags, AddressSpace, USER_END};
+use super::paging::{flags, AddressSpace, HUGE_PAGE_SIZE, USER_END};
 use super::vma::{Backing, Vma, VmaError, VmaFlags, VmaSet};
 use super::vma::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use super::{frame, page_align_down, page_align_up, PAGE_SIZE};
@@ -93,6 +93,36 @@ pub fn pte_flags(prot: u32) -> u64 {
     f
 }
 
+/// Returns the frames of an unmapped page: one frame, or a whole 2 MiB block.
+fn free_frames(_va: u64, pa: u64, size: u64) {
+    if size == HUGE_PAGE_SIZE {
+        frame::free_block(pa);
+    } else {
+        frame::free(pa);
+    }
+}
+
+/// True if 2 MiB pages may back `vma`: private anonymous memory that is accessible, not
+/// a stack that grows down, and not marked `MADV_NOHUGEPAGE`.
+pub fn huge_pages_allowed(vma: &Vma) -> bool {
+    vma.backing.is_anonymous() && huge_capable(vma.prot, vma.flags)
+}
+
+fn huge_capable(prot: u32, vma_flags: VmaFlags) -> bool {
+    !vma_flags.shared
+        && !vma_flags.growsdown
+        && !vma_flags.no_huge_pages
+        && pte_flags(prot) & flags::PARKED == 0
+}
+
+/// Where a range of `len` bytes starts inside a free range of `len + HUGE_PAGE_SIZE -
+/// PAGE_SIZE` bytes at `found` so that it lies `offset` (page aligned, below 2 MiB) past
+/// a 2 MiB boundary: as high as it can.
+fn place_in_slack(found: u64, offset: u64) -> u64 {
+    let room_top = found + HUGE_PAGE_SIZE - PAGE_SIZE;
+    ((room_top - offset) & !(HUGE_PAGE_SIZE - 1)) + offset
+}
+
 fn vma_errno(e: VmaError) -> Errno {
     match e {
         VmaError::Overlap => Errno::EEXIST,
@@ -151,8 +181,11 @@ impl UserMemory {
     }
 
     /// A free range of `len` bytes: the hint if it is usable, else top-down from the mmap
-    /// base, else the rest of the address space above it.
-    fn find_free(&self, len: u64, hint: u64) -> Result<u64, Errno> {
+    /// base, else the rest of the address space above it. With `huge_offset`, a search
+    /// places the range that far past a 2 MiB boundary if there is room, so that 2 MiB
+    /// pages can back it (as Linux aligns large anonymous mappings for transparent huge
+    /// pages).
+    fn find_free(&self, len: u64, hint: u64, huge_offset: Option<u64>) -> Result<u64, Errno> {
         if len > TASK_SIZE - MMAP_MIN_ADDR {
             return Err(Errno::ENOMEM);
         }
@@ -168,6 +201,19 @@ impl UserMemory {
         }
         // Searches keep a grows-down stack's whole reserve free, not only its guard gap.
         let gap = STACK_GUARD_GAP + STACK_RLIMIT;
+        if let Some(offset) = huge_offset.filter(|_| len >= HUGE_PAGE_SIZE) {
+            let slack = len + HUGE_PAGE_SIZE - PAGE_SIZE;
+            let found = self
+                .vmas
+                .find_free_top_down(slack, MMAP_MIN_ADDR, self.mmap_base, gap)
+                .or_else(|| {
+                    self.vmas
+                        .find_free_top_down(slack, self.mmap_base, TASK_SIZE, gap)
+                });
+            if let Some(found) = found {
+                return Ok(place_in_slack(found, offset % HUGE_PAGE_SIZE));
+            }
+        }
         self.vmas
             .find_free_top_down(len, MMAP_MIN_ADDR, self.mmap_base, gap)
             .or_else(|| {
@@ -185,8 +231,10 @@ impl UserMemory {
                 return Err(Errno::ENOMEM);
             }
         }
+        let huge_offset =
+            (req.backing.is_anonymous() && huge_capable(req.prot, req.flags)).then_some(0);
         let start = match req.placement {
-            Placement::Hint(hint) => self.find_free(len, hint)?,
+            Placement::Hint(hint) => self.find_free(len, hint, huge_offset)?,
             Placement::Low2G => self
                 .vmas
                 .find_free_top_down(len, LOW_2G.0, LOW_2G.1, STACK_GUARD_GAP)
@@ -222,10 +270,17 @@ impl UserMemory {
     }
 
     /// munmap: removes every mapping in `[start, end)` (holes are fine) and frees its
-    /// pages.
+    /// pages. ENOMEM, changing nothing, if a 2 MiB page it cuts finds no frame for the
+    /// page table of its pieces.
     pub fn unmap(&mut self, space: &mut AddressSpace, start: u64, end: u64) -> Result<(), Errno> {
+        space
+            .split_huge(start, end, false)
+            .map_err(|_| Errno::ENOMEM)?;
         self.vmas.remove(start, end).map_err(vma_errno)?;
-        space.unmap_range(start, end, |_, pa| frame::free(pa));
+        // Cannot fail: what needed splitting is split.
+        space
+            .unmap_range(start, end, free_frames)
+            .map_err(|_| Errno::ENOMEM)?;
         Ok(())
     }
 
@@ -266,10 +321,18 @@ impl UserMemory {
         if shared_file && prot & PROT_WRITE != 0 {
             return Err(Errno::EACCES);
         }
+        // Split what must be split first, so that nothing fails once the areas change.
+        let page_flags = pte_flags(prot);
+        space
+            .split_huge(start, end, page_flags & flags::PARKED != 0)
+            .map_err(|_| Errno::ENOMEM)?;
         self.vmas
             .update(start, end, |v| v.prot = prot)
             .map_err(vma_errno)?;
-        space.protect_range(start, end, pte_flags(prot));
+        // Cannot fail: what needed splitting is split.
+        space
+            .protect_range(start, end, page_flags)
+            .map_err(|_| Errno::ENOMEM)?;
         Ok(())
     }
 
@@ -309,14 +372,27 @@ impl UserMemory {
     }
 
     /// Drops the pages of `[start, end)` so that they refault fresh: zero for anonymous
-    /// memory, the file's bytes for a private file mapping (MADV_DONTNEED).
-    pub fn discard(&mut self, space: &mut AddressSpace, start: u64, end: u64) {
-        space.unmap_range(start, end, |_, pa| frame::free(pa));
+    /// memory, the file's bytes for a private file mapping (MADV_DONTNEED). ENOMEM,
+    /// changing nothing, if a 2 MiB page it cuts finds no frame for a page table.
+    pub fn discard(&mut self, space: &mut AddressSpace, start: u64, end: u64) -> Result<(), Errno> {
+        space
+            .unmap_range(start, end, free_frames)
+            .map(|_| ())
+            .map_err(|_| Errno::ENOMEM)
+    }
+
+    /// Sets or clears `MADV_NOHUGEPAGE` on the areas in `[start, end)`; pages already
+    /// there stay as they are.
+    pub fn set_no_huge_pages(&mut self, start: u64, end: u64, no_huge: bool) -> Result<(), Errno> {
+        self.vmas
+            .update(start, end, |v| v.flags.no_huge_pages = no_huge)
+            .map_err(vma_errno)
     }
 
     /// mremap's move: maps `[addr, addr + old_len)` of its area at `[new_addr, new_addr +
     /// new_len)` (free), carrying the pages over without copying; the old range is unmapped
-    /// unless `keep_old` (MREMAP_DONTUNMAP: it stays mapped, its pages refault fresh).
+    /// unless `keep_old` (MREMAP_DONTUNMAP: it stays mapped, its pages refault fresh). A
+    /// 2 MiB page stays one if it lands 2 MiB aligned, else it goes on as 512 pages.
     pub fn move_range(
         &mut self,
         space: &mut AddressSpace,
@@ -336,44 +412,60 @@ impl UserMemory {
             flags: moved.flags,
             backing: moved.backing,
         };
-        // Room for the new area and for splitting the old one, so that the bookkeeping
-        // cannot fail once pages have moved.
+        // A 2 MiB page the range covers in part goes first into 4 KiB pages; room for the
+        // new area and for splitting the old one: after this, only mapping at the new place
+        // can fail, and that is undone.
+        space
+            .split_huge(addr, old_end, false)
+            .map_err(|_| Errno::ENOMEM)?;
         let splits = self.vmas.splits_needed(addr, old_end);
         self.vmas.reserve(splits + 1).map_err(vma_errno)?;
         let page_flags = pte_flags(new_vma.prot);
         self.vmas.insert(new_vma).map_err(vma_errno)?;
         // Map the frames at their new places first, so that a failure (no frame for a page
-        // table) can be undone without losing data; then drop the old entries. A 2 MiB
-        // window at a time, without allocating.
+        // table) can be undone without losing data; then drop the old entries. An aligned
+        // 2 MiB window at a time (so that a 2 MiB page is met once), without allocating.
         const WINDOW_PAGES: usize = 512;
         let mut at = addr;
         let mut failed = false;
         'windows: while at < old_end {
-            let window_end = old_end.min(at + WINDOW_PAGES as u64 * PAGE_SIZE);
-            let mut pages = [(0u64, 0u64); WINDOW_PAGES];
+            let window_end = old_end.min((at & !(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE);
+            let mut pages = [(0u64, 0u64, 0u64); WINDOW_PAGES];
             let mut count = 0;
-            space.for_each_mapped(at, window_end, |va, pa, _| {
+            space.for_each_leaf(at, window_end, |va, pa, _, size| {
                 if let Some(slot) = pages.get_mut(count) {
-                    *slot = (va, pa);
+                    *slot = (va, pa, size);
                     count += 1;
                 }
             });
-            for &(va, pa) in &pages[..count] {
-                if space.map(new_addr + (va - addr), pa, page_flags).is_err() {
+            for &(va, pa, size) in &pages[..count] {
+                let to = new_addr + (va - addr);
+                let mapped = if size == PAGE_SIZE {
+                    space.map(to, pa, page_flags)
+                } else if to.is_multiple_of(HUGE_PAGE_SIZE) {
+                    space.map_huge(to, pa, page_flags)
+                } else {
+                    (0..HUGE_PAGE_SIZE)
+                        .step_by(PAGE_SIZE as usize)
+                        .try_for_each(|off| space.map(to + off, pa + off, page_flags))
+                };
+                if mapped.is_err() {
                     failed = true;
                     break 'windows;
                 }
             }
             at = window_end;
         }
+        // Neither unmap below can fail: the new range's 2 MiB pages lie wholly inside it,
+        // and the old range's edges were split above.
         if failed {
             // The frames still belong to the old entries: drop only the new ones.
-            space.unmap_range(new_addr, new_addr + new_len, |_, _| {});
+            let _ = space.unmap_range(new_addr, new_addr + new_len, |_, _, _| {});
             // Cannot fail: the new area is whole (or merged, which needs no split room).
             let _ = self.vmas.remove(new_addr, new_addr + new_len);
             return Err(Errno::ENOMEM);
         }
-        space.unmap_range(addr, old_end, |_, _| {});
+        let _ = space.unmap_range(addr, old_end, |_, _, _| {});
         if !keep_old {
             // Cannot fail: room for the splits was reserved above.
             let _ = self.vmas.remove(addr, old_end);
@@ -403,8 +495,61 @@ impl UserMemory {
         self.vmas.insert(piece).is_ok()
     }
 
-    /// A free range for mremap to move `len` bytes to.
-    pub fn find_free_for_move(&self, len: u64, hint: u64) -> Result<u64, Errno> {
-        self.find_free(len, hint)
+    /// A free range for mremap to move `len` bytes of the area at `from` to: where its
+    /// 2 MiB pages can stay whole if it may have them.
+    pub fn find_free_for_move(&self, len: u64, hint: u64, from: u64) -> Result<u64, Errno> {
+        let huge_offset = self
+            .vmas
+            .find(from)
+            .filter(|v| huge_pages_allowed(v))
+            .map(|_| from % HUGE_PAGE_SIZE);
+        self.find_free(len, hint, huge_offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HUGE: u64 = HUGE_PAGE_SIZE;
+
+    #[test]
+    fn slack_placement_lands_on_the_offset_inside_the_room() {
+        for found in [
+            0x1000_0000,
+            0x1000_1000,
+            0x101f_f000,
+            0x7fff_fe00_0000 - 0x3000,
+        ] {
+            for offset in [0, PAGE_SIZE, 0x1f_f000] {
+                for len in [HUGE, HUGE + PAGE_SIZE, 64 << 20] {
+                    let start = place_in_slack(found, offset);
+                    assert_eq!(start % HUGE, offset, "found {found:#x} offset {offset:#x}");
+                    assert!(start >= found, "below the room: {start:#x} < {found:#x}");
+                    assert!(
+                        start + len <= found + len + HUGE - PAGE_SIZE,
+                        "past the room: {start:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn huge_pages_only_for_private_anonymous_accessible_memory() {
+        let rw = PROT_READ | PROT_WRITE;
+        let plain = VmaFlags::default();
+        assert!(huge_capable(rw, plain));
+        assert!(huge_capable(PROT_READ | PROT_EXEC, plain));
+        assert!(!huge_capable(0, plain), "PROT_NONE is parked, never huge");
+        let with = |f: fn(&mut VmaFlags)| {
+            let mut flags = plain;
+            f(&mut flags);
+            huge_capable(rw, flags)
+        };
+        assert!(!with(|f| f.shared = true));
+        assert!(!with(|f| f.growsdown = true));
+        assert!(!with(|f| f.no_huge_pages = true));
+        assert!(with(|f| f.noreserve = true));
     }
 }

@@ -44,6 +44,8 @@ pub struct VmaFlags {
     pub growsdown: bool,
     /// `MAP_NORESERVE` (recorded; astra never reserves memory ahead of use).
     pub noreserve: bool,
+    /// `MADV_NOHUGEPAGE`: never back with 2 MiB pages.
+    pub no_huge_pages: bool,
 }
 
 /// What fills an area's pages on first touch.

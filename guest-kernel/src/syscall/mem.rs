@@ -174,6 +174,7 @@ fn decode_mmap(
         shared: false,
         growsdown: flags & map::GROWSDOWN != 0,
         noreserve: flags & map::NORESERVE != 0,
+        no_huge_pages: false,
     };
     let map_type = flags & map::TYPE;
     match file {
@@ -362,6 +363,8 @@ enum Advice {
     Remove,
     /// MADV_POPULATE_READ / _WRITE.
     Populate(Access),
+    /// MADV_HUGEPAGE (false) / MADV_NOHUGEPAGE (true): whether 2 MiB pages are refused.
+    NoHugePages(bool),
 }
 
 fn decode_advice(advice: u64) -> Result<Advice, Errno> {
@@ -371,9 +374,11 @@ fn decode_advice(advice: u64) -> Result<Advice, Errno> {
         4 | 24 => Advice::DontNeed,
         8 => Advice::Free,
         9 => Advice::Remove,
-        // DONTFORK, DOFORK, MERGEABLE, UNMERGEABLE, HUGEPAGE, NOHUGEPAGE, DONTDUMP,
-        // DODUMP, COLD, PAGEOUT, COLLAPSE
-        10..=17 | 20 | 21 | 25 => Advice::Hint,
+        14 => Advice::NoHugePages(false),
+        15 => Advice::NoHugePages(true),
+        // DONTFORK, DOFORK, MERGEABLE, UNMERGEABLE, DONTDUMP, DODUMP, COLD, PAGEOUT,
+        // COLLAPSE
+        10..=13 | 16 | 17 | 20 | 21 | 25 => Advice::Hint,
         // WIPEONFORK, KEEPONFORK
         18 | 19 => Advice::PrivateAnonHint,
         22 => Advice::Populate(Access::Read),
@@ -415,6 +420,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             _ => {}
         }
     }
+    if let Advice::NoHugePages(no_huge) = advice {
+        proc.mem.set_no_huge_pages(start, end, no_huge)?;
+    }
     // Area by area (by address: the areas themselves do not change). Shared anonymous
     // memory keeps its data under DONTNEED (another mapping of it would still see it) and
     // loses it under REMOVE.
@@ -428,8 +436,10 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let (s, e, shared) = (v.start.max(start), v.end.min(end), v.flags.shared);
         at = e;
         match advice {
-            Advice::DontNeed | Advice::Free if !shared => proc.mem.discard(&mut proc.space, s, e),
-            Advice::Remove => proc.mem.discard(&mut proc.space, s, e),
+            Advice::DontNeed | Advice::Free if !shared => {
+                proc.mem.discard(&mut proc.space, s, e)?
+            }
+            Advice::Remove => proc.mem.discard(&mut proc.space, s, e)?,
             Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}
                 Err(crate::mm::user::FaultError::OutOfMemory) => return Err(Errno::ENOMEM),
@@ -677,7 +687,9 @@ mod tests {
         assert_eq!(decode_advice(4), Ok(Advice::DontNeed));
         assert_eq!(decode_advice(8), Ok(Advice::Free));
         assert_eq!(decode_advice(23), Ok(Advice::Populate(Access::Write)));
-        for harmless in [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 25] {
+        assert_eq!(decode_advice(14), Ok(Advice::NoHugePages(false)));
+        assert_eq!(decode_advice(15), Ok(Advice::NoHugePages(true)));
+        for harmless in [0, 1, 2, 3, 10, 11, 12, 13, 16, 17, 20, 21, 25] {
             assert_eq!(decode_advice(harmless), Ok(Advice::Hint), "{harmless}");
         }
         for unknown in [5, 6, 7, 26, 99, 100, 101, u64::MAX] {

@@ -131,7 +131,7 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let dest = if r.fixed {
             r.new_addr
         } else {
-            mem.find_free_for_move(r.new_len, r.new_addr)?
+            mem.find_free_for_move(r.new_len, r.new_addr, r.addr)?
         };
         mem.move_range(space, r.addr, old_len, dest, r.new_len, r.dont_unmap)?;
         return Ok(dest);
@@ -151,7 +151,7 @@ pub fn mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !r.may_move {
         return Err(Errno::ENOMEM);
     }
-    let dest = mem.find_free_for_move(r.new_len, 0)?;
+    let dest = mem.find_free_for_move(r.new_len, 0, r.addr)?;
     mem.move_range(space, r.addr, r.old_len, dest, r.new_len, false)?;
     Ok(dest)
 }

@@ -2,6 +2,8 @@
 //! calls through their real handlers, file mappings over tarfs, and ring-3 programs that
 //! fault, grow their stack, probe it like musl, and run out of memory ([`ring3`]).
 
+mod huge;
+mod huge_model;
 mod ring3;
 
 use alloc::boxed::Box;
@@ -74,6 +76,36 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
             "mm_ring3_out_of_memory_kills_only_the_process",
             Box::new(ring3::oom)
         ),
+        (
+            "mm_huge_fault_maps_a_2mib_page",
+            Box::new(huge::fault_maps_2mib)
+        ),
+        (
+            "mm_huge_munmap_of_a_piece_splits",
+            Box::new(huge::munmap_splits)
+        ),
+        ("mm_huge_mprotect_of_part", Box::new(huge::mprotect_part)),
+        (
+            "mm_huge_madvise_dontneed_of_part",
+            Box::new(huge::dontneed_part)
+        ),
+        (
+            "mm_huge_mremap_keeps_or_splits",
+            Box::new(huge::mremap_huge)
+        ),
+        (
+            "mm_huge_teardown_frees_every_frame",
+            Box::new(huge::teardown_frees_all)
+        ),
+        (
+            "mm_huge_fallback_without_a_free_block",
+            Box::new(huge::fallback_without_block)
+        ),
+        ("mm_huge_ring3_touches_8mib", Box::new(ring3::touch_8mib)),
+        (
+            "mm_huge_random_operations_match_a_model",
+            Box::new(huge_model::random_ops_match_the_model)
+        ),
     ]
 }
 
@@ -112,12 +144,21 @@ fn write_u64(proc: &mut Process, va: u64, v: u64) -> Result<(), FaultError> {
     proc.mem.write(&mut proc.space, va, &v.to_le_bytes())
 }
 
+/// MADV_NOHUGEPAGE on `[base, base + len)`: 4 KiB pages only, for the tests of demand
+/// paging and fault-around (2 MiB pages have tests of their own, in `huge`).
+fn no_huge_pages(proc: &mut Process, base: u64, len: u64) -> TestResult {
+    call(proc, sys::madvise, [base, len, 15, 0, 0, 0])
+        .map(|_| ())
+        .map_err(|e| format!("madvise(MADV_NOHUGEPAGE): {e:?}"))
+}
+
 fn demand_paging() -> TestResult {
     let mut p = scratch_process()?;
     let before = free_frames();
     let len = 1u64 << 30;
     let base =
         mmap(&mut p, 0, len, RW, ANON | map::NORESERVE).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, base, len)?;
     check(free_frames() == before, "a 1 GiB reservation took frames")?;
     check(
         p.space.translate(base).is_none(),
@@ -162,6 +203,7 @@ fn sequential_faults() -> TestResult {
     let mut p = scratch_process()?;
     let len = 8u64 << 20;
     let base = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, base, len)?;
     let mut faults = 0;
     for page in (base..base + len).step_by(PAGE_SIZE as usize) {
         if p.space.translate(page).is_none() {
@@ -176,6 +218,7 @@ fn sequential_faults() -> TestResult {
         &format!("{faults} faults to fill 8 MiB in order"),
     )?;
     let far = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
+    no_huge_pages(&mut p, far, len)?;
     let before = free_frames();
     p.mem
         .fault(&mut p.space, far + len / 2, Access::Write)

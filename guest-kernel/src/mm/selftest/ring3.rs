@@ -216,6 +216,41 @@ global_asm!(
     "9: mov eax, 231",
     "syscall",
     "mm_blob_oom_end:",
+    // mmap 8 MiB, write each page's offset into it, read all back: exit 0; 1 if mmap
+    // failed, 2 if a page reads back wrong. Leaves the memory mapped.
+    ".global mm_blob_touch8",
+    ".global mm_blob_touch8_end",
+    "mm_blob_touch8:",
+    "xor edi, edi",
+    "mov esi, 0x800000",
+    "mov edx, 3",
+    "mov r10d, 0x22",
+    "mov r8, -1",
+    "xor r9d, r9d",
+    "mov eax, 9",
+    "syscall",
+    "cmp rax, -4096",
+    "ja 1f",
+    "mov rbx, rax",
+    "xor ecx, ecx",
+    "3: mov qword ptr [rbx + rcx], rcx",
+    "add rcx, 4096",
+    "cmp rcx, 0x800000",
+    "jb 3b",
+    "xor ecx, ecx",
+    "4: cmp qword ptr [rbx + rcx], rcx",
+    "jne 2f",
+    "add rcx, 4096",
+    "cmp rcx, 0x800000",
+    "jb 4b",
+    "xor edi, edi",
+    "jmp 9f",
+    "1: mov edi, 1",
+    "jmp 9f",
+    "2: mov edi, 2",
+    "9: mov eax, 231",
+    "syscall",
+    "mm_blob_touch8_end:",
 );
 
 extern "C" {
@@ -233,6 +268,8 @@ extern "C" {
     static mm_blob_load_end: u8;
     static mm_blob_oom: u8;
     static mm_blob_oom_end: u8;
+    static mm_blob_touch8: u8;
+    static mm_blob_touch8_end: u8;
 }
 
 fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
@@ -434,6 +471,37 @@ pub(super) fn oom() -> TestResult {
     let after = free_frames();
     check(
         after + 16 >= before,
+        &format!("{} frames lost", before.saturating_sub(after)),
+    )
+}
+
+pub(super) fn touch_8mib() -> TestResult {
+    // SAFETY: as above.
+    let code = blob(unsafe { &mm_blob_touch8 }, unsafe { &mm_blob_touch8_end });
+    let before = free_frames();
+    let proc = run_user(code, |_, _| Ok(0))?;
+    check(
+        proc.exit_status() == Some(0),
+        &format!("status {:?}", proc.exit_status()),
+    )?;
+    // The program's 8 MiB area is four 2 MiB pages.
+    let area = proc
+        .mem
+        .vmas()
+        .iter()
+        .find(|v| v.len() == 8 << 20)
+        .map(|v| v.start)
+        .ok_or("no 8 MiB area")?;
+    let huge = (0..4).all(|i| {
+        proc.space
+            .translate(area + (i << 21))
+            .is_some_and(|(_, f)| f & crate::mm::paging::flags::HUGE != 0)
+    });
+    check(huge, &format!("8 MiB at {area:#x} not in 2 MiB pages"))?;
+    drop(proc);
+    let after = free_frames();
+    check(
+        after == before,
         &format!("{} frames lost", before.saturating_sub(after)),
     )
 }

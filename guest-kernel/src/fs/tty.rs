@@ -246,8 +246,8 @@ fn deliver(
             .queue()
             .take(out.remaining(), canonical, |bytes| out.put(bytes));
         done += n;
-        let more = input.queue().host_has_more();
-        if line_done || out.faulted() || out.remaining() == 0 || !input.queue().is_empty() || !more {
+        let finished = line_done || out.faulted() || out.remaining() == 0;
+        if finished || !input.queue().is_empty() || !input.queue().host_has_more() {
             break;
         }
         input.refill();

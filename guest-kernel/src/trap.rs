@@ -6,6 +6,8 @@ use crate::mm::user::FaultError;
 use crate::{process, syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
+/// IRQ 4, the console: input arrived or ended (see `drivers::console_in`).
+const VECTOR_CONSOLE: u64 = VECTOR_IRQ_BASE + 4;
 
 /// Linux signal numbers (kept here for existing users; `crate::signal` owns them).
 pub use crate::signal::sig as signal;
@@ -42,6 +44,7 @@ pub fn handle(frame: &mut TrapFrame) {
     match vector {
         VECTOR_SYSCALL | VECTOR_INT80 => syscall::dispatch(frame),
         VECTOR_TIMER => time::tick(),
+        VECTOR_CONSOLE => crate::drivers::console_in::interrupt(),
         v if (VECTOR_IRQ_BASE..VECTOR_IRQ_BASE + 16).contains(&v) => {}
         13 if user && platform::is_int80_gp(frame.error_code) => {
             // PVM reports `int 0x80` as #GP at the instruction: step over its two bytes.

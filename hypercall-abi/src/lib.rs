@@ -21,7 +21,7 @@
 //!
 //! # Devices
 //! Devices are reached by port I/O. The exit device takes a 32-bit [`ExitCode`] written to
-//! [`port::EXIT`]. Devices that take a request (RTC, console output) take a 32-bit
+//! [`port::EXIT`]. Devices that take a request (RTC, console output and input) take a 32-bit
 //! guest-physical address of a request block written to their port; the VMM checks the
 //! whole block lies in guest RAM, serves it and sets its status. Request blocks must
 //! therefore live below 4 GiB (the kernel keeps them in its image).
@@ -33,9 +33,20 @@
 //!   ([`stream::STDOUT`] or [`stream::STDERR`]), in one VM exit. Programs' standard output
 //!   and error go there, and so do the kernel's diagnostics (on the VMM's stderr). Each
 //!   stream is written in request order and flushed before the port write completes.
-//! - The 16550 UART at [`port::CONSOLE`] carries input (the VMM's stdin) and is the
-//!   emergency output path (panics, fatal traps), one exit per byte; its output goes to the
-//!   VMM's stderr.
+//! - The 16550 UART at [`port::CONSOLE`] is the emergency output path (panics, fatal
+//!   traps), one exit per byte; its output goes to the VMM's stderr.
+//!
+//! Input (the VMM's stdin) also has two paths, fed from one buffer in the VMM:
+//! - [`port::CONSOLE_IN`] takes a [`ConsoleRead`]: the VMM copies up to
+//!   [`ConsoleRead::capacity`] buffered bytes into guest memory in one VM exit, never
+//!   waiting for more, and says how many bytes it still holds and whether its stdin has
+//!   ended ([`read_flags::INPUT_ENDED`]). When a request finds nothing buffered and input
+//!   has not ended, the VMM raises the console interrupt (IRQ 4) once, as soon as input
+//!   arrives or ends, so the guest can halt until then.
+//! - The UART's receive buffer, for guests that poll a plain 16550, with the end of input
+//!   marked in its scratch register ([`console`]). The VMM feeds the UART only until the
+//!   guest first uses [`port::CONSOLE_IN`]; from then on all input goes through the
+//!   device (bytes the UART held and the guest had not read come first).
 //!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
@@ -47,7 +58,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -112,12 +123,15 @@ pub mod port {
     pub const RTC: u16 = 0x502;
     /// Console output: a 32-bit write of the GPA of a [`super::ConsoleWrite`].
     pub const CONSOLE_OUT: u16 = 0x503;
+    /// Console input: a 32-bit write of the GPA of a [`super::ConsoleRead`].
+    pub const CONSOLE_IN: u16 = 0x504;
 }
 
 /// The console UART's one convention beyond a plain 16550: end of input.
 ///
 /// A 16550 has no way to say "no more input". Once the host's input (the VMM's stdin) has
-/// ended and all of it was queued, the VMM sets the UART's scratch register to
+/// ended and all of it was queued in the UART (never, once the guest uses
+/// [`port::CONSOLE_IN`]), the VMM sets the UART's scratch register to
 /// [`console::SCR_INPUT_ENDED`]; a guest that finds the receive buffer empty and this value
 /// there sees end of file. The guest never writes the scratch register.
 pub mod console {
@@ -165,6 +179,8 @@ pub enum DeviceKind {
     Rootfs = 4,
     /// Batched console output at `port` ([`ConsoleWrite`] requests).
     ConsoleOut = 5,
+    /// Batched console input at `port` ([`ConsoleRead`] requests).
+    ConsoleIn = 6,
 }
 
 /// One device the VMM provides.
@@ -336,6 +352,44 @@ pub struct ConsoleWrite {
     pub _pad: u32,
 }
 
+/// Flags of [`ConsoleRead::flags`].
+pub mod read_flags {
+    /// The VMM's stdin has ended and every byte of it was delivered: this request and all
+    /// later ones read nothing (end of file).
+    pub const INPUT_ENDED: u32 = 1 << 0;
+}
+
+/// Console input request: the VMM moves up to `capacity` bytes of its buffered stdin to
+/// guest memory at `data_gpa` and fills in the output fields. It never waits for input:
+/// `count` is 0 when nothing is buffered.
+///
+/// The block must be 8-byte aligned and lie in guest RAM, and the whole of
+/// `data_gpa..data_gpa + capacity` must lie in guest RAM (any alignment, any capacity;
+/// 0 asks for the counts without moving anything); otherwise nothing is taken and only
+/// `status` is written, [`status::INVALID`] (if it lies in RAM). The guest sets `status` to
+/// [`status::PENDING`] before ringing [`port::CONSOLE_IN`].
+///
+/// When a valid request finds nothing buffered and input has not ended, the VMM raises the
+/// console interrupt (IRQ 4) once, when input next arrives or ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsoleRead {
+    /// Guest-physical address of the destination.
+    pub data_gpa: GuestPhysAddr,
+    /// Size of the destination in bytes.
+    pub capacity: u32,
+    /// Bytes written at `data_gpa`, by the VMM (at most `capacity`).
+    pub count: u32,
+    /// Bytes still buffered in the VMM after this request, by the VMM.
+    pub pending: u32,
+    /// A [`status`] value, written by the VMM.
+    pub status: u32,
+    /// [`read_flags`] bits, written by the VMM.
+    pub flags: u32,
+    /// Explicit padding, zero.
+    pub _pad: u32,
+}
+
 /// The ELF note through which the kernel states the ABI it speaks.
 ///
 /// Section `.note.astra`, note name `"astra\0"` (namesz 6, padded to 8), type
@@ -374,6 +428,13 @@ const _: () = {
     assert!(offset_of!(ConsoleWrite, stream) == 12);
     assert!(offset_of!(ConsoleWrite, status) == 16);
     assert!(CONSOLE_WRITE_MAX >= 4096);
+    assert!(size_of::<ConsoleRead>() == 32);
+    assert!(offset_of!(ConsoleRead, data_gpa) == 0);
+    assert!(offset_of!(ConsoleRead, capacity) == 8);
+    assert!(offset_of!(ConsoleRead, count) == 12);
+    assert!(offset_of!(ConsoleRead, pending) == 16);
+    assert!(offset_of!(ConsoleRead, status) == 20);
+    assert!(offset_of!(ConsoleRead, flags) == 24);
     assert!(layout::MEM_MAX < layout::ROOTFS_GPA);
     assert!(size_of::<ExitCode>() == 4);
 };
@@ -412,6 +473,35 @@ mod tests {
         assert_eq!(&bytes[12..16], &2u32.to_le_bytes());
         assert_eq!(&bytes[16..20], &3u32.to_le_bytes());
         assert_eq!(&bytes[20..], &[0; 4]);
+    }
+
+    #[test]
+    fn console_read_layout_is_the_documented_one() {
+        let req = ConsoleRead {
+            data_gpa: GuestPhysAddr(0x0102_0304_0506_0708),
+            capacity: 0x1000,
+            count: 0x20,
+            pending: 0x30,
+            status: status::OK,
+            flags: read_flags::INPUT_ENDED,
+            _pad: 0,
+        };
+        // SAFETY: ConsoleRead is repr(C) plain integers without padding bytes (the size
+        // assertion above), so all 32 bytes are initialised.
+        let bytes: [u8; 32] = unsafe { core::mem::transmute(req) };
+        assert_eq!(&bytes[..8], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&bytes[8..12], &0x1000u32.to_le_bytes());
+        assert_eq!(&bytes[12..16], &0x20u32.to_le_bytes());
+        assert_eq!(&bytes[16..20], &0x30u32.to_le_bytes());
+        assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
+        assert_eq!(&bytes[24..28], &1u32.to_le_bytes());
+        assert_eq!(&bytes[28..], &[0; 4]);
+        // The ports stay distinct.
+        let ports = [port::EXIT, port::RTC, port::CONSOLE_OUT, port::CONSOLE_IN];
+        for (i, a) in ports.iter().enumerate() {
+            assert!(ports[i + 1..].iter().all(|b| a != b));
+            assert!(!(port::CONSOLE..port::CONSOLE + 8).contains(a));
+        }
     }
 
     #[test]

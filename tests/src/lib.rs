@@ -23,7 +23,7 @@ pub mod tempdir;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
-pub use run::{run_vmm, try_run, Outcome, RunError};
+pub use run::{run_vmm, run_vmm_with_input, try_run, try_run_with_input, Input, Outcome, RunError};
 
 /// Exit codes of `astra-vmm` that are not a guest program's status.
 pub mod exit {

@@ -7,10 +7,11 @@
 //! reports is also the precise end of the run, which the boot benchmark relies on.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -31,8 +32,10 @@ pub struct Outcome {
     /// The signal that killed the process itself (not a guest program), if any.
     pub signal: Option<i32>,
     /// Everything the process wrote on stdout (for `astra-vmm`: the guest program's
-    /// standard output).
+    /// standard output), as text (invalid UTF-8 replaced).
     pub stdout: String,
+    /// The same, byte for byte.
+    pub stdout_bytes: Vec<u8>,
     /// Everything the process wrote on stderr (for `astra-vmm`: the program's standard
     /// error, kernel messages, `--strace`/`--stats` output and the VMM's own reports).
     pub stderr: String,
@@ -123,6 +126,16 @@ fn output_tails(stdout: &str, stderr: &str) -> String {
     )
 }
 
+/// What a run gets as its standard input.
+pub enum Input {
+    /// Nothing: reads see end of file at once (`/dev/null`).
+    Null,
+    /// A file, as with `< path`.
+    File(PathBuf),
+    /// A pipe that a thread of the caller's fills (the pipe closes when it returns).
+    Pipe(Box<dyn FnOnce(ChildStdin) + Send>),
+}
+
 /// Runs `program args...` with stdin closed, capturing its output, killing it after
 /// `wall_timeout`.
 pub fn try_run<S: AsRef<str>>(
@@ -130,19 +143,38 @@ pub fn try_run<S: AsRef<str>>(
     args: &[S],
     wall_timeout: Duration,
 ) -> Result<Outcome, RunError> {
+    try_run_with_input(program, args, Input::Null, wall_timeout)
+}
+
+/// Like [`try_run`], with `input` as the program's standard input.
+pub fn try_run_with_input<S: AsRef<str>>(
+    program: &Path,
+    args: &[S],
+    input: Input,
+    wall_timeout: Duration,
+) -> Result<Outcome, RunError> {
     let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
     let command = shell_command(program, &args);
+    let spawn_error = |source| RunError::Spawn {
+        command: command.clone(),
+        source,
+    };
+    let (stdin, feeder) = match input {
+        Input::Null => (Stdio::null(), None),
+        Input::File(path) => (Stdio::from(File::open(path).map_err(spawn_error)?), None),
+        Input::Pipe(feeder) => (Stdio::piped(), Some(feeder)),
+    };
     let started = Instant::now();
     let mut child = Command::new(program)
         .args(&args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| RunError::Spawn {
-            command: command.clone(),
-            source,
-        })?;
+        .map_err(spawn_error)?;
+    if let (Some(feeder), Some(pipe)) = (feeder, child.stdin.take()) {
+        thread::spawn(move || feeder(pipe));
+    }
     let stdout_reader = spawn_reader(child.stdout.take());
     let stderr_reader = spawn_reader(child.stderr.take());
 
@@ -167,8 +199,8 @@ pub fn try_run<S: AsRef<str>>(
         return Err(RunError::HostTimeout {
             command,
             wall_timeout,
-            stdout: join_reader(stdout_reader),
-            stderr: join_reader(stderr_reader),
+            stdout: lossy(join_reader(stdout_reader)),
+            stderr: lossy(join_reader(stderr_reader)),
         });
     };
     let status = child.wait().map_err(|source| RunError::Wait {
@@ -180,11 +212,13 @@ pub fn try_run<S: AsRef<str>>(
         (None, Some(sig)) => (128 + sig, Some(sig)),
         (None, None) => (-1, None),
     };
+    let stdout_bytes = join_reader(stdout_reader);
     Ok(Outcome {
         status,
         signal,
-        stdout: join_reader(stdout_reader),
-        stderr: join_reader(stderr_reader),
+        stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+        stdout_bytes,
+        stderr: lossy(join_reader(stderr_reader)),
         elapsed: exited_at - started,
         command,
     })
@@ -193,8 +227,17 @@ pub fn try_run<S: AsRef<str>>(
 /// Runs the built `astra-vmm` with `args`; panics (failing the test) if it cannot be started
 /// or hangs past `wall_timeout`.
 pub fn run_vmm<S: AsRef<str>>(args: &[S], wall_timeout: Duration) -> Outcome {
+    run_vmm_with_input(args, Input::Null, wall_timeout)
+}
+
+/// Like [`run_vmm`], with `input` as the VMM's standard input.
+pub fn run_vmm_with_input<S: AsRef<str>>(
+    args: &[S],
+    input: Input,
+    wall_timeout: Duration,
+) -> Outcome {
     let vmm = Workspace::locate().vmm();
-    match try_run(&vmm, args, wall_timeout) {
+    match try_run_with_input(&vmm, args, input, wall_timeout) {
         Ok(outcome) => outcome,
         Err(err) => panic!("{err}"),
     }
@@ -206,20 +249,24 @@ fn kill_and_reap(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn spawn_reader<R: Read + Send + 'static>(pipe: Option<R>) -> Option<JoinHandle<String>> {
+fn spawn_reader<R: Read + Send + 'static>(pipe: Option<R>) -> Option<JoinHandle<Vec<u8>>> {
     let mut pipe = pipe?;
     Some(thread::spawn(move || {
         let mut bytes = Vec::new();
         // A read error ends the capture; what arrived so far is still worth reporting.
         let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
+        bytes
     }))
 }
 
-fn join_reader(reader: Option<JoinHandle<String>>) -> String {
+fn join_reader(reader: Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
     reader
         .and_then(|handle| handle.join().ok())
         .unwrap_or_default()
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Blocks until child `pid` has exited, leaving it unreaped.
@@ -265,6 +312,37 @@ mod tests {
         assert_eq!(out.stderr, "err\n");
         assert!(out.command.starts_with("/bin/sh -c 'echo out;"));
         assert!(out.report().contains("exit status: 7"));
+    }
+
+    #[test]
+    fn input_comes_from_a_file_or_a_pipe_and_output_is_kept_byte_for_byte() {
+        let bytes: Vec<u8> = (0..=255u8).rev().collect();
+        let path = std::env::temp_dir().join(format!("astra-run-input-{}", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let cat = Path::new("/bin/cat");
+        let out = try_run_with_input(
+            cat,
+            &[] as &[&str],
+            Input::File(path.clone()),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(out.stdout_bytes, bytes);
+        let piped = bytes.clone();
+        let out = try_run_with_input(
+            cat,
+            &[] as &[&str],
+            Input::Pipe(Box::new(move |mut pipe| {
+                use std::io::Write;
+                pipe.write_all(&piped).unwrap();
+            })),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(out.stdout_bytes, bytes);
+        let out = try_run(cat, &[] as &[&str], Duration::from_secs(10)).unwrap();
+        assert!(out.stdout_bytes.is_empty());
     }
 
     #[test]

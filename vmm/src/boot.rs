@@ -89,6 +89,7 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
         port_device(DeviceKind::Exit, port::EXIT),
         port_device(DeviceKind::Rtc, port::RTC),
         port_device(DeviceKind::ConsoleOut, port::CONSOLE_OUT),
+        port_device(DeviceKind::ConsoleIn, port::CONSOLE_IN),
     ];
     if let Some((gpa, size)) = params.rootfs {
         info.rootfs_gpa = GuestPhysAddr(gpa);
@@ -173,6 +174,10 @@ mod tests {
             info.device(DeviceKind::ConsoleOut).map(|d| d.port),
             Some(port::CONSOLE_OUT)
         );
+        assert_eq!(
+            info.device(DeviceKind::ConsoleIn).map(|d| d.port),
+            Some(port::CONSOLE_IN)
+        );
         let rootfs = info.device(DeviceKind::Rootfs).unwrap();
         assert_eq!((rootfs.gpa.0, rootfs.size), (ROOTFS_GPA, 10240));
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (ROOTFS_GPA, 10240));
@@ -187,7 +192,7 @@ mod tests {
         });
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (0, 0));
         assert!(info.device(DeviceKind::Rootfs).is_none());
-        assert_eq!(info.device_count, 4);
+        assert_eq!(info.device_count, 5);
     }
 
     #[test]

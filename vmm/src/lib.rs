@@ -8,7 +8,9 @@
 //!
 //! Output: programs' standard output goes to the VMM's stdout; their standard error, the
 //! kernel's diagnostics (`--strace`, `--stats`, fault reports) and its emergency output
-//! (16550 UART: panics) go to the VMM's stderr, as do the VMM's own messages.
+//! (16550 UART: panics) go to the VMM's stderr, as do the VMM's own messages. Input: a
+//! thread reads the VMM's stdin into one buffer that the console-input device (and, for
+//! guests that poll a 16550, the UART) drains.
 
 pub mod arch;
 pub mod boot;
@@ -35,11 +37,13 @@ use crate::arch::x86_64::layout::{
 };
 use crate::boot::{BootError, BootParams};
 use crate::cli::VmConfig;
+use crate::devices::console_in::ConsoleIn;
 use crate::devices::console_out::ConsoleOut;
 use crate::devices::exit::ExitDevice;
 use crate::devices::rootfs::{RootfsError, RootfsImage};
 use crate::devices::rtc::{system_clock, RtcDevice};
 use crate::devices::serial::Console;
+use crate::devices::stdin::{self, StdinBuffer, STDIN_BUFFER_CAPACITY};
 use crate::devices::{BusError, PortBus, Sink};
 use crate::exit_code::Outcome;
 use crate::loader::LoaderError;
@@ -170,13 +174,26 @@ fn run_vm(
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
 
+    // One input buffer for both consumers, one irqfd for both raisers of IRQ 4.
+    let console_irq = vm.irqfd(CONSOLE_IRQ)?;
+    let input_irq = console_irq.try_clone().map_err(VmError::EventFd)?;
+    let input = Arc::new(StdinBuffer::new(STDIN_BUFFER_CAPACITY, input_irq));
     // The UART is the kernel's emergency output (panics): diagnostics, so stderr.
-    let console = Console::new(vm.irqfd(CONSOLE_IRQ)?, io::stderr());
-    console
-        .spawn_input(io::stdin())
-        .map_err(|e| VmmError::Thread("console input", e))?;
+    let console = Console::new(console_irq, io::stderr(), Arc::clone(&input));
+    let feeder = console.handle();
+    stdin::spawn_reader(Arc::clone(&input), io::stdin(), move || {
+        feeder.feed_from_buffer()
+    })
+    .map_err(|e| VmmError::Thread("stdin", e))?;
+    let uart = console.handle();
+    let console_in = ConsoleIn::new(
+        vm.memory().clone(),
+        input,
+        Some(Box::new(move || uart.hand_over_input())),
+    );
     let mut bus = PortBus::new();
     bus.insert(port::CONSOLE, CONSOLE_PORT_COUNT, Box::new(console))?;
+    bus.insert(port::CONSOLE_IN, 1, Box::new(console_in))?;
     bus.insert(port::EXIT, 1, Box::new(ExitDevice))?;
     bus.insert(
         port::RTC,

@@ -393,6 +393,54 @@ fn stdin_reaches_the_guest() {
 }
 
 #[test]
+fn console_input_device_delivers_stdin_then_its_end() {
+    // A `ConsoleRead` at 0x201000 for 64 bytes at 0x201100. Ring port 0x504 until the
+    // INPUT_ENDED flag shows, moving `data_gpa` on by each request's `count`; then write
+    // the total count (data_gpa - 0x201100) bytes from 0x201100 to stdout with the
+    // `ConsoleWrite` at 0x201040 and exit with the count as the status.
+    let code = cat(&[
+        store_u64(0x201000, 0x201100),
+        store_u64(0x201008, 64),
+        store_u64(0x201010, 0),
+        store_u64(0x201018, 0),
+        store_u64(0x201040, 0x201100),
+        store_u64(0x201048, 1 << 32),
+        store_u64(0x201050, 0),
+        // loop: mov eax, 0x201000; mov dx, 0x504; out dx, eax
+        vec![0xb8, 0x00, 0x10, 0x20, 0x00],
+        dx(0x504),
+        vec![0xef],
+        // mov eax, [count]; add [data_gpa], eax; mov eax, [flags]; test al, 1; jz loop
+        vec![0x8b, 0x04, 0x25, 0x0c, 0x10, 0x20, 0x00],
+        vec![0x01, 0x04, 0x25, 0x00, 0x10, 0x20, 0x00],
+        vec![0x8b, 0x04, 0x25, 0x18, 0x10, 0x20, 0x00],
+        vec![0xa8, 0x01, 0x74, 0xdd],
+        // mov eax, [data_gpa]; sub eax, 0x201100; mov [len], eax; mov ebx, eax
+        vec![0x8b, 0x04, 0x25, 0x00, 0x10, 0x20, 0x00],
+        vec![0x2d, 0x00, 0x11, 0x20, 0x00],
+        vec![0x89, 0x04, 0x25, 0x48, 0x10, 0x20, 0x00, 0x89, 0xc3],
+        // mov eax, 0x201040; mov dx, 0x503; out dx, eax; mov eax, ebx; exit
+        vec![0xb8, 0x40, 0x10, 0x20, 0x00],
+        dx(0x503),
+        vec![0xef, 0x89, 0xd8],
+        dx(0x501),
+        vec![0xef, 0xf4],
+    ]);
+    let dir = Scratch::new("console-in");
+    let kernel = dir.write("k.elf", &kernel_elf(&code, ABI_VERSION));
+    let out = boot(&kernel, &["--stats"], b"hello, input");
+    assert_eq!(out.status.code(), Some(12), "{}", describe(&out));
+    assert_eq!(out.stdout, b"hello, input", "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("  io-out 0x504 (console input)"),
+        "{stderr}"
+    );
+    // Nothing went through the UART.
+    assert!(!stderr.contains("(16550 console)"), "{stderr}");
+}
+
+#[test]
 fn bad_kernels_are_usage_errors() {
     require_kvm();
     let dir = Scratch::new("bad");

@@ -11,7 +11,8 @@
 //!
 //! The 16550 UART stays the emergency path ([`write_fmt_emergency`]: panics, fatal traps),
 //! usable even when the output lock is held, and the fallback should the VMM refuse a
-//! request; its output also lands on the VMM's stderr.
+//! request; its output also lands on the VMM's stderr. Input has its own device
+//! ([`super::console_in`]).
 
 use core::fmt::{self, Write};
 
@@ -185,44 +186,6 @@ macro_rules! kprint {
 macro_rules! kprintln {
     () => { $crate::kprint!("\n") };
     ($($arg:tt)*) => { $crate::drivers::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
-}
-
-// Input: programs read their standard input from the UART's receive buffer, which the VMM
-// fills from its own stdin. Each register access is a VM exit, so callers poll it only
-// when a read or poll needs an answer, and halt between polls.
-
-/// Receive buffer register offset.
-const RBR: u16 = 0;
-/// Line status register offset.
-const LSR: u16 = 5;
-/// LSR bit: a received byte is waiting.
-const LSR_DATA_READY: u8 = 1;
-
-/// Whether a byte of input is waiting.
-pub fn input_pending() -> bool {
-    port::inb(hypercall_abi::port::CONSOLE + LSR) & LSR_DATA_READY != 0
-}
-
-/// Whether the host's input has ended (see [`hypercall_abi::console`]); bytes may still be
-/// waiting, so check [`input_pending`] first.
-pub fn input_ended() -> bool {
-    port::inb(hypercall_abi::port::CONSOLE + hypercall_abi::console::SCR_OFFSET)
-        == hypercall_abi::console::SCR_INPUT_ENDED
-}
-
-/// Moves waiting input bytes into `buf` without waiting for more; after a newline if
-/// `stop_at_newline`. Returns how many bytes were read.
-pub fn read_input(buf: &mut [u8], stop_at_newline: bool) -> usize {
-    let mut n = 0;
-    while n < buf.len() && input_pending() {
-        let b = port::inb(hypercall_abi::port::CONSOLE + RBR);
-        buf[n] = b;
-        n += 1;
-        if stop_at_newline && b == b'\n' {
-            break;
-        }
-    }
-    n
 }
 
 #[cfg(test)]

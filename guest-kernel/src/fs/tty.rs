@@ -1,18 +1,19 @@
-//! The console as a terminal: reading standard input from the UART (blocking by halting the
-//! CPU between polls), writing to the program's output streams, and the terminal state
-//! `ioctl` reports (termios, window size).
+//! The console as a terminal: reading standard input from the VMM's console-input device
+//! (blocking by halting the CPU until the console interrupt or the timer), writing to the
+//! program's output streams, and the terminal state `ioctl` reports (termios, window size).
 //!
 //! The host terminal does the line editing and echo (the VMM leaves it in cooked mode), so
 //! termios is kept for programs to read back; what it changes here is how `read` waits:
 //! with `ICANON` a read ends after a newline, without it `VMIN`/`VTIME` 0 reads never wait.
-
-use alloc::collections::VecDeque;
+//!
+//! Input arrives a bounce buffer at a time (one VM exit for up to 64 KiB) and is copied from
+//! there straight into the reader's buffer (`drivers::console_in`).
 
 use spin::Mutex;
 
 use super::file::ReadSink;
 use crate::arch::platform;
-use crate::drivers::console;
+use crate::drivers::{console, console_in};
 use crate::mm::uaccess::Pod;
 use crate::syscall::Errno;
 
@@ -150,61 +151,25 @@ pub fn write(bytes: &[u8], stderr: bool) {
     }
 }
 
-/// Input received from the UART and not yet read, at most [`INPUT_MAX`] bytes (the UART
-/// holds back the rest, and the VMM waits for room).
-static INPUT: Mutex<VecDeque<u8>> = Mutex::new(VecDeque::new());
-/// Capacity of the input queue (Linux's tty buffer is 4 KiB too).
-const INPUT_MAX: usize = 4096;
-
-/// Moves bytes waiting in the UART into the input queue; returns the queue's length.
-fn drain_uart(q: &mut VecDeque<u8>) -> usize {
-    let mut buf = [0u8; 64];
-    while q.len() < INPUT_MAX {
-        let room = (INPUT_MAX - q.len()).min(buf.len());
-        let n = console::read_input(&mut buf[..room], false);
-        if n == 0 {
-            break;
-        }
-        q.extend(&buf[..n]);
-    }
-    q.len()
-}
-
 /// Bytes of input that a read would return now (`FIONREAD`).
 pub fn input_available() -> usize {
-    drain_uart(&mut INPUT.lock())
+    let mut input = console_in::lock();
+    input.refill();
+    input.queue().available()
 }
 
 /// Discards input received and not yet read (`TCFLSH`, `TCSETSF`).
 pub fn flush_input() {
-    let mut q = INPUT.lock();
-    drain_uart(&mut q);
-    q.clear();
+    console_in::lock().discard();
 }
 
-/// (input waiting, input ended) for `poll`.
+/// (input waiting, input ended) for `poll`. Input that failed counts as waiting: a read
+/// reports the error at once.
 pub fn input_state() -> (bool, bool) {
-    if input_available() > 0 {
-        (true, false)
-    } else {
-        (false, console::input_ended())
-    }
-}
-
-/// Takes up to `max` queued bytes into `buf`, through the first newline if `line`.
-fn take_input(q: &mut VecDeque<u8>, buf: &mut [u8], line: bool) -> usize {
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(b) = q.pop_front() else {
-            break;
-        };
-        buf[n] = b;
-        n += 1;
-        if line && b == b'\n' {
-            break;
-        }
-    }
-    n
+    let mut input = console_in::lock();
+    input.refill();
+    let q = input.queue();
+    (!q.is_empty() || q.failed(), q.ended())
 }
 
 /// How long a read may wait, from termios.
@@ -228,41 +193,31 @@ fn read_wait(t: &Termios) -> Wait {
     }
 }
 
-/// Reads standard input: waits (halting the CPU) until a byte arrives or input ends (then
-/// returns 0), unless `nonblock` (`EAGAIN`) or termios says not to wait.
+/// Reads standard input: waits (halting the CPU) until input arrives or ends (then returns
+/// 0), unless `nonblock` (`EAGAIN`) or termios says not to wait. A canonical read ends after
+/// a newline; otherwise it takes what is buffered, in the kernel and in the VMM, up to the
+/// size of the read.
 pub fn read(out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
-    let want = out.remaining();
-    if want == 0 {
+    if out.remaining() == 0 {
         return Ok(0);
     }
     let t = termios();
     let canonical = t.c_lflag & ICANON != 0;
     let wait = read_wait(&t);
     let start_ns = crate::time::monotonic_ns();
-    let mut buf = [0u8; 256];
     loop {
-        let n = {
-            let mut q = INPUT.lock();
-            drain_uart(&mut q);
-            take_input(&mut q, &mut buf[..want.min(256)], canonical)
-        };
-        if n > 0 {
-            let put = out.put(&buf[..n]);
-            if put < n {
-                // The buffer faulted: what was not delivered stays unread.
-                let mut q = INPUT.lock();
-                for &b in buf[put..n].iter().rev() {
-                    q.push_front(b);
-                }
+        {
+            let mut input = console_in::lock();
+            input.refill();
+            if !input.queue().is_empty() {
+                return deliver(&mut input, out, canonical);
             }
-            return if put == 0 && out.faulted() {
-                Err(Errno::EFAULT)
-            } else {
-                Ok(put)
-            };
-        }
-        if console::input_ended() {
-            return Ok(0);
+            if input.queue().failed() {
+                return Err(Errno::EIO);
+            }
+            if input.queue().ended() {
+                return Ok(0);
+            }
         }
         if nonblock {
             return Err(Errno::EAGAIN);
@@ -272,8 +227,38 @@ pub fn read(out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
             Wait::Nanos(limit) if crate::time::monotonic_ns() - start_ns >= limit => return Ok(0),
             _ => {}
         }
-        // The timer wakes the CPU every millisecond to poll again.
+        // The console interrupt (input arrived or ended) or the next timer tick wakes the
+        // CPU to look again.
         platform::idle();
+    }
+}
+
+/// Copies queued input into `out` until it is full, a canonical line is complete, the
+/// destination faults or the VMM has nothing more buffered (one VM exit per bounce buffer).
+fn deliver(
+    input: &mut console_in::Input,
+    out: &mut dyn ReadSink,
+    canonical: bool,
+) -> Result<usize, Errno> {
+    let mut done = 0;
+    loop {
+        let (n, line_done) = input
+            .queue()
+            .take(out.remaining(), canonical, |bytes| out.put(bytes));
+        done += n;
+        let finished = line_done || out.faulted() || out.remaining() == 0;
+        if finished || !input.queue().is_empty() || !input.queue().host_has_more() {
+            break;
+        }
+        input.refill();
+        if input.queue().is_empty() {
+            break;
+        }
+    }
+    if done == 0 && out.faulted() {
+        Err(Errno::EFAULT)
+    } else {
+        Ok(done)
     }
 }
 
@@ -290,17 +275,6 @@ mod tests {
         assert_eq!(t.c_lflag, 0x8a3b);
         assert_eq!(t.c_cc[VMIN], 1);
         assert_eq!(t.c_cc[4], 4); // VEOF = ^D
-    }
-
-    #[test]
-    fn canonical_reads_stop_after_a_newline() {
-        let mut q: VecDeque<u8> = b"ab\ncd".iter().copied().collect();
-        let mut buf = [0u8; 10];
-        assert_eq!(take_input(&mut q, &mut buf, true), 3);
-        assert_eq!(&buf[..3], b"ab\n");
-        assert_eq!(take_input(&mut q, &mut buf[..1], true), 1);
-        assert_eq!(take_input(&mut q, &mut buf, false), 1);
-        assert_eq!(take_input(&mut q, &mut buf, false), 0);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! Devices are plain state machines behind the [`PortIo`] trait: they never see KVM, so
 //! each is tested on its own, and the bus is tested with fakes.
 
+pub mod console_in;
 pub mod console_out;
 pub mod exit;
 pub mod rootfs;
 pub mod rtc;
 pub mod serial;
+pub mod stdin;
 
 /// Test doubles shared by the device tests.
 #[cfg(test)]

@@ -51,6 +51,7 @@ pub fn port_name(port: u16) -> Option<&'static str> {
     match port {
         p if uart.contains(&p) => Some("16550 console"),
         port::CONSOLE_OUT => Some("console output"),
+        port::CONSOLE_IN => Some("console input"),
         port::EXIT => Some("exit"),
         port::RTC => Some("rtc"),
         POST_PORT => Some("post"),
@@ -201,6 +202,10 @@ mod tests {
             "io-out 0x3f8 (16550 console)"
         );
         assert_eq!(ExitKind::IoIn(0x80).label(), "io-in 0x80 (post)");
+        assert_eq!(
+            ExitKind::IoOut(0x504).label(),
+            "io-out 0x504 (console input)"
+        );
         assert_eq!(ExitKind::Hlt.label(), "hlt");
         assert_eq!(ExitKind::IrqWindowOpen.label(), "irq-window");
         assert_eq!(ExitKind::MmioWrite.label(), "mmio-write");

@@ -11,8 +11,12 @@ const PIT_MODE: u16 = 0x43;
 /// The PIT's input clock.
 const PIT_HZ: u32 = 1_193_182;
 
+/// IRQ lines left unmasked: 0 (the PIT) and 4 (the console: input arrived or ended, which
+/// wakes a reader halted in `platform::idle`).
+const UNMASKED_IRQS: u16 = (1 << 0) | (1 << 4);
+
 /// Remaps the PICs to `vector_base..vector_base + 16` in auto-EOI mode and unmasks only
-/// IRQ 0 (the PIT). Auto-EOI saves a port write (a VM exit) on every tick.
+/// [`UNMASKED_IRQS`]. Auto-EOI saves a port write (a VM exit) on every interrupt.
 pub fn init(vector_base: u8) {
     outb(PIC1_CMD, 0x11);
     outb(PIC2_CMD, 0x11);
@@ -22,8 +26,8 @@ pub fn init(vector_base: u8) {
     outb(PIC2_DATA, 2);
     outb(PIC1_DATA, 0x03); // 8086 mode, auto-EOI
     outb(PIC2_DATA, 0x03);
-    outb(PIC1_DATA, 0xfe);
-    outb(PIC2_DATA, 0xff);
+    outb(PIC1_DATA, !(UNMASKED_IRQS as u8));
+    outb(PIC2_DATA, !((UNMASKED_IRQS >> 8) as u8));
 }
 
 /// Programs PIT channel 0 as a rate generator at `hz`.

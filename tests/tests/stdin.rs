@@ -1,0 +1,223 @@
+//! Standard input: the VMM's stdin reaches the guest program through the console-input
+//! device byte for byte, in large pieces (a few VM exits per 64 KiB, none through the
+//! UART), ends with end of file, and reaches a waiting reader line by line as it is typed
+//! without the guest polling.
+
+use std::io::Write;
+use std::process::ChildStdin;
+use std::thread;
+use std::time::Duration;
+
+use astra_tests::tempdir::TempDir;
+use astra_tests::{require_kvm, run_vmm_with_input, Input, Outcome, Workspace};
+
+/// Generous: 4 MiB through `cat` takes about a second here.
+const WALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Boots the default kernel and rootfs with `args`, `input` as stdin.
+fn boot(args: &[&str], input: Input) -> Outcome {
+    require_kvm();
+    let mut all = Workspace::locate().default_vm_args();
+    all.extend(["--timeout".to_string(), "60".to_string()]);
+    all.extend(args.iter().map(|a| a.to_string()));
+    run_vmm_with_input(&all, input, WALL_TIMEOUT)
+}
+
+/// `len` bytes of deterministic noise (xorshift64): every byte value, newlines included.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The count of the `--stats` VM-exit row ending in `kind`, 0 if there is none.
+fn exit_count(stderr: &str, kind: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.ends_with(&format!("  {kind}")))
+        .and_then(|l| l.split_whitespace().next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+/// Checks that `out` is `cat` having copied `data` exactly, with few console-input exits
+/// and no UART input at all.
+fn expect_copied(out: &Outcome, data: &[u8]) {
+    assert_eq!(out.status, 0, "{}", out.report());
+    if out.stdout_bytes != data {
+        let first_difference = out
+            .stdout_bytes
+            .iter()
+            .zip(data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(out.stdout_bytes.len().min(data.len()));
+        panic!(
+            "stdout differs from stdin: {} bytes out of {}, first difference at {first_difference}\n{}",
+            out.stdout_bytes.len(),
+            data.len(),
+            out.report()
+        );
+    }
+    let input_exits = exit_count(&out.stderr, "io-out 0x504 (console input)");
+    // One exit per 64 KiB bounce buffer, plus the odd empty answer while the VMM's stdin
+    // thread is behind; the UART would take two per byte.
+    let most = 8 + 4 * (data.len() as u64 >> 16);
+    assert!(
+        (1..=most).contains(&input_exits),
+        "{input_exits} console-input exits for {} bytes (at most {most} expected)\n{}",
+        data.len(),
+        out.report()
+    );
+    assert!(
+        !out.stderr.contains("io-in 0x3f"),
+        "input went through the UART\n{}",
+        out.report()
+    );
+}
+
+#[test]
+fn four_mib_of_binary_from_a_file_pass_through_cat_byte_for_byte() {
+    let data = noise(4 << 20, 0x5eed_1234);
+    let dir = TempDir::new("stdin-file");
+    let path = dir.write("input.bin", &data);
+    let out = boot(&["--stats", "--", "/bin/cat"], Input::File(path));
+    expect_copied(&out, &data);
+}
+
+#[test]
+fn binary_from_a_pipe_in_odd_pieces_passes_through_cat_byte_for_byte() {
+    let data = noise(1 << 20, 0xfeed_beef);
+    let feed = data.clone();
+    let writer = move |mut pipe: ChildStdin| {
+        // Odd sizes, some larger than the VMM's buffer, so its stdin thread both waits
+        // for room and finds partial chunks.
+        let sizes = [1, 4095, 70_000, 3, 131_072, 65_536, 17];
+        let mut rest = &feed[..];
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let n = (*size).min(rest.len());
+            if pipe.write_all(&rest[..n]).is_err() {
+                return;
+            }
+            rest = &rest[n..];
+        }
+    };
+    let out = boot(
+        &["--stats", "--", "/bin/cat"],
+        Input::Pipe(Box::new(writer)),
+    );
+    expect_copied(&out, &data);
+}
+
+#[test]
+fn empty_stdin_is_end_of_file_at_once() {
+    let out = boot(&["--", "/bin/cat"], Input::Null);
+    assert_eq!(out.status, 0, "{}", out.report());
+    assert!(out.stdout_bytes.is_empty(), "{}", out.report());
+    // A pipe closed without a byte is the same.
+    let out = boot(&["--strace", "--", "/bin/cat"], Input::Pipe(Box::new(drop)));
+    assert_eq!(out.status, 0, "{}", out.report());
+    assert!(out.stdout_bytes.is_empty(), "{}", out.report());
+    let reads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("read(0,"))
+        .collect();
+    assert_eq!(
+        reads,
+        [r#"[pid 1] read(0, "", 131072) = 0"#],
+        "{}",
+        out.report()
+    );
+}
+
+#[test]
+fn lines_typed_one_by_one_reach_a_waiting_reader_one_read_each() {
+    let lines = ["first line\n", "second\n", "the end\n"];
+    let writer = move |mut pipe: ChildStdin| {
+        for line in lines {
+            // The reader has long been waiting when each line arrives.
+            thread::sleep(Duration::from_millis(150));
+            if pipe.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+        }
+    };
+    let out = boot(
+        &["--strace", "--stats", "--", "/bin/cat"],
+        Input::Pipe(Box::new(writer)),
+    );
+    assert_eq!(out.status, 0, "{}", out.report());
+    assert_eq!(out.stdout, lines.concat(), "{}", out.report());
+    // A terminal in canonical mode: each read returns one line, then end of file.
+    let reads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("read(0,"))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            r#"[pid 1] read(0, "first line\n", 131072) = 11"#,
+            r#"[pid 1] read(0, "second\n", 131072) = 7"#,
+            r#"[pid 1] read(0, "the end\n", 131072) = 8"#,
+            r#"[pid 1] read(0, "", 131072) = 0"#,
+        ],
+        "{}",
+        out.report()
+    );
+    // The guest halts between lines and asks again when the console interrupt says input
+    // came: a handful of exits in ~450 ms, where polling at every 1 ms tick takes hundreds.
+    let input_exits = exit_count(&out.stderr, "io-out 0x504 (console input)");
+    assert!(
+        (4..=40).contains(&input_exits),
+        "{input_exits} console-input exits\n{}",
+        out.report()
+    );
+    assert!(
+        out.elapsed >= Duration::from_millis(450),
+        "{}",
+        out.report()
+    );
+}
+
+#[test]
+fn lines_that_arrive_together_are_still_read_one_at_a_time() {
+    let out = boot(
+        &["--strace", "--", "/bin/cat"],
+        Input::Pipe(Box::new(|mut pipe: ChildStdin| {
+            let _ = pipe.write_all(b"a\nbc\n\nno newline at the end");
+        })),
+    );
+    assert_eq!(out.status, 0, "{}", out.report());
+    assert_eq!(
+        out.stdout,
+        "a\nbc\n\nno newline at the end",
+        "{}",
+        out.report()
+    );
+    let reads: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("read(0,"))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            r#"[pid 1] read(0, "a\n", 131072) = 2"#,
+            r#"[pid 1] read(0, "bc\n", 131072) = 3"#,
+            r#"[pid 1] read(0, "\n", 131072) = 1"#,
+            r#"[pid 1] read(0, "no newline at the end", 131072) = 21"#,
+            r#"[pid 1] read(0, "", 131072) = 0"#,
+        ],
+        "{}",
+        out.report()
+    );
+}

@@ -44,16 +44,17 @@ pub fn is_static_pie(elf: &[u8]) -> bool {
     const ET_DYN: u16 = 3;
     const EM_X86_64: u16 = 62;
     const PT_INTERP: u32 = 3;
+    // Offsets come from the file: an end past usize::MAX is simply out of range.
     let u16_at = |at: usize| {
-        elf.get(at..at + 2)
+        elf.get(at..at.checked_add(2)?)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
     };
     let u32_at = |at: usize| {
-        elf.get(at..at + 4)
+        elf.get(at..at.checked_add(4)?)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
     let u64_at = |at: usize| {
-        elf.get(at..at + 8).map(|b| {
+        elf.get(at..at.checked_add(8)?).map(|b| {
             let mut word = [0u8; 8];
             word.copy_from_slice(b);
             u64::from_le_bytes(word)

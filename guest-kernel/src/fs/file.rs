@@ -600,6 +600,32 @@ impl ReadSink for VecSink {
     }
 }
 
+/// A [`WriteSource`] over a byte string, for tests.
+#[cfg(test)]
+pub struct SliceSource(pub &'static [u8]);
+
+#[cfg(test)]
+impl WriteSource for SliceSource {
+    fn remaining(&self) -> usize {
+        self.0.len()
+    }
+
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        n
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.0 = &self.0[n..];
+    }
+
+    fn faulted(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testfs;
@@ -744,50 +770,9 @@ mod tests {
     }
 
     #[test]
-    fn host_streams_are_unseekable_one_way_streams() {
-        use super::super::host_stream::HostStream;
-        let input = OpenFile::host_stream(HostStream::Stdin);
-        let output = OpenFile::host_stream(HostStream::Stdout);
-        assert!(!input.is_terminal() && !output.is_terminal() && !input.is_path());
-        assert_eq!(input.seek(0, SEEK_CUR), Err(Errno::ESPIPE));
-        assert_eq!(input.pread(0, &mut VecSink::new(4)), Err(Errno::ESPIPE));
-        assert_eq!(output.read(&mut VecSink::new(4)), Err(Errno::EBADF));
-        let mut src = Bytes(b"never written");
-        assert_eq!(input.write(&mut src), Err(Errno::EBADF));
-        assert_eq!(output.pwrite(0, &mut src), Err(Errno::ESPIPE));
-        assert_eq!(output.readable_bytes(), Some(0));
-        assert_eq!(output.poll(), POLLOUT | POLLWRNORM);
-        assert!(input.map_source().is_none());
-        let w = Walker::new(testfs::sample(), "/bin/app");
-        let meta = w.metadata(input.vnode());
-        assert_eq!(meta.file_type(), super::super::stat::S_IFIFO);
-    }
-
-    /// A write source over a byte string.
-    struct Bytes(&'static [u8]);
-
-    impl WriteSource for Bytes {
-        fn remaining(&self) -> usize {
-            self.0.len()
-        }
-        fn take(&mut self, buf: &mut [u8]) -> usize {
-            let n = buf.len().min(self.0.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            n
-        }
-        fn skip(&mut self, n: usize) {
-            self.0 = &self.0[n..];
-        }
-        fn faulted(&self) -> bool {
-            false
-        }
-    }
-
-    #[test]
     fn random_devices_take_every_written_byte() {
         let f = open_file("/dev/urandom", O_WRONLY);
-        let mut src = Bytes(&[7; 10_000]);
+        let mut src = SliceSource(&[7; 10_000]);
         assert_eq!(f.write(&mut src), Ok(10_000));
         assert_eq!(src.remaining(), 0);
     }

@@ -148,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    fn as_open_files_they_are_unseekable_one_way_fifos() {
+        use super::super::file::{whence::SEEK_CUR, OpenFile, SliceSource, VecSink};
+        use super::super::{stat::S_IFIFO, testfs, vfs::Walker};
+        let input = OpenFile::host_stream(HostStream::Stdin);
+        let output = OpenFile::host_stream(HostStream::Stdout);
+        assert!(!input.is_terminal() && !output.is_terminal() && !input.is_path());
+        assert_eq!(input.seek(0, SEEK_CUR), Err(Errno::ESPIPE));
+        assert_eq!(input.pread(0, &mut VecSink::new(4)), Err(Errno::ESPIPE));
+        assert_eq!(output.read(&mut VecSink::new(4)), Err(Errno::EBADF));
+        let mut src = SliceSource(b"never written");
+        assert_eq!(input.write(&mut src), Err(Errno::EBADF));
+        assert_eq!(output.pwrite(0, &mut src), Err(Errno::ESPIPE));
+        assert_eq!(output.readable_bytes(), Some(0));
+        assert_eq!(output.poll(), POLLOUT | POLLWRNORM);
+        assert!(input.map_source().is_none());
+        let w = Walker::new(testfs::sample(), "/bin/app");
+        assert_eq!(w.metadata(input.vnode()).file_type(), S_IFIFO);
+    }
+
+    #[test]
     fn input_polls_like_a_pipes_read_end() {
         assert_eq!(input_events(false, false), 0);
         assert_eq!(input_events(true, false), POLLIN | POLLRDNORM);

@@ -70,6 +70,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
         drivers::exit::kernel_panic();
     }
 
+    fs::host_stream::set_host_terminals(info.host_stdio);
     init_memory(&info);
     time::init(info.tsc_khz);
     pic::init(arch_trap::VECTOR_IRQ_BASE as u8);

@@ -68,6 +68,7 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_devices_and_poll", &|| fs::devices_and_poll(rootfs)),
         ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
         ("fs_pipe_round_trip", &pipe::pipe_round_trip),
+        ("fs_host_stdio_streams", &pipe::host_stdio_streams),
         (
             "ring3_fs_gs_base_via_arch_prctl",
             &sys::ring3_fs_gs_base_via_arch_prctl,

@@ -48,6 +48,10 @@
 //!   guest first uses [`port::CONSOLE_IN`]; from then on all input goes through the
 //!   device (bytes the UART held and the guest had not read come first).
 //!
+//! Whether each of the VMM's stdin, stdout and stderr is a terminal is in
+//! [`BootInfo::host_stdio`], so that a program sees a terminal on its fd 0, 1 or 2 only when
+//! it would on the host.
+//!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
 //! [`BootInfo::rootfs_gpa`] ([`layout::ROOTFS_GPA`], above 4 GiB); writes to it exit to the VMM and are
@@ -58,7 +62,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -232,8 +236,8 @@ pub struct BootInfo {
     pub device_count: u32,
     /// [`ABI_VERSION`] of the VMM that wrote this.
     pub abi_version: u32,
-    /// Explicit padding, zero.
-    pub _pad: u32,
+    /// [`host_stdio`] bits: which of the VMM's standard streams are terminals.
+    pub host_stdio: u32,
     /// The guest-physical memory map.
     pub mem_regions: [MemRegion; MAX_MEM_REGIONS],
     /// The device table.
@@ -251,6 +255,37 @@ impl BootInfo {
     pub fn regions(&self) -> &[MemRegion] {
         let count = (self.mem_region_count as usize).min(MAX_MEM_REGIONS);
         &self.mem_regions[..count]
+    }
+
+    /// Whether the VMM's standard stream `fd` (0, 1 or 2) is a terminal; false for any
+    /// other number.
+    pub const fn host_stream_is_terminal(&self, fd: u32) -> bool {
+        host_stdio::is_terminal(self.host_stdio, fd)
+    }
+}
+
+/// Bits of [`BootInfo::host_stdio`]: bit `fd` is set when the VMM's file descriptor `fd`
+/// (0 stdin, 1 stdout, 2 stderr) is a terminal (`isatty`). The kernel gives a program a
+/// terminal on that descriptor only then, and a plain stream (no line discipline, no
+/// termios) otherwise, as Linux does for `prog < file > out`. Other bits are zero.
+pub mod host_stdio {
+    /// The VMM's stdin is a terminal.
+    pub const STDIN_TERMINAL: u32 = 1 << 0;
+    /// The VMM's stdout is a terminal.
+    pub const STDOUT_TERMINAL: u32 = 1 << 1;
+    /// The VMM's stderr is a terminal.
+    pub const STDERR_TERMINAL: u32 = 1 << 2;
+    /// Every defined bit.
+    pub const ALL: u32 = STDIN_TERMINAL | STDOUT_TERMINAL | STDERR_TERMINAL;
+
+    /// The bits for three streams, stdin first.
+    pub const fn encode(terminals: [bool; 3]) -> u32 {
+        (terminals[0] as u32) | (terminals[1] as u32) << 1 | (terminals[2] as u32) << 2
+    }
+
+    /// Whether `flags` says stream `fd` is a terminal (false for `fd` > 2).
+    pub const fn is_terminal(flags: u32, fd: u32) -> bool {
+        fd < 3 && flags & ALL & (1 << fd) != 0
     }
 }
 
@@ -417,6 +452,7 @@ const _: () = {
     assert!(offset_of!(BootInfo, tsc_khz) == 56);
     assert!(offset_of!(BootInfo, mem_region_count) == 72);
     assert!(offset_of!(BootInfo, abi_version) == 80);
+    assert!(offset_of!(BootInfo, host_stdio) == 84);
     assert!(offset_of!(BootInfo, mem_regions) == 88);
     assert!(offset_of!(BootInfo, devices) == 88 + 24 * MAX_MEM_REGIONS);
     assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES));
@@ -502,6 +538,37 @@ mod tests {
             assert!(ports[i + 1..].iter().all(|b| a != b));
             assert!(!(port::CONSOLE..port::CONSOLE + 8).contains(a));
         }
+    }
+
+    #[test]
+    fn host_stdio_bits_are_one_per_stream() {
+        use host_stdio::*;
+        assert_eq!(encode([false; 3]), 0);
+        assert_eq!(encode([true, false, false]), STDIN_TERMINAL);
+        assert_eq!(encode([false, true, false]), STDOUT_TERMINAL);
+        assert_eq!(encode([false, false, true]), STDERR_TERMINAL);
+        assert_eq!(encode([true; 3]), ALL);
+        assert_eq!(ALL, 0b111);
+        for bits in 0..8u32 {
+            let terminals = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
+            assert_eq!(encode(terminals), bits);
+            for fd in 0..3 {
+                assert_eq!(is_terminal(bits, fd), terminals[fd as usize]);
+            }
+        }
+        // Undefined bits and numbers mean nothing.
+        assert!(!is_terminal(u32::MAX, 3) && !is_terminal(u32::MAX, u32::MAX));
+        assert!(!is_terminal(!ALL, 0));
+        let info = BootInfo {
+            host_stdio: STDOUT_TERMINAL,
+            ..Default::default()
+        };
+        assert!(!info.host_stream_is_terminal(0) && info.host_stream_is_terminal(1));
+        // The field sits where the padding after `abi_version` was.
+        // SAFETY: BootInfo is repr(C) plain integers without padding bytes (the size
+        // assertions above), so every byte is initialised.
+        let bytes: [u8; size_of::<BootInfo>()] = unsafe { core::mem::transmute(info) };
+        assert_eq!(&bytes[84..88], &2u32.to_le_bytes());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 10] = [
+const STD_PROGRAMS: [&str; 11] = [
     "/init",
     "/bin/stdcheck",
     "/bin/cat",
@@ -26,6 +26,7 @@ const STD_PROGRAMS: [&str; 10] = [
     "/bin/bigalloc",
     "/bin/readfile",
     "/bin/hello-std",
+    "/bin/isatty",
 ];
 
 /// Wall timeout of one program run on the host.

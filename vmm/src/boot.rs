@@ -5,8 +5,8 @@ use hypercall_abi::layout::{
     BOOT_GDT_GPA, BOOT_INFO_GPA, CMDLINE_GPA, INIT_ARGV_GPA, LOW_RESERVED_END,
 };
 use hypercall_abi::{
-    port, BootInfo, DeviceEntry, DeviceKind, GuestPhysAddr, MemKind, MemRegion, ABI_VERSION,
-    BOOT_MAGIC,
+    host_stdio, port, BootInfo, DeviceEntry, DeviceKind, GuestPhysAddr, MemKind, MemRegion,
+    ABI_VERSION, BOOT_MAGIC,
 };
 use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -47,6 +47,20 @@ pub struct BootParams {
     pub rootfs: Option<(u64, u64)>,
     /// TSC frequency, 0 if unknown.
     pub tsc_khz: u64,
+    /// Which of the VMM's stdin, stdout and stderr are terminals ([`host_stdio`] bits).
+    pub host_stdio: u32,
+}
+
+/// The [`host_stdio`] bits for this process's standard streams, asking `is_terminal` about
+/// descriptors 0, 1 and 2.
+pub fn host_stdio_flags(mut is_terminal: impl FnMut(i32) -> bool) -> u32 {
+    host_stdio::encode([is_terminal(0), is_terminal(1), is_terminal(2)])
+}
+
+/// Whether the VMM's own descriptor `fd` is a terminal.
+pub fn fd_is_terminal(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the descriptor number; a closed one gives 0 (EBADF).
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 /// Builds the boot info block.
@@ -60,6 +74,7 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
         init_argv_len: params.init_argv_len,
         mem_size: params.mem_size,
         tsc_khz: params.tsc_khz,
+        host_stdio: params.host_stdio & host_stdio::ALL,
         ..Default::default()
     };
     let regions = [
@@ -145,6 +160,7 @@ mod tests {
             init_argv_len: 6,
             rootfs: Some((ROOTFS_GPA, 10240)),
             tsc_khz: 2_300_000,
+            host_stdio: host_stdio::STDERR_TERMINAL,
         }
     }
 
@@ -182,6 +198,60 @@ mod tests {
         assert_eq!((rootfs.gpa.0, rootfs.size), (ROOTFS_GPA, 10240));
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (ROOTFS_GPA, 10240));
         assert_eq!(info.tsc_khz, 2_300_000);
+        assert_eq!(info.host_stdio, host_stdio::STDERR_TERMINAL);
+        assert!(!info.host_stream_is_terminal(0) && info.host_stream_is_terminal(2));
+    }
+
+    #[test]
+    fn host_stdio_asks_about_each_standard_stream() {
+        let mut asked = Vec::new();
+        let flags = host_stdio_flags(|fd| {
+            asked.push(fd);
+            fd != 1
+        });
+        assert_eq!(asked, [0, 1, 2]);
+        assert_eq!(
+            flags,
+            host_stdio::STDIN_TERMINAL | host_stdio::STDERR_TERMINAL
+        );
+        assert_eq!(host_stdio_flags(|_| false), 0);
+        assert_eq!(host_stdio_flags(|_| true), host_stdio::ALL);
+        // Bits the ABI does not define never reach the guest.
+        let info = boot_info(&BootParams {
+            host_stdio: u32::MAX,
+            ..params()
+        });
+        assert_eq!(info.host_stdio, host_stdio::ALL);
+    }
+
+    #[test]
+    fn isatty_tells_a_terminal_from_a_pipe_and_a_closed_descriptor() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a valid array of two descriptors for pipe to fill.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        assert!(!fd_is_terminal(fds[0]) && !fd_is_terminal(fds[1]));
+        for fd in fds {
+            // SAFETY: both descriptors were just opened here and are not used again.
+            unsafe { libc::close(fd) };
+        }
+        assert!(!fd_is_terminal(fds[0]) && !fd_is_terminal(-1));
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: valid out-pointers; null name, termios and window size are allowed.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        assert!(fd_is_terminal(slave) && fd_is_terminal(master));
+        for fd in [master, slave] {
+            // SAFETY: both descriptors were just opened here and are not used again.
+            unsafe { libc::close(fd) };
+        }
     }
 
     #[test]

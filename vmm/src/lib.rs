@@ -171,6 +171,7 @@ fn run_vm(
         init_argv_len: config.init_argv.len() as u64,
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
+        host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
 

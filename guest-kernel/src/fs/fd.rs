@@ -4,7 +4,10 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use hypercall_abi::host_stdio;
+
 use super::file::OpenFile;
+use super::host_stream::{self, HostStream};
 use super::open;
 use crate::mm::source::MapSource;
 use crate::process::Process;
@@ -31,12 +34,27 @@ impl FdTable {
         FdTable::default()
     }
 
-    /// A table with descriptors 0, 1 and 2 open on the console, as a process starts.
+    /// A table with descriptors 0, 1 and 2 open as a process starts, each as the VMM's
+    /// own stream is (recorded at boot): see [`FdTable::with_stdio_for`].
     pub fn with_stdio() -> Self {
+        FdTable::with_stdio_for(host_stream::host_terminals())
+    }
+
+    /// A table with descriptors 0, 1 and 2 open for the VMM's standard streams, given which
+    /// are terminals ([`hypercall_abi::host_stdio`] bits): the console as a terminal for
+    /// those that are, a plain [`HostStream`] for those that are not, as Linux gives a
+    /// program a terminal or the file or pipe its shell redirected.
+    pub fn with_stdio_for(terminals: u32) -> Self {
         let mut t = FdTable::new();
-        for fd in 0..3 {
+        for fd in 0..3u32 {
+            let file = match HostStream::for_fd(u64::from(fd)) {
+                Some(stream) if !host_stdio::is_terminal(terminals, fd) => {
+                    OpenFile::host_stream(stream)
+                }
+                _ => OpenFile::console(fd == 2),
+            };
             // Cannot fail: the numbers are free and below the limit.
-            let _ = t.install(fd, OpenFile::console(fd == 2), false);
+            let _ = t.install(u64::from(fd), file, false);
         }
         t
     }
@@ -195,6 +213,33 @@ mod tests {
         assert_eq!(t.insert_from(NOFILE, null(), false), Err(Errno::EINVAL));
         assert_eq!(t.get(u64::MAX).err(), Some(Errno::EBADF));
         assert_eq!(t.get(9).err(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn standard_descriptors_are_terminals_only_where_the_host_has_one() {
+        use super::super::open::flags::{O_LARGEFILE, O_RDONLY, O_RDWR, O_WRONLY};
+        use super::super::vfs::Vnode;
+        let t = FdTable::with_stdio_for(host_stdio::ALL);
+        for fd in 0..3 {
+            let f = t.get(fd).unwrap();
+            assert!(f.is_terminal());
+            assert_eq!(f.status(), O_RDWR | O_LARGEFILE);
+        }
+        // `prog < file > out` with the terminal on stderr.
+        let t = FdTable::with_stdio_for(host_stdio::STDERR_TERMINAL);
+        let terminal = [0, 1, 2].map(|fd| t.get(fd).unwrap().is_terminal());
+        assert_eq!(terminal, [false, false, true]);
+        let (stdin, stdout) = (t.get(0).unwrap(), t.get(1).unwrap());
+        assert_eq!((stdin.status(), stdout.status()), (O_RDONLY, O_WRONLY));
+        // Each is a FIFO of its own on the pipe filesystem.
+        let (Vnode::Pipe(a), Vnode::Pipe(b)) = (stdin.vnode(), stdout.vnode()) else {
+            panic!("not FIFOs: {stdin:?} {stdout:?}");
+        };
+        assert_ne!(a, b);
+        // Everything under a harness: no terminal at all.
+        let t = FdTable::with_stdio_for(0);
+        assert!((0..3).all(|fd| !t.get(fd).unwrap().is_terminal()));
+        assert_eq!(t.count(), 3);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use spin::Mutex;
 
 use super::devices::Device;
 use super::dirent::DirentWriter;
+use super::host_stream::HostStream;
 use super::open::{self, flags::*, Opened};
 use super::pipe::PipeEnd;
 use super::tar::NodeKind;
@@ -110,6 +111,8 @@ enum Kind {
     Path,
     /// One end of a pipe.
     Pipe(PipeEnd),
+    /// A standard stream of the VMM that is not a terminal.
+    HostStream(HostStream),
 }
 
 /// An open file.
@@ -166,6 +169,17 @@ impl OpenFile {
             vnode: Vnode::Device(Device::Console),
             kind: Kind::Terminal { stderr },
             status: AtomicU32::new(O_RDWR | O_LARGEFILE),
+            pos: Mutex::new(0),
+        })
+    }
+
+    /// A standard stream of the VMM that is not a terminal: a FIFO, read only or write only
+    /// as a shell's redirection opens it.
+    pub fn host_stream(stream: HostStream) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            vnode: Vnode::Pipe(super::pipe::new_ino()),
+            kind: Kind::HostStream(stream),
+            status: AtomicU32::new(stream.access_mode()),
             pos: Mutex::new(0),
         })
     }
@@ -237,6 +251,7 @@ impl OpenFile {
         match &self.kind {
             Kind::Regular(data) => Some((data.len() as u64).saturating_sub(self.position())),
             Kind::Pipe(end) => Some(end.available() as u64),
+            Kind::HostStream(stream) => Some(stream.readable_bytes()),
             _ => None,
         }
     }
@@ -267,6 +282,7 @@ impl OpenFile {
         self.check_readable()?;
         match &self.kind {
             Kind::Terminal { .. } => super::tty::read(out, self.nonblocking()),
+            Kind::HostStream(stream) => stream.read(out, self.nonblocking()),
             Kind::Pipe(end) => end.read(out, self.nonblocking()),
             Kind::Regular(data) => {
                 let mut pos = self.pos.lock();
@@ -299,14 +315,17 @@ impl OpenFile {
                     piece.copy_from_slice(&r[..piece.len()]);
                 }
             }),
-            Kind::Terminal { .. } | Kind::Pipe(_) => Err(Errno::ESPIPE),
+            Kind::Terminal { .. } | Kind::Pipe(_) | Kind::HostStream(_) => Err(Errno::ESPIPE),
             Kind::Path => Err(Errno::EBADF),
         }
     }
 
     /// Whether the file has offsets (`pread`, `lseek`): not terminals and pipes.
     fn seekable(&self) -> bool {
-        !matches!(self.kind, Kind::Terminal { .. } | Kind::Pipe(_))
+        !matches!(
+            self.kind,
+            Kind::Terminal { .. } | Kind::Pipe(_) | Kind::HostStream(_)
+        )
     }
 
     /// `write`: at the current offset.
@@ -335,25 +354,10 @@ impl OpenFile {
                 src.skip(n);
                 Ok(n)
             }
-            Kind::Random | Kind::Terminal { .. } => {
-                let stderr = matches!(self.kind, Kind::Terminal { stderr: true });
-                let terminal = self.is_terminal();
-                // Whole pages at a time, so the console can pass output on in few batches.
-                let mut buf = [0u8; 4096];
-                let mut done = 0usize;
-                while src.remaining() > 0 {
-                    let want = src.remaining().min(buf.len());
-                    let n = src.take(&mut buf[..want]);
-                    if terminal {
-                        super::tty::write(&buf[..n], stderr);
-                    }
-                    done += n;
-                    if n < want {
-                        break;
-                    }
-                }
-                transferred(done, src.faulted())
-            }
+            // Linux reads what is written to a random device (to mix it in).
+            Kind::Random => drain(src, |_| {}),
+            Kind::Terminal { stderr } => drain(src, |bytes| super::tty::write(bytes, *stderr)),
+            Kind::HostStream(stream) => drain(src, |bytes| stream.write(bytes)),
             // Rootfs files are never open for writing (EROFS at open).
             Kind::Regular(_) | Kind::Directory | Kind::Path => Err(Errno::EBADF),
             Kind::Pipe(end) => end.write(src, self.nonblocking()),
@@ -369,7 +373,9 @@ impl OpenFile {
         let mut pos = self.pos.lock();
         let new = match &self.kind {
             Kind::Path => return Err(Errno::EBADF),
-            Kind::Terminal { .. } | Kind::Pipe(_) => return Err(Errno::ESPIPE),
+            Kind::Terminal { .. } | Kind::Pipe(_) | Kind::HostStream(_) => {
+                return Err(Errno::ESPIPE)
+            }
             // Linux's null_lseek: always back to 0.
             Kind::Null | Kind::Zero => 0,
             // noop_llseek.
@@ -434,6 +440,7 @@ impl OpenFile {
         match &self.kind {
             Kind::Path => POLLNVAL,
             Kind::Pipe(end) => end.poll(),
+            Kind::HostStream(stream) => stream.poll(),
             Kind::Terminal { .. } => {
                 // Ended input is readable (a read returns 0 at once), like `< /dev/null`;
                 // not POLLHUP, which would also mark the console's output side.
@@ -468,6 +475,23 @@ fn read_bytes(data: &[u8], offset: u64, out: &mut dyn ReadSink) -> Result<usize,
     let n = (data.len() - start).min(out.remaining());
     let done = out.put(&data[start..start + n]);
     transferred(done, out.faulted())
+}
+
+/// Hands everything `src` holds to `sink` in pieces of a page, so the console can pass
+/// output on in few batches.
+fn drain(src: &mut dyn WriteSource, mut sink: impl FnMut(&[u8])) -> Result<usize, Errno> {
+    let mut buf = [0u8; 4096];
+    let mut done = 0usize;
+    while src.remaining() > 0 {
+        let want = src.remaining().min(buf.len());
+        let n = src.take(&mut buf[..want]);
+        sink(&buf[..n]);
+        done += n;
+        if n < want {
+            break;
+        }
+    }
+    transferred(done, src.faulted())
 }
 
 /// Fills `out` with generated bytes, a bounded chunk at a time.
@@ -569,6 +593,32 @@ impl ReadSink for VecSink {
         let n = data.len().min(self.remaining());
         self.data.extend_from_slice(&data[..n]);
         n
+    }
+
+    fn faulted(&self) -> bool {
+        false
+    }
+}
+
+/// A [`WriteSource`] over a byte string, for tests.
+#[cfg(test)]
+pub struct SliceSource(pub &'static [u8]);
+
+#[cfg(test)]
+impl WriteSource for SliceSource {
+    fn remaining(&self) -> usize {
+        self.0.len()
+    }
+
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        n
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.0 = &self.0[n..];
     }
 
     fn faulted(&self) -> bool {
@@ -717,6 +767,14 @@ mod tests {
         f.set_nonblocking(false);
         assert_eq!(f.status(), O_APPEND | O_LARGEFILE);
         assert_eq!(f.poll(), POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+    }
+
+    #[test]
+    fn random_devices_take_every_written_byte() {
+        let f = open_file("/dev/urandom", O_WRONLY);
+        let mut src = SliceSource(&[7; 10_000]);
+        assert_eq!(f.write(&mut src), Ok(10_000));
+        assert_eq!(src.remaining(), 0);
     }
 
     fn dents(dir: &OpenFile, w: &Walker<'_>, capacity: usize) -> Result<Vec<u8>, Errno> {

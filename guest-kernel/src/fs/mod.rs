@@ -1,11 +1,13 @@
 //! Filesystems: path helpers, tarfs (the read-only root filesystem over the rootfs TAR),
 //! the namespace built on it ([`vfs`]: `/dev`, `/proc/self/exe`), open files and the
-//! per-process descriptor table.
+//! per-process descriptor table, pipes, the terminal ([`tty`]) and the standard streams that
+//! are not terminals ([`host_stream`]).
 
 pub mod devices;
 pub mod dirent;
 pub mod fd;
 pub mod file;
+pub mod host_stream;
 pub mod open;
 pub mod path;
 pub mod pipe;

@@ -42,13 +42,19 @@ impl core::fmt::Debug for PipeEnd {
     }
 }
 
+/// A fresh inode number on the pipe filesystem (also for the standard streams that are
+/// host pipes or files, [`super::host_stream`]).
+pub fn new_ino() -> u64 {
+    NEXT_INO.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A new pipe: (read end, write end).
 pub fn pipe() -> (PipeEnd, PipeEnd) {
     let pipe = Arc::new(Pipe {
         data: Mutex::new(VecDeque::new()),
         readers: AtomicUsize::new(1),
         writers: AtomicUsize::new(1),
-        ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
+        ino: new_ino(),
     });
     let read = PipeEnd {
         pipe: Arc::clone(&pipe),

@@ -7,7 +7,9 @@
 //! with `ICANON` a read ends after a newline, without it `VMIN`/`VTIME` 0 reads never wait.
 //!
 //! Input arrives a bounce buffer at a time (one VM exit for up to 64 KiB) and is copied from
-//! there straight into the reader's buffer (`drivers::console_in`).
+//! there straight into the reader's buffer (`drivers::console_in`). When the VMM's own
+//! streams are not terminals, programs read and write them through [`super::host_stream`],
+//! which uses the input and output here without the terminal behaviour ([`read_stream`]).
 
 use spin::Mutex;
 
@@ -198,12 +200,27 @@ fn read_wait(t: &Termios) -> Wait {
 /// a newline; otherwise it takes what is buffered, in the kernel and in the VMM, up to the
 /// size of the read.
 pub fn read(out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
+    let t = termios();
+    read_input(out, nonblock, t.c_lflag & ICANON != 0, read_wait(&t))
+}
+
+/// Reads the console input as a plain stream, whatever termios says: what is buffered, in
+/// the kernel and in the VMM, up to the size of the read; waits (halting the CPU) while
+/// there is nothing until input arrives or ends (then returns 0), unless `nonblock`
+/// (`EAGAIN`).
+pub fn read_stream(out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
+    read_input(out, nonblock, false, Wait::Forever)
+}
+
+fn read_input(
+    out: &mut dyn ReadSink,
+    nonblock: bool,
+    canonical: bool,
+    wait: Wait,
+) -> Result<usize, Errno> {
     if out.remaining() == 0 {
         return Ok(0);
     }
-    let t = termios();
-    let canonical = t.c_lflag & ICANON != 0;
-    let wait = read_wait(&t);
     let start_ns = crate::time::monotonic_ns();
     loop {
         {

@@ -136,6 +136,13 @@ impl Harness {
         Ok(u64::from_le_bytes(b.try_into().unwrap_or_default()))
     }
 
+    /// Reopens descriptors 0-2 as a process whose VMM has the terminals `terminals`
+    /// ([`hypercall_abi::host_stdio`] bits) gets them, whatever the host running the
+    /// tests has.
+    pub(super) fn set_stdio(&mut self, terminals: u32) {
+        self.proc.files = crate::fs::FdTable::with_stdio_for(terminals);
+    }
+
     pub(super) fn u32_at(&self, va: u64) -> Result<u32, String> {
         let b = self.get(va, 4)?;
         Ok(u32::from_le_bytes(b.try_into().unwrap_or_default()))
@@ -476,6 +483,7 @@ pub fn descriptors(_rootfs: Option<&TarFs>) -> TestResult {
 /// Devices and the console: /dev/null, /dev/zero, /dev/urandom, terminal ioctls, poll.
 pub fn devices_and_poll(_rootfs: Option<&TarFs>) -> TestResult {
     let mut h = Harness::new("/bin/hello")?;
+    h.set_stdio(hypercall_abi::host_stdio::ALL);
     let null = h.path(PATH_VA, "/dev/null")?;
     let fd = h.ok(nr::OPEN, &[null, O_RDWR])?;
     check(

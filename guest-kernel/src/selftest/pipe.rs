@@ -1,4 +1,5 @@
-//! Self-tests of `pipe2` through the system-call handlers.
+//! Self-tests of `pipe2`, and of the standard streams that are FIFOs, through the
+//! system-call handlers.
 
 use super::fs::{Harness, BUF_VA, OBJ_VA};
 use super::{check, TestResult};
@@ -7,12 +8,18 @@ use crate::syscall::Errno;
 const READ: u64 = 0;
 const WRITE: u64 = 1;
 const CLOSE: u64 = 3;
+const OPEN: u64 = 2;
 const FSTAT: u64 = 5;
+const POLL: u64 = 7;
 const LSEEK: u64 = 8;
 const IOCTL: u64 = 16;
 const FCNTL: u64 = 72;
 const PIPE2: u64 = 293;
+const O_RDWR: u64 = 2;
 const O_NONBLOCK: u64 = 0o4000;
+const TCGETS: u64 = 0x5401;
+const TIOCGWINSZ: u64 = 0x5413;
+const FIONREAD: u64 = 0x541b;
 const O_CLOEXEC: u64 = 0o2000000;
 
 /// Bytes through a pipe, its ends closing, non-blocking mode and errors.
@@ -61,5 +68,41 @@ pub fn pipe_round_trip() -> TestResult {
     // The failed pipe2 left no descriptors behind: the next one is r again.
     h.ok(PIPE2, &[OBJ_VA, 0])?;
     check(u64::from(h.u32_at(OBJ_VA)?) == r, "no leaked descriptors")?;
+    Ok(())
+}
+
+/// Standard streams whose host streams are not terminals: FIFOs open one way, no terminal
+/// `ioctl`s, writes to the console; `/dev/tty` stays the terminal. A VMM with a terminal
+/// on stderr only (`prog < file > out`).
+pub fn host_stdio_streams() -> TestResult {
+    let mut h = Harness::new("/bin/hello")?;
+    h.set_stdio(hypercall_abi::host_stdio::STDERR_TERMINAL);
+    for fd in [0, 1] {
+        h.fails(IOCTL, &[fd, TCGETS, OBJ_VA], Errno::ENOTTY)?;
+        h.fails(IOCTL, &[fd, TIOCGWINSZ, OBJ_VA], Errno::ENOTTY)?;
+        h.fails(LSEEK, &[fd, 0, 1], Errno::ESPIPE)?;
+        h.ok(FSTAT, &[fd, OBJ_VA + 32])?;
+        check(
+            h.u32_at(OBJ_VA + 32 + 24)? & 0o170000 == 0o010000,
+            "S_IFIFO",
+        )?;
+    }
+    check(h.ok(FCNTL, &[0, 3])? == 0, "stdin: O_RDONLY")?;
+    check(h.ok(FCNTL, &[1, 3])? == 1, "stdout: O_WRONLY")?;
+    h.fails(WRITE, &[0, BUF_VA, 1], Errno::EBADF)?;
+    h.fails(READ, &[1, BUF_VA, 1], Errno::EBADF)?;
+    check(h.ok(WRITE, &[1, BUF_VA, 0])? == 0, "an empty write")?;
+    h.ok(IOCTL, &[1, FIONREAD, OBJ_VA])?;
+    check(h.u32_at(OBJ_VA)? == 0, "FIONREAD on output")?;
+    // stdout is always writable.
+    h.put(OBJ_VA, &[1, 0, 0, 0, 4, 0, 0, 0])?;
+    check(h.ok(POLL, &[OBJ_VA, 1, 0])? == 1, "stdout writable")?;
+    check(h.get(OBJ_VA + 6, 2)? == [4, 0], "POLLOUT")?;
+    // The terminal on stderr, and /dev/tty whatever the standard streams are.
+    h.ok(IOCTL, &[2, TCGETS, OBJ_VA])?;
+    h.path(OBJ_VA + 256, "/dev/tty")?;
+    let tty = h.ok(OPEN, &[OBJ_VA + 256, O_RDWR])?;
+    h.ok(IOCTL, &[tty, TIOCGWINSZ, OBJ_VA])?;
+    check(h.get(OBJ_VA, 4)? == [24, 0, 80, 0], "/dev/tty is 80x24")?;
     Ok(())
 }

@@ -20,7 +20,6 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use super::stdin::StdinBuffer;
 use super::{IoAction, PortIo};
-use crate::exit_code::Outcome;
 
 /// Why a request was refused (reported in the VMM's debug log).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -146,14 +145,10 @@ impl PortIo for ConsoleIn {
     }
 
     fn write(&mut self, _offset: u16, data: &[u8]) -> IoAction {
-        let Ok(raw) = <[u8; 4]>::try_from(data) else {
-            return IoAction::Stop(Outcome::crash(format!(
-                "console input device written with {} bytes, expected the 4-byte GPA of a \
-                 request",
-                data.len()
-            )));
+        let gpa = match super::doorbell_gpa("console input", data) {
+            Ok(gpa) => gpa,
+            Err(stop) => return stop,
         };
-        let gpa = u64::from(u32::from_le_bytes(raw));
         if self.handle(gpa).is_none() {
             log::warn!("console-in: request at {gpa:#x} is outside guest RAM, dropped");
         }
@@ -165,6 +160,7 @@ impl PortIo for ConsoleIn {
 mod tests {
     use super::*;
     use crate::devices::stdin::Consumer;
+    use crate::exit_code::Outcome;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use vmm_sys_util::eventfd::EventFd;
 

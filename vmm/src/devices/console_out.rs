@@ -17,7 +17,6 @@ use hypercall_abi::{status, stream, ConsoleWrite, CONSOLE_WRITE_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use super::{IoAction, PortIo};
-use crate::exit_code::Outcome;
 
 /// Why a request was refused (reported in the VMM's debug log).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -144,14 +143,10 @@ impl PortIo for ConsoleOut {
     }
 
     fn write(&mut self, _offset: u16, data: &[u8]) -> IoAction {
-        let Ok(raw) = <[u8; 4]>::try_from(data) else {
-            return IoAction::Stop(Outcome::crash(format!(
-                "console output device written with {} bytes, expected the 4-byte GPA of a \
-                 request",
-                data.len()
-            )));
+        let gpa = match super::doorbell_gpa("console output", data) {
+            Ok(gpa) => gpa,
+            Err(stop) => return stop,
         };
-        let gpa = u64::from(u32::from_le_bytes(raw));
         if self.handle(gpa).is_none() {
             log::warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
         }
@@ -163,6 +158,7 @@ impl PortIo for ConsoleOut {
 mod tests {
     use super::*;
     use crate::devices::test_util::SharedBuf;
+    use crate::exit_code::Outcome;
 
     const RAM: usize = 0x10000;
 

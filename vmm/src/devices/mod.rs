@@ -60,6 +60,18 @@ pub trait PortIo: Send {
     fn write(&mut self, offset: u16, data: &[u8]) -> IoAction;
 }
 
+/// Decodes a doorbell write: the 32-bit guest-physical address of a request block
+/// (console input and output, RTC). Any other width breaks the protocol and stops the VM.
+pub fn doorbell_gpa(device: &str, data: &[u8]) -> Result<u64, IoAction> {
+    let raw = <[u8; 4]>::try_from(data).map_err(|_| {
+        IoAction::Stop(Outcome::crash(format!(
+            "{device} device written with {} bytes, expected the 4-byte GPA of a request",
+            data.len()
+        )))
+    })?;
+    Ok(u64::from(u32::from_le_bytes(raw)))
+}
+
 /// Errors building the bus.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BusError {
@@ -151,6 +163,25 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     type Log = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
+
+    #[test]
+    fn doorbells_take_exactly_a_32_bit_address() {
+        assert_eq!(
+            doorbell_gpa("x", &0x1234_5678u32.to_le_bytes()),
+            Ok(0x1234_5678)
+        );
+        for bad in [&[1u8][..], &[1, 2], &[1, 2, 3, 4, 5, 6, 7, 8]] {
+            match doorbell_gpa("console input", bad) {
+                Err(IoAction::Stop(Outcome::GuestCrash { reason, .. })) => {
+                    assert!(
+                        reason.starts_with("console input device written with"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     #[derive(Default)]
     struct Recorder(Log);

@@ -14,7 +14,6 @@ use hypercall_abi::{status, RtcRequest};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use super::{IoAction, PortIo};
-use crate::exit_code::Outcome;
 
 /// A source of nanoseconds since the Unix epoch.
 pub type Clock = fn() -> u64;
@@ -67,13 +66,10 @@ impl PortIo for RtcDevice {
     }
 
     fn write(&mut self, _offset: u16, data: &[u8]) -> IoAction {
-        let Ok(raw) = <[u8; 4]>::try_from(data) else {
-            return IoAction::Stop(Outcome::crash(format!(
-                "RTC device written with {} bytes, expected the 4-byte GPA of a request",
-                data.len()
-            )));
+        let gpa = match super::doorbell_gpa("RTC", data) {
+            Ok(gpa) => gpa,
+            Err(stop) => return stop,
         };
-        let gpa = u64::from(u32::from_le_bytes(raw));
         match self.handle(gpa) {
             Some(status::OK) => log::trace!("rtc: request at {gpa:#x} served"),
             Some(_) => log::warn!("rtc: invalid request at {gpa:#x}"),
@@ -86,6 +82,7 @@ impl PortIo for RtcDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit_code::Outcome;
 
     const NOW: u64 = 1_700_000_000_123_456_789;
 

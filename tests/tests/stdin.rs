@@ -90,6 +90,16 @@ fn expect_copied(out: &Outcome, data: &[u8]) {
         "input went through the UART\n{}",
         out.report()
     );
+    // Output goes out as it comes in: cat's writes are copied straight into the 64 KiB
+    // console-output buffer, one exit per write of up to 64 KiB (4 KiB chunks took 16x).
+    let output_exits = exit_count(&out.stderr, "io-out 0x503 (console output)");
+    let most = 8 + 4 * (data.len() as u64 >> 16);
+    assert!(
+        output_exits <= most,
+        "{output_exits} console-output exits for {} bytes (at most {most} expected)\n{}",
+        data.len(),
+        out.report()
+    );
 }
 
 #[test]

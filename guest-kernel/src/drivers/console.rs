@@ -26,7 +26,7 @@ use crate::mm::kernel_virt_to_phys;
 const THR: u16 = 0;
 
 /// Size of the bounce buffer: the most bytes one VM exit carries.
-pub const BOUNCE_SIZE: usize = 16 << 10;
+pub const BOUNCE_SIZE: usize = 64 << 10;
 
 const _: () = assert!(BOUNCE_SIZE <= hypercall_abi::CONSOLE_WRITE_MAX as usize);
 
@@ -149,6 +149,32 @@ fn with_batch(stream: u32, f: impl FnOnce(&mut Batch<'_, &mut dyn FnMut(&[u8])>)
     batch.finish();
 }
 
+/// Writes program output that `take` copies straight into the device's buffer, a full
+/// buffer ([`BOUNCE_SIZE`]) per VM exit, to the standard error stream if `stderr`.
+/// `take` fills the slice it is given from the start and returns how many bytes it
+/// wrote; fewer than the slice's length means it has nothing more. It must not print
+/// (the device is locked meanwhile). Returns the number of bytes written.
+pub fn write_from(stderr: bool, mut take: impl FnMut(&mut [u8]) -> usize) -> usize {
+    let stream = if stderr {
+        stream::STDERR
+    } else {
+        stream::STDOUT
+    };
+    let mut channel = CHANNEL.lock();
+    let Channel { req, buf } = &mut *channel;
+    let mut total = 0;
+    loop {
+        let n = take(&mut buf[..]).min(buf.len());
+        if n > 0 {
+            send(req, stream, &buf[..n]);
+            total += n;
+        }
+        if n < buf.len() {
+            return total;
+        }
+    }
+}
+
 /// Writes raw bytes a program sent to its standard output (the VMM's stdout).
 pub fn write_bytes(bytes: &[u8]) {
     with_batch(stream::STDOUT, |b| b.push(bytes));
@@ -213,7 +239,7 @@ mod tests {
         assert_eq!(batches(4, &[b"abcd"]), [b"abcd".to_vec()]);
         assert!(batches(4, &[b"", b""]).is_empty());
         let big: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-        let pieces = batches(BOUNCE_SIZE / 4, &[&big]);
+        let pieces = batches(4096, &[&big]);
         assert_eq!(pieces.len(), 3);
         assert_eq!(pieces.concat(), big);
     }

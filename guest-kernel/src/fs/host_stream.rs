@@ -86,6 +86,15 @@ impl HostStream {
         }
     }
 
+    /// For an output stream, whether it is standard error; `None` for standard input.
+    pub fn output_is_stderr(self) -> Option<bool> {
+        match self {
+            HostStream::Stdin => None,
+            HostStream::Stdout => Some(false),
+            HostStream::Stderr => Some(true),
+        }
+    }
+
     /// Bytes a read would get now (`FIONREAD`): buffered input, 0 for an output stream.
     pub fn readable_bytes(self) -> u64 {
         match self {

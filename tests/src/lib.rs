@@ -15,6 +15,7 @@
 
 pub mod elf;
 pub mod linux;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use astra_tests::report::exit_count;
 use astra_tests::{require_kvm, run_vmm, Outcome, Workspace};
 
 /// Every boot here takes well under a second; anything near this means the VMM hangs.
@@ -47,15 +48,6 @@ fn bulk_output_is_exact_and_batched() {
         out.report()
     );
     assert_eq!(exit_count(&out.stderr, "io-out 0x3f8 (16550 console)"), 0);
-}
-
-/// The count of the `--stats` VM-exit row ending in `kind`, 0 if there is none.
-fn exit_count(stderr: &str, kind: &str) -> u64 {
-    stderr
-        .lines()
-        .find(|l| l.ends_with(&format!("  {kind}")))
-        .and_then(|l| l.split_whitespace().next())
-        .map_or(0, |n| n.parse().expect("a count"))
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::process::ChildStdin;
 use std::thread;
 use std::time::Duration;
 
+use astra_tests::report::{exit_count, stdin_reads, syscall_count};
 use astra_tests::tempdir::TempDir;
 use astra_tests::{require_kvm, run_vmm_with_input, Input, Outcome, Workspace};
 
@@ -35,26 +36,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-/// The count of the `--stats` VM-exit row ending in `kind`, 0 if there is none.
-fn exit_count(stderr: &str, kind: &str) -> u64 {
-    stderr
-        .lines()
-        .find(|l| l.ends_with(&format!("  {kind}")))
-        .and_then(|l| l.split_whitespace().next())
-        .map_or(0, |n| n.parse().expect("a count"))
-}
-
-/// The number of calls in the `--stats` syscall table's row for `name` (`% time, seconds,
-/// usecs/call, calls, [errors,] syscall`), 0 if there is none.
-fn syscall_count(stderr: &str, name: &str) -> u64 {
-    stderr
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() >= 5 && f.last() == Some(&name))
-        .find_map(|f| f[3].parse().ok())
-        .unwrap_or(0)
 }
 
 /// Checks that `out` is `cat` having copied `data` exactly, with few console-input exits
@@ -147,11 +128,7 @@ fn empty_stdin_is_end_of_file_at_once() {
     let out = boot(&["--strace", "--", "/bin/cat"], Input::Pipe(Box::new(drop)));
     assert_eq!(out.status, 0, "{}", out.report());
     assert!(out.stdout_bytes.is_empty(), "{}", out.report());
-    let reads: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("read(0,"))
-        .collect();
+    let reads = stdin_reads(&out.stderr);
     assert_eq!(
         reads,
         [r#"[pid 1] read(0, "", 131072) = 0"#],
@@ -202,11 +179,7 @@ fn lines_typed_one_by_one_reach_a_waiting_reader_one_read_each() {
     assert_eq!(out.status, 0, "{}", out.report());
     assert_eq!(out.stdout, lines.concat(), "{}", out.report());
     // Each read returns what has arrived, which is one line here, then end of file.
-    let reads: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("read(0,"))
-        .collect();
+    let reads = stdin_reads(&out.stderr);
     assert_eq!(
         reads,
         [
@@ -248,11 +221,7 @@ fn lines_that_arrive_together_from_a_pipe_are_read_together() {
         "{}",
         out.report()
     );
-    let reads: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("read(0,"))
-        .collect();
+    let reads = stdin_reads(&out.stderr);
     assert_eq!(
         reads,
         [

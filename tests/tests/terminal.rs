@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use astra_tests::report::stdin_reads;
 use astra_tests::{require_kvm, Workspace};
 
 /// Wall limit of one run; the guest's own `--timeout` is shorter.
@@ -181,11 +182,7 @@ fn a_terminal_stdin_is_read_a_line_at_a_time() {
     let run = boot(pty, false, &["--strace", "--", "/bin/cat"]);
     assert_eq!(run.status, 0, "{}", run.report());
     assert_eq!(run.stdout, "a\nbc\n\nlast\n", "{}", run.report());
-    let reads: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.contains("read(0,"))
-        .collect();
+    let reads = stdin_reads(&run.stderr);
     assert_eq!(
         reads,
         [

@@ -19,7 +19,7 @@ use hypercall_abi::{read_flags, status, ConsoleRead};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use super::stdin::StdinBuffer;
-use super::{IoAction, PortIo};
+use super::{IoAction, PortIo, RequestBlock};
 
 /// Why a request was refused (reported in the VMM's debug log).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -124,18 +124,12 @@ impl ConsoleIn {
 
     /// `(data_gpa, capacity)` of the request at `gpa`, if the block is aligned and in RAM.
     fn read_request(&self, gpa: u64) -> Result<(u64, u32), ConsoleInError> {
-        let mut raw = [0u8; size_of::<ConsoleRead>()];
-        if !gpa.is_multiple_of(8) {
-            return Err(ConsoleInError::BadRequest(gpa));
-        }
-        self.mem
-            .read_slice(&mut raw, GuestAddress(gpa))
-            .map_err(|_| ConsoleInError::BadRequest(gpa))?;
-        let mut gpa_bytes = [0u8; 8];
-        gpa_bytes.copy_from_slice(&raw[offset_of!(ConsoleRead, data_gpa)..][..8]);
-        let mut cap_bytes = [0u8; 4];
-        cap_bytes.copy_from_slice(&raw[offset_of!(ConsoleRead, capacity)..][..4]);
-        Ok((u64::from_le_bytes(gpa_bytes), u32::from_le_bytes(cap_bytes)))
+        let block = RequestBlock::<{ size_of::<ConsoleRead>() }>::read(&self.mem, gpa)
+            .ok_or(ConsoleInError::BadRequest(gpa))?;
+        Ok((
+            block.u64_at(offset_of!(ConsoleRead, data_gpa)),
+            block.u32_at(offset_of!(ConsoleRead, capacity)),
+        ))
     }
 }
 

@@ -16,7 +16,7 @@ use std::mem::{offset_of, size_of};
 use hypercall_abi::{status, stream, ConsoleWrite, CONSOLE_WRITE_MAX};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
-use super::{IoAction, PortIo};
+use super::{IoAction, PortIo, RequestBlock};
 
 /// Why a request was refused (reported in the VMM's debug log).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -116,22 +116,15 @@ impl ConsoleOut {
     }
 
     fn read_request(&self, gpa: u64) -> Result<ConsoleWrite, ConsoleOutError> {
-        let mut raw = [0u8; size_of::<ConsoleWrite>()];
-        if !gpa.is_multiple_of(8) {
-            return Err(ConsoleOutError::BadRequest(gpa));
-        }
-        self.mem
-            .read_slice(&mut raw, GuestAddress(gpa))
-            .map_err(|_| ConsoleOutError::BadRequest(gpa))?;
-        let u32_at =
-            |off: usize| u32::from_le_bytes([raw[off], raw[off + 1], raw[off + 2], raw[off + 3]]);
-        let mut gpa_bytes = [0u8; 8];
-        gpa_bytes.copy_from_slice(&raw[offset_of!(ConsoleWrite, data_gpa)..][..8]);
+        let block = RequestBlock::<{ size_of::<ConsoleWrite>() }>::read(&self.mem, gpa)
+            .ok_or(ConsoleOutError::BadRequest(gpa))?;
         Ok(ConsoleWrite {
-            data_gpa: hypercall_abi::GuestPhysAddr(u64::from_le_bytes(gpa_bytes)),
-            len: u32_at(offset_of!(ConsoleWrite, len)),
-            stream: u32_at(offset_of!(ConsoleWrite, stream)),
-            status: u32_at(offset_of!(ConsoleWrite, status)),
+            data_gpa: hypercall_abi::GuestPhysAddr(
+                block.u64_at(offset_of!(ConsoleWrite, data_gpa)),
+            ),
+            len: block.u32_at(offset_of!(ConsoleWrite, len)),
+            stream: block.u32_at(offset_of!(ConsoleWrite, stream)),
+            status: block.u32_at(offset_of!(ConsoleWrite, status)),
             _pad: 0,
         })
     }

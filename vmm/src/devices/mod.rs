@@ -72,6 +72,38 @@ pub fn doorbell_gpa(device: &str, data: &[u8]) -> Result<u64, IoAction> {
     Ok(u64::from(u32::from_le_bytes(raw)))
 }
 
+/// The raw bytes of a guest's request block (`N` = the size of its `hypercall_abi`
+/// struct), copied out of guest memory: the host never holds references into guest RAM.
+pub struct RequestBlock<const N: usize>([u8; N]);
+
+impl<const N: usize> RequestBlock<N> {
+    /// The block at `gpa`, if `gpa` is 8-byte aligned and all of it lies in guest RAM.
+    pub fn read(mem: &vm_memory::GuestMemoryMmap, gpa: u64) -> Option<Self> {
+        use vm_memory::Bytes;
+        let mut raw = [0u8; N];
+        if !gpa.is_multiple_of(8) {
+            return None;
+        }
+        mem.read_slice(&mut raw, vm_memory::GuestAddress(gpa))
+            .ok()?;
+        Some(RequestBlock(raw))
+    }
+
+    /// The little-endian `u32` field at `offset` (an `offset_of!` of the struct).
+    pub fn u32_at(&self, offset: usize) -> u32 {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(&self.0[offset..offset + 4]);
+        u32::from_le_bytes(bytes)
+    }
+
+    /// The little-endian `u64` field at `offset`.
+    pub fn u64_at(&self, offset: usize) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&self.0[offset..offset + 8]);
+        u64::from_le_bytes(bytes)
+    }
+}
+
 /// Errors building the bus.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BusError {
@@ -163,6 +195,29 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     type Log = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
+
+    #[test]
+    fn request_blocks_are_aligned_whole_and_little_endian() {
+        use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
+        mem.write_slice(
+            &[1, 0, 0, 0, 0, 0, 0, 0x80, 7, 0, 0, 0],
+            GuestAddress(0x100),
+        )
+        .unwrap();
+        let block = RequestBlock::<16>::read(&mem, 0x100).unwrap();
+        assert_eq!(block.u64_at(0), 0x8000_0000_0000_0001);
+        assert_eq!(block.u32_at(8), 7);
+        assert!(
+            RequestBlock::<16>::read(&mem, 0x104).is_none(),
+            "misaligned"
+        );
+        assert!(
+            RequestBlock::<16>::read(&mem, 0xff8).is_none(),
+            "runs past RAM"
+        );
+        assert!(RequestBlock::<16>::read(&mem, u64::MAX - 7).is_none());
+    }
 
     #[test]
     fn doorbells_take_exactly_a_32_bit_address() {

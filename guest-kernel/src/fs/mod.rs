@@ -46,25 +46,37 @@ pub mod testfs {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
+    /// Appends an entry to `b` the way every test archive here does: uid 1000, gid 100,
+    /// mtime 1,700,000,000; `link` makes it a (sym)link to that target.
+    pub fn append(
+        b: &mut tar::Builder<Vec<u8>>,
+        path: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        link: Option<&str>,
+        data: &[u8],
+    ) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(1000);
+        h.set_gid(100);
+        h.set_mtime(1_700_000_000);
+        h.set_size(data.len() as u64);
+        match link {
+            Some(link) => b.append_link(&mut h, path, link).unwrap(),
+            None => b.append_data(&mut h, path, data).unwrap(),
+        }
+    }
+
     /// `/bin/app` (0755) with `/bin/sh -> app`; `/etc/motd` with `link -> motd`,
     /// `loop -> loop` and an empty directory `sub`; `/lnk -> etc`; `/data/big` (10000
     /// bytes, byte i is i % 251).
     pub fn sample() -> &'static TarFs {
         let mut b = tar::Builder::new(Vec::new());
-        let mut add =
-            |path: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8]| {
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(kind);
-                h.set_mode(mode);
-                h.set_uid(1000);
-                h.set_gid(100);
-                h.set_mtime(1_700_000_000);
-                h.set_size(data.len() as u64);
-                match link {
-                    Some(link) => b.append_link(&mut h, path, link).unwrap(),
-                    None => b.append_data(&mut h, path, data).unwrap(),
-                }
-            };
+        let mut add = |path: &str, kind, mode, link: Option<&str>, data: &[u8]| {
+            append(&mut b, path, kind, mode, link, data)
+        };
         use tar::EntryType::{Directory, Regular, Symlink};
         add("bin/", Directory, 0o755, None, b"");
         add("bin/app", Regular, 0o755, None, b"\x7fELF app");

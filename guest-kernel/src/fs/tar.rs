@@ -688,21 +688,9 @@ mod tests {
     #[test]
     fn archive_from_tar_crate() {
         let mut b = tar::Builder::new(Vec::new());
-        let mut add =
-            |path: &str, kind: tar::EntryType, mode: u32, link: Option<&str>, data: &[u8]| {
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(kind);
-                h.set_mode(mode);
-                h.set_uid(1000);
-                h.set_gid(100);
-                h.set_mtime(1_700_000_000);
-                h.set_size(data.len() as u64);
-                if let Some(link) = link {
-                    b.append_link(&mut h, path, link).unwrap();
-                } else {
-                    b.append_data(&mut h, path, data).unwrap();
-                }
-            };
+        let mut add = |path: &str, kind, mode, link: Option<&str>, data: &[u8]| {
+            crate::fs::testfs::append(&mut b, path, kind, mode, link, data)
+        };
         add("bin/", tar::EntryType::Directory, 0o755, None, b"");
         add(
             "bin/hello",

@@ -76,16 +76,6 @@ impl HostStream {
         }
     }
 
-    /// Writes program output to the VMM's stdout or stderr. Input is never written (its
-    /// access mode refuses writes), so this drops bytes for stdin.
-    pub fn write(self, bytes: &[u8]) {
-        match self {
-            HostStream::Stdin => {}
-            HostStream::Stdout => tty::write(bytes, false),
-            HostStream::Stderr => tty::write(bytes, true),
-        }
-    }
-
     /// For an output stream, whether it is standard error; `None` for standard input.
     pub fn output_is_stderr(self) -> Option<bool> {
         match self {

@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::file::ReadSink;
 use crate::arch::platform;
-use crate::drivers::{console, console_in};
+use crate::drivers::console_in;
 use crate::mm::uaccess::Pod;
 use crate::syscall::Errno;
 
@@ -142,15 +142,6 @@ pub fn winsize() -> Winsize {
 /// Replaces the console's window size.
 pub fn set_winsize(w: Winsize) {
     STATE.lock().winsize = w;
-}
-
-/// Writes program output: to the standard-error stream if `stderr`.
-pub fn write(bytes: &[u8], stderr: bool) {
-    if stderr {
-        console::write_err_bytes(bytes);
-    } else {
-        console::write_bytes(bytes);
-    }
 }
 
 /// Bytes of input that a read would return now (`FIONREAD`).

@@ -34,10 +34,13 @@ BENCH_DATA_SEED := 20261121
 
 all: vmm kernel rootfs
 
-# rustup reads rust-toolchain.toml and installs the pinned toolchain and both targets.
+# `rustup toolchain install` with no name reads rust-toolchain.toml and installs the pinned
+# toolchain with its components and targets, also when the toolchain is already there without
+# the targets (`rustup show active-toolchain` does not add missing targets). A no-op when all is
+# installed (~20 ms), and it works with RUSTUP_AUTO_INSTALL=0.
 toolchain:
 	@command -v rustup >/dev/null || { echo "rustup is required (https://rustup.rs)"; exit 1; }
-	rustup show active-toolchain >/dev/null
+	@rustup toolchain install >/dev/null
 
 vmm: toolchain
 	$(CARGO) build --release -p astra-vmm --bins

@@ -16,6 +16,7 @@ pub mod arch;
 mod bench;
 mod cmdline;
 pub mod drivers;
+pub mod errno;
 pub mod fs;
 mod loader;
 pub mod mm;

@@ -11,7 +11,7 @@ use super::host_stream::{self, HostStream};
 use super::open;
 use crate::mm::source::MapSource;
 use crate::process::Process;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Descriptor numbers are below this (`RLIMIT_NOFILE`, 1024 by default on Linux).
 pub const NOFILE: u64 = 1024;

@@ -19,7 +19,7 @@ use super::pipe::PipeEnd;
 use super::tar::NodeKind;
 use super::vfs::{Vnode, Walker};
 use crate::mm::source::MapSource;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Where read data goes.
 pub trait ReadSink {

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use super::file::{poll_events::*, ReadSink, WriteSource};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Capacity of a pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;

@@ -17,7 +17,7 @@ use super::file::ReadSink;
 use crate::arch::platform;
 use crate::drivers::console_in;
 use crate::mm::uaccess::Pod;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// `ioctl` requests on terminals.
 pub mod req {

@@ -158,8 +158,8 @@ pub fn load(
     }
 }
 
-fn map_errno(e: crate::syscall::Errno) -> ExecError {
-    if e == crate::syscall::Errno::ENOMEM {
+fn map_errno(e: crate::errno::Errno) -> ExecError {
+    if e == crate::errno::Errno::ENOMEM {
         ExecError::NoMemory
     } else {
         ExecError::BadLayout

@@ -9,7 +9,7 @@ use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
 use crate::process::{self, Process};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Pages filled around a faulting page (aligned window, inside its area): every fault is a
 /// trap to the host on PVM, so touching memory in order costs one fault per 64 KiB.

@@ -15,7 +15,7 @@ use super::paging::{flags, AddressSpace, USER_END};
 use super::user::{oom_kill, FaultError};
 use super::{phys_to_virt, PAGE_SIZE};
 use crate::process::Process;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Copies `buf.len()` bytes from the user memory of `proc` at `va`, as a read by the
 /// program would see them; nothing is faulted in.

@@ -449,7 +449,7 @@ impl VmaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscall::Errno;
+    use crate::errno::Errno;
 
     const P: u64 = PAGE_SIZE;
     const RW: u32 = PROT_READ | PROT_WRITE;

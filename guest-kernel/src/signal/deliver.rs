@@ -15,7 +15,7 @@ use crate::kprintln;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess::{self, Pod};
 use crate::process::{self, Process};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// What became of a CPU fault in user mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

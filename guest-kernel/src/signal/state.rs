@@ -5,7 +5,7 @@ use super::{
     default_action, sig, DefaultAction, SigAction, SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
 };
 use crate::mm::uaccess::Pod;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// `sigaltstack` flags and limits.
 pub mod ss {

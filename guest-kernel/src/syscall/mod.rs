@@ -5,7 +5,7 @@
 //! `--strace`) and handler; handlers live one family per file and return
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
-mod errno;
+
 mod fs;
 mod fs_ctl;
 mod fs_dir;
@@ -23,7 +23,7 @@ mod time;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-pub use errno::Errno;
+pub use crate::errno::Errno;
 pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
 pub use proc::ThreadState;
 

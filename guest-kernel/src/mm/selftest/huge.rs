@@ -13,7 +13,7 @@ use crate::mm::vma::{Access, PROT_NONE, PROT_READ};
 use crate::process::Process;
 use crate::syscall::mem as sys;
 use crate::syscall::mremap::mremap;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 const HUGE: u64 = HUGE_PAGE_SIZE;
 const PAGES: u64 = HUGE / P;

@@ -12,7 +12,7 @@ use crate::mm::vma::{PROT_NONE, PROT_READ, PROT_WRITE};
 use crate::process::Process;
 use crate::syscall::mem as sys;
 use crate::syscall::mremap::mremap;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Pages in the window (8 MiB).
 const PAGES: u64 = 2048;

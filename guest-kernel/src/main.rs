@@ -20,11 +20,11 @@ pub mod errno;
 pub mod fs;
 mod loader;
 pub mod mm;
-mod process;
 mod random;
 mod selftest;
 pub mod signal;
 pub mod syscall;
+pub mod task;
 pub mod time;
 mod trap;
 
@@ -159,16 +159,18 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
             return 126;
         }
     };
-    let mut proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
+    let mut task = match task::Task::new(path, loaded.space, loaded.entry, loaded.rsp) {
         Ok(p) => p,
         Err(e) => {
             kprintln!("astra: cannot run {}: {:?}", path, e);
             return 126;
         }
     };
-    proc.mem = loaded.mem;
-    let proc = process::run(proc);
-    proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
+    task.mm_mut().mem = loaded.mem;
+    let finished = task::sched::run(task);
+    finished
+        .exit_status()
+        .unwrap_or(128 + trap::signal::SIGKILL)
 }
 
 fn read_boot_bytes(gpa: u64, len: u64, max: u64) -> Vec<u8> {

@@ -15,7 +15,8 @@ use core::arch::global_asm;
 use crate::arch::{cpu, platform};
 use crate::mm::paging::{flags, AddressSpace};
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
-use crate::{kprintln, process, time};
+use crate::task::{sched, Task};
+use crate::{kprintln, time};
 
 mod fs;
 mod pipe;
@@ -369,16 +370,12 @@ pub const BLOB_CODE_VA: u64 = 0x40_0000;
 pub const BLOB_DATA_VA: u64 = 0x60_0000;
 
 /// Runs `code` in ring 3 and returns the dead process (status, memory still mapped).
-pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<Box<process::Process>, String> {
+pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<sched::Finished, String> {
     run_blob_with(code, bench_skip_ud2, 0)
 }
 
 /// Like [`run_blob`], with `rdi` preset to `arg`.
-fn run_blob_with(
-    code: &[u8],
-    bench_skip_ud2: bool,
-    arg: u64,
-) -> Result<Box<process::Process>, String> {
+fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<sched::Finished, String> {
     let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
     let code_pa = frame::alloc_zeroed().ok_or("out of frames")?;
     space
@@ -402,7 +399,7 @@ fn run_blob_with(
             )
             .map_err(|e| format!("{e:?}"))?;
     }
-    let mut proc = process::Process::new_with_arg(
+    let mut proc = Task::new_with_arg(
         "selftest",
         space,
         BLOB_CODE_VA,
@@ -411,7 +408,7 @@ fn run_blob_with(
     )
     .map_err(|e| format!("{e:?}"))?;
     proc.bench_skip_ud2 = bench_skip_ud2;
-    Ok(process::run(proc))
+    Ok(sched::run(proc))
 }
 
 fn expect_status(code: &[u8], want: impl Fn(u32) -> u8, what: &str) -> TestResult {

@@ -18,8 +18,8 @@ use super::open::{self, flags::*, Opened};
 use super::pipe::PipeEnd;
 use super::tar::NodeKind;
 use super::vfs::{Vnode, Walker};
-use crate::mm::source::MapSource;
 use crate::errno::Errno;
+use crate::mm::source::MapSource;
 
 /// Where read data goes.
 pub trait ReadSink {

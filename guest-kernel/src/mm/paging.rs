@@ -179,6 +179,55 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Maps the kernel pages `[start, end)` (a new thread's kernel stack) into the
+    /// user-mode tables built by [`AddressSpace::isolate_kernel`], as they are in the
+    /// kernel's; nothing to do without user-mode tables.
+    pub fn share_kernel_range_with_user(&mut self, start: u64, end: u64) -> Result<(), MapError> {
+        if self.user_pml4 == 0 {
+            return Ok(());
+        }
+        let mut user = AddressSpace {
+            pml4: self.user_pml4,
+            user_pml4: 0,
+        };
+        let mut va = start & !(PAGE_SIZE - 1);
+        let mut result = Ok(());
+        while va < end {
+            let Some((pa, page_flags)) = self.translate(va) else {
+                result = Err(MapError::OutOfMemory);
+                break;
+            };
+            let keep = flags::WRITABLE | flags::USER | flags::NO_EXECUTE | flags::GLOBAL;
+            if let Err(e) = user.map(va, pa & !(PAGE_SIZE - 1), page_flags & keep) {
+                result = Err(e);
+                break;
+            }
+            va += PAGE_SIZE;
+        }
+        // `user` only borrows the tables (AddressSpace frees nothing on drop).
+        if result.is_err() {
+            self.unshare_kernel_range_with_user(start, va);
+        }
+        result
+    }
+
+    /// Removes kernel pages mapped by [`AddressSpace::share_kernel_range_with_user`]
+    /// (the stack of a thread that exited) from the user-mode tables.
+    pub fn unshare_kernel_range_with_user(&mut self, start: u64, end: u64) {
+        if self.user_pml4 == 0 {
+            return;
+        }
+        let mut user = AddressSpace {
+            pml4: self.user_pml4,
+            user_pml4: 0,
+        };
+        let mut va = start & !(PAGE_SIZE - 1);
+        while va < end {
+            user.unmap(va);
+            va += PAGE_SIZE;
+        }
+    }
+
     /// Walks to the entry for `va` at `level` (0 = PT, 1 = PD), creating tables.
     fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
         let table_flags = table_flags(va);

@@ -3,9 +3,10 @@
 //! 1 kHz timer) and checks again; it never spins.
 
 use super::{Ctx, Errno, SysResult};
-use crate::arch::platform;
 use crate::fs::fd::NOFILE;
 use crate::fs::file::poll_events::{POLLERR, POLLHUP, POLLNVAL};
+use crate::task::sched::WaitResult;
+use crate::task::wait::IO;
 use crate::time;
 
 /// `struct pollfd` is 8 bytes: `int fd; short events; short revents;`.
@@ -16,7 +17,7 @@ fn revents(ctx: &Ctx<'_>, fd: i32, events: u16) -> u16 {
     if fd < 0 {
         return 0;
     }
-    match ctx.proc.files.get(fd as u64) {
+    match ctx.task.files.lock().get(fd as u64) {
         Ok(file) => file.poll() & (events | POLLERR | POLLHUP | POLLNVAL),
         Err(_) => POLLNVAL,
     }
@@ -44,7 +45,13 @@ fn do_poll(ctx: &mut Ctx<'_>, fds: u64, nfds: u64, timeout_ns: Option<u64>) -> S
             ctx.write_user(fds, &table)?;
             return Ok(ready);
         }
-        platform::idle();
+        // Pipes and the console wake the I/O queue when their state changes; a periodic
+        // look (every 10 ms) covers the host streams, which have no interrupt.
+        let recheck = time::monotonic_ns() + 10_000_000;
+        let deadline = timeout_ns.map_or(recheck, |t| recheck.min(start.saturating_add(t)));
+        if IO.wait(Some(deadline)) == WaitResult::Interrupted {
+            return Err(Errno::EINTR);
+        }
     }
 }
 

@@ -295,7 +295,7 @@ mod limits {
 /// Resolves a pid argument naming the caller (0 or its own pid); ESRCH otherwise.
 fn check_self(ctx: &Ctx<'_>, pid: u64) -> Result<(), Errno> {
     let pid = pid as i32;
-    if pid == 0 || pid as u32 == ctx.proc.pid {
+    if pid == 0 || pid as u32 == ctx.task.pid() {
         Ok(())
     } else {
         Err(Errno::ESRCH)
@@ -310,8 +310,8 @@ pub fn prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     };
     check_self(ctx, a[0])?;
     let old = match new {
-        Some(new) => ctx.proc.limits.set(a[1], new)?,
-        None => ctx.proc.limits.get(a[1])?,
+        Some(new) => ctx.task.process.limits.lock().set(a[1], new)?,
+        None => ctx.task.process.limits.lock().get(a[1])?,
     };
     if a[3] != 0 {
         ctx.write_obj(a[3], &old)?;
@@ -321,7 +321,7 @@ pub fn prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// getrlimit(resource, rlim)
 pub fn getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let limit = ctx.proc.limits.get(a[0])?;
+    let limit = ctx.task.process.limits.lock().get(a[0])?;
     ctx.write_obj(a[1], &limit)?;
     Ok(0)
 }
@@ -329,7 +329,7 @@ pub fn getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// setrlimit(resource, rlim)
 pub fn setrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let new = ctx.read_obj::<Rlimit>(a[1])?;
-    ctx.proc.limits.set(a[0], new)?;
+    ctx.task.process.limits.lock().set(a[0], new)?;
     Ok(0)
 }
 

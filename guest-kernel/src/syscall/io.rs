@@ -228,7 +228,7 @@ fn do_read(
     segs: impl FnOnce(&Ctx<'_>) -> Result<Segments, Errno>,
     offset: Option<u64>,
 ) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(fd))?;
+    let file = ctx.task.files.lock().get(fd_arg(fd))?;
     let segs = segs(ctx)?;
     let mut out = UserWriter::new(ctx, segs);
     let n = match offset {
@@ -244,7 +244,7 @@ fn do_write(
     segs: impl FnOnce(&Ctx<'_>) -> Result<Segments, Errno>,
     offset: Option<u64>,
 ) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(fd))?;
+    let file = ctx.task.files.lock().get(fd_arg(fd))?;
     let segs = segs(ctx)?;
     let mut src = UserReader::new(ctx, segs);
     let n = match offset {
@@ -319,7 +319,7 @@ pub fn pwritev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// lseek(fd, offset, whence)
 pub fn lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(a[0]))?;
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     file.seek(a[1] as i64, a[2] as u32)
 }
 

@@ -56,6 +56,7 @@ errnos! {
     ELOOP = 40, "Too many levels of symbolic links";
     EOVERFLOW = 75, "Value too large for defined data type";
     EOPNOTSUPP = 95, "Operation not supported";
+    ETIMEDOUT = 110, "Connection timed out";
 }
 
 impl Errno {

@@ -9,6 +9,7 @@ mod fs;
 mod fs_ctl;
 mod fs_dir;
 mod fs_poll;
+pub mod futex;
 mod info;
 mod io;
 pub mod mem;
@@ -18,12 +19,13 @@ mod proc;
 mod signal;
 pub mod strace;
 mod table;
+pub mod thread;
 mod time;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::errno::Errno;
-pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
+pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK, RLIM_INFINITY};
 pub use proc::ThreadState;
 
 use alloc::string::String;
@@ -179,11 +181,13 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Some(e) => (e.handler)(&mut ctx, args),
         None => Err(Errno::ENOSYS),
     };
-    if counting {
+    // `exit` and `exit_group` were shown and counted before they ran; they end the
+    // thread at the boundary below.
+    if counting && !never_returns {
         let elapsed = crate::time::monotonic_ns().saturating_sub(started);
         strace::stats::record(nr, result.is_err(), elapsed);
     }
-    if let Some(call) = call {
+    if let Some(call) = call.filter(|_| !never_returns) {
         crate::kprintln!("{}", call.finish(&ctx, &result));
     }
     let Ctx { task, frame } = ctx;

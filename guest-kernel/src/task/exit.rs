@@ -44,9 +44,14 @@ pub fn return_to_user(frame: &mut TrapFrame) {
         if task.process.exiting().is_some() || sched::take_pending_fatal_peek() {
             continue;
         }
+        // A timer tick held back while the kernel ran may end the slice: take it here.
+        crate::arch::platform::take_pending_irqs();
         if sched::need_resched() {
             sched::schedule();
             continue;
+        }
+        if crate::arch::platform::sysret_leaves_user_interrupts_off() {
+            frame.return_by_iret();
         }
         return;
     }

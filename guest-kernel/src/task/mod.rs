@@ -377,6 +377,12 @@ impl Task {
     }
 }
 
+/// Undoes [`Task::new_thread`] for a thread that never ran (its spawn failed).
+pub fn abandon_thread(task: Box<Task>) {
+    task.process.live_threads.fetch_sub(1, Ordering::AcqRel);
+    drop(task);
+}
+
 impl Drop for Task {
     fn drop(&mut self) {
         if platform::needs_kernel_isolation() && Arc::strong_count(&self.mm) > 1 {

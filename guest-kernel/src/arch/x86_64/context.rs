@@ -24,8 +24,25 @@ global_asm!(
     "ret",
 );
 
+// A task's first run: the switch "returns" here with rsp at its TrapFrame. It goes back
+// to user mode the way every trap does, through the kernel's return-to-user boundary
+// (pending signals, interrupts a PVM host held back, preemption), then `trap_return`.
+global_asm!(
+    ".global task_first_entry",
+    "task_first_entry:",
+    "mov rdi, rsp",
+    "call {first_return}",
+    "jmp trap_return",
+    first_return = sym first_return,
+);
+
+extern "C" fn first_return(frame: &mut TrapFrame) {
+    crate::task::return_to_user(frame);
+}
+
 extern "C" {
     fn switch_stack(save_rsp: *mut u64, load_rsp: u64);
+    fn task_first_entry();
 }
 
 /// Saves the current kernel context into `save_rsp` and resumes the one at `load_rsp`.
@@ -56,7 +73,7 @@ pub unsafe fn prepare_user_entry(stack_top: u64, frame: &TrapFrame, user_tables:
     unsafe {
         core::ptr::write(frame_addr as *mut TrapFrame, frame);
         let ret_addr = frame_addr - 8;
-        core::ptr::write(ret_addr as *mut u64, trap::trap_return_addr());
+        core::ptr::write(ret_addr as *mut u64, task_first_entry as *const () as u64);
         let regs = ret_addr - 6 * 8;
         core::ptr::write_bytes(regs as *mut u64, 0, 6);
         regs

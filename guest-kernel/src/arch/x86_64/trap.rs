@@ -202,7 +202,6 @@ global_asm!(
 
 extern "C" {
     static trap_stubs: u8;
-    static trap_return: u8;
     fn syscall_entry();
 }
 
@@ -263,12 +262,6 @@ pub fn entry_ranges() -> [(u64, u64); 2] {
             ),
         ]
     }
-}
-
-/// The address execution continues at to restore a [`TrapFrame`] and `iretq` from it.
-pub fn trap_return_addr() -> u64 {
-    // SAFETY: only the address of the label is taken.
-    unsafe { &trap_return as *const u8 as u64 }
 }
 
 #[repr(C, packed)]

@@ -304,6 +304,10 @@ pub enum ExitKind {
     Program = 0,
     /// The kernel panicked or took an unrecoverable exception; the status is unused.
     KernelPanic = 1,
+    /// The kernel could not mount the rootfs the VMM gave it (it printed why, e.g. not
+    /// enough kernel memory for its entries); the status is unused. The VMM reports a
+    /// configuration error.
+    RootfsRefused = 2,
 }
 
 impl ExitCode {
@@ -320,6 +324,7 @@ impl ExitCode {
         match (self.0 >> 8) & 0xff {
             0 => Some(ExitKind::Program),
             1 => Some(ExitKind::KernelPanic),
+            2 => Some(ExitKind::RootfsRefused),
             _ => None,
         }
     }
@@ -493,6 +498,10 @@ mod tests {
         assert_eq!(
             ExitCode::new(ExitKind::KernelPanic, 0).kind(),
             Some(ExitKind::KernelPanic)
+        );
+        assert_eq!(
+            ExitCode::new(ExitKind::RootfsRefused, 0).kind(),
+            Some(ExitKind::RootfsRefused)
         );
         assert_eq!(ExitCode(0x0300).kind(), None);
         assert_eq!(ExitCode(0x1_0000).kind(), None);

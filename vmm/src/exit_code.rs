@@ -46,6 +46,8 @@ pub enum Outcome {
     },
     /// `--timeout` expired before the guest ended.
     Timeout(Duration),
+    /// The guest kernel could not mount the rootfs (it printed why): a configuration error.
+    RootfsRefused,
 }
 
 impl Outcome {
@@ -64,6 +66,7 @@ impl Outcome {
             Outcome::KernelPanic => KERNEL_PANIC,
             Outcome::GuestCrash { .. } => GUEST_CRASH,
             Outcome::Timeout(_) => TIMEOUT,
+            Outcome::RootfsRefused => USAGE,
         }
     }
 }
@@ -79,6 +82,7 @@ mod tests {
         assert_eq!(Outcome::KernelPanic.exit_code(), 251);
         assert_eq!(Outcome::crash("triple fault").exit_code(), 252);
         assert_eq!(Outcome::Timeout(Duration::from_secs(1)).exit_code(), 253);
+        assert_eq!(Outcome::RootfsRefused.exit_code(), 250);
     }
 
     #[test]

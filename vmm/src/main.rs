@@ -52,6 +52,9 @@ fn report_outcome(outcome: &Outcome) {
     match outcome {
         Outcome::Program(status) => log::info!("guest program exited with status {status}"),
         Outcome::KernelPanic => report!("astra-vmm: guest kernel panicked"),
+        Outcome::RootfsRefused => report!(
+            "astra-vmm: error: the guest kernel could not mount the rootfs (its message is above)"
+        ),
         Outcome::GuestCrash { reason, registers } => {
             report!("astra-vmm: guest crashed: {reason}");
             if let Some(registers) = registers {

@@ -174,7 +174,7 @@ impl PortIo for ConsoleOut {
             Err(stop) => return stop,
         };
         if self.handle(gpa).is_none() {
-            log::warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
+            crate::guest_warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
         }
         IoAction::Continue
     }

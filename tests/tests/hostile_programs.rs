@@ -30,8 +30,8 @@ fn member<'a>(tar: &'a [u8], name: &str) -> &'a [u8] {
     while at + 512 <= tar.len() {
         let h = &tar[at..at + 512];
         let field = std::str::from_utf8(&h[124..135]).unwrap();
-        let size = usize::from_str_radix(field.trim_matches(|c| c == '\0' || c == ' '), 8)
-            .unwrap_or(0);
+        let size =
+            usize::from_str_radix(field.trim_matches(|c| c == '\0' || c == ' '), 8).unwrap_or(0);
         let entry = h[..100].split(|&b| b == 0).next().unwrap();
         if entry == name.as_bytes() {
             return &tar[at + 512..at + 512 + size];

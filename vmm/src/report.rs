@@ -79,7 +79,9 @@ mod tests {
 
     #[test]
     fn repeated_warnings_thin_out_to_powers_of_two() {
-        let logged: Vec<u64> = (1..=1_000_000).filter(|&n| admit_nth(n).is_some()).collect();
+        let logged: Vec<u64> = (1..=1_000_000)
+            .filter(|&n| admit_nth(n).is_some())
+            .collect();
         assert_eq!(&logged[..10], &(1..=10).collect::<Vec<_>>()[..]);
         assert_eq!(logged.len(), 10 + 16, "{logged:?}");
         assert!(admit_nth(10).unwrap().contains("repeated"));

@@ -167,13 +167,13 @@ impl Rng {
         let scratch = (&raw const SCRATCH) as usize;
         match self.below(10) {
             0 => HOSTILE[self.below(HOSTILE.len() as u64) as usize],
-            1 => self.below(65) as usize,                  // small numbers, descriptors
-            2 => (self.below(64) as usize).wrapping_neg(),  // -1 .. -64
+            1 => self.below(65) as usize, // small numbers, descriptors
+            2 => (self.below(64) as usize).wrapping_neg(), // -1 .. -64
             3 => self.next() as usize,
             4 => self.next() as u32 as usize,
-            5 => 1usize << self.below(40),                  // sizes
-            6 => (self.next() & 0xff_ffff) as usize,        // flag words
-            _ => scratch + self.below(64 << 10) as usize,   // pointers the kernel can use
+            5 => 1usize << self.below(40),                // sizes
+            6 => (self.next() & 0xff_ffff) as usize,      // flag words
+            _ => scratch + self.below(64 << 10) as usize, // pointers the kernel can use
         }
     }
 }
@@ -228,7 +228,14 @@ fn random(seed: u64, count: u64) -> i32 {
         if SKIPPED.contains(&nr) || SKIPPED_RANDOM.contains(&nr) {
             continue;
         }
-        let a = [rng.arg(), rng.arg(), rng.arg(), rng.arg(), rng.arg(), rng.arg()];
+        let a = [
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+        ];
         if hits(nr, &a, &keep) {
             continue;
         }
@@ -237,7 +244,9 @@ fn random(seed: u64, count: u64) -> i32 {
         let _ = unsafe { syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
         done += 1;
     }
-    report(format_args!("sysfuzz: survived {count} random calls (seed {seed})"))
+    report(format_args!(
+        "sysfuzz: survived {count} random calls (seed {seed})"
+    ))
 }
 
 fn fixed() -> i32 {

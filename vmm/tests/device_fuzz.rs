@@ -21,7 +21,7 @@ use astra_vmm::devices::rtc::{system_clock, RtcDevice};
 use astra_vmm::devices::serial::Console;
 use astra_vmm::devices::stdin::StdinBuffer;
 use astra_vmm::devices::{PortBus, Sink};
-use hypercall_abi::{port, ConsoleRead, ConsoleWrite, RtcRequest};
+use hypercall_abi::{port, ConsoleRead, ConsoleWrite};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 

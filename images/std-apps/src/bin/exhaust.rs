@@ -4,7 +4,7 @@
 //! - `pipes`: creates pipes and fills each with 64 KiB (their capacity, so no write
 //!   blocks) until `pipe` or `write` fails; Linux stops at the descriptor limit (`EMFILE`),
 //!   a small astra guest when its kernel heap budget is spent (`ENOMEM`);
-//! - `fds`: opens `/dev/null` until `EMFILE`;
+//! - `fds`: opens one of the image's files until `EMFILE`;
 //! - `maps`: splits one large anonymous mapping into single pages with alternating
 //!   protections (`mprotect`) until the kernel refuses another memory area (`ENOMEM`: the
 //!   map-count limit or the kernel heap).
@@ -22,6 +22,8 @@ use astra_std_apps::sys::syscall3;
 const ENOMEM: i32 = 12;
 const EMFILE: i32 = 24;
 const PIPE_CAPACITY: usize = 64 << 10;
+/// A file every image has (the Linux reference runs in a chroot without /dev).
+const FD_TARGET: &str = "/etc/astra/hello.txt";
 const PAGE: usize = 4096;
 /// `mprotect` and its protections.
 const MPROTECT: usize = 10;
@@ -73,7 +75,7 @@ fn pipes() -> Result<String, String> {
 fn fds() -> Result<String, String> {
     let mut held = Vec::new();
     let err = loop {
-        match File::open("/dev/null") {
+        match File::open(FD_TARGET) {
             Ok(f) => held.push(f),
             Err(e) => break e,
         }
@@ -82,7 +84,7 @@ fn fds() -> Result<String, String> {
         return Err(format!("unexpected error: {err}"));
     }
     drop(held);
-    File::open("/dev/null").map_err(|e| format!("after closing: {e}"))?;
+    File::open(FD_TARGET).map_err(|e| format!("after closing: {e}"))?;
     Ok("EMFILE".into())
 }
 

@@ -23,7 +23,8 @@ pub const INTERNAL: u8 = 254;
 pub const TABLE: &str = "\
 Exit codes:
   0-255  the guest program's exit status (128+N if signal N killed it)
-  250    usage or configuration error (bad flag, unreadable or malformed kernel or rootfs)
+  250    usage or configuration error (bad flag, unreadable or malformed kernel or rootfs,
+         a rootfs with more entries than the guest kernel's heap holds)
   251    the guest kernel panicked
   252    the guest crashed (triple fault, emulation failure, unknown port or MMIO access,
          malformed exit value)

@@ -47,6 +47,8 @@ errnos! {
     EINVAL = 22, "Invalid argument";
     EMFILE = 24, "Too many open files";
     ENOTTY = 25, "Inappropriate ioctl for device";
+    EFBIG = 27, "File too large";
+    ENOSPC = 28, "No space left on device";
     ESPIPE = 29, "Illegal seek";
     EROFS = 30, "Read-only file system";
     EPIPE = 32, "Broken pipe";
@@ -57,6 +59,7 @@ errnos! {
     EOVERFLOW = 75, "Value too large for defined data type";
     EOPNOTSUPP = 95, "Operation not supported";
     ETIMEDOUT = 110, "Connection timed out";
+    EDQUOT = 122, "Disk quota exceeded";
 }
 
 impl Errno {

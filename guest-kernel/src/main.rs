@@ -275,8 +275,10 @@ fn mount_rootfs(info: &BootInfo) -> Option<&'static fs::tar::TarFs> {
     match fs::tar::TarFs::new(data) {
         Ok(fs) => Some(fs::mount_root(fs)),
         Err(e) => {
-            kprintln!("astra: rootfs is not a valid TAR: {:?}", e);
-            None
+            // The VMM validated the archive, so this is the kernel's own limit (memory):
+            // refuse the image instead of running without a root filesystem.
+            kprintln!("astra: cannot mount the rootfs: {e}");
+            drivers::exit::rootfs_refused();
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::task::{sched, Task};
 use crate::{kprintln, time};
 
 mod fs;
+mod hostile;
 mod pipe;
 mod signals;
 mod sys;
@@ -79,6 +80,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &signals::ring3_fault_handler_on_altstack_and_sigreturn,
         ),
         ("ring3_signals_to_self", &signals::ring3_signals_to_self),
+        (
+            "ring3_low_rsp_fault_runs_the_onstack_handler",
+            &hostile::ring3_low_rsp_fault_runs_the_onstack_handler,
+        ),
         (
             "ring3_fatal_signal_cases",
             &signals::ring3_fatal_signal_cases,

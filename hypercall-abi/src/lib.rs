@@ -62,7 +62,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -304,6 +304,10 @@ pub enum ExitKind {
     Program = 0,
     /// The kernel panicked or took an unrecoverable exception; the status is unused.
     KernelPanic = 1,
+    /// The kernel could not mount the rootfs the VMM gave it (it printed why, e.g. not
+    /// enough kernel memory for its entries); the status is unused. The VMM reports a
+    /// configuration error.
+    RootfsRefused = 2,
 }
 
 impl ExitCode {
@@ -320,6 +324,7 @@ impl ExitCode {
         match (self.0 >> 8) & 0xff {
             0 => Some(ExitKind::Program),
             1 => Some(ExitKind::KernelPanic),
+            2 => Some(ExitKind::RootfsRefused),
             _ => None,
         }
     }
@@ -339,7 +344,7 @@ pub mod status {
     /// The request was malformed.
     pub const INVALID: u32 = 2;
     /// The request was valid but the host could not carry it out (e.g. its output is
-    /// closed); the guest may drop the data.
+    /// closed or full). For a [`super::ConsoleWrite`], its `error` field says why.
     pub const IO_ERROR: u32 = 3;
 }
 
@@ -371,7 +376,11 @@ pub const CONSOLE_WRITE_MAX: u32 = 64 << 10;
 /// The block must be 8-byte aligned and lie in guest RAM, the data must lie in guest RAM
 /// (any alignment), `stream` must be a [`stream`] value and `len` at most
 /// [`CONSOLE_WRITE_MAX`]; otherwise nothing is written and the status is
-/// [`status::INVALID`]. The guest sets `status` to [`status::PENDING`] before ringing.
+/// [`status::INVALID`]. The guest sets `status` to [`status::PENDING`] and `error` to 0
+/// before ringing. When the host's write fails, the status is [`status::IO_ERROR`] and
+/// `error` the host's Linux errno (`EPIPE` when the reader of the VMM's stdout is gone,
+/// `ENOSPC`, `EIO`...), so the kernel can fail the program's `write` as Linux would; some of
+/// the bytes may have been written.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleWrite {
@@ -383,8 +392,9 @@ pub struct ConsoleWrite {
     pub stream: u32,
     /// A [`status`] value, written by the VMM.
     pub status: u32,
-    /// Explicit padding, zero.
-    pub _pad: u32,
+    /// With [`status::IO_ERROR`], the errno of the host's failed write (written by the
+    /// VMM); 0 otherwise.
+    pub error: u32,
 }
 
 /// Flags of [`ConsoleRead::flags`].
@@ -463,6 +473,7 @@ const _: () = {
     assert!(offset_of!(ConsoleWrite, len) == 8);
     assert!(offset_of!(ConsoleWrite, stream) == 12);
     assert!(offset_of!(ConsoleWrite, status) == 16);
+    assert!(offset_of!(ConsoleWrite, error) == 20);
     assert!(CONSOLE_WRITE_MAX >= 4096);
     assert!(size_of::<ConsoleRead>() == 32);
     assert!(offset_of!(ConsoleRead, data_gpa) == 0);
@@ -488,6 +499,10 @@ mod tests {
             ExitCode::new(ExitKind::KernelPanic, 0).kind(),
             Some(ExitKind::KernelPanic)
         );
+        assert_eq!(
+            ExitCode::new(ExitKind::RootfsRefused, 0).kind(),
+            Some(ExitKind::RootfsRefused)
+        );
         assert_eq!(ExitCode(0x0300).kind(), None);
         assert_eq!(ExitCode(0x1_0000).kind(), None);
     }
@@ -499,7 +514,7 @@ mod tests {
             len: 0x99aa_bbcc,
             stream: stream::STDERR,
             status: status::IO_ERROR,
-            _pad: 0,
+            error: 32,
         };
         // SAFETY: ConsoleWrite is repr(C) plain integers without padding bytes (the size
         // assertion above), so all 24 bytes are initialised.
@@ -508,7 +523,7 @@ mod tests {
         assert_eq!(&bytes[8..12], &0x99aa_bbccu32.to_le_bytes());
         assert_eq!(&bytes[12..16], &2u32.to_le_bytes());
         assert_eq!(&bytes[16..20], &3u32.to_le_bytes());
-        assert_eq!(&bytes[20..], &[0; 4]);
+        assert_eq!(&bytes[20..], &32u32.to_le_bytes());
     }
 
     #[test]

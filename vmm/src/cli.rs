@@ -232,7 +232,14 @@ fn parse_cpus(text: &str) -> Result<u8, String> {
     }
 }
 
-/// Parses `--timeout`: positive seconds, fractions allowed.
+/// Shortest `--timeout` accepted: the timer works in milliseconds, and a shorter value
+/// would silently become 0 or 1 ms.
+pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
+/// Longest `--timeout` accepted (about 31.7 years): far beyond any run, and far below the
+/// ~2^63 ns at which adding it to the clock would overflow.
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(1_000_000_000);
+
+/// Parses `--timeout`: seconds, fractions allowed, from [`TIMEOUT_MIN`] to [`TIMEOUT_MAX`].
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
@@ -241,7 +248,15 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err("the timeout must be a positive number of seconds".into());
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+    let range = format!(
+        "the timeout must be from {} to {} seconds",
+        TIMEOUT_MIN.as_secs_f64(),
+        TIMEOUT_MAX.as_secs()
+    );
+    match Duration::try_from_secs_f64(secs) {
+        Ok(t) if (TIMEOUT_MIN..=TIMEOUT_MAX).contains(&t) => Ok(t),
+        _ => Err(range),
+    }
 }
 
 /// Composes the kernel command line and the init argv block.
@@ -400,6 +415,29 @@ mod tests {
         assert!(parse_timeout("nan").is_err());
         assert!(parse_timeout("inf").is_err());
         assert!(parse_timeout("1e300").is_err());
+    }
+
+    #[test]
+    fn timeouts_outside_a_millisecond_to_a_billion_seconds_are_refused() {
+        assert_eq!(parse_timeout("0.001"), Ok(TIMEOUT_MIN));
+        assert_eq!(parse_timeout("1e9"), Ok(TIMEOUT_MAX));
+        for bad in [
+            "1e19",
+            "9.3e18",
+            "1e10",
+            "1.0000001e9",
+            "1e-300",
+            "0.0009",
+            "5e-324",
+        ] {
+            let err = parse_timeout(bad).unwrap_err();
+            assert!(
+                err.contains("from 0.001 to 1000000000 seconds"),
+                "{bad}: {err}"
+            );
+        }
+        let err = parse(&["--kernel", "k", "--timeout", "1e19"]).unwrap_err();
+        assert!(err.to_string().contains("--timeout"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod boot;
 pub mod cli;
 pub mod devices;
 pub mod exit_code;
+pub mod input_file;
 pub mod loader;
+pub mod report;
 pub mod teardown;
 pub mod vstate;
 
@@ -135,7 +137,7 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
         let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
         // A VM that never ran (bad kernel, no KVM) has nothing to report.
         if result.is_ok() || stats.total() > 0 {
-            eprint!("{}", stats.render());
+            report::write_stderr(stats.render().as_bytes());
         }
     }
     result
@@ -146,7 +148,8 @@ fn run_vm(
     stats: Option<Arc<Mutex<ExitStats>>>,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
-    let deadline = config.timeout.map(|t| start + t);
+    // `None` if the clock cannot represent the deadline: then it never comes.
+    let deadline = config.timeout.and_then(|t| start.checked_add(t));
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
     let rootfs = config
@@ -236,6 +239,15 @@ fn run_vm(
         Ok(result) => {
             let _ = vcpu_thread.join();
             log::info!("guest ended after {:?}", start.elapsed());
+            let result = match result {
+                // A rootfs truncated under the guest makes KVM_RUN fail with EFAULT when the
+                // guest touches the lost pages: say that, not just "Bad address".
+                Err(e) => Err(match vm.rootfs().map(RootfsImage::check_not_truncated) {
+                    Some(Err(truncated)) => VmmError::Rootfs(truncated),
+                    _ => VmmError::Vcpu(e),
+                }),
+                Ok(outcome) => Ok(outcome),
+            };
             let outcome = result?.unwrap_or_else(|| Outcome::crash("vCPU stopped unexpectedly"));
             Ok((outcome, Some(vm)))
         }

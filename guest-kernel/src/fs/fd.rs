@@ -113,7 +113,7 @@ impl FdTable {
         let free = (min..NOFILE as usize).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
         let fd = free.ok_or(Errno::EMFILE)?;
         if fd >= self.slots.len() {
-            self.slots.resize(fd + 1, None);
+            crate::mm::kalloc::try_resize(&mut self.slots, fd + 1, None)?;
         }
         self.slots[fd] = Some(Slot { file, cloexec });
         Ok(fd as u64)
@@ -146,7 +146,7 @@ impl FdTable {
         }
         let i = fd as usize;
         if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
+            crate::mm::kalloc::try_resize(&mut self.slots, i + 1, None)?;
         }
         let old = self.slots[i].replace(Slot { file, cloexec });
         Ok(old.map(|s| s.file))

@@ -178,6 +178,11 @@ impl PipeEnd {
                 continue;
             }
             let want = src.remaining().min(room).min(buf.len());
+            // The buffer grows within the kernel-heap budget: ENOMEM (as Linux when it
+            // cannot allocate a pipe page), never a panic.
+            if let Err(e) = crate::mm::kalloc::try_reserve_deque(&mut self.pipe.data.lock(), want) {
+                return if done > 0 { Ok(done) } else { Err(e.into()) };
+            }
             let n = src.take(&mut buf[..want]);
             self.pipe.data.lock().extend(&buf[..n]);
             done += n;

@@ -39,6 +39,9 @@ pub enum ExecError {
     BadLayout,
     /// The file could not be read.
     Io,
+    /// A segment would be mapped below [`user::MMAP_MIN_ADDR`], where Linux refuses
+    /// mappings (`vm.mmap_min_addr`), so that a null pointer never reaches program memory.
+    BelowMinAddr(u64),
 }
 
 impl core::fmt::Display for ExecError {
@@ -49,6 +52,12 @@ impl core::fmt::Display for ExecError {
             ExecError::Stack(e) => write!(f, "arguments: {e}"),
             ExecError::BadLayout => f.write_str("segments cannot be mapped as described"),
             ExecError::Io => f.write_str("cannot read the file"),
+            ExecError::BelowMinAddr(addr) => write!(
+                f,
+                "a segment would be mapped at {addr:#x}, below the lowest address programs may \
+                 use ({:#x}, Linux's vm.mmap_min_addr)",
+                user::MMAP_MIN_ADDR
+            ),
         }
     }
 }
@@ -62,6 +71,9 @@ impl ExecError {
             ExecError::NoMemory => 12,
             ExecError::Stack(e) => e.errno(),
             ExecError::Io => 5, // EIO
+            // Linux's elf_map gets EPERM from the mmap_min_addr check (and, past the point
+            // of no return, kills the process with SIGSEGV).
+            ExecError::BelowMinAddr(_) => 1,
         }
     }
 }
@@ -131,6 +143,10 @@ pub fn load(
     } else {
         0
     };
+    let lowest = image::lowest_address(&elf, bias);
+    if lowest < user::MMAP_MIN_ADDR {
+        return Err(ExecError::BelowMinAddr(lowest));
+    }
     let mut space = AddressSpace::new_user(mm::kernel_space())?;
     let result = (|| {
         let phdr = map_image(&mut space, &mut mem, &elf, &file, &head, bias)?;

@@ -3,6 +3,7 @@
 pub mod fault;
 pub mod frame;
 pub mod heap;
+pub mod kalloc;
 pub mod paging;
 pub mod selftest;
 pub mod source;

@@ -132,6 +132,8 @@ impl KernelStack {
     };
 
     fn new() -> Option<Self> {
+        // Within the kernel-heap budget, so that a thread bomb meets EAGAIN first.
+        crate::mm::kalloc::charge(KERNEL_STACK_SIZE).ok()?;
         // SAFETY: the layout has a non-zero size.
         let base = unsafe { alloc_zeroed(Self::LAYOUT) };
         (!base.is_null()).then_some(KernelStack { base })

@@ -3,6 +3,21 @@
 //! set to each of a few bad values (null, small, all-ones, kernel half, non-canonical, the
 //! top of user space). Prints `sysfuzz: survived N calls` and exits 0.
 //!
+//! `sysfuzz random SEED COUNT` makes COUNT calls instead, each to a random number with six
+//! arguments drawn independently (hostile constants, small integers, descriptors, flags,
+//! sizes, random words, and pointers into a 64 KiB scratch area the kernel may scribble
+//! on), from a splitmix64 stream seeded with SEED, so a failure replays exactly. It prints
+//! the seed first, then `sysfuzz: survived COUNT random calls (seed SEED)`. On top of the
+//! calls left out above, it leaves out those that create processes, threads or pipes (a
+//! write to a full pipe would block for good), arm timers or signals, or may wait without
+//! bound (futex, rt_sigtimedwait, epoll and friends), limit or confine what the final
+//! report needs (setrlimit, prlimit64, chroot, unshare, setns), or write into this program
+//! through another door (process_vm_writev, ptrace, rseq); and memory calls (mmap,
+//! munmap, mremap, mprotect, madvise...) whose range would cover this program's code and
+//! data or its stack are drawn again, since unmapping itself is not a kernel bug. Its own
+//! standard streams are closed once the seed is printed, so the calls that write from the
+//! scratch area do not flood the output.
+//!
 //! Left out are the calls that would end or stop this program by design rather than by a
 //! kernel bug: exit and exit_group, rt_sigreturn (a garbage frame kills the caller), the
 //! signal senders (kill, tkill, tgkill), and calls that may block for as long as the
@@ -41,6 +56,47 @@ const SKIPPED: &[usize] = &[
     327, // preadv2
 ];
 
+/// Also not called in the random mode (see the module docs).
+const SKIPPED_RANDOM: &[usize] = &[
+    22,  // pipe
+    37,  // alarm
+    38,  // setitimer
+    56,  // clone
+    57,  // fork
+    58,  // vfork
+    59,  // execve
+    61,  // wait4
+    65,  // semop
+    70,  // msgrcv
+    128, // rt_sigtimedwait
+    129, // rt_sigqueueinfo
+    202, // futex
+    208, // io_getevents
+    220, // semtimedop
+    222, // timer_create
+    223, // timer_settime
+    232, // epoll_wait
+    247, // waitid
+    281, // epoll_pwait
+    293, // pipe2
+    297, // rt_tgsigqueueinfo
+    30,  // shmat
+    101, // ptrace
+    160, // setrlimit
+    161, // chroot
+    272, // unshare
+    302, // prlimit64
+    308, // setns
+    310, // process_vm_readv
+    311, // process_vm_writev
+    317, // seccomp
+    334, // rseq
+    424, // pidfd_send_signal
+    322, // execveat
+    435, // clone3
+    441, // epoll_pwait2
+];
+
 /// Argument values no valid call would pass (all six arguments get the same one).
 const HOSTILE: [usize; 6] = [
     0,
@@ -51,7 +107,149 @@ const HOSTILE: [usize; 6] = [
     0x0000_7fff_ffff_f000,
 ];
 
-fn main(_args: guest_std::env::Args) -> i32 {
+fn main(args: guest_std::env::Args) -> i32 {
+    let mut args = args.skip(1);
+    match args.next() {
+        None => fixed(),
+        Some(b"random") => {
+            let seed = args.next().and_then(parse_decimal);
+            let count = args.next().and_then(parse_decimal);
+            match (seed, count) {
+                (Some(seed), Some(count)) => random(seed, count),
+                _ => usage(),
+            }
+        }
+        Some(_) => usage(),
+    }
+}
+
+fn usage() -> i32 {
+    let mut out = guest_std::io::stderr();
+    let _ = guest_std::io::Write::write_all(&mut out, b"usage: sysfuzz [random SEED COUNT]\n");
+    2
+}
+
+fn parse_decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &c| {
+        let digit = c.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// Scratch memory the random calls may point the kernel at (it may write there, unmap or
+/// protect it: nothing else in this program uses it).
+#[repr(C, align(4096))]
+struct Scratch([u8; 64 << 10]);
+
+static mut SCRATCH: Scratch = Scratch([0; 64 << 10]);
+
+/// splitmix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// One argument, drawn independently of the others.
+    fn arg(&mut self) -> usize {
+        let scratch = (&raw const SCRATCH) as usize;
+        match self.below(10) {
+            0 => HOSTILE[self.below(HOSTILE.len() as u64) as usize],
+            1 => self.below(65) as usize, // small numbers, descriptors
+            2 => (self.below(64) as usize).wrapping_neg(), // -1 .. -64
+            3 => self.next() as usize,
+            4 => self.next() as u32 as usize,
+            5 => 1usize << self.below(40),                // sizes
+            6 => (self.next() & 0xff_ffff) as usize,      // flag words
+            _ => scratch + self.below(64 << 10) as usize, // pointers the kernel can use
+        }
+    }
+}
+
+/// Memory calls and the (start, length) argument pairs whose range they change.
+const MEMORY_CALLS: &[(usize, &[(usize, usize)])] = &[
+    (9, &[(0, 1)]),          // mmap
+    (10, &[(0, 1)]),         // mprotect
+    (11, &[(0, 1)]),         // munmap
+    (25, &[(0, 1), (4, 2)]), // mremap (old range, new address and size)
+    (26, &[(0, 1)]),         // msync
+    (28, &[(0, 1)]),         // madvise
+    (149, &[(0, 1)]),        // mlock
+    (216, &[(0, 1)]),        // remap_file_pages
+    (329, &[(0, 1)]),        // pkey_mprotect
+];
+
+/// Whether call `nr` with arguments `a` would change memory in one of the `keep` ranges.
+fn hits(nr: usize, a: &[usize; 6], keep: &[(usize, usize)]) -> bool {
+    let Some((_, pairs)) = MEMORY_CALLS.iter().find(|(n, _)| *n == nr) else {
+        return false;
+    };
+    pairs.iter().any(|&(start, len)| {
+        // Page-rounded as the kernel does, and with room for rounding up the length.
+        let lo = a[start] & !0xfff;
+        let hi = a[start].saturating_add(a[len]).saturating_add(0xfff);
+        keep.iter().any(|&(k_lo, k_hi)| lo < k_hi && k_lo < hi)
+    })
+}
+
+fn random(seed: u64, count: u64) -> i32 {
+    let mut line = Line::default();
+    let _ = writeln!(line, "sysfuzz: seed {seed}, {count} random calls");
+    // SAFETY: a buffer that outlives the call.
+    unsafe { syscall3(SYS_WRITE, 1, line.buf.as_ptr() as usize, line.len) };
+    for fd in 0..3 {
+        // SAFETY: closing descriptors only.
+        unsafe { syscall3(SYS_CLOSE, fd, 0, 0) };
+    }
+    // What must stay mapped: the image below the scratch area (code, constants, data),
+    // and the stack around this frame.
+    let scratch = (&raw const SCRATCH) as usize;
+    let here = (&raw const line) as usize;
+    let keep = [
+        (IMAGE_BASE, scratch),
+        (here.saturating_sub(16 << 20), here.saturating_add(1 << 20)),
+    ];
+    let mut rng = Rng(seed);
+    let mut done = 0u64;
+    while done < count {
+        let nr = rng.below(520) as usize;
+        if SKIPPED.contains(&nr) || SKIPPED_RANDOM.contains(&nr) {
+            continue;
+        }
+        let a = [
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+            rng.arg(),
+        ];
+        if hits(nr, &a, &keep) {
+            continue;
+        }
+        // SAFETY: pointers are invalid, or into SCRATCH, which nothing else uses; the
+        // calls that could stop or block this program are left out (see the module docs).
+        let _ = unsafe { syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+        done += 1;
+    }
+    report(format_args!(
+        "sysfuzz: survived {count} random calls (seed {seed})"
+    ))
+}
+
+fn fixed() -> i32 {
     let mut calls = 0u32;
     for nr in 0..512 {
         if SKIPPED.contains(&nr) {
@@ -65,10 +263,18 @@ fn main(_args: guest_std::env::Args) -> i32 {
             calls += 1;
         }
     }
-    // The fuzzing closed fds 0 and 1 (`close(0)`, `close(1)`), as it may: report through a
-    // fresh descriptor of the console.
+    report(format_args!("sysfuzz: survived {calls} calls"))
+}
+
+/// Prints `text` on the console. The fuzzing may have closed fds 0 and 1, or filled the
+/// table: report through a fresh descriptor of the console, after closing the rest.
+fn report(text: core::fmt::Arguments) -> i32 {
     let mut line = Line::default();
-    let _ = writeln!(line, "sysfuzz: survived {calls} calls");
+    let _ = writeln!(line, "{text}");
+    for fd in 3..1024 {
+        // SAFETY: closing descriptors only.
+        unsafe { syscall3(SYS_CLOSE, fd, 0, 0) };
+    }
     // SAFETY: a NUL-terminated path and a buffer that outlive the calls.
     let fd = unsafe { syscall3(SYS_OPEN, CONSOLE.as_ptr() as usize, O_WRONLY, 0) };
     if fd < 0 {
@@ -85,19 +291,22 @@ fn main(_args: guest_std::env::Args) -> i32 {
 
 const SYS_WRITE: usize = 1;
 const SYS_OPEN: usize = 2;
+const SYS_CLOSE: usize = 3;
+/// Where the guest-std programs are linked.
+const IMAGE_BASE: usize = 0x40_0000;
 const O_WRONLY: usize = 1;
 const CONSOLE: &[u8] = b"/dev/console\0";
 
 /// A line formatted without allocating (the fuzzing may have moved the heap's break).
 struct Line {
-    buf: [u8; 64],
+    buf: [u8; 96],
     len: usize,
 }
 
 impl Default for Line {
     fn default() -> Self {
         Line {
-            buf: [0; 64],
+            buf: [0; 96],
             len: 0,
         }
     }

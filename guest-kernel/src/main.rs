@@ -35,6 +35,9 @@ use hypercall_abi::{layout, BootInfo, DeviceKind, MemKind, BOOT_MAGIC};
 use crate::arch::{gdt, pic, platform, trap as arch_trap};
 use crate::mm::paging::{flags, AddressSpace};
 
+/// Page-fault error code of a user-mode read of a page not present.
+const PF_USER_READ: u64 = 1 << 2;
+
 /// Largest kernel heap.
 const HEAP_MAX: u64 = 64 << 20;
 
@@ -86,6 +89,9 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
             "astra: ignoring kernel parameter with a bad value '{}'",
             param
         );
+    }
+    if cmdline.gdb {
+        arch::debug::init(arch::cpu::read_cr3());
     }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
@@ -166,6 +172,16 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         }
     };
     proc.mem = loaded.mem;
+    if arch::debug::attached() {
+        // The debugger plants breakpoints in the program's code: fault it all in first.
+        let mut page = loaded.image.start;
+        while page < loaded.image.end {
+            // A page that cannot be faulted in (out of memory) just takes no breakpoint.
+            let _ = mm::fault::handle_page_fault(&mut proc, page, PF_USER_READ);
+            page += mm::PAGE_SIZE;
+        }
+        arch::debug::program_loaded(loaded.bias, loaded.entry, proc.space.pml4_phys());
+    }
     let proc = process::run(proc);
     proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
 }

@@ -42,7 +42,10 @@ pub fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector_number();
     let user = frame.from_user();
     match vector {
-        VECTOR_SYSCALL | VECTOR_INT80 => syscall::dispatch(frame),
+        VECTOR_SYSCALL | VECTOR_INT80 => {
+            syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
+        }
         VECTOR_TIMER => time::tick(),
         VECTOR_CONSOLE => crate::drivers::console_in::interrupt(),
         v if (VECTOR_IRQ_BASE..VECTOR_IRQ_BASE + 16).contains(&v) => {}
@@ -50,6 +53,7 @@ pub fn handle(frame: &mut TrapFrame) {
             // PVM reports `int 0x80` as #GP at the instruction: step over its two bytes.
             frame.rip += 2;
             syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
         }
         14 if user => user_page_fault(frame),
         _ if user => {
@@ -149,7 +153,8 @@ pub fn signal_name(sig: u8) -> &'static str {
     crate::signal::name(sig)
 }
 
-fn kernel_fault(frame: &TrapFrame) -> ! {
+/// Reports a fault in the kernel itself and ends the VM as a kernel panic.
+pub fn kernel_fault(frame: &TrapFrame) -> ! {
     use crate::drivers::console::write_fmt_emergency as emit;
     let cr2 = if frame.vector_number() == 14 {
         platform::fault_address()

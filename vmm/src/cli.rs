@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
+use crate::gdb::GdbAddress;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -133,6 +134,10 @@ pub struct Cli {
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
     pub stats: bool,
+    /// Serve gdb's remote protocol on ADDR (HOST:PORT, :PORT, or a unix-socket path): the
+    /// guest stops before its first instruction until gdb attaches (target remote ADDR).
+    #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
+    pub gdb: Option<GdbAddress>,
     /// The program the kernel runs, and its arguments (default /init).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
@@ -155,12 +160,18 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where to wait for gdb (`--gdb`).
+    pub gdb: Option<GdbAddress>,
 }
 
 impl Cli {
     /// Validates the parts clap could not and composes the guest's command line and argv.
     pub fn into_config(self) -> Result<VmConfig, CliError> {
-        let flags = [(self.strace, STRACE_PARAM), (self.stats, STATS_PARAM)];
+        let flags = [
+            (self.strace, STRACE_PARAM),
+            (self.stats, STATS_PARAM),
+            (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
+        ];
         let params: Vec<&str> = flags
             .iter()
             .filter(|(on, _)| *on)
@@ -175,6 +186,7 @@ impl Cli {
             init_argv,
             timeout: self.timeout,
             stats: self.stats,
+            gdb: self.gdb,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod boot;
 pub mod cli;
 pub mod devices;
 pub mod exit_code;
+pub mod gdb;
 pub mod loader;
 pub mod teardown;
 pub mod vstate;
@@ -84,6 +85,9 @@ pub enum VmmError {
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
+    /// The gdb session could not start.
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
     /// The vCPU thread ended without reporting.
     #[error("The vCPU thread died")]
     VcpuThreadDied,
@@ -146,7 +150,6 @@ fn run_vm(
     stats: Option<Arc<Mutex<ExitStats>>>,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
-    let deadline = config.timeout.map(|t| start + t);
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
     let rootfs = config
@@ -216,6 +219,16 @@ fn run_vm(
 
     register_kick_handler()?;
     let stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &config.gdb {
+        let link = gdb::accept(addr)?;
+        vcpu.attach_debugger(gdb::Debugger::new(
+            link,
+            vm.memory().clone(),
+            Arc::clone(&stop),
+        )?);
+    }
+    // Under --gdb the timeout counts from gdb's connection.
+    let deadline = config.timeout.map(|t| Instant::now() + t);
     let (done_tx, done_rx) = mpsc::channel();
     let vcpu_stop = Arc::clone(&stop);
     let vcpu_thread = thread::Builder::new()
@@ -286,6 +299,7 @@ mod tests {
             init_argv: b"/init\0".to_vec(),
             timeout: None,
             stats: false,
+            gdb: None,
         }
     }
 

@@ -370,6 +370,13 @@ pub fn set_kernel_stack(top: u64) {
     unsafe { SYSCALL_KERNEL_RSP = top };
 }
 
+// In .entry.text with the debug path: a breakpoint here could never be reported.
+#[link_section = ".entry.text"]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    let vector = frame.vector_number();
+    if (vector == 1 || vector == 3) && super::debug::attached() {
+        super::debug::trap(frame, vector);
+        return;
+    }
     crate::trap::handle(frame);
 }

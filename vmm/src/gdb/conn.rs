@@ -1,0 +1,226 @@
+//! The connection to gdb: a TCP or unix-socket stream whose incoming bytes a reader
+//! thread forwards to the vCPU thread, so that a Ctrl-C (0x03) that arrives while the guest
+//! runs can interrupt it (the reader sets a flag and kicks the vCPU out of `KVM_RUN`).
+
+use std::io::{self, BufWriter, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use super::GdbError;
+
+/// The interrupt byte gdb sends for Ctrl-C.
+const CTRL_C: u8 = 0x03;
+/// How often the reader re-kicks a vCPU that has not taken an interrupt yet.
+const KICK_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Where `--gdb` listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GdbAddress {
+    /// `HOST:PORT` (TCP).
+    Tcp(String),
+    /// A path (unix socket): anything containing a `/`.
+    Unix(PathBuf),
+}
+
+impl GdbAddress {
+    /// `ADDR` as given to `--gdb`: a path when it contains `/`, else `HOST:PORT` (or just
+    /// `:PORT`, meaning 127.0.0.1).
+    pub fn parse(text: &str) -> Result<GdbAddress, String> {
+        if text.contains('/') {
+            return Ok(GdbAddress::Unix(PathBuf::from(text)));
+        }
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{text}' is neither HOST:PORT nor a socket path"))?;
+        port.parse::<u16>()
+            .map_err(|_| format!("bad port in '{text}'"))?;
+        let host = if host.is_empty() { "127.0.0.1" } else { host };
+        Ok(GdbAddress::Tcp(format!("{host}:{port}")))
+    }
+}
+
+impl std::fmt::Display for GdbAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GdbAddress::Tcp(a) => f.write_str(a),
+            GdbAddress::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// What the reader thread forwards.
+pub enum Incoming {
+    /// A byte from gdb.
+    Byte(u8),
+    /// gdb closed the connection (or reading failed).
+    Closed,
+}
+
+/// State shared between the reader thread and the vCPU thread.
+#[derive(Default)]
+pub struct Control {
+    /// The guest is running (not stopped in the debugger).
+    pub running: AtomicBool,
+    /// gdb asked for an interrupt that the vCPU has not taken yet.
+    pub interrupt: AtomicBool,
+    /// The vCPU thread, to kick out of `KVM_RUN`.
+    pub vcpu_thread: Mutex<Option<libc::pthread_t>>,
+}
+
+impl Control {
+    /// Records the calling thread as the vCPU thread.
+    pub fn register_vcpu_thread(&self) {
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        *self
+            .vcpu_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(me);
+    }
+
+    fn kick(&self) {
+        let thread = *self
+            .vcpu_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(thread) = thread {
+            // SAFETY: the vCPU thread outlives the VMM's use of it (it is joined or the
+            // process exits); the signal has a handler that does nothing.
+            unsafe { libc::pthread_kill(thread, crate::vstate::vcpu::kick_signal()) };
+        }
+    }
+}
+
+/// The connection's write side (reads come from the reader thread).
+pub struct GdbConnection {
+    writer: Box<dyn Write + Send>,
+}
+
+/// An accepted gdb connection.
+pub struct GdbLink {
+    /// Where gdbstub writes.
+    pub conn: GdbConnection,
+    /// Bytes from gdb.
+    pub incoming: Receiver<Incoming>,
+    /// Shared with the reader thread.
+    pub control: Arc<Control>,
+}
+
+/// Listens on `addr`, tells the user, and waits for gdb to connect.
+pub fn accept(addr: &GdbAddress) -> Result<GdbLink, GdbError> {
+    let (reader, writer): (Box<dyn Read + Send>, Box<dyn Write + Send>) = match addr {
+        GdbAddress::Tcp(a) => {
+            let listener = TcpListener::bind(a).map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            eprintln!("astra-vmm: waiting for gdb on {a} (target remote {a})");
+            let (stream, _) = listener
+                .accept()
+                .map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            let _ = stream.set_nodelay(true);
+            let reader = stream
+                .try_clone()
+                .map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            (Box::new(reader), Box::new(BufWriter::new(stream)))
+        }
+        GdbAddress::Unix(p) => {
+            let _ = std::fs::remove_file(p);
+            let listener = UnixListener::bind(p).map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            eprintln!(
+                "astra-vmm: waiting for gdb on {} (target remote {})",
+                p.display(),
+                p.display()
+            );
+            let accepted = listener.accept();
+            let _ = std::fs::remove_file(p);
+            let (stream, _) = accepted.map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            let reader = stream
+                .try_clone()
+                .map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            (Box::new(reader), Box::new(BufWriter::new(stream)))
+        }
+    };
+    let control = Arc::new(Control::default());
+    let (tx, rx) = mpsc::channel();
+    let reader_control = Arc::clone(&control);
+    thread::Builder::new()
+        .name("gdb-reader".into())
+        .spawn(move || read_loop(reader, tx, &reader_control))
+        .map_err(GdbError::Thread)?;
+    Ok(GdbLink {
+        conn: GdbConnection { writer },
+        incoming: rx,
+        control,
+    })
+}
+
+fn read_loop(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Incoming>, control: &Control) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Incoming::Closed);
+                return;
+            }
+            Ok(n) => n,
+        };
+        for &byte in &buf[..n] {
+            if tx.send(Incoming::Byte(byte)).is_err() {
+                return;
+            }
+            if byte == CTRL_C && control.running.load(Ordering::Acquire) {
+                control.interrupt.store(true, Ordering::Release);
+                // Kick until the vCPU takes it (a kick can land just before KVM_RUN).
+                while control.interrupt.load(Ordering::Acquire)
+                    && control.running.load(Ordering::Acquire)
+                {
+                    control.kick();
+                    thread::sleep(KICK_INTERVAL);
+                }
+            }
+        }
+    }
+}
+
+impl gdbstub::conn::Connection for GdbConnection {
+    type Error = io::Error;
+
+    fn write(&mut self, byte: u8) -> Result<(), io::Error> {
+        self.writer.write_all(&[byte])
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> Result<(), io::Error> {
+        self.writer.write_all(buf)
+    }
+
+    fn flush(&mut self) -> Result<(), io::Error> {
+        self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            GdbAddress::parse("127.0.0.1:1234"),
+            Ok(GdbAddress::Tcp("127.0.0.1:1234".into()))
+        );
+        assert_eq!(
+            GdbAddress::parse(":1234"),
+            Ok(GdbAddress::Tcp("127.0.0.1:1234".into()))
+        );
+        assert_eq!(
+            GdbAddress::parse("/tmp/g.sock"),
+            Ok(GdbAddress::Unix("/tmp/g.sock".into()))
+        );
+        assert!(GdbAddress::parse("1234").is_err());
+        assert!(GdbAddress::parse("host:99999").is_err());
+    }
+}

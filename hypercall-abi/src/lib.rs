@@ -599,7 +599,8 @@ pub mod debug {
     pub const CMDLINE_PARAM: &str = "astra.gdb";
     /// The kernel's trap entry works: breakpoints in the kernel may be planted from now
     /// on. `args`: the kernel's own page-table root, then the start and end of the code
-    /// that must not be broken into (the trap entry and the debug path).
+    /// that must not be broken into (the trap entry and the debug path). `dr6` is 1 if a
+    /// write watchpoint the kernel set on itself fired (the debug registers work here).
     pub const EVENT_READY: u32 = 1;
     /// A breakpoint trap (#BP); `regs.rip` is after the `int3`.
     pub const EVENT_BREAKPOINT: u32 = 2;

@@ -80,6 +80,9 @@ pub struct Debugger {
     end: Arc<AtomicBool>,
     /// A `KVM_GUESTDBG_SINGLESTEP` step is under way.
     kvm_stepping: bool,
+    /// Emulated write watchpoints (see [`GuestTarget::dr_works`]): the guest is being
+    /// stepped behind gdb's back and these are the watched bytes before the step.
+    watching: Vec<(u64, Vec<u8>)>,
 }
 
 impl Debugger {
@@ -101,6 +104,7 @@ impl Debugger {
             incoming: link.incoming,
             end,
             kvm_stepping: false,
+            watching: Vec::new(),
         })
     }
 
@@ -146,6 +150,7 @@ impl Debugger {
         self.control.running.store(false, Ordering::Release);
         self.control.interrupt.store(false, Ordering::Release);
         self.target.resume = None;
+        self.watching.clear();
         let protocol = |e: gdbstub::stub::GdbStubError<(), std::io::Error>| {
             GdbError::Protocol(format!("{e:?}"))
         };
@@ -164,9 +169,15 @@ impl Debugger {
                         inner
                             .report_stop(&mut self.target, reason)
                             .map_err(protocol)?
-                    } else if let Some(action) = self.target.resume.take() {
+                    } else if let Some(mut action) = self.target.resume.take() {
                         self.sm = Some(GdbStubStateMachine::Running(inner));
                         self.control.running.store(true, Ordering::Release);
+                        if action == ResumeAction::Continue {
+                            self.watching = self.target.emulated_watches();
+                            if !self.watching.is_empty() {
+                                action = ResumeAction::Step;
+                            }
+                        }
                         return Ok(Resume::Run(action));
                     } else {
                         // Stopped for a Ctrl-C: its byte makes the stub ask for the stop.
@@ -204,6 +215,15 @@ impl Debugger {
             log::info!("gdb detached; the guest runs on");
         }
         Ok(resume)
+    }
+
+    /// While emulating watchpoints: the first watched location whose bytes changed.
+    fn watch_hit(&self) -> Option<u64> {
+        self.watching.iter().find_map(|(addr, before)| {
+            let mut now = vec![0u8; before.len()];
+            let n = self.target.read_virt(*addr, &mut now);
+            (now[..n] != before[..]).then_some(*addr)
+        })
     }
 
     /// Tells gdb the guest ended with exit code `code` (best effort: gdb may be gone).

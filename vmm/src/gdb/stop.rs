@@ -130,16 +130,7 @@ impl Debugger {
             ioctl("KVM_SET_FPU", fd.set_fpu(&fpu))?;
         }
         if self.target.kernel_ready {
-            let (dr, dr7) = self.target.debug_registers();
-            let mut dregs = kvm_debugregs {
-                db: dr,
-                dr7,
-                ..Default::default()
-            };
-            dregs.dr6 = 0xffff_0ff0;
-            if let Err(e) = fd.set_debug_regs(&dregs) {
-                log::warn!("gdb: cannot load the debug registers: {e}");
-            }
+            self.load_debug_registers(fd);
         }
         if resume == Resume::Run(ResumeAction::Step) {
             if self.target.kernel_ready {
@@ -195,6 +186,15 @@ impl Debugger {
                 self.target.kernel_cr3 = req.args[0];
                 self.target.no_break = req.args[1]..req.args[2];
                 self.target.kernel_ready = true;
+                self.target.dr_works = req.dr6 != 0;
+                log::info!(
+                    "gdb: the kernel reports its traps; debug registers {}",
+                    if self.target.dr_works {
+                        "work"
+                    } else {
+                        "do not fire (watchpoints are emulated)"
+                    }
+                );
                 self.target.plant_pending();
                 None
             }
@@ -211,6 +211,7 @@ impl Debugger {
                 None
             }
             debug::EVENT_BREAKPOINT => {
+                self.watching.clear();
                 let at = req.regs.rip.wrapping_sub(1);
                 if self.target.is_sw_breakpoint(at) {
                     req.regs.rip = at;
@@ -222,6 +223,18 @@ impl Debugger {
                     })
                 }
             }
+            debug::EVENT_DEBUG if !self.watching.is_empty() => match self.watch_hit() {
+                Some(addr) => Some(StopReason::Watch {
+                    tid: tid(0),
+                    kind: WatchKind::Write,
+                    addr,
+                }),
+                None => {
+                    // Not yet: step on without asking gdb.
+                    req.resume |= debug::RESUME_STEP;
+                    None
+                }
+            },
             debug::EVENT_DEBUG => Some(self.debug_reason(req.dr6)),
             other => {
                 log::warn!("gdb: ignoring unknown debug event {other}");
@@ -247,6 +260,9 @@ impl Debugger {
             outcome = self.finish(resume);
         }
         let (dr, dr7) = self.target.debug_registers();
+        if std::env::var_os("ASTRA_GDB_KVM_DR").is_some() {
+            self.load_debug_registers(fd);
+        }
         req.dr = dr;
         req.dr7 = dr7;
         req.resume |= debug::RESUME_SET_DEBUG_REGS;
@@ -259,6 +275,20 @@ impl Debugger {
             log::warn!("gdb: cannot answer the debug request at {gpa:#x}");
         }
         Ok(outcome)
+    }
+
+    /// Loads the debug registers through KVM.
+    fn load_debug_registers(&self, fd: &VcpuFd) {
+        let (dr, dr7) = self.target.debug_registers();
+        let dregs = kvm_debugregs {
+            db: dr,
+            dr6: 0xffff_0ff0,
+            dr7: dr7 | (1 << 10),
+            ..Default::default()
+        };
+        if let Err(e) = fd.set_debug_regs(&dregs) {
+            log::warn!("gdb: cannot load the debug registers: {e}");
+        }
     }
 
     /// What a #DB with `dr6` means to gdb.

@@ -33,6 +33,7 @@ const INT3: u8 = 0xcc;
 pub const GUEST_THREADS: usize = 1;
 /// Lowest address of the kernel half.
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+use hypercall_abi::layout::BOOT_PML4_GPA;
 
 /// The gdb thread id of guest thread `index`.
 pub fn tid(index: usize) -> Tid {
@@ -81,6 +82,9 @@ pub struct GuestTarget {
     pub user_cr3: u64,
     /// The kernel's debug entry works: kernel breakpoints may be planted.
     pub kernel_ready: bool,
+    /// The kernel's debug registers fire (its probe at boot). Where they do not, write
+    /// watchpoints are emulated by stepping and comparing, and the other kinds are refused.
+    pub dr_works: bool,
     /// Code that must not be broken into (the kernel's trap entry and debug path).
     pub no_break: Range<u64>,
     sw: BTreeMap<u64, SwBreak>,
@@ -101,6 +105,7 @@ impl GuestTarget {
             kernel_cr3: 0,
             user_cr3: 0,
             kernel_ready: false,
+            dr_works: true,
             no_break: 0..0,
             sw: BTreeMap::new(),
             hw: [None; 4],
@@ -113,12 +118,18 @@ impl GuestTarget {
         &self.mem
     }
 
-    /// Page-table roots to try for `gva`, best first.
+    /// Page-table roots to try for `gva`, best first (0: none). The user half exists
+    /// only in a program's tables: the boot tables' identity map and the kernel's own
+    /// tables say nothing about it.
     fn roots(&self, gva: u64) -> [u64; 3] {
         if gva >= KERNEL_HALF {
             [self.cr3, self.kernel_cr3, self.user_cr3]
+        } else if self.user_cr3 == 0 {
+            [0; 3]
         } else {
-            [self.cr3, self.user_cr3, 0]
+            let current = self.cr3 & !0xfff;
+            let kernel_tables = current == BOOT_PML4_GPA || current == self.kernel_cr3 & !0xfff;
+            [if kernel_tables { 0 } else { self.cr3 }, self.user_cr3, 0]
         }
     }
 
@@ -234,6 +245,24 @@ impl GuestTarget {
             Some(_) => true,
             None => false,
         }
+    }
+
+    /// The write watchpoints, when they must be emulated: (address, current bytes).
+    pub fn emulated_watches(&self) -> Vec<(u64, Vec<u8>)> {
+        if self.dr_works {
+            return Vec::new();
+        }
+        self.hw
+            .iter()
+            .flatten()
+            .filter(|s| s.watch == Some(WatchKind::Write))
+            .map(|s| {
+                let mut now = vec![0u8; s.len as usize];
+                let n = self.read_virt(s.addr, &mut now);
+                now.truncate(n);
+                (s.addr, now)
+            })
+            .collect()
     }
 
     /// DR0-DR3 and DR7 for the slots in use.
@@ -414,7 +443,7 @@ impl SwBreakpoint for GuestTarget {
 
 impl HwBreakpoint for GuestTarget {
     fn add_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        if self.no_break.contains(&addr) {
+        if self.no_break.contains(&addr) || !self.dr_works {
             return Ok(false);
         }
         Ok(self.add_hw(HwSlot {
@@ -441,7 +470,10 @@ impl HwWatchpoint for GuestTarget {
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
         // A debug register watches 1, 2, 4 or 8 naturally aligned bytes.
-        if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
+        if !matches!(len, 1 | 2 | 4 | 8)
+            || addr % len != 0
+            || (!self.dr_works && kind != WatchKind::Write)
+        {
             return Ok(false);
         }
         Ok(self.add_hw(HwSlot {

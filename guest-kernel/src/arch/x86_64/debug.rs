@@ -41,7 +41,14 @@ struct State {
     step_over_syscall: bool,
     /// Inside a report: a nested #BP/#DB is a kernel fault, not a recursion.
     reporting: bool,
+    /// Probing whether the debug registers fire: a #DB now is the probe's.
+    probing: bool,
+    /// The probe's watchpoint fired.
+    probe_hit: bool,
 }
+
+/// What the debug-register probe writes to.
+static PROBE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 static mut STATE: State = State {
     request: DebugRequest {
@@ -81,6 +88,8 @@ static mut STATE: State = State {
     step_masked_if: false,
     step_over_syscall: false,
     reporting: false,
+    probing: false,
+    probe_hit: false,
 };
 
 /// True when `astra-vmm --gdb` runs this kernel.
@@ -94,6 +103,18 @@ pub fn attached() -> bool {
 /// plant breakpoints in.
 pub fn init(kernel_cr3: u64) {
     ATTACHED.store(true, Ordering::Relaxed);
+    // Does a watchpoint fire here? (Not on the PVM host, where the host does not load
+    // the guest's debug registers; the debugger then emulates watchpoints by stepping.)
+    // SAFETY: single CPU, interrupts off at boot.
+    let state = unsafe { &mut *(&raw mut STATE) };
+    state.probing = true;
+    // DR0 = PROBE, G0, write, 8 bytes.
+    let probe = [PROBE.as_ptr() as u64, 0, 0, 0, (1 << 1) | (0b1001 << 16)];
+    load_debug_registers(&probe);
+    PROBE.store(1, Ordering::SeqCst);
+    load_debug_registers(&[0; 5]);
+    state.probing = false;
+    state.request.dr6 = u64::from(state.probe_hit);
     let (start, end) = super::trap::entry_ranges()[0];
     report_event(debug::EVENT_READY, [kernel_cr3, start, end]);
 }
@@ -138,6 +159,10 @@ pub fn trap(frame: &mut TrapFrame, vector: u64) {
         write_dr6(DR6_CLEAR);
         // SAFETY: single CPU, interrupts off (trap gate).
         let state = unsafe { &mut *(&raw mut STATE) };
+        if state.probing {
+            state.probe_hit = true;
+            return;
+        }
         if frame.rip >= super::trap::entry_ranges()[0].0
             && frame.rip < super::trap::entry_ranges()[0].1
             && !frame.from_user()
@@ -205,7 +230,7 @@ fn report(frame: &mut TrapFrame, event: u32, args: [u64; 3], cr3: Option<u64>) {
     r.args = args;
     r.event = event;
     r.resume = 0;
-    if event != debug::EVENT_DEBUG && event != debug::EVENT_BREAKPOINT {
+    if event == debug::EVENT_PROGRAM_LOADED {
         r.dr6 = 0;
     }
     let gpa = crate::mm::kernel_virt_to_phys(r as *const DebugRequest as u64);

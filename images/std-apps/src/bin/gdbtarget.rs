@@ -1,0 +1,28 @@
+//! `gdbtarget`: the program the gdb tests debug (tests/tests/gdb.rs). `gdbtarget` adds to a
+//! global through a function that is not inlined and exits with status 3 whatever the
+//! sum; `gdbtarget spin` first spins until a debugger sets `STOP`.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The global the tests print and watch.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Set (by a debugger) to end `spin`.
+static STOP: AtomicU64 = AtomicU64::new(0);
+
+#[inline(never)]
+fn bump(n: u64) -> u64 {
+    COUNTER.fetch_add(n, Ordering::SeqCst) + n
+}
+
+fn main() {
+    let start = black_box(41u64);
+    if std::env::args().nth(1).as_deref() == Some("spin") {
+        while STOP.load(Ordering::Relaxed) == 0 {
+            std::hint::spin_loop();
+        }
+    }
+    let sum = bump(start);
+    println!("counter {sum}");
+    std::process::exit(3);
+}

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The global the tests print and watch.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
-/// Set (by a debugger) to end `spin`.
-static STOP: AtomicU64 = AtomicU64::new(0);
+/// Set (by a debugger: `set var gdbtarget::STOP = 1`) to end `spin`. A plain static, as
+/// gdb cannot assign to an atomic's cell.
+static mut STOP: u64 = 0;
 
 #[inline(never)]
 fn bump(n: u64) -> u64 {
@@ -18,7 +19,8 @@ fn bump(n: u64) -> u64 {
 fn main() {
     let start = black_box(41u64);
     if std::env::args().nth(1).as_deref() == Some("spin") {
-        while STOP.load(Ordering::Relaxed) == 0 {
+        // SAFETY: a volatile read of a static only a debugger writes.
+        while unsafe { std::ptr::read_volatile(&raw const STOP) } == 0 {
             std::hint::spin_loop();
         }
     }

@@ -92,6 +92,16 @@ static mut STATE: State = State {
     probe_hit: false,
 };
 
+/// The debug path's state.
+#[inline(always)]
+fn state() -> &'static mut State {
+    let ptr = &raw mut STATE;
+    // SAFETY: one CPU; the state is used only from #BP/#DB (interrupts off), at boot and at
+    // exec (interrupts off on the kernel's own path), never concurrently, and no caller
+    // holds the reference across another's use.
+    unsafe { &mut *ptr }
+}
+
 /// True when `astra-vmm --gdb` runs this kernel.
 #[inline(always)]
 pub fn attached() -> bool {
@@ -105,8 +115,7 @@ pub fn init(kernel_cr3: u64) {
     ATTACHED.store(true, Ordering::Relaxed);
     // Does a watchpoint fire here? (Not on the PVM host, where the host does not load
     // the guest's debug registers; the debugger then emulates watchpoints by stepping.)
-    // SAFETY: single CPU, interrupts off at boot.
-    let state = unsafe { &mut *(&raw mut STATE) };
+    let state = state();
     state.probing = true;
     // DR0 = PROBE, G0, write, 8 bytes.
     let probe = [PROBE.as_ptr() as u64, 0, 0, 0, (1 << 1) | (0b1001 << 16)];
@@ -135,8 +144,7 @@ pub fn program_loaded(bias: u64, entry: u64, cr3: u64) {
 
 /// A system call returned: if it was being single-stepped, the step is over.
 pub fn after_syscall(frame: &mut TrapFrame) {
-    // SAFETY: single CPU; the debug state is touched only from traps and system calls.
-    let state = unsafe { &mut *(&raw mut STATE) };
+    let state = state();
     if attached() && state.step_over_syscall {
         state.step_over_syscall = false;
         trap_event(frame, debug::EVENT_DEBUG, DR6_CLEAR | DR6_BS);
@@ -157,8 +165,7 @@ pub fn trap(frame: &mut TrapFrame, vector: u64) {
     } else {
         let dr6 = read_dr6();
         write_dr6(DR6_CLEAR);
-        // SAFETY: single CPU, interrupts off (trap gate).
-        let state = unsafe { &mut *(&raw mut STATE) };
+        let state = state();
         if state.probing {
             state.probe_hit = true;
             return;
@@ -179,8 +186,7 @@ pub fn trap(frame: &mut TrapFrame, vector: u64) {
 
 #[link_section = ".entry.text"]
 fn trap_event(frame: &mut TrapFrame, event: u32, dr6: u64) {
-    // SAFETY: single CPU, interrupts off.
-    let state = unsafe { &mut *(&raw mut STATE) };
+    let state = state();
     state.request.dr6 = dr6;
     report(frame, event, [0; 3], None);
 }
@@ -188,9 +194,7 @@ fn trap_event(frame: &mut TrapFrame, event: u32, dr6: u64) {
 /// Fills the request from `frame`, rings the debug device, and applies the answer.
 #[link_section = ".entry.text"]
 fn report(frame: &mut TrapFrame, event: u32, args: [u64; 3], cr3: Option<u64>) {
-    // SAFETY: single CPU; reports happen in traps (interrupts off) or at boot and exec
-    // (interrupts off on the kernel's own path), never concurrently.
-    let state = unsafe { &mut *(&raw mut STATE) };
+    let state = state();
     if state.reporting {
         // A breakpoint or watchpoint inside the debug path itself.
         crate::trap::kernel_fault(frame);

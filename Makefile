@@ -30,7 +30,7 @@ BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
 .PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain gdb-tools gdb-image
+	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb
 
 all: vmm kernel rootfs
 

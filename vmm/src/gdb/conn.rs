@@ -24,7 +24,8 @@ const KICK_INTERVAL: Duration = Duration::from_millis(10);
 pub enum GdbAddress {
     /// `HOST:PORT` (TCP).
     Tcp(String),
-    /// A path (unix socket): anything containing a `/`.
+    /// A path (unix socket): anything containing a `/`. If it names an existing
+    /// character device (a serial port), gdb is spoken over that device instead.
     Unix(PathBuf),
 }
 
@@ -69,8 +70,9 @@ pub struct Control {
     pub running: AtomicBool,
     /// gdb asked for an interrupt that the vCPU has not taken yet.
     pub interrupt: AtomicBool,
-    /// The vCPU thread, to kick out of `KVM_RUN`.
-    pub vcpu_thread: Mutex<Option<libc::pthread_t>>,
+    /// The vCPU thread (its `pthread_t` as an integer: a pointer on musl), to kick out of
+    /// `KVM_RUN`.
+    pub vcpu_thread: Mutex<Option<usize>>,
 }
 
 impl Control {
@@ -78,6 +80,8 @@ impl Control {
     pub fn register_vcpu_thread(&self) {
         // SAFETY: pthread_self has no preconditions.
         let me = unsafe { libc::pthread_self() };
+        #[allow(clippy::unnecessary_cast)] // an integer on glibc, a pointer on musl
+        let me = me as usize;
         *self
             .vcpu_thread
             .lock()
@@ -92,7 +96,12 @@ impl Control {
         if let Some(thread) = thread {
             // SAFETY: the vCPU thread outlives the VMM's use of it (it is joined or the
             // process exits); the signal has a handler that does nothing.
-            unsafe { libc::pthread_kill(thread, crate::vstate::vcpu::kick_signal()) };
+            unsafe {
+                libc::pthread_kill(
+                    thread as libc::pthread_t,
+                    crate::vstate::vcpu::kick_signal(),
+                )
+            };
         }
     }
 }
@@ -127,6 +136,14 @@ pub fn accept(addr: &GdbAddress) -> Result<GdbLink, GdbError> {
                 .map_err(|e| GdbError::Listen(addr.clone(), e))?;
             (Box::new(reader), Box::new(BufWriter::new(stream)))
         }
+        GdbAddress::Unix(p) if is_char_device(p) => {
+            let port = open_serial(p).map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            eprintln!("astra-vmm: waiting for gdb on {} (serial line)", p.display());
+            let reader = port
+                .try_clone()
+                .map_err(|e| GdbError::Listen(addr.clone(), e))?;
+            (Box::new(reader), Box::new(BufWriter::new(port)))
+        }
         GdbAddress::Unix(p) => {
             let _ = std::fs::remove_file(p);
             let listener = UnixListener::bind(p).map_err(|e| GdbError::Listen(addr.clone(), e))?;
@@ -156,6 +173,30 @@ pub fn accept(addr: &GdbAddress) -> Result<GdbLink, GdbError> {
         incoming: rx,
         control,
     })
+}
+
+fn is_char_device(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// Opens a serial line for gdb's packets: raw (no echo, no line editing, 8-bit clean).
+fn open_serial(path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let port = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let fd = port.as_raw_fd();
+    // SAFETY: termios is plain data; tcgetattr fills it for a valid fd or fails.
+    let mut tio: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open for the life of `port`; `tio` is a valid termios.
+    if unsafe { libc::tcgetattr(fd, &mut tio) } == 0 {
+        // SAFETY: `tio` came from tcgetattr; cfmakeraw only edits its flags.
+        unsafe { libc::cfmakeraw(&mut tio) };
+        // SAFETY: as above; a valid termios for this fd.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &tio) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(port)
 }
 
 fn read_loop(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Incoming>, control: &Control) {

@@ -332,7 +332,9 @@ pub unsafe fn init_idt() {
         let idt_ptr = &raw mut IDT;
         let idt = &mut *idt_ptr;
         for (vector, entry) in idt.0.iter_mut().enumerate() {
-            let dpl = if vector as u64 == VECTOR_INT80 { 3 } else { 0 };
+            // `int3` from user mode needs a DPL-3 gate, or it is a #GP on hardware
+            // (breakpoints a debugger plants in programs, and programs' own `int3`).
+            let dpl = if vector as u64 == VECTOR_INT80 || vector == 3 { 3 } else { 0 };
             let ist = if vector == 8 { 1 } else { 0 };
             *entry = gate(base + 16 * vector as u64, dpl, ist);
         }

@@ -30,7 +30,7 @@ BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
 .PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb
+	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
 
@@ -124,11 +124,16 @@ unit-test: toolchain
 integration-test: all gdb-image
 	$(CARGO) test --release -p astra-tests
 
-test: unit-test integration-test test-hwkvm
+test: unit-test integration-test test-hwkvm test-hwkvm-gdb
 
 test-hwkvm: all
 	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
 	tests/hwkvm/run.sh
+
+# gdb on the hardware-KVM tier: host gdb against the inner astra-vmm over a serial line.
+test-hwkvm-gdb: all gdb-image
+	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
+	tests/hwkvm/gdb.sh
 
 check: toolchain
 	$(CARGO) fmt --all -- --check

@@ -201,6 +201,13 @@ mod tests {
     }
 
     #[test]
+    fn gdb_flag() {
+        assert!(Cmdline::parse(hypercall_abi::debug::CMDLINE_PARAM).gdb);
+        assert!(!Cmdline::parse("astra.gdb=0").gdb);
+        assert!(!Cmdline::parse("").gdb);
+    }
+
+    #[test]
     fn stats_and_panic_flags() {
         let c = Cmdline::parse("astra.stats astra.panic=no");
         assert!(c.stats && !c.panic && !c.strace);

@@ -25,7 +25,7 @@ for f in "$STD" "$CPROG" "$KSYMS" build/gdb.tar; do
 done
 command -v gdb >/dev/null || { echo "hwkvm-gdb: gdb is missing: run make gdb-tools" >&2; exit 1; }
 mkdir -p "$OUT"
-rm -f "$SOCK" "$OUT"/*.out
+rm -f "$SOCK" "$OUT"/*.out "$LOG" # a stale console log would look like waiting VMMs
 dispatch=0x$(nm -C "$KSYMS" | awk '$3 == "astra_kernel::syscall::dispatch" { a = $1 } END { print a }')
 
 # wait_for_vmm N: until the N-th inner astra-vmm waits for gdb (or QEMU is gone).

@@ -405,6 +405,20 @@ mod tests {
     }
 
     #[test]
+    fn gdb_flag_tells_the_kernel() {
+        let config = parse(&["--kernel", "k", "--gdb", ":1234"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.gdb, Some(GdbAddress::Tcp("127.0.0.1:1234".into())));
+        assert!(config.cmdline.split(' ').any(|p| p == "astra.gdb"));
+        let plain = parse(&["--kernel", "k"]).unwrap().into_config().unwrap();
+        assert_eq!(plain.gdb, None);
+        assert!(!plain.cmdline.contains("astra.gdb"));
+        assert!(parse(&["--kernel", "k", "--gdb", "1234"]).is_err());
+    }
+
+    #[test]
     fn timeouts_accept_fractions() {
         assert_eq!(parse_timeout("2.5"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_timeout("3"), Ok(Duration::from_secs(3)));

@@ -138,7 +138,10 @@ pub fn accept(addr: &GdbAddress) -> Result<GdbLink, GdbError> {
         }
         GdbAddress::Unix(p) if is_char_device(p) => {
             let port = open_serial(p).map_err(|e| GdbError::Listen(addr.clone(), e))?;
-            eprintln!("astra-vmm: waiting for gdb on {} (serial line)", p.display());
+            eprintln!(
+                "astra-vmm: waiting for gdb on {} (serial line)",
+                p.display()
+            );
             let reader = port
                 .try_clone()
                 .map_err(|e| GdbError::Listen(addr.clone(), e))?;
@@ -183,7 +186,10 @@ fn is_char_device(path: &std::path::Path) -> bool {
 /// Opens a serial line for gdb's packets: raw (no echo, no line editing, 8-bit clean).
 fn open_serial(path: &std::path::Path) -> io::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
-    let port = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
     let fd = port.as_raw_fd();
     // SAFETY: termios is plain data; tcgetattr fills it for a valid fd or fails.
     let mut tio: libc::termios = unsafe { std::mem::zeroed() };

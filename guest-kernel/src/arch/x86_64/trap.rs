@@ -334,7 +334,11 @@ pub unsafe fn init_idt() {
         for (vector, entry) in idt.0.iter_mut().enumerate() {
             // `int3` from user mode needs a DPL-3 gate, or it is a #GP on hardware
             // (breakpoints a debugger plants in programs, and programs' own `int3`).
-            let dpl = if vector as u64 == VECTOR_INT80 || vector == 3 { 3 } else { 0 };
+            let dpl = if vector as u64 == VECTOR_INT80 || vector == 3 {
+                3
+            } else {
+                0
+            };
             let ist = if vector == 8 { 1 } else { 0 };
             *entry = gate(base + 16 * vector as u64, dpl, ist);
         }

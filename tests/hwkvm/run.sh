@@ -217,6 +217,7 @@ set +e
 # ten wedged here: both L1 vCPUs idle in HLT with their timer interrupts lost (the inner
 # VMM's own --timeout never fired), or looping in NMI entry. 280 scenario runs in a row
 # with single-threaded TCG had no hang, and it was also faster on a 2-core host.
+# shellcheck disable=SC2086 # HWKVM_QEMU_ARGS is split on whitespace on purpose
 timeout --foreground -k 10 "$HWKVM_TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=single -cpu "$HWKVM_CPU" -M pc -m 2G -smp 2 -nic none -nographic -no-reboot \
     -kernel "$VMLINUZ" -initrd "$INITRD" $HWKVM_QEMU_ARGS \

@@ -108,8 +108,9 @@ impl Debugger {
         }
     }
 
-    /// A stop the VMM makes: before the first instruction (`trap` false) or for a Ctrl-C
-    /// (`interrupted`), or after a KVM single step (`stepped`).
+    /// A stop the VMM makes, with the registers from KVM: before the first instruction or
+    /// for a Ctrl-C (`stepped` false: gdb already knows why), or at the end of a KVM single
+    /// step (`stepped`).
     pub fn stop_vcpu(&mut self, fd: &VcpuFd, stepped: bool) -> Result<DebugOutcome, GdbError> {
         let r = ioctl("KVM_GET_REGS", fd.get_regs())?;
         let s = ioctl("KVM_GET_SREGS", fd.get_sregs())?;
@@ -260,9 +261,6 @@ impl Debugger {
             outcome = self.finish(resume);
         }
         let (dr, dr7) = self.target.debug_registers();
-        if std::env::var_os("ASTRA_GDB_KVM_DR").is_some() {
-            self.load_debug_registers(fd);
-        }
         req.dr = dr;
         req.dr7 = dr7;
         req.resume |= debug::RESUME_SET_DEBUG_REGS;

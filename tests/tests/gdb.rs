@@ -225,6 +225,8 @@ fn std_program_breakpoints_watchpoint_registers_and_finish() {
             "break gdbtarget::main".into(),
             "continue".into(),
             "print gdbtarget::COUNTER.v.value".into(),
+            // musl's thread pointer: inside the program's image.
+            "info registers fs_base".into(),
             "watch -l gdbtarget::COUNTER.v.value".into(),
             "break gdbtarget::bump".into(),
             "continue".into(),
@@ -242,6 +244,7 @@ fn std_program_breakpoints_watchpoint_registers_and_finish() {
         &[
             "Breakpoint 1, ",
             "$1 = 0",
+            "fs_base        0x5555",
             "Breakpoint 3, gdbtarget::bump (n=41)",
             "$2 = 41",
             "Old value = 0",

@@ -15,6 +15,7 @@
 //! Without `--gdb` none of this exists: the vCPU loop has no debugger and the debug port
 //! is unknown, as before.
 
+mod arch;
 mod conn;
 mod regs;
 mod stop;

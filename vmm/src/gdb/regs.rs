@@ -3,6 +3,8 @@
 //! stop the kernel reported from its #BP/#DB handler).
 
 use gdbstub_arch::x86::reg::{X86SegmentRegs, X86_64CoreRegs, X87FpuInternalRegs};
+
+use super::arch::AstraRegs;
 use hypercall_abi::DebugRegs;
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_sregs};
 
@@ -42,8 +44,8 @@ pub fn store_fpu(regs: &X86_64CoreRegs, fpu: &mut kvm_fpu) {
 }
 
 /// gdb's registers from KVM's.
-pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs, fpu: &kvm_fpu) -> X86_64CoreRegs {
-    let mut regs = X86_64CoreRegs {
+pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs, fpu: &kvm_fpu) -> AstraRegs {
+    let mut core = X86_64CoreRegs {
         regs: [
             r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11,
             r.r12, r.r13, r.r14, r.r15,
@@ -60,13 +62,25 @@ pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs, fpu: &kvm_fpu) -> X86_64CoreRegs {
         },
         ..Default::default()
     };
-    fill_fpu(&mut regs, fpu);
-    regs
+    fill_fpu(&mut core, fpu);
+    AstraRegs {
+        core,
+        orig_rax: u64::MAX,
+        fs_base: s.fs.base,
+        gs_base: s.gs.base,
+    }
+}
+
+/// Writes gdb's segment bases into KVM's special registers.
+pub fn store_sregs(regs: &AstraRegs, s: &mut kvm_sregs) {
+    s.fs.base = regs.fs_base;
+    s.gs.base = regs.gs_base;
 }
 
 /// Writes gdb's general-purpose registers, rip and rflags into KVM's (segment selectors
 /// are not writable: changing them under a running kernel would only crash it).
-pub fn store_kvm(regs: &X86_64CoreRegs, r: &mut kvm_regs) {
+pub fn store_kvm(regs: &AstraRegs, r: &mut kvm_regs) {
+    let regs = &regs.core;
     let g = &regs.regs;
     (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp) =
         (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
@@ -77,8 +91,8 @@ pub fn store_kvm(regs: &X86_64CoreRegs, r: &mut kvm_regs) {
 }
 
 /// gdb's registers from a debug request (and the FPU from KVM).
-pub fn from_request(d: &DebugRegs, fpu: &kvm_fpu) -> X86_64CoreRegs {
-    let mut regs = X86_64CoreRegs {
+pub fn from_request(d: &DebugRegs, fpu: &kvm_fpu) -> AstraRegs {
+    let mut core = X86_64CoreRegs {
         regs: [
             d.rax, d.rbx, d.rcx, d.rdx, d.rsi, d.rdi, d.rbp, d.rsp, d.r8, d.r9, d.r10, d.r11,
             d.r12, d.r13, d.r14, d.r15,
@@ -92,12 +106,20 @@ pub fn from_request(d: &DebugRegs, fpu: &kvm_fpu) -> X86_64CoreRegs {
         },
         ..Default::default()
     };
-    fill_fpu(&mut regs, fpu);
-    regs
+    fill_fpu(&mut core, fpu);
+    AstraRegs {
+        core,
+        orig_rax: u64::MAX,
+        fs_base: d.fs_base,
+        gs_base: d.gs_base,
+    }
 }
 
 /// Writes gdb's registers into a debug request (the kernel applies what it allows).
-pub fn store_request(regs: &X86_64CoreRegs, d: &mut DebugRegs) {
+pub fn store_request(regs: &AstraRegs, d: &mut DebugRegs) {
+    d.fs_base = regs.fs_base;
+    d.gs_base = regs.gs_base;
+    let regs = &regs.core;
     let g = &regs.regs;
     (d.rax, d.rbx, d.rcx, d.rdx, d.rsi, d.rdi, d.rbp, d.rsp) =
         (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
@@ -128,17 +150,25 @@ mod tests {
         let mut fpu = kvm_fpu::default();
         fpu.xmm[3] = [9; 16];
         fpu.mxcsr = 0x1f80;
-        let regs = from_request(&d, &fpu);
-        assert_eq!(regs.regs[6], 7);
-        assert_eq!(regs.regs[7], 8);
-        assert_eq!(regs.segments.cs, 0x93);
-        assert_eq!(regs.xmm[3], u128::from_le_bytes([9; 16]));
+        let regs = from_request(
+            &DebugRegs {
+                fs_base: 0x7000,
+                ..d
+            },
+            &fpu,
+        );
+        assert_eq!(regs.fs_base, 0x7000);
+        assert_eq!(regs.core.regs[6], 7);
+        assert_eq!(regs.core.regs[7], 8);
+        assert_eq!(regs.core.segments.cs, 0x93);
+        assert_eq!(regs.core.xmm[3], u128::from_le_bytes([9; 16]));
         let mut back = DebugRegs::default();
         store_request(&regs, &mut back);
         assert_eq!(back.rip, d.rip);
         assert_eq!(back.r15, 16);
+        assert_eq!(back.fs_base, 0x7000);
         let mut fpu2 = kvm_fpu::default();
-        store_fpu(&regs, &mut fpu2);
+        store_fpu(&regs.core, &mut fpu2);
         assert_eq!(fpu2.xmm[3], [9; 16]);
         assert_eq!(fpu2.mxcsr, 0x1f80);
     }

@@ -127,8 +127,11 @@ impl Debugger {
         if self.target.regs_dirty {
             regs::store_kvm(&self.target.regs, &mut r);
             let mut fpu = fpu;
-            regs::store_fpu(&self.target.regs, &mut fpu);
+            regs::store_fpu(&self.target.regs.core, &mut fpu);
             ioctl("KVM_SET_FPU", fd.set_fpu(&fpu))?;
+            let mut s = s;
+            regs::store_sregs(&self.target.regs, &mut s);
+            ioctl("KVM_SET_SREGS", fd.set_sregs(&s))?;
         }
         if self.target.kernel_ready {
             self.load_debug_registers(fd);
@@ -252,7 +255,7 @@ impl Debugger {
             regs::store_request(&self.target.regs, &mut req.regs);
             if self.target.regs_dirty {
                 let mut fpu = fpu;
-                regs::store_fpu(&self.target.regs, &mut fpu);
+                regs::store_fpu(&self.target.regs.core, &mut fpu);
                 ioctl("KVM_SET_FPU", fd.set_fpu(&fpu))?;
             }
             if resume == Resume::Run(ResumeAction::Step) {

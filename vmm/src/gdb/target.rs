@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::ops::Range;
 
+use super::arch::{AstraRegs, AstraX86_64};
 use gdbstub::common::{Signal, Tid};
 use gdbstub::target::ext::base::multithread::{
     MultiThreadBase, MultiThreadResume, MultiThreadResumeOps, MultiThreadSchedulerLocking,
@@ -21,8 +22,6 @@ use gdbstub::target::ext::breakpoints::{
     SwBreakpoint, SwBreakpointOps, WatchKind,
 };
 use gdbstub::target::{Target, TargetError, TargetResult};
-use gdbstub_arch::x86::reg::X86_64CoreRegs;
-use gdbstub_arch::x86::X86_64_SSE;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::walk;
@@ -71,7 +70,7 @@ pub enum ResumeAction {
 pub struct GuestTarget {
     mem: GuestMemoryMmap,
     /// The registers at the stop (written back at the resume).
-    pub regs: X86_64CoreRegs,
+    pub regs: AstraRegs,
     /// gdb changed `regs`.
     pub regs_dirty: bool,
     /// The page-table root the stopped code runs on.
@@ -99,7 +98,7 @@ impl GuestTarget {
     pub fn new(mem: GuestMemoryMmap) -> GuestTarget {
         GuestTarget {
             mem,
-            regs: X86_64CoreRegs::default(),
+            regs: AstraRegs::default(),
             regs_dirty: false,
             cr3: 0,
             kernel_cr3: 0,
@@ -312,7 +311,7 @@ impl GuestTarget {
 }
 
 impl Target for GuestTarget {
-    type Arch = X86_64_SSE;
+    type Arch = AstraX86_64;
     type Error = ();
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
@@ -325,12 +324,12 @@ impl Target for GuestTarget {
 }
 
 impl MultiThreadBase for GuestTarget {
-    fn read_registers(&mut self, regs: &mut X86_64CoreRegs, _tid: Tid) -> TargetResult<(), Self> {
+    fn read_registers(&mut self, regs: &mut AstraRegs, _tid: Tid) -> TargetResult<(), Self> {
         *regs = self.regs.clone();
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &X86_64CoreRegs, _tid: Tid) -> TargetResult<(), Self> {
+    fn write_registers(&mut self, regs: &AstraRegs, _tid: Tid) -> TargetResult<(), Self> {
         self.regs = regs.clone();
         self.regs_dirty = true;
         Ok(())

@@ -6,18 +6,15 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 use super::GdbError;
+use crate::vstate::vcpu_handle::VcpuHandle;
 
 /// The interrupt byte gdb sends for Ctrl-C.
 const CTRL_C: u8 = 0x03;
-/// How often the reader re-kicks a vCPU that has not taken an interrupt yet.
-const KICK_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Where `--gdb` listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,49 +60,6 @@ pub enum Incoming {
     Closed,
 }
 
-/// State shared between the reader thread and the vCPU thread.
-#[derive(Default)]
-pub struct Control {
-    /// The guest is running (not stopped in the debugger).
-    pub running: AtomicBool,
-    /// gdb asked for an interrupt that the vCPU has not taken yet.
-    pub interrupt: AtomicBool,
-    /// The vCPU thread (its `pthread_t` as an integer: a pointer on musl), to kick out of
-    /// `KVM_RUN`.
-    pub vcpu_thread: Mutex<Option<usize>>,
-}
-
-impl Control {
-    /// Records the calling thread as the vCPU thread.
-    pub fn register_vcpu_thread(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() };
-        #[allow(clippy::unnecessary_cast)] // an integer on glibc, a pointer on musl
-        let me = me as usize;
-        *self
-            .vcpu_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(me);
-    }
-
-    fn kick(&self) {
-        let thread = *self
-            .vcpu_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(thread) = thread {
-            // SAFETY: the vCPU thread outlives the VMM's use of it (it is joined or the
-            // process exits); the signal has a handler that does nothing.
-            unsafe {
-                libc::pthread_kill(
-                    thread as libc::pthread_t,
-                    crate::vstate::vcpu::kick_signal(),
-                )
-            };
-        }
-    }
-}
-
 /// The connection's write side (reads come from the reader thread).
 pub struct GdbConnection {
     writer: Box<dyn Write + Send>,
@@ -117,8 +71,8 @@ pub struct GdbLink {
     pub conn: GdbConnection,
     /// Bytes from gdb.
     pub incoming: Receiver<Incoming>,
-    /// Shared with the reader thread.
-    pub control: Arc<Control>,
+    /// The vCPU the reader pauses on Ctrl-C.
+    pub vcpu: Arc<VcpuHandle>,
 }
 
 /// Listens on `addr`, tells the user, and waits for gdb to connect.
@@ -164,17 +118,17 @@ pub fn accept(addr: &GdbAddress) -> Result<GdbLink, GdbError> {
             (Box::new(reader), Box::new(BufWriter::new(stream)))
         }
     };
-    let control = Arc::new(Control::default());
+    let vcpu = Arc::new(VcpuHandle::default());
     let (tx, rx) = mpsc::channel();
-    let reader_control = Arc::clone(&control);
+    let reader_vcpu = Arc::clone(&vcpu);
     thread::Builder::new()
         .name("gdb-reader".into())
-        .spawn(move || read_loop(reader, tx, &reader_control))
+        .spawn(move || read_loop(reader, tx, &reader_vcpu))
         .map_err(GdbError::Thread)?;
     Ok(GdbLink {
         conn: GdbConnection { writer },
         incoming: rx,
-        control,
+        vcpu,
     })
 }
 
@@ -205,7 +159,7 @@ fn open_serial(path: &std::path::Path) -> io::Result<std::fs::File> {
     Ok(port)
 }
 
-fn read_loop(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Incoming>, control: &Control) {
+fn read_loop(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Incoming>, vcpu: &VcpuHandle) {
     let mut buf = [0u8; 4096];
     loop {
         let n = match reader.read(&mut buf) {
@@ -219,15 +173,8 @@ fn read_loop(mut reader: Box<dyn Read + Send>, tx: mpsc::Sender<Incoming>, contr
             if tx.send(Incoming::Byte(byte)).is_err() {
                 return;
             }
-            if byte == CTRL_C && control.running.load(Ordering::Acquire) {
-                control.interrupt.store(true, Ordering::Release);
-                // Kick until the vCPU takes it (a kick can land just before KVM_RUN).
-                while control.interrupt.load(Ordering::Acquire)
-                    && control.running.load(Ordering::Acquire)
-                {
-                    control.kick();
-                    thread::sleep(KICK_INTERVAL);
-                }
+            if byte == CTRL_C && vcpu.is_running() {
+                vcpu.request_pause();
             }
         }
     }

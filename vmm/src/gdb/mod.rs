@@ -32,6 +32,8 @@ use gdbstub::stub::state_machine::GdbStubStateMachine;
 use gdbstub::stub::{DisconnectReason, GdbStub, MultiThreadStopReason};
 use vm_memory::GuestMemoryMmap;
 
+use crate::vstate::vcpu_handle::VcpuHandle;
+
 pub use conn::{accept, GdbAddress, GdbConnection, GdbLink};
 pub use stop::DebugOutcome;
 use target::{GuestTarget, ResumeAction};
@@ -76,7 +78,7 @@ enum Resume {
 pub struct Debugger {
     sm: Option<StateMachine>,
     target: GuestTarget,
-    control: Arc<conn::Control>,
+    vcpu: Arc<VcpuHandle>,
     incoming: std::sync::mpsc::Receiver<conn::Incoming>,
     end: Arc<AtomicBool>,
     /// A `KVM_GUESTDBG_SINGLESTEP` step is under way.
@@ -101,7 +103,7 @@ impl Debugger {
         Ok(Debugger {
             sm: Some(sm),
             target,
-            control: link.control,
+            vcpu: link.vcpu,
             incoming: link.incoming,
             end,
             kvm_stepping: false,
@@ -114,15 +116,14 @@ impl Debugger {
         self.sm.is_some()
     }
 
-    /// Records the calling thread as the one to kick on Ctrl-C.
+    /// Binds the vCPU handle to the calling thread (the vCPU thread): Ctrl-C pauses it.
     pub fn register_vcpu_thread(&self) {
-        self.control.register_vcpu_thread();
-        self.control.running.store(true, Ordering::Release);
+        self.vcpu.bind_current_thread();
     }
 
-    /// Takes a pending Ctrl-C.
+    /// True if Ctrl-C asked the vCPU to pause (taken when the stop is handled).
     pub fn take_interrupt(&self) -> bool {
-        self.attached() && self.control.interrupt.load(Ordering::Acquire)
+        self.attached() && self.vcpu.pause_requested()
     }
 
     /// Waits for the next byte from gdb; `None` when the VM must end, `Some(None)` when
@@ -148,8 +149,8 @@ impl Debugger {
         let Some(mut sm) = self.sm.take() else {
             return Ok(Resume::Detached);
         };
-        self.control.running.store(false, Ordering::Release);
-        self.control.interrupt.store(false, Ordering::Release);
+        self.vcpu.set_running(false);
+        self.vcpu.clear_pause();
         self.target.resume = None;
         self.watching.clear();
         let protocol = |e: gdbstub::stub::GdbStubError<(), std::io::Error>| {
@@ -172,7 +173,7 @@ impl Debugger {
                             .map_err(protocol)?
                     } else if let Some(mut action) = self.target.resume.take() {
                         self.sm = Some(GdbStubStateMachine::Running(inner));
-                        self.control.running.store(true, Ordering::Release);
+                        self.vcpu.set_running(true);
                         if action == ResumeAction::Continue {
                             self.watching = self.target.emulated_watches();
                             if !self.watching.is_empty() {
@@ -211,7 +212,7 @@ impl Debugger {
         };
         // Detached or killed: no breakpoint or watchpoint stays behind.
         self.target.clear_all();
-        self.control.running.store(true, Ordering::Release);
+        self.vcpu.set_running(true);
         if resume == Resume::Detached {
             log::info!("gdb detached; the guest runs on");
         }

@@ -95,10 +95,12 @@ fi
 expect std "\$1 = 0" "gdbtarget::bump (n=41)" "Old value = 0" "New value = 100" \
     "Value returned is \$3 = 100" "exited with code 03"
 if wait_for_vmm 3; then
-    session c "$CPROG" "" 'break main' continue 'info locals' 'print counter' 'break bump' \
+    # The debug registers fire on this platform: a hardware breakpoint too.
+    session c "$CPROG" "" 'break main' continue 'info locals' 'print counter' 'hbreak bump' \
         continue 'watch counter' continue delete finish 'set $rax = 77' detach
 fi
-expect c "Breakpoint 1, main ()" "start = 41" "Old value = 0" "New value = 41" \
+expect c "Breakpoint 1, main ()" "start = 41" "Hardware assisted breakpoint 2 at" \
+    "Breakpoint 2, bump (n=n@entry=41)" "Old value = 0" "New value = 41" \
     "Value returned is \$2 = 41" "detached"
 if wait_for_vmm 4; then
     session sigint "" 20 "add-symbol-file $STD -o 0x555555554000" continue 'bt 1' \

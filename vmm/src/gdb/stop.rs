@@ -95,6 +95,15 @@ pub fn encode_request(q: &DebugRequest) -> [u8; REQUEST_SIZE] {
     raw
 }
 
+/// The request block at `gpa`, if it is 8-byte aligned and wholly in guest RAM.
+pub fn read_request(mem: &vm_memory::GuestMemoryMmap, gpa: u64) -> Option<DebugRequest> {
+    let mut raw = [0u8; REQUEST_SIZE];
+    if !gpa.is_multiple_of(8) || mem.read_slice(&mut raw, GuestAddress(gpa)).is_err() {
+        return None;
+    }
+    Some(decode_request(&raw))
+}
+
 fn ioctl<T>(what: &'static str, r: Result<T, kvm_ioctls::Error>) -> Result<T, GdbError> {
     r.map_err(|e| GdbError::Ioctl(what, e))
 }
@@ -171,18 +180,10 @@ impl Debugger {
     /// A debug-device doorbell: the kernel reports an event in the block at `gpa` and
     /// waits for the answer. A malformed block is ignored (the kernel resumes as it was).
     pub fn request(&mut self, fd: &VcpuFd, gpa: u64) -> Result<DebugOutcome, GdbError> {
-        let mut raw = [0u8; REQUEST_SIZE];
-        if !gpa.is_multiple_of(8)
-            || self
-                .target
-                .mem()
-                .read_slice(&mut raw, GuestAddress(gpa))
-                .is_err()
-        {
+        let Some(mut req) = read_request(self.target.mem(), gpa) else {
             log::warn!("gdb: ignoring a debug request at bad address {gpa:#x}");
             return Ok(DebugOutcome::Continue);
-        }
-        let mut req = decode_request(&raw);
+        };
         req.resume = 0;
         let mut outcome = DebugOutcome::Continue;
         let reason = match req.event {
@@ -323,6 +324,22 @@ impl Debugger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_request_addresses_are_refused() {
+        let mem =
+            vm_memory::GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_000)]).unwrap();
+        let q = DebugRequest {
+            event: debug::EVENT_BREAKPOINT,
+            ..Default::default()
+        };
+        mem.write_slice(&encode_request(&q), GuestAddress(0x1000))
+            .unwrap();
+        assert_eq!(read_request(&mem, 0x1000), Some(q));
+        assert_eq!(read_request(&mem, 0x1004), None);
+        assert_eq!(read_request(&mem, 0x10_000 - 8), None);
+        assert_eq!(read_request(&mem, u64::MAX & !7), None);
+    }
 
     #[test]
     fn request_blocks_round_trip() {

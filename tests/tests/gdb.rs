@@ -331,6 +331,29 @@ fn sigint_to_gdb_stops_a_spinning_program() {
 }
 
 #[test]
+fn sigint_stops_a_halted_guest_in_the_kernel() {
+    let ws = Workspace::locate();
+    let symbols = built(&ws, "build/guest.debug.elf");
+    let s = debug(
+        &["/bin/gdbtarget", "sleep"],
+        &[],
+        Some(&symbols),
+        &cmds(&["continue", "bt 3", "continue"]),
+        Some(Duration::from_millis(1500)),
+    );
+    // Stopped inside the kernel (the program sleeps, the CPU halts), then runs on.
+    assert_has(
+        &s,
+        &[
+            "Program received signal SIGINT",
+            "astra_kernel::",
+            "exited with code 03",
+        ],
+    );
+    assert_eq!(s.vmm.code, Some(3), "{}", s.vmm.report("astra-vmm"));
+}
+
+#[test]
 fn kill_and_timeout_while_stopped_end_the_vm_cleanly() {
     let ws = Workspace::locate();
     let program = built(&ws, C_PROGRAM);

@@ -1,6 +1,7 @@
 //! `gdbtarget`: the program the gdb tests debug (tests/tests/gdb.rs). `gdbtarget` adds to a
 //! global through a function that is not inlined and exits with status 3 whatever the
-//! sum; `gdbtarget spin` first spins until a debugger sets `STOP`.
+//! sum; `gdbtarget spin` first spins until a debugger sets `STOP`; `gdbtarget sleep` first
+//! sleeps 3 s (the kernel halts the CPU meanwhile).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,9 @@ fn bump(n: u64) -> u64 {
 
 fn main() {
     let start = black_box(41u64);
+    if std::env::args().nth(1).as_deref() == Some("sleep") {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
     if std::env::args().nth(1).as_deref() == Some("spin") {
         // SAFETY: a volatile read of a static only a debugger writes.
         while unsafe { std::ptr::read_volatile(&raw const STOP) } == 0 {

@@ -30,7 +30,7 @@ BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
 .PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain
+	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
 
@@ -83,6 +83,34 @@ $(STD_BIN)/gendata $(STD_BIN)/readfile $(STD_BIN)/hello-std: std-apps
 
 bench-image: std-apps $(BENCH_TAR)
 
+# The gdb tests' image: the programs they debug, with debug information. gdb itself and
+# musl-gcc (for the static C program) come from Debian packages, installed on first use.
+GDB_TAR := $(BUILD)/gdb.tar
+GDB_APPS_TARGET_DIR := target/gdb-apps
+GDB_APPS_BIN := $(GDB_APPS_TARGET_DIR)/$(MUSL_TARGET)/release
+gdb-tools:
+	@missing=""; command -v gdb >/dev/null || missing="$$missing gdb"; \
+	command -v musl-gcc >/dev/null || missing="$$missing musl-tools"; \
+	if [ -n "$$missing" ]; then \
+		command -v apt-get >/dev/null || { echo "install$$missing by hand"; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; }; \
+	fi
+
+gdb-image: toolchain gdb-tools
+	CARGO_PROFILE_RELEASE_DEBUG=2 $(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) \
+		--target $(MUSL_TARGET) --target-dir $(GDB_APPS_TARGET_DIR) --bin gdbtarget
+	@mkdir -p $(GDB_APPS_TARGET_DIR)/c
+	musl-gcc -static -g -O1 -o $(GDB_APPS_TARGET_DIR)/c/gdbtarget-c images/c-apps/gdbtarget.c
+	$(CARGO) run --release -q -p mkrootfs -- --manifest images/gdb.manifest \
+		--bin-dir $(GDB_APPS_BIN) --bin-dir $(GDB_APPS_TARGET_DIR)/c --out $(GDB_TAR)
+
+gdb: all gdb-image
+	@echo "astra-vmm --gdb :1234 --kernel $(KERNEL_ELF) --rootfs $(GDB_TAR) -- /bin/gdbtarget &"
+	@echo "gdb $(KERNEL_DEBUG_ELF) -ex 'target remote :1234' \\"
+	@echo "    -ex 'add-symbol-file $(GDB_APPS_BIN)/gdbtarget -o 0x555555554000' -ex 'break gdbtarget::main'"
+
 run: all
 	$(VMM) --kernel $(KERNEL_ELF) --rootfs $(FS_TAR)
 
@@ -93,14 +121,19 @@ unit-test: toolchain
 	$(STD_CARGO) test --lib --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
 		--target-dir $(STD_APPS_TARGET_DIR)
 
-integration-test: all
+integration-test: all gdb-image
 	$(CARGO) test --release -p astra-tests
 
-test: unit-test integration-test test-hwkvm
+test: unit-test integration-test test-hwkvm test-hwkvm-gdb
 
 test-hwkvm: all
 	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
 	tests/hwkvm/run.sh
+
+# gdb on the hardware-KVM tier: host gdb against the inner astra-vmm over a serial line.
+test-hwkvm-gdb: all gdb-image
+	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
+	tests/hwkvm/gdb.sh
 
 check: toolchain
 	$(CARGO) fmt --all -- --check

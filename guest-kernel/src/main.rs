@@ -36,6 +36,9 @@ use hypercall_abi::{layout, BootInfo, DeviceKind, MemKind, BOOT_MAGIC};
 use crate::arch::{gdt, pic, platform, trap as arch_trap};
 use crate::mm::paging::{flags, AddressSpace};
 
+/// Page-fault error code of a user-mode read of a page not present.
+const PF_USER_READ: u64 = 1 << 2;
+
 /// Largest kernel heap.
 const HEAP_MAX: u64 = 64 << 20;
 
@@ -87,6 +90,9 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
             "astra: ignoring kernel parameter with a bad value '{}'",
             param
         );
+    }
+    if cmdline.gdb {
+        arch::debug::init(arch::cpu::read_cr3());
     }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
@@ -167,6 +173,17 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         }
     };
     task.mm_mut().mem = loaded.mem;
+    if arch::debug::attached() {
+        // The debugger plants breakpoints in the program's code: fault it all in first.
+        let m = task.mm_mut();
+        let mut page = loaded.image.start;
+        while page < loaded.image.end {
+            // A page that cannot be faulted in (out of memory) just takes no breakpoint.
+            let _ = mm::fault::handle_page_fault(m, page, PF_USER_READ);
+            page += mm::PAGE_SIZE;
+        }
+        arch::debug::program_loaded(loaded.bias, loaded.entry, m.space.pml4_phys());
+    }
     let finished = task::sched::run(task);
     finished
         .exit_status()

@@ -43,8 +43,12 @@ pub fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector_number();
     let user = frame.from_user();
     match vector {
-        // The dispatcher returns through the task boundary itself.
-        VECTOR_SYSCALL | VECTOR_INT80 => return syscall::dispatch(frame),
+        VECTOR_SYSCALL | VECTOR_INT80 => {
+            // The dispatcher returns through the task boundary itself.
+            syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
+            return;
+        }
         VECTOR_TIMER => {
             time::tick();
             sched::on_tick();
@@ -54,7 +58,9 @@ pub fn handle(frame: &mut TrapFrame) {
         13 if user && platform::is_int80_gp(frame.error_code) => {
             // PVM reports `int 0x80` as #GP at the instruction: step over its two bytes.
             frame.rip += 2;
-            return syscall::dispatch(frame);
+            syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
+            return;
         }
         14 if user => user_page_fault(frame),
         _ if user => {
@@ -161,7 +167,8 @@ pub fn signal_name(sig: u8) -> &'static str {
     crate::signal::name(sig)
 }
 
-fn kernel_fault(frame: &TrapFrame) -> ! {
+/// Reports a fault in the kernel itself and ends the VM as a kernel panic.
+pub fn kernel_fault(frame: &TrapFrame) -> ! {
     use crate::drivers::console::write_fmt_emergency as emit;
     let cr2 = if frame.vector_number() == 14 {
         platform::fault_address()

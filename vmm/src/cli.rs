@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
+use crate::gdb::GdbAddress;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -133,6 +134,10 @@ pub struct Cli {
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
     pub stats: bool,
+    /// Serve gdb's remote protocol on ADDR (HOST:PORT, :PORT, or a unix-socket path): the
+    /// guest stops before its first instruction until gdb attaches (target remote ADDR).
+    #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
+    pub gdb: Option<GdbAddress>,
     /// The program the kernel runs, and its arguments (default /init).
     #[arg(last = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
@@ -155,12 +160,18 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where to wait for gdb (`--gdb`).
+    pub gdb: Option<GdbAddress>,
 }
 
 impl Cli {
     /// Validates the parts clap could not and composes the guest's command line and argv.
     pub fn into_config(self) -> Result<VmConfig, CliError> {
-        let flags = [(self.strace, STRACE_PARAM), (self.stats, STATS_PARAM)];
+        let flags = [
+            (self.strace, STRACE_PARAM),
+            (self.stats, STATS_PARAM),
+            (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
+        ];
         let params: Vec<&str> = flags
             .iter()
             .filter(|(on, _)| *on)
@@ -175,6 +186,7 @@ impl Cli {
             init_argv,
             timeout: self.timeout,
             stats: self.stats,
+            gdb: self.gdb,
         })
     }
 }
@@ -405,6 +417,20 @@ mod tests {
     fn a_repeated_flag_overrides_the_earlier_one() {
         let cli = parse(&["--kernel", "k", "--timeout", "20", "--timeout", "0.5"]).unwrap();
         assert_eq!(cli.timeout, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn gdb_flag_tells_the_kernel() {
+        let config = parse(&["--kernel", "k", "--gdb", ":1234"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.gdb, Some(GdbAddress::Tcp("127.0.0.1:1234".into())));
+        assert!(config.cmdline.split(' ').any(|p| p == "astra.gdb"));
+        let plain = parse(&["--kernel", "k"]).unwrap().into_config().unwrap();
+        assert_eq!(plain.gdb, None);
+        assert!(!plain.cmdline.contains("astra.gdb"));
+        assert!(parse(&["--kernel", "k", "--gdb", "1234"]).is_err());
     }
 
     #[test]

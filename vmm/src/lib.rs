@@ -17,6 +17,7 @@ pub mod boot;
 pub mod cli;
 pub mod devices;
 pub mod exit_code;
+pub mod gdb;
 pub mod input_file;
 pub mod loader;
 pub mod report;
@@ -86,6 +87,9 @@ pub enum VmmError {
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
+    /// The gdb session could not start.
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
     /// The vCPU thread ended without reporting.
     #[error("The vCPU thread died")]
     VcpuThreadDied,
@@ -148,8 +152,6 @@ fn run_vm(
     stats: Option<Arc<Mutex<ExitStats>>>,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
-    // `None` if the clock cannot represent the deadline: then it never comes.
-    let deadline = config.timeout.and_then(|t| start.checked_add(t));
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
     let rootfs = config
@@ -219,6 +221,18 @@ fn run_vm(
 
     register_kick_handler()?;
     let stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &config.gdb {
+        let link = gdb::accept(addr)?;
+        vcpu.attach_debugger(gdb::Debugger::new(
+            link,
+            vm.memory().clone(),
+            Arc::clone(&stop),
+        )?);
+    }
+    // Under --gdb the timeout counts from gdb's connection.
+    // Counted from here (after a debugger attached); `None` if the clock cannot represent
+    // the deadline: then it never comes.
+    let deadline = config.timeout.and_then(|t| Instant::now().checked_add(t));
     let (done_tx, done_rx) = mpsc::channel();
     let vcpu_stop = Arc::clone(&stop);
     let vcpu_thread = thread::Builder::new()
@@ -298,6 +312,7 @@ mod tests {
             init_argv: b"/init\0".to_vec(),
             timeout: None,
             stats: false,
+            gdb: None,
         }
     }
 

@@ -103,6 +103,10 @@ pub struct Loaded {
     pub entry: u64,
     /// Initial stack pointer (pointing at argc).
     pub rsp: u64,
+    /// Load bias (0 for ET_EXEC).
+    pub bias: u64,
+    /// Page-aligned addresses the ELF image occupies.
+    pub image: core::ops::Range<u64>,
 }
 
 fn read_exact(file: &dyn MapSource, offset: u64, buf: &mut [u8]) -> Result<(), ExecError> {
@@ -138,7 +142,13 @@ pub fn load(
     let (mut mem, stack_top) = UserMemory::new_randomized();
     let bias = if elf.is_dyn {
         // Below the mmap area, which searches down from its base.
-        let random = user::random_pages(MMAP_RANDOM_SPAN);
+        // Not under a debugger, as gdb turns address randomization off for Linux programs:
+        // the program's symbols then load at the same base every run.
+        let random = if crate::arch::debug::attached() {
+            0
+        } else {
+            user::random_pages(MMAP_RANDOM_SPAN)
+        };
         image::dyn_bias(&elf, random, mem.mmap_base()).ok_or(ExecError::BadLayout)?
     } else {
         0
@@ -165,6 +175,8 @@ pub fn load(
             mem,
             entry: bias + elf.entry,
             rsp,
+            bias,
+            image: bias + elf.load_bias_range().0..image::image_end(&elf, bias),
         }),
         Err(e) => {
             space.free_user_half();

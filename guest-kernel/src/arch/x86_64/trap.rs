@@ -325,7 +325,13 @@ pub unsafe fn init_idt() {
         let idt_ptr = &raw mut IDT;
         let idt = &mut *idt_ptr;
         for (vector, entry) in idt.0.iter_mut().enumerate() {
-            let dpl = if vector as u64 == VECTOR_INT80 { 3 } else { 0 };
+            // `int3` from user mode needs a DPL-3 gate, or it is a #GP on hardware
+            // (breakpoints a debugger plants in programs, and programs' own `int3`).
+            let dpl = if vector as u64 == VECTOR_INT80 || vector == 3 {
+                3
+            } else {
+                0
+            };
             let ist = if vector == 8 { 1 } else { 0 };
             *entry = gate(base + 16 * vector as u64, dpl, ist);
         }
@@ -363,6 +369,13 @@ pub fn set_kernel_stack(top: u64) {
     unsafe { SYSCALL_KERNEL_RSP = top };
 }
 
+// In .entry.text with the debug path: a breakpoint here could never be reported.
+#[link_section = ".entry.text"]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    let vector = frame.vector_number();
+    if (vector == 1 || vector == 3) && super::debug::attached() {
+        super::debug::trap(frame, vector);
+        return;
+    }
     crate::trap::handle(frame);
 }

@@ -171,7 +171,9 @@ fn push_frame(
     cpu::fxsave(&mut fx);
     // The software-reserved tail: no XSAVE extension follows (Linux reads magic there).
     fx.0[464..].fill(0);
-    let old_mask = proc.signals.blocked();
+    // The mask `sigreturn` restores: the one a call like `ppoll` replaced for its wait,
+    // if one did (Linux's restore-sigmask), else the current one.
+    let old_mask = proc.saved_sigmask.take().unwrap_or(proc.signals.blocked());
     let built: RtSigFrame = frame::build(
         regs,
         info,

@@ -5,6 +5,7 @@
 use super::{Ctx, Errno, SysResult};
 use crate::fs::fd::NOFILE;
 use crate::fs::file::poll_events::{POLLERR, POLLHUP, POLLNVAL};
+use crate::signal::SigSet;
 use crate::task::sched::WaitResult;
 use crate::task::wait::IO;
 use crate::time;
@@ -75,9 +76,9 @@ fn timespec_ns(ts: [i64; 2]) -> Result<u64, Errno> {
 
 /// ppoll(fds, nfds, tmo_p, sigmask, sigsetsize)
 ///
-/// The signal mask is checked (`sigsetsize` must be 8) and applies only while waiting;
-/// astra delivers no asynchronous signals during the wait, so there is nothing to change.
-/// The remaining time is written back, as Linux does.
+/// The signal mask (`sigsetsize` must be 8) replaces the thread's while it waits; if a
+/// signal interrupts the wait, its handler runs under it too and `sigreturn` restores the
+/// caller's mask, as on Linux. The remaining time is written back, as Linux does.
 pub fn ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (fds, nfds, tmo, sigmask, sigsetsize) = (a[0], a[1], a[2], a[3], a[4]);
     let timeout = if tmo == 0 {
@@ -85,14 +86,24 @@ pub fn ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         Some(timespec_ns(ctx.read_obj::<[i64; 2]>(tmo)?)?)
     };
+    let mut saved = None;
     if sigmask != 0 {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
-        let _mask: u64 = ctx.read_obj(sigmask)?;
+        let mask: u64 = ctx.read_obj(sigmask)?;
+        saved = Some(ctx.task.signals.blocked());
+        ctx.task.signals.set_blocked(SigSet(mask));
     }
     let start = time::monotonic_ns();
     let result = do_poll(ctx, fds, nfds, timeout);
+    if let Some(old) = saved {
+        if result == Err(Errno::EINTR) {
+            ctx.task.saved_sigmask = Some(old);
+        } else {
+            ctx.task.signals.set_blocked(old);
+        }
+    }
     if let Some(t) = timeout {
         let left = t.saturating_sub(time::monotonic_ns() - start);
         let ts = [(left / 1_000_000_000) as i64, (left % 1_000_000_000) as i64];

@@ -41,6 +41,10 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             sched::exit_current(status);
         }
         crate::signal::deliver_pending(task, frame);
+        if let Some(mask) = task.saved_sigmask.take() {
+            // No handler ran to carry it: the call's temporary mask ends here.
+            task.signals.set_blocked(mask);
+        }
         if task.process.exiting().is_some() || sched::take_pending_fatal_peek() {
             continue;
         }

@@ -183,6 +183,9 @@ pub struct Task {
     pub thread: ThreadState,
     /// Lets the trap floor benchmark skip `ud2` instead of killing the process.
     pub bench_skip_ud2: bool,
+    /// The mask a call replaced while it waited (`ppoll`'s `sigmask`): a handler run on
+    /// the way out returns to it, and the return to user mode restores it otherwise.
+    pub saved_sigmask: Option<crate::signal::SigSet>,
     /// Set by `exit`: the thread ends with this status at its return to user mode.
     pub exit_request: Option<u8>,
     /// CPU time used, in ns (updated when the task leaves the CPU).
@@ -251,6 +254,7 @@ impl Task {
             signals: SignalState::new(),
             thread: Default::default(),
             bench_skip_ud2: false,
+            saved_sigmask: None,
             exit_request: None,
             cpu_ns: 0,
             kernel_stack,
@@ -310,6 +314,7 @@ impl Task {
                 ..Default::default()
             },
             bench_skip_ud2: false,
+            saved_sigmask: None,
             exit_request: None,
             cpu_ns: 0,
             kernel_stack,

@@ -29,7 +29,7 @@ BENCH_TAR := $(BUILD)/bench.tar
 BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
-.PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
+.PHONY: all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
 	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
@@ -61,12 +61,23 @@ std-apps: toolchain
 	$(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
 		--target-dir $(STD_APPS_TARGET_DIR)
 
-rootfs: apps std-apps
+# The std-apps library's own unit tests as a libtest binary (`cargo test --no-run`), so the
+# image holds a real libtest program: cargo names it with a hash, so it is copied under a
+# fixed name.
+LIBTEST_DIR := $(BUILD)/libtest
+libtest: std-apps
+	@mkdir -p $(LIBTEST_DIR)
+	exe=$$($(STD_CARGO) test --release --no-run --lib --manifest-path $(STD_APPS_MANIFEST) \
+		--target $(MUSL_TARGET) --target-dir $(STD_APPS_TARGET_DIR) --message-format=json \
+		| grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | tail -n 1) && \
+		test -n "$$exe" && cp "$$exe" $(LIBTEST_DIR)/std-apps-tests
+
+rootfs: apps std-apps libtest
 	@mkdir -p $(BUILD)
 	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
 	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d
 	$(CARGO) run --release -q -p mkrootfs -- --manifest images/default.manifest \
-		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --out $(FS_TAR)
+		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --bin-dir $(LIBTEST_DIR) --out $(FS_TAR)
 
 # The data file depends on the generator only: the same seed always gives the same bytes.
 $(BENCH_DATA): $(STD_BIN)/gendata

@@ -117,10 +117,10 @@ impl Process {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A page-aligned kernel stack of its own pages, so that it can be mapped alone into a
-/// process's user-mode tables (the CPU pushes trap frames on it before the entry code
-/// switches to the kernel tables). The heap lives in the 2 MiB direct map, so there is no
-/// unmapped guard page below it yet.
+/// A task's kernel stack, page-aligned. It is never mapped in user-mode page tables: the
+/// entry code moves frames to it from the trampoline after switching to the kernel's
+/// tables. The heap lives in the 2 MiB direct map, so there is no unmapped guard page
+/// below it yet.
 struct KernelStack {
     base: *mut u8,
 }
@@ -222,10 +222,8 @@ impl Task {
             space.free_root();
             return Err(MapError::OutOfMemory);
         };
-        let isolate = platform::needs_kernel_isolation();
-        if isolate {
-            let [text, data] = trap::entry_ranges();
-            if let Err(e) = space.isolate_kernel(&[text, data, kernel_stack.range()]) {
+        if platform::needs_kernel_isolation() {
+            if let Err(e) = space.isolate_kernel(&trap::entry_ranges()) {
                 space.free_user_half();
                 space.free_root();
                 return Err(e);
@@ -281,15 +279,6 @@ impl Task {
         share_fs: bool,
     ) -> Result<Box<Self>, Errno> {
         let kernel_stack = KernelStack::new().ok_or(Errno::EAGAIN)?;
-        if platform::needs_kernel_isolation() {
-            // The user-mode tables must reach this thread's kernel stack too.
-            let (start, end) = kernel_stack.range();
-            self.mm
-                .lock()
-                .space
-                .share_kernel_range_with_user(start, end)
-                .map_err(|_| Errno::ENOMEM)?;
-        }
         let files = if share_files {
             self.files.clone()
         } else {
@@ -329,9 +318,8 @@ impl Task {
 
     fn prepare_entry(&mut self, frame: &TrapFrame) {
         let top = self.kernel_stack.range().1;
-        let isolate = platform::needs_kernel_isolation();
         // SAFETY: the stack was just allocated for this task and nothing uses it.
-        self.saved_rsp = unsafe { context::prepare_user_entry(top, frame, isolate) };
+        self.saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
     }
 
     /// The address space, for a task that shares it with nobody and is not running
@@ -388,17 +376,4 @@ impl Task {
 pub fn abandon_thread(task: Box<Task>) {
     task.process.live_threads.fetch_sub(1, Ordering::AcqRel);
     drop(task);
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        if platform::needs_kernel_isolation() && Arc::strong_count(&self.mm) > 1 {
-            // Other threads keep the tables: stop mapping this stack in them.
-            let (start, end) = self.kernel_stack.range();
-            self.mm
-                .lock()
-                .space
-                .unshare_kernel_range_with_user(start, end);
-        }
-    }
 }

@@ -124,7 +124,8 @@ pub fn init(kernel_cr3: u64) {
     load_debug_registers(&[0; 5]);
     state.probing = false;
     state.request.dr6 = u64::from(state.probe_hit);
-    let (start, end) = super::trap::entry_ranges()[0];
+    let text = super::trap::entry_ranges()[0];
+    let (start, end) = (text.start, text.end);
     report_event(debug::EVENT_READY, [kernel_cr3, start, end]);
 }
 
@@ -170,8 +171,8 @@ pub fn trap(frame: &mut TrapFrame, vector: u64) {
             state.probe_hit = true;
             return;
         }
-        if frame.rip >= super::trap::entry_ranges()[0].0
-            && frame.rip < super::trap::entry_ranges()[0].1
+        if frame.rip >= super::trap::entry_ranges()[0].start
+            && frame.rip < super::trap::entry_ranges()[0].end
             && !frame.from_user()
         {
             // A step of `syscall` traps at the entry point: finish the system call

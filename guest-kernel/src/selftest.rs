@@ -545,9 +545,10 @@ fn ring3_cannot_write_kernel_pages() -> TestResult {
                     }
                 }
                 s if s == segv => {}
-                _ => return Err(format!(
-                    "ring 3 {what} of kernel page {va:#x}: status {status:?} (allowed: {allowed})"
-                )),
+                _ => {
+                    let why = format!("status {status:?} (allowed: {allowed})");
+                    return Err(format!("ring 3 {what} of kernel page {va:#x}: {why}"));
+                }
             }
         }
     }

@@ -319,13 +319,14 @@ fn sigint_to_gdb_stops_a_spinning_program() {
         ],
         Some(Duration::from_secs(3)),
     );
+    // The stop lands wherever the vCPU is: mostly in the program's loop, sometimes in the
+    // kernel on its way back to it (on PVM the kick out of KVM_RUN takes effect at a trap,
+    // and the return to user mode writes CR3 and runs iretq, both traps). Either way the
+    // write of STOP must end the loop: exit code 3 proves the program was stopped, then
+    // resumed with gdb's change.
     assert_has(
         &s,
-        &[
-            "Program received signal SIGINT",
-            "gdbtarget::main",
-            "exited with code 03",
-        ],
+        &["Program received signal SIGINT", "exited with code 03"],
     );
     assert_eq!(s.vmm.code, Some(3), "{}", s.vmm.report("astra-vmm"));
 }

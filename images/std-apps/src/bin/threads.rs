@@ -375,7 +375,7 @@ fn bomb() -> ExitCode {
         let stop = Arc::clone(&stop);
         match thread::Builder::new().stack_size(16 << 10).spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                thread::park_timeout(Duration::from_millis(50));
+                thread::park();
             }
         }) {
             Ok(h) => handles.push(h),

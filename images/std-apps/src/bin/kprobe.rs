@@ -65,44 +65,26 @@ fn install(sig: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads the byte at `addr`: true if it did not fault.
-fn readable(addr: u64) -> bool {
+/// Reads the byte at `addr`, and if `write` writes it back: true if nothing faulted.
+fn probe(addr: u64, write: bool) -> bool {
     let faulted: u64;
-    // SAFETY: a load from an arbitrary address; a fault is caught by on_fault, which
-    // resumes at label 2 with rax = 1. No Rust memory is touched.
+    // SAFETY: a load (and a store of the value just loaded, so a page that takes it is
+    // unchanged) at an arbitrary address; a fault is caught by on_fault, which resumes at
+    // label 2 with rax = 1. No Rust memory is touched.
     unsafe {
         asm!(
             "lea {tmp}, [rip + 2f]",
             "mov [{recover}], {tmp}",
             "xor eax, eax",
             "mov cl, [{addr}]",
-            "2:",
-            tmp = out(reg) _,
-            recover = in(reg) &raw mut RECOVER,
-            addr = in(reg) addr,
-            out("rax") faulted,
-            out("cl") _,
-        );
-    }
-    faulted == 0
-}
-
-/// Reads the byte at `addr` and writes it back: true if neither faulted.
-fn writable(addr: u64) -> bool {
-    let faulted: u64;
-    // SAFETY: as in `readable`; the write stores the value just read, so a page that
-    // took it is unchanged.
-    unsafe {
-        asm!(
-            "lea {tmp}, [rip + 2f]",
-            "mov [{recover}], {tmp}",
-            "xor eax, eax",
-            "mov cl, [{addr}]",
+            "test {write}, {write}",
+            "jz 2f",
             "mov [{addr}], cl",
             "2:",
             tmp = out(reg) _,
             recover = in(reg) &raw mut RECOVER,
             addr = in(reg) addr,
+            write = in(reg) u64::from(write),
             out("rax") faulted,
             out("cl") _,
         );
@@ -128,9 +110,9 @@ fn main() -> ExitCode {
         let mut at = base;
         while at < base + len {
             probed += 1;
-            if readable(at) {
+            if probe(at, false) {
                 read_ok += 1;
-                if writable(at) {
+                if probe(at, true) {
                     write_ok += 1;
                     println!("kprobe: WRITABLE: {name} page {at:#x}");
                 }

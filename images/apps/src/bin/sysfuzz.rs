@@ -18,6 +18,12 @@
 //! standard streams are closed once the seed is printed, so the calls that write from the
 //! scratch area do not flood the output.
 //!
+//! `sysfuzz threads SEED COUNT` does the same from four threads at once (three made with a
+//! raw `clone`, each on a stack of its own, seeds SEED+1..SEED+3), so the calls race each
+//! other under preemption; it also leaves out `set_tid_address` and `set_robust_list`
+//! (which would make the kernel write at a random address of this program when a thread
+//! exits). It prints `sysfuzz: survived 4 x COUNT random calls from threads (seed SEED)`.
+//!
 //! Left out are the calls that would end or stop this program by design rather than by a
 //! kernel bug: exit and exit_group, rt_sigreturn (a garbage frame kills the caller), the
 //! signal senders (kill, tkill, tgkill), and calls that may block for as long as the
@@ -111,11 +117,12 @@ fn main(args: guest_std::env::Args) -> i32 {
     let mut args = args.skip(1);
     match args.next() {
         None => fixed(),
-        Some(b"random") => {
+        Some(mode @ (b"random" | b"threads")) => {
             let seed = args.next().and_then(parse_decimal);
             let count = args.next().and_then(parse_decimal);
             match (seed, count) {
-                (Some(seed), Some(count)) => random(seed, count),
+                (Some(seed), Some(count)) if mode == b"random" => random(seed, count),
+                (Some(seed), Some(count)) => threads(seed, count),
                 _ => usage(),
             }
         }
@@ -125,7 +132,7 @@ fn main(args: guest_std::env::Args) -> i32 {
 
 fn usage() -> i32 {
     let mut out = guest_std::io::stderr();
-    let _ = guest_std::io::Write::write_all(&mut out, b"usage: sysfuzz [random SEED COUNT]\n");
+    let _ = guest_std::io::Write::write_all(&mut out, b"usage: sysfuzz [random|threads SEED COUNT]\n");
     2
 }
 
@@ -221,11 +228,23 @@ fn random(seed: u64, count: u64) -> i32 {
         (IMAGE_BASE, scratch),
         (here.saturating_sub(16 << 20), here.saturating_add(1 << 20)),
     ];
+    fuzz(seed, count, &keep, false);
+    report(format_args!(
+        "sysfuzz: survived {count} random calls (seed {seed})"
+    ))
+}
+
+/// Makes `count` random calls seeded with `seed`, never changing memory in `keep`; with
+/// `threaded`, also never the calls that arm a write at thread exit.
+fn fuzz(seed: u64, count: u64, keep: &[(usize, usize)], threaded: bool) {
     let mut rng = Rng(seed);
     let mut done = 0u64;
     while done < count {
         let nr = rng.below(520) as usize;
         if SKIPPED.contains(&nr) || SKIPPED_RANDOM.contains(&nr) {
+            continue;
+        }
+        if threaded && SKIPPED_THREADED.contains(&nr) {
             continue;
         }
         let a = [
@@ -236,7 +255,7 @@ fn random(seed: u64, count: u64) -> i32 {
             rng.arg(),
             rng.arg(),
         ];
-        if hits(nr, &a, &keep) {
+        if hits(nr, &a, keep) {
             continue;
         }
         // SAFETY: pointers are invalid, or into SCRATCH, which nothing else uses; the
@@ -244,8 +263,106 @@ fn random(seed: u64, count: u64) -> i32 {
         let _ = unsafe { syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
         done += 1;
     }
+}
+
+/// Also not called from threads (see the module docs).
+const SKIPPED_THREADED: &[usize] = &[
+    218, // set_tid_address
+    273, // set_robust_list
+];
+
+/// Worker threads of `sysfuzz threads`.
+const WORKERS: usize = 3;
+const WORKER_STACK: usize = 64 << 10;
+
+#[repr(C, align(4096))]
+struct Stacks([[u8; WORKER_STACK]; WORKERS]);
+
+/// The workers' stacks (never handed to the kernel by a random call: see `keep`).
+static mut STACKS: Stacks = Stacks([[0; WORKER_STACK]; WORKERS]);
+
+/// What a worker needs: its seed, count and the ranges to keep; set before it starts.
+static mut PLAN: (u64, u64, [(usize, usize); 3]) = (0, 0, [(0, 0); 3]);
+/// Workers finished.
+static DONE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn worker(index: usize) -> ! {
+    // SAFETY: PLAN was written before any worker started and is only read afterwards.
+    let (seed, count, keep) = unsafe { PLAN };
+    fuzz(seed.wrapping_add(index as u64 + 1), count, &keep, true);
+    DONE.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    loop {
+        // SAFETY: exit(0) ends this thread only.
+        unsafe { syscall3(SYS_EXIT, 0, 0, 0) };
+    }
+}
+
+/// Starts a thread of this process running `worker(index)` on the stack ending at `top`.
+///
+/// # Safety
+/// `top` must be the 16-byte aligned end of a stack nothing else uses.
+unsafe fn spawn(index: usize, top: usize) -> isize {
+    const FLAGS: usize = 0x100 | 0x200 | 0x400 | 0x800 | 0x1_0000; // VM FS FILES SIGHAND THREAD
+    let ret: isize;
+    // SAFETY: clone with a fresh stack; the child (rax = 0) calls `worker`, which never
+    // returns, with the index from r12; the parent continues with the tid.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") 56isize => ret,
+            in("rdi") FLAGS,
+            in("rsi") top,
+            in("rdx") 0usize,
+            in("r10") 0usize,
+            in("r8") 0usize,
+            in("r12") index,
+            in("r13") worker as extern "C" fn(usize) -> ! as usize,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    ret
+}
+
+fn threads(seed: u64, count: u64) -> i32 {
+    let mut line = Line::default();
+    let _ = writeln!(line, "sysfuzz: seed {seed}, 4 threads x {count} random calls");
+    // SAFETY: a buffer that outlives the call.
+    unsafe { syscall3(SYS_WRITE, 1, line.buf.as_ptr() as usize, line.len) };
+    for fd in 0..3 {
+        // SAFETY: closing descriptors only.
+        unsafe { syscall3(SYS_CLOSE, fd, 0, 0) };
+    }
+    let scratch = (&raw const SCRATCH) as usize;
+    let stacks = (&raw const STACKS) as usize;
+    let here = (&raw const line) as usize;
+    let keep = [
+        (IMAGE_BASE, scratch),
+        (stacks, stacks + WORKERS * WORKER_STACK),
+        (here.saturating_sub(16 << 20), here.saturating_add(1 << 20)),
+    ];
+    // SAFETY: no worker runs yet.
+    unsafe { PLAN = (seed, count, keep) };
+    for i in 0..WORKERS {
+        let top = stacks + (i + 1) * WORKER_STACK;
+        // SAFETY: each worker gets its own stack, of which `top` is the aligned end.
+        if unsafe { spawn(i, top) } < 0 {
+            return report(format_args!("sysfuzz: could not start a thread"));
+        }
+    }
+    fuzz(seed, count, &keep, true);
+    while DONE.load(core::sync::atomic::Ordering::SeqCst) < WORKERS {
+        // SAFETY: sched_yield has no arguments.
+        unsafe { syscall3(SYS_SCHED_YIELD, 0, 0, 0) };
+    }
     report(format_args!(
-        "sysfuzz: survived {count} random calls (seed {seed})"
+        "sysfuzz: survived 4 x {count} random calls from threads (seed {seed})"
     ))
 }
 
@@ -292,6 +409,8 @@ fn report(text: core::fmt::Arguments) -> i32 {
 const SYS_WRITE: usize = 1;
 const SYS_OPEN: usize = 2;
 const SYS_CLOSE: usize = 3;
+const SYS_SCHED_YIELD: usize = 24;
+const SYS_EXIT: usize = 60;
 /// Where the guest-std programs are linked.
 const IMAGE_BASE: usize = 0x40_0000;
 const O_WRONLY: usize = 1;

@@ -132,7 +132,8 @@ fn main(args: guest_std::env::Args) -> i32 {
 
 fn usage() -> i32 {
     let mut out = guest_std::io::stderr();
-    let _ = guest_std::io::Write::write_all(&mut out, b"usage: sysfuzz [random|threads SEED COUNT]\n");
+    let _ =
+        guest_std::io::Write::write_all(&mut out, b"usage: sysfuzz [random|threads SEED COUNT]\n");
     2
 }
 
@@ -332,7 +333,10 @@ unsafe fn spawn(index: usize, top: usize) -> isize {
 
 fn threads(seed: u64, count: u64) -> i32 {
     let mut line = Line::default();
-    let _ = writeln!(line, "sysfuzz: seed {seed}, 4 threads x {count} random calls");
+    let _ = writeln!(
+        line,
+        "sysfuzz: seed {seed}, 4 threads x {count} random calls"
+    );
     // SAFETY: a buffer that outlives the call.
     unsafe { syscall3(SYS_WRITE, 1, line.buf.as_ptr() as usize, line.len) };
     for fd in 0..3 {

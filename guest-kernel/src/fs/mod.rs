@@ -8,12 +8,14 @@ pub mod dirent;
 pub mod fd;
 pub mod file;
 pub mod host_stream;
+pub mod inode;
 pub mod open;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
 pub mod stat;
 pub mod tar;
+pub mod tmpfs;
 pub mod tty;
 pub mod vfs;
 

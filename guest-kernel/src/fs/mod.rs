@@ -10,6 +10,7 @@ pub mod file;
 pub mod host_stream;
 pub mod inode;
 pub mod open;
+pub mod overlay;
 pub mod path;
 pub mod pipe;
 pub mod procfs;

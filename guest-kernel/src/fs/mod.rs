@@ -16,6 +16,7 @@ pub mod pipe;
 pub mod procfs;
 pub mod stat;
 pub mod tar;
+pub mod tar_inode;
 pub mod tmpfs;
 pub mod tty;
 pub mod vfs;

@@ -118,8 +118,10 @@ impl Node {
 
     /// Makes sure this node exists in the upper tree, copying it (and its ancestors) up.
     fn copy_up(&self) -> Result<InodeRef, Errno> {
-        if let Some(u) = self.upper() {
-            return Ok(u);
+        // Held throughout, so two copy-ups of one node cannot race.
+        let mut slot = self.upper.lock();
+        if let Some(u) = slot.as_ref() {
+            return Ok(u.clone());
         }
         let parent = self.parent.as_ref().ok_or(Errno::EIO)?;
         let pu = parent.copy_up()?;
@@ -148,7 +150,7 @@ impl Node {
                 up
             }
         };
-        *self.upper.lock() = Some(up.clone());
+        *slot = Some(up.clone());
         Ok(up)
     }
 

@@ -391,6 +391,15 @@ impl TarFs {
         Ok(node.children.iter().map(|(name, id)| (*name, *id)))
     }
 
+    /// The entry `name` of directory `id` (no symlink following, no `.`/`..`).
+    pub fn child(&self, id: NodeId, name: &str) -> Result<NodeId, FsError> {
+        let node = self.node(id);
+        if node.kind != NodeKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        node.children.get(name).copied().ok_or(FsError::NotFound)
+    }
+
     /// Copies file bytes starting at `offset` into `buf`; returns how many were copied (0 at or
     /// past the end of the file).
     pub fn read_at(&self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {

@@ -13,7 +13,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::stat::Metadata;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Longest path a system call accepts, terminating NUL included (Linux's `PATH_MAX`).
 pub const PATH_MAX: usize = 4096;

@@ -22,7 +22,7 @@ use spin::Mutex;
 
 use super::inode::{FileType, Inode, InodeRef};
 use super::stat::Metadata;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Inode numbers of upper-only nodes are offset past any lower inode number.
 const UPPER_INO_BASE: u64 = 1 << 40;

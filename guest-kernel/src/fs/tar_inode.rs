@@ -11,7 +11,7 @@ use super::inode::{FileType, Inode, InodeRef};
 use super::stat::{Metadata, S_IFDIR, S_IFLNK, S_IFREG};
 use super::tar::{NodeId, NodeKind, TarFs};
 use super::vfs::{fs_err, ROOTFS_DEV};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// File-system id of the TAR root (its device number's minor).
 const TAR_FS_ID: u64 = ROOTFS_DEV.1 as u64;

@@ -16,7 +16,7 @@ use spin::Mutex;
 
 use super::inode::{FileType, Inode, InodeRef, NAME_MAX};
 use super::stat::{Metadata, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Bytes charged per page of file data.
 const PAGE: u64 = 4096;

@@ -101,9 +101,13 @@ Output: the program's standard output goes to stdout; its standard error, kernel
     )
 }
 
+/// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
+/// the number equal to [`hypercall_abi::ABI_VERSION`]).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 6)");
+
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
-#[command(name = "astra-vmm", version, about, after_help = help_footer(), args_override_self = true)]
+#[command(name = "astra-vmm", version = VERSION, about, after_help = help_footer(), args_override_self = true)]
 pub struct Cli {
     /// Guest kernel ELF image (must carry the astra ABI note).
     #[arg(long, value_name = "PATH")]
@@ -138,8 +142,10 @@ pub struct Cli {
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
     pub gdb: Option<GdbAddress>,
-    /// The program the kernel runs, and its arguments (default /init).
-    #[arg(last = true, value_name = "PROG ARGS")]
+    /// The program the kernel runs, and its arguments (default /init). Everything from
+    /// the first argument that is not an astra-vmm option on belongs to the program, as
+    /// with `env` or `qemu-x86_64`; `--` before it also works.
+    #[arg(trailing_var_arg = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
 }
 
@@ -337,6 +343,27 @@ mod tests {
     use super::*;
     use clap::error::ErrorKind;
     use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn version_names_the_abi_this_vmm_speaks() {
+        let abi = format!("(astra ABI {})", hypercall_abi::ABI_VERSION);
+        assert!(VERSION.ends_with(&abi), "{VERSION} vs {abi}");
+        let err = parse(&["--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(err.to_string().contains(&abi), "{err}");
+    }
+
+    #[test]
+    fn the_program_may_follow_the_options_without_a_double_dash() {
+        let cli = parse(&["--kernel", "k", "/bin/prog", "-x", "--strace", ""]).unwrap();
+        assert_eq!(cli.program, os(&["/bin/prog", "-x", "--strace", ""]));
+        assert!(!cli.strace, "--strace after the program is the program's");
+        let cli = parse(&["--kernel", "k", "--strace", "--", "/bin/prog", "--stats"]).unwrap();
+        assert_eq!(cli.program, os(&["/bin/prog", "--stats"]));
+        assert!(cli.strace && !cli.stats);
+        // A flag-looking first word is still astra-vmm's: unknown ones are errors.
+        assert!(parse(&["--kernel", "k", "--no-such-flag", "/bin/prog"]).is_err());
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("astra-vmm").chain(args.iter().copied()))

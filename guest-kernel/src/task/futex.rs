@@ -131,8 +131,3 @@ pub fn requeue(from: FutexKey, to: FutexKey, n_wake: usize, n_requeue: usize) ->
     target.extend(moved.iter().copied());
     woken + moved.len()
 }
-
-/// Number of tasks waiting on `key` (self-tests).
-pub fn waiters(key: FutexKey) -> usize {
-    QUEUES.lock().get(&key).map_or(0, |l| l.len())
-}

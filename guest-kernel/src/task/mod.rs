@@ -104,11 +104,6 @@ impl Process {
         );
     }
 
-    /// Threads still running.
-    pub fn live_threads(&self) -> u32 {
-        self.live_threads.load(Ordering::Acquire)
-    }
-
     /// CPU time of the threads that have exited.
     pub fn dead_cpu_ns(&self) -> u64 {
         self.dead_cpu_ns.load(Ordering::Relaxed)

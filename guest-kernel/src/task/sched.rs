@@ -51,8 +51,6 @@ struct PerCpu {
     /// Exit status a deep kernel path (out of memory) set for the current task: it
     /// ends at its next boundary with no lock held.
     pending_fatal: Option<u8>,
-    /// Context switches since boot.
-    switches: u64,
 }
 
 struct CpuCell(UnsafeCell<PerCpu>);
@@ -71,7 +69,6 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(PerCpu {
     need_resched: false,
     active_pml4: 0,
     pending_fatal: None,
-    switches: 0,
 }));
 
 /// This CPU's scheduler state.
@@ -199,7 +196,6 @@ fn load(c: &mut PerCpu, task: &mut Task) {
     cpu::fxrstor(&task.fpu);
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
-    c.switches += 1;
 }
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
@@ -286,11 +282,6 @@ pub fn running_ns(task: &Task) -> u64 {
         }
         _ => 0,
     }
-}
-
-/// Context switches since boot.
-pub fn switches() -> u64 {
-    cpu0().switches
 }
 
 /// Called on each timer interrupt: wakes expired sleepers and ends the current slice
@@ -472,18 +463,13 @@ pub fn exit_current(status: u8) -> ! {
     let task = current().expect("exit_current outside a task");
     super::exit::release_thread(task);
     let process = task.process.clone();
-    let last = process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1;
-    if last {
-        process
-            .dead_cpu_ns
-            .fetch_add(task.cpu_ns(), Ordering::Relaxed);
+    process
+        .dead_cpu_ns
+        .fetch_add(task.cpu_ns(), Ordering::Relaxed);
+    if process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1 {
         process
             .last_status
             .store(status as u32 + 1, Ordering::Release);
-    } else {
-        process
-            .dead_cpu_ns
-            .fetch_add(task.cpu_ns(), Ordering::Relaxed);
     }
     drop(process);
     task.state = TaskState::Dead;

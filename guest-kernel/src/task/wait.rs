@@ -63,24 +63,6 @@ impl WaitQueue {
             sched::wake(tid);
         }
     }
-
-    /// Wakes at most `n` waiters, oldest first; returns how many.
-    pub fn wake(&self, n: usize) -> usize {
-        let mut woken = 0;
-        let mut w = self.waiters.lock();
-        while woken < n && !w.is_empty() {
-            let tid = w.remove(0);
-            if sched::wake(tid) {
-                woken += 1;
-            }
-        }
-        woken
-    }
-
-    /// True if nobody waits.
-    pub fn is_empty(&self) -> bool {
-        self.waiters.lock().is_empty()
-    }
 }
 
 /// The queue of tasks waiting for I/O readiness: pipes, the terminal and `poll` sleep on

@@ -193,6 +193,56 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Gives this space the user-mode PML4 a PVM host switches to by itself (see
+    /// `platform::host_switches_tables`): the PML4 moves to the first frame of an 8 KiB
+    /// aligned pair whose second frame, the user-mode PML4, shares the user half and maps
+    /// nothing of the kernel. Only for a space no CPU has loaded yet.
+    pub fn pair_user_tables(&mut self) -> Result<(), MapError> {
+        debug_assert!(self.user_pml4 == 0);
+        let pair = frame::alloc_pair_zeroed().ok_or(MapError::OutOfMemory)?;
+        // SAFETY: the old PML4 and the fresh pair are live page-table frames; the pair's
+        // second frame gets the user half only (its kernel half stays empty).
+        unsafe {
+            core::ptr::copy_nonoverlapping(table(self.pml4), table(pair), 512);
+            core::ptr::copy_nonoverlapping(table(self.pml4), table(pair + PAGE_SIZE), 256);
+        }
+        frame::free(self.pml4);
+        self.pml4 = pair;
+        self.user_pml4 = pair + PAGE_SIZE;
+        Ok(())
+    }
+
+    /// Calls `f(va)` for each page of the kernel half the user-mode PML4 maps (the first
+    /// address of a large page): what ring 3 could reach of the kernel on PVM.
+    pub fn for_each_user_mode_kernel_page(&self, mut f: impl FnMut(u64)) {
+        fn visit(table_pa: u64, level: u32, base: u64, f: &mut dyn FnMut(u64)) {
+            for i in 0..512u64 {
+                // SAFETY: walking live tables of the user-mode PML4, read only.
+                let value = unsafe { *table(table_pa).add(i as usize) };
+                if value & flags::PRESENT == 0 {
+                    continue;
+                }
+                let va = base | (i << (12 + 9 * level));
+                if level == 0 || value & flags::HUGE != 0 {
+                    f(va);
+                } else {
+                    visit(value & ADDR_MASK, level - 1, va, f);
+                }
+            }
+        }
+        if self.user_pml4 == 0 {
+            return;
+        }
+        for i in 256..512u64 {
+            // SAFETY: as above.
+            let value = unsafe { *table(self.user_pml4).add(i as usize) };
+            if value & flags::PRESENT != 0 {
+                let va = 0xffff_0000_0000_0000 | (i << 39);
+                visit(value & ADDR_MASK, 2, va, &mut f);
+            }
+        }
+    }
+
     fn map_kernel_ranges(
         &self,
         user: &mut AddressSpace,

@@ -75,8 +75,8 @@ pub fn detect() -> Platform {
 /// Every page the kernel touches from then on must be mapped with the user bit (see
 /// [`kernel_pte_flags`]); the VMM's boot tables are.
 ///
-/// The opt-in also asks for [`pvm_feature::HOST_SWITCHED_TABLES`] when the host offers
-/// it (see [`set_pvm_features`]).
+/// The opt-in also asks for [`pvm_feature::DEFAULT`], what of it the host offers (see
+/// [`set_pvm_features`]).
 pub fn enable_native(kernel_phys_of: impl Fn(u64) -> u64) {
     if current() != Platform::Pvm {
         return;
@@ -87,7 +87,7 @@ pub fn enable_native(kernel_phys_of: impl Fn(u64) -> u64) {
     unsafe { cpu::wrmsr(MSR_PVM_SHARED, shared_pa) };
     let offered = probe_msr(MSR_PVM_FEATURES).unwrap_or(0);
     PVM_FEATURES_OFFERED.store(offered, Ordering::Relaxed);
-    set_pvm_features(kernel_phys_of, pvm_feature::HOST_SWITCHED_TABLES);
+    set_pvm_features(kernel_phys_of, pvm_feature::DEFAULT);
 }
 
 /// Opt-in feature bits: bits 0-6 of the value written to [`MSR_PVM_SHARED`] with the
@@ -102,12 +102,17 @@ pub mod pvm_feature {
     pub const PREFLIP: u64 = 1 << 1;
     /// `pv_preflip_syscall`: no effect seen alone; needed with the others for traps.
     pub const PREFLIP_SYSCALL: u64 = 1 << 2;
+    /// `pv_cr2_cell`: the host writes the address of each page fault into the shared
+    /// structure's `cr2` before delivering it (reading CR2 itself traps).
+    pub const CR2_CELL: u64 = 1 << 4;
     /// `pv_eretu`: with the three above, traps from user mode are delivered (IDT, TSS,
     /// the pushed frame) through the kernel's PML4 too.
     pub const ERETU: u64 = 1 << 5;
     /// The host switches page tables on every change of privilege and user mode's maps
     /// no kernel page at all: all four bits above.
     pub const HOST_SWITCHED_TABLES: u64 = KPTI | PREFLIP | PREFLIP_SYSCALL | ERETU;
+    /// What the kernel asks for by default.
+    pub const DEFAULT: u64 = HOST_SWITCHED_TABLES | CR2_CELL;
     /// Every bit the opt-in MSR takes.
     pub const ALL: u64 = 0x7f;
 }
@@ -307,6 +312,16 @@ pub fn needs_kernel_isolation() -> bool {
 }
 
 /// The address of the last page fault.
+///
+/// Reading CR2 traps to a PVM host; with [`pvm_feature::CR2_CELL`] the host writes the
+/// address into the shared structure before it delivers the fault, and the kernel reads
+/// it from there (it reads it first thing in the #PF handler, with interrupts off, as it
+/// would read CR2).
 pub fn fault_address() -> u64 {
+    if PVM_FEATURES.load(Ordering::Relaxed) & pvm_feature::CR2_CELL != 0 {
+        // SAFETY: an aligned 8-byte volatile read of the shared page, which the host
+        // writes only while this vCPU is stopped.
+        return unsafe { core::ptr::read_volatile(&raw const PVM_SHARED.cr2) };
+    }
     cpu::read_cr2()
 }

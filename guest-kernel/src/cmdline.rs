@@ -8,6 +8,9 @@
 //! - `astra.test`, `astra.strace`, `astra.stats`, `astra.bench`, `astra.panic`,
 //!   `astra.gdb` (set by `astra-vmm --gdb`): flags, true
 //!   when bare or `=1`/`y`/`yes`/`on`/`true`, false with `=0`/`n`/`no`/`off`/`false`;
+//! - `astra.pvm_features=N` (decimal or `0x` hex): the PVM opt-in feature bits to ask
+//!   for instead of the default (see `platform::pvm_feature`; a probing aid, ignored on
+//!   hardware KVM);
 //! - `--`: everything after it is passed to init as arguments.
 //!
 //! Anything else is kept in [`Cmdline::unknown`] and known parameters with a bad value in
@@ -33,6 +36,8 @@ pub struct Cmdline<'a> {
     pub panic: bool,
     /// `astra.bench`: the boot is a benchmark run.
     pub bench: bool,
+    /// `astra.pvm_features=N`: PVM opt-in feature bits to ask for (probing aid).
+    pub pvm_features: Option<u64>,
     /// `astra.gdb`: a debugger is attached to the VMM (the cooperative debug path).
     pub gdb: bool,
     /// Words after `--`, for init's argv.
@@ -72,6 +77,10 @@ impl<'a> Cmdline<'a> {
                 "astra.panic" => set_flag(&mut c.panic, value),
                 "astra.gdb" => set_flag(&mut c.gdb, value),
                 "astra.bench" => set_flag(&mut c.bench, value),
+                "astra.pvm_features" => value
+                    .and_then(parse_number)
+                    .map(|n| c.pvm_features = Some(n))
+                    .is_some(),
                 _ => {
                     c.unknown.push(raw);
                     continue;
@@ -97,6 +106,14 @@ impl<'a> Cmdline<'a> {
 
 /// Sets `flag` from a boolean value; `None` (a bare flag) means true. Returns false for a value
 /// that is not a boolean.
+/// A decimal or `0x` hexadecimal number.
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
 fn set_flag(flag: &mut bool, value: Option<&str>) -> bool {
     let parsed = match value {
         None => Some(true),
@@ -152,6 +169,18 @@ fn next_arg(s: &str) -> Option<(&str, Option<&str>, &str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pvm_features_take_decimal_or_hex() {
+        assert_eq!(
+            Cmdline::parse("astra.pvm_features=0x27").pvm_features,
+            Some(0x27)
+        );
+        assert_eq!(Cmdline::parse("astra.pvm_features=7").pvm_features, Some(7));
+        let bad = Cmdline::parse("astra.pvm_features=x astra.pvm_features");
+        assert_eq!(bad.pvm_features, None);
+        assert_eq!(bad.invalid().len(), 2);
+    }
 
     #[test]
     fn typical_line() {

@@ -94,6 +94,14 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     if cmdline.gdb {
         arch::debug::init(arch::cpu::read_cr3());
     }
+    if let Some(bits) = cmdline.pvm_features {
+        if platform == platform::Platform::Pvm {
+            let in_force = platform::set_pvm_features(mm::kernel_virt_to_phys, bits);
+            kprintln!("astra: PVM features {bits:#x} asked, {in_force:#x} in force");
+        } else {
+            kprintln!("astra: astra.pvm_features ignored: not on PVM");
+        }
+    }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
     if cmdline.panic {

@@ -497,11 +497,13 @@ fn ring3_cannot_read_kernel_memory() -> TestResult {
     Ok(())
 }
 
-/// Every kernel page a program's user-mode tables map (PVM; none on hardware KVM, where
-/// kernel pages are supervisor-only), read and written from ring 3, plus a kernel heap
-/// page (where kernel stacks live) and the direct map: the entry text and data may be
-/// readable but never writable, the trampoline is the one writable page and holds only
-/// the running thread's own registers, and nothing else is reachable at all.
+/// Every kernel page a trap needs (the entry text, data and trampoline), read and written
+/// from ring 3, plus a kernel heap page (where kernel stacks live) and the direct map.
+/// None is reachable on hardware KVM (kernel pages are supervisor-only) nor on a PVM host
+/// that switches page tables itself (user-mode tables map no kernel page). Where the
+/// entry code switches them (a PVM host without those features), user-mode tables map
+/// the entry pages: the text and data may be readable but never writable, the trampoline
+/// is the one writable page and holds only the running thread's own registers.
 fn ring3_cannot_write_kernel_pages() -> TestResult {
     // SAFETY: linker-provided labels of the blobs above.
     let (read, write) = unsafe {
@@ -510,16 +512,37 @@ fn ring3_cannot_write_kernel_pages() -> TestResult {
             blob(&selftest_blob_kwrite, &selftest_blob_kwrite_end),
         )
     };
-    let pvm = platform::needs_kernel_isolation();
+    let mapped = platform::needs_kernel_isolation() && !platform::host_switches_tables();
+    let entry_ranges = crate::arch::trap::entry_ranges();
     let heap_probe = alloc::boxed::Box::new([0u8; 64]);
     let mut pages = alloc::vec::Vec::new();
-    for r in crate::arch::trap::entry_ranges() {
+    for r in entry_ranges {
         let mut va = r.start & !0xfff;
         while va < r.end {
             // (page, readable, writable) as the design allows them from ring 3.
-            pages.push((va, pvm, pvm && r.writable));
+            pages.push((va, mapped, mapped && r.writable));
             va += 0x1000;
         }
+    }
+    // Whatever else a program's user-mode tables map of the kernel: nothing may be there.
+    let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
+    let isolated = if platform::needs_kernel_isolation() {
+        crate::task::isolate_kernel(&mut space).map_err(|e| format!("{e:?}"))
+    } else {
+        Ok(())
+    };
+    let mut user_mode_pages = alloc::vec::Vec::new();
+    space.for_each_user_mode_kernel_page(|va| user_mode_pages.push(va));
+    space.free_root();
+    isolated?;
+    for &va in &user_mode_pages {
+        let in_entry = entry_ranges
+            .iter()
+            .any(|r| va >= r.start & !0xfff && va < r.end);
+        check(
+            mapped && in_entry,
+            &format!("user-mode tables map kernel page {va:#x}"),
+        )?;
     }
     pages.push((heap_probe.as_ptr() as u64, false, false));
     pages.push((
@@ -553,10 +576,18 @@ fn ring3_cannot_write_kernel_pages() -> TestResult {
         }
     }
     kprintln!(
-        "  {} kernel pages probed from ring 3: {readable_seen} readable, {writable_seen} writable (the trampoline at most)",
+        "  user-mode tables map {} kernel pages; {} probed from ring 3: {readable_seen} readable, {writable_seen} writable",
+        user_mode_pages.len(),
         pages.len()
     );
-    check(writable_seen <= 1, "more than the trampoline is writable")
+    if mapped {
+        check(writable_seen <= 1, "more than the trampoline is writable")
+    } else {
+        check(
+            readable_seen + writable_seen == 0,
+            "a kernel page is reachable from ring 3",
+        )
+    }
 }
 
 fn rootfs_lookup(rootfs: Option<&crate::fs::tar::TarFs>) -> TestResult {

@@ -108,7 +108,8 @@ while IFS= read -r line || [ -n "$line" ]; do
     fi
     say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*"
     rm -f /tmp/code /tmp/out /tmp/err
-    # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it,
+    # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it
+    # (and after those, any line that reports a failure or a panic),
     # while stdout and stderr are also kept apart in /tmp/out and /tmp/err: astra-vmm's
     # stdout goes through fd 3 to `tee /tmp/out`, its stderr through `tee /tmp/err`, and both
     # tees feed the live view.
@@ -120,7 +121,7 @@ while IFS= read -r line || [ -n "$line" ]; do
                 echo $? >/tmp/code
             } 2>&1 1>&3 3>&- | tee /tmp/err
         } 3>&1 1>&2 | tee /tmp/out
-    } 2>&1 | awk -v n="$SC_NAME" 'NR <= 60 { print "  " n "| " $0; fflush() }'
+    } 2>&1 | awk -v n="$SC_NAME" 'NR <= 60 || /FAIL|panic/ { print "  " n "| " $0; fflush() }'
     code=$(cat /tmp/code 2>/dev/null || echo -1)
     t1=$(now_cs)
     total=$(cat /tmp/out /tmp/err | wc -l)

@@ -14,6 +14,9 @@ use spin::Mutex;
 use super::{phys_to_virt, PAGE_SIZE};
 
 const MAX_RANGES: usize = 8;
+/// How many of the most recently freed frames [`FrameAllocator::alloc_pair`] searches for
+/// two neighbours before it splits a block.
+const PAIR_SCAN: usize = 256;
 /// Size of a block (a 2 MiB page).
 pub const BLOCK_SIZE: u64 = 2 << 20;
 /// Frames in a block.
@@ -153,6 +156,61 @@ impl<M: FrameLinks> FrameAllocator<M> {
         self.push_block(block);
     }
 
+    /// Two contiguous frames, the first 8 KiB aligned, not zeroed (a PML4 and the
+    /// user-mode PML4 a PVM host pairs with it): from the bottom of a region (a frame
+    /// skipped to align goes on the single-frame list), else two neighbours among the
+    /// [`PAIR_SCAN`] most recently freed frames, else split off a free block. Each frame
+    /// is returned on its own with [`Self::free`].
+    pub fn alloc_pair(&mut self) -> Option<u64> {
+        const PAIR: u64 = 2 * PAGE_SIZE;
+        let found = self.ranges[..self.count].iter().position(|&(low, high)| {
+            low.next_multiple_of(PAIR)
+                .checked_add(PAIR)
+                .is_some_and(|end| end <= high)
+        });
+        if let Some(i) = found {
+            let low = self.ranges[i].0;
+            let pair = low.next_multiple_of(PAIR);
+            if pair != low {
+                // The skipped frame stays free, on the list instead of in the region.
+                self.link(low);
+            }
+            self.ranges[i].0 = pair + PAIR;
+            self.free_frames -= 2;
+            return Some(pair);
+        }
+        if let Some(pair) = self.listed_pair() {
+            self.unlink(pair);
+            self.unlink(pair + PAGE_SIZE);
+            self.free_frames -= 2;
+            return Some(pair);
+        }
+        let block = self.pop_block().or_else(|| self.carve_block())?;
+        for i in 2..BLOCK_FRAMES {
+            self.link(block + i * PAGE_SIZE);
+        }
+        self.free_frames -= 2;
+        Some(block)
+    }
+
+    /// An 8 KiB-aligned frame whose neighbour is free too, both among the first
+    /// [`PAIR_SCAN`] frames of the single-frame list.
+    fn listed_pair(&self) -> Option<u64> {
+        let mut seen = [0u64; PAIR_SCAN];
+        let mut n = 0;
+        let mut frame = self.free_head;
+        while frame != 0 && n < PAIR_SCAN {
+            seen[n] = frame;
+            n += 1;
+            frame = self.links.get(frame, NEXT);
+        }
+        let seen = &mut seen[..n];
+        seen.sort_unstable();
+        seen.windows(2)
+            .find(|w| w[0] % (2 * PAGE_SIZE) == 0 && w[1] == w[0] + PAGE_SIZE)
+            .map(|w| w[0])
+    }
+
     /// A 2 MiB-aligned block of 512 contiguous frames, not zeroed: a free one, else one
     /// from the top of a region (the highest first). `None` when no aligned 2 MiB is free,
     /// however many single frames are.
@@ -269,6 +327,15 @@ pub fn free(frame: u64) {
     FRAMES.lock().free(frame);
 }
 
+/// Two zeroed contiguous frames, the first 8 KiB aligned (see
+/// [`FrameAllocator::alloc_pair`]), or `None` when memory is exhausted.
+pub fn alloc_pair_zeroed() -> Option<u64> {
+    let pair = FRAMES.lock().alloc_pair()?;
+    // SAFETY: both frames are ours and mapped in the kernel's view of physical memory.
+    unsafe { core::ptr::write_bytes(phys_to_virt(pair) as *mut u8, 0, 2 * PAGE_SIZE as usize) };
+    Some(pair)
+}
+
 /// One zeroed 2 MiB-aligned block of 512 frames, or `None` when no such block is free.
 pub fn alloc_block_zeroed() -> Option<u64> {
     let block = FRAMES.lock().alloc_block()?;
@@ -309,6 +376,62 @@ mod tests {
             a.add_range(s, e);
         }
         a
+    }
+
+    #[test]
+    fn pairs_are_8k_aligned_and_free_frame_by_frame() {
+        // A region starting on an odd frame: the skipped frame stays allocatable.
+        let mut a = alloc_with(&[(MB + PAGE_SIZE, 2 * MB)]);
+        let total = a.free_frames();
+        let p = a.alloc_pair().unwrap();
+        assert_eq!(p, MB + 2 * PAGE_SIZE);
+        assert_eq!(a.free_frames(), total - 2);
+        assert_eq!(a.alloc(), Some(MB + PAGE_SIZE), "the skipped frame");
+        let q = a.alloc_pair().unwrap();
+        assert_eq!(q % (2 * PAGE_SIZE), 0);
+        assert_ne!(p, q);
+        a.free(p);
+        a.free(p + PAGE_SIZE);
+        a.free(q + PAGE_SIZE);
+        a.free(q);
+        a.free(MB + PAGE_SIZE);
+        assert_eq!(a.free_frames(), total);
+    }
+
+    #[test]
+    fn pairs_split_a_block_when_the_regions_are_used_up() {
+        let mut a = alloc_with(&[(2 * MB, 4 * MB)]);
+        let total = a.free_frames();
+        let b = a.alloc_block().unwrap();
+        a.free_block(b);
+        // Only the free block is left: the pair comes from it, the rest become singles.
+        let p = a.alloc_pair().unwrap();
+        assert_eq!(p, b);
+        assert_eq!(a.free_frames(), total - 2);
+        assert!(a.alloc_block().is_none(), "the block was split");
+        a.free(p);
+        a.free(p + PAGE_SIZE);
+        assert_eq!(a.alloc_block(), Some(b), "the block is whole again");
+    }
+
+    #[test]
+    fn pairs_come_from_freed_neighbours_before_a_block_is_split() {
+        let mut a = alloc_with(&[(2 * MB, 6 * MB)]);
+        let blocks = [a.alloc_block().unwrap(), a.alloc_block().unwrap()];
+        assert!(a.alloc().is_none());
+        // Free every frame of the first block but its first: no block is whole.
+        for i in 1..BLOCK_FRAMES {
+            a.free(blocks[0] + i * PAGE_SIZE);
+        }
+        let before = a.free_frames();
+        let p = a.alloc_pair().unwrap();
+        assert_eq!(p % (2 * PAGE_SIZE), 0);
+        assert!(p > blocks[0] && p < blocks[0] + BLOCK_SIZE);
+        assert_eq!(a.free_frames(), before - 2);
+        // The two frames are off the list: allocating everything never returns them.
+        let rest: Vec<u64> = core::iter::from_fn(|| a.alloc()).collect();
+        assert_eq!(rest.len() as u64, before - 2);
+        assert!(!rest.contains(&p) && !rest.contains(&(p + PAGE_SIZE)));
     }
 
     #[test]

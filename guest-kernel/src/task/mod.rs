@@ -197,6 +197,17 @@ pub struct Task {
 // CPU's scheduler lock; its raw stack pointer is owned.
 unsafe impl Send for Task {}
 
+/// Gives a new process's address space the user-mode page tables this platform needs
+/// (PVM only): the PML4 pair the host switches between by itself, or, without the host
+/// features, user-mode tables that map the entry pages the entry code switches on.
+pub fn isolate_kernel(space: &mut AddressSpace) -> Result<(), MapError> {
+    if platform::host_switches_tables() {
+        space.pair_user_tables()
+    } else {
+        space.isolate_kernel(&trap::entry_ranges())
+    }
+}
+
 impl Task {
     /// The first thread of a new process that will start in user mode at `rip` with
     /// stack `rsp` in `space`.
@@ -218,7 +229,7 @@ impl Task {
             return Err(MapError::OutOfMemory);
         };
         if platform::needs_kernel_isolation() {
-            if let Err(e) = space.isolate_kernel(&trap::entry_ranges()) {
+            if let Err(e) = isolate_kernel(&mut space) {
                 space.free_user_half();
                 space.free_root();
                 return Err(e);

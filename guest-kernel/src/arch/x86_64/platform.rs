@@ -11,7 +11,7 @@
 //! Everything above this module asks it for those few facts and stays unaware of which
 //! platform it runs on.
 
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use super::{cpu, gdt};
 
@@ -74,6 +74,9 @@ pub fn detect() -> Platform {
 ///
 /// Every page the kernel touches from then on must be mapped with the user bit (see
 /// [`kernel_pte_flags`]); the VMM's boot tables are.
+///
+/// The opt-in also asks for [`pvm_feature::DEFAULT`], what of it the host offers (see
+/// [`set_pvm_features`]).
 pub fn enable_native(kernel_phys_of: impl Fn(u64) -> u64) {
     if current() != Platform::Pvm {
         return;
@@ -82,6 +85,85 @@ pub fn enable_native(kernel_phys_of: impl Fn(u64) -> u64) {
     // SAFETY: the host documented this MSR: it takes the page-aligned GPA of the shared
     // structure, which lives in the kernel image forever.
     unsafe { cpu::wrmsr(MSR_PVM_SHARED, shared_pa) };
+    let offered = probe_msr(MSR_PVM_FEATURES).unwrap_or(0);
+    PVM_FEATURES_OFFERED.store(offered, Ordering::Relaxed);
+    set_pvm_features(kernel_phys_of, pvm_feature::DEFAULT);
+}
+
+/// Opt-in feature bits: bits 0-6 of the value written to [`MSR_PVM_SHARED`] with the
+/// shared structure's address. The names are the host's (from its BTF); the meanings are
+/// what was measured on this host (README, "Two KVM platforms"); undocumented anywhere.
+pub mod pvm_feature {
+    /// `pv_kpti`: user mode runs on the PML4 4 KiB above the one in CR3 (Linux's KPTI
+    /// pair). Alone it does not switch back on entry to the kernel.
+    pub const KPTI: u64 = 1 << 0;
+    /// `pv_preflip`: with KPTI, the kernel runs on the PML4 in CR3 again after a trap or
+    /// system call from user mode (the trap itself is still delivered through user mode's).
+    pub const PREFLIP: u64 = 1 << 1;
+    /// `pv_preflip_syscall`: no effect seen alone; needed with the others for traps.
+    pub const PREFLIP_SYSCALL: u64 = 1 << 2;
+    /// `pv_cr2_cell`: the host writes the address of each page fault into the shared
+    /// structure's `cr2` before delivering it (reading CR2 itself traps).
+    pub const CR2_CELL: u64 = 1 << 4;
+    /// `pv_eretu`: with the three above, traps from user mode are delivered (IDT, TSS,
+    /// the pushed frame) through the kernel's PML4 too.
+    pub const ERETU: u64 = 1 << 5;
+    /// The host switches page tables on every change of privilege and user mode's maps
+    /// no kernel page at all: all four bits above.
+    pub const HOST_SWITCHED_TABLES: u64 = KPTI | PREFLIP | PREFLIP_SYSCALL | ERETU;
+    /// What the kernel asks for by default.
+    pub const DEFAULT: u64 = HOST_SWITCHED_TABLES | CR2_CELL;
+    /// Every bit the opt-in MSR takes.
+    pub const ALL: u64 = 0x7f;
+}
+
+/// MSR that lists the opt-in feature bits the host takes (0x1ff here).
+const MSR_PVM_FEATURES: u32 = 0x4b56_4d12;
+static PVM_FEATURES_OFFERED: AtomicU64 = AtomicU64::new(0);
+/// The feature bits in force (as the host reads them back).
+static PVM_FEATURES: AtomicU64 = AtomicU64::new(0);
+
+/// Registers the shared structure again with the opt-in feature bits `wanted` (those of
+/// them the host offers). Returns the bits in force. The kernel uses
+/// [`pvm_feature::HOST_SWITCHED_TABLES`] only whole: a part of it with KPTI would make
+/// the host run user mode on tables the kernel did not build, so KPTI is dropped then.
+/// Other bits are passed through (`astra.pvm_features=`, a probing aid).
+///
+/// Only before the first user-mode task: the address spaces are built for the mode.
+pub fn set_pvm_features(kernel_phys_of: impl Fn(u64) -> u64, wanted: u64) -> u64 {
+    if current() != Platform::Pvm {
+        return 0;
+    }
+    let mut bits = wanted & PVM_FEATURES_OFFERED.load(Ordering::Relaxed) & pvm_feature::ALL;
+    if bits & pvm_feature::HOST_SWITCHED_TABLES != pvm_feature::HOST_SWITCHED_TABLES {
+        bits &= !pvm_feature::KPTI;
+    }
+    let shared_pa = kernel_phys_of(&raw const PVM_SHARED as u64);
+    PROBE_FAULTED.store(false, Ordering::SeqCst);
+    PROBING.store(true, Ordering::SeqCst);
+    // SAFETY: as in enable_native; the host offered these bits. PROBING turns a refusal
+    // (#GP) into a skipped instruction.
+    unsafe { cpu::wrmsr(MSR_PVM_SHARED, shared_pa | bits) };
+    PROBING.store(false, Ordering::SeqCst);
+    let in_force = if PROBE_FAULTED.load(Ordering::SeqCst) {
+        // SAFETY: the plain registration enable_native made before.
+        unsafe { cpu::wrmsr(MSR_PVM_SHARED, shared_pa) };
+        0
+    } else {
+        probe_msr(MSR_PVM_SHARED).unwrap_or(0) & pvm_feature::ALL
+    };
+    PVM_FEATURES.store(in_force, Ordering::Relaxed);
+    in_force
+}
+
+/// True if the PVM host switches between a process's kernel and user-mode page tables by
+/// itself on every trap, system call and return to user mode (see
+/// [`pvm_feature::HOST_SWITCHED_TABLES`]): the entry code then never writes CR3, and
+/// user-mode tables map nothing of the kernel. False on hardware KVM (no user-mode tables)
+/// and on a PVM host without the features (the entry code switches; see `trap.rs`).
+pub fn host_switches_tables() -> bool {
+    let f = PVM_FEATURES.load(Ordering::Relaxed);
+    f & pvm_feature::HOST_SWITCHED_TABLES == pvm_feature::HOST_SWITCHED_TABLES
 }
 
 /// The platform chosen at boot.
@@ -230,6 +312,16 @@ pub fn needs_kernel_isolation() -> bool {
 }
 
 /// The address of the last page fault.
+///
+/// Reading CR2 traps to a PVM host; with [`pvm_feature::CR2_CELL`] the host writes the
+/// address into the shared structure before it delivers the fault, and the kernel reads
+/// it from there (it reads it first thing in the #PF handler, with interrupts off, as it
+/// would read CR2).
 pub fn fault_address() -> u64 {
+    if PVM_FEATURES.load(Ordering::Relaxed) & pvm_feature::CR2_CELL != 0 {
+        // SAFETY: an aligned 8-byte volatile read of the shared page, which the host
+        // writes only while this vCPU is stopped.
+        return unsafe { core::ptr::read_volatile(&raw const PVM_SHARED.cr2) };
+    }
     cpu::read_cr2()
 }

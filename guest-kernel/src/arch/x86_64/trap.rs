@@ -102,21 +102,36 @@ macro_rules! pop_gprs {
 
 // The entry protocol.
 //
-// Every trap or system call from user mode lands first on this CPU's trampoline: a page
-// of its own (`.entry.tramp`, the only entry page user mode may write where user-mode
-// page tables exist) whose top is TSS.rsp0, so the CPU pushes the hardware frame there,
-// and where `syscall_entry` parks the user rsp. The entry code then switches to the
-// kernel's page tables (when the platform isolates the kernel: PVM), copies the frame to
-// the current task's kernel stack, marks it as having come from user mode and carries on
-// there; nothing else of the kernel is written while the user-mode tables are live. The
-// way back to user mode copies the iret frame and rax to the trampoline, restores every
-// other register from the kernel stack, switches to the user-mode tables and `iretq`s
-// from the trampoline. Kernel stacks are therefore never mapped in the user-mode tables;
-// those map the entry text and data read-only and the trampoline writable (see
-// `entry_ranges`).
+// Every trap or system call from user mode lands first on this CPU's entry area: the
+// trampoline, a page of its own (`.entry.tramp`) whose top is TSS.rsp0, so the CPU pushes
+// the hardware frame there, and where `syscall_entry` parks the user rsp. The entry code
+// copies the frame to the current task's kernel stack (`ENTRY_KERNEL_RSP`), marks it as
+// having come from user mode (`VECTOR_FROM_USER`: the stack pointer, not the pushed CS,
+// tells a trap from user mode apart) and carries on there; `trap_dispatch` then forces
+// the frame's CS and SS to the user selectors. The way back to user mode copies the iret
+// frame and rax to the trampoline, restores every other register from the kernel stack
+// and `iretq`s from the trampoline. A trap from kernel mode does not switch stacks and
+// never touches the trampoline.
 //
-// A trap from kernel mode does not switch stacks, so it never lands on the trampoline:
-// the stack pointer tells the two apart, not the (user-writable) pushed CS.
+// Page tables, by platform:
+// - hardware KVM: one set; kernel pages are supervisor-only. Nothing is switched.
+// - PVM whose host switches tables (`platform::host_switches_tables`, the default here):
+//   each process has a PML4 pair; the host runs user mode on the second one, which maps
+//   no kernel page, and delivers traps and system calls on the first (the kernel's).
+//   The entry code writes no CR3 (`ENTRY_USER_CR3` is 0).
+// - PVM without those features: the entry code switches itself, right after landing on
+//   the trampoline (to `ENTRY_KERNEL_CR3`) and right before `iretq` (to `ENTRY_USER_CR3`),
+//   so the user-mode tables must map what runs in between: the entry text and data
+//   read-only and the trampoline writable (`entry_ranges`). Before the switch the kernel
+//   writes only the trampoline, and only the thread's own registers; it reads back only
+//   the frame the CPU just pushed there. With a second vCPU, a process's user-mode tables
+//   must then map only the entry area of the CPU it runs on (another CPU's holds another
+//   thread's frame in passing).
+//
+// Per CPU (one vCPU today): the entry area and `ENTRY_KERNEL_RSP` (the current task's
+// kernel stack top), `ENTRY_KERNEL_CR3`/`ENTRY_USER_CR3`, the TSS and its rsp0. A
+// scheduler switching tasks updates them through `set_kernel_stack` and
+// `set_isolation_tables`.
 global_asm!(
     ".section .entry.text, \"ax\"",
     ".align 16",
@@ -319,8 +334,14 @@ static mut ENTRY_USER_CR3: u64 = 0;
 
 /// Sets the page tables the entry code switches between for the current process:
 /// `kernel_cr3` inside the kernel, `user_cr3` in user mode (0: no isolation needed,
-/// user mode runs on the kernel tables, as on hardware KVM).
+/// user mode runs on the kernel tables, as on hardware KVM). When the PVM host switches
+/// tables itself (`platform::host_switches_tables`), the entry code switches nothing.
 pub fn set_isolation_tables(kernel_cr3: u64, user_cr3: u64) {
+    let user_cr3 = if platform::host_switches_tables() {
+        0
+    } else {
+        user_cr3
+    };
     // SAFETY: single CPU, called with interrupts off between processes; read only by
     // the entry code.
     unsafe {
@@ -489,6 +510,20 @@ pub fn set_kernel_stack(top: u64) {
 // In .entry.text with the debug path: a breakpoint here could never be reported.
 #[link_section = ".entry.text"]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    if frame.vector & VECTOR_FROM_USER != 0 {
+        // Moved off the trampoline, which user mode may write where the entry code switches
+        // tables itself: whatever it holds, this frame goes back to user mode.
+        let sel = platform::user_selectors();
+        if !platform::is_user_cs(frame.cs) {
+            frame.cs = sel.cs as u64;
+        }
+        frame.ss = sel.ss as u64;
+    } else if frame.from_user() && frame.vector != 8 {
+        // The CPU switches to TSS.rsp0 on every trap from user mode but a double fault
+        // (its own IST stack): a user-mode frame anywhere else means the entry protocol
+        // (or the host's delivery) broke.
+        panic!("trap from user mode not on the entry trampoline: {frame:x?}");
+    }
     let vector = frame.vector_number();
     if (vector == 1 || vector == 3) && super::debug::attached() {
         super::debug::trap(frame, vector);

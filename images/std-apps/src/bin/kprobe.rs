@@ -2,10 +2,12 @@
 //! (the first 16 MiB above -2 GiB, where astra's kernel and its entry pages live) and one
 //! address per 64 KiB of astra's direct map (which holds the kernel heap and every kernel
 //! stack), reading each and writing back what it read, under a SIGSEGV handler that skips
-//! the faulting access. On Linux and on hardware KVM nothing is even readable. On a PVM
-//! host, where kernel pages must carry the user bit, the one page that may take a write is
-//! the CPU's entry trampoline (it holds only the running thread's own registers in
-//! passing); any second writable page is a failure (exit 1).
+//! the faulting access. Nothing may be readable: not on Linux, not on hardware KVM
+//! (supervisor-only kernel pages), not on a PVM host that switches page tables itself
+//! (user-mode tables map no kernel page). Exit 0 when nothing is; 2 when something is
+//! readable but nothing writable (a PVM host without those features, where user-mode
+//! tables map the entry text and data); 1 when something is writable beyond, at most, one
+//! entry trampoline page (which holds only the running thread's own registers).
 
 use std::arch::{asm, global_asm};
 use std::process::ExitCode;
@@ -121,9 +123,12 @@ fn main() -> ExitCode {
         }
     }
     println!("kprobe: probed {probed} kernel addresses: {read_ok} readable, {write_ok} writable");
-    if write_ok <= 1 {
-        println!("kprobe: no kernel page but at most the entry trampoline is writable");
+    if read_ok == 0 {
+        println!("kprobe: no kernel page is readable or writable from user mode");
         ExitCode::SUCCESS
+    } else if write_ok <= 1 {
+        println!("kprobe: no kernel page but at most the entry trampoline is writable");
+        ExitCode::from(2)
     } else {
         ExitCode::FAILURE
     }

@@ -507,17 +507,41 @@ pub fn set_kernel_stack(top: u64) {
     unsafe { ENTRY_KERNEL_RSP = top };
 }
 
+/// True if a frame found on the trampoline is a trap taken in kernel mode by the entry
+/// code itself (its stack pointer was still on the trampoline), not one from user mode:
+/// the kernel's code selector, interrupts off and an instruction pointer in the entry
+/// text, the only code that runs on the trampoline. Seen on hardware-KVM semantics under
+/// QEMU TCG when the VMM takes the vCPU out of `KVM_RUN` often (a gdb session): an
+/// external interrupt is delivered a second time on top of its own first delivery, at the
+/// first instruction of its stub. On one vCPU the frame is the CPU's own (user mode does
+/// not run between the push and this check); with a second vCPU, a trampoline that user
+/// mode can write must be mapped only for the CPU that owns it.
+#[link_section = ".entry.text"]
+fn is_nested_entry_trap(frame: &TrapFrame) -> bool {
+    const RFLAGS_IF: u64 = 1 << 9;
+    let text = entry_ranges()[0];
+    frame.cs == gdt::KERNEL_CS as u64
+        && frame.rflags & RFLAGS_IF == 0
+        && (text.start..text.end).contains(&frame.rip)
+}
+
 // In .entry.text with the debug path: a breakpoint here could never be reported.
 #[link_section = ".entry.text"]
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     if frame.vector & VECTOR_FROM_USER != 0 {
-        // Moved off the trampoline, which user mode may write where the entry code switches
-        // tables itself: whatever it holds, this frame goes back to user mode.
-        let sel = platform::user_selectors();
-        if !platform::is_user_cs(frame.cs) {
-            frame.cs = sel.cs as u64;
+        if is_nested_entry_trap(frame) {
+            // A kernel-mode trap that arrived while the entry code was still on the
+            // trampoline: it goes back there, in kernel mode.
+            frame.vector &= !VECTOR_FROM_USER;
+        } else {
+            // Moved off the trampoline, which user mode may write where the entry code
+            // switches tables itself: whatever it holds, this frame goes back to user mode.
+            let sel = platform::user_selectors();
+            if !platform::is_user_cs(frame.cs) {
+                frame.cs = sel.cs as u64;
+            }
+            frame.ss = sel.ss as u64;
         }
-        frame.ss = sel.ss as u64;
     } else if frame.from_user() && frame.vector != 8 {
         // The CPU switches to TSS.rsp0 on every trap from user mode but a double fault
         // (its own IST stack): a user-mode frame anywhere else means the entry protocol

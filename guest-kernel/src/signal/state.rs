@@ -1,4 +1,5 @@
-//! A process's signal state: actions, blocked mask, pending signals, alternate stack.
+//! Signal state: a process's actions and shared queue, a thread's mask, queue and
+//! alternate stack.
 //! Pure logic, host-tested.
 
 use super::{
@@ -137,50 +138,30 @@ impl AltStack {
     }
 }
 
-/// Signal dispositions, mask, pending signals and alternate stack of a process.
+/// Signal actions (`rt_sigaction`), shared by the threads of a process and by processes
+/// created with `CLONE_SIGHAND`.
 #[derive(Clone, Debug)]
-pub struct SignalState {
+pub struct SigActions {
     actions: [SigAction; NSIG as usize],
-    /// The blocked mask (never holds SIGKILL or SIGSTOP).
-    blocked: SigSet,
-    pending: SigSet,
-    info: [SigInfo; NSIG as usize],
-    /// The alternate signal stack.
-    pub altstack: AltStack,
 }
 
-impl Default for SignalState {
+impl Default for SigActions {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl SignalState {
-    /// Every action default, nothing blocked or pending, no alternate stack.
+impl SigActions {
+    /// Every action default.
     pub fn new() -> Self {
-        SignalState {
+        SigActions {
             actions: [SigAction::default(); NSIG as usize],
-            blocked: SigSet::EMPTY,
-            pending: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
-            altstack: AltStack::default(),
         }
     }
 
     /// The action of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
         self.actions[signo as usize - 1]
-    }
-
-    /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
-    /// old one. Pending instances of a signal that is now ignored are discarded.
-    pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
-        let old = self.action(signo);
-        self.actions[signo as usize - 1] = action.sanitized();
-        if self.is_ignored(signo) {
-            self.pending.remove(signo);
-        }
-        old
     }
 
     /// True if delivering `signo` would do nothing: `SIG_IGN`, or the default action
@@ -196,6 +177,87 @@ impl SignalState {
         }
     }
 
+    /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
+    pub fn reset_to_default(&mut self, signo: u8) {
+        self.actions[signo as usize - 1].handler = SIG_DFL;
+    }
+
+    fn set(&mut self, signo: u8, action: SigAction) {
+        self.actions[signo as usize - 1] = action.sanitized();
+    }
+}
+
+/// A queue of pending signals: one instance of each, with its information.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    set: SigSet,
+    info: [SigInfo; NSIG as usize],
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pending {
+    /// Nothing pending.
+    pub fn new() -> Self {
+        Pending {
+            set: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+        }
+    }
+
+    /// The pending signals.
+    pub fn set(&self) -> SigSet {
+        self.set
+    }
+
+    /// Queues `info` unless its signal is pending already (standard signals are not
+    /// queued twice); with `replace`, its information replaces the pending one's.
+    fn queue(&mut self, info: SigInfo, replace: bool) {
+        let signo = info.signo;
+        if self.set.contains(signo) && !replace {
+            return;
+        }
+        self.set.insert(signo);
+        self.info[signo as usize - 1] = info;
+    }
+
+    fn remove(&mut self, signo: u8) {
+        self.set.remove(signo);
+    }
+
+    /// Removes and returns the next of `allowed`: faults first, then the lowest number.
+    fn take(&mut self, allowed: SigSet) -> Option<SigInfo> {
+        let ready = self.set.intersect(allowed);
+        let signo = ready
+            .intersect(SigSet::SYNCHRONOUS)
+            .lowest()
+            .or_else(|| ready.lowest())?;
+        self.set.remove(signo);
+        Some(self.info[signo as usize - 1])
+    }
+}
+
+/// The signal state of one thread: its mask, the signals sent to it alone, its
+/// alternate stack.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadSignals {
+    /// The blocked mask (never holds SIGKILL or SIGSTOP).
+    blocked: SigSet,
+    pending: Pending,
+    /// The alternate signal stack.
+    pub altstack: AltStack,
+}
+
+impl ThreadSignals {
+    /// Nothing blocked or pending, no alternate stack.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// The blocked mask.
     pub fn blocked(&self) -> SigSet {
         self.blocked
@@ -206,67 +268,116 @@ impl SignalState {
         self.blocked = mask.blockable();
     }
 
-    /// Signals pending.
+    /// Signals sent to this thread alone and not yet taken.
     pub fn pending(&self) -> SigSet {
-        self.pending
+        self.pending.set()
+    }
+}
+
+/// What one thread sees of signals: its process's actions and shared queue, and its
+/// own mask, queue and alternate stack. Built from the three locked parts.
+pub struct SignalState<'a> {
+    /// The actions.
+    pub actions: &'a mut SigActions,
+    /// Signals sent to the process.
+    pub shared: &'a mut Pending,
+    /// The thread's own state.
+    pub thread: &'a mut ThreadSignals,
+}
+
+impl SignalState<'_> {
+    /// The action of `signo` (1..=64).
+    pub fn action(&self, signo: u8) -> SigAction {
+        self.actions.action(signo)
     }
 
-    /// Generates a signal for the process. An ignored, unblocked signal is discarded
-    /// (a blocked one is kept: its action may change before it is unblocked); a
-    /// standard signal already pending is not queued twice.
-    pub fn send(&mut self, info: SigInfo) {
+    /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
+    /// old one. Pending instances of a signal that is now ignored are discarded.
+    pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
+        let old = self.action(signo);
+        self.actions.set(signo, action);
+        if self.actions.is_ignored(signo) {
+            self.shared.remove(signo);
+            self.thread.pending.remove(signo);
+        }
+        old
+    }
+
+    /// True if delivering `signo` would do nothing.
+    pub fn is_ignored(&self, signo: u8) -> bool {
+        self.actions.is_ignored(signo)
+    }
+
+    /// The blocked mask.
+    pub fn blocked(&self) -> SigSet {
+        self.thread.blocked
+    }
+
+    /// Replaces the blocked mask (SIGKILL and SIGSTOP are dropped from it).
+    pub fn set_blocked(&mut self, mask: SigSet) {
+        self.thread.set_blocked(mask);
+    }
+
+    /// Signals pending for this thread: its own and its process's.
+    pub fn pending(&self) -> SigSet {
+        self.shared.set().union(self.thread.pending.set())
+    }
+
+    /// The alternate stack.
+    pub fn altstack(&mut self) -> &mut AltStack {
+        &mut self.thread.altstack
+    }
+
+    /// Generates a signal for the process (`thread_directed`: for this thread alone).
+    /// An ignored, unblocked signal is discarded (a blocked one is kept: its action may
+    /// change before it is unblocked); a standard signal already pending is not queued
+    /// twice.
+    pub fn send(&mut self, info: SigInfo, thread_directed: bool) {
         let signo = info.signo;
-        if !self.blocked.contains(signo) && self.is_ignored(signo) {
+        if !self.thread.blocked.contains(signo) && self.is_ignored(signo) {
             return;
         }
-        if self.pending.contains(signo) {
-            return;
+        if thread_directed {
+            self.thread.pending.queue(info, false);
+        } else {
+            self.shared.queue(info, false);
         }
-        self.pending.insert(signo);
-        self.info[signo as usize - 1] = info;
     }
 
-    /// Raises a signal the process cannot refuse (a fault): if it is blocked or
-    /// ignored its action becomes the default one and it is unblocked, so that it is
-    /// delivered now (Linux's `force_sig_info`).
+    /// Raises a signal the thread cannot refuse (a fault): if it is blocked or ignored
+    /// its action becomes the default one and it is unblocked, so that it is delivered
+    /// now (Linux's `force_sig_info`).
     pub fn force(&mut self, info: SigInfo) {
         let signo = info.signo;
-        let blocked = self.blocked.contains(signo);
+        let blocked = self.thread.blocked.contains(signo);
         if blocked || self.action(signo).handler == SIG_IGN {
-            self.actions[signo as usize - 1].handler = SIG_DFL;
+            self.actions.reset_to_default(signo);
         }
         if blocked {
-            self.blocked.remove(signo);
+            self.thread.blocked.remove(signo);
         }
         // A fault replaces whatever instance was pending: its info is the one to report.
-        self.pending.insert(signo);
-        self.info[signo as usize - 1] = info;
+        self.thread.pending.queue(info, true);
     }
 
     /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
     pub fn reset_to_default(&mut self, signo: u8) {
-        self.actions[signo as usize - 1].handler = SIG_DFL;
-    }
-
-    fn deliverable(&self) -> SigSet {
-        self.pending.minus(self.blocked)
+        self.actions.reset_to_default(signo);
     }
 
     /// True if a pending signal is not blocked (a sleep must end to deliver it).
     pub fn has_deliverable(&self) -> bool {
-        !self.deliverable().is_empty()
+        !self.pending().minus(self.thread.blocked).is_empty()
     }
 
-    /// Removes and returns the next signal to deliver: faults first, then the
-    /// lowest-numbered one.
+    /// Removes and returns the next signal to deliver: the thread's own first (faults
+    /// before others, then the lowest number), then the process's.
     pub fn take_next(&mut self) -> Option<SigInfo> {
-        let ready = self.deliverable();
-        let signo = ready
-            .intersect(SigSet::SYNCHRONOUS)
-            .lowest()
-            .or_else(|| ready.lowest())?;
-        self.pending.remove(signo);
-        Some(self.info[signo as usize - 1])
+        let allowed = SigSet(u64::MAX).minus(self.thread.blocked);
+        self.thread
+            .pending
+            .take(allowed)
+            .or_else(|| self.shared.take(allowed))
     }
 
     /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
@@ -280,6 +391,20 @@ mod tests {
     use super::super::{sa, si_code};
     use super::*;
 
+    /// The three parts of a thread's signal state, owned, for tests.
+    #[derive(Default)]
+    struct Parts(SigActions, Pending, ThreadSignals);
+
+    impl Parts {
+        fn view(&mut self) -> SignalState<'_> {
+            SignalState {
+                actions: &mut self.0,
+                shared: &mut self.1,
+                thread: &mut self.2,
+            }
+        }
+    }
+
     fn handler() -> SigAction {
         SigAction {
             handler: 0x40_1000,
@@ -291,8 +416,9 @@ mod tests {
 
     #[test]
     fn ignored_signals_are_dropped_unless_blocked() {
-        let mut s = SignalState::new();
-        s.send(SigInfo::kernel(sig::SIGCHLD));
+        let mut parts = Parts::default();
+        let mut s = parts.view();
+        s.send(SigInfo::kernel(sig::SIGCHLD), false);
         assert!(s.pending().is_empty(), "default-ignored");
         s.set_action(
             sig::SIGUSR1,
@@ -301,10 +427,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        s.send(SigInfo::kernel(sig::SIGUSR1));
+        s.send(SigInfo::kernel(sig::SIGUSR1), false);
         assert!(s.pending().is_empty());
         s.set_blocked(SigSet::of(sig::SIGUSR1));
-        s.send(SigInfo::kernel(sig::SIGUSR1));
+        s.send(SigInfo::kernel(sig::SIGUSR1), false);
         assert!(
             s.pending().contains(sig::SIGUSR1),
             "blocked signals stay pending"
@@ -327,12 +453,19 @@ mod tests {
 
     #[test]
     fn delivery_order_and_unblocking() {
-        let mut s = SignalState::new();
+        let mut parts = Parts::default();
+        let mut s = parts.view();
         s.set_blocked(SigSet(u64::MAX));
         assert!(!s.blocked().contains(sig::SIGKILL));
-        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0));
-        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0));
-        s.send(SigInfo::kernel(sig::SIGSEGV));
+        s.send(
+            SigInfo::from_process(sig::SIGUSR2, si_code::SI_USER, 1, 0),
+            false,
+        );
+        s.send(
+            SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0),
+            false,
+        );
+        s.send(SigInfo::kernel(sig::SIGSEGV), true);
         assert_eq!(s.take_next(), None);
         s.set_blocked(SigSet::EMPTY);
         assert_eq!(
@@ -351,7 +484,8 @@ mod tests {
 
     #[test]
     fn forcing_a_blocked_fault_resets_it_to_the_default() {
-        let mut s = SignalState::new();
+        let mut parts = Parts::default();
+        let mut s = parts.view();
         s.set_action(sig::SIGSEGV, handler());
         s.set_blocked(SigSet::of(sig::SIGSEGV));
         s.force(SigInfo::kernel(sig::SIGSEGV));

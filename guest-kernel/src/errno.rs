@@ -1,4 +1,4 @@
-//! Linux error numbers.
+//! Linux error numbers: a leaf module every layer of the kernel returns errors in.
 
 macro_rules! errnos {
     ($($name:ident = $value:literal, $text:literal;)*) => {

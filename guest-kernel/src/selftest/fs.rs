@@ -149,11 +149,6 @@ impl Harness {
         *self.task.process.files.lock() = crate::fs::FdTable::with_stdio_for(terminals);
     }
 
-    /// The task the calls run as.
-    pub(super) fn task(&self) -> &Arc<Task> {
-        &self.task
-    }
-
     pub(super) fn u32_at(&self, va: u64) -> Result<u32, String> {
         let b = self.get(va, 4)?;
         Ok(u32::from_le_bytes(b.try_into().unwrap_or_default()))

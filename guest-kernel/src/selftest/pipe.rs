@@ -4,7 +4,6 @@
 use super::fs::{Harness, BUF_VA, OBJ_VA};
 use super::{check, TestResult};
 use crate::syscall::Errno;
-use alloc::vec::Vec;
 
 const READ: u64 = 0;
 const WRITE: u64 = 1;
@@ -105,94 +104,5 @@ pub fn host_stdio_streams() -> TestResult {
     let tty = h.ok(OPEN, &[OBJ_VA + 256, O_RDWR])?;
     h.ok(IOCTL, &[tty, TIOCGWINSZ, OBJ_VA])?;
     check(h.get(OBJ_VA, 4)? == [24, 0, 80, 0], "/dev/tty is 80x24")?;
-    Ok(())
-}
-
-/// Takes every free frame (2 MiB blocks first); gives them back when dropped.
-struct Hoard {
-    blocks: Vec<u64>,
-    frames: Vec<u64>,
-}
-
-impl Hoard {
-    fn take_all() -> Self {
-        let mut h = Hoard {
-            blocks: Vec::new(),
-            frames: Vec::new(),
-        };
-        let mut frames = crate::mm::frame::FRAMES.lock();
-        while let Some(b) = frames.alloc_block() {
-            h.blocks.push(b);
-        }
-        while let Some(f) = frames.alloc() {
-            h.frames.push(f);
-        }
-        h
-    }
-}
-
-impl Drop for Hoard {
-    fn drop(&mut self) {
-        let mut frames = crate::mm::frame::FRAMES.lock();
-        for b in self.blocks.drain(..) {
-            frames.free_block(b);
-        }
-        for f in self.frames.drain(..) {
-            frames.free(f);
-        }
-    }
-}
-
-/// Regression: running out of memory while a pipe's bytes are copied out to the reader
-/// (under the pipe's lock) kills the reader at the system-call boundary, with the pipe
-/// unlocked: another task then reads and writes the same pipe.
-pub fn pipe_oom_in_copy_releases_the_pipe() -> TestResult {
-    const MMAP: u64 = 9;
-    let mut a = Harness::new("/bin/hello")?;
-    a.ok(PIPE2, &[OBJ_VA, 0])?;
-    let (r, w) = (
-        u64::from(a.u32_at(OBJ_VA)?),
-        u64::from(a.u32_at(OBJ_VA + 4)?),
-    );
-    a.put(BUF_VA, b"sixteen bytes ok")?;
-    check(a.ok(WRITE, &[w, BUF_VA, 16])? == 16, "write")?;
-    // An untouched anonymous buffer: the copy must fault its page in.
-    let untouched = a.ok(MMAP, &[0, 1 << 21, 3, 0x22, u64::MAX, 0])?;
-    let hoard = Hoard::take_all();
-    let got = a.call(READ, &[r, untouched, 16]);
-    drop(hoard);
-    check(
-        got.is_err(),
-        &alloc::format!("read with no memory: {got:?}"),
-    )?;
-    check(
-        a.task().exit_mark() == Some(128 + crate::signal::sig::SIGKILL),
-        "the reader is marked to die (137)",
-    )?;
-    let mut b = Harness::new("/bin/hello")?;
-    let (rf, wf) = {
-        let files = a.task().process.files.lock();
-        (files.get(r), files.get(w))
-    };
-    let (rf, wf) = (
-        rf.map_err(|e| alloc::format!("{e:?}"))?,
-        wf.map_err(|e| alloc::format!("{e:?}"))?,
-    );
-    b.task()
-        .process
-        .files
-        .install(10, rf, false)
-        .map_err(|e| alloc::format!("{e:?}"))?;
-    b.task()
-        .process
-        .files
-        .install(11, wf, false)
-        .map_err(|e| alloc::format!("{e:?}"))?;
-    check(
-        b.ok(READ, &[10, BUF_VA + 64, 100])? == 16,
-        "the other task reads the pipe",
-    )?;
-    check(b.get(BUF_VA + 64, 16)? == b"sixteen bytes ok", "contents")?;
-    check(b.ok(WRITE, &[11, BUF_VA, 4])? == 4, "and writes it")?;
     Ok(())
 }

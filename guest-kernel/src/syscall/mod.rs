@@ -27,7 +27,6 @@ pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
 pub use proc::ThreadState;
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::arch::trap::TrapFrame;
@@ -136,13 +135,10 @@ pub fn print_stats() {
     }
 }
 
-/// Runs system call `nr` for `task` directly, as if it had made it: it is the CPU's
-/// current task during the call (in-kernel tests drive the handlers this way, without a
-/// trip through ring 3).
-pub fn invoke(task: &Arc<Task>, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
-    let cpu = task::percpu::this_cpu();
-    let previous = cpu.set_current(Some(Arc::clone(task)));
-    let result = match table::lookup(nr) {
+/// Runs system call `nr` for `task` directly, as if it had made it (in-kernel tests
+/// drive the handlers this way, without a trip through ring 3).
+pub fn invoke(task: &Task, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
+    match table::lookup(nr) {
         Some(e) => (e.handler)(
             &mut Ctx {
                 task,
@@ -152,9 +148,7 @@ pub fn invoke(task: &Arc<Task>, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) 
             args,
         ),
         None => Err(Errno::ENOSYS),
-    };
-    cpu.set_current(previous);
-    result
+    }
 }
 
 /// Runs the system call described by `frame` (rax = number, rdi..r9 = arguments) and

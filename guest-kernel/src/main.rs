@@ -16,7 +16,6 @@ pub mod arch;
 mod bench;
 mod cmdline;
 pub mod drivers;
-pub mod errno;
 pub mod fs;
 mod loader;
 pub mod mm;
@@ -25,7 +24,6 @@ mod random;
 mod selftest;
 pub mod signal;
 pub mod syscall;
-mod task;
 pub mod time;
 mod trap;
 
@@ -74,7 +72,6 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
 
     fs::host_stream::set_host_terminals(info.host_stdio);
     init_memory(&info);
-    task::kstack::init();
     time::init(info.tsc_khz);
     pic::init(arch_trap::VECTOR_IRQ_BASE as u8);
     pic::init_pit(time::TICK_HZ);
@@ -161,15 +158,15 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
             return 126;
         }
     };
-    let mm = process::Mm::new(loaded.space, loaded.mem);
-    let task = match task::spawn_process(path, mm, loaded.entry, loaded.rsp, 0) {
-        Ok(t) => t,
+    let mut proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
+        Ok(p) => p,
         Err(e) => {
             kprintln!("astra: cannot run {}: {:?}", path, e);
             return 126;
         }
     };
-    let proc = task::run(task);
+    proc.mem = loaded.mem;
+    let proc = process::run(proc);
     proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
 }
 

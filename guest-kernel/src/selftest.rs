@@ -14,11 +14,8 @@ use core::arch::global_asm;
 
 use crate::arch::{cpu, platform};
 use crate::mm::paging::{flags, AddressSpace};
-use crate::mm::user::UserMemory;
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
-use crate::process::{Mm, Process};
-use crate::{kprintln, task, time};
-use alloc::sync::Arc;
+use crate::{kprintln, process, time};
 
 mod fs;
 mod pipe;
@@ -372,12 +369,16 @@ pub const BLOB_CODE_VA: u64 = 0x40_0000;
 pub const BLOB_DATA_VA: u64 = 0x60_0000;
 
 /// Runs `code` in ring 3 and returns the dead process (status, memory still mapped).
-pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<Arc<Process>, String> {
+pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<Box<process::Process>, String> {
     run_blob_with(code, bench_skip_ud2, 0)
 }
 
 /// Like [`run_blob`], with `rdi` preset to `arg`.
-fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<Arc<Process>, String> {
+fn run_blob_with(
+    code: &[u8],
+    bench_skip_ud2: bool,
+    arg: u64,
+) -> Result<Box<process::Process>, String> {
     let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
     let code_pa = frame::alloc_zeroed().ok_or("out of frames")?;
     space
@@ -401,19 +402,16 @@ fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<Arc<Proc
             )
             .map_err(|e| format!("{e:?}"))?;
     }
-    let mm = Mm::new(space, UserMemory::new());
-    let task = task::spawn_process(
+    let mut proc = process::Process::new_with_arg(
         "selftest",
-        mm,
+        space,
         BLOB_CODE_VA,
         BLOB_DATA_VA + 2 * PAGE_SIZE,
         arg,
     )
     .map_err(|e| format!("{e:?}"))?;
-    task.process
-        .bench_skip_ud2
-        .store(bench_skip_ud2, core::sync::atomic::Ordering::Relaxed);
-    Ok(task::run(task))
+    proc.bench_skip_ud2 = bench_skip_ud2;
+    Ok(process::run(proc))
 }
 
 fn expect_status(code: &[u8], want: impl Fn(u32) -> u8, what: &str) -> TestResult {

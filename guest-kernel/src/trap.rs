@@ -3,7 +3,7 @@
 use crate::arch::platform;
 use crate::arch::trap::{TrapFrame, VECTOR_INT80, VECTOR_IRQ_BASE, VECTOR_SYSCALL};
 use crate::mm::user::FaultError;
-use crate::{syscall, task, time};
+use crate::{process, syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
 /// IRQ 4, the console: input arrived or ended (see `drivers::console_in`).
@@ -39,13 +39,6 @@ pub fn exception_name(vector: u64) -> &'static str {
 
 /// Entry from the arch trap stubs and the SYSCALL entry.
 pub fn handle(frame: &mut TrapFrame) {
-    handle_trap(frame);
-    // The boundary: whatever ended the task only marked it, and everything the handlers
-    // owned has been dropped by now.
-    task::exit_if_marked();
-}
-
-fn handle_trap(frame: &mut TrapFrame) {
     let vector = frame.vector_number();
     let user = frame.from_user();
     match vector {
@@ -78,16 +71,12 @@ fn handle_trap(frame: &mut TrapFrame) {
 fn user_page_fault(frame: &mut TrapFrame) {
     use crate::signal::{si_code, FaultOutcome};
     let addr = platform::fault_address();
-    let Some(task) = task::current() else {
+    let Some(proc) = process::current() else {
         return user_fault(frame, 14);
     };
-    let resolved = {
-        let mut mm = task.process.mm.lock();
-        crate::mm::user::handle_page_fault(&mut mm, addr, frame.error_code)
-    };
-    let (sig, code, why) = match resolved {
+    let (sig, code, why) = match crate::mm::user::handle_page_fault(proc, addr, frame.error_code) {
         Ok(()) => return,
-        Err(FaultError::OutOfMemory) => return crate::mm::user::oom_kill(),
+        Err(FaultError::OutOfMemory) => crate::mm::user::oom_kill(),
         Err(FaultError::Unmapped) => (signal::SIGSEGV, si_code::SEGV_MAPERR, "not mapped"),
         Err(FaultError::Protection) => (
             signal::SIGSEGV,
@@ -124,9 +113,9 @@ fn user_fault(frame: &mut TrapFrame, vector: u64) {
     report_fatal(frame, vector, addr, sig, why);
 }
 
-/// Reports a fault whose signal kills the process, and marks it to end with 128 + `sig`.
-fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) {
-    let proc_name = task::current_name();
+/// Reports a fault whose signal kills the process, and ends it with 128 + `sig`.
+fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) -> ! {
+    let proc_name = process::current_name();
     if vector == 14 {
         let access = if frame.error_code & 2 != 0 {
             "write"
@@ -152,7 +141,7 @@ fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) {
             frame.rip
         );
     }
-    task::mark_current_exit(128 + sig);
+    process::exit_current(128 + sig);
 }
 
 /// The short name of a signal.
@@ -175,11 +164,6 @@ fn kernel_fault(frame: &TrapFrame) -> ! {
         frame.rip,
         cr2
     ));
-    if frame.vector_number() == 14 && crate::task::kstack::is_guard_address(cr2) {
-        emit(format_args!(
-            "  (kernel stack overflow: {cr2:#x} is a guard page)\n"
-        ));
-    }
     emit(format_args!(
         "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}\n  rsi={:#018x} rdi={:#018x} rbp={:#018x} rsp={:#018x}\n",
         frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.rsp

@@ -8,7 +8,7 @@ use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
-use crate::process::Mm;
+use crate::process::{self, Process};
 use crate::syscall::Errno;
 
 /// Pages filled around a faulting page (aligned window, inside its area): every fault is a
@@ -48,7 +48,7 @@ pub enum FaultError {
 
 /// Resolves a page fault of the current process at `addr`; `Err` means the access is a
 /// real fault and the process gets the signal the error names.
-pub fn handle_page_fault(mm: &mut Mm, addr: u64, error_code: u64) -> Result<(), FaultError> {
+pub fn handle_page_fault(proc: &mut Process, addr: u64, error_code: u64) -> Result<(), FaultError> {
     if error_code & (PF_RESERVED | PF_PROTECTION_KEY) != 0 {
         return Err(FaultError::Protection);
     }
@@ -59,24 +59,23 @@ pub fn handle_page_fault(mm: &mut Mm, addr: u64, error_code: u64) -> Result<(), 
     } else {
         Access::Read
     };
-    mm.mem.fault(&mut mm.space, addr, access)
+    proc.mem.fault(&mut proc.space, addr, access)
 }
 
 /// Kills the current process because no memory is left for it: exit status 137 (SIGKILL),
-/// as Linux's OOM killer; the kernel carries on. The process is only marked: the caller
-/// returns an error up to the trap boundary, which ends it with no lock held.
-pub fn oom_kill() {
+/// as Linux's OOM killer; the kernel carries on.
+pub fn oom_kill() -> ! {
     let (free, total) = {
         let frames = frame::FRAMES.lock();
         (frames.free_frames(), frames.total_frames())
     };
     crate::kprintln!(
         "astra: {} killed by SIGKILL: out of memory ({} of {} KiB free)",
-        crate::task::current_name(),
+        process::current_name(),
         free * PAGE_SIZE / 1024,
         total * PAGE_SIZE / 1024
     );
-    crate::task::mark_current_exit(128 + crate::trap::signal::SIGKILL);
+    process::exit_current(128 + crate::trap::signal::SIGKILL);
 }
 
 /// Reads the bytes of a file area at `offset` into `buf`, zero past the end of the file.

@@ -2,6 +2,7 @@
 //! (its own address space and user memory, the mounted rootfs), plus one ring-3 program
 //! that opens and reads a file through the `syscall` instruction.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -11,13 +12,10 @@ use super::{blob, check, run_blob, TestResult};
 use crate::arch::trap::TrapFrame;
 use crate::fs::tar::TarFs;
 use crate::mm::paging::{flags, AddressSpace};
-use crate::mm::user::UserMemory;
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
-use crate::process::Mm;
+use crate::process::Process;
 use crate::syscall::{self, Errno, SysResult};
-use crate::task::{self, Task};
 use crate::time;
-use alloc::sync::Arc;
 
 /// Where the harness maps user memory.
 const DATA_VA: u64 = 0x60_0000;
@@ -73,7 +71,7 @@ mod nr {
 
 /// A process that is never run, whose system calls the tests make directly.
 pub(super) struct Harness {
-    task: Arc<Task>,
+    proc: Box<Process>,
     frame: TrapFrame,
 }
 
@@ -88,11 +86,9 @@ impl Harness {
                 .map_err(|e| format!("{e:?}"))?;
         }
         let top = DATA_VA + DATA_PAGES * PAGE_SIZE;
-        let mm = Mm::new(space, UserMemory::new());
-        let task =
-            task::spawn_process(name, mm, 0x40_0000, top, 0).map_err(|e| format!("{e:?}"))?;
+        let proc = Process::new(name, space, 0x40_0000, top).map_err(|e| format!("{e:?}"))?;
         Ok(Harness {
-            task,
+            proc,
             frame: TrapFrame::new_user(0x40_0000, top),
         })
     }
@@ -100,7 +96,7 @@ impl Harness {
     pub(super) fn call(&mut self, nr: u64, args: &[u64]) -> SysResult {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
-        syscall::invoke(&self.task, &mut self.frame, nr, a)
+        syscall::invoke(&mut self.proc, &mut self.frame, nr, a)
     }
 
     /// Like `call`, expecting success.
@@ -120,13 +116,11 @@ impl Harness {
     }
 
     pub(super) fn put(&mut self, va: u64, bytes: &[u8]) -> Result<(), String> {
-        let mm = self.task.process.mm.lock();
-        uaccess::copy_to_user(&mm.space, va, bytes).map_err(|e| format!("put: {e:?}"))
+        uaccess::copy_to_user(&self.proc.space, va, bytes).map_err(|e| format!("put: {e:?}"))
     }
 
     pub(super) fn get(&self, va: u64, len: usize) -> Result<Vec<u8>, String> {
-        let mm = self.task.process.mm.lock();
-        uaccess::read_vec(&mm.space, va, len).map_err(|e| format!("get: {e:?}"))
+        uaccess::read_vec(&self.proc.space, va, len).map_err(|e| format!("get: {e:?}"))
     }
 
     /// Writes `s` NUL-terminated at `va`; returns `va`.
@@ -146,7 +140,7 @@ impl Harness {
     /// ([`hypercall_abi::host_stdio`] bits) gets them, whatever the host running the
     /// tests has.
     pub(super) fn set_stdio(&mut self, terminals: u32) {
-        *self.task.process.files.lock() = crate::fs::FdTable::with_stdio_for(terminals);
+        self.proc.files = crate::fs::FdTable::with_stdio_for(terminals);
     }
 
     pub(super) fn u32_at(&self, va: u64) -> Result<u32, String> {

@@ -14,8 +14,8 @@ use crate::arch::trap::TrapFrame;
 use crate::kprintln;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess::{self, Pod};
+use crate::process::{self, Process};
 use crate::syscall::Errno;
-use crate::task::{self, Task};
 
 /// What became of a CPU fault in user mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum FaultOutcome {
 }
 
 /// Raises the signal for CPU exception `vector` (page-fault address `fault_addr`) in
-/// the current task, as Linux's `force_sig_fault` does: a blocked or ignored fault
+/// the current process, as Linux's `force_sig_fault` does: a blocked or ignored fault
 /// signal reverts to the default action. With a handler, the frame is switched to it.
 pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> FaultOutcome {
     let fp = if vector == 16 || vector == 19 {
@@ -43,7 +43,15 @@ pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> Fau
         FpStatus::default()
     };
     let info = fault_info(vector, frame.error_code, fault_addr, frame.rip, fp);
-    force_fault(frame, info)
+    let Some(proc) = process::current() else {
+        return FaultOutcome::Fatal(info.signo);
+    };
+    proc.signals.force(info);
+    if proc.signals.action(info.signo).handler == SIG_DFL {
+        return FaultOutcome::Fatal(info.signo);
+    }
+    deliver_pending(proc, frame);
+    FaultOutcome::Handled
 }
 
 /// Raises a page fault that demand paging could not resolve: `sig` (SIGSEGV or SIGBUS)
@@ -57,43 +65,30 @@ pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64
         fault: Some((14, frame.error_code)),
         ..Default::default()
     };
-    force_fault(frame, info)
-}
-
-fn force_fault(frame: &mut TrapFrame, info: SigInfo) -> FaultOutcome {
-    let Some(task) = task::current() else {
-        return FaultOutcome::Fatal(info.signo);
+    let Some(proc) = process::current() else {
+        return FaultOutcome::Fatal(sig);
     };
-    let handled = task.with_signals(|s| {
-        s.force(info);
-        s.action(info.signo).handler != SIG_DFL
-    });
-    if !handled {
-        return FaultOutcome::Fatal(info.signo);
+    proc.signals.force(info);
+    if proc.signals.action(sig).handler == SIG_DFL {
+        return FaultOutcome::Fatal(sig);
     }
-    deliver_pending(&task, frame);
+    deliver_pending(proc, frame);
     FaultOutcome::Handled
 }
 
 /// Delivers the signals pending and not blocked, as on every return to user mode:
-/// ignored ones are dropped, default actions applied (a fatal one marks the task to end
-/// at the trap boundary), and for each handler a frame is pushed and `frame` pointed at
-/// it (several stack up, the last one runs first, as on Linux).
-pub fn deliver_pending(task: &Task, frame: &mut TrapFrame) {
+/// ignored ones are dropped, default actions applied (which may end the process), and
+/// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
+/// last one runs first, as on Linux).
+pub fn deliver_pending(proc: &mut Process, frame: &mut TrapFrame) {
     // Each round consumes a pending signal; a failed delivery adds at most one SIGSEGV,
     // whose own failure makes it fatal.
     for _ in 0..=2 * NSIG as usize {
-        if task.exit_mark().is_some() {
-            return;
-        }
-        let Some((info, action)) = task.with_signals(|s| {
-            let info = s.take_next()?;
-            Some((info, s.action(info.signo)))
-        }) else {
+        let Some(info) = proc.signals.take_next() else {
             return;
         };
         let signo = info.signo;
-        let proc = &task.process;
+        let action = proc.signals.action(signo);
         match action.handler {
             SIG_IGN => {}
             SIG_DFL => match default_action(signo) {
@@ -103,10 +98,10 @@ pub fn deliver_pending(task: &Task, frame: &mut TrapFrame) {
                     proc.name,
                     name(signo)
                 ),
-                DefaultAction::Terminate | DefaultAction::CoreDump => die(task, &info),
+                DefaultAction::Terminate | DefaultAction::CoreDump => die(proc, &info),
             },
             _ => {
-                if let Err(why) = push_frame(task, frame, &info, &action) {
+                if let Err(why) = push_frame(proc, frame, &info, &action) {
                     // Linux's force_sigsegv: a SIGSEGV that cannot be handled is fatal.
                     kprintln!(
                         "astra: {}: cannot deliver {}: {}",
@@ -114,22 +109,19 @@ pub fn deliver_pending(task: &Task, frame: &mut TrapFrame) {
                         name(signo),
                         why
                     );
-                    task.with_signals(|s| {
-                        if signo == sig::SIGSEGV {
-                            s.reset_to_default(sig::SIGSEGV);
-                        }
-                        s.force(SigInfo::kernel(sig::SIGSEGV));
-                    });
+                    if signo == sig::SIGSEGV {
+                        proc.signals.reset_to_default(sig::SIGSEGV);
+                    }
+                    proc.signals.force(SigInfo::kernel(sig::SIGSEGV));
                 }
             }
         }
     }
 }
 
-/// Marks the task to end for `info` with status 128 + signal, with a report line.
-fn die(task: &Task, info: &SigInfo) {
+/// Ends the process for `info` with status 128 + signal and a report line.
+fn die(proc: &Process, info: &SigInfo) -> ! {
     let signo = info.signo;
-    let proc = &task.process;
     match info.code {
         si_code::SI_USER | si_code::SI_TKILL => kprintln!(
             "astra: {} killed by {} (sent by pid {})",
@@ -139,13 +131,13 @@ fn die(task: &Task, info: &SigInfo) {
         ),
         _ => kprintln!("astra: {} killed by {}", proc.name, name(signo)),
     }
-    task.mark_exit(128 + signo);
+    process::exit_current(128 + signo)
 }
 
 /// Writes a handler frame for `info` to the user stack and switches `regs` to the
 /// handler; on failure nothing changes.
 fn push_frame(
-    task: &Task,
+    proc: &mut Process,
     regs: &mut TrapFrame,
     info: &SigInfo,
     action: &SigAction,
@@ -163,47 +155,39 @@ fn push_frame(
         ));
     }
     let on_altstack = action.flags & sa::SA_ONSTACK != 0;
-    let (altstack, old_mask) = {
-        let t = task.thread_signals();
-        (t.altstack, t.blocked())
-    };
-    let place = frame::place(regs.rsp, &altstack, on_altstack).ok_or_else(|| {
+    let place = frame::place(regs.rsp, &proc.signals.altstack, on_altstack).ok_or_else(|| {
         format!(
             "no room for a signal frame below rsp {:#x} (alternate stack {:#x}+{:#x})",
             regs.rsp,
-            altstack.saved().sp,
-            altstack.saved().size
+            proc.signals.altstack.saved().sp,
+            proc.signals.altstack.saved().size
         )
     })?;
     let mut fx = FxArea([0; 512]);
     cpu::fxsave(&mut fx);
     // The software-reserved tail: no XSAVE extension follows (Linux reads magic there).
     fx.0[464..].fill(0);
+    let old_mask = proc.signals.blocked();
     let built: RtSigFrame = frame::build(
         regs,
         info,
         old_mask.0,
-        altstack.saved(),
+        proc.signals.altstack.saved(),
         action.restorer,
         place.fpstate,
     );
-    {
-        let mut mm = task.process.mm.lock();
-        uaccess::write_user(&mut mm, place.fpstate, &fx.0)
-            .and_then(|()| uaccess::write_user(&mut mm, place.frame, uaccess::obj_bytes(&built)))
-            .map_err(|_| format!("signal frame at {:#x} is not writable", place.frame))?;
-    }
+    write_user(proc, place.fpstate, &fx.0)
+        .and_then(|()| write_user_obj(proc, place.frame, &built))
+        .map_err(|_| format!("signal frame at {:#x} is not writable", place.frame))?;
+
+    proc.signals.altstack.disarm_if_requested();
     let mut mask = old_mask.union(SigSet(action.mask));
     if action.flags & sa::SA_NODEFER == 0 {
         mask.insert(info.signo);
     }
-    {
-        let mut t = task.thread_signals();
-        t.altstack.disarm_if_requested();
-        t.set_blocked(mask);
-    }
+    proc.signals.set_blocked(mask);
     if action.flags & sa::SA_RESETHAND != 0 {
-        task.process.sighand.lock().reset_to_default(info.signo);
+        proc.signals.reset_to_default(info.signo);
     }
     frame::enter_handler(
         regs,
@@ -220,23 +204,23 @@ fn push_frame(
 /// `rt_sigreturn`: restores the context saved by [`push_frame`] from the frame at the
 /// user stack pointer (the handler's `ret` popped the return address), validating all
 /// of it; returns the restored rax. A bad frame raises SIGSEGV, as on Linux.
-pub fn sigreturn(task: &Task, regs: &mut TrapFrame) -> u64 {
+pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
     let uc_addr = regs.rsp;
-    let uc: frame::UContext = match read_user_obj(task, uc_addr) {
+    let uc: frame::UContext = match read_user_obj(proc, uc_addr) {
         Ok(uc) => uc,
-        Err(_) => return bad_frame(task, uc_addr, "not readable"),
+        Err(_) => return bad_frame(proc, uc_addr, "not readable"),
     };
-    task.thread_signals().set_blocked(SigSet(uc.sigmask));
+    proc.signals.set_blocked(SigSet(uc.sigmask));
     let mut restored = *regs;
     if let Err(e) = frame::restore(&uc.mcontext, &mut restored, platform::user_selectors()) {
-        return bad_frame(task, uc_addr, &format!("{e:?}"));
+        return bad_frame(proc, uc_addr, &format!("{e:?}"));
     }
     let fx = match uc.mcontext.fpstate {
         0 => FxArea::initial(),
         addr => {
             let mut fx = FxArea([0; 512]);
-            if uaccess::read_user(&task.process.mm.lock(), addr, &mut fx.0).is_err() {
-                return bad_frame(task, uc_addr, "FPU state not readable");
+            if read_user(proc, addr, &mut fx.0).is_err() {
+                return bad_frame(proc, uc_addr, "FPU state not readable");
             }
             fx
         }
@@ -244,23 +228,39 @@ pub fn sigreturn(task: &Task, regs: &mut TrapFrame) -> u64 {
     cpu::fxrstor(&fx);
     *regs = restored;
     // Linux ignores errors here (e.g. EPERM when returning onto the stack itself).
-    let _ = task.thread_signals().altstack.set(&uc.stack, regs.rsp);
+    let _ = proc.signals.altstack.set(&uc.stack, regs.rsp);
     regs.return_by_iret();
     regs.rax
 }
 
-fn bad_frame(task: &Task, addr: u64, why: &str) -> u64 {
+fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
     kprintln!(
         "astra: {}: rt_sigreturn: bad signal frame at {:#x}: {}",
-        task.process.name,
+        proc.name,
         addr,
         why
     );
-    task.with_signals(|s| s.force(SigInfo::kernel(sig::SIGSEGV)));
+    proc.signals.force(SigInfo::kernel(sig::SIGSEGV));
     0
 }
 
-fn read_user_obj<T: Pod>(task: &Task, va: u64) -> Result<T, Errno> {
-    let mm = task.process.mm.lock();
-    uaccess::read_obj_with(|bytes| uaccess::read_user(&mm, va, bytes))
+// User memory as the program sees it. Today every user page is mapped up front, so the
+// checked copies over the page tables suffice; with demand paging (the memory-area
+// code), these become `uaccess::write_user(proc, ..)` / `uaccess::read_user(proc, ..)`,
+// so that a frame on a not-yet-touched alternate stack faults its pages in.
+
+fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
+    uaccess::write_user(proc, va, data)
+}
+
+fn write_user_obj<T: Pod>(proc: &mut Process, va: u64, value: &T) -> Result<(), Errno> {
+    uaccess::write_user(proc, va, uaccess::obj_bytes(value))
+}
+
+fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    uaccess::read_user(proc, va, buf)
+}
+
+fn read_user_obj<T: Pod>(proc: &Process, va: u64) -> Result<T, Errno> {
+    uaccess::read_obj_with(|bytes| uaccess::read_user(proc, va, bytes))
 }

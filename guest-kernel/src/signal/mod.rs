@@ -20,7 +20,7 @@ pub mod frame;
 mod state;
 
 pub use deliver::{deliver_fault, deliver_memory_fault, deliver_pending, sigreturn, FaultOutcome};
-pub use state::{AltStack, Pending, SigActions, SignalState, StackT, ThreadSignals};
+pub use state::{AltStack, SignalState, StackT};
 
 use crate::mm::uaccess::Pod;
 

@@ -1,5 +1,4 @@
-//! Signal state: a process's actions and shared queue, a thread's mask, queue and
-//! alternate stack.
+//! A process's signal state: actions, blocked mask, pending signals, alternate stack.
 //! Pure logic, host-tested.
 
 use super::{
@@ -138,30 +137,50 @@ impl AltStack {
     }
 }
 
-/// Signal actions (`rt_sigaction`), shared by the threads of a process and by processes
-/// created with `CLONE_SIGHAND`.
+/// Signal dispositions, mask, pending signals and alternate stack of a process.
 #[derive(Clone, Debug)]
-pub struct SigActions {
+pub struct SignalState {
     actions: [SigAction; NSIG as usize],
+    /// The blocked mask (never holds SIGKILL or SIGSTOP).
+    blocked: SigSet,
+    pending: SigSet,
+    info: [SigInfo; NSIG as usize],
+    /// The alternate signal stack.
+    pub altstack: AltStack,
 }
 
-impl Default for SigActions {
+impl Default for SignalState {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl SigActions {
-    /// Every action default.
+impl SignalState {
+    /// Every action default, nothing blocked or pending, no alternate stack.
     pub fn new() -> Self {
-        SigActions {
+        SignalState {
             actions: [SigAction::default(); NSIG as usize],
+            blocked: SigSet::EMPTY,
+            pending: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+            altstack: AltStack::default(),
         }
     }
 
     /// The action of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
         self.actions[signo as usize - 1]
+    }
+
+    /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
+    /// old one. Pending instances of a signal that is now ignored are discarded.
+    pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
+        let old = self.action(signo);
+        self.actions[signo as usize - 1] = action.sanitized();
+        if self.is_ignored(signo) {
+            self.pending.remove(signo);
+        }
+        old
     }
 
     /// True if delivering `signo` would do nothing: `SIG_IGN`, or the default action
@@ -177,87 +196,6 @@ impl SigActions {
         }
     }
 
-    /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
-    pub fn reset_to_default(&mut self, signo: u8) {
-        self.actions[signo as usize - 1].handler = SIG_DFL;
-    }
-
-    fn set(&mut self, signo: u8, action: SigAction) {
-        self.actions[signo as usize - 1] = action.sanitized();
-    }
-}
-
-/// A queue of pending signals: one instance of each, with its information.
-#[derive(Clone, Debug)]
-pub struct Pending {
-    set: SigSet,
-    info: [SigInfo; NSIG as usize],
-}
-
-impl Default for Pending {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Pending {
-    /// Nothing pending.
-    pub fn new() -> Self {
-        Pending {
-            set: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
-        }
-    }
-
-    /// The pending signals.
-    pub fn set(&self) -> SigSet {
-        self.set
-    }
-
-    /// Queues `info` unless its signal is pending already (standard signals are not
-    /// queued twice); with `replace`, its information replaces the pending one's.
-    fn queue(&mut self, info: SigInfo, replace: bool) {
-        let signo = info.signo;
-        if self.set.contains(signo) && !replace {
-            return;
-        }
-        self.set.insert(signo);
-        self.info[signo as usize - 1] = info;
-    }
-
-    fn remove(&mut self, signo: u8) {
-        self.set.remove(signo);
-    }
-
-    /// Removes and returns the next of `allowed`: faults first, then the lowest number.
-    fn take(&mut self, allowed: SigSet) -> Option<SigInfo> {
-        let ready = self.set.intersect(allowed);
-        let signo = ready
-            .intersect(SigSet::SYNCHRONOUS)
-            .lowest()
-            .or_else(|| ready.lowest())?;
-        self.set.remove(signo);
-        Some(self.info[signo as usize - 1])
-    }
-}
-
-/// The signal state of one thread: its mask, the signals sent to it alone, its
-/// alternate stack.
-#[derive(Clone, Debug, Default)]
-pub struct ThreadSignals {
-    /// The blocked mask (never holds SIGKILL or SIGSTOP).
-    blocked: SigSet,
-    pending: Pending,
-    /// The alternate signal stack.
-    pub altstack: AltStack,
-}
-
-impl ThreadSignals {
-    /// Nothing blocked or pending, no alternate stack.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// The blocked mask.
     pub fn blocked(&self) -> SigSet {
         self.blocked
@@ -268,116 +206,67 @@ impl ThreadSignals {
         self.blocked = mask.blockable();
     }
 
-    /// Signals sent to this thread alone and not yet taken.
+    /// Signals pending.
     pub fn pending(&self) -> SigSet {
-        self.pending.set()
-    }
-}
-
-/// What one thread sees of signals: its process's actions and shared queue, and its
-/// own mask, queue and alternate stack. Built from the three locked parts.
-pub struct SignalState<'a> {
-    /// The actions.
-    pub actions: &'a mut SigActions,
-    /// Signals sent to the process.
-    pub shared: &'a mut Pending,
-    /// The thread's own state.
-    pub thread: &'a mut ThreadSignals,
-}
-
-impl SignalState<'_> {
-    /// The action of `signo` (1..=64).
-    pub fn action(&self, signo: u8) -> SigAction {
-        self.actions.action(signo)
+        self.pending
     }
 
-    /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
-    /// old one. Pending instances of a signal that is now ignored are discarded.
-    pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
-        let old = self.action(signo);
-        self.actions.set(signo, action);
-        if self.actions.is_ignored(signo) {
-            self.shared.remove(signo);
-            self.thread.pending.remove(signo);
-        }
-        old
-    }
-
-    /// True if delivering `signo` would do nothing.
-    pub fn is_ignored(&self, signo: u8) -> bool {
-        self.actions.is_ignored(signo)
-    }
-
-    /// The blocked mask.
-    pub fn blocked(&self) -> SigSet {
-        self.thread.blocked
-    }
-
-    /// Replaces the blocked mask (SIGKILL and SIGSTOP are dropped from it).
-    pub fn set_blocked(&mut self, mask: SigSet) {
-        self.thread.set_blocked(mask);
-    }
-
-    /// Signals pending for this thread: its own and its process's.
-    pub fn pending(&self) -> SigSet {
-        self.shared.set().union(self.thread.pending.set())
-    }
-
-    /// The alternate stack.
-    pub fn altstack(&mut self) -> &mut AltStack {
-        &mut self.thread.altstack
-    }
-
-    /// Generates a signal for the process (`thread_directed`: for this thread alone).
-    /// An ignored, unblocked signal is discarded (a blocked one is kept: its action may
-    /// change before it is unblocked); a standard signal already pending is not queued
-    /// twice.
-    pub fn send(&mut self, info: SigInfo, thread_directed: bool) {
+    /// Generates a signal for the process. An ignored, unblocked signal is discarded
+    /// (a blocked one is kept: its action may change before it is unblocked); a
+    /// standard signal already pending is not queued twice.
+    pub fn send(&mut self, info: SigInfo) {
         let signo = info.signo;
-        if !self.thread.blocked.contains(signo) && self.is_ignored(signo) {
+        if !self.blocked.contains(signo) && self.is_ignored(signo) {
             return;
         }
-        if thread_directed {
-            self.thread.pending.queue(info, false);
-        } else {
-            self.shared.queue(info, false);
+        if self.pending.contains(signo) {
+            return;
         }
+        self.pending.insert(signo);
+        self.info[signo as usize - 1] = info;
     }
 
-    /// Raises a signal the thread cannot refuse (a fault): if it is blocked or ignored
-    /// its action becomes the default one and it is unblocked, so that it is delivered
-    /// now (Linux's `force_sig_info`).
+    /// Raises a signal the process cannot refuse (a fault): if it is blocked or
+    /// ignored its action becomes the default one and it is unblocked, so that it is
+    /// delivered now (Linux's `force_sig_info`).
     pub fn force(&mut self, info: SigInfo) {
         let signo = info.signo;
-        let blocked = self.thread.blocked.contains(signo);
+        let blocked = self.blocked.contains(signo);
         if blocked || self.action(signo).handler == SIG_IGN {
-            self.actions.reset_to_default(signo);
+            self.actions[signo as usize - 1].handler = SIG_DFL;
         }
         if blocked {
-            self.thread.blocked.remove(signo);
+            self.blocked.remove(signo);
         }
         // A fault replaces whatever instance was pending: its info is the one to report.
-        self.thread.pending.queue(info, true);
+        self.pending.insert(signo);
+        self.info[signo as usize - 1] = info;
     }
 
     /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
     pub fn reset_to_default(&mut self, signo: u8) {
-        self.actions.reset_to_default(signo);
+        self.actions[signo as usize - 1].handler = SIG_DFL;
+    }
+
+    fn deliverable(&self) -> SigSet {
+        self.pending.minus(self.blocked)
     }
 
     /// True if a pending signal is not blocked (a sleep must end to deliver it).
     pub fn has_deliverable(&self) -> bool {
-        !self.pending().minus(self.thread.blocked).is_empty()
+        !self.deliverable().is_empty()
     }
 
-    /// Removes and returns the next signal to deliver: the thread's own first (faults
-    /// before others, then the lowest number), then the process's.
+    /// Removes and returns the next signal to deliver: faults first, then the
+    /// lowest-numbered one.
     pub fn take_next(&mut self) -> Option<SigInfo> {
-        let allowed = SigSet(u64::MAX).minus(self.thread.blocked);
-        self.thread
-            .pending
-            .take(allowed)
-            .or_else(|| self.shared.take(allowed))
+        let ready = self.deliverable();
+        let signo = ready
+            .intersect(SigSet::SYNCHRONOUS)
+            .lowest()
+            .or_else(|| ready.lowest())?;
+        self.pending.remove(signo);
+        Some(self.info[signo as usize - 1])
     }
 
     /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
@@ -391,20 +280,6 @@ mod tests {
     use super::super::{sa, si_code};
     use super::*;
 
-    /// The three parts of a thread's signal state, owned, for tests.
-    #[derive(Default)]
-    struct Parts(SigActions, Pending, ThreadSignals);
-
-    impl Parts {
-        fn view(&mut self) -> SignalState<'_> {
-            SignalState {
-                actions: &mut self.0,
-                shared: &mut self.1,
-                thread: &mut self.2,
-            }
-        }
-    }
-
     fn handler() -> SigAction {
         SigAction {
             handler: 0x40_1000,
@@ -416,9 +291,8 @@ mod tests {
 
     #[test]
     fn ignored_signals_are_dropped_unless_blocked() {
-        let mut parts = Parts::default();
-        let mut s = parts.view();
-        s.send(SigInfo::kernel(sig::SIGCHLD), false);
+        let mut s = SignalState::new();
+        s.send(SigInfo::kernel(sig::SIGCHLD));
         assert!(s.pending().is_empty(), "default-ignored");
         s.set_action(
             sig::SIGUSR1,
@@ -427,10 +301,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        s.send(SigInfo::kernel(sig::SIGUSR1), false);
+        s.send(SigInfo::kernel(sig::SIGUSR1));
         assert!(s.pending().is_empty());
         s.set_blocked(SigSet::of(sig::SIGUSR1));
-        s.send(SigInfo::kernel(sig::SIGUSR1), false);
+        s.send(SigInfo::kernel(sig::SIGUSR1));
         assert!(
             s.pending().contains(sig::SIGUSR1),
             "blocked signals stay pending"
@@ -453,19 +327,12 @@ mod tests {
 
     #[test]
     fn delivery_order_and_unblocking() {
-        let mut parts = Parts::default();
-        let mut s = parts.view();
+        let mut s = SignalState::new();
         s.set_blocked(SigSet(u64::MAX));
         assert!(!s.blocked().contains(sig::SIGKILL));
-        s.send(
-            SigInfo::from_process(sig::SIGUSR2, si_code::SI_USER, 1, 0),
-            false,
-        );
-        s.send(
-            SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0),
-            false,
-        );
-        s.send(SigInfo::kernel(sig::SIGSEGV), true);
+        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0));
+        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0));
+        s.send(SigInfo::kernel(sig::SIGSEGV));
         assert_eq!(s.take_next(), None);
         s.set_blocked(SigSet::EMPTY);
         assert_eq!(
@@ -484,8 +351,7 @@ mod tests {
 
     #[test]
     fn forcing_a_blocked_fault_resets_it_to_the_default() {
-        let mut parts = Parts::default();
-        let mut s = parts.view();
+        let mut s = SignalState::new();
         s.set_action(sig::SIGSEGV, handler());
         s.set_blocked(SigSet::of(sig::SIGSEGV));
         s.force(SigInfo::kernel(sig::SIGSEGV));

@@ -35,7 +35,7 @@ pub fn walker(proc: &Process) -> Walker<'_> {
 pub fn dir_base(ctx: &Ctx<'_>, dirfd: u64) -> Result<String, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return Ok(ctx.proc.fs.cwd());
+        return Ok(ctx.proc.cwd.clone());
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);
@@ -62,7 +62,7 @@ pub fn base_for(ctx: &Ctx<'_>, dirfd: u64, path: &str) -> Result<String, Errno> 
 fn fd_vnode(ctx: &Ctx<'_>, dirfd: u64) -> Result<Vnode, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return walker(ctx.proc).resolve("/", &ctx.proc.fs.cwd(), true);
+        return walker(ctx.proc).resolve("/", &ctx.proc.cwd, true);
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);

@@ -33,7 +33,7 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if file.is_path() && !allowed_on_path {
         return Err(Errno::EBADF);
     }
-    let mut files = ctx.proc.files.lock();
+    let files = &mut ctx.proc.files;
     match cmd {
         F_DUPFD => files.insert_from(arg, file, false),
         F_DUPFD_CLOEXEC => files.insert_from(arg, file, true),
@@ -69,7 +69,6 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return ctx
                 .proc
                 .files
-                .lock()
                 .set_cloexec(fd, request == FIOCLEX)
                 .map(|()| 0)
         }
@@ -178,17 +177,13 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let cloexec = flags & O_CLOEXEC != 0;
     let (read_end, write_end) = pipe::pipe();
-    let (rfd, wfd) = {
-        let mut files = ctx.proc.files.lock();
-        let rfd = files.insert(OpenFile::pipe(read_end, flags), cloexec)?;
-        match files.insert(OpenFile::pipe(write_end, flags), cloexec) {
-            Ok(wfd) => (rfd, wfd),
-            Err(e) => {
-                let closed = files.close(rfd);
-                drop(files);
-                drop(closed);
-                return Err(e);
-            }
+    let files = &mut ctx.proc.files;
+    let rfd = files.insert(OpenFile::pipe(read_end, flags), cloexec)?;
+    let wfd = match files.insert(OpenFile::pipe(write_end, flags), cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = files.close(rfd);
+            return Err(e);
         }
     };
     if let Err(e) = ctx.write_obj(a[0], &[rfd as i32, wfd as i32]) {

@@ -32,7 +32,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// getcwd(buf, size): the length written, with its NUL.
 pub fn getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let mut cwd = ctx.proc.fs.cwd().into_bytes();
+    let mut cwd = ctx.proc.cwd.clone().into_bytes();
     cwd.push(0);
     if (a[1] as usize) < cwd.len() {
         return Err(Errno::ERANGE);
@@ -50,7 +50,7 @@ fn set_cwd(ctx: &mut Ctx<'_>, v: Vnode) -> SysResult {
         }
         w.path_of(v).ok_or(Errno::ENOENT)?
     };
-    ctx.proc.fs.set_cwd(path);
+    ctx.proc.cwd = path;
     Ok(0)
 }
 

@@ -269,9 +269,8 @@ pub fn mmap_with(
         flags: args.flags,
         backing,
     };
-    let mut guard = ctx.proc.mm.lock();
-    let mm = &mut *guard;
-    let start = mm.mem.map(&mut mm.space, req)?;
+    let proc = &mut *ctx.proc;
+    let start = proc.mem.map(&mut proc.space, req)?;
     if args.populate {
         // As on Linux, a mapping that cannot be populated still succeeds; what is
         // missing faults in later.
@@ -280,9 +279,9 @@ pub fn mmap_with(
         } else {
             Access::Read
         };
-        let _ = mm
+        let _ = proc
             .mem
-            .populate(&mut mm.space, start, start + args.len, access);
+            .populate(&mut proc.space, start, start + args.len, access);
     }
     Ok(start)
 }
@@ -290,9 +289,8 @@ pub fn mmap_with(
 /// munmap(addr, length)
 pub fn munmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, end) = decode_munmap(a[0], a[1])?;
-    let mut guard = ctx.proc.mm.lock();
-    let mm = &mut *guard;
-    mm.mem.unmap(&mut mm.space, start, end)?;
+    let proc = &mut *ctx.proc;
+    proc.mem.unmap(&mut proc.space, start, end)?;
     Ok(0)
 }
 
@@ -338,17 +336,16 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some((start, end, prot, growsdown)) = decode_mprotect(a[0], a[1], a[2])? else {
         return Ok(0);
     };
-    let mut guard = ctx.proc.mm.lock();
-    let mm = &mut *guard;
-    mm.mem.protect(&mut mm.space, start, end, prot, growsdown)?;
+    let proc = &mut *ctx.proc;
+    proc.mem
+        .protect(&mut proc.space, start, end, prot, growsdown)?;
     Ok(0)
 }
 
 /// brk(addr): the new break, or the old one if it cannot move (never an error).
 pub fn brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let mut guard = ctx.proc.mm.lock();
-    let mm = &mut *guard;
-    Ok(mm.mem.set_brk(&mut mm.space, a[0]))
+    let proc = &mut *ctx.proc;
+    Ok(proc.mem.set_brk(&mut proc.space, a[0]))
 }
 
 /// The valid `madvise` advice values and what astra does with them.
@@ -410,10 +407,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some((start, end)) = decode_madvise_range(a[0], a[1])? else {
         return Ok(0);
     };
-    let mut guard = ctx.proc.mm.lock();
-    let mm = &mut *guard;
+    let proc = &mut *ctx.proc;
     // Check every area first, so that a refused advice changes nothing.
-    for v in mm.mem.vmas().overlapping(start, end) {
+    for v in proc.mem.vmas().overlapping(start, end) {
         let private_anon = v.backing.is_anonymous() && !v.flags.shared;
         match advice {
             Advice::Free | Advice::PrivateAnonHint if !private_anon => return Err(Errno::EINVAL),
@@ -425,13 +421,13 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     if let Advice::NoHugePages(no_huge) = advice {
-        mm.mem.set_no_huge_pages(start, end, no_huge)?;
+        proc.mem.set_no_huge_pages(start, end, no_huge)?;
     }
     // Area by area (by address: the areas themselves do not change). Shared anonymous
     // memory keeps its data under DONTNEED (another mapping of it would still see it) and
     // loses it under REMOVE.
     let mut at = start;
-    while let Some(v) = mm
+    while let Some(v) = proc
         .mem
         .vmas()
         .next_at_or_after(at)
@@ -440,9 +436,11 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let (s, e, shared) = (v.start.max(start), v.end.min(end), v.flags.shared);
         at = e;
         match advice {
-            Advice::DontNeed | Advice::Free if !shared => mm.mem.discard(&mut mm.space, s, e)?,
-            Advice::Remove => mm.mem.discard(&mut mm.space, s, e)?,
-            Advice::Populate(access) => match mm.mem.populate(&mut mm.space, s, e, access) {
+            Advice::DontNeed | Advice::Free if !shared => {
+                proc.mem.discard(&mut proc.space, s, e)?
+            }
+            Advice::Remove => proc.mem.discard(&mut proc.space, s, e)?,
+            Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}
                 Err(crate::mm::user::FaultError::OutOfMemory) => return Err(Errno::ENOMEM),
                 Err(_) => return Err(Errno::EFAULT),
@@ -451,7 +449,7 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         }
     }
     // Like Linux: the mapped parts got the advice, a hole makes it ENOMEM.
-    if !mm.mem.vmas().is_covered(start, end) {
+    if !proc.mem.vmas().is_covered(start, end) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)
@@ -473,7 +471,7 @@ pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end == start {
         return Ok(0);
     }
-    if !ctx.proc.mm.lock().mem.vmas().is_covered(start, end) {
+    if !ctx.proc.mem.vmas().is_covered(start, end) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)
@@ -494,7 +492,7 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     let end = page_up(end).ok_or(Errno::ENOMEM)?;
-    if !ctx.proc.mm.lock().mem.vmas().is_covered(start, end) {
+    if !ctx.proc.mem.vmas().is_covered(start, end) {
         return Err(Errno::ENOMEM);
     }
     // A page at a time of the vector, so a huge range needs no huge buffer.
@@ -503,15 +501,11 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     while at < end {
         let chunk_end = end.min(at + CHUNK * PAGE_SIZE);
         let mut bits = alloc::vec![0u8; ((chunk_end - at) / PAGE_SIZE) as usize];
-        ctx.proc
-            .mm
-            .lock()
-            .space
-            .for_each_mapped(at, chunk_end, |va, _, _| {
-                if let Some(b) = bits.get_mut(((va - at) / PAGE_SIZE) as usize) {
-                    *b = 1;
-                }
-            });
+        ctx.proc.space.for_each_mapped(at, chunk_end, |va, _, _| {
+            if let Some(b) = bits.get_mut(((va - at) / PAGE_SIZE) as usize) {
+                *b = 1;
+            }
+        });
         ctx.write_user(vec + (at - start) / PAGE_SIZE, &bits)?;
         at = chunk_end;
     }

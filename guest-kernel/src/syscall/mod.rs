@@ -5,6 +5,7 @@
 //! `--strace`) and handler; handlers live one family per file and return
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
+mod errno;
 mod fs;
 mod fs_ctl;
 mod fs_dir;
@@ -22,7 +23,7 @@ mod time;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-pub use crate::errno::Errno;
+pub use errno::Errno;
 pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
 pub use proc::ThreadState;
 
@@ -32,18 +33,15 @@ use alloc::vec::Vec;
 use crate::arch::trap::TrapFrame;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess;
-use crate::process::Process;
-use crate::task::{self, Task};
+use crate::process::{self, Process};
 
 /// Result of a system call handler.
 pub type SysResult = Result<u64, Errno>;
 
-/// What a handler gets: the calling task, its process and its saved registers.
+/// What a handler gets: the calling process and its saved registers.
 pub struct Ctx<'a> {
-    /// The calling thread.
-    pub task: &'a Task,
-    /// Its process (`task.process`).
-    pub proc: &'a Process,
+    /// The calling process.
+    pub proc: &'a mut Process,
     /// Its user registers (a handler may change them, e.g. exec).
     pub frame: &'a mut TrapFrame,
 }
@@ -56,12 +54,12 @@ pub const PATH_MAX: usize = 4096;
 impl Ctx<'_> {
     /// Copies `buf.len()` bytes from user address `va`.
     pub fn read_user(&self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        uaccess::read_user(&self.proc.mm.lock(), va, buf)
+        uaccess::read_user(self.proc, va, buf)
     }
 
     /// Copies `data` to user address `va`.
     pub fn write_user(&mut self, va: u64, data: &[u8]) -> Result<(), Errno> {
-        uaccess::write_user(&mut self.proc.mm.lock(), va, data)
+        uaccess::write_user(self.proc, va, data)
     }
 
     /// Reads `len` bytes from user address `va` into a new vector.
@@ -135,32 +133,23 @@ pub fn print_stats() {
     }
 }
 
-/// Runs system call `nr` for `task` directly, as if it had made it (in-kernel tests
+/// Runs system call `nr` for `proc` directly, as if `proc` had made it (in-kernel tests
 /// drive the handlers this way, without a trip through ring 3).
-pub fn invoke(task: &Task, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
+pub fn invoke(proc: &mut Process, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
     match table::lookup(nr) {
-        Some(e) => (e.handler)(
-            &mut Ctx {
-                task,
-                proc: &task.process,
-                frame,
-            },
-            args,
-        ),
+        Some(e) => (e.handler)(&mut Ctx { proc, frame }, args),
         None => Err(Errno::ENOSYS),
     }
 }
 
 /// Runs the system call described by `frame` (rax = number, rdi..r9 = arguments) and
-/// stores the result in `frame.rax`. A call that ends the task (`exit`, a fatal signal,
-/// running out of memory) only marks it: the trap boundary ends it, with every lock
-/// released and everything the handler owned dropped.
+/// stores the result in `frame.rax`.
 pub fn dispatch(frame: &mut TrapFrame) {
     let nr = frame.rax;
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
-    let Some(task) = task::current() else {
+    let Some(proc) = process::current() else {
         frame.rax = Errno::ENOSYS.as_return();
         return;
     };
@@ -168,14 +157,11 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let shape = entry.as_ref().map(table::Entry::shape);
     let never_returns = shape.is_some_and(|s| s.ret == strace::Ret::Never);
     let counting = STATS.load(Ordering::Relaxed);
-    let mut ctx = Ctx {
-        task: &task,
-        proc: &task.process,
-        frame,
-    };
+    let pid = proc.pid;
+    let mut ctx = Ctx { proc, frame };
     let call = STRACE
         .load(Ordering::Relaxed)
-        .then(|| strace::Call::begin(&ctx, task.tid, nr, shape, &args));
+        .then(|| strace::Call::begin(&ctx, pid, nr, shape, &args));
     if never_returns {
         if let Some(call) = &call {
             crate::kprintln!("{}", call.unfinished_line());
@@ -193,9 +179,6 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Some(e) => (e.handler)(&mut ctx, args),
         None => Err(Errno::ENOSYS),
     };
-    if task.exit_mark().is_some() {
-        return;
-    }
     if counting {
         let elapsed = crate::time::monotonic_ns().saturating_sub(started);
         strace::stats::record(nr, result.is_err(), elapsed);
@@ -203,21 +186,21 @@ pub fn dispatch(frame: &mut TrapFrame) {
     if let Some(call) = call {
         crate::kprintln!("{}", call.finish(&ctx, &result));
     }
-    let frame = ctx.frame;
+    let Ctx { proc, frame } = ctx;
     frame.rax = match result {
         Ok(value) => value,
         Err(e) => e.as_return(),
     };
     // As on the way back to user mode on Linux: run handlers (or default actions) of
     // the signals the call raised or unblocked.
-    crate::signal::deliver_pending(&task, frame);
+    crate::signal::deliver_pending(proc, frame);
     // SYSRET would fault in kernel mode on a non-canonical rip; never return there.
-    if frame.rip >= USER_END && task.exit_mark().is_none() {
+    if frame.rip >= USER_END {
         crate::kprintln!(
             "astra: {} killed: return address {:#x} is not in user space",
-            task.process.name,
+            process::current_name(),
             frame.rip
         );
-        task.mark_exit(128 + crate::trap::signal::SIGSEGV);
+        process::exit_current(128 + crate::trap::signal::SIGSEGV);
     }
 }

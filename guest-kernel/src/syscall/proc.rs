@@ -9,6 +9,7 @@
 use super::{Ctx, Errno, SysResult};
 use crate::arch::cpu::{self, SegmentBase};
 use crate::mm::paging::USER_END;
+use crate::process;
 
 /// The ids every process has (root).
 const ROOT: u64 = 0;
@@ -54,9 +55,9 @@ pub fn getpid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
     Ok(ctx.proc.pid as u64)
 }
 
-/// gettid()
+/// gettid(): the only thread's id is the process id.
 pub fn gettid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.tid as u64)
+    Ok(ctx.proc.pid as u64)
 }
 
 /// getppid()
@@ -79,8 +80,8 @@ pub fn getres_ids(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// set_tid_address(tidptr): recorded; returns the caller's thread id.
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.task.regs().clear_child_tid = a[0];
-    Ok(ctx.task.tid as u64)
+    ctx.proc.thread.clear_child_tid = a[0];
+    Ok(ctx.proc.pid as u64)
 }
 
 /// Size of `struct robust_list_head`.
@@ -91,7 +92,7 @@ pub fn set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
-    ctx.task.regs().robust_list = a[0];
+    ctx.proc.thread.robust_list = a[0];
     Ok(0)
 }
 
@@ -102,7 +103,7 @@ pub fn get_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::ESRCH);
     }
     ctx.write_obj(a[2], &ROBUST_LIST_HEAD_SIZE)?;
-    let head = ctx.task.regs().robust_list;
+    let head = ctx.proc.thread.robust_list;
     ctx.write_obj(a[1], &head)?;
     Ok(0)
 }
@@ -130,7 +131,7 @@ fn write_rseq_cpu(ctx: &mut Ctx<'_>, addr: u64, cpu_id: u32) -> Result<(), Errno
 /// scheduler must add that when it preempts.
 pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (addr, len, flags, sig) = (a[0], a[1] as u32, a[2], a[3] as u32);
-    let current = ctx.task.regs().rseq;
+    let current = ctx.proc.thread.rseq;
     if flags & RSEQ_FLAG_UNREGISTER != 0 {
         if flags & !RSEQ_FLAG_UNREGISTER != 0 {
             return Err(Errno::EINVAL);
@@ -145,7 +146,7 @@ pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return Err(Errno::EPERM);
         }
         write_rseq_cpu(ctx, addr, RSEQ_CPU_ID_UNINITIALIZED)?;
-        ctx.task.regs().rseq = None;
+        ctx.proc.thread.rseq = None;
         return Ok(0);
     }
     if flags != 0 {
@@ -173,7 +174,7 @@ pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     write_rseq_cpu(ctx, addr, 0)?;
-    ctx.task.regs().rseq = Some(Rseq { addr, len, sig });
+    ctx.proc.thread.rseq = Some(Rseq { addr, len, sig });
     Ok(0)
 }
 
@@ -203,11 +204,11 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if addr >= TASK_SIZE_MAX {
                 return Err(Errno::EPERM);
             }
-            let mut regs = ctx.task.regs();
-            match which {
-                SegmentBase::Fs => regs.fs_base = addr,
-                SegmentBase::Gs => regs.gs_base = addr,
-            }
+            let slot = match which {
+                SegmentBase::Fs => &mut ctx.proc.thread.fs_base,
+                SegmentBase::Gs => &mut ctx.proc.thread.gs_base,
+            };
+            *slot = addr;
             cpu::write_segment_base(which, addr);
         }
         _ => {
@@ -220,14 +221,11 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 /// exit(status): one thread; with a single thread per process it ends the process.
-/// The task ends when the call returns to the system-call boundary.
-pub fn exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.task.mark_exit(a[0] as u8);
-    Ok(0)
+pub fn exit(_: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    process::exit_current(a[0] as u8)
 }
 
 /// exit_group(status)
-pub fn exit_group(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.task.mark_exit(a[0] as u8);
-    Ok(0)
+pub fn exit_group(_: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    process::exit_current(a[0] as u8)
 }

@@ -33,8 +33,8 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let signo = a[0] as u8;
     let old = match new {
         Some(_) if !SignalState::can_catch(signo) => return Err(Errno::EINVAL),
-        Some(action) => ctx.task.with_signals(|s| s.set_action(signo, action)),
-        None => ctx.proc.sighand.lock().action(signo),
+        Some(action) => ctx.proc.signals.set_action(signo, action),
+        None => ctx.proc.signals.action(signo),
     };
     if a[2] != 0 {
         ctx.write_obj(a[2], &old)?;
@@ -45,11 +45,11 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// rt_sigprocmask(how, set, oldset, sigsetsize)
 pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     check_sigset_size(a[3])?;
-    let old = ctx.task.thread_signals().blocked();
+    let old = ctx.proc.signals.blocked();
     if a[1] != 0 {
         let set = SigSet(ctx.read_u64(a[1])?);
         let new = apply_mask(old, a[0], set).ok_or(Errno::EINVAL)?;
-        ctx.task.thread_signals().set_blocked(new);
+        ctx.proc.signals.set_blocked(new);
     }
     if a[2] != 0 {
         ctx.write_obj(a[2], &old.0)?;
@@ -63,9 +63,8 @@ pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] > SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let set = ctx
-        .task
-        .with_signals(|s| s.pending().intersect(s.blocked()));
+    let signals = &ctx.proc.signals;
+    let set = signals.pending().intersect(signals.blocked());
     let bytes = set.0.to_le_bytes();
     ctx.write_user(a[0], &bytes[..a[1] as usize])?;
     Ok(0)
@@ -78,9 +77,9 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         0 => None,
         va => Some(ctx.read_obj::<StackT>(va)?),
     };
-    let old = ctx.task.thread_signals().altstack.report(sp);
+    let old = ctx.proc.signals.altstack.report(sp);
     if let Some(new) = new {
-        ctx.task.thread_signals().altstack.set(&new, sp)?;
+        ctx.proc.signals.altstack.set(&new, sp)?;
     }
     if a[1] != 0 {
         ctx.write_obj(a[1], &old)?;
@@ -90,20 +89,21 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// rt_sigreturn(): returns to the context the signal frame on the stack saved.
 pub fn rt_sigreturn(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(signal::sigreturn(ctx.task, ctx.frame))
+    Ok(signal::sigreturn(ctx.proc, ctx.frame))
 }
 
-/// Queues signal `sig` (0: only check) for the caller after the target was resolved
-/// (`thread_directed`: for the calling thread alone).
-fn send_self(ctx: &mut Ctx<'_>, sig: u64, code: i32, thread_directed: bool) -> SysResult {
+/// Queues signal `sig` (0: only check) for the caller after the target was resolved.
+fn send_self(ctx: &mut Ctx<'_>, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
     }
     if !signal::is_valid(sig) {
         return Err(Errno::EINVAL);
     }
-    let info = SigInfo::from_process(sig as u8, code, ctx.proc.pid, SENDER_UID);
-    ctx.task.with_signals(|s| s.send(info, thread_directed));
+    let pid = ctx.proc.pid;
+    ctx.proc
+        .signals
+        .send(SigInfo::from_process(sig as u8, code, pid, SENDER_UID));
     Ok(0)
 }
 
@@ -121,7 +121,7 @@ pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !is_self {
         return Err(Errno::ESRCH);
     }
-    send_self(ctx, a[1], si_code::SI_USER, false)
+    send_self(ctx, a[1], si_code::SI_USER)
 }
 
 /// tkill(tid, sig)
@@ -130,10 +130,10 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if tid as u32 != ctx.task.tid {
+    if tid as u32 != ctx.proc.pid {
         return Err(Errno::ESRCH);
     }
-    send_self(ctx, a[1], si_code::SI_TKILL, true)
+    send_self(ctx, a[1], si_code::SI_TKILL)
 }
 
 /// tgkill(tgid, tid, sig)
@@ -142,8 +142,8 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if tgid as u32 != ctx.proc.pid || tid as u32 != ctx.task.tid {
+    if tgid as u32 != ctx.proc.pid || tid as u32 != ctx.proc.pid {
         return Err(Errno::ESRCH);
     }
-    send_self(ctx, a[2], si_code::SI_TKILL, true)
+    send_self(ctx, a[2], si_code::SI_TKILL)
 }

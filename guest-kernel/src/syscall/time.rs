@@ -13,7 +13,7 @@ fn clock(ctx: &Ctx<'_>, id: u64) -> Result<Clock, Errno> {
 /// clock_gettime(clockid, tp)
 pub fn clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = clock(ctx, a[0])?;
-    let now = time::read_clock(clock, &ctx.task.cpu());
+    let now = time::read_clock(clock, &ctx.proc.cpu);
     ctx.write_obj(a[1], &Timespec::from_ns(now))?;
     Ok(0)
 }
@@ -54,10 +54,10 @@ pub fn time(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// left is stored there.
 fn sleep(ctx: &mut Ctx<'_>, deadline_ns: u64, rem: u64) -> SysResult {
     let start = time::monotonic_ns();
-    let task = ctx.task;
-    let finished = time::sleep_until(deadline_ns, || task.with_signals(|s| s.has_deliverable()));
+    let signals = &ctx.proc.signals;
+    let finished = time::sleep_until(deadline_ns, || signals.has_deliverable());
     let now = time::monotonic_ns();
-    ctx.task.cpu().add_sleep(now.saturating_sub(start));
+    ctx.proc.cpu.add_sleep(now.saturating_sub(start));
     if finished {
         return Ok(0);
     }
@@ -90,7 +90,7 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let ns = read_request(ctx, a[2])?;
     let absolute = a[1] & TIMER_ABSTIME != 0;
-    let now = time::read_clock(clock, &ctx.task.cpu());
+    let now = time::read_clock(clock, &ctx.proc.cpu);
     let remaining = if absolute { ns.saturating_sub(now) } else { ns };
     match clock {
         Clock::ThreadCpu => return Err(Errno::EINVAL),

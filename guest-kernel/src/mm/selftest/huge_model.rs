@@ -5,11 +5,11 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use super::Scratch;
 use super::{call, check, free_frames, mmap, read_u64, scratch_process, write_u64, TestResult};
 use super::{map, ANON, P, RW};
 use crate::mm::paging::flags;
 use crate::mm::vma::{PROT_NONE, PROT_READ, PROT_WRITE};
+use crate::process::Process;
 use crate::syscall::mem as sys;
 use crate::syscall::mremap::mremap;
 use crate::syscall::Errno;
@@ -53,7 +53,7 @@ impl Rng {
     }
 }
 
-fn verify(p: &Scratch, base: u64, model: &Model, step: usize) -> TestResult {
+fn verify(p: &Process, base: u64, model: &Model, step: usize) -> TestResult {
     for (i, want) in model.iter().enumerate() {
         let got = read_u64(p, base + i as u64 * P);
         let ok = match want {

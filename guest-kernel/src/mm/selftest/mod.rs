@@ -14,15 +14,14 @@ use alloc::vec::Vec;
 
 use super::paging::AddressSpace;
 use super::source::StaticSource;
-use super::user::{FaultError, UserMemory};
+use super::user::FaultError;
 use super::vma::{Access, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
 use super::{frame, kernel_space, PAGE_SIZE};
 use crate::arch::trap::TrapFrame;
 use crate::fs::tar::TarFs;
-use crate::process::Mm;
+use crate::process::Process;
 use crate::syscall::mem::{self as sys, map, MappableFile};
 use crate::syscall::{mremap::mremap, Ctx, Errno};
-use crate::task::{self, Task};
 
 pub(super) type TestResult = Result<(), String>;
 /// A named self-test.
@@ -110,87 +109,44 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
     ]
 }
 
-/// A task that is never run, to call handlers on, whose memory the tests reach
-/// directly: between calls the address space lives in `space` and `mem`; a call moves
-/// it into the task's process for the handler and back.
-pub(super) struct Scratch {
-    task: Arc<Task>,
-    pub(super) space: AddressSpace,
-    pub(super) mem: UserMemory,
-}
-
-impl Scratch {
-    /// Swaps the test's copy of the memory with the process's.
-    fn swap(&mut self) {
-        let mut mm = self.task.process.mm.lock();
-        core::mem::swap(&mut self.space, &mut mm.space);
-        core::mem::swap(&mut self.mem, &mut mm.mem);
-    }
-
-    /// Runs `f` as the task, with its memory in its process.
-    fn with_ctx<R>(&mut self, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
-        self.swap();
-        let mut frame = TrapFrame::default();
-        let task = Arc::clone(&self.task);
-        let r = f(&mut Ctx {
-            task: &task,
-            proc: &task.process,
-            frame: &mut frame,
-        });
-        self.swap();
-        r
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // The process frees the real space; the placeholder goes here.
-        self.swap();
-        self.space.free_user_half();
-        self.space.free_root();
-    }
-}
-
 /// A process that is never run, to call handlers on.
-fn scratch_process() -> Result<Box<Scratch>, String> {
+fn scratch_process() -> Result<Box<Process>, String> {
     let space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
-    let placeholder = AddressSpace::new_empty().map_err(|e| format!("{e:?}"))?;
-    let task = task::spawn_process("mmtest", Mm::new(space, UserMemory::new()), 0, 0, 0)
-        .map_err(|e| format!("{e:?}"))?;
-    let mut scratch = Box::new(Scratch {
-        task,
-        space: placeholder,
-        mem: UserMemory::new(),
-    });
-    scratch.swap();
-    Ok(scratch)
+    Process::new("mmtest", space, 0, 0).map_err(|e| format!("{e:?}"))
 }
 
 fn call(
-    proc: &mut Scratch,
+    proc: &mut Process,
     f: fn(&mut Ctx<'_>, [u64; 6]) -> crate::syscall::SysResult,
     a: [u64; 6],
 ) -> Result<u64, Errno> {
-    proc.with_ctx(|ctx| f(ctx, a))
+    let mut frame = TrapFrame::default();
+    f(
+        &mut Ctx {
+            proc,
+            frame: &mut frame,
+        },
+        a,
+    )
 }
 
-fn mmap(proc: &mut Scratch, addr: u64, len: u64, prot: u64, flags: u64) -> Result<u64, Errno> {
+fn mmap(proc: &mut Process, addr: u64, len: u64, prot: u64, flags: u64) -> Result<u64, Errno> {
     call(proc, sys::mmap, [addr, len, prot, flags, u64::MAX, 0])
 }
 
-fn read_u64(proc: &Scratch, va: u64) -> Result<u64, Errno> {
+fn read_u64(proc: &Process, va: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
     proc.mem.read(&proc.space, va, &mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
-fn write_u64(proc: &mut Scratch, va: u64, v: u64) -> Result<(), FaultError> {
+fn write_u64(proc: &mut Process, va: u64, v: u64) -> Result<(), FaultError> {
     proc.mem.write(&mut proc.space, va, &v.to_le_bytes())
 }
 
 /// MADV_NOHUGEPAGE on `[base, base + len)`: 4 KiB pages only, for the tests of demand
 /// paging and fault-around (2 MiB pages have tests of their own, in `huge`).
-fn no_huge_pages(proc: &mut Scratch, base: u64, len: u64) -> TestResult {
+fn no_huge_pages(proc: &mut Process, base: u64, len: u64) -> TestResult {
     call(proc, sys::madvise, [base, len, 15, 0, 0, 0])
         .map(|_| ())
         .map_err(|e| format!("madvise(MADV_NOHUGEPAGE): {e:?}"))
@@ -506,7 +462,7 @@ fn mremap_moves() -> TestResult {
     let frame0 = p.space.translate(a).map(|t| t.0);
     // Block growth in place.
     mmap(p, a + 4 * P, P, RW, ANON | map::FIXED).map_err(|e| format!("{e:?}"))?;
-    let r = |p: &mut Scratch, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
+    let r = |p: &mut Process, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
     check(
         r(p, [a, 4 * P, 8 * P, 0, 0]) == Err(Errno::ENOMEM),
         "no room, no MAYMOVE",
@@ -614,7 +570,7 @@ pub(super) fn tar_file(rootfs: Option<&TarFs>, path: &str) -> Result<&'static [u
 }
 
 fn file_map(
-    p: &mut Scratch,
+    p: &mut Process,
     data: &'static [u8],
     len: u64,
     prot: u64,
@@ -626,7 +582,19 @@ fn file_map(
         readable: true,
         writable: false,
     };
-    p.with_ctx(|ctx| sys::mmap_with(ctx, 0, len, prot, flags, off, Some(file)))
+    let mut frame = TrapFrame::default();
+    sys::mmap_with(
+        &mut Ctx {
+            proc: p,
+            frame: &mut frame,
+        },
+        0,
+        len,
+        prot,
+        flags,
+        off,
+        Some(file),
+    )
 }
 
 fn file_mapping(rootfs: Option<&TarFs>) -> TestResult {

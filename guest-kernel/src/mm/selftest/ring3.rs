@@ -1,6 +1,7 @@
 //! Ring-3 programs for the memory self-tests: each runs with a code area and a 64-page
 //! grows-down stack, makes real faults and system calls, and is judged by how it ends.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -13,8 +14,7 @@ use crate::mm::source::StaticSource;
 use crate::mm::user::{MapRequest, Placement, UserMemory};
 use crate::mm::vma::{Backing, VmaFlags, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
 use crate::mm::{kernel_space, PAGE_SIZE};
-use crate::process::{Mm, Process};
-use crate::task;
+use crate::process::{self, Process};
 
 const P: u64 = PAGE_SIZE;
 
@@ -286,7 +286,7 @@ const STACK_PAGES: u64 = 64;
 fn run_user(
     code: &[u8],
     setup: impl FnOnce(&mut AddressSpace, &mut UserMemory) -> Result<u64, String>,
-) -> Result<Arc<Process>, String> {
+) -> Result<Box<Process>, String> {
     let mut space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
     let mut mem = UserMemory::new();
     let prepared = (|| {
@@ -323,9 +323,10 @@ fn run_user(
             return Err(e);
         }
     };
-    let task = task::spawn_process("mmtest", Mm::new(space, mem), CODE_VA, STACK_TOP, arg)
+    let mut proc = Process::new_with_arg("mmtest", space, CODE_VA, STACK_TOP, arg)
         .map_err(|e| format!("{e:?}"))?;
-    Ok(task::run(task))
+    proc.mem = mem;
+    Ok(process::run(proc))
 }
 
 fn expect(code: &[u8], arg: u64, want: u8, what: &str) -> TestResult {
@@ -485,8 +486,6 @@ pub(super) fn touch_8mib() -> TestResult {
     )?;
     // The program's 8 MiB area is four 2 MiB pages.
     let area = proc
-        .mm
-        .lock()
         .mem
         .vmas()
         .iter()
@@ -494,9 +493,7 @@ pub(super) fn touch_8mib() -> TestResult {
         .map(|v| v.start)
         .ok_or("no 8 MiB area")?;
     let huge = (0..4).all(|i| {
-        proc.mm
-            .lock()
-            .space
+        proc.space
             .translate(area + (i << 21))
             .is_some_and(|(_, f)| f & crate::mm::paging::flags::HUGE != 0)
     });

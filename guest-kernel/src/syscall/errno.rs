@@ -1,4 +1,4 @@
-//! Linux error numbers: a leaf module every layer of the kernel returns errors in.
+//! Linux error numbers.
 
 macro_rules! errnos {
     ($($name:ident = $value:literal, $text:literal;)*) => {

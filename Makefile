@@ -29,8 +29,8 @@ BENCH_TAR := $(BUILD)/bench.tar
 BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
-.PHONY: all vmm kernel apps std-apps rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain
+.PHONY: all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
+	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
 
@@ -61,12 +61,23 @@ std-apps: toolchain
 	$(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
 		--target-dir $(STD_APPS_TARGET_DIR)
 
-rootfs: apps std-apps
+# The std-apps library's own unit tests as a libtest binary (`cargo test --no-run`), so the
+# image holds a real libtest program: cargo names it with a hash, so it is copied under a
+# fixed name.
+LIBTEST_DIR := $(BUILD)/libtest
+libtest: std-apps
+	@mkdir -p $(LIBTEST_DIR)
+	exe=$$($(STD_CARGO) test --release --no-run --lib --manifest-path $(STD_APPS_MANIFEST) \
+		--target $(MUSL_TARGET) --target-dir $(STD_APPS_TARGET_DIR) --message-format=json \
+		| grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | tail -n 1) && \
+		test -n "$$exe" && cp "$$exe" $(LIBTEST_DIR)/std-apps-tests
+
+rootfs: apps std-apps libtest
 	@mkdir -p $(BUILD)
 	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
 	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d
 	$(CARGO) run --release -q -p mkrootfs -- --manifest images/default.manifest \
-		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --out $(FS_TAR)
+		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --bin-dir $(LIBTEST_DIR) --out $(FS_TAR)
 
 # The data file depends on the generator only: the same seed always gives the same bytes.
 $(BENCH_DATA): $(STD_BIN)/gendata
@@ -83,6 +94,34 @@ $(STD_BIN)/gendata $(STD_BIN)/readfile $(STD_BIN)/hello-std: std-apps
 
 bench-image: std-apps $(BENCH_TAR)
 
+# The gdb tests' image: the programs they debug, with debug information. gdb itself and
+# musl-gcc (for the static C program) come from Debian packages, installed on first use.
+GDB_TAR := $(BUILD)/gdb.tar
+GDB_APPS_TARGET_DIR := target/gdb-apps
+GDB_APPS_BIN := $(GDB_APPS_TARGET_DIR)/$(MUSL_TARGET)/release
+gdb-tools:
+	@missing=""; command -v gdb >/dev/null || missing="$$missing gdb"; \
+	command -v musl-gcc >/dev/null || missing="$$missing musl-tools"; \
+	if [ -n "$$missing" ]; then \
+		command -v apt-get >/dev/null || { echo "install$$missing by hand"; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; }; \
+	fi
+
+gdb-image: toolchain gdb-tools
+	CARGO_PROFILE_RELEASE_DEBUG=2 $(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) \
+		--target $(MUSL_TARGET) --target-dir $(GDB_APPS_TARGET_DIR) --bin gdbtarget
+	@mkdir -p $(GDB_APPS_TARGET_DIR)/c
+	musl-gcc -static -g -O1 -o $(GDB_APPS_TARGET_DIR)/c/gdbtarget-c images/c-apps/gdbtarget.c
+	$(CARGO) run --release -q -p mkrootfs -- --manifest images/gdb.manifest \
+		--bin-dir $(GDB_APPS_BIN) --bin-dir $(GDB_APPS_TARGET_DIR)/c --out $(GDB_TAR)
+
+gdb: all gdb-image
+	@echo "astra-vmm --gdb :1234 --kernel $(KERNEL_ELF) --rootfs $(GDB_TAR) -- /bin/gdbtarget &"
+	@echo "gdb $(KERNEL_DEBUG_ELF) -ex 'target remote :1234' \\"
+	@echo "    -ex 'add-symbol-file $(GDB_APPS_BIN)/gdbtarget -o 0x555555554000' -ex 'break gdbtarget::main'"
+
 run: all
 	$(VMM) --kernel $(KERNEL_ELF) --rootfs $(FS_TAR)
 
@@ -93,14 +132,23 @@ unit-test: toolchain
 	$(STD_CARGO) test --lib --manifest-path $(STD_APPS_MANIFEST) --target $(MUSL_TARGET) \
 		--target-dir $(STD_APPS_TARGET_DIR)
 
-integration-test: all
+integration-test: all gdb-image
 	$(CARGO) test --release -p astra-tests
 
-test: unit-test integration-test test-hwkvm
+test: unit-test integration-test test-hwkvm test-hwkvm-gdb
 
 test-hwkvm: all
 	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
 	tests/hwkvm/run.sh
+
+# gdb on the hardware-KVM tier: host gdb against the inner astra-vmm over a serial line.
+# About one run in four loses a session under TCG (a hardware breakpoint that does not fire,
+# or a Ctrl-C the stub does not answer in time; being investigated): a failed run is run
+# once more, and says so loudly. Two failures in a row fail the target.
+test-hwkvm-gdb: all gdb-image
+	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
+	tests/hwkvm/gdb.sh || { echo "hwkvm-gdb: FLAKY: the run failed; running it once more"; \
+		tests/hwkvm/gdb.sh; }
 
 check: toolchain
 	$(CARGO) fmt --all -- --check

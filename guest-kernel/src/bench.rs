@@ -9,9 +9,10 @@ use alloc::vec::Vec;
 use core::arch::global_asm;
 
 use crate::arch::trap::TrapFrame;
+use crate::kprintln;
 use crate::mm::{self, PAGE_SIZE};
 use crate::selftest::{run_blob, BLOB_DATA_VA};
-use crate::{kprintln, process};
+use crate::task::sched;
 
 const BATCHES: usize = 21;
 const ITERATIONS: u64 = 100;
@@ -47,7 +48,7 @@ extern "C" {
 
 /// #UD hook: in the benchmark process, `ud2` is the bare trap floor; step over it.
 pub fn skip_trap(frame: &mut TrapFrame) -> bool {
-    match process::current() {
+    match sched::current() {
         Some(p) if p.bench_skip_ud2 => {
             frame.rip += 2;
             true
@@ -84,7 +85,7 @@ pub fn run() -> bool {
     let mut samples = Vec::new();
     for i in 0..3 * BATCHES as u64 {
         let va = BLOB_DATA_VA + 8 * i;
-        let Some((pa, _)) = proc.space.translate(va) else {
+        let Some((pa, _)) = proc.mm.lock().space.translate(va) else {
             kprintln!("bench: results page missing");
             return false;
         };

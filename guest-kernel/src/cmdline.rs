@@ -5,7 +5,8 @@
 //!
 //! - `init=PATH`: the first program to run;
 //! - `loglevel=N`: console verbosity, 0..=255;
-//! - `astra.test`, `astra.strace`, `astra.stats`, `astra.bench`, `astra.panic`: flags, true
+//! - `astra.test`, `astra.strace`, `astra.stats`, `astra.bench`, `astra.panic`,
+//!   `astra.gdb` (set by `astra-vmm --gdb`): flags, true
 //!   when bare or `=1`/`y`/`yes`/`on`/`true`, false with `=0`/`n`/`no`/`off`/`false`;
 //! - `--`: everything after it is passed to init as arguments.
 //!
@@ -32,6 +33,8 @@ pub struct Cmdline<'a> {
     pub panic: bool,
     /// `astra.bench`: the boot is a benchmark run.
     pub bench: bool,
+    /// `astra.gdb`: a debugger is attached to the VMM (the cooperative debug path).
+    pub gdb: bool,
     /// Words after `--`, for init's argv.
     pub init_args: Vec<&'a str>,
     unknown: Vec<&'a str>,
@@ -67,6 +70,7 @@ impl<'a> Cmdline<'a> {
                 "astra.strace" => set_flag(&mut c.strace, value),
                 "astra.stats" => set_flag(&mut c.stats, value),
                 "astra.panic" => set_flag(&mut c.panic, value),
+                "astra.gdb" => set_flag(&mut c.gdb, value),
                 "astra.bench" => set_flag(&mut c.bench, value),
                 _ => {
                     c.unknown.push(raw);
@@ -194,6 +198,13 @@ mod tests {
                 "astra.test=maybe"
             ]
         );
+    }
+
+    #[test]
+    fn gdb_flag() {
+        assert!(Cmdline::parse(hypercall_abi::debug::CMDLINE_PARAM).gdb);
+        assert!(!Cmdline::parse("astra.gdb=0").gdb);
+        assert!(!Cmdline::parse("").gdb);
     }
 
     #[test]

@@ -16,14 +16,15 @@ pub mod arch;
 mod bench;
 mod cmdline;
 pub mod drivers;
+pub mod errno;
 pub mod fs;
 mod loader;
 pub mod mm;
-mod process;
 mod random;
 mod selftest;
 pub mod signal;
 pub mod syscall;
+pub mod task;
 pub mod time;
 mod trap;
 
@@ -34,6 +35,9 @@ use hypercall_abi::{layout, BootInfo, DeviceKind, MemKind, BOOT_MAGIC};
 
 use crate::arch::{gdt, pic, platform, trap as arch_trap};
 use crate::mm::paging::{flags, AddressSpace};
+
+/// Page-fault error code of a user-mode read of a page not present.
+const PF_USER_READ: u64 = 1 << 2;
 
 /// Largest kernel heap.
 const HEAP_MAX: u64 = 64 << 20;
@@ -86,6 +90,9 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
             "astra: ignoring kernel parameter with a bad value '{}'",
             param
         );
+    }
+    if cmdline.gdb {
+        arch::debug::init(arch::cpu::read_cr3());
     }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
@@ -158,16 +165,29 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
             return 126;
         }
     };
-    let mut proc = match process::Process::new(path, loaded.space, loaded.entry, loaded.rsp) {
+    let mut task = match task::Task::new(path, loaded.space, loaded.entry, loaded.rsp) {
         Ok(p) => p,
         Err(e) => {
             kprintln!("astra: cannot run {}: {:?}", path, e);
             return 126;
         }
     };
-    proc.mem = loaded.mem;
-    let proc = process::run(proc);
-    proc.exit_status().unwrap_or(128 + trap::signal::SIGKILL)
+    task.mm_mut().mem = loaded.mem;
+    if arch::debug::attached() {
+        // The debugger plants breakpoints in the program's code: fault it all in first.
+        let m = task.mm_mut();
+        let mut page = loaded.image.start;
+        while page < loaded.image.end {
+            // A page that cannot be faulted in (out of memory) just takes no breakpoint.
+            let _ = mm::fault::handle_page_fault(m, page, PF_USER_READ);
+            page += mm::PAGE_SIZE;
+        }
+        arch::debug::program_loaded(loaded.bias, loaded.entry, m.space.pml4_phys());
+    }
+    let finished = task::sched::run(task);
+    finished
+        .exit_status()
+        .unwrap_or(128 + trap::signal::SIGKILL)
 }
 
 fn read_boot_bytes(gpa: u64, len: u64, max: u64) -> Vec<u8> {
@@ -272,8 +292,10 @@ fn mount_rootfs(info: &BootInfo) -> Option<&'static fs::tar::TarFs> {
     match fs::tar::TarFs::new(data) {
         Ok(fs) => Some(fs::mount_root(fs)),
         Err(e) => {
-            kprintln!("astra: rootfs is not a valid TAR: {:?}", e);
-            None
+            // The VMM validated the archive, so this is the kernel's own limit (memory):
+            // refuse the image instead of running without a root filesystem.
+            kprintln!("astra: cannot mount the rootfs: {e}");
+            drivers::exit::rootfs_refused();
         }
     }
 }

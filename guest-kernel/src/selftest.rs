@@ -15,9 +15,11 @@ use core::arch::global_asm;
 use crate::arch::{cpu, platform};
 use crate::mm::paging::{flags, AddressSpace};
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
-use crate::{kprintln, process, time};
+use crate::task::{sched, Task};
+use crate::{kprintln, time};
 
 mod fs;
+mod hostile;
 mod pipe;
 mod signals;
 mod sys;
@@ -57,6 +59,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             "ring3_cannot_read_kernel_memory",
             &ring3_cannot_read_kernel_memory,
         ),
+        (
+            "ring3_cannot_write_kernel_pages",
+            &ring3_cannot_write_kernel_pages,
+        ),
         ("rootfs_lookup", &|| rootfs_lookup(rootfs)),
         ("fs_open_read_close", &|| fs::open_read_close(rootfs)),
         ("fs_large_read", &|| fs::large_read(rootfs)),
@@ -78,6 +84,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &signals::ring3_fault_handler_on_altstack_and_sigreturn,
         ),
         ("ring3_signals_to_self", &signals::ring3_signals_to_self),
+        (
+            "ring3_low_rsp_fault_runs_the_onstack_handler",
+            &hostile::ring3_low_rsp_fault_runs_the_onstack_handler,
+        ),
         (
             "ring3_fatal_signal_cases",
             &signals::ring3_fatal_signal_cases,
@@ -342,6 +352,16 @@ global_asm!(
     "mov eax, 231",
     "syscall",
     "selftest_blob_kread_end:",
+    // Reads the byte at rdi and writes it back: exits 0 only if both are allowed.
+    ".global selftest_blob_kwrite",
+    ".global selftest_blob_kwrite_end",
+    "selftest_blob_kwrite:",
+    "mov al, [rdi]",
+    "mov [rdi], al",
+    "mov edi, 0",
+    "mov eax, 231",
+    "syscall",
+    "selftest_blob_kwrite_end:",
 );
 
 extern "C" {
@@ -355,6 +375,8 @@ extern "C" {
     static selftest_blob_segv_end: u8;
     static selftest_blob_kread: u8;
     static selftest_blob_kread_end: u8;
+    static selftest_blob_kwrite: u8;
+    static selftest_blob_kwrite_end: u8;
 }
 
 fn blob(start: &'static u8, end: &'static u8) -> &'static [u8] {
@@ -369,16 +391,12 @@ pub const BLOB_CODE_VA: u64 = 0x40_0000;
 pub const BLOB_DATA_VA: u64 = 0x60_0000;
 
 /// Runs `code` in ring 3 and returns the dead process (status, memory still mapped).
-pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<Box<process::Process>, String> {
+pub fn run_blob(code: &[u8], bench_skip_ud2: bool) -> Result<sched::Finished, String> {
     run_blob_with(code, bench_skip_ud2, 0)
 }
 
 /// Like [`run_blob`], with `rdi` preset to `arg`.
-fn run_blob_with(
-    code: &[u8],
-    bench_skip_ud2: bool,
-    arg: u64,
-) -> Result<Box<process::Process>, String> {
+fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<sched::Finished, String> {
     let mut space = AddressSpace::new_user(mm::kernel_space()).map_err(|e| format!("{e:?}"))?;
     let code_pa = frame::alloc_zeroed().ok_or("out of frames")?;
     space
@@ -402,7 +420,7 @@ fn run_blob_with(
             )
             .map_err(|e| format!("{e:?}"))?;
     }
-    let mut proc = process::Process::new_with_arg(
+    let mut proc = Task::new_with_arg(
         "selftest",
         space,
         BLOB_CODE_VA,
@@ -411,7 +429,7 @@ fn run_blob_with(
     )
     .map_err(|e| format!("{e:?}"))?;
     proc.bench_skip_ud2 = bench_skip_ud2;
-    Ok(process::run(proc))
+    Ok(sched::run(proc))
 }
 
 fn expect_status(code: &[u8], want: impl Fn(u32) -> u8, what: &str) -> TestResult {
@@ -477,6 +495,68 @@ fn ring3_cannot_read_kernel_memory() -> TestResult {
         }
     }
     Ok(())
+}
+
+/// Every kernel page a program's user-mode tables map (PVM; none on hardware KVM, where
+/// kernel pages are supervisor-only), read and written from ring 3, plus a kernel heap
+/// page (where kernel stacks live) and the direct map: the entry text and data may be
+/// readable but never writable, the trampoline is the one writable page and holds only
+/// the running thread's own registers, and nothing else is reachable at all.
+fn ring3_cannot_write_kernel_pages() -> TestResult {
+    // SAFETY: linker-provided labels of the blobs above.
+    let (read, write) = unsafe {
+        (
+            blob(&selftest_blob_kread, &selftest_blob_kread_end),
+            blob(&selftest_blob_kwrite, &selftest_blob_kwrite_end),
+        )
+    };
+    let pvm = platform::needs_kernel_isolation();
+    let heap_probe = alloc::boxed::Box::new([0u8; 64]);
+    let mut pages = alloc::vec::Vec::new();
+    for r in crate::arch::trap::entry_ranges() {
+        let mut va = r.start & !0xfff;
+        while va < r.end {
+            // (page, readable, writable) as the design allows them from ring 3.
+            pages.push((va, pvm, pvm && r.writable));
+            va += 0x1000;
+        }
+    }
+    pages.push((heap_probe.as_ptr() as u64, false, false));
+    pages.push((
+        mm::phys_to_virt(hypercall_abi::layout::KERNEL_PHYS_BASE),
+        false,
+        false,
+    ));
+    check(
+        pages.len() >= 5,
+        &format!("only {} pages to probe", pages.len()),
+    )?;
+    let segv = Some(128 + crate::trap::signal::SIGSEGV);
+    let (mut readable_seen, mut writable_seen) = (0, 0);
+    for &(va, may_read, may_write) in &pages {
+        for (code, allowed, what) in [(read, may_read, "read"), (write, may_write, "write")] {
+            let status = run_blob_with(code, false, va)?.exit_status();
+            match status {
+                Some(0) if allowed => {
+                    if what == "read" {
+                        readable_seen += 1;
+                    } else {
+                        writable_seen += 1;
+                    }
+                }
+                s if s == segv => {}
+                _ => {
+                    let why = format!("status {status:?} (allowed: {allowed})");
+                    return Err(format!("ring 3 {what} of kernel page {va:#x}: {why}"));
+                }
+            }
+        }
+    }
+    kprintln!(
+        "  {} kernel pages probed from ring 3: {readable_seen} readable, {writable_seen} writable (the trampoline at most)",
+        pages.len()
+    );
+    check(writable_seen <= 1, "more than the trampoline is writable")
 }
 
 fn rootfs_lookup(rootfs: Option<&crate::fs::tar::TarFs>) -> TestResult {

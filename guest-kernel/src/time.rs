@@ -6,15 +6,14 @@
 //!   device plus monotonic time since then; astra never steps it.
 //! * Coarse clocks are the fine ones truncated to the tick (1 ms), so they never run
 //!   ahead of them.
-//! * CPU-time clocks count the monotonic time a process has existed minus the time it
-//!   spent sleeping: one process runs at a time and the kernel works on its behalf, so
-//!   that is the time it had the CPU.
+//! * CPU-time clocks count the time a thread held the CPU (the scheduler adds up each
+//!   slice); a process's is the sum over its threads.
 //!
 //! The clock-id decoding and `timespec` arithmetic are pure and host-tested.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::arch::{cpu, platform};
+use crate::arch::cpu;
 use crate::mm::uaccess::Pod;
 
 /// Timer interrupt frequency.
@@ -101,51 +100,24 @@ pub fn fine_resolution_ns() -> u64 {
     }
 }
 
-/// Halts the CPU until monotonic time `deadline_ns`, waking at each timer tick; stops
-/// early, returning false, when `interrupted()` says so. Never spins.
-pub fn sleep_until(deadline_ns: u64, mut interrupted: impl FnMut() -> bool) -> bool {
-    while monotonic_ns() < deadline_ns {
-        if interrupted() {
-            return false;
-        }
-        SLEEP_HALTS.fetch_add(1, Ordering::Relaxed);
-        platform::idle();
-    }
-    true
+/// Counts a halt of the idle CPU (self-tests check that sleeping halts rather than
+/// spins).
+pub fn note_idle_halt() {
+    SLEEP_HALTS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// How many times sleepers halted the CPU since boot.
+/// How many times the idle CPU halted since boot.
 pub fn sleep_halts() -> u64 {
     SLEEP_HALTS.load(Ordering::Relaxed)
 }
 
-/// A process's CPU-time clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CpuClock {
-    start_ns: u64,
-    slept_ns: u64,
-}
-
-impl CpuClock {
-    /// A clock that starts now.
-    pub fn start() -> Self {
-        CpuClock {
-            start_ns: monotonic_ns(),
-            slept_ns: 0,
-        }
-    }
-
-    /// Records time spent asleep (not on the CPU).
-    pub fn add_sleep(&mut self, ns: u64) {
-        self.slept_ns = self.slept_ns.saturating_add(ns);
-    }
-
-    /// CPU time used so far, given the monotonic time now.
-    pub fn used_ns(&self, now_ns: u64) -> u64 {
-        now_ns
-            .saturating_sub(self.start_ns)
-            .saturating_sub(self.slept_ns)
-    }
+/// CPU time used by a thread and by its whole process, in ns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// The calling thread's.
+    pub thread_ns: u64,
+    /// Its process's (every thread, live and exited).
+    pub process_ns: u64,
 }
 
 /// Linux `struct timespec` (64-bit).
@@ -323,14 +295,15 @@ pub fn coarse(ns: u64) -> u64 {
     ns - ns % TICK_NS
 }
 
-/// Reads `clock` for a process with CPU clock `cpu`.
-pub fn read_clock(clock: Clock, cpu: &CpuClock) -> u64 {
+/// Reads `clock` for a thread whose CPU times are `cpu`.
+pub fn read_clock(clock: Clock, cpu: CpuTimes) -> u64 {
     match clock {
         Clock::Realtime => realtime_ns(),
         Clock::RealtimeCoarse => coarse(realtime_ns()),
         Clock::Monotonic => monotonic_ns(),
         Clock::MonotonicCoarse => coarse(monotonic_ns()),
-        Clock::ProcessCpu | Clock::ThreadCpu => cpu.used_ns(monotonic_ns()),
+        Clock::ProcessCpu => cpu.process_ns,
+        Clock::ThreadCpu => cpu.thread_ns,
     }
 }
 
@@ -418,13 +391,12 @@ mod tests {
     }
 
     #[test]
-    fn cpu_clock_subtracts_sleep() {
-        let mut c = CpuClock {
-            start_ns: 100,
-            slept_ns: 0,
+    fn cpu_clocks_read_the_thread_or_the_process_time() {
+        let cpu = CpuTimes {
+            thread_ns: 70,
+            process_ns: 250,
         };
-        c.add_sleep(30);
-        assert_eq!(c.used_ns(200), 70);
-        assert_eq!(c.used_ns(50), 0);
+        assert_eq!(read_clock(Clock::ThreadCpu, cpu), 70);
+        assert_eq!(read_clock(Clock::ProcessCpu, cpu), 250);
     }
 }

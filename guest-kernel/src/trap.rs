@@ -3,7 +3,8 @@
 use crate::arch::platform;
 use crate::arch::trap::{TrapFrame, VECTOR_INT80, VECTOR_IRQ_BASE, VECTOR_SYSCALL};
 use crate::mm::user::FaultError;
-use crate::{process, syscall, time};
+use crate::task::{self, sched};
+use crate::{syscall, time};
 
 const VECTOR_TIMER: u64 = VECTOR_IRQ_BASE;
 /// IRQ 4, the console: input arrived or ended (see `drivers::console_in`).
@@ -42,14 +43,24 @@ pub fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector_number();
     let user = frame.from_user();
     match vector {
-        VECTOR_SYSCALL | VECTOR_INT80 => syscall::dispatch(frame),
-        VECTOR_TIMER => time::tick(),
+        VECTOR_SYSCALL | VECTOR_INT80 => {
+            // The dispatcher returns through the task boundary itself.
+            syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
+            return;
+        }
+        VECTOR_TIMER => {
+            time::tick();
+            sched::on_tick();
+        }
         VECTOR_CONSOLE => crate::drivers::console_in::interrupt(),
         v if (VECTOR_IRQ_BASE..VECTOR_IRQ_BASE + 16).contains(&v) => {}
         13 if user && platform::is_int80_gp(frame.error_code) => {
             // PVM reports `int 0x80` as #GP at the instruction: step over its two bytes.
             frame.rip += 2;
             syscall::dispatch(frame);
+            crate::arch::debug::after_syscall(frame);
+            return;
         }
         14 if user => user_page_fault(frame),
         _ if user => {
@@ -65,18 +76,22 @@ pub fn handle(frame: &mut TrapFrame) {
             }
         }
     }
+    if user {
+        task::return_to_user(frame);
+    }
 }
 
 /// A user page fault: demand paging resolves most; the rest raise SIGSEGV or SIGBUS.
 fn user_page_fault(frame: &mut TrapFrame) {
     use crate::signal::{si_code, FaultOutcome};
     let addr = platform::fault_address();
-    let Some(proc) = process::current() else {
+    let Some(task) = sched::current() else {
         return user_fault(frame, 14);
     };
-    let (sig, code, why) = match crate::mm::user::handle_page_fault(proc, addr, frame.error_code) {
+    let result = crate::mm::user::handle_page_fault(&mut task.mm.lock(), addr, frame.error_code);
+    let (sig, code, why) = match result {
         Ok(()) => return,
-        Err(FaultError::OutOfMemory) => crate::mm::user::oom_kill(),
+        Err(FaultError::OutOfMemory) => return crate::mm::user::oom_kill(),
         Err(FaultError::Unmapped) => (signal::SIGSEGV, si_code::SEGV_MAPERR, "not mapped"),
         Err(FaultError::Protection) => (
             signal::SIGSEGV,
@@ -113,9 +128,10 @@ fn user_fault(frame: &mut TrapFrame, vector: u64) {
     report_fatal(frame, vector, addr, sig, why);
 }
 
-/// Reports a fault whose signal kills the process, and ends it with 128 + `sig`.
-fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) -> ! {
-    let proc_name = process::current_name();
+/// Reports a fault whose signal kills the process, and ends it with 128 + `sig` (at
+/// the boundary the trap returns through).
+fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) {
+    let proc_name = sched::current_name();
     if vector == 14 {
         let access = if frame.error_code & 2 != 0 {
             "write"
@@ -141,7 +157,9 @@ fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) -
             frame.rip
         );
     }
-    process::exit_current(128 + sig);
+    if let Some(task) = sched::current() {
+        task::kill_process(&task.process, 128 + sig);
+    }
 }
 
 /// The short name of a signal.
@@ -149,7 +167,8 @@ pub fn signal_name(sig: u8) -> &'static str {
     crate::signal::name(sig)
 }
 
-fn kernel_fault(frame: &TrapFrame) -> ! {
+/// Reports a fault in the kernel itself and ends the VM as a kernel panic.
+pub fn kernel_fault(frame: &TrapFrame) -> ! {
     use crate::drivers::console::write_fmt_emergency as emit;
     let cr2 = if frame.vector_number() == 14 {
         platform::fault_address()

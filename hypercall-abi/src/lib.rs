@@ -62,7 +62,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 6;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -129,6 +129,9 @@ pub mod port {
     pub const CONSOLE_OUT: u16 = 0x503;
     /// Console input: a 32-bit write of the GPA of a [`super::ConsoleRead`].
     pub const CONSOLE_IN: u16 = 0x504;
+    /// Debug device (only under `astra-vmm --gdb`): a 32-bit write of the GPA of a
+    /// [`super::DebugRequest`]; the write returns when the debugger resumes the guest.
+    pub const DEBUG: u16 = 0x505;
 }
 
 /// The console UART's one convention beyond a plain 16550: end of input.
@@ -304,6 +307,10 @@ pub enum ExitKind {
     Program = 0,
     /// The kernel panicked or took an unrecoverable exception; the status is unused.
     KernelPanic = 1,
+    /// The kernel could not mount the rootfs the VMM gave it (it printed why, e.g. not
+    /// enough kernel memory for its entries); the status is unused. The VMM reports a
+    /// configuration error.
+    RootfsRefused = 2,
 }
 
 impl ExitCode {
@@ -320,6 +327,7 @@ impl ExitCode {
         match (self.0 >> 8) & 0xff {
             0 => Some(ExitKind::Program),
             1 => Some(ExitKind::KernelPanic),
+            2 => Some(ExitKind::RootfsRefused),
             _ => None,
         }
     }
@@ -339,7 +347,7 @@ pub mod status {
     /// The request was malformed.
     pub const INVALID: u32 = 2;
     /// The request was valid but the host could not carry it out (e.g. its output is
-    /// closed); the guest may drop the data.
+    /// closed or full). For a [`super::ConsoleWrite`], its `error` field says why.
     pub const IO_ERROR: u32 = 3;
 }
 
@@ -371,7 +379,11 @@ pub const CONSOLE_WRITE_MAX: u32 = 64 << 10;
 /// The block must be 8-byte aligned and lie in guest RAM, the data must lie in guest RAM
 /// (any alignment), `stream` must be a [`stream`] value and `len` at most
 /// [`CONSOLE_WRITE_MAX`]; otherwise nothing is written and the status is
-/// [`status::INVALID`]. The guest sets `status` to [`status::PENDING`] before ringing.
+/// [`status::INVALID`]. The guest sets `status` to [`status::PENDING`] and `error` to 0
+/// before ringing. When the host's write fails, the status is [`status::IO_ERROR`] and
+/// `error` the host's Linux errno (`EPIPE` when the reader of the VMM's stdout is gone,
+/// `ENOSPC`, `EIO`...), so the kernel can fail the program's `write` as Linux would; some of
+/// the bytes may have been written.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConsoleWrite {
@@ -383,8 +395,9 @@ pub struct ConsoleWrite {
     pub stream: u32,
     /// A [`status`] value, written by the VMM.
     pub status: u32,
-    /// Explicit padding, zero.
-    pub _pad: u32,
+    /// With [`status::IO_ERROR`], the errno of the host's failed write (written by the
+    /// VMM); 0 otherwise.
+    pub error: u32,
 }
 
 /// Flags of [`ConsoleRead::flags`].
@@ -463,6 +476,7 @@ const _: () = {
     assert!(offset_of!(ConsoleWrite, len) == 8);
     assert!(offset_of!(ConsoleWrite, stream) == 12);
     assert!(offset_of!(ConsoleWrite, status) == 16);
+    assert!(offset_of!(ConsoleWrite, error) == 20);
     assert!(CONSOLE_WRITE_MAX >= 4096);
     assert!(size_of::<ConsoleRead>() == 32);
     assert!(offset_of!(ConsoleRead, data_gpa) == 0);
@@ -488,6 +502,10 @@ mod tests {
             ExitCode::new(ExitKind::KernelPanic, 0).kind(),
             Some(ExitKind::KernelPanic)
         );
+        assert_eq!(
+            ExitCode::new(ExitKind::RootfsRefused, 0).kind(),
+            Some(ExitKind::RootfsRefused)
+        );
         assert_eq!(ExitCode(0x0300).kind(), None);
         assert_eq!(ExitCode(0x1_0000).kind(), None);
     }
@@ -499,7 +517,7 @@ mod tests {
             len: 0x99aa_bbcc,
             stream: stream::STDERR,
             status: status::IO_ERROR,
-            _pad: 0,
+            error: 32,
         };
         // SAFETY: ConsoleWrite is repr(C) plain integers without padding bytes (the size
         // assertion above), so all 24 bytes are initialised.
@@ -508,7 +526,7 @@ mod tests {
         assert_eq!(&bytes[8..12], &0x99aa_bbccu32.to_le_bytes());
         assert_eq!(&bytes[12..16], &2u32.to_le_bytes());
         assert_eq!(&bytes[16..20], &3u32.to_le_bytes());
-        assert_eq!(&bytes[20..], &[0; 4]);
+        assert_eq!(&bytes[20..], &32u32.to_le_bytes());
     }
 
     #[test]
@@ -588,3 +606,91 @@ mod tests {
         );
     }
 }
+
+/// The cooperative debug path (`astra-vmm --gdb`): the kernel reports debug events through
+/// [`port::DEBUG`] and waits there until the debugger resumes it.
+pub mod debug {
+    /// Kernel parameter the VMM adds under `--gdb`: a debugger is attached.
+    pub const CMDLINE_PARAM: &str = "astra.gdb";
+    /// The kernel's trap entry works: breakpoints in the kernel may be planted from now
+    /// on. `args`: the kernel's own page-table root, then the start and end of the code
+    /// that must not be broken into (the trap entry and the debug path). `dr6` is 1 if a
+    /// write watchpoint the kernel set on itself fired (the debug registers work here).
+    pub const EVENT_READY: u32 = 1;
+    /// A breakpoint trap (#BP); `regs.rip` is after the `int3`.
+    pub const EVENT_BREAKPOINT: u32 = 2;
+    /// A debug trap (#DB): single step or a debug register; `dr6` says which.
+    pub const EVENT_DEBUG: u32 = 3;
+    /// A program was loaded and is about to start: its code pages are present. `args`:
+    /// the load bias (0 for ET_EXEC), the entry point.
+    pub const EVENT_PROGRAM_LOADED: u32 = 4;
+    /// [`super::DebugRequest::resume`]: execute one instruction, then report
+    /// [`EVENT_DEBUG`] (the trap flag; interrupts stay masked meanwhile).
+    pub const RESUME_STEP: u32 = 1 << 0;
+    /// [`super::DebugRequest::resume`]: load `dr[0..4]` and `dr7` into the debug
+    /// registers.
+    pub const RESUME_SET_DEBUG_REGS: u32 = 1 << 1;
+}
+
+/// The register state a debug event reports and the debugger may change.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct DebugRegs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+    pub cs: u64,
+    pub ss: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    /// The page-table root the interrupted code ran on (read-only for the debugger).
+    pub cr3: u64,
+}
+
+/// Debug request block: the kernel fills in an event and the registers, rings
+/// [`port::DEBUG`], and when the write returns applies `regs` (changed by the debugger),
+/// `resume` and, if asked, the debug registers. The VMM ignores malformed blocks.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugRequest {
+    /// Registers of the interrupted code, in and out.
+    pub regs: DebugRegs,
+    /// Event arguments (see the [`debug`] events).
+    pub args: [u64; 3],
+    /// DR0-DR3, written by the VMM.
+    pub dr: [u64; 4],
+    /// DR6 at the event (written by the kernel).
+    pub dr6: u64,
+    /// DR7, written by the VMM.
+    pub dr7: u64,
+    /// A [`debug`] event, written by the kernel.
+    pub event: u32,
+    /// [`debug`] `RESUME_*` flags, written by the VMM.
+    pub resume: u32,
+}
+
+const _: () = {
+    assert!(size_of::<DebugRegs>() == 23 * 8);
+    assert!(size_of::<DebugRequest>() == 23 * 8 + 3 * 8 + 4 * 8 + 16 + 8);
+    assert!(offset_of!(DebugRequest, args) == 23 * 8);
+    assert!(offset_of!(DebugRequest, dr) == 26 * 8);
+    assert!(offset_of!(DebugRequest, dr6) == 30 * 8);
+    assert!(offset_of!(DebugRequest, event) == 32 * 8);
+    assert!(offset_of!(DebugRequest, resume) == 32 * 8 + 4);
+};

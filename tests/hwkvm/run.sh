@@ -19,6 +19,8 @@
 #   HWKVM_KVM_AMD_ARGS      kvm-amd module parameters (none)
 #   HWKVM_KERNEL_PKG        Debian kernel package (default: what linux-image-cloud-amd64 pulls in)
 #   HWKVM_DIR               work/cache directory (build/hwkvm)
+#   HWKVM_QEMU_ARGS         extra QEMU arguments, split on whitespace (tests/hwkvm/gdb.sh adds a
+#                           second serial port for gdb)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -37,6 +39,7 @@ HWKVM_GUEST_TIMEOUT=${HWKVM_GUEST_TIMEOUT:-30}
 HWKVM_CPU=${HWKVM_CPU:-qemu64,+svm,+npt}
 HWKVM_KVM_AMD_ARGS=${HWKVM_KVM_AMD_ARGS:-}
 HWKVM_DIR=${HWKVM_DIR:-build/hwkvm}
+HWKVM_QEMU_ARGS=${HWKVM_QEMU_ARGS:-}
 LOG=$HWKVM_DIR/console.log
 
 log() { echo "hwkvm: $*"; }
@@ -214,9 +217,10 @@ set +e
 # ten wedged here: both L1 vCPUs idle in HLT with their timer interrupts lost (the inner
 # VMM's own --timeout never fired), or looping in NMI entry. 280 scenario runs in a row
 # with single-threaded TCG had no hang, and it was also faster on a 2-core host.
+# shellcheck disable=SC2086 # HWKVM_QEMU_ARGS is split on whitespace on purpose
 timeout --foreground -k 10 "$HWKVM_TIMEOUT" qemu-system-x86_64 \
     -accel tcg,thread=single -cpu "$HWKVM_CPU" -M pc -m 2G -smp 2 -nic none -nographic -no-reboot \
-    -kernel "$VMLINUZ" -initrd "$INITRD" \
+    -kernel "$VMLINUZ" -initrd "$INITRD" $HWKVM_QEMU_ARGS \
     -append "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable" </dev/null 2>&1 |
     sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' | tee "$LOG"
 qemu_rc=${PIPESTATUS[0]}

@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
+use crate::gdb::GdbAddress;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -100,9 +101,13 @@ Output: the program's standard output goes to stdout; its standard error, kernel
     )
 }
 
+/// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
+/// the number equal to [`hypercall_abi::ABI_VERSION`]).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 6)");
+
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
-#[command(name = "astra-vmm", version, about, after_help = help_footer(), args_override_self = true)]
+#[command(name = "astra-vmm", version = VERSION, about, after_help = help_footer(), args_override_self = true)]
 pub struct Cli {
     /// Guest kernel ELF image (must carry the astra ABI note).
     #[arg(long, value_name = "PATH")]
@@ -133,8 +138,14 @@ pub struct Cli {
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
     pub stats: bool,
-    /// The program the kernel runs, and its arguments (default /init).
-    #[arg(last = true, value_name = "PROG ARGS")]
+    /// Serve gdb's remote protocol on ADDR (HOST:PORT, :PORT, or a unix-socket path): the
+    /// guest stops before its first instruction until gdb attaches (target remote ADDR).
+    #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
+    pub gdb: Option<GdbAddress>,
+    /// The program the kernel runs, and its arguments (default /init). Everything from
+    /// the first argument that is not an astra-vmm option on belongs to the program, as
+    /// with `env` or `qemu-x86_64`; `--` before it also works.
+    #[arg(trailing_var_arg = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
 }
 
@@ -155,12 +166,18 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where to wait for gdb (`--gdb`).
+    pub gdb: Option<GdbAddress>,
 }
 
 impl Cli {
     /// Validates the parts clap could not and composes the guest's command line and argv.
     pub fn into_config(self) -> Result<VmConfig, CliError> {
-        let flags = [(self.strace, STRACE_PARAM), (self.stats, STATS_PARAM)];
+        let flags = [
+            (self.strace, STRACE_PARAM),
+            (self.stats, STATS_PARAM),
+            (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
+        ];
         let params: Vec<&str> = flags
             .iter()
             .filter(|(on, _)| *on)
@@ -175,6 +192,7 @@ impl Cli {
             init_argv,
             timeout: self.timeout,
             stats: self.stats,
+            gdb: self.gdb,
         })
     }
 }
@@ -232,7 +250,14 @@ fn parse_cpus(text: &str) -> Result<u8, String> {
     }
 }
 
-/// Parses `--timeout`: positive seconds, fractions allowed.
+/// Shortest `--timeout` accepted: the timer works in milliseconds, and a shorter value
+/// would silently become 0 or 1 ms.
+pub const TIMEOUT_MIN: Duration = Duration::from_millis(1);
+/// Longest `--timeout` accepted (about 31.7 years): far beyond any run, and far below the
+/// ~2^63 ns at which adding it to the clock would overflow.
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(1_000_000_000);
+
+/// Parses `--timeout`: seconds, fractions allowed, from [`TIMEOUT_MIN`] to [`TIMEOUT_MAX`].
 pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
@@ -241,7 +266,15 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err("the timeout must be a positive number of seconds".into());
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "the timeout is too large".into())
+    let range = format!(
+        "the timeout must be from {} to {} seconds",
+        TIMEOUT_MIN.as_secs_f64(),
+        TIMEOUT_MAX.as_secs()
+    );
+    match Duration::try_from_secs_f64(secs) {
+        Ok(t) if (TIMEOUT_MIN..=TIMEOUT_MAX).contains(&t) => Ok(t),
+        _ => Err(range),
+    }
 }
 
 /// Composes the kernel command line and the init argv block.
@@ -310,6 +343,27 @@ mod tests {
     use super::*;
     use clap::error::ErrorKind;
     use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn version_names_the_abi_this_vmm_speaks() {
+        let abi = format!("(astra ABI {})", hypercall_abi::ABI_VERSION);
+        assert!(VERSION.ends_with(&abi), "{VERSION} vs {abi}");
+        let err = parse(&["--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(err.to_string().contains(&abi), "{err}");
+    }
+
+    #[test]
+    fn the_program_may_follow_the_options_without_a_double_dash() {
+        let cli = parse(&["--kernel", "k", "/bin/prog", "-x", "--strace", ""]).unwrap();
+        assert_eq!(cli.program, os(&["/bin/prog", "-x", "--strace", ""]));
+        assert!(!cli.strace, "--strace after the program is the program's");
+        let cli = parse(&["--kernel", "k", "--strace", "--", "/bin/prog", "--stats"]).unwrap();
+        assert_eq!(cli.program, os(&["/bin/prog", "--stats"]));
+        assert!(cli.strace && !cli.stats);
+        // A flag-looking first word is still astra-vmm's: unknown ones are errors.
+        assert!(parse(&["--kernel", "k", "--no-such-flag", "/bin/prog"]).is_err());
+    }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("astra-vmm").chain(args.iter().copied()))
@@ -393,6 +447,20 @@ mod tests {
     }
 
     #[test]
+    fn gdb_flag_tells_the_kernel() {
+        let config = parse(&["--kernel", "k", "--gdb", ":1234"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.gdb, Some(GdbAddress::Tcp("127.0.0.1:1234".into())));
+        assert!(config.cmdline.split(' ').any(|p| p == "astra.gdb"));
+        let plain = parse(&["--kernel", "k"]).unwrap().into_config().unwrap();
+        assert_eq!(plain.gdb, None);
+        assert!(!plain.cmdline.contains("astra.gdb"));
+        assert!(parse(&["--kernel", "k", "--gdb", "1234"]).is_err());
+    }
+
+    #[test]
     fn timeouts_accept_fractions() {
         assert_eq!(parse_timeout("2.5"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_timeout("3"), Ok(Duration::from_secs(3)));
@@ -400,6 +468,29 @@ mod tests {
         assert!(parse_timeout("nan").is_err());
         assert!(parse_timeout("inf").is_err());
         assert!(parse_timeout("1e300").is_err());
+    }
+
+    #[test]
+    fn timeouts_outside_a_millisecond_to_a_billion_seconds_are_refused() {
+        assert_eq!(parse_timeout("0.001"), Ok(TIMEOUT_MIN));
+        assert_eq!(parse_timeout("1e9"), Ok(TIMEOUT_MAX));
+        for bad in [
+            "1e19",
+            "9.3e18",
+            "1e10",
+            "1.0000001e9",
+            "1e-300",
+            "0.0009",
+            "5e-324",
+        ] {
+            let err = parse_timeout(bad).unwrap_err();
+            assert!(
+                err.contains("from 0.001 to 1000000000 seconds"),
+                "{bad}: {err}"
+            );
+        }
+        let err = parse(&["--kernel", "k", "--timeout", "1e19"]).unwrap_err();
+        assert!(err.to_string().contains("--timeout"), "{err}");
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub const INTERNAL: u8 = 254;
 pub const TABLE: &str = "\
 Exit codes:
   0-255  the guest program's exit status (128+N if signal N killed it)
-  250    usage or configuration error (bad flag, unreadable or malformed kernel or rootfs)
+  250    usage or configuration error (bad flag, unreadable or malformed kernel or rootfs,
+         a rootfs with more entries than the guest kernel's heap holds)
   251    the guest kernel panicked
   252    the guest crashed (triple fault, emulation failure, unknown port or MMIO access,
          malformed exit value)
@@ -46,6 +47,8 @@ pub enum Outcome {
     },
     /// `--timeout` expired before the guest ended.
     Timeout(Duration),
+    /// The guest kernel could not mount the rootfs (it printed why): a configuration error.
+    RootfsRefused,
 }
 
 impl Outcome {
@@ -64,6 +67,7 @@ impl Outcome {
             Outcome::KernelPanic => KERNEL_PANIC,
             Outcome::GuestCrash { .. } => GUEST_CRASH,
             Outcome::Timeout(_) => TIMEOUT,
+            Outcome::RootfsRefused => USAGE,
         }
     }
 }
@@ -79,6 +83,7 @@ mod tests {
         assert_eq!(Outcome::KernelPanic.exit_code(), 251);
         assert_eq!(Outcome::crash("triple fault").exit_code(), 252);
         assert_eq!(Outcome::Timeout(Duration::from_secs(1)).exit_code(), 253);
+        assert_eq!(Outcome::RootfsRefused.exit_code(), 250);
     }
 
     #[test]

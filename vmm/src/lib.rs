@@ -17,7 +17,10 @@ pub mod boot;
 pub mod cli;
 pub mod devices;
 pub mod exit_code;
+pub mod gdb;
+pub mod input_file;
 pub mod loader;
+pub mod report;
 pub mod teardown;
 pub mod vstate;
 
@@ -84,6 +87,9 @@ pub enum VmmError {
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
+    /// The gdb session could not start.
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
     /// The vCPU thread ended without reporting.
     #[error("The vCPU thread died")]
     VcpuThreadDied,
@@ -135,7 +141,7 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
         let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
         // A VM that never ran (bad kernel, no KVM) has nothing to report.
         if result.is_ok() || stats.total() > 0 {
-            eprint!("{}", stats.render());
+            report::write_stderr(stats.render().as_bytes());
         }
     }
     result
@@ -146,7 +152,6 @@ fn run_vm(
     stats: Option<Arc<Mutex<ExitStats>>>,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
-    let deadline = config.timeout.map(|t| start + t);
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
     let rootfs = config
@@ -216,6 +221,18 @@ fn run_vm(
 
     register_kick_handler()?;
     let stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &config.gdb {
+        let link = gdb::accept(addr)?;
+        vcpu.attach_debugger(gdb::Debugger::new(
+            link,
+            vm.memory().clone(),
+            Arc::clone(&stop),
+        )?);
+    }
+    // Under --gdb the timeout counts from gdb's connection.
+    // Counted from here (after a debugger attached); `None` if the clock cannot represent
+    // the deadline: then it never comes.
+    let deadline = config.timeout.and_then(|t| Instant::now().checked_add(t));
     let (done_tx, done_rx) = mpsc::channel();
     let vcpu_stop = Arc::clone(&stop);
     let vcpu_thread = thread::Builder::new()
@@ -236,6 +253,15 @@ fn run_vm(
         Ok(result) => {
             let _ = vcpu_thread.join();
             log::info!("guest ended after {:?}", start.elapsed());
+            let result = match result {
+                // A rootfs truncated under the guest makes KVM_RUN fail with EFAULT when the
+                // guest touches the lost pages: say that, not just "Bad address".
+                Err(e) => Err(match vm.rootfs().map(RootfsImage::check_not_truncated) {
+                    Some(Err(truncated)) => VmmError::Rootfs(truncated),
+                    _ => VmmError::Vcpu(e),
+                }),
+                Ok(outcome) => Ok(outcome),
+            };
             let outcome = result?.unwrap_or_else(|| Outcome::crash("vCPU stopped unexpectedly"));
             Ok((outcome, Some(vm)))
         }
@@ -286,6 +312,7 @@ mod tests {
             init_argv: b"/init\0".to_vec(),
             timeout: None,
             stats: false,
+            gdb: None,
         }
     }
 

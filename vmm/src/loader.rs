@@ -1,17 +1,19 @@
 //! Loading the guest kernel: ELF validation, the `.note.astra` ABI check, and copying the
 //! `PT_LOAD` segments into guest RAM at their physical addresses.
 //!
-//! The headers are parsed here (not only by linux-loader) so that every way a file can be
-//! wrong gets its own message, and so that segments are checked against guest RAM before
-//! anything is copied.
+//! The file is hostile input: it must be a regular file of bounded size (see
+//! [`crate::input_file`]), every note must be well formed, every `PT_LOAD` must lie in
+//! usable guest RAM (above the reserved low area) without overlapping another, and only then
+//! are the segments copied, from the bytes that were checked, by this module itself (so no
+//! other parser with other rules reads the file). Every way a file can be wrong gets its own
+//! message and exit code 250.
 
-use std::fs::File;
-use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use hypercall_abi::{note, ABI_VERSION};
-use linux_loader::loader::{Elf, KernelLoader};
-use vm_memory::GuestMemoryMmap;
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::input_file::{self, InputFileError};
 
 use crate::arch::x86_64::layout::{LOW_RESERVED_END, MEM_MAX};
 use crate::arch::x86_64::paging::BootPageTables;
@@ -29,12 +31,10 @@ const PHDR_SIZE: usize = 56;
 /// Errors loading the kernel.
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
-    /// The file cannot be opened or read.
+    /// The file cannot be opened or read, is not a regular file, or is larger than any
+    /// guest RAM.
     #[error("Kernel image '{0}'")]
-    Read(PathBuf, #[source] std::io::Error),
-    /// The file is too large to be a kernel for any allowed RAM size.
-    #[error("Kernel image '{0}' is {1} bytes, larger than any guest RAM")]
-    TooLarge(PathBuf, u64),
+    Read(PathBuf, #[source] InputFileError),
     /// The file is not valid for one of the reasons in [`ElfError`].
     #[error("Kernel image '{0}'")]
     Elf(PathBuf, #[source] ElfError),
@@ -63,17 +63,26 @@ pub enum LoaderError {
         /// Guest RAM size.
         mem_size: u64,
     },
+    /// Two segments overlap in guest-physical memory.
+    #[error("Kernel image '{path}' has overlapping segments at {first:#x} and {second:#x}")]
+    OverlappingSegments {
+        /// Kernel path.
+        path: PathBuf,
+        /// Start of the lower segment.
+        first: u64,
+        /// Start of the segment that overlaps it.
+        second: u64,
+    },
     /// The entry point is not in a loaded segment.
     #[error("Kernel image '{0}' has its entry point {1:#x} outside its loaded segments (as mapped by the boot page tables)")]
     EntryOutsideImage(PathBuf, u64),
-    /// linux-loader failed to copy the segments (its errors repeat their sources in their
-    /// messages, so only the message is kept).
-    #[error("Cannot load kernel image '{0}' into guest memory: {1}")]
-    Load(PathBuf, String),
+    /// A checked segment could not be copied into guest memory (a VMM bug or host failure).
+    #[error("Cannot load kernel image '{0}' into guest memory at {1:#x}")]
+    Load(PathBuf, u64, #[source] vm_memory::GuestMemoryError),
 }
 
 /// Why a file is not a loadable kernel ELF.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ElfError {
     /// No ELF magic.
     #[error("Not an ELF file")]
@@ -101,6 +110,8 @@ pub enum ElfError {
 /// One `PT_LOAD` segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
+    /// Offset of its bytes in the file.
+    pub offset: u64,
     /// Physical load address.
     pub paddr: u64,
     /// Bytes in memory.
@@ -117,7 +128,7 @@ pub struct KernelElf {
     pub e_type: u16,
     /// `e_entry`, a virtual address.
     pub entry: u64,
-    /// The `PT_LOAD` segments with a non-zero memory size.
+    /// The `PT_LOAD` segments with a non-zero memory size, by ascending address.
     pub segments: Vec<Segment>,
     /// The version in the astra ABI note, if there is one.
     pub abi_version: Option<u32>,
@@ -152,24 +163,43 @@ fn note_align(len: usize) -> Option<usize> {
     len.checked_add(3).map(|l| l & !3)
 }
 
-/// Finds the astra ABI version in a run of ELF notes.
-pub fn find_abi_note(mut notes: &[u8]) -> Option<u32> {
-    while notes.len() >= 12 {
-        let namesz = u32_at(notes, 0)? as usize;
-        let descsz = u32_at(notes, 4)? as usize;
-        let kind = u32_at(notes, 8)?;
-        let name_end = 12usize.checked_add(namesz)?;
-        let desc_start = 12usize.checked_add(note_align(namesz)?)?;
-        let desc_end = desc_start.checked_add(descsz)?;
-        let name = notes.get(12..name_end)?;
-        let desc = notes.get(desc_start..desc_end)?;
-        if name == note::NAME && kind == note::TYPE_ABI_VERSION && desc.len() >= 4 {
-            return u32_at(desc, 0);
+/// Finds the astra ABI version in a run of ELF notes; `None` if there is none or the run
+/// is malformed (see [`parse_notes`]).
+pub fn find_abi_note(notes: &[u8]) -> Option<u32> {
+    parse_notes(notes).ok().flatten()
+}
+
+/// Walks a run of ELF notes and returns the astra ABI version if one of them carries it.
+/// Every note must lie entirely within the run (its name and descriptor sizes included);
+/// only zero padding shorter than a note header may follow the last one.
+pub fn parse_notes(mut notes: &[u8]) -> Result<Option<u32>, ElfError> {
+    let bad = ElfError::Corrupt("malformed note (a name or descriptor size runs past its segment)");
+    let mut found = None;
+    while !notes.is_empty() {
+        if notes.len() < 12 {
+            if notes.iter().all(|&b| b == 0) {
+                break;
+            }
+            return Err(bad);
         }
-        let next = desc_start.checked_add(note_align(descsz)?)?;
-        notes = notes.get(next..).unwrap_or_default();
+        let namesz = u32_at(notes, 0).ok_or(bad.clone())? as usize;
+        let descsz = u32_at(notes, 4).ok_or(bad.clone())? as usize;
+        let kind = u32_at(notes, 8).ok_or(bad.clone())?;
+        let name_end = 12usize.checked_add(namesz).ok_or(bad.clone())?;
+        let desc_start = note_align(namesz)
+            .and_then(|n| n.checked_add(12))
+            .ok_or(bad.clone())?;
+        let desc_end = desc_start.checked_add(descsz).ok_or(bad.clone())?;
+        let name = notes.get(12..name_end).ok_or(bad.clone())?;
+        let desc = notes.get(desc_start..desc_end).ok_or(bad.clone())?;
+        if found.is_none() && name == note::NAME && kind == note::TYPE_ABI_VERSION {
+            found = u32_at(desc, 0);
+        }
+        // The last note's descriptor padding may be cut by the end of the segment.
+        let next = note_align(desc_end).ok_or(bad.clone())?.min(notes.len());
+        notes = &notes[next..];
     }
-    None
+    Ok(found)
 }
 
 /// Parses and validates the ELF headers of a kernel image.
@@ -216,22 +246,28 @@ pub fn parse_kernel_elf(image: &[u8]) -> Result<KernelElf, ElfError> {
             .filter(|range| range.end <= image.len())
             .ok_or(corrupt("segment past the end of the file"))?;
         match p_type {
-            PT_LOAD if memsz > 0 => {
+            PT_LOAD => {
+                // Checked even for an empty segment: its file bytes would still be copied.
                 if filesz > memsz {
                     return Err(corrupt("segment file size exceeds its memory size"));
                 }
-                segments.push(Segment {
-                    paddr,
-                    memsz,
-                    filesz,
-                });
+                if memsz > 0 {
+                    segments.push(Segment {
+                        offset,
+                        paddr,
+                        memsz,
+                        filesz,
+                    });
+                }
             }
-            PT_NOTE if abi_version.is_none() => {
-                abi_version = find_abi_note(&image[file_range]);
+            PT_NOTE => {
+                let version = parse_notes(&image[file_range])?;
+                abi_version = abi_version.or(version);
             }
             _ => {}
         }
     }
+    segments.sort_by_key(|s| s.paddr);
     Ok(KernelElf {
         e_type,
         entry,
@@ -258,6 +294,16 @@ pub fn check_kernel(path: &Path, elf: &KernelElf, mem_size: u64) -> Result<(), L
             path.into(),
             ElfError::NotExecutable(elf.e_type),
         ));
+    }
+    for pair in elf.segments.windows(2) {
+        let (low, high) = (pair[0], pair[1]);
+        if low.paddr.saturating_add(low.memsz) > high.paddr {
+            return Err(LoaderError::OverlappingSegments {
+                path: path.into(),
+                first: low.paddr,
+                second: high.paddr,
+            });
+        }
     }
     for seg in &elf.segments {
         let end = seg.paddr.checked_add(seg.memsz);
@@ -288,28 +334,39 @@ pub fn load_kernel(
     mem: &GuestMemoryMmap,
     mem_size: u64,
 ) -> Result<LoadedKernel, LoaderError> {
-    let read_err = |e| LoaderError::Read(path.into(), e);
-    let mut file = File::open(path).map_err(read_err)?;
-    let len = file.metadata().map_err(read_err)?.len();
-    if len > MEM_MAX {
-        return Err(LoaderError::TooLarge(path.into(), len));
-    }
-    let mut image = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut image).map_err(read_err)?;
+    // No kernel is larger than the largest guest RAM.
+    let image =
+        input_file::read_regular(path, MEM_MAX).map_err(|e| LoaderError::Read(path.into(), e))?;
     let elf = parse_kernel_elf(&image).map_err(|e| LoaderError::Elf(path.into(), e))?;
     check_kernel(path, &elf, mem_size)?;
-    // Load from the bytes already checked, not the file, which may change meanwhile.
-    let result = Elf::load(mem, None, &mut Cursor::new(&image[..]), None)
-        .map_err(|e| LoaderError::Load(path.into(), e.to_string()))?;
+    // Copy from the bytes already checked, not the file, which may change meanwhile.
+    let mut end = 0;
+    for seg in &elf.segments {
+        let load_err = |e| LoaderError::Load(path.into(), seg.paddr, e);
+        // parse_kernel_elf checked that offset..offset+filesz lies in the image.
+        let start = seg.offset as usize;
+        let bytes = &image[start..start + seg.filesz as usize];
+        mem.write_slice(bytes, GuestAddress(seg.paddr))
+            .map_err(load_err)?;
+        // Guest RAM starts zeroed, but say so rather than rely on it.
+        let zeros = [0u8; 4096];
+        let mut at = seg.paddr + seg.filesz;
+        while at < seg.paddr + seg.memsz {
+            let n = (seg.paddr + seg.memsz - at).min(zeros.len() as u64);
+            mem.write_slice(&zeros[..n as usize], GuestAddress(at))
+                .map_err(load_err)?;
+            at += n;
+        }
+        end = end.max(seg.paddr + seg.memsz);
+    }
     log::debug!(
-        "kernel: entry {:#x}, {} segments, end {:#x}",
+        "kernel: entry {:#x}, {} segments, end {end:#x}",
         elf.entry,
         elf.segments.len(),
-        result.kernel_end
     );
     Ok(LoadedKernel {
         entry: elf.entry,
-        end: result.kernel_end,
+        end,
     })
 }
 
@@ -415,6 +472,7 @@ mod tests {
         assert_eq!(
             elf.segments,
             [Segment {
+                offset: 200,
                 paddr: 0x20_0000,
                 memsz: 1,
                 filesz: 1
@@ -494,6 +552,74 @@ mod tests {
             Err(LoaderError::SegmentOutsideRam { .. })
         ));
         assert!(check_kernel(path, &high, 32 << 20).is_ok());
+    }
+
+    /// Sets field `offset` (8 bytes) of program header `index` of a `kernel()` image.
+    fn set_phdr_field(image: &mut [u8], index: usize, offset: usize, value: u64) {
+        let at = EHDR_SIZE + index * PHDR_SIZE + offset;
+        image[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+
+    #[test]
+    fn a_load_segment_with_file_bytes_but_no_memory_is_refused() {
+        let mut image = kernel(HLT, 0, &abi_note(ABI_VERSION));
+        set_phdr_field(&mut image, 0, 40, 0); // p_memsz = 0, p_filesz = 1
+        assert_eq!(
+            parse_kernel_elf(&image),
+            Err(ElfError::Corrupt(
+                "segment file size exceeds its memory size"
+            ))
+        );
+    }
+
+    #[test]
+    fn malformed_notes_are_refused_wherever_they_are() {
+        let mut notes = abi_note(ABI_VERSION);
+        let mut hostile = note(b"X\0", 1, &[]);
+        hostile[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        notes.extend(&hostile);
+        let image = kernel(HLT, 0x20_0000, &notes);
+        assert!(matches!(
+            parse_kernel_elf(&image),
+            Err(ElfError::Corrupt(reason)) if reason.contains("note")
+        ));
+        assert_eq!(parse_notes(&abi_note(ABI_VERSION)), Ok(Some(ABI_VERSION)));
+        let mut padded = abi_note(ABI_VERSION);
+        padded.extend([0; 4]);
+        assert_eq!(parse_notes(&padded), Ok(Some(ABI_VERSION)));
+    }
+
+    #[test]
+    fn overlapping_segments_are_refused() {
+        let elf = KernelElf {
+            e_type: ET_EXEC,
+            entry: 0xffff_ffff_8020_0000,
+            segments: vec![
+                Segment {
+                    offset: 0,
+                    paddr: 0x20_0000,
+                    memsz: 0x2000,
+                    filesz: 0,
+                },
+                Segment {
+                    offset: 0,
+                    paddr: 0x20_1000,
+                    memsz: 0x1000,
+                    filesz: 0,
+                },
+            ],
+            abi_version: Some(ABI_VERSION),
+        };
+        let err = check_kernel(Path::new("k"), &elf, 16 << 20).unwrap_err();
+        assert!(matches!(
+            err,
+            LoaderError::OverlappingSegments {
+                first: 0x20_0000,
+                second: 0x20_1000,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("overlapping"));
     }
 
     #[test]

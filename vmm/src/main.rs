@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use astra_vmm::cli::Cli;
 use astra_vmm::exit_code::{self, Outcome};
+use astra_vmm::report;
 use clap::error::ErrorKind;
 use clap::Parser;
 
@@ -12,12 +13,13 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            // A help text nobody can read (stdout closed) is not an error either.
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
         Err(e) => {
             // clap's message starts with "error: "; keep the usual prefix in front of it.
-            eprint!("astra-vmm: {}", e.render());
+            report::write_stderr(format!("astra-vmm: {}", e.render()).as_bytes());
             return ExitCode::from(exit_code::USAGE);
         }
     };
@@ -28,36 +30,39 @@ fn main() -> ExitCode {
     let config = match cli.into_config() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("astra-vmm: error: {e}");
+            report!("astra-vmm: error: {e}");
             return ExitCode::from(exit_code::USAGE);
         }
     };
     astra_vmm::run_and_exit(&config, |result| match result {
         Ok(outcome) => {
-            report(&outcome);
+            report_outcome(&outcome);
             outcome.exit_code()
         }
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("astra-vmm: error: {:#}", anyhow::Error::new(e));
+            report!("astra-vmm: error: {:#}", anyhow::Error::new(e));
             code
         }
     })
 }
 
 /// Tells the user about endings that are not the program's own.
-fn report(outcome: &Outcome) {
+fn report_outcome(outcome: &Outcome) {
     match outcome {
         Outcome::Program(status) => log::info!("guest program exited with status {status}"),
-        Outcome::KernelPanic => eprintln!("astra-vmm: guest kernel panicked"),
+        Outcome::KernelPanic => report!("astra-vmm: guest kernel panicked"),
+        Outcome::RootfsRefused => report!(
+            "astra-vmm: error: the guest kernel could not mount the rootfs (its message is above)"
+        ),
         Outcome::GuestCrash { reason, registers } => {
-            eprintln!("astra-vmm: guest crashed: {reason}");
+            report!("astra-vmm: guest crashed: {reason}");
             if let Some(registers) = registers {
-                eprintln!("{registers}");
+                report!("{registers}");
             }
         }
         Outcome::Timeout(after) => {
-            eprintln!("astra-vmm: guest timed out after {} s", after.as_secs_f64())
+            report!("astra-vmm: guest timed out after {} s", after.as_secs_f64())
         }
     }
 }

@@ -10,6 +10,16 @@
 //! is made with `clone(CLONE_VM)`, so nothing copies the address space, and the parent's
 //! exit does not unmap guest memory either (saves ~0.4 ms against `fork`).
 //! The host does the same work either way; only the wait moves out of the caller's way.
+//!
+//! Known consequence, kept on purpose (issue 11, item 15): the child outlives `astra-vmm`
+//! by those 10-50 ms and is then re-parented to init or to the nearest child subreaper
+//! (`PR_SET_CHILD_SUBREAPER`), which reaps it. A subreaper that only waits for the pids it
+//! started itself (some CI harnesses) leaves one zombie per run, as it would for any program
+//! that daemonizes. There is no way around it short of waiting: an orphan always goes to
+//! the subreaper (a grandchild, `CLONE_PARENT` or a thread would either be re-parented the
+//! same way or make the exit wait for KVM, since a process's descriptors are closed before
+//! its parent is told it ended). Such a harness must reap adopted children, as the
+//! subreaper contract requires (`tini`, `dumb-init`, systemd and Docker's init all do).
 
 use std::io::{self, Write};
 

@@ -21,6 +21,7 @@ use spin::Mutex;
 
 use crate::arch::port;
 use crate::mm::kernel_virt_to_phys;
+use crate::syscall::Errno;
 
 /// Transmit holding register offset.
 const THR: u16 = 0;
@@ -68,21 +69,21 @@ static CHANNEL: Mutex<Channel> = Mutex::new(Channel {
         len: 0,
         stream: 0,
         status: 0,
-        _pad: 0,
+        error: 0,
     },
     buf: [0; BOUNCE_SIZE],
 });
 
 /// Hands `data` (a piece of the bounce buffer) to the VMM for `stream`. A refused request
-/// goes out through the UART instead; a host-side write error drops the bytes (the VMM's
-/// output is gone, there is nowhere left to write them).
-fn send(req: &mut ConsoleWrite, stream: u32, data: &[u8]) {
+/// goes out through the UART instead; a host-side write error is returned as the errno the
+/// program's `write` gets (the bytes are dropped: the VMM's output is gone or full).
+fn send(req: &mut ConsoleWrite, stream: u32, data: &[u8]) -> Result<(), Errno> {
     *req = ConsoleWrite {
         data_gpa: GuestPhysAddr(kernel_virt_to_phys(data.as_ptr() as u64)),
         len: data.len() as u32,
         stream,
         status: status::PENDING,
-        _pad: 0,
+        error: 0,
     };
     let req_gpa = kernel_virt_to_phys(req as *const ConsoleWrite as u64);
     // The port write is a compiler barrier (no `nomem`): the block is in memory before it.
@@ -92,6 +93,25 @@ fn send(req: &mut ConsoleWrite, stream: u32, data: &[u8]) {
     let status = unsafe { core::ptr::read_volatile(&req.status) };
     if status == status::INVALID || status == status::PENDING {
         CONSOLE.lock().write_bytes(data);
+    }
+    if status == status::IO_ERROR {
+        // SAFETY: as for `status` above.
+        let error = unsafe { core::ptr::read_volatile(&req.error) };
+        return Err(host_write_errno(error));
+    }
+    Ok(())
+}
+
+/// The errno a program's `write` gets for the host's failed write of its output: the
+/// host's own for the failures a Linux program sees on a pipe or file (`EPIPE`, `ENOSPC`,
+/// `EFBIG`, `EDQUOT`), `EIO` for anything else.
+pub fn host_write_errno(host: u32) -> Errno {
+    match host {
+        32 => Errno::EPIPE,
+        28 => Errno::ENOSPC,
+        27 => Errno::EFBIG,
+        122 => Errno::EDQUOT,
+        _ => Errno::EIO,
     }
 }
 
@@ -143,7 +163,10 @@ impl<F: FnMut(&[u8])> Write for Batch<'_, F> {
 fn with_batch(stream: u32, f: impl FnOnce(&mut Batch<'_, &mut dyn FnMut(&[u8])>)) {
     let mut channel = CHANNEL.lock();
     let Channel { req, buf } = &mut *channel;
-    let mut send_to_stream = |data: &[u8]| send(req, stream, data);
+    // Kernel messages have nowhere else to go when the host refuses them.
+    let mut send_to_stream = |data: &[u8]| {
+        let _ = send(req, stream, data);
+    };
     let mut batch = Batch::new(buf, &mut send_to_stream as &mut dyn FnMut(&[u8]));
     f(&mut batch);
     batch.finish();
@@ -153,8 +176,12 @@ fn with_batch(stream: u32, f: impl FnOnce(&mut Batch<'_, &mut dyn FnMut(&[u8])>)
 /// buffer ([`BOUNCE_SIZE`]) per VM exit, to the standard error stream if `stderr`.
 /// `take` fills the slice it is given from the start and returns how many bytes it
 /// wrote; fewer than the slice's length means it has nothing more. It must not print
-/// (the device is locked meanwhile). Returns the number of bytes written.
-pub fn write_from(stderr: bool, mut take: impl FnMut(&mut [u8]) -> usize) -> usize {
+/// (the device is locked meanwhile). Returns the number of bytes written, and the error
+/// that stopped it early if the host's write failed (the failed piece is not counted).
+pub fn write_from(
+    stderr: bool,
+    mut take: impl FnMut(&mut [u8]) -> usize,
+) -> (usize, Option<Errno>) {
     let stream = if stderr {
         stream::STDERR
     } else {
@@ -166,11 +193,13 @@ pub fn write_from(stderr: bool, mut take: impl FnMut(&mut [u8]) -> usize) -> usi
     loop {
         let n = take(&mut buf[..]).min(buf.len());
         if n > 0 {
-            send(req, stream, &buf[..n]);
+            if let Err(e) = send(req, stream, &buf[..n]) {
+                return (total, Some(e));
+            }
             total += n;
         }
         if n < buf.len() {
-            return total;
+            return (total, None);
         }
     }
 }
@@ -242,6 +271,15 @@ mod tests {
         let pieces = batches(4096, &[&big]);
         assert_eq!(pieces.len(), 3);
         assert_eq!(pieces.concat(), big);
+    }
+
+    #[test]
+    fn host_write_errors_map_to_what_a_linux_write_reports() {
+        assert_eq!(host_write_errno(32), Errno::EPIPE);
+        assert_eq!(host_write_errno(28), Errno::ENOSPC);
+        assert_eq!(host_write_errno(5), Errno::EIO);
+        assert_eq!(host_write_errno(9), Errno::EIO);
+        assert_eq!(host_write_errno(u32::MAX), Errno::EIO);
     }
 
     #[test]

@@ -181,6 +181,7 @@ static HOST_IDLE: AtomicBool = AtomicBool::new(false);
 /// Safe from interrupt context: it only clears a flag.
 pub fn interrupt() {
     HOST_IDLE.store(false, Ordering::Release);
+    crate::task::wait::IO.wake_all();
 }
 
 /// The console input, locked. User copies may fault pages in while it is held, but never

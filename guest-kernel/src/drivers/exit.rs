@@ -18,6 +18,11 @@ pub fn program_exited(status: u8) -> ! {
     exit(ExitCode::new(ExitKind::Program, status))
 }
 
+/// Ends the VM reporting that the rootfs could not be mounted (after saying why).
+pub fn rootfs_refused() -> ! {
+    exit(ExitCode::new(ExitKind::RootfsRefused, 0))
+}
+
 /// Ends the VM reporting a kernel panic.
 pub fn kernel_panic() -> ! {
     exit(ExitCode::new(ExitKind::KernelPanic, 0))

@@ -9,9 +9,8 @@ use hypercall_abi::host_stdio;
 use super::file::OpenFile;
 use super::host_stream::{self, HostStream};
 use super::open;
+use crate::errno::Errno;
 use crate::mm::source::MapSource;
-use crate::process::Process;
-use crate::syscall::Errno;
 
 /// Descriptor numbers are below this (`RLIMIT_NOFILE`, 1024 by default on Linux).
 pub const NOFILE: u64 = 1024;
@@ -67,6 +66,22 @@ impl FdTable {
             .ok_or(Errno::EBADF)
     }
 
+    /// A copy of the table (the same open-file descriptions under the same numbers), as
+    /// `clone` without `CLONE_FILES` and `fork` make; ENOMEM if it cannot be allocated.
+    pub fn try_clone(&self) -> Result<Self, Errno> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(self.slots.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        slots.extend(self.slots.iter().map(|s| {
+            s.as_ref().map(|s| Slot {
+                file: s.file.clone(),
+                cloexec: s.cloexec,
+            })
+        }));
+        Ok(FdTable { slots })
+    }
+
     /// The file behind `fd`, `O_PATH` descriptors included (what `fstat`, `fcntl`, `dup`
     /// and `*at` directory arguments accept); `EBADF` if it is not open.
     pub fn get_raw(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
@@ -98,7 +113,7 @@ impl FdTable {
         let free = (min..NOFILE as usize).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
         let fd = free.ok_or(Errno::EMFILE)?;
         if fd >= self.slots.len() {
-            self.slots.resize(fd + 1, None);
+            crate::mm::kalloc::try_resize(&mut self.slots, fd + 1, None)?;
         }
         self.slots[fd] = Some(Slot { file, cloexec });
         Ok(fd as u64)
@@ -131,7 +146,7 @@ impl FdTable {
         }
         let i = fd as usize;
         if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
+            crate::mm::kalloc::try_resize(&mut self.slots, i + 1, None)?;
         }
         let old = self.slots[i].replace(Slot { file, cloexec });
         Ok(old.map(|s| s.file))
@@ -182,8 +197,8 @@ impl FdTable {
 /// What `mmap(fd)` maps and the file's open flags (access mode and status flags, to check
 /// `PROT_WRITE` with `MAP_SHARED` against): `EBADF` if `fd` is not open (or `O_PATH`),
 /// `EACCES` if it was not opened for reading, `ENODEV` if the file cannot be mapped.
-pub fn map_source_for_fd(proc: &Process, fd: u64) -> Result<(Arc<dyn MapSource>, u32), Errno> {
-    let file = proc.files.get(fd)?;
+pub fn map_source_for_fd(files: &FdTable, fd: u64) -> Result<(Arc<dyn MapSource>, u32), Errno> {
+    let file = files.get(fd)?;
     if !open::readable(file.status()) {
         return Err(Errno::EACCES);
     }

@@ -20,7 +20,7 @@ use hypercall_abi::host_stdio;
 use super::file::{poll_events::*, ReadSink};
 use super::open::flags::{O_RDONLY, O_WRONLY};
 use super::tty;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// [`host_stdio`] bits from the boot info. Until the kernel reads them, every stream is
 /// taken for a terminal.

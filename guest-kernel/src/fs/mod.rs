@@ -2,18 +2,26 @@
 //! the namespace built on it ([`vfs`]: `/dev`, `/proc/self/exe`), open files and the
 //! per-process descriptor table, pipes, the terminal ([`tty`]) and the standard streams that
 //! are not terminals ([`host_stream`]).
+//!
+//! The writable VFS of issue 9 is being built beside it and is not mounted yet: the
+//! [`inode::Inode`] trait, mount table and component-wise path walk ([`inode`]), [`tmpfs`],
+//! the TAR root as an inode ([`tar_inode`]) and the [`overlay`] of a tmpfs over it.
 
 pub mod devices;
 pub mod dirent;
 pub mod fd;
 pub mod file;
 pub mod host_stream;
+pub mod inode;
 pub mod open;
+pub mod overlay;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
 pub mod stat;
 pub mod tar;
+pub mod tar_inode;
+pub mod tmpfs;
 pub mod tty;
 pub mod vfs;
 

@@ -4,7 +4,7 @@
 //! only matter for `X_OK`.
 
 use super::vfs::{Vnode, Walker};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Open flags (x86-64 values).
 pub mod flags {

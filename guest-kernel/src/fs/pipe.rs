@@ -11,7 +11,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use spin::Mutex;
 
 use super::file::{poll_events::*, ReadSink, WriteSource};
-use crate::syscall::Errno;
+use crate::errno::Errno;
+use crate::task::sched::WaitResult;
+use crate::task::wait::IO;
 
 /// Capacity of a pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
@@ -71,6 +73,8 @@ impl Drop for PipeEnd {
             &self.pipe.readers
         };
         count.fetch_sub(1, Ordering::Relaxed);
+        // Readers see end of file, writers EPIPE.
+        IO.wake_all();
     }
 }
 
@@ -111,6 +115,11 @@ impl PipeEnd {
                             break;
                         }
                     }
+                    drop(q);
+                    if done > 0 {
+                        // Room for blocked writers.
+                        IO.wake_all();
+                    }
                     return if done == 0 && out.faulted() {
                         Err(Errno::EFAULT)
                     } else {
@@ -124,7 +133,9 @@ impl PipeEnd {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            crate::arch::platform::idle();
+            if IO.wait(None) == WaitResult::Interrupted {
+                return Err(Errno::EINTR);
+            }
         }
     }
 
@@ -157,13 +168,25 @@ impl PipeEnd {
                         Err(Errno::EAGAIN)
                     };
                 }
-                crate::arch::platform::idle();
+                if IO.wait(None) == WaitResult::Interrupted {
+                    return if done > 0 {
+                        Ok(done)
+                    } else {
+                        Err(Errno::EINTR)
+                    };
+                }
                 continue;
             }
             let want = src.remaining().min(room).min(buf.len());
+            // The buffer grows within the kernel-heap budget: ENOMEM (as Linux when it
+            // cannot allocate a pipe page), never a panic.
+            if let Err(e) = crate::mm::kalloc::try_reserve_deque(&mut self.pipe.data.lock(), want) {
+                return if done > 0 { Ok(done) } else { Err(e.into()) };
+            }
             let n = src.take(&mut buf[..want]);
             self.pipe.data.lock().extend(&buf[..n]);
             done += n;
+            IO.wake_all();
             if n < want {
                 break;
             }

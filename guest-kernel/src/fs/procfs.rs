@@ -6,7 +6,7 @@ use alloc::string::String;
 use super::path;
 use super::stat::{Metadata, S_IFLNK};
 use super::vfs::{Vnode, Walker};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// The magic path.
 pub const EXE_PATH: &str = "/proc/self/exe";

@@ -71,6 +71,11 @@ pub enum TarError {
         /// Offset of the header.
         offset: usize,
     },
+    /// The kernel heap's budget ([`crate::mm::kalloc`]) has no room for the entry's node.
+    OutOfMemory {
+        /// Offset of the header.
+        offset: usize,
+    },
 }
 
 impl fmt::Display for TarError {
@@ -94,6 +99,12 @@ impl fmt::Display for TarError {
             TarError::BadHardLink { offset } => {
                 write!(f, "hard link at offset {offset} has no valid target")
             }
+            TarError::OutOfMemory { offset } => write!(
+                f,
+                "out of kernel memory at the entry at offset {offset}: the archive has too \
+                 many entries for the kernel heap (an eighth of --mem, at most 64 MiB); give \
+                 the VM more --mem or use fewer entries"
+            ),
         }
     }
 }
@@ -380,6 +391,15 @@ impl TarFs {
         Ok(node.children.iter().map(|(name, id)| (*name, *id)))
     }
 
+    /// The entry `name` of directory `id` (no symlink following, no `.`/`..`).
+    pub fn child(&self, id: NodeId, name: &str) -> Result<NodeId, FsError> {
+        let node = self.node(id);
+        if node.kind != NodeKind::Dir {
+            return Err(FsError::NotADirectory);
+        }
+        node.children.get(name).copied().ok_or(FsError::NotFound)
+    }
+
     /// Copies file bytes starting at `offset` into `buf`; returns how many were copied (0 at or
     /// past the end of the file).
     pub fn read_at(&self, id: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
@@ -408,9 +428,14 @@ impl TarFs {
         Ok(node.link_target)
     }
 
-    fn push(&mut self, node: Node) -> NodeId {
-        self.nodes.push(node);
-        NodeId(self.nodes.len() - 1)
+    /// Adds a node within the kernel-heap budget, with room for one more directory-map
+    /// entry (a B-tree insertion allocates at most a few nodes).
+    fn push(&mut self, node: Node, offset: usize) -> Result<NodeId, TarError> {
+        const MAP_INSERT_BYTES: usize = 4096;
+        let oom = TarError::OutOfMemory { offset };
+        crate::mm::kalloc::charge(MAP_INSERT_BYTES).map_err(|_| oom)?;
+        crate::mm::kalloc::try_push(&mut self.nodes, node).map_err(|_| oom)?;
+        Ok(NodeId(self.nodes.len() - 1))
     }
 
     fn add_entry(
@@ -490,7 +515,10 @@ impl TarFs {
             dir = match self.nodes[dir.0].children.get(name) {
                 Some(&child) if self.nodes[child.0].kind == NodeKind::Dir => child,
                 Some(_) => return Err(TarError::NotADirectory { offset }),
-                None => self.new_child(dir, name, Self::dir_node(dir, IMPLIED_DIR_MODE, 0, 0, 0)),
+                None => {
+                    let node = Self::dir_node(dir, IMPLIED_DIR_MODE, 0, 0, 0);
+                    self.new_child(dir, name, node, offset)?
+                }
             };
         }
         let existing = self.nodes[dir.0].children.get(last).copied();
@@ -501,6 +529,7 @@ impl TarFs {
             if existing == Some(target) {
                 return Ok(());
             }
+            crate::mm::kalloc::charge(4096).map_err(|_| TarError::OutOfMemory { offset })?;
             self.unlink(dir, last);
             self.nodes[dir.0].children.insert(last, target);
             self.nodes[target.0].nlink = self.nodes[target.0].nlink.saturating_add(1);
@@ -537,7 +566,7 @@ impl TarFs {
                 children: BTreeMap::new(),
             },
         };
-        self.new_child(dir, last, node);
+        self.new_child(dir, last, node, offset)?;
         Ok(())
     }
 
@@ -556,15 +585,21 @@ impl TarFs {
         }
     }
 
-    fn new_child(&mut self, dir: NodeId, name: &'static str, node: Node) -> NodeId {
+    fn new_child(
+        &mut self,
+        dir: NodeId,
+        name: &'static str,
+        node: Node,
+        offset: usize,
+    ) -> Result<NodeId, TarError> {
         let is_dir = node.kind == NodeKind::Dir;
-        let id = self.push(node);
+        let id = self.push(node, offset)?;
         let parent = &mut self.nodes[dir.0];
         parent.children.insert(name, id);
         if is_dir {
             parent.nlink = parent.nlink.saturating_add(1);
         }
-        id
+        Ok(id)
     }
 
     /// Removes `name` from `dir` as a later entry of the same name replaces it (the node itself

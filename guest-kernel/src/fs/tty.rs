@@ -14,10 +14,11 @@
 use spin::Mutex;
 
 use super::file::ReadSink;
-use crate::arch::platform;
 use crate::drivers::console_in;
+use crate::errno::Errno;
 use crate::mm::uaccess::Pod;
-use crate::syscall::Errno;
+use crate::task::sched::WaitResult;
+use crate::task::wait::IO;
 
 /// `ioctl` requests on terminals.
 pub mod req {
@@ -235,9 +236,16 @@ fn read_input(
             Wait::Nanos(limit) if crate::time::monotonic_ns() - start_ns >= limit => return Ok(0),
             _ => {}
         }
-        // The console interrupt (input arrived or ended) or the next timer tick wakes the
-        // CPU to look again.
-        platform::idle();
+        // The console interrupt (input arrived or ended) wakes the I/O queue; a periodic
+        // look (every 10 ms) covers an interrupt that found nobody waiting yet.
+        let recheck = crate::time::monotonic_ns() + 10_000_000;
+        let deadline = match wait {
+            Wait::Nanos(limit) => recheck.min(start_ns + limit),
+            _ => recheck,
+        };
+        if IO.wait(Some(deadline)) == WaitResult::Interrupted {
+            return Err(Errno::EINTR);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::path::{self, PathError};
 use super::procfs;
 use super::stat::{Metadata, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
 use super::tar::{FsError, NodeId, NodeKind, TarFs};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// The device number reported for rootfs files.
 pub const ROOTFS_DEV: (u32, u32) = (0, 1);

@@ -39,6 +39,9 @@ pub enum ExecError {
     BadLayout,
     /// The file could not be read.
     Io,
+    /// A segment would be mapped below [`user::MMAP_MIN_ADDR`], where Linux refuses
+    /// mappings (`vm.mmap_min_addr`), so that a null pointer never reaches program memory.
+    BelowMinAddr(u64),
 }
 
 impl core::fmt::Display for ExecError {
@@ -49,6 +52,12 @@ impl core::fmt::Display for ExecError {
             ExecError::Stack(e) => write!(f, "arguments: {e}"),
             ExecError::BadLayout => f.write_str("segments cannot be mapped as described"),
             ExecError::Io => f.write_str("cannot read the file"),
+            ExecError::BelowMinAddr(addr) => write!(
+                f,
+                "a segment would be mapped at {addr:#x}, below the lowest address programs may \
+                 use ({:#x}, Linux's vm.mmap_min_addr)",
+                user::MMAP_MIN_ADDR
+            ),
         }
     }
 }
@@ -62,6 +71,9 @@ impl ExecError {
             ExecError::NoMemory => 12,
             ExecError::Stack(e) => e.errno(),
             ExecError::Io => 5, // EIO
+            // Linux's elf_map gets EPERM from the mmap_min_addr check (and, past the point
+            // of no return, kills the process with SIGSEGV).
+            ExecError::BelowMinAddr(_) => 1,
         }
     }
 }
@@ -91,6 +103,10 @@ pub struct Loaded {
     pub entry: u64,
     /// Initial stack pointer (pointing at argc).
     pub rsp: u64,
+    /// Load bias (0 for ET_EXEC).
+    pub bias: u64,
+    /// Page-aligned addresses the ELF image occupies.
+    pub image: core::ops::Range<u64>,
 }
 
 fn read_exact(file: &dyn MapSource, offset: u64, buf: &mut [u8]) -> Result<(), ExecError> {
@@ -126,11 +142,21 @@ pub fn load(
     let (mut mem, stack_top) = UserMemory::new_randomized();
     let bias = if elf.is_dyn {
         // Below the mmap area, which searches down from its base.
-        let random = user::random_pages(MMAP_RANDOM_SPAN);
+        // Not under a debugger, as gdb turns address randomization off for Linux programs:
+        // the program's symbols then load at the same base every run.
+        let random = if crate::arch::debug::attached() {
+            0
+        } else {
+            user::random_pages(MMAP_RANDOM_SPAN)
+        };
         image::dyn_bias(&elf, random, mem.mmap_base()).ok_or(ExecError::BadLayout)?
     } else {
         0
     };
+    let lowest = image::lowest_address(&elf, bias);
+    if lowest < user::MMAP_MIN_ADDR {
+        return Err(ExecError::BelowMinAddr(lowest));
+    }
     let mut space = AddressSpace::new_user(mm::kernel_space())?;
     let result = (|| {
         let phdr = map_image(&mut space, &mut mem, &elf, &file, &head, bias)?;
@@ -149,6 +175,8 @@ pub fn load(
             mem,
             entry: bias + elf.entry,
             rsp,
+            bias,
+            image: bias + elf.load_bias_range().0..image::image_end(&elf, bias),
         }),
         Err(e) => {
             space.free_user_half();
@@ -158,8 +186,8 @@ pub fn load(
     }
 }
 
-fn map_errno(e: crate::syscall::Errno) -> ExecError {
-    if e == crate::syscall::Errno::ENOMEM {
+fn map_errno(e: crate::errno::Errno) -> ExecError {
+    if e == crate::errno::Errno::ENOMEM {
         ExecError::NoMemory
     } else {
         ExecError::BadLayout

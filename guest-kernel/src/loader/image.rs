@@ -188,6 +188,11 @@ pub fn dyn_bias(elf: &ElfImage, random: u64, limit: u64) -> Option<u64> {
     (end <= limit).then(|| base - low)
 }
 
+/// The start of the page holding the lowest segment, once loaded at `bias`.
+pub fn lowest_address(elf: &ElfImage, bias: u64) -> u64 {
+    bias.wrapping_add(elf.load_bias_range().0)
+}
+
 /// The end of the highest segment, where the program break starts (before its random
 /// offset).
 pub fn image_end(elf: &ElfImage, bias: u64) -> u64 {
@@ -386,6 +391,16 @@ mod tests {
         assert!(bias < ELF_ET_DYN_BASE + 0x5000 + 0x20_0000);
         assert_eq!(dyn_bias(&elf, 0, ELF_ET_DYN_BASE), None, "does not fit");
         assert_eq!(image_end(&elf, bias), bias + 0x2000);
+    }
+
+    #[test]
+    fn the_lowest_address_is_the_first_segment_page_after_the_bias() {
+        let at_zero = image(false, &[seg(0x10, 0, 0x100, 0x100, R | X)]);
+        assert_eq!(lowest_address(&at_zero, 0), 0);
+        let usual = image(false, &[seg(0x40_0120, 0x120, 0x100, 0x100, R | X)]);
+        assert_eq!(lowest_address(&usual, 0), 0x40_0000);
+        let pie = image(true, &[seg(0, 0, 0x100, 0x100, R | X)]);
+        assert_eq!(lowest_address(&pie, 0x5555_0000_0000), 0x5555_0000_0000);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use super::paging::{flags, AddressSpace, MapError, HUGE_PAGE_SIZE, USER_END};
 use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
+use super::Mm;
 use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
-use crate::process::{self, Process};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// Pages filled around a faulting page (aligned window, inside its area): every fault is a
 /// trap to the host on PVM, so touching memory in order costs one fault per 64 KiB.
@@ -48,7 +48,7 @@ pub enum FaultError {
 
 /// Resolves a page fault of the current process at `addr`; `Err` means the access is a
 /// real fault and the process gets the signal the error names.
-pub fn handle_page_fault(proc: &mut Process, addr: u64, error_code: u64) -> Result<(), FaultError> {
+pub fn handle_page_fault(mm: &mut Mm, addr: u64, error_code: u64) -> Result<(), FaultError> {
     if error_code & (PF_RESERVED | PF_PROTECTION_KEY) != 0 {
         return Err(FaultError::Protection);
     }
@@ -59,23 +59,25 @@ pub fn handle_page_fault(proc: &mut Process, addr: u64, error_code: u64) -> Resu
     } else {
         Access::Read
     };
-    proc.mem.fault(&mut proc.space, addr, access)
+    let Mm { space, mem } = mm;
+    mem.fault(space, addr, access)
 }
 
-/// Kills the current process because no memory is left for it: exit status 137 (SIGKILL),
-/// as Linux's OOM killer; the kernel carries on.
-pub fn oom_kill() -> ! {
+/// Reports that the current process runs out of memory and marks it to be killed with
+/// status 137 (SIGKILL, as Linux's OOM killer) at its next trap or system-call boundary;
+/// the caller fails and unwinds. The kernel carries on.
+pub fn oom_kill() {
     let (free, total) = {
         let frames = frame::FRAMES.lock();
         (frames.free_frames(), frames.total_frames())
     };
     crate::kprintln!(
         "astra: {} killed by SIGKILL: out of memory ({} of {} KiB free)",
-        process::current_name(),
+        crate::task::sched::current_name(),
         free * PAGE_SIZE / 1024,
         total * PAGE_SIZE / 1024
     );
-    process::exit_current(128 + crate::trap::signal::SIGKILL);
+    crate::task::sched::mark_current_fatal(128 + crate::trap::signal::SIGKILL);
 }
 
 /// Reads the bytes of a file area at `offset` into `buf`, zero past the end of the file.

@@ -3,6 +3,7 @@
 pub mod fault;
 pub mod frame;
 pub mod heap;
+pub mod kalloc;
 pub mod paging;
 pub mod selftest;
 pub mod source;
@@ -62,4 +63,52 @@ pub fn kernel_space() -> &'static paging::AddressSpace {
 pub fn activate_kernel_space() {
     // SAFETY: the kernel space maps the kernel.
     unsafe { kernel_space().activate() };
+}
+
+/// A user address space: its page tables and the memory areas that describe them.
+///
+/// Threads of a process share one (`Arc<Mutex<Mm>>`, as `CLONE_VM` says); everything that
+/// touches user memory works on an `Mm`, never on a task or process.
+pub struct Mm {
+    /// The page tables.
+    pub space: paging::AddressSpace,
+    /// The memory areas, program break and layout (kept in step with `space`).
+    pub mem: user::UserMemory,
+}
+
+impl Mm {
+    /// An address space from its tables and areas.
+    pub fn new(space: paging::AddressSpace, mem: user::UserMemory) -> Self {
+        Mm { space, mem }
+    }
+
+    /// Resolves a fault at `addr` for `access` (demand paging).
+    pub fn fault(&mut self, addr: u64, access: vma::Access) -> Result<(), user::FaultError> {
+        self.mem.fault(&mut self.space, addr, access)
+    }
+
+    /// Reads user memory as the program would see it.
+    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), crate::errno::Errno> {
+        self.mem.read(&self.space, va, buf)
+    }
+
+    /// Writes user memory as the program would, faulting pages in.
+    pub fn write(&mut self, va: u64, data: &[u8]) -> Result<(), user::FaultError> {
+        self.mem.write(&mut self.space, va, data)
+    }
+}
+
+impl Drop for Mm {
+    fn drop(&mut self) {
+        // Never free the tables the CPU is using.
+        if arch_cr3_is(self.space.pml4_phys()) || arch_cr3_is(self.space.user_pml4_phys()) {
+            activate_kernel_space();
+        }
+        self.space.free_user_half();
+        self.space.free_root();
+    }
+}
+
+fn arch_cr3_is(pml4: u64) -> bool {
+    pml4 != 0 && crate::arch::cpu::read_cr3() & !0xfff == pml4
 }

@@ -119,6 +119,20 @@ impl TlbFlush {
     }
 }
 
+/// A kernel range an address space's user-mode PML4 maps (see
+/// [`AddressSpace::isolate_kernel`]), and what user mode's tables may do with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelRange {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Mapped writable (the entry trampoline only).
+    pub writable: bool,
+    /// Mapped executable (the entry text only).
+    pub executable: bool,
+}
+
 /// An address space: the physical address of its PML4, and optionally a second PML4
 /// for user mode that shares the user half but maps only chosen kernel pages.
 #[derive(Debug)]
@@ -161,21 +175,42 @@ impl AddressSpace {
     }
 
     /// Creates the user-mode PML4: the same user half, and of the kernel half only the
-    /// 4 KiB pages of `kernel_ranges` (kernel virtual, mapped as in this space).
-    pub fn isolate_kernel(&mut self, kernel_ranges: &[(u64, u64)]) -> Result<(), MapError> {
+    /// 4 KiB pages of `kernel_ranges` (kernel virtual, mapped to the same frames as in
+    /// this space), writable and executable only where a range says so.
+    pub fn isolate_kernel(&mut self, kernel_ranges: &[KernelRange]) -> Result<(), MapError> {
         let mut user = AddressSpace::new_empty()?;
-        for &(start, end) in kernel_ranges {
-            let mut va = start & !(PAGE_SIZE - 1);
-            while va < end {
-                let (pa, page_flags) = self.translate(va).ok_or(MapError::OutOfMemory)?;
-                let keep = flags::WRITABLE | flags::USER | flags::NO_EXECUTE | flags::GLOBAL;
-                user.map(va, pa & !(PAGE_SIZE - 1), page_flags & keep)?;
-                va += PAGE_SIZE;
-            }
+        let built = self.map_kernel_ranges(&mut user, kernel_ranges);
+        if let Err(e) = built {
+            // Free the kernel-half tables too: they are what free_root frees of a user PML4.
+            user.user_pml4 = user.pml4;
+            user.pml4 = 0;
+            user.free_root();
+            return Err(e);
         }
         // SAFETY: both PML4s are live; the user half is shared entry by entry.
         unsafe { core::ptr::copy_nonoverlapping(table(self.pml4), table(user.pml4), 256) };
         self.user_pml4 = user.pml4;
+        Ok(())
+    }
+
+    fn map_kernel_ranges(
+        &self,
+        user: &mut AddressSpace,
+        ranges: &[KernelRange],
+    ) -> Result<(), MapError> {
+        for r in ranges {
+            let mut va = r.start & !(PAGE_SIZE - 1);
+            while va < r.end {
+                let (pa, page_flags) = self.translate(va).ok_or(MapError::OutOfMemory)?;
+                let mut keep = flags::USER | flags::GLOBAL;
+                if r.writable {
+                    keep |= flags::WRITABLE;
+                }
+                let nx = if r.executable { 0 } else { flags::NO_EXECUTE };
+                user.map(va, pa & !(PAGE_SIZE - 1), (page_flags & keep) | nx)?;
+                va += PAGE_SIZE;
+            }
+        }
         Ok(())
     }
 

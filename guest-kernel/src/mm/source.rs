@@ -3,7 +3,7 @@
 //! The VFS hands one of these to `mmap` for a file descriptor; the page-fault handler
 //! fills a private page of a file mapping from it.
 
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 /// The bytes of a mappable file.
 pub trait MapSource: Send + Sync {

@@ -13,23 +13,28 @@ use alloc::vec::Vec;
 
 use super::paging::{flags, AddressSpace, USER_END};
 use super::user::{oom_kill, FaultError};
+use super::Mm;
 use super::{phys_to_virt, PAGE_SIZE};
-use crate::process::Process;
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
-/// Copies `buf.len()` bytes from the user memory of `proc` at `va`, as a read by the
+/// Copies `buf.len()` bytes from the user memory of `mm` at `va`, as a read by the
 /// program would see them; nothing is faulted in.
-pub fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-    proc.mem.read(&proc.space, va, buf)
+pub fn read_user(mm: &Mm, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    mm.mem.read(&mm.space, va, buf)
 }
 
-/// Copies `data` to the user memory of `proc` at `va` as a write by the program would,
-/// faulting pages in. Running out of memory on the way kills the process (status 137),
-/// as Linux's OOM killer would.
-pub fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
-    match proc.mem.write(&mut proc.space, va, data) {
+/// Copies `data` to the user memory of `mm` at `va` as a write by the program would,
+/// faulting pages in. Running out of memory on the way marks the current task to be
+/// killed (status 137, as by Linux's OOM killer) at its next boundary and fails with
+/// ENOMEM, so the caller unwinds with no lock held.
+pub fn write_user(mm: &mut Mm, va: u64, data: &[u8]) -> Result<(), Errno> {
+    let Mm { space, mem } = mm;
+    match mem.write(space, va, data) {
         Ok(()) => Ok(()),
-        Err(FaultError::OutOfMemory) => oom_kill(),
+        Err(FaultError::OutOfMemory) => {
+            oom_kill();
+            Err(Errno::ENOMEM)
+        }
         Err(FaultError::Unmapped | FaultError::Protection | FaultError::Bus) => Err(Errno::EFAULT),
     }
 }

@@ -11,7 +11,7 @@ use super::paging::{flags, AddressSpace, HUGE_PAGE_SIZE, USER_END};
 use super::vma::{Backing, Vma, VmaError, VmaFlags, VmaSet};
 use super::vma::{PROT_EXEC, PROT_READ, PROT_WRITE};
 use super::{frame, page_align_down, page_align_up, PAGE_SIZE};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 pub use super::fault::{handle_page_fault, oom_kill, FaultError};
 

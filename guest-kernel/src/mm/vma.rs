@@ -300,7 +300,7 @@ impl VmaSet {
         if self.vmas.len() + extra > MAX_MAP_COUNT {
             return Err(VmaError::TooMany);
         }
-        self.vmas.try_reserve(extra).map_err(|_| VmaError::NoMemory)
+        super::kalloc::try_reserve(&mut self.vmas, extra).map_err(|_| VmaError::NoMemory)
     }
 
     /// How many more areas removing or changing `[start, end)` creates: one per area
@@ -449,7 +449,7 @@ impl VmaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscall::Errno;
+    use crate::errno::Errno;
 
     const P: u64 = PAGE_SIZE;
     const RW: u32 = PROT_READ | PROT_WRITE;

@@ -13,8 +13,8 @@ use crate::arch::trap::TrapFrame;
 use crate::fs::tar::TarFs;
 use crate::mm::paging::{flags, AddressSpace};
 use crate::mm::{self, frame, uaccess, PAGE_SIZE};
-use crate::process::Process;
 use crate::syscall::{self, Errno, SysResult};
+use crate::task::Task;
 use crate::time;
 
 /// Where the harness maps user memory.
@@ -71,7 +71,7 @@ mod nr {
 
 /// A process that is never run, whose system calls the tests make directly.
 pub(super) struct Harness {
-    proc: Box<Process>,
+    proc: Box<Task>,
     frame: TrapFrame,
 }
 
@@ -86,7 +86,7 @@ impl Harness {
                 .map_err(|e| format!("{e:?}"))?;
         }
         let top = DATA_VA + DATA_PAGES * PAGE_SIZE;
-        let proc = Process::new(name, space, 0x40_0000, top).map_err(|e| format!("{e:?}"))?;
+        let proc = Task::new(name, space, 0x40_0000, top).map_err(|e| format!("{e:?}"))?;
         Ok(Harness {
             proc,
             frame: TrapFrame::new_user(0x40_0000, top),
@@ -116,11 +116,12 @@ impl Harness {
     }
 
     pub(super) fn put(&mut self, va: u64, bytes: &[u8]) -> Result<(), String> {
-        uaccess::copy_to_user(&self.proc.space, va, bytes).map_err(|e| format!("put: {e:?}"))
+        uaccess::copy_to_user(&self.proc.mm_mut().space, va, bytes)
+            .map_err(|e| format!("put: {e:?}"))
     }
 
     pub(super) fn get(&self, va: u64, len: usize) -> Result<Vec<u8>, String> {
-        uaccess::read_vec(&self.proc.space, va, len).map_err(|e| format!("get: {e:?}"))
+        uaccess::read_vec(&self.proc.mm.lock().space, va, len).map_err(|e| format!("get: {e:?}"))
     }
 
     /// Writes `s` NUL-terminated at `va`; returns `va`.
@@ -140,7 +141,7 @@ impl Harness {
     /// ([`hypercall_abi::host_stdio`] bits) gets them, whatever the host running the
     /// tests has.
     pub(super) fn set_stdio(&mut self, terminals: u32) {
-        self.proc.files = crate::fs::FdTable::with_stdio_for(terminals);
+        *self.proc.files.lock() = crate::fs::FdTable::with_stdio_for(terminals);
     }
 
     pub(super) fn u32_at(&self, va: u64) -> Result<u32, String> {

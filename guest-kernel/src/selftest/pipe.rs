@@ -3,7 +3,7 @@
 
 use super::fs::{Harness, BUF_VA, OBJ_VA};
 use super::{check, TestResult};
-use crate::syscall::Errno;
+use crate::errno::Errno;
 
 const READ: u64 = 0;
 const WRITE: u64 = 1;

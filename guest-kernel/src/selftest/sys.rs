@@ -12,7 +12,7 @@ use core::arch::global_asm;
 
 use super::{blob, check, run_blob_with, TestResult};
 use crate::mm::uaccess;
-use crate::process::Process;
+use crate::task::sched;
 use crate::time;
 
 global_asm!(
@@ -443,11 +443,11 @@ extern "C" {
 }
 
 /// Reads a u64 the dead process left in its data page at `va`.
-pub(super) fn peek(proc: &Process, va: u64) -> Result<u64, String> {
-    uaccess::read_u64(&proc.space, va).map_err(|e| format!("reading {va:#x}: {e:?}"))
+pub(super) fn peek(proc: &sched::Finished, va: u64) -> Result<u64, String> {
+    uaccess::read_u64(&proc.mm.lock().space, va).map_err(|e| format!("reading {va:#x}: {e:?}"))
 }
 
-pub(super) fn expect_exit(proc: &Process, want: u8, what: &str) -> TestResult {
+pub(super) fn expect_exit(proc: &sched::Finished, want: u8, what: &str) -> TestResult {
     match proc.exit_status() {
         Some(s) if s == want => Ok(()),
         other => Err(format!("{what}: exit status {other:?}, expected {want}")),
@@ -488,7 +488,7 @@ pub(super) fn ring3_nanosleep_halts_and_clocks() -> TestResult {
         &format!("the sleep halted the CPU {halts} times in {status} ms"),
     )?;
     check(
-        proc.cpu.used_ns(time::monotonic_ns()) < 40_000_000,
+        proc.process.dead_cpu_ns() < 40_000_000,
         "the sleep was counted as CPU time",
     )
 }

@@ -11,11 +11,11 @@ use super::{
 use crate::arch::cpu::{self, FxArea};
 use crate::arch::platform;
 use crate::arch::trap::TrapFrame;
+use crate::errno::Errno;
 use crate::kprintln;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess::{self, Pod};
-use crate::process::{self, Process};
-use crate::syscall::Errno;
+use crate::task::{self, Task};
 
 /// What became of a CPU fault in user mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> Fau
         FpStatus::default()
     };
     let info = fault_info(vector, frame.error_code, fault_addr, frame.rip, fp);
-    let Some(proc) = process::current() else {
+    let Some(proc) = task::sched::current() else {
         return FaultOutcome::Fatal(info.signo);
     };
     proc.signals.force(info);
@@ -65,7 +65,7 @@ pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64
         fault: Some((14, frame.error_code)),
         ..Default::default()
     };
-    let Some(proc) = process::current() else {
+    let Some(proc) = task::sched::current() else {
         return FaultOutcome::Fatal(sig);
     };
     proc.signals.force(info);
@@ -80,7 +80,7 @@ pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64
 /// ignored ones are dropped, default actions applied (which may end the process), and
 /// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
 /// last one runs first, as on Linux).
-pub fn deliver_pending(proc: &mut Process, frame: &mut TrapFrame) {
+pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
     // Each round consumes a pending signal; a failed delivery adds at most one SIGSEGV,
     // whose own failure makes it fatal.
     for _ in 0..=2 * NSIG as usize {
@@ -95,17 +95,20 @@ pub fn deliver_pending(proc: &mut Process, frame: &mut TrapFrame) {
                 DefaultAction::Ignore | DefaultAction::Continue => {}
                 DefaultAction::Stop => kprintln!(
                     "astra: {} stopped by {}; nothing could continue it, so it continues",
-                    proc.name,
+                    proc.name(),
                     name(signo)
                 ),
-                DefaultAction::Terminate | DefaultAction::CoreDump => die(proc, &info),
+                DefaultAction::Terminate | DefaultAction::CoreDump => {
+                    die(proc, &info);
+                    return;
+                }
             },
             _ => {
                 if let Err(why) = push_frame(proc, frame, &info, &action) {
                     // Linux's force_sigsegv: a SIGSEGV that cannot be handled is fatal.
                     kprintln!(
                         "astra: {}: cannot deliver {}: {}",
-                        proc.name,
+                        proc.name(),
                         name(signo),
                         why
                     );
@@ -119,25 +122,26 @@ pub fn deliver_pending(proc: &mut Process, frame: &mut TrapFrame) {
     }
 }
 
-/// Ends the process for `info` with status 128 + signal and a report line.
-fn die(proc: &Process, info: &SigInfo) -> ! {
+/// Ends the process for `info` with status 128 + signal and a report line (every thread
+/// ends at its return to user mode).
+fn die(proc: &Task, info: &SigInfo) {
     let signo = info.signo;
     match info.code {
         si_code::SI_USER | si_code::SI_TKILL => kprintln!(
             "astra: {} killed by {} (sent by pid {})",
-            proc.name,
+            proc.name(),
             name(signo),
             info.pid
         ),
-        _ => kprintln!("astra: {} killed by {}", proc.name, name(signo)),
+        _ => kprintln!("astra: {} killed by {}", proc.name(), name(signo)),
     }
-    process::exit_current(128 + signo)
+    task::kill_process(&proc.process, 128 + signo);
 }
 
 /// Writes a handler frame for `info` to the user stack and switches `regs` to the
 /// handler; on failure nothing changes.
 fn push_frame(
-    proc: &mut Process,
+    proc: &mut Task,
     regs: &mut TrapFrame,
     info: &SigInfo,
     action: &SigAction,
@@ -167,7 +171,9 @@ fn push_frame(
     cpu::fxsave(&mut fx);
     // The software-reserved tail: no XSAVE extension follows (Linux reads magic there).
     fx.0[464..].fill(0);
-    let old_mask = proc.signals.blocked();
+    // The mask `sigreturn` restores: the one a call like `ppoll` replaced for its wait,
+    // if one did (Linux's restore-sigmask), else the current one.
+    let old_mask = proc.saved_sigmask.take().unwrap_or(proc.signals.blocked());
     let built: RtSigFrame = frame::build(
         regs,
         info,
@@ -204,7 +210,7 @@ fn push_frame(
 /// `rt_sigreturn`: restores the context saved by [`push_frame`] from the frame at the
 /// user stack pointer (the handler's `ret` popped the return address), validating all
 /// of it; returns the restored rax. A bad frame raises SIGSEGV, as on Linux.
-pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
+pub fn sigreturn(proc: &mut Task, regs: &mut TrapFrame) -> u64 {
     let uc_addr = regs.rsp;
     let uc: frame::UContext = match read_user_obj(proc, uc_addr) {
         Ok(uc) => uc,
@@ -233,10 +239,10 @@ pub fn sigreturn(proc: &mut Process, regs: &mut TrapFrame) -> u64 {
     regs.rax
 }
 
-fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
+fn bad_frame(proc: &mut Task, addr: u64, why: &str) -> u64 {
     kprintln!(
         "astra: {}: rt_sigreturn: bad signal frame at {:#x}: {}",
-        proc.name,
+        proc.name(),
         addr,
         why
     );
@@ -244,23 +250,21 @@ fn bad_frame(proc: &mut Process, addr: u64, why: &str) -> u64 {
     0
 }
 
-// User memory as the program sees it. Today every user page is mapped up front, so the
-// checked copies over the page tables suffice; with demand paging (the memory-area
-// code), these become `uaccess::write_user(proc, ..)` / `uaccess::read_user(proc, ..)`,
-// so that a frame on a not-yet-touched alternate stack faults its pages in.
+// User memory as the program sees it: a frame on a not-yet-touched alternate stack
+// faults its pages in.
 
-fn write_user(proc: &mut Process, va: u64, data: &[u8]) -> Result<(), Errno> {
-    uaccess::write_user(proc, va, data)
+fn write_user(proc: &mut Task, va: u64, data: &[u8]) -> Result<(), Errno> {
+    uaccess::write_user(&mut proc.mm.lock(), va, data)
 }
 
-fn write_user_obj<T: Pod>(proc: &mut Process, va: u64, value: &T) -> Result<(), Errno> {
-    uaccess::write_user(proc, va, uaccess::obj_bytes(value))
+fn write_user_obj<T: Pod>(proc: &mut Task, va: u64, value: &T) -> Result<(), Errno> {
+    uaccess::write_user(&mut proc.mm.lock(), va, uaccess::obj_bytes(value))
 }
 
-fn read_user(proc: &Process, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-    uaccess::read_user(proc, va, buf)
+fn read_user(proc: &Task, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    uaccess::read_user(&proc.mm.lock(), va, buf)
 }
 
-fn read_user_obj<T: Pod>(proc: &Process, va: u64) -> Result<T, Errno> {
-    uaccess::read_obj_with(|bytes| uaccess::read_user(proc, va, bytes))
+fn read_user_obj<T: Pod>(proc: &Task, va: u64) -> Result<T, Errno> {
+    uaccess::read_obj_with(|bytes| uaccess::read_user(&proc.mm.lock(), va, bytes))
 }

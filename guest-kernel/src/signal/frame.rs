@@ -198,14 +198,20 @@ impl Placement {
 /// `get_sigframe`): below the red zone, or at the top of the alternate stack when the
 /// action asks for it (`on_altstack`) and the thread is not already on it. `None` when
 /// it would not fit: off the alternate stack, or below address 0.
+///
+/// The red zone is subtracted with wraparound, as Linux's unsigned arithmetic does, and
+/// the alternate stack chosen before anything can fail: a thread whose `rsp` is below 128
+/// (a wild stack pointer, the usual reason to want an alternate stack) still gets its
+/// `SA_ONSTACK` handler.
 pub fn place(sp: u64, altstack: &AltStack, on_altstack: bool) -> Option<Placement> {
     let nested = altstack.on_stack(sp);
-    let mut top = sp.checked_sub(RED_ZONE)?;
-    let mut entering = false;
-    if on_altstack && altstack.state_at(top) == 0 {
-        top = altstack.top();
-        entering = true;
-    }
+    let below_red_zone = sp.wrapping_sub(RED_ZONE);
+    let entering = on_altstack && altstack.state_at(below_red_zone) == 0;
+    let top = if entering {
+        altstack.top()
+    } else {
+        sp.checked_sub(RED_ZONE)?
+    };
     let fpstate = top.checked_sub(FPSTATE_SIZE)? & !63;
     let frame = (fpstate.checked_sub(size_of::<RtSigFrame>() as u64)? & !15).checked_sub(8)?;
     if (nested || entering) && !altstack.contains(frame) {
@@ -388,6 +394,14 @@ mod tests {
         assert_eq!(p.ucontext(), p.frame + 8);
         assert_eq!(p.siginfo(), p.frame + 312);
         assert_eq!(place(100, &AltStack::default(), false), None);
+        // With an alternate stack and SA_ONSTACK, a stack pointer below the red zone
+        // still gets the handler, on the alternate stack (Linux's get_sigframe).
+        let alt = altstack(0x10_0000, 0x2000);
+        for low in [0, 8, 64, 127] {
+            let p = place(low, &alt, true).unwrap();
+            assert!(alt.contains(p.frame), "rsp {low}: frame {:#x}", p.frame);
+        }
+        assert_eq!(place(64, &alt, false), None);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use super::{
     default_action, sig, DefaultAction, SigAction, SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
 };
+use crate::errno::Errno;
 use crate::mm::uaccess::Pod;
-use crate::syscall::Errno;
 
 /// `sigaltstack` flags and limits.
 pub mod ss {
@@ -137,10 +137,14 @@ impl AltStack {
     }
 }
 
-/// Signal dispositions, mask, pending signals and alternate stack of a process.
+/// The signal actions, shared by the threads of a process (`CLONE_SIGHAND`).
+pub type SigActions = alloc::sync::Arc<spin::Mutex<[SigAction; NSIG as usize]>>;
+
+/// Signal dispositions (shared), and a thread's mask, pending signals and alternate
+/// stack.
 #[derive(Clone, Debug)]
 pub struct SignalState {
-    actions: [SigAction; NSIG as usize],
+    actions: SigActions,
     /// The blocked mask (never holds SIGKILL or SIGSTOP).
     blocked: SigSet,
     pending: SigSet,
@@ -159,8 +163,20 @@ impl SignalState {
     /// Every action default, nothing blocked or pending, no alternate stack.
     pub fn new() -> Self {
         SignalState {
-            actions: [SigAction::default(); NSIG as usize],
+            actions: alloc::sync::Arc::new(spin::Mutex::new([SigAction::default(); NSIG as usize])),
             blocked: SigSet::EMPTY,
+            pending: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+            altstack: AltStack::default(),
+        }
+    }
+
+    /// The state of a new thread of the same process: the same actions (shared) and
+    /// mask, nothing pending, no alternate stack (as Linux's `clone` with `CLONE_VM`).
+    pub fn for_new_thread(&self) -> Self {
+        SignalState {
+            actions: self.actions.clone(),
+            blocked: self.blocked,
             pending: SigSet::EMPTY,
             info: [SigInfo::default(); NSIG as usize],
             altstack: AltStack::default(),
@@ -169,14 +185,14 @@ impl SignalState {
 
     /// The action of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
-        self.actions[signo as usize - 1]
+        self.actions.lock()[signo as usize - 1]
     }
 
     /// Installs an action (already validated: not for SIGKILL/SIGSTOP) and returns the
     /// old one. Pending instances of a signal that is now ignored are discarded.
     pub fn set_action(&mut self, signo: u8, action: SigAction) -> SigAction {
         let old = self.action(signo);
-        self.actions[signo as usize - 1] = action.sanitized();
+        self.actions.lock()[signo as usize - 1] = action.sanitized();
         if self.is_ignored(signo) {
             self.pending.remove(signo);
         }
@@ -233,7 +249,7 @@ impl SignalState {
         let signo = info.signo;
         let blocked = self.blocked.contains(signo);
         if blocked || self.action(signo).handler == SIG_IGN {
-            self.actions[signo as usize - 1].handler = SIG_DFL;
+            self.actions.lock()[signo as usize - 1].handler = SIG_DFL;
         }
         if blocked {
             self.blocked.remove(signo);
@@ -245,7 +261,7 @@ impl SignalState {
 
     /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
     pub fn reset_to_default(&mut self, signo: u8) {
-        self.actions[signo as usize - 1].handler = SIG_DFL;
+        self.actions.lock()[signo as usize - 1].handler = SIG_DFL;
     }
 
     fn deliverable(&self) -> SigSet {

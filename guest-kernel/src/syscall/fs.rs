@@ -10,7 +10,7 @@ use crate::fs::open::{self, flags::O_CLOEXEC};
 use crate::fs::stat::{statx_mask, to_statx, Metadata, Stat};
 use crate::fs::vfs::{Vnode, Walker};
 use crate::fs::{self, path, OpenFile};
-use crate::process::Process;
+use crate::task::Task;
 
 /// `dirfd` meaning the working directory.
 pub const AT_FDCWD: i32 = -100;
@@ -25,9 +25,9 @@ pub const AT_EMPTY_PATH: u32 = 0x1000;
 /// `statx` synchronisation bits.
 pub const AT_STATX_SYNC_TYPE: u32 = 0x6000;
 
-/// The namespace as process `proc` sees it.
-pub fn walker(proc: &Process) -> Walker<'_> {
-    Walker::new(fs::root(), &proc.name)
+/// The namespace as task `task` sees it.
+pub fn walker(task: &Task) -> Walker<'_> {
+    Walker::new(fs::root(), task.name())
 }
 
 /// The directory `dirfd` names, as a path to resolve a relative path against: the working
@@ -35,13 +35,13 @@ pub fn walker(proc: &Process) -> Walker<'_> {
 pub fn dir_base(ctx: &Ctx<'_>, dirfd: u64) -> Result<String, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return Ok(ctx.proc.cwd.clone());
+        return Ok(ctx.task.fs.lock().cwd.clone());
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);
     }
-    let file = ctx.proc.files.get_raw(dirfd as u64)?;
-    let w = walker(ctx.proc);
+    let file = ctx.task.files.lock().get_raw(dirfd as u64)?;
+    let w = walker(ctx.task);
     if !w.is_dir(file.vnode()) {
         return Err(Errno::ENOTDIR);
     }
@@ -62,12 +62,12 @@ pub fn base_for(ctx: &Ctx<'_>, dirfd: u64, path: &str) -> Result<String, Errno> 
 fn fd_vnode(ctx: &Ctx<'_>, dirfd: u64) -> Result<Vnode, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return walker(ctx.proc).resolve("/", &ctx.proc.cwd, true);
+        return walker(ctx.task).resolve("/", &ctx.task.fs.lock().cwd, true);
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);
     }
-    Ok(ctx.proc.files.get_raw(dirfd as u64)?.vnode())
+    Ok(ctx.task.files.lock().get_raw(dirfd as u64)?.vnode())
 }
 
 /// Reads a path that may be empty: `EFAULT`, `ENAMETOOLONG`; non-UTF-8 names no rootfs file.
@@ -94,19 +94,19 @@ pub fn lookup_at(
     }
     let base = base_for(ctx, dirfd, &path)?;
     let follow = follow && flags & AT_SYMLINK_NOFOLLOW == 0;
-    walker(ctx.proc).resolve(&base, &path, follow)
+    walker(ctx.task).resolve(&base, &path, follow)
 }
 
 fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32) -> SysResult {
     let path = ctx.read_path(path_va)?;
-    ctx.proc.files.check_free()?;
+    ctx.task.files.lock().check_free()?;
     let base = base_for(ctx, dirfd, &path)?;
     let file = {
-        let w = walker(ctx.proc);
+        let w = walker(ctx.task);
         let opened = open::open(&w, &base, &path, flags)?;
         OpenFile::new(&w, opened)
     };
-    ctx.proc.files.insert(file, flags & O_CLOEXEC != 0)
+    ctx.task.files.lock().insert(file, flags & O_CLOEXEC != 0)
 }
 
 /// open(path, flags, mode)
@@ -121,7 +121,7 @@ pub fn openat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// close(fd)
 pub fn close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.proc.files.close(fd_arg(a[0]))?;
+    ctx.task.files.lock().close(fd_arg(a[0]))?;
     Ok(0)
 }
 
@@ -132,8 +132,8 @@ fn write_stat(ctx: &mut Ctx<'_>, va: u64, meta: &Metadata) -> SysResult {
 
 /// fstat(fd, statbuf)
 pub fn fstat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = ctx.proc.files.get_raw(fd_arg(a[0]))?;
-    let meta = walker(ctx.proc).metadata(file.vnode());
+    let file = ctx.task.files.lock().get_raw(fd_arg(a[0]))?;
+    let meta = walker(ctx.task).metadata(file.vnode());
     write_stat(ctx, a[1], &meta)
 }
 
@@ -141,7 +141,7 @@ fn stat_path(ctx: &mut Ctx<'_>, a: [u64; 6], follow: bool) -> SysResult {
     let path = ctx.read_path(a[0])?;
     let base = base_for(ctx, AT_FDCWD as u64, &path)?;
     let meta = {
-        let w = walker(ctx.proc);
+        let w = walker(ctx.task);
         w.metadata(w.resolve(&base, &path, follow)?)
     };
     write_stat(ctx, a[1], &meta)
@@ -164,7 +164,7 @@ pub fn newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let v = lookup_at(ctx, a[0], a[1], flags, true)?;
-    let meta = walker(ctx.proc).metadata(v);
+    let meta = walker(ctx.task).metadata(v);
     write_stat(ctx, a[2], &meta)
 }
 
@@ -194,7 +194,7 @@ pub fn statx(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         lookup_at(ctx, a[0], a[1], flags, true)?
     };
-    let sx = to_statx(&walker(ctx.proc).metadata(v), mnt_id(v));
+    let sx = to_statx(&walker(ctx.task).metadata(v), mnt_id(v));
     ctx.write_obj(a[4], &sx)?;
     Ok(0)
 }
@@ -208,14 +208,14 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, buf: u64, size: u64)
     let v = if path.is_empty() {
         // readlinkat(fd, "") reads an O_PATH descriptor's symlink.
         match fd_vnode(ctx, dirfd)? {
-            v @ (Vnode::ProcExe | Vnode::Tar(_)) if walker(ctx.proc).metadata(v).is_symlink() => v,
+            v @ (Vnode::ProcExe | Vnode::Tar(_)) if walker(ctx.task).metadata(v).is_symlink() => v,
             _ => return Err(Errno::ENOENT),
         }
     } else {
         let base = base_for(ctx, dirfd, &path)?;
-        walker(ctx.proc).resolve(&base, &path, false)?
+        walker(ctx.task).resolve(&base, &path, false)?
     };
-    let target = walker(ctx.proc).read_link(v)?;
+    let target = walker(ctx.task).read_link(v)?;
     let n = target.len().min(size as usize);
     ctx.write_user(buf, &target.as_bytes()[..n])?;
     Ok(n as u64)
@@ -236,7 +236,7 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, mode: u64, flags: u32)
         return Err(Errno::EINVAL);
     }
     let v = lookup_at(ctx, dirfd, path_va, flags, true)?;
-    open::check_access(&walker(ctx.proc), v, mode as u32)?;
+    open::check_access(&walker(ctx.task), v, mode as u32)?;
     Ok(0)
 }
 

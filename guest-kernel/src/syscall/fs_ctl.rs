@@ -28,12 +28,12 @@ const FD_CLOEXEC: u64 = 1;
 pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0]);
     let (cmd, arg) = (a[1] as u32, a[2]);
-    let file = ctx.proc.files.get_raw(fd)?;
+    let file = ctx.task.files.lock().get_raw(fd)?;
     let allowed_on_path = matches!(cmd, F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL);
     if file.is_path() && !allowed_on_path {
         return Err(Errno::EBADF);
     }
-    let files = &mut ctx.proc.files;
+    let mut files = ctx.task.files.lock();
     match cmd {
         F_DUPFD => files.insert_from(arg, file, false),
         F_DUPFD_CLOEXEC => files.insert_from(arg, file, true),
@@ -63,12 +63,13 @@ use generic::*;
 pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0]);
     let (request, arg) = (a[1] as u32, a[2]);
-    let file = ctx.proc.files.get(fd)?;
+    let file = ctx.task.files.lock().get(fd)?;
     match request {
         FIOCLEX | FIONCLEX => {
             return ctx
-                .proc
+                .task
                 .files
+                .lock()
                 .set_cloexec(fd, request == FIOCLEX)
                 .map(|()| 0)
         }
@@ -91,7 +92,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !file.is_terminal() {
         return Err(Errno::ENOTTY);
     }
-    let pid = ctx.proc.pid as i32;
+    let pid = ctx.task.pid() as i32;
     match request {
         TCGETS => ctx.write_obj(arg, &tty::termios()),
         TCSETS | TCSETSW | TCSETSF => {
@@ -135,17 +136,17 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// dup(oldfd)
 pub fn dup(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = ctx.proc.files.get_raw(fd_arg(a[0]))?;
-    ctx.proc.files.insert(file, false)
+    let file = ctx.task.files.lock().get_raw(fd_arg(a[0]))?;
+    ctx.task.files.lock().insert(file, false)
 }
 
 fn do_dup3(ctx: &mut Ctx<'_>, old: u64, new: u64, cloexec: bool) -> SysResult {
     if new >= crate::fs::fd::NOFILE {
         return Err(Errno::EBADF);
     }
-    let file = ctx.proc.files.get_raw(old)?;
+    let file = ctx.task.files.lock().get_raw(old)?;
     // Closing what was at `new` cannot fail on astra's files.
-    ctx.proc.files.install(new, file, cloexec)?;
+    ctx.task.files.lock().install(new, file, cloexec)?;
     Ok(new)
 }
 
@@ -153,7 +154,7 @@ fn do_dup3(ctx: &mut Ctx<'_>, old: u64, new: u64, cloexec: bool) -> SysResult {
 pub fn dup2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (old, new) = (fd_arg(a[0]), fd_arg(a[1]));
     if old == new {
-        ctx.proc.files.get_raw(old)?;
+        ctx.task.files.lock().get_raw(old)?;
         return Ok(new);
     }
     do_dup3(ctx, old, new, false)
@@ -177,18 +178,20 @@ pub fn pipe2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let cloexec = flags & O_CLOEXEC != 0;
     let (read_end, write_end) = pipe::pipe();
-    let files = &mut ctx.proc.files;
-    let rfd = files.insert(OpenFile::pipe(read_end, flags), cloexec)?;
-    let wfd = match files.insert(OpenFile::pipe(write_end, flags), cloexec) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = files.close(rfd);
-            return Err(e);
+    let (rfd, wfd) = {
+        let mut files = ctx.task.files.lock();
+        let rfd = files.insert(OpenFile::pipe(read_end, flags), cloexec)?;
+        match files.insert(OpenFile::pipe(write_end, flags), cloexec) {
+            Ok(wfd) => (rfd, wfd),
+            Err(e) => {
+                let _ = files.close(rfd);
+                return Err(e);
+            }
         }
     };
     if let Err(e) = ctx.write_obj(a[0], &[rfd as i32, wfd as i32]) {
-        let _ = ctx.proc.files.close(rfd);
-        let _ = ctx.proc.files.close(wfd);
+        let _ = ctx.task.files.lock().close(rfd);
+        let _ = ctx.task.files.lock().close(wfd);
         return Err(e);
     }
     Ok(0)

@@ -14,7 +14,7 @@ const GETDENTS_MAX: usize = 64 * 1024;
 
 /// getdents64(fd, dirp, count)
 pub fn getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(a[0]))?;
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     let (buf, count) = (a[1], a[2] as u32 as usize);
     if buf
         .checked_add(count as u64)
@@ -22,7 +22,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EFAULT);
     }
-    let exe = ctx.proc.name.clone();
+    let exe = alloc::string::String::from(ctx.task.name());
     let w = Walker::new(crate::fs::root(), &exe);
     let n = file.getdents(&w, count.min(GETDENTS_MAX), &mut |bytes| {
         ctx.write_user(buf, bytes)
@@ -32,7 +32,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// getcwd(buf, size): the length written, with its NUL.
 pub fn getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let mut cwd = ctx.proc.cwd.clone().into_bytes();
+    let mut cwd = ctx.task.fs.lock().cwd.clone().into_bytes();
     cwd.push(0);
     if (a[1] as usize) < cwd.len() {
         return Err(Errno::ERANGE);
@@ -44,13 +44,13 @@ pub fn getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// Makes directory `v` the working directory.
 fn set_cwd(ctx: &mut Ctx<'_>, v: Vnode) -> SysResult {
     let path: String = {
-        let w = walker(ctx.proc);
+        let w = walker(ctx.task);
         if !w.is_dir(v) {
             return Err(Errno::ENOTDIR);
         }
         w.path_of(v).ok_or(Errno::ENOENT)?
     };
-    ctx.proc.cwd = path;
+    ctx.task.fs.lock().cwd = path;
     Ok(0)
 }
 
@@ -58,12 +58,12 @@ fn set_cwd(ctx: &mut Ctx<'_>, v: Vnode) -> SysResult {
 pub fn chdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let path = ctx.read_path(a[0])?;
     let base = super::fs::base_for(ctx, AT_FDCWD as u64, &path)?;
-    let v = walker(ctx.proc).resolve(&base, &path, true)?;
+    let v = walker(ctx.task).resolve(&base, &path, true)?;
     set_cwd(ctx, v)
 }
 
 /// fchdir(fd)
 pub fn fchdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let v = ctx.proc.files.get_raw(fd_arg(a[0]))?.vnode();
+    let v = ctx.task.files.lock().get_raw(fd_arg(a[0]))?.vnode();
     set_cwd(ctx, v)
 }

@@ -3,9 +3,11 @@
 //! 1 kHz timer) and checks again; it never spins.
 
 use super::{Ctx, Errno, SysResult};
-use crate::arch::platform;
 use crate::fs::fd::NOFILE;
 use crate::fs::file::poll_events::{POLLERR, POLLHUP, POLLNVAL};
+use crate::signal::SigSet;
+use crate::task::sched::WaitResult;
+use crate::task::wait::IO;
 use crate::time;
 
 /// `struct pollfd` is 8 bytes: `int fd; short events; short revents;`.
@@ -16,7 +18,7 @@ fn revents(ctx: &Ctx<'_>, fd: i32, events: u16) -> u16 {
     if fd < 0 {
         return 0;
     }
-    match ctx.proc.files.get(fd as u64) {
+    match ctx.task.files.lock().get(fd as u64) {
         Ok(file) => file.poll() & (events | POLLERR | POLLHUP | POLLNVAL),
         Err(_) => POLLNVAL,
     }
@@ -44,7 +46,13 @@ fn do_poll(ctx: &mut Ctx<'_>, fds: u64, nfds: u64, timeout_ns: Option<u64>) -> S
             ctx.write_user(fds, &table)?;
             return Ok(ready);
         }
-        platform::idle();
+        // Pipes and the console wake the I/O queue when their state changes; a periodic
+        // look (every 10 ms) covers the host streams, which have no interrupt.
+        let recheck = time::monotonic_ns() + 10_000_000;
+        let deadline = timeout_ns.map_or(recheck, |t| recheck.min(start.saturating_add(t)));
+        if IO.wait(Some(deadline)) == WaitResult::Interrupted {
+            return Err(Errno::EINTR);
+        }
     }
 }
 
@@ -68,9 +76,9 @@ fn timespec_ns(ts: [i64; 2]) -> Result<u64, Errno> {
 
 /// ppoll(fds, nfds, tmo_p, sigmask, sigsetsize)
 ///
-/// The signal mask is checked (`sigsetsize` must be 8) and applies only while waiting;
-/// astra delivers no asynchronous signals during the wait, so there is nothing to change.
-/// The remaining time is written back, as Linux does.
+/// The signal mask (`sigsetsize` must be 8) replaces the thread's while it waits; if a
+/// signal interrupts the wait, its handler runs under it too and `sigreturn` restores the
+/// caller's mask, as on Linux. The remaining time is written back, as Linux does.
 pub fn ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (fds, nfds, tmo, sigmask, sigsetsize) = (a[0], a[1], a[2], a[3], a[4]);
     let timeout = if tmo == 0 {
@@ -78,14 +86,24 @@ pub fn ppoll(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         Some(timespec_ns(ctx.read_obj::<[i64; 2]>(tmo)?)?)
     };
+    let mut saved = None;
     if sigmask != 0 {
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
-        let _mask: u64 = ctx.read_obj(sigmask)?;
+        let mask: u64 = ctx.read_obj(sigmask)?;
+        saved = Some(ctx.task.signals.blocked());
+        ctx.task.signals.set_blocked(SigSet(mask));
     }
     let start = time::monotonic_ns();
     let result = do_poll(ctx, fds, nfds, timeout);
+    if let Some(old) = saved {
+        if result == Err(Errno::EINTR) {
+            ctx.task.saved_sigmask = Some(old);
+        } else {
+            ctx.task.signals.set_blocked(old);
+        }
+    }
     if let Some(t) = timeout {
         let left = t.saturating_sub(time::monotonic_ns() - start);
         let ts = [(left / 1_000_000_000) as i64, (left % 1_000_000_000) as i64];

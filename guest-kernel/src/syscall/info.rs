@@ -130,7 +130,7 @@ pub fn getrandom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(done)
 }
 
-pub use limits::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
+pub use limits::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK, RLIM_INFINITY};
 
 /// Resource limits: values and the rules for changing them (pure, host-tested).
 mod limits {
@@ -142,6 +142,8 @@ mod limits {
     pub const RLIMIT_STACK: usize = 3;
     /// Core file size.
     const RLIMIT_CORE: usize = 4;
+    /// Processes (threads, on Linux) of the user.
+    pub const RLIMIT_NPROC: usize = 6;
     /// Open file descriptors (one more than the highest).
     pub const RLIMIT_NOFILE: usize = 7;
     const RLIMIT_MEMLOCK: usize = 8;
@@ -295,7 +297,11 @@ mod limits {
 /// Resolves a pid argument naming the caller (0 or its own pid); ESRCH otherwise.
 fn check_self(ctx: &Ctx<'_>, pid: u64) -> Result<(), Errno> {
     let pid = pid as i32;
-    if pid == 0 || pid as u32 == ctx.proc.pid {
+    let own_thread = || {
+        crate::task::sched::with_other_task(pid as u32, |t| t.pid() == ctx.task.pid())
+            .unwrap_or(false)
+    };
+    if pid == 0 || pid as u32 == ctx.task.pid() || pid as u32 == ctx.task.tid || own_thread() {
         Ok(())
     } else {
         Err(Errno::ESRCH)
@@ -310,8 +316,8 @@ pub fn prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     };
     check_self(ctx, a[0])?;
     let old = match new {
-        Some(new) => ctx.proc.limits.set(a[1], new)?,
-        None => ctx.proc.limits.get(a[1])?,
+        Some(new) => ctx.task.process.limits.lock().set(a[1], new)?,
+        None => ctx.task.process.limits.lock().get(a[1])?,
     };
     if a[3] != 0 {
         ctx.write_obj(a[3], &old)?;
@@ -321,7 +327,7 @@ pub fn prlimit64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// getrlimit(resource, rlim)
 pub fn getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let limit = ctx.proc.limits.get(a[0])?;
+    let limit = ctx.task.process.limits.lock().get(a[0])?;
     ctx.write_obj(a[1], &limit)?;
     Ok(0)
 }
@@ -329,7 +335,7 @@ pub fn getrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// setrlimit(resource, rlim)
 pub fn setrlimit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let new = ctx.read_obj::<Rlimit>(a[1])?;
-    ctx.proc.limits.set(a[0], new)?;
+    ctx.task.process.limits.lock().set(a[0], new)?;
     Ok(0)
 }
 
@@ -360,11 +366,6 @@ pub fn sched_setaffinity(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if mask[0] & 1 == 0 {
         return Err(Errno::EINVAL);
     }
-    Ok(0)
-}
-
-/// sched_yield(): nothing else is runnable yet, so the caller continues at once.
-pub fn sched_yield(_: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
     Ok(0)
 }
 

@@ -12,6 +12,7 @@ use super::{Ctx, Errno, SysResult};
 use crate::fs::file::{ReadSink, WriteSource};
 use crate::mm::paging::USER_END;
 use crate::mm::PAGE_SIZE;
+use crate::signal::{si_code, sig, SigInfo};
 
 /// Largest transfer of one call (Linux `MAX_RW_COUNT`); larger ones are short.
 pub const MAX_RW_COUNT: usize = 0x7fff_f000;
@@ -228,7 +229,7 @@ fn do_read(
     segs: impl FnOnce(&Ctx<'_>) -> Result<Segments, Errno>,
     offset: Option<u64>,
 ) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(fd))?;
+    let file = ctx.task.files.lock().get(fd_arg(fd))?;
     let segs = segs(ctx)?;
     let mut out = UserWriter::new(ctx, segs);
     let n = match offset {
@@ -244,14 +245,25 @@ fn do_write(
     segs: impl FnOnce(&Ctx<'_>) -> Result<Segments, Errno>,
     offset: Option<u64>,
 ) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(fd))?;
+    let file = ctx.task.files.lock().get(fd_arg(fd))?;
     let segs = segs(ctx)?;
     let mut src = UserReader::new(ctx, segs);
-    let n = match offset {
-        Some(off) => file.pwrite(off, &mut src)?,
-        None => file.write(&mut src)?,
+    let result = match offset {
+        Some(off) => file.pwrite(off, &mut src),
+        None => file.write(&mut src),
     };
-    Ok(n as u64)
+    if result == Err(Errno::EPIPE) {
+        // A write to a pipe or the host's stdout whose reader is gone: SIGPIPE as well,
+        // which kills the program unless it ignores or handles it (Linux `pipe_write`).
+        let pid = ctx.task.pid();
+        ctx.task.signals.send(SigInfo::from_process(
+            sig::SIGPIPE,
+            si_code::SI_USER,
+            pid,
+            0,
+        ));
+    }
+    Ok(result? as u64)
 }
 
 /// A file offset argument: `EINVAL` if negative.
@@ -319,7 +331,7 @@ pub fn pwritev(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// lseek(fd, offset, whence)
 pub fn lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let file = ctx.proc.files.get(fd_arg(a[0]))?;
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     file.seek(a[1] as i64, a[2] as u32)
 }
 

@@ -109,7 +109,7 @@ pub struct MappableFile {
 
 /// The open file `fd` as mmap needs it (the VFS's lookup: EBADF, EACCES, ENODEV).
 fn mappable_file(ctx: &Ctx<'_>, fd: u64) -> Result<MappableFile, Errno> {
-    let (source, status) = crate::fs::map_source_for_fd(ctx.proc, fd)?;
+    let (source, status) = crate::fs::map_source_for_fd(&ctx.task.files.lock(), fd)?;
     Ok(MappableFile {
         source,
         readable: true,
@@ -269,7 +269,8 @@ pub fn mmap_with(
         flags: args.flags,
         backing,
     };
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     let start = proc.mem.map(&mut proc.space, req)?;
     if args.populate {
         // As on Linux, a mapping that cannot be populated still succeeds; what is
@@ -289,7 +290,8 @@ pub fn mmap_with(
 /// munmap(addr, length)
 pub fn munmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, end) = decode_munmap(a[0], a[1])?;
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     proc.mem.unmap(&mut proc.space, start, end)?;
     Ok(0)
 }
@@ -336,7 +338,8 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some((start, end, prot, growsdown)) = decode_mprotect(a[0], a[1], a[2])? else {
         return Ok(0);
     };
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     proc.mem
         .protect(&mut proc.space, start, end, prot, growsdown)?;
     Ok(0)
@@ -344,7 +347,8 @@ pub fn mprotect(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// brk(addr): the new break, or the old one if it cannot move (never an error).
 pub fn brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     Ok(proc.mem.set_brk(&mut proc.space, a[0]))
 }
 
@@ -407,7 +411,8 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let Some((start, end)) = decode_madvise_range(a[0], a[1])? else {
         return Ok(0);
     };
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     // Check every area first, so that a refused advice changes nothing.
     for v in proc.mem.vmas().overlapping(start, end) {
         let private_anon = v.backing.is_anonymous() && !v.flags.shared;
@@ -471,7 +476,7 @@ pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end == start {
         return Ok(0);
     }
-    if !ctx.proc.mem.vmas().is_covered(start, end) {
+    if !ctx.task.mm.lock().mem.vmas().is_covered(start, end) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)
@@ -492,7 +497,7 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     let end = page_up(end).ok_or(Errno::ENOMEM)?;
-    if !ctx.proc.mem.vmas().is_covered(start, end) {
+    if !ctx.task.mm.lock().mem.vmas().is_covered(start, end) {
         return Err(Errno::ENOMEM);
     }
     // A page at a time of the vector, so a huge range needs no huge buffer.
@@ -501,11 +506,15 @@ pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     while at < end {
         let chunk_end = end.min(at + CHUNK * PAGE_SIZE);
         let mut bits = alloc::vec![0u8; ((chunk_end - at) / PAGE_SIZE) as usize];
-        ctx.proc.space.for_each_mapped(at, chunk_end, |va, _, _| {
-            if let Some(b) = bits.get_mut(((va - at) / PAGE_SIZE) as usize) {
-                *b = 1;
-            }
-        });
+        ctx.task
+            .mm
+            .lock()
+            .space
+            .for_each_mapped(at, chunk_end, |va, _, _| {
+                if let Some(b) = bits.get_mut(((va - at) / PAGE_SIZE) as usize) {
+                    *b = 1;
+                }
+            });
         ctx.write_user(vec + (at - start) / PAGE_SIZE, &bits)?;
         at = chunk_end;
     }

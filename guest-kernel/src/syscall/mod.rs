@@ -5,11 +5,11 @@
 //! `--strace`) and handler; handlers live one family per file and return
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
-mod errno;
 mod fs;
 mod fs_ctl;
 mod fs_dir;
 mod fs_poll;
+pub mod futex;
 mod info;
 mod io;
 pub mod mem;
@@ -19,12 +19,13 @@ mod proc;
 mod signal;
 pub mod strace;
 mod table;
+pub mod thread;
 mod time;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-pub use errno::Errno;
-pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_STACK, RLIM_INFINITY};
+pub use crate::errno::Errno;
+pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK, RLIM_INFINITY};
 pub use proc::ThreadState;
 
 use alloc::string::String;
@@ -33,15 +34,16 @@ use alloc::vec::Vec;
 use crate::arch::trap::TrapFrame;
 use crate::mm::paging::USER_END;
 use crate::mm::uaccess;
-use crate::process::{self, Process};
+use crate::task::{self, Task};
 
 /// Result of a system call handler.
 pub type SysResult = Result<u64, Errno>;
 
-/// What a handler gets: the calling process and its saved registers.
+/// What a handler gets: the calling task (and through it its process and the parts it
+/// shares) and its saved registers.
 pub struct Ctx<'a> {
-    /// The calling process.
-    pub proc: &'a mut Process,
+    /// The calling task.
+    pub task: &'a mut Task,
     /// Its user registers (a handler may change them, e.g. exec).
     pub frame: &'a mut TrapFrame,
 }
@@ -54,12 +56,12 @@ pub const PATH_MAX: usize = 4096;
 impl Ctx<'_> {
     /// Copies `buf.len()` bytes from user address `va`.
     pub fn read_user(&self, va: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        uaccess::read_user(self.proc, va, buf)
+        uaccess::read_user(&self.task.mm.lock(), va, buf)
     }
 
     /// Copies `data` to user address `va`.
     pub fn write_user(&mut self, va: u64, data: &[u8]) -> Result<(), Errno> {
-        uaccess::write_user(self.proc, va, data)
+        uaccess::write_user(&mut self.task.mm.lock(), va, data)
     }
 
     /// Reads `len` bytes from user address `va` into a new vector.
@@ -133,11 +135,11 @@ pub fn print_stats() {
     }
 }
 
-/// Runs system call `nr` for `proc` directly, as if `proc` had made it (in-kernel tests
+/// Runs system call `nr` for `task` directly, as if `task` had made it (in-kernel tests
 /// drive the handlers this way, without a trip through ring 3).
-pub fn invoke(proc: &mut Process, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
+pub fn invoke(task: &mut Task, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -> SysResult {
     match table::lookup(nr) {
-        Some(e) => (e.handler)(&mut Ctx { proc, frame }, args),
+        Some(e) => (e.handler)(&mut Ctx { task, frame }, args),
         None => Err(Errno::ENOSYS),
     }
 }
@@ -149,7 +151,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let args = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
-    let Some(proc) = process::current() else {
+    let Some(task) = task::sched::current() else {
         frame.rax = Errno::ENOSYS.as_return();
         return;
     };
@@ -157,11 +159,11 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let shape = entry.as_ref().map(table::Entry::shape);
     let never_returns = shape.is_some_and(|s| s.ret == strace::Ret::Never);
     let counting = STATS.load(Ordering::Relaxed);
-    let pid = proc.pid;
-    let mut ctx = Ctx { proc, frame };
+    let tid = task.tid;
+    let mut ctx = Ctx { task, frame };
     let call = STRACE
         .load(Ordering::Relaxed)
-        .then(|| strace::Call::begin(&ctx, pid, nr, shape, &args));
+        .then(|| strace::Call::begin(&ctx, tid, nr, shape, &args));
     if never_returns {
         if let Some(call) = &call {
             crate::kprintln!("{}", call.unfinished_line());
@@ -179,28 +181,29 @@ pub fn dispatch(frame: &mut TrapFrame) {
         Some(e) => (e.handler)(&mut ctx, args),
         None => Err(Errno::ENOSYS),
     };
-    if counting {
+    // `exit` and `exit_group` were shown and counted before they ran; they end the
+    // thread at the boundary below.
+    if counting && !never_returns {
         let elapsed = crate::time::monotonic_ns().saturating_sub(started);
         strace::stats::record(nr, result.is_err(), elapsed);
     }
-    if let Some(call) = call {
+    if let Some(call) = call.filter(|_| !never_returns) {
         crate::kprintln!("{}", call.finish(&ctx, &result));
     }
-    let Ctx { proc, frame } = ctx;
+    let Ctx { task, frame } = ctx;
     frame.rax = match result {
         Ok(value) => value,
         Err(e) => e.as_return(),
     };
-    // As on the way back to user mode on Linux: run handlers (or default actions) of
-    // the signals the call raised or unblocked.
-    crate::signal::deliver_pending(proc, frame);
     // SYSRET would fault in kernel mode on a non-canonical rip; never return there.
     if frame.rip >= USER_END {
         crate::kprintln!(
             "astra: {} killed: return address {:#x} is not in user space",
-            process::current_name(),
+            task.name(),
             frame.rip
         );
-        process::exit_current(128 + crate::trap::signal::SIGSEGV);
+        task.process
+            .begin_group_exit(128 + crate::trap::signal::SIGSEGV);
     }
+    task::return_to_user(frame);
 }

@@ -112,7 +112,8 @@ fn check_resize(mem: &UserMemory, addr: u64, old_len: u64, new_len: u64) -> Resu
 /// mremap(old_address, old_size, new_size, flags, new_address)
 pub fn mremap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let r = decode(a[0], a[1], a[2], a[3], a[4])?;
-    let proc = &mut *ctx.proc;
+    let mut mm = ctx.task.mm.lock();
+    let proc = &mut *mm;
     let (mem, space) = (&mut proc.mem, &mut proc.space);
     if mem.vmas().find(r.addr).is_none() {
         return Err(Errno::EFAULT);

@@ -9,7 +9,6 @@
 use super::{Ctx, Errno, SysResult};
 use crate::arch::cpu::{self, SegmentBase};
 use crate::mm::paging::USER_END;
-use crate::process;
 
 /// The ids every process has (root).
 const ROOT: u64 = 0;
@@ -52,17 +51,17 @@ pub struct Rseq {
 
 /// getpid()
 pub fn getpid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.pid as u64)
+    Ok(ctx.task.pid() as u64)
 }
 
-/// gettid(): the only thread's id is the process id.
+/// gettid(): the calling thread's id (the process id for the first thread).
 pub fn gettid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.pid as u64)
+    Ok(ctx.task.tid as u64)
 }
 
 /// getppid()
 pub fn getppid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(ctx.proc.ppid as u64)
+    Ok(ctx.task.process.ppid as u64)
 }
 
 /// getuid(), geteuid(), getgid(), getegid(): root.
@@ -80,8 +79,8 @@ pub fn getres_ids(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// set_tid_address(tidptr): recorded; returns the caller's thread id.
 pub fn set_tid_address(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.proc.thread.clear_child_tid = a[0];
-    Ok(ctx.proc.pid as u64)
+    ctx.task.thread.clear_child_tid = a[0];
+    Ok(ctx.task.tid as u64)
 }
 
 /// Size of `struct robust_list_head`.
@@ -92,18 +91,24 @@ pub fn set_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
-    ctx.proc.thread.robust_list = a[0];
+    ctx.task.thread.robust_list = a[0];
     Ok(0)
 }
 
 /// get_robust_list(pid, head_ptr, len_ptr)
 pub fn get_robust_list(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let pid = a[0] as i32;
-    if pid != 0 && pid as u32 != ctx.proc.pid {
-        return Err(Errno::ESRCH);
+    if pid != 0 && pid as u32 != ctx.task.tid {
+        // Another thread's list: Linux allows it for the same user; astra keeps each
+        // thread's head with the thread.
+        let head = crate::task::sched::with_other_task(pid as u32, |t| t.thread.robust_list)
+            .ok_or(Errno::ESRCH)?;
+        ctx.write_obj(a[2], &ROBUST_LIST_HEAD_SIZE)?;
+        ctx.write_obj(a[1], &head)?;
+        return Ok(0);
     }
     ctx.write_obj(a[2], &ROBUST_LIST_HEAD_SIZE)?;
-    let head = ctx.proc.thread.robust_list;
+    let head = ctx.task.thread.robust_list;
     ctx.write_obj(a[1], &head)?;
     Ok(0)
 }
@@ -131,7 +136,7 @@ fn write_rseq_cpu(ctx: &mut Ctx<'_>, addr: u64, cpu_id: u32) -> Result<(), Errno
 /// scheduler must add that when it preempts.
 pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (addr, len, flags, sig) = (a[0], a[1] as u32, a[2], a[3] as u32);
-    let current = ctx.proc.thread.rseq;
+    let current = ctx.task.thread.rseq;
     if flags & RSEQ_FLAG_UNREGISTER != 0 {
         if flags & !RSEQ_FLAG_UNREGISTER != 0 {
             return Err(Errno::EINVAL);
@@ -146,7 +151,7 @@ pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             return Err(Errno::EPERM);
         }
         write_rseq_cpu(ctx, addr, RSEQ_CPU_ID_UNINITIALIZED)?;
-        ctx.proc.thread.rseq = None;
+        ctx.task.thread.rseq = None;
         return Ok(0);
     }
     if flags != 0 {
@@ -174,7 +179,7 @@ pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     write_rseq_cpu(ctx, addr, 0)?;
-    ctx.proc.thread.rseq = Some(Rseq { addr, len, sig });
+    ctx.task.thread.rseq = Some(Rseq { addr, len, sig });
     Ok(0)
 }
 
@@ -205,8 +210,8 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EPERM);
             }
             let slot = match which {
-                SegmentBase::Fs => &mut ctx.proc.thread.fs_base,
-                SegmentBase::Gs => &mut ctx.proc.thread.gs_base,
+                SegmentBase::Fs => &mut ctx.task.thread.fs_base,
+                SegmentBase::Gs => &mut ctx.task.thread.gs_base,
             };
             *slot = addr;
             cpu::write_segment_base(which, addr);
@@ -220,12 +225,14 @@ pub fn arch_prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// exit(status): one thread; with a single thread per process it ends the process.
-pub fn exit(_: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    process::exit_current(a[0] as u8)
+/// exit(status): ends the calling thread; the process ends with its last thread.
+pub fn exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.task.exit_request = Some(a[0] as u8);
+    Ok(0)
 }
 
-/// exit_group(status)
-pub fn exit_group(_: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    process::exit_current(a[0] as u8)
+/// exit_group(status): ends every thread of the process.
+pub fn exit_group(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    crate::task::kill_process(&ctx.task.process, a[0] as u8);
+    Ok(0)
 }

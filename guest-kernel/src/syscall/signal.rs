@@ -8,6 +8,7 @@ use super::{Ctx, Errno, SysResult};
 use crate::signal::{
     self, apply_mask, si_code, SigAction, SigInfo, SigSet, SignalState, StackT, SIGSET_SIZE,
 };
+use crate::task::sched;
 
 /// The uid signals are sent with (astra runs everything as root, see `proc.rs`).
 const SENDER_UID: u32 = 0;
@@ -33,8 +34,8 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let signo = a[0] as u8;
     let old = match new {
         Some(_) if !SignalState::can_catch(signo) => return Err(Errno::EINVAL),
-        Some(action) => ctx.proc.signals.set_action(signo, action),
-        None => ctx.proc.signals.action(signo),
+        Some(action) => ctx.task.signals.set_action(signo, action),
+        None => ctx.task.signals.action(signo),
     };
     if a[2] != 0 {
         ctx.write_obj(a[2], &old)?;
@@ -45,11 +46,11 @@ pub fn rt_sigaction(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 /// rt_sigprocmask(how, set, oldset, sigsetsize)
 pub fn rt_sigprocmask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     check_sigset_size(a[3])?;
-    let old = ctx.proc.signals.blocked();
+    let old = ctx.task.signals.blocked();
     if a[1] != 0 {
         let set = SigSet(ctx.read_u64(a[1])?);
         let new = apply_mask(old, a[0], set).ok_or(Errno::EINVAL)?;
-        ctx.proc.signals.set_blocked(new);
+        ctx.task.signals.set_blocked(new);
     }
     if a[2] != 0 {
         ctx.write_obj(a[2], &old.0)?;
@@ -63,7 +64,7 @@ pub fn rt_sigpending(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if a[1] > SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    let signals = &ctx.proc.signals;
+    let signals = &ctx.task.signals;
     let set = signals.pending().intersect(signals.blocked());
     let bytes = set.0.to_le_bytes();
     ctx.write_user(a[0], &bytes[..a[1] as usize])?;
@@ -77,9 +78,9 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         0 => None,
         va => Some(ctx.read_obj::<StackT>(va)?),
     };
-    let old = ctx.proc.signals.altstack.report(sp);
+    let old = ctx.task.signals.altstack.report(sp);
     if let Some(new) = new {
-        ctx.proc.signals.altstack.set(&new, sp)?;
+        ctx.task.signals.altstack.set(&new, sp)?;
     }
     if a[1] != 0 {
         ctx.write_obj(a[1], &old)?;
@@ -89,29 +90,62 @@ pub fn sigaltstack(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// rt_sigreturn(): returns to the context the signal frame on the stack saved.
 pub fn rt_sigreturn(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(signal::sigreturn(ctx.proc, ctx.frame))
+    Ok(signal::sigreturn(ctx.task, ctx.frame))
 }
 
-/// Queues signal `sig` (0: only check) for the caller after the target was resolved.
-fn send_self(ctx: &mut Ctx<'_>, sig: u64, code: i32) -> SysResult {
+/// Queues `info` for thread `tid` of the caller's process (the caller itself or
+/// another thread, which is woken if it waits); ESRCH if there is no such thread.
+fn send_to_thread(ctx: &mut Ctx<'_>, tid: u32, info: SigInfo) -> Result<(), Errno> {
+    if tid == ctx.task.tid {
+        ctx.task.signals.send(info);
+        return Ok(());
+    }
+    let pid = ctx.task.pid();
+    sched::with_other_task(tid, |t| {
+        if t.pid() != pid {
+            return Err(Errno::ESRCH);
+        }
+        t.signals.send(info);
+        sched::signal_wake(t);
+        Ok(())
+    })
+    .unwrap_or(Err(Errno::ESRCH))
+}
+
+/// Sends `sig` (0: only check) to the caller's process: to the caller if it does not
+/// block it, else to another thread that does not, else to the caller (where it stays
+/// pending until unblocked), as Linux's `complete_signal` picks a thread.
+fn send_to_process(ctx: &mut Ctx<'_>, sig: u64, code: i32) -> SysResult {
     if sig == 0 {
         return Ok(0);
     }
     if !signal::is_valid(sig) {
         return Err(Errno::EINVAL);
     }
-    let pid = ctx.proc.pid;
-    ctx.proc
-        .signals
-        .send(SigInfo::from_process(sig as u8, code, pid, SENDER_UID));
+    let signo = sig as u8;
+    let pid = ctx.task.pid();
+    let info = SigInfo::from_process(signo, code, pid, SENDER_UID);
+    let mut target = ctx.task.tid;
+    if ctx.task.signals.blocked().contains(signo) {
+        let me = ctx.task.tid;
+        if let Some(tid) = sched::threads_of(pid).into_iter().find(|&t| {
+            t != me
+                && sched::with_other_task(t, |o| !o.signals.blocked().contains(signo))
+                    .unwrap_or(false)
+        }) {
+            target = tid;
+        }
+    }
+    send_to_thread(ctx, target, info)?;
     Ok(0)
 }
 
-/// kill(pid, sig): `pid` may name the caller (its pid, 0 or minus its process group,
-/// which is its pid); -1 means every other process, of which there are none.
+/// kill(pid, sig): `pid` may name the caller's process (its pid, 0 or minus its
+/// process group, which is its pid); -1 means every other process, of which there are
+/// none.
 pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let pid = a[0] as i32;
-    let me = ctx.proc.pid as i32;
+    let me = ctx.task.pid() as i32;
     let is_self = match pid {
         0 => true,
         -1 => false,
@@ -121,7 +155,23 @@ pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !is_self {
         return Err(Errno::ESRCH);
     }
-    send_self(ctx, a[1], si_code::SI_USER)
+    send_to_process(ctx, a[1], si_code::SI_USER)
+}
+
+/// Sends `sig` (0: only check) to thread `tid` of the caller's process.
+fn thread_kill(ctx: &mut Ctx<'_>, tid: u32, sig: u64) -> SysResult {
+    if !signal::is_valid(sig) && sig != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let pid = ctx.task.pid();
+    if sig == 0 {
+        let exists =
+            tid == ctx.task.tid || sched::with_other_task(tid, |t| t.pid() == pid).unwrap_or(false);
+        return if exists { Ok(0) } else { Err(Errno::ESRCH) };
+    }
+    let info = SigInfo::from_process(sig as u8, si_code::SI_TKILL, pid, SENDER_UID);
+    send_to_thread(ctx, tid, info)?;
+    Ok(0)
 }
 
 /// tkill(tid, sig)
@@ -130,10 +180,7 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if tid as u32 != ctx.proc.pid {
-        return Err(Errno::ESRCH);
-    }
-    send_self(ctx, a[1], si_code::SI_TKILL)
+    thread_kill(ctx, tid as u32, a[1])
 }
 
 /// tgkill(tgid, tid, sig)
@@ -142,8 +189,8 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if tgid as u32 != ctx.proc.pid || tid as u32 != ctx.proc.pid {
+    if tgid as u32 != ctx.task.pid() {
         return Err(Errno::ESRCH);
     }
-    send_self(ctx, a[2], si_code::SI_TKILL)
+    thread_kill(ctx, tid as u32, a[2])
 }

@@ -22,6 +22,7 @@
 //! whole line is host-tested with a fake process memory.
 
 pub mod decode;
+mod decode_task;
 pub mod stats;
 
 use alloc::string::String;
@@ -78,6 +79,10 @@ pub enum Arg {
     ArchPrctlCode,
     /// `madvise` advice (`MADV_DONTNEED`).
     Advice,
+    /// `clone` flags with the exit signal (`CLONE_VM|...|SIGCHLD`).
+    CloneFlags,
+    /// A futex operation (`FUTEX_WAIT_PRIVATE`).
+    FutexOp,
     /// An iovec array whose length is argument N.
     Iovec(usize),
 }
@@ -350,6 +355,8 @@ fn format_arg(
         Arg::IoctlReq => decode::ioctl_req(out, value),
         Arg::ArchPrctlCode => decode::arch_prctl_code(out, value),
         Arg::Advice => decode::advice(out, value),
+        Arg::CloneFlags => decode_task::clone_flags(out, value),
+        Arg::FutexOp => decode_task::futex_op(out, value),
         Arg::Iovec(count_index) => {
             let count = args.get(count_index).copied().unwrap_or(0) as i32;
             // An output iovec holds data only up to the returned length.

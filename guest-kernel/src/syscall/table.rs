@@ -3,7 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    fs, fs_ctl, fs_dir, fs_poll, info, io, mem, mremap, proc, signal, time, Ctx, SysResult,
+    fs, fs_ctl, fs_dir, fs_poll, futex, info, io, mem, mremap, proc, signal, thread, time, Ctx,
+    SysResult,
 };
 
 /// A system call handler.
@@ -87,7 +88,7 @@ syscall_table! {
     20 => writev(Fd, Iovec(2), Int) = io::writev;
     21 => access(Str, Int) = fs::access;
     22 => pipe(Ptr) = fs_ctl::pipe;
-    24 => sched_yield() = info::sched_yield;
+    24 => sched_yield() = thread::sched_yield;
     25 => mremap(Ptr, UInt, UInt, Ptr, Ptr) -> Addr = mremap::mremap;
     26 => msync(Ptr, UInt, Int) = mem::msync;
     27 => mincore(Ptr, UInt, Ptr) = mem::mincore;
@@ -96,6 +97,7 @@ syscall_table! {
     33 => dup2(Fd, Fd) = fs_ctl::dup2;
     35 => nanosleep(Ptr, Ptr) = time::nanosleep;
     39 => getpid() = proc::getpid;
+    56 => clone(CloneFlags, Ptr, Ptr, Ptr, Ptr) = thread::clone;
     60 => exit(Int) -> Never = proc::exit;
     62 => kill(Int, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
@@ -106,7 +108,9 @@ syscall_table! {
     89 => readlink(Str, OutBuf, UInt) = fs::readlink;
     96 => gettimeofday(Ptr, Ptr) = time::gettimeofday;
     97 => getrlimit(Int, Ptr) = info::getrlimit;
+    98 => getrusage(Int, Ptr) = thread::getrusage;
     99 => sysinfo(Ptr) = info::sysinfo;
+    100 => times(Ptr) = thread::times;
     102 => getuid() = proc::get_root_id;
     104 => getgid() = proc::get_root_id;
     107 => geteuid() = proc::get_root_id;
@@ -121,6 +125,7 @@ syscall_table! {
     186 => gettid() = proc::gettid;
     200 => tkill(Int, Signal) = signal::tkill;
     201 => time(Ptr) = time::time;
+    202 => futex(Ptr, FutexOp, UInt, Ptr, Ptr, UInt) = futex::futex;
     203 => sched_setaffinity(Int, UInt, Ptr) = info::sched_setaffinity;
     204 => sched_getaffinity(Int, UInt, Ptr) = info::sched_getaffinity;
     217 => getdents64(Fd, Ptr, UInt) = fs_dir::getdents64;
@@ -146,6 +151,7 @@ syscall_table! {
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
+    435 => clone3(Ptr, UInt) = thread::clone3;
     439 => faccessat2(AtFd, Str, Int, AtFlags) = fs::faccessat2;
 }
 

@@ -1,19 +1,20 @@
 //! Clock and sleep system calls. The clocks themselves are in `crate::time`.
 
 use super::{Ctx, Errno, SysResult};
+use crate::task::sched::WaitResult;
 use crate::time::{self, Clock, Timespec, Timeval};
 
 /// `clock_nanosleep` flag: the request is an absolute time.
 const TIMER_ABSTIME: u64 = 1;
 
 fn clock(ctx: &Ctx<'_>, id: u64) -> Result<Clock, Errno> {
-    Clock::from_id(id as i32, ctx.proc.pid).ok_or(Errno::EINVAL)
+    Clock::from_id(id as i32, ctx.task.pid()).ok_or(Errno::EINVAL)
 }
 
 /// clock_gettime(clockid, tp)
 pub fn clock_gettime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let clock = clock(ctx, a[0])?;
-    let now = time::read_clock(clock, &ctx.proc.cpu);
+    let now = time::read_clock(clock, ctx.task.cpu_times());
     ctx.write_obj(a[1], &Timespec::from_ns(now))?;
     Ok(0)
 }
@@ -49,19 +50,19 @@ pub fn time(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(secs)
 }
 
-/// Sleeps until monotonic time `deadline_ns`, halting between timer ticks. EINTR if a
-/// signal becomes deliverable first; then, for relative sleeps with `rem` set, the time
-/// left is stored there.
+/// Sleeps until monotonic time `deadline_ns` (the task blocks on the timer list). EINTR
+/// if a signal becomes deliverable first; then, for relative sleeps with `rem` set, the
+/// time left is stored there.
 fn sleep(ctx: &mut Ctx<'_>, deadline_ns: u64, rem: u64) -> SysResult {
-    let start = time::monotonic_ns();
-    let signals = &ctx.proc.signals;
-    let finished = time::sleep_until(deadline_ns, || signals.has_deliverable());
-    let now = time::monotonic_ns();
-    ctx.proc.cpu.add_sleep(now.saturating_sub(start));
-    if finished {
-        return Ok(0);
+    loop {
+        match crate::task::sched::block(Some(deadline_ns)) {
+            WaitResult::TimedOut => return Ok(0),
+            WaitResult::Woken => continue,
+            WaitResult::Interrupted => break,
+        }
     }
     if rem != 0 {
+        let now = time::monotonic_ns();
         ctx.write_obj(rem, &Timespec::from_ns(deadline_ns.saturating_sub(now)))?;
     }
     Err(Errno::EINTR)
@@ -90,7 +91,7 @@ pub fn clock_nanosleep(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     let ns = read_request(ctx, a[2])?;
     let absolute = a[1] & TIMER_ABSTIME != 0;
-    let now = time::read_clock(clock, &ctx.proc.cpu);
+    let now = time::read_clock(clock, ctx.task.cpu_times());
     let remaining = if absolute { ns.saturating_sub(now) } else { ns };
     match clock {
         Clock::ThreadCpu => return Err(Errno::EINVAL),

@@ -168,20 +168,22 @@ fn parse_utsname(buf: &[u8; UTS_FIELD_LEN * UTS_FIELDS]) -> Uname {
 
 /// `CLOCK_MONOTONIC`.
 const CLOCK_MONOTONIC: usize = 1;
+/// `CLOCK_PROCESS_CPUTIME_ID`.
+pub const CLOCK_PROCESS_CPUTIME_ID: usize = 2;
+/// `CLOCK_THREAD_CPUTIME_ID`.
+pub const CLOCK_THREAD_CPUTIME_ID: usize = 3;
 
 /// The monotonic clock's reading: on Linux and on astra, the time since boot.
 pub fn monotonic_since_boot() -> io::Result<Duration> {
+    clock_time(CLOCK_MONOTONIC)
+}
+
+/// The reading of clock `clock_id` (`clock_gettime`).
+pub fn clock_time(clock_id: usize) -> io::Result<Duration> {
     let mut ts = [0i64; 2];
     // SAFETY: the kernel writes one 16-byte `struct timespec` into `ts`, which is that large
     // and borrowed mutably for the call.
-    let ret = unsafe {
-        syscall3(
-            nr::CLOCK_GETTIME,
-            CLOCK_MONOTONIC,
-            ts.as_mut_ptr() as usize,
-            0,
-        )
-    };
+    let ret = unsafe { syscall3(nr::CLOCK_GETTIME, clock_id, ts.as_mut_ptr() as usize, 0) };
     if ret < 0 {
         return Err(io::Error::from_raw_os_error(-ret as i32));
     }

@@ -6,6 +6,8 @@
 //!    through a port), interleaved so machine noise hits all alike.
 //! 2. System-call round trip: the medians the guest kernel measures under
 //!    `--cmdline astra.bench` (`bench <name> cycles=<n>` lines), against its trap floor.
+//! 4. Threads (after the file read): spawn+join, futex ping-pong, Mutex contention and
+//!    context switches of `/bin/threadbench` in astra beside the host (`astra-bench/threads.rs`).
 //! 3. File read: `readfile` (`std::fs::read` of a 64 MiB file) in astra, from
 //!    `build/bench.tar`, beside the host running the same binary on the same bytes
 //!    extracted from that TAR (see `astra-bench/readfile.rs`).
@@ -16,6 +18,8 @@
 
 #[path = "astra-bench/readfile.rs"]
 mod readfile;
+#[path = "astra-bench/threads.rs"]
+mod threads;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,6 +70,10 @@ fn main() -> ExitCode {
     }
     println!();
     if let Err(problem) = readfile::bench(&ws, runs) {
+        problems.push(problem);
+    }
+    println!();
+    if let Err(problem) = threads::bench(&ws, runs) {
         problems.push(problem);
     }
     if problems.is_empty() {

@@ -144,7 +144,7 @@ impl PortIo for ConsoleIn {
             Err(stop) => return stop,
         };
         if self.handle(gpa).is_none() {
-            log::warn!("console-in: request at {gpa:#x} is outside guest RAM, dropped");
+            crate::guest_warn!("console-in: request at {gpa:#x} is outside guest RAM, dropped");
         }
         IoAction::Continue
     }

@@ -6,7 +6,9 @@
 //! checked accessors, the length is bounded before anything is allocated, and a malformed
 //! request gets [`status::INVALID`] written back (where the status field itself lies in RAM)
 //! and writes nothing. Each request is flushed before the guest resumes, so both streams are
-//! complete whenever the VMM exits, whatever ends the VM.
+//! complete whenever the VMM exits, whatever ends the VM. A failed host write is reported
+//! back ([`status::IO_ERROR`] and the host's errno in `error`), so the kernel can fail the
+//! program's `write` with `EPIPE` (and `SIGPIPE`), `ENOSPC` or `EIO` as Linux would.
 //!
 //! [`port::CONSOLE_OUT`]: hypercall_abi::port::CONSOLE_OUT
 
@@ -38,9 +40,9 @@ pub enum ConsoleOutError {
         /// Its length.
         len: u32,
     },
-    /// The host stream could not be written.
-    #[error("Cannot write to the VMM's {0}")]
-    Write(&'static str),
+    /// The host stream could not be written; the errno goes back to the guest.
+    #[error("Cannot write to the VMM's {0}: errno {1}")]
+    Write(&'static str, u32),
 }
 
 /// The console output device.
@@ -73,16 +75,22 @@ impl ConsoleOut {
     /// `None` if not even the status field lies in guest RAM (the request is dropped).
     pub fn handle(&mut self, gpa: u64) -> Option<u32> {
         let result = self.serve(gpa);
-        let code = match &result {
-            Ok(()) => status::OK,
-            Err(ConsoleOutError::Write(_)) => status::IO_ERROR,
-            Err(_) => status::INVALID,
+        let (code, error) = match &result {
+            Ok(()) => (status::OK, 0),
+            Err(ConsoleOutError::Write(_, errno)) => (status::IO_ERROR, *errno),
+            Err(_) => (status::INVALID, 0),
         };
         if let Err(e) = &result {
             log::debug!("console-out: request at {gpa:#x}: {e}");
         }
         let status_gpa = gpa.checked_add(offset_of!(ConsoleWrite, status) as u64)?;
         self.mem.write_obj(code, GuestAddress(status_gpa)).ok()?;
+        if code == status::IO_ERROR {
+            // The status was written, so the block is aligned and `error` (the next field)
+            // lies in RAM too unless RAM ends in between: then the guest reads its own 0.
+            let error_gpa = gpa + offset_of!(ConsoleWrite, error) as u64;
+            let _ = self.mem.write_obj(error, GuestAddress(error_gpa));
+        }
         Some(code)
     }
 
@@ -110,9 +118,9 @@ impl ConsoleOut {
         self.mem
             .read_slice(&mut data, start)
             .map_err(|_| bad_data)?;
-        sink.write_all(&data)
+        write_all_waiting(sink, &data)
             .and_then(|()| sink.flush())
-            .map_err(|_| ConsoleOutError::Write(name))
+            .map_err(|e| ConsoleOutError::Write(name, host_errno(&e)))
     }
 
     fn read_request(&self, gpa: u64) -> Result<ConsoleWrite, ConsoleOutError> {
@@ -125,9 +133,34 @@ impl ConsoleOut {
             len: block.u32_at(offset_of!(ConsoleWrite, len)),
             stream: block.u32_at(offset_of!(ConsoleWrite, stream)),
             status: block.u32_at(offset_of!(ConsoleWrite, status)),
-            _pad: 0,
+            error: block.u32_at(offset_of!(ConsoleWrite, error)),
         })
     }
+}
+
+/// The Linux errno of a failed host write (`EIO` if it has none, e.g. a short write).
+fn host_errno(e: &io::Error) -> u32 {
+    e.raw_os_error()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(libc::EIO as u32)
+}
+
+/// `write_all` that waits out `EAGAIN`: the VMM's stdout may be a non-blocking descriptor
+/// shared with its parent, but the program's descriptor is blocking, so a full pipe must
+/// make it wait, not fail.
+fn write_all_waiting(sink: &mut dyn Write, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match sink.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl PortIo for ConsoleOut {
@@ -141,7 +174,7 @@ impl PortIo for ConsoleOut {
             Err(stop) => return stop,
         };
         if self.handle(gpa).is_none() {
-            log::warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
+            crate::guest_warn!("console-out: request at {gpa:#x} is outside guest RAM, dropped");
         }
         IoAction::Continue
     }
@@ -155,12 +188,12 @@ mod tests {
 
     const RAM: usize = 0x10000;
 
-    /// A writer whose output is closed.
-    struct Closed;
+    /// A writer whose output fails with an errno.
+    struct Failing(i32);
 
-    impl Write for Closed {
+    impl Write for Failing {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::ErrorKind::BrokenPipe.into())
+            Err(io::Error::from_raw_os_error(self.0))
         }
 
         fn flush(&mut self) -> io::Result<()> {
@@ -280,12 +313,51 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_host_stream_is_an_io_error_not_a_crash() {
+    fn host_write_errors_go_back_to_the_guest_with_their_errno() {
+        for errno in [libc::EPIPE, libc::ENOSPC, libc::EIO] {
+            let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
+            let mut dev = ConsoleOut::new(
+                mem,
+                Box::new(Failing(errno)),
+                Box::new(SharedBuf::default()),
+            );
+            put_request(&dev, 0x1000, 0x2000, 4, stream::STDOUT);
+            assert_eq!(dev.handle(0x1000), Some(status::IO_ERROR));
+            assert_eq!(status_at(&dev, 0x1000), status::IO_ERROR);
+            let error: u32 = dev.mem.read_obj(GuestAddress(0x1014)).unwrap();
+            assert_eq!(error, errno as u32);
+            // A later good request on the other stream clears nothing it should not.
+            put_request(&dev, 0x1000, 0x2000, 4, stream::STDERR);
+            assert_eq!(dev.handle(0x1000), Some(status::OK));
+        }
+    }
+
+    #[test]
+    fn a_would_block_stream_is_waited_for() {
+        struct Busy(u32, SharedBuf);
+        impl Write for Busy {
+            fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+                if self.0 > 0 {
+                    self.0 -= 1;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                self.1.write(&data[..1])
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
-        let mut dev = ConsoleOut::new(mem, Box::new(Closed), Box::new(SharedBuf::default()));
+        let out = SharedBuf::default();
+        let mut dev = ConsoleOut::new(
+            mem,
+            Box::new(Busy(3, out.clone())),
+            Box::new(SharedBuf::default()),
+        );
+        dev.mem.write_slice(b"abcd", GuestAddress(0x2000)).unwrap();
         put_request(&dev, 0x1000, 0x2000, 4, stream::STDOUT);
-        assert_eq!(dev.handle(0x1000), Some(status::IO_ERROR));
-        assert_eq!(status_at(&dev, 0x1000), status::IO_ERROR);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(out.take(), b"abcd");
     }
 
     #[test]

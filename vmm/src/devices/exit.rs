@@ -22,6 +22,7 @@ pub fn decode_exit(data: &[u8]) -> Outcome {
     match code.kind() {
         Some(ExitKind::Program) => Outcome::Program(code.status()),
         Some(ExitKind::KernelPanic) => Outcome::KernelPanic,
+        Some(ExitKind::RootfsRefused) => Outcome::RootfsRefused,
         None => Outcome::crash(format!("malformed exit value {:#010x}", code.0)),
     }
 }
@@ -58,11 +59,15 @@ mod tests {
             decode_exit(&le(ExitCode::new(ExitKind::KernelPanic, 3))),
             Outcome::KernelPanic
         );
+        assert_eq!(
+            decode_exit(&le(ExitCode::new(ExitKind::RootfsRefused, 0))).exit_code(),
+            250
+        );
     }
 
     #[test]
     fn malformed_values_are_crashes() {
-        for bad in [ExitCode(0x0200), ExitCode(0xffff_ffff), ExitCode(0x1_0000)] {
+        for bad in [ExitCode(0x0300), ExitCode(0xffff_ffff), ExitCode(0x1_0000)] {
             assert_eq!(decode_exit(&le(bad)).exit_code(), 252);
         }
         assert_eq!(decode_exit(&[0]).exit_code(), 252);

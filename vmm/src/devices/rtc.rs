@@ -72,8 +72,8 @@ impl PortIo for RtcDevice {
         };
         match self.handle(gpa) {
             Some(status::OK) => log::trace!("rtc: request at {gpa:#x} served"),
-            Some(_) => log::warn!("rtc: invalid request at {gpa:#x}"),
-            None => log::warn!("rtc: request at {gpa:#x} is outside guest RAM, dropped"),
+            Some(_) => crate::guest_warn!("rtc: invalid request at {gpa:#x}"),
+            None => crate::guest_warn!("rtc: request at {gpa:#x} is outside guest RAM, dropped"),
         }
         IoAction::Continue
     }

@@ -3,4 +3,5 @@
 pub mod exit_stats;
 pub mod memory;
 pub mod vcpu;
+pub mod vcpu_handle;
 pub mod vm;

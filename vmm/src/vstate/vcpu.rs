@@ -11,8 +11,9 @@ use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
 use crate::arch::x86_64::regs;
-use crate::devices::{IoAction, PortBus};
+use crate::devices::{doorbell_gpa, IoAction, PortBus};
 use crate::exit_code::Outcome;
+use crate::gdb::{DebugOutcome, Debugger, GdbError};
 use crate::vstate::exit_stats::{ExitKind, ExitStats};
 
 /// Offset from `SIGRTMIN` of the signal that kicks the vCPU thread out of `KVM_RUN`.
@@ -27,6 +28,9 @@ pub enum VcpuError {
     /// The kick signal handler could not be installed.
     #[error("Cannot install the vCPU kick signal handler")]
     Signal(#[source] vmm_sys_util::errno::Error),
+    /// The debugger failed.
+    #[error(transparent)]
+    Debug(#[from] GdbError),
 }
 
 /// The signal that interrupts `KVM_RUN` on the vCPU thread.
@@ -112,12 +116,32 @@ fn exit_kind(exit: &VcpuExit<'_>) -> ExitKind {
 pub struct Vcpu {
     fd: VcpuFd,
     stats: Option<Arc<Mutex<ExitStats>>>,
+    /// `--gdb`: the debugger, which the vCPU hands control to at every stop.
+    debugger: Option<Box<Debugger>>,
 }
 
 impl Vcpu {
     /// Wraps a fresh vCPU.
     pub fn new(fd: VcpuFd) -> Self {
-        Vcpu { fd, stats: None }
+        Vcpu {
+            fd,
+            stats: None,
+            debugger: None,
+        }
+    }
+
+    /// Hands the vCPU to a debugger: it stops before the first instruction.
+    pub fn attach_debugger(&mut self, debugger: Debugger) {
+        self.debugger = Some(Box::new(debugger));
+    }
+
+    /// Runs the debugger for a stop and turns its answer into the loop's next state.
+    fn debug_state(outcome: Result<DebugOutcome, GdbError>) -> Result<State, VcpuError> {
+        Ok(match outcome? {
+            DebugOutcome::Continue => State::Run,
+            DebugOutcome::End(outcome) => State::Stop(outcome),
+            DebugOutcome::Ended => State::Kicked,
+        })
     }
 
     /// Counts every exit into `stats` from now on (`--stats`).
@@ -178,10 +202,22 @@ impl Vcpu {
         stop: &AtomicBool,
     ) -> Result<Option<Outcome>, VcpuError> {
         let mut state = State::Run;
+        if let Some(debugger) = self.debugger.as_mut() {
+            debugger.register_vcpu_thread();
+            state = Self::debug_state(debugger.stop_vcpu(&self.fd, false))?;
+        }
         loop {
+            if let (State::Stop(outcome), Some(d)) = (&state, self.debugger.as_mut()) {
+                d.report_exit(outcome.exit_code());
+            }
             state = match state {
                 State::Run if stop.load(Ordering::Acquire) => State::Kicked,
-                State::Run => self.step(bus, ctx)?,
+                State::Run => match self.debugger.as_mut() {
+                    Some(d) if d.take_interrupt() => {
+                        Self::debug_state(d.stop_vcpu(&self.fd, false))?
+                    }
+                    _ => self.step(bus, ctx)?,
+                },
                 State::Stop(Outcome::GuestCrash { reason, .. }) => {
                     return Ok(Some(Outcome::GuestCrash {
                         reason,
@@ -226,6 +262,27 @@ impl Vcpu {
         saw(exit_kind(&exit));
         let crash = |reason: String| Ok(State::Stop(Outcome::crash(reason)));
         match exit {
+            VcpuExit::IoOut(hypercall_abi::port::DEBUG, data) if self.debugger.is_some() => {
+                let gpa = match doorbell_gpa("debug", data) {
+                    Ok(gpa) => gpa,
+                    Err(IoAction::Stop(outcome)) => return Ok(State::Stop(outcome)),
+                    Err(IoAction::Continue) => return Ok(State::Run),
+                };
+                match self.debugger.as_mut() {
+                    Some(d) => Self::debug_state(d.request(&self.fd, gpa)),
+                    None => Ok(State::Run),
+                }
+            }
+            VcpuExit::Debug(_) if self.debugger.is_some() => {
+                match self
+                    .debugger
+                    .as_mut()
+                    .and_then(|d| d.kvm_debug_exit(&self.fd))
+                {
+                    Some(outcome) => Self::debug_state(outcome),
+                    None => crash("unexpected KVM debug exit".into()),
+                }
+            }
             VcpuExit::IoOut(port, data) => match bus.write(port, data) {
                 Some(IoAction::Continue) => Ok(State::Run),
                 Some(IoAction::Stop(outcome)) => Ok(State::Stop(outcome)),

@@ -144,6 +144,11 @@ impl Vm {
         Ok(())
     }
 
+    /// The mapped rootfs, if any.
+    pub fn rootfs(&self) -> Option<&RootfsImage> {
+        self.rootfs.as_ref()
+    }
+
     /// The guest-physical window of the rootfs: `(gpa, mapped length, file size)`.
     pub fn rootfs_window(&self) -> Option<(u64, u64, u64)> {
         self.rootfs

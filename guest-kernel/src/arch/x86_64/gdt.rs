@@ -38,11 +38,11 @@ pub const USER_PVM: UserSelectors = UserSelectors {
     cs: 0x93,
 };
 
-const CODE64_KERNEL: u64 = 0x00af_9a00_0000_ffff;
-const DATA_KERNEL: u64 = 0x00cf_9200_0000_ffff;
-const CODE32_USER: u64 = 0x00cf_fa00_0000_ffff;
-const DATA_USER: u64 = 0x00cf_f200_0000_ffff;
-const CODE64_USER: u64 = 0x00af_fa00_0000_ffff;
+const CODE64_KERNEL: u64 = 0x00af_9b00_0000_ffff;
+const DATA_KERNEL: u64 = 0x00cf_9300_0000_ffff;
+const CODE32_USER: u64 = 0x00cf_fb00_0000_ffff;
+const DATA_USER: u64 = 0x00cf_f300_0000_ffff;
+const CODE64_USER: u64 = 0x00af_fb00_0000_ffff;
 
 /// The 64-bit task-state segment: only the ring-0 stack and IST are used.
 #[repr(C, packed(4))]
@@ -82,7 +82,8 @@ static mut GDT: Gdt = Gdt([0; 19]);
 const DOUBLE_FAULT_STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct FaultStack([u8; DOUBLE_FAULT_STACK_SIZE]);
-#[link_section = ".entry.data"]
+// Not in .entry.data: the user-mode tables map that read-only, and nothing of the kernel
+// writable besides the trampoline.
 static mut DOUBLE_FAULT_STACK: FaultStack = FaultStack([0; DOUBLE_FAULT_STACK_SIZE]);
 
 /// Builds and loads the GDT and TSS, and reloads the segment registers.
@@ -95,6 +96,8 @@ pub unsafe fn init() {
         let tss_addr = &raw const TSS as u64;
         let tss = &raw mut TSS;
         (*tss).ist[0] = &raw const DOUBLE_FAULT_STACK as u64 + DOUBLE_FAULT_STACK_SIZE as u64;
+        // Traps from user mode land on this CPU's trampoline (see trap.rs).
+        (*tss).rsp0 = super::trap::trampoline_top();
         let gdt_ptr = &raw mut GDT;
         let gdt = &mut *gdt_ptr;
         gdt.0[1] = CODE64_KERNEL;
@@ -143,15 +146,4 @@ pub unsafe fn init() {
             tmp = out(reg) _,
         );
     }
-}
-
-/// Sets the stack the CPU switches to on a trap from user mode.
-pub fn set_kernel_stack(top: u64) {
-    // SAFETY: a single aligned-enough store; the CPU reads it only on the next trap from
-    // user mode, which cannot happen while the kernel runs this (interrupts from kernel
-    // mode do not switch stacks).
-    unsafe {
-        let tss = &raw mut TSS;
-        core::ptr::write_unaligned(&raw mut (*tss).rsp0, top)
-    };
 }

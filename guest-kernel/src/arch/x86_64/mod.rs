@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod context;
 pub mod cpu;
+pub mod debug;
 pub mod gdt;
 pub mod pic;
 pub mod platform;

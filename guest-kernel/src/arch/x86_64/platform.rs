@@ -153,6 +153,35 @@ pub fn irq_enable() {
     }
 }
 
+/// Takes the interrupts that arrived while the kernel ran with interrupts off, at a point
+/// where handling them is safe (about to return to user mode, no lock held).
+///
+/// On hardware KVM they are simply delivered once `iretq`/`sysretq` sets IF again. A PVM
+/// host instead holds them, with `pending` set, until the guest enables interrupts with
+/// `sti`: returning to user mode does not deliver them, so without this a timer tick that
+/// came during a system call would be the last one the guest ever saw.
+pub fn take_pending_irqs() {
+    if current() != Platform::Pvm {
+        return;
+    }
+    // SAFETY: byte-sized volatile accesses to the shared page, as in irq_enable.
+    let pending = unsafe { core::ptr::read_volatile(&raw const PVM_SHARED.pending) } != 0;
+    if pending {
+        irq_enable();
+        irq_disable();
+    }
+}
+
+/// True if a system call must return to user mode with `iretq` rather than `sysretq`
+/// for timer interrupts to reach user mode afterwards.
+///
+/// Measured on the PVM host: after `sysretq`, user mode runs with interrupts held back
+/// (a thread that spins without system calls never sees another tick, so it can never be
+/// preempted), while after `iretq` they arrive. On hardware `sysretq` restores IF from r11.
+pub fn sysret_leaves_user_interrupts_off() -> bool {
+    current() == Platform::Pvm
+}
+
 /// Disables interrupts.
 pub fn irq_disable() {
     match current() {

@@ -7,40 +7,42 @@ use alloc::vec::Vec;
 
 use super::{call, check, free_frames, mmap, read_u64, scratch_process, write_u64, TestResult};
 use super::{ANON, P, RW};
+use crate::errno::Errno;
 use crate::mm::frame::{self, BLOCK_FRAMES};
 use crate::mm::paging::{flags, HUGE_PAGE_SIZE};
 use crate::mm::vma::{Access, PROT_NONE, PROT_READ};
-use crate::process::Process;
 use crate::syscall::mem as sys;
 use crate::syscall::mremap::mremap;
-use crate::syscall::Errno;
+use crate::task::Task;
 
 const HUGE: u64 = HUGE_PAGE_SIZE;
 const PAGES: u64 = HUGE / P;
 
 /// The frame and flags `va` maps to; an error if nothing.
-fn mapping(p: &Process, va: u64) -> Result<(u64, u64), alloc::string::String> {
-    p.space
+fn mapping(p: &Task, va: u64) -> Result<(u64, u64), alloc::string::String> {
+    p.mm.lock()
+        .space
         .translate(va)
         .ok_or_else(|| format!("{va:#x} is not mapped"))
 }
 
-fn is_huge(p: &Process, va: u64) -> bool {
-    p.space
+fn is_huge(p: &Task, va: u64) -> bool {
+    p.mm.lock()
+        .space
         .translate(va)
         .is_some_and(|(_, f)| f & flags::HUGE != 0)
 }
 
 /// Maps `len` bytes of fresh anonymous memory (2 MiB aligned, as large ones are) and
 /// faults its first 2 MiB in with one write; returns the address and that page's block.
-fn huge_area(p: &mut Process, len: u64) -> Result<(u64, u64), alloc::string::String> {
+fn huge_area(p: &mut Task, len: u64) -> Result<(u64, u64), alloc::string::String> {
     let base = mmap(p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
     check(
         base % HUGE == 0,
         &format!("{len:#x} bytes mapped at {base:#x}"),
     )?;
-    p.mem
-        .fault(&mut p.space, base + 5 * P + 8, Access::Write)
+    p.mm_mut()
+        .fault(base + 5 * P + 8, Access::Write)
         .map_err(|e| format!("fault: {e:?}"))?;
     let (pa, _) = mapping(p, base)?;
     check(is_huge(p, base), "first touch did not map a 2 MiB page")?;
@@ -48,7 +50,7 @@ fn huge_area(p: &mut Process, len: u64) -> Result<(u64, u64), alloc::string::Str
 }
 
 /// Writes `tag + i` into the first word of each 4 KiB page `i` of `[va, va + len)`.
-fn fill(p: &mut Process, va: u64, len: u64, tag: u64) -> TestResult {
+fn fill(p: &mut Task, va: u64, len: u64, tag: u64) -> TestResult {
     for i in 0..len / P {
         write_u64(p, va + i * P, tag + i).map_err(|e| format!("write: {e:?}"))?;
     }
@@ -56,7 +58,7 @@ fn fill(p: &mut Process, va: u64, len: u64, tag: u64) -> TestResult {
 }
 
 /// The pages of `[va, va + len)` whose first word is not `tag + i`.
-fn wrong_pages(p: &Process, va: u64, len: u64, tag: u64) -> Vec<u64> {
+fn wrong_pages(p: &Task, va: u64, len: u64, tag: u64) -> Vec<u64> {
     (0..len / P)
         .filter(|&i| read_u64(p, va + i * P) != Ok(tag + i))
         .collect()
@@ -163,7 +165,7 @@ pub(super) fn mprotect_part() -> TestResult {
     fill(p, a, 2 * HUGE, 7)?;
     let (pb, _) = mapping(p, b)?;
     check(is_huge(p, b), "second 2 MiB page")?;
-    let mprotect = |p: &mut Process, va: u64, len: u64, prot: u32| {
+    let mprotect = |p: &mut Task, va: u64, len: u64, prot: u32| {
         call(p, sys::mprotect, [va, len, u64::from(prot), 0, 0, 0])
             .map(|_| ())
             .map_err(|e| format!("mprotect: {e:?}"))
@@ -176,14 +178,15 @@ pub(super) fn mprotect_part() -> TestResult {
         &format!("read-only 2 MiB page: flags {f:#x}"),
     )?;
     check(
-        p.mem.fault(&mut p.space, a, Access::Write) == Err(super::FaultError::Protection),
+        p.mm_mut().fault(a, Access::Write) == Err(super::FaultError::Protection),
         "write to a read-only 2 MiB page",
     )?;
     // Part of one: split, only that part changes.
     mprotect(p, b + 10 * P, 2 * P, PROT_READ)?;
     check(!is_huge(p, b), "not split")?;
-    let writable = |p: &Process, i: u64| {
-        p.space
+    let writable = |p: &Task, i: u64| {
+        p.mm.lock()
+            .space
             .translate(b + i * P)
             .is_some_and(|(_, f)| f & flags::WRITABLE != 0)
     };
@@ -192,14 +195,14 @@ pub(super) fn mprotect_part() -> TestResult {
         "protection of the pieces",
     )?;
     check(
-        p.mem.fault(&mut p.space, b + 10 * P, Access::Write) == Err(super::FaultError::Protection),
+        p.mm_mut().fault(b + 10 * P, Access::Write) == Err(super::FaultError::Protection),
         "write to the read-only piece",
     )?;
     check(mapping(p, b + 11 * P)?.0 == pb + 11 * P, "piece moved")?;
     // PROT_NONE parks every page of a whole one (none present), keeping the data.
     mprotect(p, a, HUGE, PROT_NONE)?;
     check(
-        p.space.translate(a + 300 * P).is_none(),
+        p.mm.lock().space.translate(a + 300 * P).is_none(),
         "parked page present",
     )?;
     check(read_u64(p, a) == Err(Errno::EFAULT), "PROT_NONE readable")?;
@@ -258,7 +261,7 @@ pub(super) fn mremap_huge() -> TestResult {
     fill(p, a, len, 300)?;
     // Something right after it: growth must move.
     mmap(p, a + len, P, RW, ANON | super::map::FIXED).map_err(|e| format!("{e:?}"))?;
-    let r = |p: &mut Process, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
+    let r = |p: &mut Task, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
     let before = free_frames();
     let b = r(p, [a, len, 2 * len, 1, 0]).map_err(|e| format!("grow: {e:?}"))?;
     check(b % HUGE == 0, &format!("moved to {b:#x}"))?;

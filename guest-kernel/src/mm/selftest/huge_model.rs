@@ -7,12 +7,12 @@ use alloc::vec::Vec;
 
 use super::{call, check, free_frames, mmap, read_u64, scratch_process, write_u64, TestResult};
 use super::{map, ANON, P, RW};
+use crate::errno::Errno;
 use crate::mm::paging::flags;
 use crate::mm::vma::{PROT_NONE, PROT_READ, PROT_WRITE};
-use crate::process::Process;
 use crate::syscall::mem as sys;
 use crate::syscall::mremap::mremap;
-use crate::syscall::Errno;
+use crate::task::Task;
 
 /// Pages in the window (8 MiB).
 const PAGES: u64 = 2048;
@@ -53,7 +53,7 @@ impl Rng {
     }
 }
 
-fn verify(p: &Process, base: u64, model: &Model, step: usize) -> TestResult {
+fn verify(p: &Task, base: u64, model: &Model, step: usize) -> TestResult {
     for (i, want) in model.iter().enumerate() {
         let got = read_u64(p, base + i as u64 * P);
         let ok = match want {
@@ -66,7 +66,8 @@ fn verify(p: &Process, base: u64, model: &Model, step: usize) -> TestResult {
         )?;
     }
     let mut frames = Vec::new();
-    p.space
+    p.mm.lock()
+        .space
         .for_each_mapped(base, base + PAGES * P, |_, pa, _| frames.push(pa));
     let mapped = frames.len();
     frames.sort_unstable();
@@ -100,6 +101,7 @@ fn run(seed: u64, steps: usize) -> TestResult {
                     let v = rng.next();
                     write_u64(p, at + 8 * P, v).map_err(|e| format!("step {step}: {e:?}"))?;
                     let huge = p
+                        .mm_mut()
                         .space
                         .translate(at)
                         .is_some_and(|(_, f)| f & flags::HUGE != 0);

@@ -19,9 +19,9 @@ use super::vma::{Access, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
 use super::{frame, kernel_space, PAGE_SIZE};
 use crate::arch::trap::TrapFrame;
 use crate::fs::tar::TarFs;
-use crate::process::Process;
 use crate::syscall::mem::{self as sys, map, MappableFile};
 use crate::syscall::{mremap::mremap, Ctx, Errno};
+use crate::task::Task;
 
 pub(super) type TestResult = Result<(), String>;
 /// A named self-test.
@@ -110,43 +110,43 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
 }
 
 /// A process that is never run, to call handlers on.
-fn scratch_process() -> Result<Box<Process>, String> {
+fn scratch_process() -> Result<Box<Task>, String> {
     let space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
-    Process::new("mmtest", space, 0, 0).map_err(|e| format!("{e:?}"))
+    Task::new("mmtest", space, 0, 0).map_err(|e| format!("{e:?}"))
 }
 
 fn call(
-    proc: &mut Process,
+    proc: &mut Task,
     f: fn(&mut Ctx<'_>, [u64; 6]) -> crate::syscall::SysResult,
     a: [u64; 6],
 ) -> Result<u64, Errno> {
     let mut frame = TrapFrame::default();
     f(
         &mut Ctx {
-            proc,
+            task: proc,
             frame: &mut frame,
         },
         a,
     )
 }
 
-fn mmap(proc: &mut Process, addr: u64, len: u64, prot: u64, flags: u64) -> Result<u64, Errno> {
+fn mmap(proc: &mut Task, addr: u64, len: u64, prot: u64, flags: u64) -> Result<u64, Errno> {
     call(proc, sys::mmap, [addr, len, prot, flags, u64::MAX, 0])
 }
 
-fn read_u64(proc: &Process, va: u64) -> Result<u64, Errno> {
+fn read_u64(proc: &Task, va: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
-    proc.mem.read(&proc.space, va, &mut b)?;
+    proc.mm.lock().read(va, &mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
-fn write_u64(proc: &mut Process, va: u64, v: u64) -> Result<(), FaultError> {
-    proc.mem.write(&mut proc.space, va, &v.to_le_bytes())
+fn write_u64(proc: &mut Task, va: u64, v: u64) -> Result<(), FaultError> {
+    proc.mm_mut().write(va, &v.to_le_bytes())
 }
 
 /// MADV_NOHUGEPAGE on `[base, base + len)`: 4 KiB pages only, for the tests of demand
 /// paging and fault-around (2 MiB pages have tests of their own, in `huge`).
-fn no_huge_pages(proc: &mut Process, base: u64, len: u64) -> TestResult {
+fn no_huge_pages(proc: &mut Task, base: u64, len: u64) -> TestResult {
     call(proc, sys::madvise, [base, len, 15, 0, 0, 0])
         .map(|_| ())
         .map_err(|e| format!("madvise(MADV_NOHUGEPAGE): {e:?}"))
@@ -161,7 +161,7 @@ fn demand_paging() -> TestResult {
     no_huge_pages(&mut p, base, len)?;
     check(free_frames() == before, "a 1 GiB reservation took frames")?;
     check(
-        p.space.translate(base).is_none(),
+        p.mm_mut().space.translate(base).is_none(),
         "page present before any touch",
     )?;
     // Untouched memory reads as zeros and stays untouched.
@@ -206,10 +206,10 @@ fn sequential_faults() -> TestResult {
     no_huge_pages(&mut p, base, len)?;
     let mut faults = 0;
     for page in (base..base + len).step_by(PAGE_SIZE as usize) {
-        if p.space.translate(page).is_none() {
+        if p.mm_mut().space.translate(page).is_none() {
             faults += 1;
-            p.mem
-                .fault(&mut p.space, page, Access::Write)
+            p.mm_mut()
+                .fault(page, Access::Write)
                 .map_err(|e| format!("fault: {e:?}"))?;
         }
     }
@@ -220,8 +220,8 @@ fn sequential_faults() -> TestResult {
     let far = mmap(&mut p, 0, len, RW, ANON).map_err(|e| format!("mmap: {e:?}"))?;
     no_huge_pages(&mut p, far, len)?;
     let before = free_frames();
-    p.mem
-        .fault(&mut p.space, far + len / 2, Access::Write)
+    p.mm_mut()
+        .fault(far + len / 2, Access::Write)
         .map_err(|e| format!("fault: {e:?}"))?;
     let used = before - free_frames();
     check(
@@ -234,7 +234,8 @@ fn fault_protection() -> TestResult {
     let mut p = scratch_process()?;
     let proc = &mut *p;
     let base = mmap(proc, 0, 4 * P, RW, ANON).map_err(|e| format!("{e:?}"))?;
-    let (mem, space) = (&mut proc.mem, &mut proc.space);
+    let m = proc.mm_mut();
+    let (mem, space) = (&mut m.mem, &mut m.space);
     check(mem.fault(space, base, Access::Write).is_ok(), "write to RW")?;
     check(
         mem.fault(space, base, Access::Exec) == Err(FaultError::Protection),
@@ -263,7 +264,8 @@ fn fault_protection() -> TestResult {
     )?;
     // A page made PROT_NONE after it was touched keeps its data for later.
     write_u64(proc, base + 3 * P, 42).map_err(|e| format!("{e:?}"))?;
-    let (mem, space) = (&mut proc.mem, &mut proc.space);
+    let m = proc.mm_mut();
+    let (mem, space) = (&mut m.mem, &mut m.space);
     mem.protect(space, base + 3 * P, base + 4 * P, PROT_NONE, false)
         .map_err(|e| format!("{e:?}"))?;
     check(
@@ -282,7 +284,8 @@ fn fault_protection() -> TestResult {
         read_u64(proc, base + 3 * P) == Ok(42),
         "data survives PROT_NONE",
     )?;
-    let (mem, space) = (&mut proc.mem, &mut proc.space);
+    let m = proc.mm_mut();
+    let (mem, space) = (&mut m.mem, &mut m.space);
     check(
         mem.fault(space, base + 3 * P, Access::Exec).is_ok(),
         "exec of RX",
@@ -386,7 +389,7 @@ fn mmap_syscalls() -> TestResult {
         "mprotect",
     )?;
     check(
-        p.mem.vmas().find(a).map(|v| v.prot) == Some(PROT_READ),
+        p.mm_mut().mem.vmas().find(a).map(|v| v.prot) == Some(PROT_READ),
         "protection recorded",
     )?;
     // madvise and msync checks.
@@ -410,7 +413,7 @@ fn mmap_syscalls() -> TestResult {
     // MAP_POPULATE faults in up front.
     let c = mmap(p, 0, 4 * P, RW, ANON | map::POPULATE).map_err(|e| format!("{e:?}"))?;
     check(
-        (0..4).all(|i| p.space.translate(c + i * P).is_some()),
+        (0..4).all(|i| p.mm_mut().space.translate(c + i * P).is_some()),
         "populated",
     )?;
     // mincore reports exactly those.
@@ -419,8 +422,8 @@ fn mmap_syscalls() -> TestResult {
     write_u64(p, d + 40 * P, 1).map_err(|e| format!("{e:?}"))?;
     call(p, sys::mincore, [d, 64 * P, vec, 0, 0, 0]).map_err(|e| format!("mincore: {e:?}"))?;
     let mut bits = [0u8; 64];
-    p.mem
-        .read(&p.space, vec, &mut bits)
+    p.mm_mut()
+        .read(vec, &mut bits)
         .map_err(|e| format!("{e:?}"))?;
     // The fault-around window: 16 pages aligned to 64 KiB, inside the area.
     let window = (d + 40 * P) & !(16 * P - 1);
@@ -430,7 +433,7 @@ fn mmap_syscalls() -> TestResult {
         "mincore bits",
     )?;
     // The program break.
-    p.mem.init_brk(0x5000_0000);
+    p.mm_mut().mem.init_brk(0x5000_0000);
     check(call(p, sys::brk, [0; 6]) == Ok(0x5000_0000), "brk(0)")?;
     check(
         call(p, sys::brk, [0x5000_0000 + 10_000, 0, 0, 0, 0, 0]) == Ok(0x5000_0000 + 10_000),
@@ -459,10 +462,10 @@ fn mremap_moves() -> TestResult {
     for i in 0..4 {
         write_u64(p, a + i * P, 100 + i).map_err(|e| format!("{e:?}"))?;
     }
-    let frame0 = p.space.translate(a).map(|t| t.0);
+    let frame0 = p.mm_mut().space.translate(a).map(|t| t.0);
     // Block growth in place.
     mmap(p, a + 4 * P, P, RW, ANON | map::FIXED).map_err(|e| format!("{e:?}"))?;
-    let r = |p: &mut Process, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
+    let r = |p: &mut Task, a: [u64; 5]| call(p, mremap, [a[0], a[1], a[2], a[3], a[4], 0]);
     check(
         r(p, [a, 4 * P, 8 * P, 0, 0]) == Err(Errno::ENOMEM),
         "no room, no MAYMOVE",
@@ -486,7 +489,7 @@ fn mremap_moves() -> TestResult {
     let b = r(p, [a, 4 * P, 8 * P, 1, 0]).map_err(|e| format!("maymove: {e:?}"))?;
     check(b != a, "moved")?;
     check(
-        p.space.translate(b).map(|t| t.0) == frame0,
+        p.mm_mut().space.translate(b).map(|t| t.0) == frame0,
         "frames carried over, not copied",
     )?;
     for i in 0..4 {
@@ -557,7 +560,7 @@ fn madvise_dontneed() -> TestResult {
         call(p, sys::madvise, [a, P, 23, 0, 0, 0]) == Ok(0),
         "POPULATE_WRITE",
     )?;
-    check(p.space.translate(a).is_some(), "populated")?;
+    check(p.mm_mut().space.translate(a).is_some(), "populated")?;
     Ok(())
 }
 
@@ -570,7 +573,7 @@ pub(super) fn tar_file(rootfs: Option<&TarFs>, path: &str) -> Result<&'static [u
 }
 
 fn file_map(
-    p: &mut Process,
+    p: &mut Task,
     data: &'static [u8],
     len: u64,
     prot: u64,
@@ -585,7 +588,7 @@ fn file_map(
     let mut frame = TrapFrame::default();
     sys::mmap_with(
         &mut Ctx {
-            proc: p,
+            task: p,
             frame: &mut frame,
         },
         0,
@@ -606,29 +609,29 @@ fn file_mapping(rootfs: Option<&TarFs>) -> TestResult {
     let a = file_map(p, data, (pages + 2) * P, PROT_READ as u64, map::PRIVATE, 0)
         .map_err(|e| format!("{e:?}"))?;
     let mut got = alloc::vec![0u8; size as usize];
-    p.mem
-        .read(&p.space, a, &mut got)
+    p.mm_mut()
+        .read(a, &mut got)
         .map_err(|e| format!("read: {e:?}"))?;
     check(got == data, "mapped bytes differ from the file")?;
     // Fault in through a real fault: same bytes, from the frame this time.
-    let (mem, space) = (&mut p.mem, &mut p.space);
+    let m = p.mm_mut();
+    let (mem, space) = (&mut m.mem, &mut m.space);
     mem.fault(space, a + P, Access::Read)
         .map_err(|e| format!("{e:?}"))?;
-    p.mem
-        .read(&p.space, a, &mut got)
-        .map_err(|e| format!("{e:?}"))?;
+    p.mm_mut().read(a, &mut got).map_err(|e| format!("{e:?}"))?;
     check(got == data, "faulted-in bytes differ from the file")?;
     // The tail of the last page is zero; whole pages past the end are SIGBUS / EFAULT.
     let mut tail = alloc::vec![0xffu8; (pages * P - size) as usize];
-    p.mem
-        .read(&p.space, a + size, &mut tail)
+    p.mm_mut()
+        .read(a + size, &mut tail)
         .map_err(|e| format!("{e:?}"))?;
     check(
         tail.iter().all(|&b| b == 0),
         "past EOF in the last page is zero",
     )?;
     let beyond = a + pages * P;
-    let (mem, space) = (&mut p.mem, &mut p.space);
+    let m = p.mm_mut();
+    let (mem, space) = (&mut m.mem, &mut m.space);
     check(
         mem.fault(space, beyond, Access::Read) == Err(FaultError::Bus),
         "SIGBUS past EOF",

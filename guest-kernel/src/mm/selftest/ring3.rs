@@ -1,7 +1,6 @@
 //! Ring-3 programs for the memory self-tests: each runs with a code area and a 64-page
 //! grows-down stack, makes real faults and system calls, and is judged by how it ends.
 
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -14,7 +13,7 @@ use crate::mm::source::StaticSource;
 use crate::mm::user::{MapRequest, Placement, UserMemory};
 use crate::mm::vma::{Backing, VmaFlags, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
 use crate::mm::{kernel_space, PAGE_SIZE};
-use crate::process::{self, Process};
+use crate::task::{sched, Task};
 
 const P: u64 = PAGE_SIZE;
 
@@ -286,7 +285,7 @@ const STACK_PAGES: u64 = 64;
 fn run_user(
     code: &[u8],
     setup: impl FnOnce(&mut AddressSpace, &mut UserMemory) -> Result<u64, String>,
-) -> Result<Box<Process>, String> {
+) -> Result<sched::Finished, String> {
     let mut space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
     let mut mem = UserMemory::new();
     let prepared = (|| {
@@ -323,10 +322,10 @@ fn run_user(
             return Err(e);
         }
     };
-    let mut proc = Process::new_with_arg("mmtest", space, CODE_VA, STACK_TOP, arg)
+    let mut proc = Task::new_with_arg("mmtest", space, CODE_VA, STACK_TOP, arg)
         .map_err(|e| format!("{e:?}"))?;
-    proc.mem = mem;
-    Ok(process::run(proc))
+    proc.mm_mut().mem = mem;
+    Ok(sched::run(proc))
 }
 
 fn expect(code: &[u8], arg: u64, want: u8, what: &str) -> TestResult {
@@ -486,6 +485,8 @@ pub(super) fn touch_8mib() -> TestResult {
     )?;
     // The program's 8 MiB area is four 2 MiB pages.
     let area = proc
+        .mm
+        .lock()
         .mem
         .vmas()
         .iter()
@@ -493,7 +494,9 @@ pub(super) fn touch_8mib() -> TestResult {
         .map(|v| v.start)
         .ok_or("no 8 MiB area")?;
     let huge = (0..4).all(|i| {
-        proc.space
+        proc.mm
+            .lock()
+            .space
             .translate(area + (i << 21))
             .is_some_and(|(_, f)| f & crate::mm::paging::flags::HUGE != 0)
     });

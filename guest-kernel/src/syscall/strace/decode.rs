@@ -7,7 +7,7 @@ use core::fmt::Write;
 
 /// How strace prints the bits a flag table does not name.
 #[derive(Clone, Copy)]
-enum Rest {
+pub(super) enum Rest {
     /// `|0x40000000`
     Hex,
     /// `|040000000000` (open flags)
@@ -16,7 +16,7 @@ enum Rest {
 
 /// Appends `value` as `NAME|NAME|rest`, names taken in table order (multi-bit entries
 /// first where they overlap), `zero` when nothing is set.
-fn flags(out: &mut String, value: u64, table: &[(u64, &str)], zero: &str, rest: Rest) {
+pub(super) fn flags(out: &mut String, value: u64, table: &[(u64, &str)], zero: &str, rest: Rest) {
     let mut left = value;
     let mut first = true;
     let mut sep = |out: &mut String| {

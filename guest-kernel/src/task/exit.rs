@@ -1,0 +1,153 @@
+//! Leaving the kernel and leaving for good: the boundary every trap and system call of a
+//! task returns through, thread exit (`clear_child_tid`, the robust futex list) and
+//! process-wide exit.
+//!
+//! Nothing deep in the kernel ends a task: a fatal condition (a fatal signal, `exit`,
+//! `exit_group`, out of memory) is recorded and the call unwinds to [`return_to_user`],
+//! which ends the thread there with no lock held.
+
+use alloc::sync::Arc;
+
+use super::futex::{self, FutexKey};
+use super::{sched, Process, Task};
+use crate::arch::trap::TrapFrame;
+use crate::mm::uaccess;
+
+/// `FUTEX_WAITERS`: someone waits on the robust futex.
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+/// `FUTEX_OWNER_DIED`: the owner exited without unlocking.
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+/// `FUTEX_TID_MASK`.
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Linux's `ROBUST_LIST_LIMIT`: the walk stops after this many entries (a cyclic list
+/// must not hang the kernel).
+const ROBUST_LIST_LIMIT: usize = 2048;
+
+/// The way back to user mode after a trap or system call of the current task: ends the
+/// thread if it or its process is exiting, delivers pending signals (whose default action
+/// may end the process), and gives up the CPU if its slice is over.
+pub fn return_to_user(frame: &mut TrapFrame) {
+    loop {
+        let Some(task) = sched::current() else {
+            return;
+        };
+        if let Some(status) = sched::take_pending_fatal() {
+            kill_process(&task.process, status);
+        }
+        if let Some(status) = task.process.exiting() {
+            sched::exit_current(status);
+        }
+        if let Some(status) = task.exit_request.take() {
+            sched::exit_current(status);
+        }
+        crate::signal::deliver_pending(task, frame);
+        if let Some(mask) = task.saved_sigmask.take() {
+            // No handler ran to carry it: the call's temporary mask ends here.
+            task.signals.set_blocked(mask);
+        }
+        if task.process.exiting().is_some() || sched::take_pending_fatal_peek() {
+            continue;
+        }
+        // A timer tick held back while the kernel ran may end the slice: take it here.
+        crate::arch::platform::take_pending_irqs();
+        if sched::need_resched() {
+            sched::schedule();
+            continue;
+        }
+        if crate::arch::platform::sysret_leaves_user_interrupts_off() {
+            frame.return_by_iret();
+        }
+        return;
+    }
+}
+
+/// Ends every thread of `process` with `status` (`exit_group`, a fatal signal): each
+/// ends at its next return to user mode; blocked ones are woken for it.
+pub fn kill_process(process: &Arc<Process>, status: u8) {
+    process.begin_group_exit(status);
+    for tid in sched::threads_of(process.pid) {
+        sched::wake(tid);
+    }
+}
+
+/// Undoes what a thread registered with the kernel before it goes: clears and wakes
+/// `clear_child_tid` (what `pthread_join` waits on) and marks the robust futexes it still
+/// holds as owner-dead, waking a waiter of each.
+pub fn release_thread(task: &mut Task) {
+    let mm_key = Arc::as_ptr(&task.mm) as usize;
+    let robust = task.thread.robust_list;
+    if robust != 0 {
+        walk_robust_list(task, mm_key, robust);
+    }
+    let ctid = task.thread.clear_child_tid;
+    if ctid != 0 {
+        task.thread.clear_child_tid = 0;
+        let cleared = uaccess::write_user(&mut task.mm.lock(), ctid, &0u32.to_ne_bytes());
+        if cleared.is_ok() {
+            futex::wake(
+                FutexKey {
+                    mm: mm_key,
+                    addr: ctid,
+                },
+                1,
+                u32::MAX,
+            );
+        }
+    }
+}
+
+/// Linux's `exit_robust_list`: `struct robust_list_head { next, futex_offset,
+/// list_op_pending }`; each entry's futex word is at entry + futex_offset.
+fn walk_robust_list(task: &mut Task, mm_key: usize, head: u64) {
+    let tid = task.tid;
+    let mut mm = task.mm.lock();
+    let read_u64 = |mm: &crate::mm::Mm, va: u64| -> Option<u64> {
+        let mut b = [0u8; 8];
+        uaccess::read_user(mm, va, &mut b).ok()?;
+        Some(u64::from_ne_bytes(b))
+    };
+    let Some(first) = read_u64(&mm, head) else {
+        return;
+    };
+    let Some(offset) = read_u64(&mm, head + 8) else {
+        return;
+    };
+    let pending = read_u64(&mm, head + 16).unwrap_or(0);
+    let mut to_wake = alloc::vec::Vec::new();
+    let mut handle = |mm: &mut crate::mm::Mm, entry: u64| {
+        // The low bit of an entry flags a PI futex; the address is the rest.
+        let addr = (entry & !1).wrapping_add(offset);
+        let mut b = [0u8; 4];
+        if uaccess::read_user(mm, addr, &mut b).is_err() {
+            return;
+        }
+        let word = u32::from_ne_bytes(b);
+        if word & FUTEX_TID_MASK != tid {
+            return;
+        }
+        let new = (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        if uaccess::write_user(mm, addr, &new.to_ne_bytes()).is_ok() && word & FUTEX_WAITERS != 0 {
+            let _ = to_wake.try_reserve(1).map(|_| to_wake.push(addr));
+        }
+    };
+    let mut entry = first;
+    let mut seen = 0;
+    while entry != head && entry != 0 && seen < ROBUST_LIST_LIMIT {
+        let next = read_u64(&mm, entry & !1);
+        if entry != pending {
+            handle(&mut mm, entry);
+        }
+        let Some(next) = next else {
+            break;
+        };
+        entry = next;
+        seen += 1;
+    }
+    if pending != 0 {
+        handle(&mut mm, pending);
+    }
+    drop(mm);
+    for addr in to_wake {
+        futex::wake(FutexKey { mm: mm_key, addr }, 1, u32::MAX);
+    }
+}

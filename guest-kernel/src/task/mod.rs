@@ -1,0 +1,379 @@
+//! Tasks and processes.
+//!
+//! A [`Task`] is a thread: a kernel stack, the saved context and FPU state to resume it,
+//! its TLS bases, signal mask, pending signals and alternate stack, and its CPU clock. It
+//! belongs to a [`Process`] (a thread group: pid, name, limits, exit status). The parts a
+//! task may share with others are each behind an `Arc`, and `clone`'s flags choose which
+//! are shared: the address space ([`Mm`], `CLONE_VM`), the fd table (`CLONE_FILES`), the
+//! fs context (`CLONE_FS`), the signal actions (`CLONE_SIGHAND`) and the process itself
+//! (`CLONE_THREAD`).
+//!
+//! System-call handlers get the current task through their context; nothing hands out
+//! `&'static mut` tasks. [`sched`] owns every live task and switches between them.
+
+mod exit;
+pub mod futex;
+pub mod sched;
+pub mod wait;
+
+pub use exit::{kill_process, return_to_user};
+
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use spin::Mutex;
+
+use crate::arch::context;
+use crate::arch::cpu::FxArea;
+use crate::arch::platform;
+use crate::arch::trap::{self, TrapFrame};
+use crate::errno::Errno;
+use crate::fs::FdTable;
+use crate::mm::paging::{AddressSpace, MapError};
+use crate::mm::user::UserMemory;
+use crate::mm::Mm;
+use crate::signal::SignalState;
+use crate::syscall::{Rlimits, ThreadState};
+
+/// Size of each task's kernel stack.
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
+
+/// The fs context of a task (`CLONE_FS` shares it).
+#[derive(Clone, Debug)]
+pub struct FsContext {
+    /// Working directory: an absolute path without symlinks, `.` or `..`.
+    pub cwd: String,
+    /// File-creation mask.
+    pub umask: u32,
+}
+
+/// A thread group: what every thread of a process shares whatever the clone flags.
+pub struct Process {
+    /// Process id (the thread-group id: the first thread's tid).
+    pub pid: u32,
+    /// Program path, for reports.
+    pub name: String,
+    /// Parent process id (0: started by the kernel, like init).
+    pub ppid: u32,
+    /// Resource limits.
+    pub limits: Mutex<Rlimits>,
+    /// Threads not yet exited.
+    live_threads: AtomicU32,
+    /// `exit_group` status + 1 once a thread called it (0: not yet): the other threads
+    /// end at their next return to user mode, and this is the process's status.
+    group_exit: AtomicU32,
+    /// Status of the last thread to exit (+1; 0 while threads live).
+    last_status: AtomicU32,
+    /// CPU time of the threads that have exited, in ns.
+    dead_cpu_ns: AtomicU64,
+}
+
+impl Process {
+    /// The shell-style status once every thread has ended: `exit_group`'s, else the last
+    /// thread's (128+N if killed by signal N).
+    pub fn exit_status(&self) -> Option<u8> {
+        if self.live_threads.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        match self.group_exit.load(Ordering::Acquire) {
+            0 => match self.last_status.load(Ordering::Acquire) {
+                0 => None,
+                s => Some((s - 1) as u8),
+            },
+            s => Some((s - 1) as u8),
+        }
+    }
+
+    /// True once a thread called `exit_group` (or a fatal signal ended the process).
+    pub fn exiting(&self) -> Option<u8> {
+        match self.group_exit.load(Ordering::Acquire) {
+            0 => None,
+            s => Some((s - 1) as u8),
+        }
+    }
+
+    /// Starts ending the whole process with `status` (the first caller's status wins).
+    pub fn begin_group_exit(&self, status: u8) {
+        let _ = self.group_exit.compare_exchange(
+            0,
+            status as u32 + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Threads still running.
+    pub fn live_threads(&self) -> u32 {
+        self.live_threads.load(Ordering::Acquire)
+    }
+
+    /// CPU time of the threads that have exited.
+    pub fn dead_cpu_ns(&self) -> u64 {
+        self.dead_cpu_ns.load(Ordering::Relaxed)
+    }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A task's kernel stack, page-aligned. It is never mapped in user-mode page tables: the
+/// entry code moves frames to it from the trampoline after switching to the kernel's
+/// tables. The heap lives in the 2 MiB direct map, so there is no unmapped guard page
+/// below it yet.
+struct KernelStack {
+    base: *mut u8,
+}
+
+impl KernelStack {
+    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 4096) {
+        Ok(l) => l,
+        Err(_) => panic!("bad kernel stack layout"),
+    };
+
+    fn new() -> Option<Self> {
+        // Within the kernel-heap budget, so that a thread bomb meets EAGAIN first.
+        crate::mm::kalloc::charge(KERNEL_STACK_SIZE).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let base = unsafe { alloc_zeroed(Self::LAYOUT) };
+        (!base.is_null()).then_some(KernelStack { base })
+    }
+
+    fn range(&self) -> (u64, u64) {
+        (
+            self.base as u64,
+            self.base as u64 + KERNEL_STACK_SIZE as u64,
+        )
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with the same layout.
+        unsafe { dealloc(self.base, Self::LAYOUT) };
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// Running or on the run queue.
+    Runnable,
+    /// Waiting for a wake-up (a wait queue, a timer or a signal).
+    Blocked,
+    /// Exited; its stack is freed once the CPU has left it.
+    Dead,
+}
+
+/// A thread.
+pub struct Task {
+    /// Thread id.
+    pub tid: u32,
+    /// The thread group.
+    pub process: Arc<Process>,
+    /// The address space.
+    pub mm: Arc<Mutex<Mm>>,
+    /// Open file descriptors.
+    pub files: Arc<Mutex<FdTable>>,
+    /// Working directory and umask.
+    pub fs: Arc<Mutex<FsContext>>,
+    /// Signal actions (shared), mask, pending signals, alternate stack.
+    pub signals: SignalState,
+    /// Per-thread registrations: FS/GS base, tid address, robust list, rseq.
+    pub thread: ThreadState,
+    /// Lets the trap floor benchmark skip `ud2` instead of killing the process.
+    pub bench_skip_ud2: bool,
+    /// The mask a call replaced while it waited (`ppoll`'s `sigmask`): a handler run on
+    /// the way out returns to it, and the return to user mode restores it otherwise.
+    pub saved_sigmask: Option<crate::signal::SigSet>,
+    /// Set by `exit`: the thread ends with this status at its return to user mode.
+    pub exit_request: Option<u8>,
+    /// CPU time used, in ns (updated when the task leaves the CPU).
+    cpu_ns: u64,
+    kernel_stack: KernelStack,
+    saved_rsp: u64,
+    fpu: Box<FxArea>,
+    state: TaskState,
+    /// Set by a wake-up caused by a signal or a timer rather than by the awaited event.
+    woken_by_timer: bool,
+}
+
+// SAFETY: a task is touched only by the CPU it runs on, or by the scheduler with that
+// CPU's scheduler lock; its raw stack pointer is owned.
+unsafe impl Send for Task {}
+
+impl Task {
+    /// The first thread of a new process that will start in user mode at `rip` with
+    /// stack `rsp` in `space`.
+    pub fn new(name: &str, space: AddressSpace, rip: u64, rsp: u64) -> Result<Box<Self>, MapError> {
+        Self::new_with_arg(name, space, rip, rsp, 0)
+    }
+
+    /// Like [`Task::new`], entering with `rdi` = `arg`.
+    pub fn new_with_arg(
+        name: &str,
+        mut space: AddressSpace,
+        rip: u64,
+        rsp: u64,
+        arg: u64,
+    ) -> Result<Box<Self>, MapError> {
+        let Some(kernel_stack) = KernelStack::new() else {
+            space.free_user_half();
+            space.free_root();
+            return Err(MapError::OutOfMemory);
+        };
+        if platform::needs_kernel_isolation() {
+            if let Err(e) = space.isolate_kernel(&trap::entry_ranges()) {
+                space.free_user_half();
+                space.free_root();
+                return Err(e);
+            }
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let process = Arc::new(Process {
+            pid: id,
+            name: String::from(name),
+            ppid: 0,
+            limits: Mutex::new(Rlimits::default()),
+            live_threads: AtomicU32::new(1),
+            group_exit: AtomicU32::new(0),
+            last_status: AtomicU32::new(0),
+            dead_cpu_ns: AtomicU64::new(0),
+        });
+        let mut task = Box::new(Task {
+            tid: id,
+            process,
+            mm: Arc::new(Mutex::new(Mm::new(space, UserMemory::new()))),
+            files: Arc::new(Mutex::new(FdTable::with_stdio())),
+            fs: Arc::new(Mutex::new(FsContext {
+                cwd: String::from("/"),
+                umask: 0o022,
+            })),
+            signals: SignalState::new(),
+            thread: Default::default(),
+            bench_skip_ud2: false,
+            saved_sigmask: None,
+            exit_request: None,
+            cpu_ns: 0,
+            kernel_stack,
+            saved_rsp: 0,
+            fpu: Box::new(FxArea::initial()),
+            state: TaskState::Runnable,
+            woken_by_timer: false,
+        });
+        let mut frame = TrapFrame::new_user(rip, rsp);
+        frame.rdi = arg;
+        task.prepare_entry(&frame);
+        Ok(task)
+    }
+
+    /// A new thread of the same process as `self` (as `clone` with `CLONE_VM |
+    /// CLONE_THREAD | CLONE_SIGHAND`): it shares the address space and signal actions, and
+    /// the fd table and fs context if `share_files` / `share_fs` (else copies them). It
+    /// starts in user mode with `frame`, with the caller's FPU state `fpu`.
+    pub fn new_thread(
+        &self,
+        frame: &TrapFrame,
+        fpu: &FxArea,
+        share_files: bool,
+        share_fs: bool,
+    ) -> Result<Box<Self>, Errno> {
+        let kernel_stack = KernelStack::new().ok_or(Errno::EAGAIN)?;
+        let files = if share_files {
+            self.files.clone()
+        } else {
+            Arc::new(Mutex::new(self.files.lock().try_clone()?))
+        };
+        let fs = if share_fs {
+            self.fs.clone()
+        } else {
+            Arc::new(Mutex::new(self.fs.lock().clone()))
+        };
+        self.process.live_threads.fetch_add(1, Ordering::AcqRel);
+        let mut task = Box::new(Task {
+            tid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            process: self.process.clone(),
+            mm: self.mm.clone(),
+            files,
+            fs,
+            signals: self.signals.for_new_thread(),
+            thread: ThreadState {
+                fs_base: self.thread.fs_base,
+                gs_base: self.thread.gs_base,
+                ..Default::default()
+            },
+            bench_skip_ud2: false,
+            saved_sigmask: None,
+            exit_request: None,
+            cpu_ns: 0,
+            kernel_stack,
+            saved_rsp: 0,
+            fpu: Box::new(*fpu),
+            state: TaskState::Runnable,
+            woken_by_timer: false,
+        });
+        task.prepare_entry(frame);
+        Ok(task)
+    }
+
+    fn prepare_entry(&mut self, frame: &TrapFrame) {
+        let top = self.kernel_stack.range().1;
+        // SAFETY: the stack was just allocated for this task and nothing uses it.
+        self.saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
+    }
+
+    /// The address space, for a task that shares it with nobody and is not running
+    /// (kernel self-tests inspect and drive a task's memory this way).
+    ///
+    /// # Panics
+    /// If another task or a [`sched::Finished`] shares the address space.
+    pub fn mm_mut(&mut self) -> &mut Mm {
+        Arc::get_mut(&mut self.mm)
+            .expect("the address space is not shared")
+            .get_mut()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid
+    }
+
+    /// The program's name, for reports.
+    pub fn name(&self) -> &str {
+        &self.process.name
+    }
+
+    /// CPU time this thread has used, in ns (including the current slice if it runs).
+    pub fn cpu_ns(&self) -> u64 {
+        self.cpu_ns + sched::running_ns(self)
+    }
+
+    /// This thread's and its process's CPU time.
+    pub fn cpu_times(&self) -> crate::time::CpuTimes {
+        let thread_ns = self.cpu_ns();
+        let others: u64 = sched::threads_of(self.process.pid)
+            .into_iter()
+            .filter(|&tid| tid != self.tid)
+            .filter_map(|tid| sched::with_other_task(tid, |t| t.cpu_ns()))
+            .sum();
+        crate::time::CpuTimes {
+            thread_ns,
+            process_ns: thread_ns + others + self.process.dead_cpu_ns(),
+        }
+    }
+
+    /// The process's status once it has ended.
+    pub fn exit_status(&self) -> Option<u8> {
+        self.process.exit_status()
+    }
+
+    fn kernel_stack_top(&self) -> u64 {
+        self.kernel_stack.range().1
+    }
+}
+
+/// Undoes [`Task::new_thread`] for a thread that never ran (its spawn failed).
+pub fn abandon_thread(task: Box<Task>) {
+    task.process.live_threads.fetch_sub(1, Ordering::AcqRel);
+    drop(task);
+}

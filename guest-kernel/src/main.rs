@@ -76,6 +76,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
 
     fs::host_stream::set_host_terminals(info.host_stdio);
     init_memory(&info);
+    arch::fpu::init();
     time::init(info.tsc_khz);
     pic::init(arch_trap::VECTOR_IRQ_BASE as u8);
     pic::init_pit(time::TICK_HZ);

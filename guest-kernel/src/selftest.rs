@@ -410,7 +410,9 @@ fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<sched::F
             code.len().min(4096),
         )
     };
-    for i in 0..2 {
+    // Two pages of data and stack (the stack starts at the top of the second), and a
+    // third above the stack for the signal tests' alternate stack.
+    for i in 0..3 {
         let pa = frame::alloc_zeroed().ok_or("out of frames")?;
         space
             .map(

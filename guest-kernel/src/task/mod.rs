@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::arch::context;
-use crate::arch::cpu::FxArea;
+use crate::arch::fpu::FpuState;
 use crate::arch::platform;
 use crate::arch::trap::{self, TrapFrame};
 use crate::errno::Errno;
@@ -192,7 +192,7 @@ pub struct Task {
     cpu_ns: u64,
     kernel_stack: KernelStack,
     saved_rsp: u64,
-    fpu: Box<FxArea>,
+    fpu: FpuState,
     state: TaskState,
     /// Set by a wake-up caused by a signal or a timer rather than by the awaited event.
     woken_by_timer: bool,
@@ -217,7 +217,7 @@ impl Task {
         rsp: u64,
         arg: u64,
     ) -> Result<Box<Self>, MapError> {
-        let Some(kernel_stack) = KernelStack::new() else {
+        let (Some(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
             space.free_user_half();
             space.free_root();
             return Err(MapError::OutOfMemory);
@@ -257,7 +257,7 @@ impl Task {
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
-            fpu: Box::new(FxArea::initial()),
+            fpu,
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
@@ -274,11 +274,12 @@ impl Task {
     pub fn new_thread(
         &self,
         frame: &TrapFrame,
-        fpu: &FxArea,
+        fpu: &FpuState,
         share_files: bool,
         share_fs: bool,
     ) -> Result<Box<Self>, Errno> {
         let kernel_stack = KernelStack::new().ok_or(Errno::EAGAIN)?;
+        let fpu = fpu.try_clone().ok_or(Errno::EAGAIN)?;
         let files = if share_files {
             self.files.clone()
         } else {
@@ -308,7 +309,7 @@ impl Task {
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
-            fpu: Box::new(*fpu),
+            fpu,
             state: TaskState::Runnable,
             woken_by_timer: false,
         });

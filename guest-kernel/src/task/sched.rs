@@ -196,7 +196,7 @@ fn load(c: &mut PerCpu, task: &mut Task) {
         c.active_pml4 = kernel_pml4;
     }
     trap::set_kernel_stack(task.kernel_stack_top());
-    cpu::fxrstor(&task.fpu);
+    task.fpu.restore();
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
     c.switches += 1;
@@ -204,7 +204,7 @@ fn load(c: &mut PerCpu, task: &mut Task) {
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
 fn unload(c: &mut PerCpu, task: &mut Task) {
-    cpu::fxsave(&mut task.fpu);
+    task.fpu.save();
     let now = time::monotonic_ns();
     task.cpu_ns += now.saturating_sub(c.run_start_ns);
     // FS/GS bases change only through arch_prctl (CR4.FSGSBASE is off), which keeps

@@ -45,6 +45,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &uaccess_rejects_kernel_and_unmapped,
         ),
         ("timer_ticks_advance", &timer_ticks_advance),
+        (
+            "kernel_stacks_have_guard_pages",
+            &crate::task::kstack::selftest,
+        ),
         ("ring3_syscall_entry", &ring3_syscall_entry),
         ("ring3_int80_entry", &ring3_int80_entry),
         (

@@ -13,12 +13,12 @@
 
 mod exit;
 pub mod futex;
+pub mod kstack;
 pub mod sched;
 pub mod wait;
 
 pub use exit::{kill_process, return_to_user};
 
-use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -36,9 +36,7 @@ use crate::mm::user::UserMemory;
 use crate::mm::Mm;
 use crate::signal::SignalState;
 use crate::syscall::{Rlimits, ThreadState};
-
-/// Size of each task's kernel stack.
-const KERNEL_STACK_SIZE: usize = 64 * 1024;
+use kstack::KernelStack;
 
 /// The fs context of a task (`CLONE_FS` shares it).
 #[derive(Clone, Debug)]
@@ -117,43 +115,6 @@ impl Process {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A task's kernel stack, page-aligned. It is never mapped in user-mode page tables: the
-/// entry code moves frames to it from the trampoline after switching to the kernel's
-/// tables. The heap lives in the 2 MiB direct map, so there is no unmapped guard page
-/// below it yet.
-struct KernelStack {
-    base: *mut u8,
-}
-
-impl KernelStack {
-    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 4096) {
-        Ok(l) => l,
-        Err(_) => panic!("bad kernel stack layout"),
-    };
-
-    fn new() -> Option<Self> {
-        // Within the kernel-heap budget, so that a thread bomb meets EAGAIN first.
-        crate::mm::kalloc::charge(KERNEL_STACK_SIZE).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let base = unsafe { alloc_zeroed(Self::LAYOUT) };
-        (!base.is_null()).then_some(KernelStack { base })
-    }
-
-    fn range(&self) -> (u64, u64) {
-        (
-            self.base as u64,
-            self.base as u64 + KERNEL_STACK_SIZE as u64,
-        )
-    }
-}
-
-impl Drop for KernelStack {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with the same layout.
-        unsafe { dealloc(self.base, Self::LAYOUT) };
-    }
-}
-
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskState {
@@ -217,7 +178,7 @@ impl Task {
         rsp: u64,
         arg: u64,
     ) -> Result<Box<Self>, MapError> {
-        let (Some(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
+        let (Ok(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
             space.free_user_half();
             space.free_root();
             return Err(MapError::OutOfMemory);
@@ -278,7 +239,7 @@ impl Task {
         share_files: bool,
         share_fs: bool,
     ) -> Result<Box<Self>, Errno> {
-        let kernel_stack = KernelStack::new().ok_or(Errno::EAGAIN)?;
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
         let fpu = fpu.try_clone().ok_or(Errno::EAGAIN)?;
         let files = if share_files {
             self.files.clone()
@@ -318,7 +279,7 @@ impl Task {
     }
 
     fn prepare_entry(&mut self, frame: &TrapFrame) {
-        let top = self.kernel_stack.range().1;
+        let top = self.kernel_stack.top();
         // SAFETY: the stack was just allocated for this task and nothing uses it.
         self.saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
     }
@@ -369,7 +330,7 @@ impl Task {
     }
 
     fn kernel_stack_top(&self) -> u64 {
-        self.kernel_stack.range().1
+        self.kernel_stack.top()
     }
 }
 

@@ -95,8 +95,9 @@ pub enum SpawnError {
 /// in kernel stacks.
 pub fn max_tasks() -> usize {
     let frames = crate::mm::frame::FRAMES.lock().total_frames() as usize;
-    let by_memory = frames * crate::mm::PAGE_SIZE as usize / 16 / (64 * 1024);
-    by_memory.clamp(16, MAX_TASKS_CAP)
+    let by_memory =
+        frames * crate::mm::PAGE_SIZE as usize / 16 / super::kstack::STACK_SIZE as usize;
+    by_memory.clamp(16, MAX_TASKS_CAP.min(super::kstack::MAX_STACKS as usize))
 }
 
 /// Number of live tasks.

@@ -158,6 +158,9 @@ fn push_frame(
             action.handler
         ));
     }
+    // A handler interrupts a restartable sequence: the frame records its abort handler.
+    crate::task::rseq_fixup(proc, regs)
+        .map_err(|_| format!("bad rseq critical section at rip {:#x}", regs.rip))?;
     let on_altstack = action.flags & sa::SA_ONSTACK != 0;
     let image_size = fpu::state_size() as u64;
     let fpstate_size = frame::fpstate_size(image_size);

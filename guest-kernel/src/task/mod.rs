@@ -14,10 +14,11 @@
 mod exit;
 pub mod futex;
 pub mod kstack;
+pub mod rseq;
 pub mod sched;
 pub mod wait;
 
-pub use exit::{kill_process, return_to_user};
+pub use exit::{kill_process, return_to_user, rseq_fixup};
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -149,6 +150,9 @@ pub struct Task {
     pub saved_sigmask: Option<crate::signal::SigSet>,
     /// Set by `exit`: the thread ends with this status at its return to user mode.
     pub exit_request: Option<u8>,
+    /// Set when the thread left the CPU with an rseq area registered: its critical
+    /// section, if it was in one, is aborted on the way back to user mode.
+    pub rseq_notify: bool,
     /// CPU time used, in ns (updated when the task leaves the CPU).
     cpu_ns: u64,
     kernel_stack: KernelStack,
@@ -215,6 +219,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            rseq_notify: false,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
@@ -267,6 +272,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            rseq_notify: false,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,

@@ -206,6 +206,7 @@ fn load(c: &mut PerCpu, task: &mut Task) {
 /// Saves what the CPU holds of `task` when it leaves the CPU.
 fn unload(c: &mut PerCpu, task: &mut Task) {
     task.fpu.save();
+    task.rseq_notify |= task.thread.rseq.is_some();
     let now = time::monotonic_ns();
     task.cpu_ns += now.saturating_sub(c.run_start_ns);
     // FS/GS bases change only through arch_prctl (CR4.FSGSBASE is off), which keeps

@@ -122,6 +122,12 @@ pub fn init() {
 impl KernelStack {
     /// A fresh, zeroed stack.
     pub fn new() -> Result<Self, NoStack> {
+        Self::with_frames(frame::alloc_zeroed)
+    }
+
+    /// A fresh stack whose pages come from `alloc_frame` (zeroed frames; `None`: no
+    /// memory).
+    fn with_frames(mut alloc_frame: impl FnMut() -> Option<u64>) -> Result<Self, NoStack> {
         let mut slots = SLOTS.lock();
         let slot = slots.take().ok_or(NoStack)?;
         let stack = KernelStack { slot };
@@ -133,7 +139,7 @@ impl KernelStack {
         for page in 0..STACK_PAGES {
             let va = stack.bottom() + page * PAGE_SIZE;
             let mapped = pte(va, true).and_then(|entry| {
-                let pa = frame::alloc_zeroed()?;
+                let pa = alloc_frame()?;
                 // SAFETY: `entry` is this slot's own page-table entry, unused (slots
                 // are unmapped when freed), changed only under SLOTS.
                 unsafe { *entry = pa | leaf };
@@ -251,33 +257,14 @@ pub fn selftest() -> Result<(), alloc::string::String> {
     }
     drop(again);
     // Without frames: an error, and what was taken on the way is given back.
-    let mut hoard = alloc::vec::Vec::new();
-    while let Some(f) = frame::FRAMES.lock().alloc() {
-        if hoard.try_reserve(1).is_err() {
-            frame::free(f);
-            break;
-        }
-        hoard.push(f);
-    }
-    // Leave a few frames: the stack gets some of its pages, then fails.
-    for _ in 0..4 {
-        if let Some(f) = hoard.pop() {
-            frame::free(f);
-        }
-    }
-    let failed = KernelStack::new().is_err();
-    let left = frame::FRAMES.lock().free_frames();
-    for f in hoard {
-        frame::free(f);
-    }
+    let mut budget = 4;
+    let failed = KernelStack::with_frames(|| {
+        budget -= 1;
+        (budget >= 0).then(frame::alloc_zeroed).flatten()
+    })
+    .is_err();
     if !failed {
         return Err(String::from("a stack was made without frames"));
-    }
-    if left != 4 {
-        return Err(format!(
-            "a failed stack kept {} frames",
-            4u64.saturating_sub(left)
-        ));
     }
     let free_after = frame::FRAMES.lock().free_frames();
     if free_after != free_before {

@@ -80,6 +80,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_pipe_round_trip", &pipe::pipe_round_trip),
         ("fs_host_stdio_streams", &pipe::host_stdio_streams),
         (
+            "fs_pipe_oom_in_copy_releases_the_pipe",
+            &pipe::pipe_oom_in_copy_releases_the_pipe,
+        ),
+        (
             "ring3_fs_gs_base_via_arch_prctl",
             &sys::ring3_fs_gs_base_via_arch_prctl,
         ),

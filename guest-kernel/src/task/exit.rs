@@ -31,7 +31,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
         let Some(task) = sched::current() else {
             return;
         };
-        if let Some(status) = sched::take_pending_fatal() {
+        if let Some(status) = sched::take_pending_fatal().or(task.fatal.take()) {
             kill_process(&task.process, status);
         }
         if let Some(status) = task.process.exiting() {
@@ -54,7 +54,10 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             // No handler ran to carry it: the call's temporary mask ends here.
             task.signals.set_blocked(mask);
         }
-        if task.process.exiting().is_some() || sched::take_pending_fatal_peek() {
+        if task.process.exiting().is_some()
+            || sched::take_pending_fatal_peek()
+            || task.fatal.is_some()
+        {
             continue;
         }
         // A timer tick held back while the kernel ran may end the slice: take it here.

@@ -153,6 +153,10 @@ pub struct Task {
     /// Set when the thread left the CPU with an rseq area registered: its critical
     /// section, if it was in one, is aborted on the way back to user mode.
     pub rseq_notify: bool,
+    /// A fatal status marked deep in the kernel (out of memory) while this task ran, kept
+    /// here if it left the CPU before reaching its boundary (see
+    /// [`sched::mark_current_fatal`]).
+    fatal: Option<u8>,
     /// CPU time used, in ns (updated when the task leaves the CPU).
     cpu_ns: u64,
     kernel_stack: KernelStack,
@@ -220,6 +224,7 @@ impl Task {
             saved_sigmask: None,
             exit_request: None,
             rseq_notify: false,
+            fatal: None,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
@@ -273,6 +278,7 @@ impl Task {
             saved_sigmask: None,
             exit_request: None,
             rseq_notify: false,
+            fatal: None,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,

@@ -48,8 +48,9 @@ struct PerCpu {
     need_resched: bool,
     /// The PML4 in CR3 (0: unknown).
     active_pml4: u64,
-    /// Exit status a deep kernel path (out of memory) set for the current task: it
-    /// ends at its next boundary with no lock held.
+    /// Exit status a deep kernel path (out of memory) set for the task running now (or,
+    /// outside any task, for the kernel's self-tests): it ends at its next boundary with
+    /// no lock held. Moved into the task if it leaves the CPU first.
     pending_fatal: Option<u8>,
     /// Context switches since boot.
     switches: u64,
@@ -243,6 +244,10 @@ pub fn schedule() {
     }
     if still_runnable {
         c.runq.push_back(cur);
+    }
+    // A fatal mark belongs to the task it was made for, not to whichever runs next.
+    if let Some(status) = c.pending_fatal.take() {
+        cur_ref.fatal.get_or_insert(status);
     }
     unload(c, cur_ref);
     let save: *mut u64 = &mut cur_ref.saved_rsp;
@@ -449,12 +454,14 @@ pub fn mark_current_fatal(status: u8) {
     }
 }
 
-/// True if [`mark_current_fatal`] has marked the current task.
+/// True if [`mark_current_fatal`] has marked the current task and it has not left the
+/// CPU since (then the mark is in the task: `Task::fatal`).
 pub fn take_pending_fatal_peek() -> bool {
     cpu0().pending_fatal.is_some()
 }
 
-/// Takes the fatal status set by [`mark_current_fatal`].
+/// Takes the fatal status set by [`mark_current_fatal`] while the current task (or,
+/// outside any task, the kernel's self-tests) ran.
 pub fn take_pending_fatal() -> Option<u8> {
     cpu0().pending_fatal.take()
 }
@@ -473,6 +480,9 @@ pub fn tables_freed(pml4: u64) {
 pub fn exit_current(status: u8) -> ! {
     let task = current().expect("exit_current outside a task");
     super::exit::release_thread(task);
+    // A thread on its way out that ran out of memory (clearing its `clear_child_tid`, its
+    // robust list) only failed that write, as on Linux; nobody else is killed for it.
+    cpu0().pending_fatal = None;
     let process = task.process.clone();
     let last = process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1;
     if last {

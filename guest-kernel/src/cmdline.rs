@@ -6,7 +6,7 @@
 //! - `init=PATH`: the first program to run;
 //! - `loglevel=N`: console verbosity, 0..=255;
 //! - `astra.test`, `astra.strace`, `astra.stats`, `astra.bench`, `astra.panic`,
-//!   `astra.gdb` (set by `astra-vmm --gdb`): flags, true
+//!   `astra.kstack_overflow`, `astra.gdb` (set by `astra-vmm --gdb`): flags, true
 //!   when bare or `=1`/`y`/`yes`/`on`/`true`, false with `=0`/`n`/`no`/`off`/`false`;
 //! - `astra.pvm_features=N` (decimal or `0x` hex): the PVM opt-in feature bits to ask
 //!   for instead of the default (see `platform::pvm_feature`; a probing aid, ignored on
@@ -34,6 +34,9 @@ pub struct Cmdline<'a> {
     /// `astra.panic`: panic right after boot, to exercise the crash path (like Linux's
     /// sysrq-c).
     pub panic: bool,
+    /// `astra.kstack_overflow`: overflow a task's kernel stack right after boot, to show
+    /// that its guard pages stop it (the crash report names the overflow).
+    pub kstack_overflow: bool,
     /// `astra.bench`: the boot is a benchmark run.
     pub bench: bool,
     /// `astra.pvm_features=N`: PVM opt-in feature bits to ask for (probing aid).
@@ -75,6 +78,7 @@ impl<'a> Cmdline<'a> {
                 "astra.strace" => set_flag(&mut c.strace, value),
                 "astra.stats" => set_flag(&mut c.stats, value),
                 "astra.panic" => set_flag(&mut c.panic, value),
+                "astra.kstack_overflow" => set_flag(&mut c.kstack_overflow, value),
                 "astra.gdb" => set_flag(&mut c.gdb, value),
                 "astra.bench" => set_flag(&mut c.bench, value),
                 "astra.pvm_features" => value
@@ -241,7 +245,8 @@ mod tests {
         let c = Cmdline::parse("astra.stats astra.panic=no");
         assert!(c.stats && !c.panic && !c.strace);
         let c = Cmdline::parse("astra.stats=off astra.panic");
-        assert!(!c.stats && c.panic);
+        assert!(!c.stats && c.panic && !c.kstack_overflow);
+        assert!(Cmdline::parse("astra.kstack_overflow").kstack_overflow);
         assert!(c.unknown().is_empty() && c.invalid().is_empty());
     }
 

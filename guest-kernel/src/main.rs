@@ -76,6 +76,8 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
 
     fs::host_stream::set_host_terminals(info.host_stdio);
     init_memory(&info);
+    arch::fpu::init();
+    task::kstack::init();
     time::init(info.tsc_khz);
     pic::init(arch_trap::VECTOR_IRQ_BASE as u8);
     pic::init_pit(time::TICK_HZ);
@@ -106,6 +108,9 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     syscall::set_stats(cmdline.stats);
     if cmdline.panic {
         panic!("panic requested on the kernel command line (astra.panic)");
+    }
+    if cmdline.kstack_overflow {
+        task::kstack::overflow_one();
     }
     if cmdline.loglevel.unwrap_or(4) >= 6 {
         kprintln!(

@@ -45,6 +45,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
             &uaccess_rejects_kernel_and_unmapped,
         ),
         ("timer_ticks_advance", &timer_ticks_advance),
+        (
+            "kernel_stacks_have_guard_pages",
+            &crate::task::kstack::selftest,
+        ),
         ("ring3_syscall_entry", &ring3_syscall_entry),
         ("ring3_int80_entry", &ring3_int80_entry),
         (
@@ -75,6 +79,10 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
         ("fs_pipe_round_trip", &pipe::pipe_round_trip),
         ("fs_host_stdio_streams", &pipe::host_stdio_streams),
+        (
+            "fs_pipe_oom_in_copy_releases_the_pipe",
+            &pipe::pipe_oom_in_copy_releases_the_pipe,
+        ),
         (
             "ring3_fs_gs_base_via_arch_prctl",
             &sys::ring3_fs_gs_base_via_arch_prctl,
@@ -410,7 +418,9 @@ fn run_blob_with(code: &[u8], bench_skip_ud2: bool, arg: u64) -> Result<sched::F
             code.len().min(4096),
         )
     };
-    for i in 0..2 {
+    // Two pages of data and stack (the stack starts at the top of the second), and a
+    // third above the stack for the signal tests' alternate stack.
+    for i in 0..3 {
         let pa = frame::alloc_zeroed().ok_or("out of frames")?;
         space
             .map(

@@ -170,7 +170,9 @@ pub fn signal_name(sig: u8) -> &'static str {
 /// Reports a fault in the kernel itself and ends the VM as a kernel panic.
 pub fn kernel_fault(frame: &TrapFrame) -> ! {
     use crate::drivers::console::write_fmt_emergency as emit;
-    let cr2 = if frame.vector_number() == 14 {
+    // A double fault is most likely a page fault that could not push its frame: CR2
+    // still holds the address.
+    let cr2 = if matches!(frame.vector_number(), 8 | 14) {
         platform::fault_address()
     } else {
         0
@@ -183,6 +185,18 @@ pub fn kernel_fault(frame: &TrapFrame) -> ! {
         frame.rip,
         cr2
     ));
+    if crate::task::kstack::is_guard_address(cr2)
+        || crate::task::kstack::is_guard_address(frame.rsp)
+    {
+        emit(format_args!(
+            "  kernel stack overflow: {:#x} is in a stack's guard pages\n",
+            if crate::task::kstack::is_guard_address(cr2) {
+                cr2
+            } else {
+                frame.rsp
+            }
+        ));
+    }
     emit(format_args!(
         "  rax={:#018x} rbx={:#018x} rcx={:#018x} rdx={:#018x}\n  rsi={:#018x} rdi={:#018x} rbp={:#018x} rsp={:#018x}\n",
         frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.rsp

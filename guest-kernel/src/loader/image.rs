@@ -200,8 +200,15 @@ pub fn image_end(elf: &ElfImage, bias: u64) -> u64 {
 }
 
 /// The auxiliary vector a static program gets (the stack builder adds `AT_RANDOM`,
-/// `AT_EXECFN` and `AT_PLATFORM`). `phdr` is where the program headers are mapped.
-pub fn auxv(elf: &ElfImage, bias: u64, phdr: u64, hwcap: u64) -> Vec<(u64, u64)> {
+/// `AT_EXECFN` and `AT_PLATFORM`). `phdr` is where the program headers are mapped;
+/// `min_sigstack` the smallest stack a signal frame fits on.
+pub fn auxv(
+    elf: &ElfImage,
+    bias: u64,
+    phdr: u64,
+    hwcap: u64,
+    min_sigstack: u64,
+) -> Vec<(u64, u64)> {
     alloc::vec![
         (stack::AT_PHDR, phdr),
         (stack::AT_PHENT, u64::from(elf.phentsize)),
@@ -220,6 +227,7 @@ pub fn auxv(elf: &ElfImage, bias: u64, phdr: u64, hwcap: u64) -> Vec<(u64, u64)>
         (stack::AT_HWCAP, hwcap),
         // No HWCAP2 features (e.g. FSGSBASE) are enabled for user mode.
         (stack::AT_HWCAP2, 0),
+        (stack::AT_MINSIGSTKSZ, min_sigstack),
     ]
 }
 
@@ -407,7 +415,7 @@ mod tests {
     fn auxiliary_vector() {
         let elf = image(true, &[seg(0, 0, 0x1000, 0x1000, R)]);
         let bias = 0x5555_5555_0000;
-        let aux = auxv(&elf, bias, bias + 64, 0x178b_fbff);
+        let aux = auxv(&elf, bias, bias + 64, 0x178b_fbff, 3400);
         let get = |key| aux.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
         assert_eq!(get(stack::AT_PHDR), Some(bias + 64));
         assert_eq!(get(stack::AT_PHENT), Some(56));
@@ -417,6 +425,7 @@ mod tests {
         assert_eq!(get(stack::AT_ENTRY), Some(bias + 0x10));
         assert_eq!(get(stack::AT_CLKTCK), Some(100));
         assert_eq!(get(stack::AT_HWCAP), Some(0x178b_fbff));
+        assert_eq!(get(stack::AT_MINSIGSTKSZ), Some(3400));
         assert_eq!(get(stack::AT_SECURE), Some(0));
         for id in [stack::AT_UID, stack::AT_EUID, stack::AT_GID, stack::AT_EGID] {
             assert_eq!(get(id), Some(0));

@@ -63,8 +63,7 @@ pub const AT_EXECFN: u64 = 31;
 /// Address of the vDSO ELF header.
 #[allow(dead_code)] // no vDSO yet
 pub const AT_SYSINFO_EHDR: u64 = 33;
-/// Minimal signal stack size.
-#[allow(dead_code)] // given once signal delivery exists
+/// Minimal signal stack size (what a signal frame with this CPU's FPU state needs).
 pub const AT_MINSIGSTKSZ: u64 = 51;
 
 /// Longest single argument or environment string, with its NUL (Linux `MAX_ARG_STRLEN`).

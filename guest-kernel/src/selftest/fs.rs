@@ -73,6 +73,9 @@ mod nr {
 pub(super) struct Harness {
     proc: Box<Task>,
     frame: TrapFrame,
+    /// The fatal status a call marked (out of memory), taken so that it cannot reach a
+    /// task that runs later.
+    fatal: Option<u8>,
 }
 
 impl Harness {
@@ -90,13 +93,33 @@ impl Harness {
         Ok(Harness {
             proc,
             frame: TrapFrame::new_user(0x40_0000, top),
+            fatal: None,
         })
     }
 
     pub(super) fn call(&mut self, nr: u64, args: &[u64]) -> SysResult {
         let mut a = [0u64; 6];
         a[..args.len()].copy_from_slice(args);
-        syscall::invoke(&mut self.proc, &mut self.frame, nr, a)
+        let result = syscall::invoke(&mut self.proc, &mut self.frame, nr, a);
+        if let Some(status) = crate::task::sched::take_pending_fatal() {
+            self.fatal.get_or_insert(status);
+        }
+        result
+    }
+
+    /// The fatal status a call marked the harness's task with, if any.
+    pub(super) fn fatal(&self) -> Option<u8> {
+        self.fatal
+    }
+
+    /// The harness's task (to share what it opened with another harness).
+    pub(super) fn task(&self) -> &Task {
+        &self.proc
+    }
+
+    /// Its task, writable.
+    pub(super) fn task_mut(&mut self) -> &mut Task {
+        &mut self.proc
     }
 
     /// Like `call`, expecting success.

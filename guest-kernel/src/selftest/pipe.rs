@@ -3,6 +3,9 @@
 
 use super::fs::{Harness, BUF_VA, OBJ_VA};
 use super::{check, TestResult};
+use alloc::format;
+use alloc::vec::Vec;
+
 use crate::errno::Errno;
 
 const READ: u64 = 0;
@@ -104,5 +107,93 @@ pub fn host_stdio_streams() -> TestResult {
     let tty = h.ok(OPEN, &[OBJ_VA + 256, O_RDWR])?;
     h.ok(IOCTL, &[tty, TIOCGWINSZ, OBJ_VA])?;
     check(h.get(OBJ_VA, 4)? == [24, 0, 80, 0], "/dev/tty is 80x24")?;
+    Ok(())
+}
+
+/// Takes every free frame (2 MiB blocks first, in one go); gives them back when dropped.
+struct Hoard {
+    blocks: Vec<u64>,
+    frames: Vec<u64>,
+}
+
+impl Hoard {
+    fn take_all() -> Self {
+        let mut h = Hoard {
+            blocks: Vec::new(),
+            frames: Vec::new(),
+        };
+        let mut frames = crate::mm::frame::FRAMES.lock();
+        while h.blocks.try_reserve(1).is_ok() {
+            let Some(b) = frames.alloc_block() else {
+                break;
+            };
+            h.blocks.push(b);
+        }
+        while h.frames.try_reserve(1).is_ok() {
+            let Some(f) = frames.alloc() else {
+                break;
+            };
+            h.frames.push(f);
+        }
+        h
+    }
+}
+
+impl Drop for Hoard {
+    fn drop(&mut self) {
+        let mut frames = crate::mm::frame::FRAMES.lock();
+        for b in self.blocks.drain(..) {
+            frames.free_block(b);
+        }
+        for f in self.frames.drain(..) {
+            frames.free(f);
+        }
+    }
+}
+
+/// Regression: running out of memory while a pipe's bytes are copied out to the reader
+/// (under the pipe's lock) marks the reader to be killed (137) and unwinds with the pipe
+/// unlocked: another task then reads and writes the same pipe.
+pub fn pipe_oom_in_copy_releases_the_pipe() -> TestResult {
+    const MMAP: u64 = 9;
+    let mut a = Harness::new("/bin/hello")?;
+    a.ok(PIPE2, &[OBJ_VA, 0])?;
+    let (r, w) = (
+        u64::from(a.u32_at(OBJ_VA)?),
+        u64::from(a.u32_at(OBJ_VA + 4)?),
+    );
+    a.put(BUF_VA, b"sixteen bytes ok")?;
+    check(a.ok(WRITE, &[w, BUF_VA, 16])? == 16, "write")?;
+    // An untouched anonymous buffer: the copy must fault its first page in.
+    let untouched = a.ok(MMAP, &[0, 1 << 21, 3, 0x22, u64::MAX, 0])?;
+    let hoard = Hoard::take_all();
+    let got = a.call(READ, &[r, untouched, 16]);
+    drop(hoard);
+    check(got.is_err(), &format!("read with no memory: {got:?}"))?;
+    check(
+        a.fatal() == Some(128 + crate::signal::sig::SIGKILL),
+        &format!("the reader is marked to die with 137: {:?}", a.fatal()),
+    )?;
+    let (rf, wf) = {
+        let files = a.task().files.lock();
+        (files.get(r), files.get(w))
+    };
+    let (rf, wf) = (
+        rf.map_err(|e| format!("{e:?}"))?,
+        wf.map_err(|e| format!("{e:?}"))?,
+    );
+    let mut b = Harness::new("/bin/hello")?;
+    {
+        let mut files = b.task_mut().files.lock();
+        files.install(10, rf, false).map_err(|e| format!("{e:?}"))?;
+        files.install(11, wf, false).map_err(|e| format!("{e:?}"))?;
+    }
+    check(
+        b.ok(READ, &[10, BUF_VA + 64, 100])? == 16,
+        "the other task reads the pipe",
+    )?;
+    check(b.get(BUF_VA + 64, 16)? == b"sixteen bytes ok", "contents")?;
+    check(b.ok(WRITE, &[11, BUF_VA, 4])? == 4, "and writes it")?;
+    check(b.fatal().is_none(), "the other task is not marked")?;
     Ok(())
 }

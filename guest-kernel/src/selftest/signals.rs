@@ -17,10 +17,11 @@ global_asm!(
     ".global sys_blob_altstack",
     ".global sys_blob_altstack_end",
     "sys_blob_altstack:",
-    // sigaltstack({0x600800, 0, 0x800}, NULL)
-    "mov qword ptr [0x600100], 0x600800",
+    // sigaltstack({0x602000, 0, 0x1000}, NULL): the third data page (a frame with
+    // AVX-512 state takes ~3.2 KiB, more than MINSIGSTKSZ, as on Linux).
+    "mov qword ptr [0x600100], 0x602000",
     "mov qword ptr [0x600108], 0",
-    "mov qword ptr [0x600110], 0x800",
+    "mov qword ptr [0x600110], 0x1000",
     "mov edi, 0x600100",
     "xor esi, esi",
     "mov eax, 131",
@@ -387,7 +388,7 @@ pub(super) fn ring3_fault_handler_on_altstack_and_sigreturn() -> TestResult {
     )?;
     let rsp = peek(&proc, d + 0x428)?;
     check(
-        rsp > d + 0x800 && rsp <= d + 0x1000,
+        rsp > d + 0x2000 && rsp <= d + 0x3000,
         &format!("handler rsp {rsp:#x} is not on the alternate stack"),
     )?;
     check(rsp % 16 == 8, "handler rsp is not aligned as after a call")?;
@@ -402,7 +403,7 @@ pub(super) fn ring3_fault_handler_on_altstack_and_sigreturn() -> TestResult {
     )?;
     let fpstate = peek(&proc, d + 0x448)?;
     check(
-        fpstate % 64 == 0 && fpstate > rsp && fpstate < d + 0x1000,
+        fpstate % 64 == 0 && fpstate > rsp && fpstate < d + 0x3000,
         &format!("fpstate pointer {fpstate:#x}"),
     )?;
     check(

@@ -2,13 +2,14 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::frame::{self, RtSigFrame};
 use super::{
     default_action, fault_info, name, sa, si_code, sig, DefaultAction, FpStatus, SigAction,
     SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
 };
-use crate::arch::cpu::{self, FxArea};
+use crate::arch::fpu::{self, FpuState};
 use crate::arch::platform;
 use crate::arch::trap::TrapFrame;
 use crate::errno::Errno;
@@ -31,16 +32,15 @@ pub enum FaultOutcome {
 /// the current process, as Linux's `force_sig_fault` does: a blocked or ignored fault
 /// signal reverts to the default action. With a handler, the frame is switched to it.
 pub fn deliver_fault(frame: &mut TrapFrame, vector: u64, fault_addr: u64) -> FaultOutcome {
-    let fp = if vector == 16 || vector == 19 {
-        let mut fx = FxArea([0; 512]);
-        cpu::fxsave(&mut fx);
-        FpStatus {
-            fcw: u16::from_le_bytes([fx.0[0], fx.0[1]]),
-            fsw: u16::from_le_bytes([fx.0[2], fx.0[3]]),
-            mxcsr: fx.mxcsr(),
+    let fp = match (vector == 16 || vector == 19)
+        .then(FpuState::capture)
+        .flatten()
+    {
+        Some(state) => {
+            let (fcw, fsw, mxcsr) = state.status();
+            FpStatus { fcw, fsw, mxcsr }
         }
-    } else {
-        FpStatus::default()
+        None => FpStatus::default(),
     };
     let info = fault_info(vector, frame.error_code, fault_addr, frame.rip, fp);
     let Some(proc) = task::sched::current() else {
@@ -158,19 +158,38 @@ fn push_frame(
             action.handler
         ));
     }
+    // A handler interrupts a restartable sequence: the frame records its abort handler.
+    crate::task::rseq_fixup(proc, regs)
+        .map_err(|_| format!("bad rseq critical section at rip {:#x}", regs.rip))?;
     let on_altstack = action.flags & sa::SA_ONSTACK != 0;
-    let place = frame::place(regs.rsp, &proc.signals.altstack, on_altstack).ok_or_else(|| {
-        format!(
-            "no room for a signal frame below rsp {:#x} (alternate stack {:#x}+{:#x})",
-            regs.rsp,
-            proc.signals.altstack.saved().sp,
-            proc.signals.altstack.saved().size
-        )
-    })?;
-    let mut fx = FxArea([0; 512]);
-    cpu::fxsave(&mut fx);
-    // The software-reserved tail: no XSAVE extension follows (Linux reads magic there).
-    fx.0[464..].fill(0);
+    let image_size = fpu::state_size() as u64;
+    let fpstate_size = frame::fpstate_size(image_size);
+    let place = frame::place(regs.rsp, &proc.signals.altstack, on_altstack, fpstate_size)
+        .ok_or_else(|| {
+            format!(
+                "no room for a signal frame below rsp {:#x} (alternate stack {:#x}+{:#x})",
+                regs.rsp,
+                proc.signals.altstack.saved().sp,
+                proc.signals.altstack.saved().size
+            )
+        })?;
+    let mut fpstate = Vec::new();
+    fpstate
+        .try_reserve_exact(fpstate_size as usize)
+        .map_err(|_| String::from("no memory for the FPU state"))?;
+    let state = FpuState::capture().ok_or("no memory for the FPU state")?;
+    fpstate.extend_from_slice(state.bytes());
+    drop(state);
+    // The software-reserved tail of the legacy region says whether an XSAVE image
+    // follows (Linux's `_fpx_sw_bytes`), and the image ends with a second magic word.
+    let xfeatures = fpu::xfeatures();
+    let sw = if xfeatures != 0 {
+        fpstate.extend_from_slice(&frame::FP_XSTATE_MAGIC2.to_le_bytes());
+        frame::sw_bytes(image_size, xfeatures)
+    } else {
+        [0; 48]
+    };
+    fpstate[fpu::SW_RESERVED..fpu::LEGACY_SIZE].copy_from_slice(&sw);
     // The mask `sigreturn` restores: the one a call like `ppoll` replaced for its wait,
     // if one did (Linux's restore-sigmask), else the current one.
     let old_mask = proc.saved_sigmask.take().unwrap_or(proc.signals.blocked());
@@ -182,7 +201,7 @@ fn push_frame(
         action.restorer,
         place.fpstate,
     );
-    write_user(proc, place.fpstate, &fx.0)
+    write_user(proc, place.fpstate, &fpstate)
         .and_then(|()| write_user_obj(proc, place.frame, &built))
         .map_err(|_| format!("signal frame at {:#x} is not writable", place.frame))?;
 
@@ -203,7 +222,7 @@ fn push_frame(
         platform::user_selectors(),
     );
     // Handlers start with a clean FPU, as on Linux.
-    cpu::fxrstor(&FxArea::initial());
+    fpu::load_initial();
     Ok(())
 }
 
@@ -221,17 +240,44 @@ pub fn sigreturn(proc: &mut Task, regs: &mut TrapFrame) -> u64 {
     if let Err(e) = frame::restore(&uc.mcontext, &mut restored, platform::user_selectors()) {
         return bad_frame(proc, uc_addr, &format!("{e:?}"));
     }
-    let fx = match uc.mcontext.fpstate {
-        0 => FxArea::initial(),
+    match uc.mcontext.fpstate {
+        0 => fpu::load_initial(),
         addr => {
-            let mut fx = FxArea([0; 512]);
-            if read_user(proc, addr, &mut fx.0).is_err() {
+            let Some(mut state) = FpuState::initial() else {
+                return bad_frame(proc, uc_addr, "no memory for the FPU state");
+            };
+            // The legacy region first: its reserved tail says what follows.
+            let legacy = &mut state.bytes_mut()[..fpu::LEGACY_SIZE];
+            if read_user(proc, addr, legacy).is_err() {
                 return bad_frame(proc, uc_addr, "FPU state not readable");
             }
-            fx
+            let mut sw = [0u8; 48];
+            sw.copy_from_slice(&legacy[fpu::SW_RESERVED..]);
+            let image_size = fpu::state_size() as u64;
+            let xfeatures = if fpu::xfeatures() != 0 {
+                frame::parse_sw_bytes(&sw, image_size)
+            } else {
+                None
+            };
+            let xfeatures = match xfeatures {
+                Some(x) => {
+                    let mut magic2 = [0u8; 4];
+                    let rest = &mut state.bytes_mut()[fpu::LEGACY_SIZE..];
+                    if read_user(proc, addr + fpu::LEGACY_SIZE as u64, rest).is_err()
+                        || read_user(proc, addr + image_size, &mut magic2).is_err()
+                    {
+                        return bad_frame(proc, uc_addr, "FPU state not readable");
+                    }
+                    // Without the closing magic the image is not trusted past the
+                    // legacy region (Linux's check_xstate_in_sigframe).
+                    (u32::from_le_bytes(magic2) == frame::FP_XSTATE_MAGIC2).then_some(x)
+                }
+                None => None,
+            };
+            state.sanitize(xfeatures.unwrap_or(0), xfeatures.is_none());
+            state.restore();
         }
-    };
-    cpu::fxrstor(&fx);
+    }
     *regs = restored;
     // Linux ignores errors here (e.g. EPERM when returning onto the stack itself).
     let _ = proc.signals.altstack.set(&uc.stack, regs.rsp);

@@ -10,7 +10,10 @@
 //!                         uc_sigmask (8 bytes: the kernel's sigset)
 //!         siginfo         128 bytes
 //!         (padding)
-//! fpstate (64-aligned)    512-byte FXSAVE image, pointed to by uc_mcontext.fpstate
+//! fpstate (64-aligned)    the FPU state, pointed to by uc_mcontext.fpstate: an XSAVE
+//!                         image (standard format) followed by FP_XSTATE_MAGIC2, with
+//!                         Linux's `_fpx_sw_bytes` in the legacy region's reserved tail;
+//!                         or a 512-byte FXSAVE image on CPUs without XSAVE
 //! ```
 //!
 //! rdi = signal, rsi = &siginfo, rdx = &ucontext; `(rsp + 8) % 16 == 0` as after a call.
@@ -143,8 +146,50 @@ const _: () = {
     assert!(offset_of!(RtSigFrame, info) == 312);
 };
 
-/// Size of the FXSAVE image in the frame.
-pub const FPSTATE_SIZE: u64 = 512;
+/// Size of an FXSAVE image (the frame's FPU state without XSAVE).
+pub const FXSAVE_SIZE: u64 = 512;
+/// `_fpx_sw_bytes.magic1`: an XSAVE image follows the legacy region.
+pub const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+/// The word after the XSAVE image.
+pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
+/// Size of the trailing magic word.
+pub const FP_XSTATE_MAGIC2_SIZE: u64 = 4;
+
+/// Bytes the FPU state takes in a frame: the image of `image_size` bytes, plus the
+/// trailing magic word when it is an XSAVE image (larger than FXSAVE's).
+pub const fn fpstate_size(image_size: u64) -> u64 {
+    if image_size > FXSAVE_SIZE {
+        image_size + FP_XSTATE_MAGIC2_SIZE
+    } else {
+        image_size
+    }
+}
+
+/// Linux's `struct _fpx_sw_bytes`, in the last 48 bytes of the legacy region of the
+/// frame's FPU state: says an XSAVE image follows, how large, and which components.
+pub fn sw_bytes(image_size: u64, xfeatures: u64) -> [u8; 48] {
+    let mut b = [0u8; 48];
+    b[0..4].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
+    let extended = (image_size + FP_XSTATE_MAGIC2_SIZE) as u32;
+    b[4..8].copy_from_slice(&extended.to_le_bytes());
+    b[8..16].copy_from_slice(&xfeatures.to_le_bytes());
+    b[16..20].copy_from_slice(&(image_size as u32).to_le_bytes());
+    b
+}
+
+/// What a frame's `_fpx_sw_bytes` claim, checked as Linux's `check_xstate_in_sigframe`
+/// does against the image size the kernel uses: the components of an XSAVE image that
+/// follows, or `None` for a legacy (FXSAVE-only) state.
+pub fn parse_sw_bytes(b: &[u8; 48], image_size: u64) -> Option<u64> {
+    let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let xfeatures = u64::from_le_bytes(b[8..16].try_into().unwrap_or_default());
+    let extended = u64::from(word(4));
+    let size = u64::from(word(16));
+    (word(0) == FP_XSTATE_MAGIC1
+        && size == image_size
+        && extended == image_size + FP_XSTATE_MAGIC2_SIZE)
+        .then_some(xfeatures)
+}
 /// Bytes below the interrupted stack pointer the frame must not touch (the ABI's red
 /// zone).
 const RED_ZONE: u64 = 128;
@@ -153,8 +198,11 @@ pub const UC_SIGCONTEXT_SS: u64 = 0x2;
 /// See [`UC_SIGCONTEXT_SS`].
 pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
 
-/// The smallest alternate stack a handler frame fits on (for `AT_MINSIGSTKSZ`).
-pub const MIN_FRAME_STACK: u64 = FPSTATE_SIZE + 64 + size_of::<RtSigFrame>() as u64 + 32;
+/// The smallest alternate stack a handler frame with `fpstate_size` bytes of FPU state
+/// fits on (for `AT_MINSIGSTKSZ`).
+pub const fn min_frame_stack(fpstate_size: u64) -> u64 {
+    fpstate_size + 64 + size_of::<RtSigFrame>() as u64 + 32
+}
 
 /// RFLAGS bits user mode may restore (Linux's `FIX_EFLAGS`): AC, OF, DF, TF, SF, ZF,
 /// AF, PF, CF, RF.
@@ -178,7 +226,7 @@ const USER_FLAGS_BASE: u64 = 0x202;
 pub struct Placement {
     /// The handler's stack pointer; the frame starts here.
     pub frame: u64,
-    /// The FXSAVE image.
+    /// The FPU state.
     pub fpstate: u64,
 }
 
@@ -194,8 +242,8 @@ impl Placement {
     }
 }
 
-/// Places a frame for a thread interrupted at stack pointer `sp` (Linux's
-/// `get_sigframe`): below the red zone, or at the top of the alternate stack when the
+/// Places a frame with `fpstate_size` bytes of FPU state for a thread interrupted at
+/// stack pointer `sp` (Linux's `get_sigframe`): below the red zone, or at the top of the alternate stack when the
 /// action asks for it (`on_altstack`) and the thread is not already on it. `None` when
 /// it would not fit: off the alternate stack, or below address 0.
 ///
@@ -203,7 +251,12 @@ impl Placement {
 /// the alternate stack chosen before anything can fail: a thread whose `rsp` is below 128
 /// (a wild stack pointer, the usual reason to want an alternate stack) still gets its
 /// `SA_ONSTACK` handler.
-pub fn place(sp: u64, altstack: &AltStack, on_altstack: bool) -> Option<Placement> {
+pub fn place(
+    sp: u64,
+    altstack: &AltStack,
+    on_altstack: bool,
+    fpstate_size: u64,
+) -> Option<Placement> {
     let nested = altstack.on_stack(sp);
     let below_red_zone = sp.wrapping_sub(RED_ZONE);
     let entering = on_altstack && altstack.state_at(below_red_zone) == 0;
@@ -212,7 +265,7 @@ pub fn place(sp: u64, altstack: &AltStack, on_altstack: bool) -> Option<Placemen
     } else {
         sp.checked_sub(RED_ZONE)?
     };
-    let fpstate = top.checked_sub(FPSTATE_SIZE)? & !63;
+    let fpstate = top.checked_sub(fpstate_size)? & !63;
     let frame = (fpstate.checked_sub(size_of::<RtSigFrame>() as u64)? & !15).checked_sub(8)?;
     if (nested || entering) && !altstack.contains(frame) {
         return None;
@@ -386,37 +439,55 @@ mod tests {
 
     #[test]
     fn frames_sit_below_the_red_zone_aligned_like_a_call() {
-        let p = place(0x7fff_0000, &AltStack::default(), true).unwrap();
+        let p = place(0x7fff_0000, &AltStack::default(), true, FXSAVE_SIZE).unwrap();
         assert_eq!(p.fpstate % 64, 0);
-        assert!(p.fpstate + FPSTATE_SIZE <= 0x7fff_0000 - 128);
+        assert!(p.fpstate + FXSAVE_SIZE <= 0x7fff_0000 - 128);
         assert_eq!((p.frame + 8) % 16, 0);
         assert!(p.frame + size_of::<RtSigFrame>() as u64 <= p.fpstate);
         assert_eq!(p.ucontext(), p.frame + 8);
         assert_eq!(p.siginfo(), p.frame + 312);
-        assert_eq!(place(100, &AltStack::default(), false), None);
+        assert_eq!(place(100, &AltStack::default(), false, FXSAVE_SIZE), None);
         // With an alternate stack and SA_ONSTACK, a stack pointer below the red zone
         // still gets the handler, on the alternate stack (Linux's get_sigframe).
         let alt = altstack(0x10_0000, 0x2000);
         for low in [0, 8, 64, 127] {
-            let p = place(low, &alt, true).unwrap();
+            let p = place(low, &alt, true, FXSAVE_SIZE).unwrap();
             assert!(alt.contains(p.frame), "rsp {low}: frame {:#x}", p.frame);
         }
-        assert_eq!(place(64, &alt, false), None);
+        assert_eq!(place(64, &alt, false, FXSAVE_SIZE), None);
     }
 
     #[test]
     fn frames_go_on_the_alternate_stack_when_asked() {
         let alt = altstack(0x10_0000, 0x2000);
-        let p = place(0x7fff_0000, &alt, true).unwrap();
-        assert!(p.frame > 0x10_0000 && p.fpstate + FPSTATE_SIZE <= 0x10_2000);
+        let p = place(0x7fff_0000, &alt, true, FXSAVE_SIZE).unwrap();
+        assert!(p.frame > 0x10_0000 && p.fpstate + FXSAVE_SIZE <= 0x10_2000);
         // Without SA_ONSTACK the thread's own stack is used.
-        let q = place(0x7fff_0000, &alt, false).unwrap();
+        let q = place(0x7fff_0000, &alt, false, FXSAVE_SIZE).unwrap();
         assert!(q.frame > 0x7ffe_0000);
         // Nested: already on the alternate stack, continue below the current sp.
-        let r = place(0x10_1800, &alt, true).unwrap();
+        let r = place(0x10_1800, &alt, true, FXSAVE_SIZE).unwrap();
         assert!(r.frame < 0x10_1800 - 128 && r.frame > 0x10_0000);
         // Nested but out of room: refused rather than running off the stack.
-        assert_eq!(place(0x10_0300, &alt, true), None);
+        assert_eq!(place(0x10_0300, &alt, true, FXSAVE_SIZE), None);
+    }
+
+    #[test]
+    fn xsave_state_in_frames_is_described_as_linux_does() {
+        assert_eq!(fpstate_size(512), 512);
+        assert_eq!(fpstate_size(2696), 2700);
+        let b = sw_bytes(2696, 0xe7);
+        assert_eq!(parse_sw_bytes(&b, 2696), Some(0xe7));
+        // Another size, or no magic: a legacy frame.
+        assert_eq!(parse_sw_bytes(&b, 832), None);
+        assert_eq!(parse_sw_bytes(&[0; 48], 2696), None);
+        let mut bad = b;
+        bad[4] ^= 1;
+        assert_eq!(parse_sw_bytes(&bad, 2696), None);
+        // A big frame still fits below the red zone, 64-aligned.
+        let p = place(0x7fff_0000, &AltStack::default(), false, 2700).unwrap();
+        assert!(p.fpstate % 64 == 0 && p.fpstate + 2700 <= 0x7fff_0000 - 128);
+        assert!(p.frame + size_of::<RtSigFrame>() as u64 <= p.fpstate);
     }
 
     #[test]
@@ -432,9 +503,10 @@ mod tests {
             0,
         )
         .unwrap();
-        // 2048 bytes hold a frame (MIN_FRAME_STACK < 2048).
-        assert!(MIN_FRAME_STACK <= ss::MINSIGSTKSZ);
-        assert!(place(0x7fff_0000, &alt, true).is_some());
+        // 2048 bytes hold a frame with FXSAVE state (not one with AVX-512's: Linux gives
+        // such programs AT_MINSIGSTKSZ).
+        assert!(min_frame_stack(FXSAVE_SIZE) <= ss::MINSIGSTKSZ);
+        assert!(place(0x7fff_0000, &alt, true, FXSAVE_SIZE).is_some());
     }
 
     fn regs() -> TrapFrame {

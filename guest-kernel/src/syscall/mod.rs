@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::errno::Errno;
 pub use info::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK, RLIM_INFINITY};
-pub use proc::ThreadState;
+pub use proc::{Rseq, ThreadState};
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -3,8 +3,8 @@
 //!
 //! Every process runs as root: uid, gid and their effective and saved values are 0, as
 //! the loader's auxv (`AT_UID`...) says, so files in the rootfs are accessible whatever
-//! their owner. A process has one thread whose id is the process id; a process started
-//! by the kernel has parent 0, as init has on Linux.
+//! their owner. A process's first thread has the process id as its thread id; a process
+//! started by the kernel has parent 0, as init has on Linux.
 
 use super::{Ctx, Errno, SysResult};
 use crate::arch::cpu::{self, SegmentBase};
@@ -131,9 +131,8 @@ fn write_rseq_cpu(ctx: &mut Ctx<'_>, addr: u64, cpu_id: u32) -> Result<(), Errno
 /// signature, EINVAL for another area. Unregistering needs the same area, length and
 /// signature.
 ///
-/// No rseq critical section is ever aborted: the thread is never preempted or migrated
-/// (there is no scheduler yet), and signal delivery does not look at `rseq_cs` — the
-/// scheduler must add that when it preempts.
+/// A critical section the thread is in when it is preempted or gets a signal is aborted
+/// on the way back to user mode (`task::rseq`); there is one CPU, so `cpu_id` stays 0.
 pub fn rseq(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (addr, len, flags, sig) = (a[0], a[1] as u32, a[2], a[3] as u32);
     let current = ctx.task.thread.rseq;

@@ -7,7 +7,8 @@
 //! and namespaces, pidfds and cgroups are refused as unsupported.
 
 use super::{Ctx, Errno, SysResult};
-use crate::arch::cpu::{self, FxArea};
+use crate::arch::cpu;
+use crate::arch::fpu::FpuState;
 use crate::task::sched;
 
 /// Clone flags (`<linux/sched.h>`).
@@ -216,8 +217,7 @@ fn do_clone(ctx: &mut Ctx<'_>, args: &CloneArgs) -> SysResult {
     if args.stack != 0 {
         frame.rsp = args.stack;
     }
-    let mut fpu = FxArea([0; 512]);
-    cpu::fxsave(&mut fpu);
+    let fpu = FpuState::capture().ok_or(Errno::EAGAIN)?;
     let share_files = args.flags & CLONE_FILES != 0;
     let share_fs = args.flags & CLONE_FS != 0;
     let mut child = ctx.task.new_thread(&frame, &fpu, share_files, share_fs)?;

@@ -31,7 +31,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
         let Some(task) = sched::current() else {
             return;
         };
-        if let Some(status) = sched::take_pending_fatal() {
+        if let Some(status) = sched::take_pending_fatal().or(task.fatal.take()) {
             kill_process(&task.process, status);
         }
         if let Some(status) = task.process.exiting() {
@@ -40,12 +40,24 @@ pub fn return_to_user(frame: &mut TrapFrame) {
         if let Some(status) = task.exit_request.take() {
             sched::exit_current(status);
         }
+        if core::mem::take(&mut task.rseq_notify) && rseq_fixup(task, frame).is_err() {
+            crate::kprintln!(
+                "astra: {}: bad rseq critical section at rip {:#x}",
+                task.name(),
+                frame.rip
+            );
+            task.signals
+                .force(crate::signal::SigInfo::kernel(crate::signal::sig::SIGSEGV));
+        }
         crate::signal::deliver_pending(task, frame);
         if let Some(mask) = task.saved_sigmask.take() {
             // No handler ran to carry it: the call's temporary mask ends here.
             task.signals.set_blocked(mask);
         }
-        if task.process.exiting().is_some() || sched::take_pending_fatal_peek() {
+        if task.process.exiting().is_some()
+            || sched::take_pending_fatal_peek()
+            || task.fatal.is_some()
+        {
             continue;
         }
         // A timer tick held back while the kernel ran may end the slice: take it here.
@@ -58,6 +70,16 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             frame.return_by_iret();
         }
         return;
+    }
+}
+
+/// Aborts the thread's rseq critical section if `frame` is inside one (after it was
+/// preempted or before a signal handler runs). `Err`: the section's descriptor is
+/// malformed, and the thread must get SIGSEGV.
+pub fn rseq_fixup(task: &mut Task, frame: &mut TrapFrame) -> Result<(), super::rseq::BadRseq> {
+    match task.thread.rseq {
+        Some(reg) => super::rseq::fixup(&mut task.mm.lock(), &reg, frame),
+        None => Ok(()),
     }
 }
 

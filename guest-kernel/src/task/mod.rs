@@ -13,12 +13,13 @@
 
 mod exit;
 pub mod futex;
+pub mod kstack;
+pub mod rseq;
 pub mod sched;
 pub mod wait;
 
-pub use exit::{kill_process, return_to_user};
+pub use exit::{kill_process, return_to_user, rseq_fixup};
 
-use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -26,7 +27,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::arch::context;
-use crate::arch::cpu::FxArea;
+use crate::arch::fpu::FpuState;
 use crate::arch::platform;
 use crate::arch::trap::{self, TrapFrame};
 use crate::errno::Errno;
@@ -36,9 +37,7 @@ use crate::mm::user::UserMemory;
 use crate::mm::Mm;
 use crate::signal::SignalState;
 use crate::syscall::{Rlimits, ThreadState};
-
-/// Size of each task's kernel stack.
-const KERNEL_STACK_SIZE: usize = 64 * 1024;
+use kstack::KernelStack;
 
 /// The fs context of a task (`CLONE_FS` shares it).
 #[derive(Clone, Debug)]
@@ -112,43 +111,6 @@ impl Process {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-/// A task's kernel stack, page-aligned. It is never mapped in user-mode page tables: the
-/// entry code moves frames to it from the trampoline after switching to the kernel's
-/// tables. The heap lives in the 2 MiB direct map, so there is no unmapped guard page
-/// below it yet.
-struct KernelStack {
-    base: *mut u8,
-}
-
-impl KernelStack {
-    const LAYOUT: Layout = match Layout::from_size_align(KERNEL_STACK_SIZE, 4096) {
-        Ok(l) => l,
-        Err(_) => panic!("bad kernel stack layout"),
-    };
-
-    fn new() -> Option<Self> {
-        // Within the kernel-heap budget, so that a thread bomb meets EAGAIN first.
-        crate::mm::kalloc::charge(KERNEL_STACK_SIZE).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let base = unsafe { alloc_zeroed(Self::LAYOUT) };
-        (!base.is_null()).then_some(KernelStack { base })
-    }
-
-    fn range(&self) -> (u64, u64) {
-        (
-            self.base as u64,
-            self.base as u64 + KERNEL_STACK_SIZE as u64,
-        )
-    }
-}
-
-impl Drop for KernelStack {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with the same layout.
-        unsafe { dealloc(self.base, Self::LAYOUT) };
-    }
-}
-
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskState {
@@ -183,11 +145,18 @@ pub struct Task {
     pub saved_sigmask: Option<crate::signal::SigSet>,
     /// Set by `exit`: the thread ends with this status at its return to user mode.
     pub exit_request: Option<u8>,
+    /// Set when the thread left the CPU with an rseq area registered: its critical
+    /// section, if it was in one, is aborted on the way back to user mode.
+    pub rseq_notify: bool,
+    /// A fatal status marked deep in the kernel (out of memory) while this task ran, kept
+    /// here if it left the CPU before reaching its boundary (see
+    /// [`sched::mark_current_fatal`]).
+    fatal: Option<u8>,
     /// CPU time used, in ns (updated when the task leaves the CPU).
     cpu_ns: u64,
     kernel_stack: KernelStack,
     saved_rsp: u64,
-    fpu: Box<FxArea>,
+    fpu: FpuState,
     state: TaskState,
     /// Set by a wake-up caused by a signal or a timer rather than by the awaited event.
     woken_by_timer: bool,
@@ -223,7 +192,7 @@ impl Task {
         rsp: u64,
         arg: u64,
     ) -> Result<Box<Self>, MapError> {
-        let Some(kernel_stack) = KernelStack::new() else {
+        let (Ok(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
             space.free_user_half();
             space.free_root();
             return Err(MapError::OutOfMemory);
@@ -260,10 +229,12 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            rseq_notify: false,
+            fatal: None,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
-            fpu: Box::new(FxArea::initial()),
+            fpu,
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
@@ -280,11 +251,12 @@ impl Task {
     pub fn new_thread(
         &self,
         frame: &TrapFrame,
-        fpu: &FxArea,
+        fpu: &FpuState,
         share_files: bool,
         share_fs: bool,
     ) -> Result<Box<Self>, Errno> {
-        let kernel_stack = KernelStack::new().ok_or(Errno::EAGAIN)?;
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
+        let fpu = fpu.try_clone().ok_or(Errno::EAGAIN)?;
         let files = if share_files {
             self.files.clone()
         } else {
@@ -311,10 +283,12 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            rseq_notify: false,
+            fatal: None,
             cpu_ns: 0,
             kernel_stack,
             saved_rsp: 0,
-            fpu: Box::new(*fpu),
+            fpu,
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
@@ -323,7 +297,7 @@ impl Task {
     }
 
     fn prepare_entry(&mut self, frame: &TrapFrame) {
-        let top = self.kernel_stack.range().1;
+        let top = self.kernel_stack.top();
         // SAFETY: the stack was just allocated for this task and nothing uses it.
         self.saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
     }
@@ -374,7 +348,7 @@ impl Task {
     }
 
     fn kernel_stack_top(&self) -> u64 {
-        self.kernel_stack.range().1
+        self.kernel_stack.top()
     }
 }
 

@@ -48,8 +48,9 @@ struct PerCpu {
     need_resched: bool,
     /// The PML4 in CR3 (0: unknown).
     active_pml4: u64,
-    /// Exit status a deep kernel path (out of memory) set for the current task: it
-    /// ends at its next boundary with no lock held.
+    /// Exit status a deep kernel path (out of memory) set for the task running now (or,
+    /// outside any task, for the kernel's self-tests): it ends at its next boundary with
+    /// no lock held. Moved into the task if it leaves the CPU first.
     pending_fatal: Option<u8>,
 }
 
@@ -92,8 +93,9 @@ pub enum SpawnError {
 /// in kernel stacks.
 pub fn max_tasks() -> usize {
     let frames = crate::mm::frame::FRAMES.lock().total_frames() as usize;
-    let by_memory = frames * crate::mm::PAGE_SIZE as usize / 16 / (64 * 1024);
-    by_memory.clamp(16, MAX_TASKS_CAP)
+    let by_memory =
+        frames * crate::mm::PAGE_SIZE as usize / 16 / super::kstack::STACK_SIZE as usize;
+    by_memory.clamp(16, MAX_TASKS_CAP.min(super::kstack::MAX_STACKS as usize))
 }
 
 /// Number of live tasks.
@@ -193,14 +195,15 @@ fn load(c: &mut PerCpu, task: &mut Task) {
         c.active_pml4 = kernel_pml4;
     }
     trap::set_kernel_stack(task.kernel_stack_top());
-    cpu::fxrstor(&task.fpu);
+    task.fpu.restore();
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
 }
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
 fn unload(c: &mut PerCpu, task: &mut Task) {
-    cpu::fxsave(&mut task.fpu);
+    task.fpu.save();
+    task.rseq_notify |= task.thread.rseq.is_some();
     let now = time::monotonic_ns();
     task.cpu_ns += now.saturating_sub(c.run_start_ns);
     // FS/GS bases change only through arch_prctl (CR4.FSGSBASE is off), which keeps
@@ -237,6 +240,10 @@ pub fn schedule() {
     }
     if still_runnable {
         c.runq.push_back(cur);
+    }
+    // A fatal mark belongs to the task it was made for, not to whichever runs next.
+    if let Some(status) = c.pending_fatal.take() {
+        cur_ref.fatal.get_or_insert(status);
     }
     unload(c, cur_ref);
     let save: *mut u64 = &mut cur_ref.saved_rsp;
@@ -438,12 +445,14 @@ pub fn mark_current_fatal(status: u8) {
     }
 }
 
-/// True if [`mark_current_fatal`] has marked the current task.
+/// True if [`mark_current_fatal`] has marked the current task and it has not left the
+/// CPU since (then the mark is in the task: `Task::fatal`).
 pub fn take_pending_fatal_peek() -> bool {
     cpu0().pending_fatal.is_some()
 }
 
-/// Takes the fatal status set by [`mark_current_fatal`].
+/// Takes the fatal status set by [`mark_current_fatal`] while the current task (or,
+/// outside any task, the kernel's self-tests) ran.
 pub fn take_pending_fatal() -> Option<u8> {
     cpu0().pending_fatal.take()
 }
@@ -462,6 +471,9 @@ pub fn tables_freed(pml4: u64) {
 pub fn exit_current(status: u8) -> ! {
     let task = current().expect("exit_current outside a task");
     super::exit::release_thread(task);
+    // A thread on its way out that ran out of memory (clearing its `clear_child_tid`, its
+    // robust list) only failed that write, as on Linux; nobody else is killed for it.
+    cpu0().pending_fatal = None;
     let process = task.process.clone();
     process
         .dead_cpu_ns

@@ -36,6 +36,19 @@ global_asm!(
     first_return = sym first_return,
 );
 
+/// Runs `f` on the stack whose top is `top`, for good.
+///
+/// # Safety
+/// `top` must be the 16-byte aligned top of a mapped kernel stack nothing else uses.
+pub unsafe fn run_on_stack(top: u64, f: extern "C" fn() -> !) -> ! {
+    // SAFETY: the caller vouches for the stack; `f` never returns, so nothing of the
+    // current stack is used again.
+    unsafe {
+        core::arch::asm!("mov rsp, {top}", "call {f}", "ud2", top = in(reg) top, f = in(reg) f,
+            options(noreturn))
+    }
+}
+
 extern "C" fn first_return(frame: &mut TrapFrame) {
     crate::task::return_to_user(frame);
 }

@@ -223,64 +223,6 @@ pub fn read_segment_base(which: SegmentBase) -> u64 {
     unsafe { rdmsr(which.msr()) }
 }
 
-/// A 512-byte FXSAVE image (x87, MMX, SSE registers and MXCSR), aligned as the
-/// instructions require.
-#[repr(C, align(16))]
-#[derive(Clone, Copy)]
-pub struct FxArea(pub [u8; 512]);
-
-impl FxArea {
-    /// Offset of MXCSR in the image.
-    pub const MXCSR: usize = 24;
-    /// Offset of MXCSR_MASK (the writable MXCSR bits; 0 means the default 0xffbf).
-    pub const MXCSR_MASK: usize = 28;
-
-    /// The state a signal handler starts with (Linux's init state): x87 control word
-    /// 0x37f, MXCSR 0x1f80, every register zero.
-    pub fn initial() -> Self {
-        let mut area = FxArea([0; 512]);
-        area.0[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
-        area.0[Self::MXCSR..Self::MXCSR + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
-        area
-    }
-
-    /// The MXCSR field.
-    pub fn mxcsr(&self) -> u32 {
-        u32::from_le_bytes([self.0[24], self.0[25], self.0[26], self.0[27]])
-    }
-
-    /// Clears the MXCSR bits the CPU would refuse (FXRSTOR raises #GP for reserved
-    /// bits), given the mask the CPU reported in its own FXSAVE image.
-    pub fn sanitize(&mut self, mxcsr_mask: u32) {
-        let mask = if mxcsr_mask == 0 { 0xffbf } else { mxcsr_mask };
-        let value = self.mxcsr() & mask;
-        self.0[Self::MXCSR..Self::MXCSR + 4].copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// The MXCSR_MASK field.
-    pub fn mxcsr_mask(&self) -> u32 {
-        u32::from_le_bytes([self.0[28], self.0[29], self.0[30], self.0[31]])
-    }
-}
-
-/// Saves the current x87/SSE state (the user's: the kernel is built without SSE).
-pub fn fxsave(area: &mut FxArea) {
-    // SAFETY: the area is 512 bytes, 16-byte aligned and ours; CR4.OSFXSR is set at boot.
-    unsafe { asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack)) };
-}
-
-/// Loads x87/SSE state. The MXCSR is masked with the CPU's MXCSR_MASK first, so an
-/// image built from user data cannot make FXRSTOR fault.
-pub fn fxrstor(area: &FxArea) {
-    let mut current = FxArea([0; 512]);
-    fxsave(&mut current);
-    let mut checked = *area;
-    checked.sanitize(current.mxcsr_mask());
-    // SAFETY: 512 bytes, 16-byte aligned, and the only field FXRSTOR validates (MXCSR)
-    // holds no reserved bits.
-    unsafe { asm!("fxrstor64 [{}]", in(reg) checked.0.as_ptr(), options(nostack)) };
-}
-
 /// Hardware random-number instructions the CPU reports in CPUID.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RngFeatures {

@@ -5,6 +5,7 @@ pub mod boot;
 pub mod context;
 pub mod cpu;
 pub mod debug;
+pub mod fpu;
 pub mod gdt;
 pub mod pic;
 pub mod platform;

@@ -66,15 +66,43 @@ impl Regs {
 /// iterations (a preemption point for the scheduler), and stores them into `output`.
 /// With `syscall = Some(..)` it makes that system call instead of spinning (a signal is
 /// delivered on its way back).
-fn hold(w: Width, input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, call: Option<[u64; 4]>) -> u32 {
+fn hold(
+    w: Width,
+    input: &Regs,
+    output: &mut Regs,
+    mxcsr: u32,
+    spins: u64,
+    call: Option<[u64; 4]>,
+) -> u32 {
     // SAFETY: the functions below only move registers to and from the two images, spin
     // and make the given system call; each is called only when `width` found its
     // instructions usable.
     unsafe {
         match w {
-            Width::Xmm => hold_xmm(input, output, mxcsr, spins, call.unwrap_or_default(), call.is_some()),
-            Width::Ymm => hold_ymm(input, output, mxcsr, spins, call.unwrap_or_default(), call.is_some()),
-            Width::Zmm => hold_zmm(input, output, mxcsr, spins, call.unwrap_or_default(), call.is_some()),
+            Width::Xmm => hold_xmm(
+                input,
+                output,
+                mxcsr,
+                spins,
+                call.unwrap_or_default(),
+                call.is_some(),
+            ),
+            Width::Ymm => hold_ymm(
+                input,
+                output,
+                mxcsr,
+                spins,
+                call.unwrap_or_default(),
+                call.is_some(),
+            ),
+            Width::Zmm => hold_zmm(
+                input,
+                output,
+                mxcsr,
+                spins,
+                call.unwrap_or_default(),
+                call.is_some(),
+            ),
         }
     }
 }
@@ -101,7 +129,14 @@ macro_rules! middle {
 
 /// # Safety
 /// SSE2 is part of x86-64; see [`hold`].
-unsafe fn hold_xmm(input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, a: [u64; 4], call: bool) -> u32 {
+unsafe fn hold_xmm(
+    input: &Regs,
+    output: &mut Regs,
+    mxcsr: u32,
+    spins: u64,
+    a: [u64; 4],
+    call: bool,
+) -> u32 {
     let mut m = mxcsr;
     // SAFETY: see `hold`.
     unsafe {
@@ -156,7 +191,14 @@ unsafe fn hold_xmm(input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, a: [
 /// # Safety
 /// The CPU must have AVX and the kernel must have enabled it (`OSXSAVE`); see [`hold`].
 #[target_feature(enable = "avx")]
-unsafe fn hold_ymm(input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, a: [u64; 4], call: bool) -> u32 {
+unsafe fn hold_ymm(
+    input: &Regs,
+    output: &mut Regs,
+    mxcsr: u32,
+    spins: u64,
+    a: [u64; 4],
+    call: bool,
+) -> u32 {
     let mut m = mxcsr;
     // SAFETY: see `hold`.
     unsafe {
@@ -212,7 +254,14 @@ unsafe fn hold_ymm(input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, a: [
 /// The CPU must have AVX-512F and BW (`kmovq`) and the kernel must have enabled them;
 /// see [`hold`].
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn hold_zmm(input: &Regs, output: &mut Regs, mxcsr: u32, spins: u64, a: [u64; 4], call: bool) -> u32 {
+unsafe fn hold_zmm(
+    input: &Regs,
+    output: &mut Regs,
+    mxcsr: u32,
+    spins: u64,
+    a: [u64; 4],
+    call: bool,
+) -> u32 {
     let mut m = mxcsr;
     // SAFETY: see `hold`.
     unsafe {
@@ -335,8 +384,14 @@ fn preempted_threads_keep_their_state(w: Width) -> CheckResult {
                     let mut output = Regs([0; STATE_BYTES]);
                     let m = hold(w, &input, &mut output, mxcsr_for(t), spins_per_round, None);
                     if output.live(w) != input.live(w) {
-                        let at = input.live(w).iter().zip(output.live(w)).position(|(a, b)| a != b);
-                        return Err(format!("thread {t} round {rounds}: registers changed at byte {at:?}"));
+                        let at = input
+                            .live(w)
+                            .iter()
+                            .zip(output.live(w))
+                            .position(|(a, b)| a != b);
+                        return Err(format!(
+                            "thread {t} round {rounds}: registers changed at byte {at:?}"
+                        ));
                     }
                     if m & !0x3f != mxcsr_for(t) {
                         return Err(format!("thread {t}: MXCSR {m:#x}, set {:#x}", mxcsr_for(t)));
@@ -396,11 +451,17 @@ extern "C" fn on_usr1(_sig: i32, _info: *const u8, uc: *mut u8) {
             return;
         }
         let read32 = |at: usize| (fp.add(at) as *const u32).read_unaligned();
-        SEEN_XMM1.store((fp.add(160 + 16) as *const u64).read_unaligned(), Ordering::SeqCst);
+        SEEN_XMM1.store(
+            (fp.add(160 + 16) as *const u64).read_unaligned(),
+            Ordering::SeqCst,
+        );
         let magic1 = read32(464);
         SEEN_MAGIC1.store(u64::from(magic1), Ordering::SeqCst);
         if magic1 == FP_XSTATE_MAGIC1 {
-            SEEN_XFEATURES.store((fp.add(472) as *const u64).read_unaligned(), Ordering::SeqCst);
+            SEEN_XFEATURES.store(
+                (fp.add(472) as *const u64).read_unaligned(),
+                Ordering::SeqCst,
+            );
             let xstate_size = read32(480) as usize;
             SEEN_MAGIC2.store(u64::from(read32(xstate_size)), Ordering::SeqCst);
             let hi = YMM_HI_OFFSET.load(Ordering::SeqCst) as usize;
@@ -416,7 +477,12 @@ extern "C" fn on_usr1(_sig: i32, _info: *const u8, uc: *mut u8) {
 }
 
 fn rt_sigaction(sig: u64, handler: u64) -> i64 {
-    let act: [u64; 4] = [handler, SA_SIGINFO | SA_RESTORER, fpu_sig_restorer as *const () as u64, 0];
+    let act: [u64; 4] = [
+        handler,
+        SA_SIGINFO | SA_RESTORER,
+        fpu_sig_restorer as *const () as u64,
+        0,
+    ];
     let ret: i64;
     // SAFETY: rt_sigaction reads the 32-byte action; no old action is asked for.
     unsafe {
@@ -429,7 +495,9 @@ fn rt_sigaction(sig: u64, handler: u64) -> i64 {
 fn raw0(nr: u64) -> u64 {
     let ret: u64;
     // SAFETY: getpid and gettid take no arguments and touch no memory.
-    unsafe { asm!("syscall", inlateout("rax") nr => ret, out("rcx") _, out("r11") _, options(nostack, nomem)) };
+    unsafe {
+        asm!("syscall", inlateout("rax") nr => ret, out("rcx") _, out("r11") _, options(nostack, nomem))
+    };
     ret
 }
 
@@ -451,7 +519,14 @@ fn signal_handler_state(w: Width) -> CheckResult {
     let input = Regs::pattern(42);
     let mut output = Regs([0; STATE_BYTES]);
     // tgkill(pid, tid, SIGUSR1) from inside `hold`: the handler runs on the way back.
-    let m = hold(w, &input, &mut output, 0x3f80, 0, Some([234, pid, tid, SIGUSR1]));
+    let m = hold(
+        w,
+        &input,
+        &mut output,
+        0x3f80,
+        0,
+        Some([234, pid, tid, SIGUSR1]),
+    );
     if HANDLER_RUNS.load(Ordering::SeqCst) != 1 {
         return Err("the handler did not run".into());
     }
@@ -463,8 +538,13 @@ fn signal_handler_state(w: Width) -> CheckResult {
     // ymm0's upper half sits at bytes 16..32 of the register in the image.
     let live = |r: &Regs| -> Vec<u8> { r.live(w).to_vec() };
     if live(&output) != live(&want) {
-        let at = live(&want).iter().zip(live(&output)).position(|(a, b)| *a != b);
-        return Err(format!("registers after the handler differ at byte {at:?} ({w:?})"));
+        let at = live(&want)
+            .iter()
+            .zip(live(&output))
+            .position(|(a, b)| *a != b);
+        return Err(format!(
+            "registers after the handler differ at byte {at:?} ({w:?})"
+        ));
     }
     if m != 0x3f80 {
         return Err(format!("MXCSR {m:#x} after the handler, was 0x3f80"));
@@ -473,11 +553,15 @@ fn signal_handler_state(w: Width) -> CheckResult {
     let at = width_stride(w);
     let want_xmm1 = u64::from_le_bytes(input.0[at..at + 8].try_into().unwrap_or_default());
     if xmm1 != want_xmm1 {
-        return Err(format!("the frame's xmm1 is {xmm1:#x}, the register held {want_xmm1:#x}"));
+        return Err(format!(
+            "the frame's xmm1 is {xmm1:#x}, the register held {want_xmm1:#x}"
+        ));
     }
     let magic1 = SEEN_MAGIC1.load(Ordering::SeqCst) as u32;
     if w >= Width::Ymm {
-        if magic1 != FP_XSTATE_MAGIC1 || SEEN_MAGIC2.load(Ordering::SeqCst) as u32 != FP_XSTATE_MAGIC2 {
+        if magic1 != FP_XSTATE_MAGIC1
+            || SEEN_MAGIC2.load(Ordering::SeqCst) as u32 != FP_XSTATE_MAGIC2
+        {
             return Err(format!("no XSAVE magic in the frame (magic1 {magic1:#x})"));
         }
         let xf = SEEN_XFEATURES.load(Ordering::SeqCst);
@@ -502,7 +586,9 @@ fn main() -> ExitCode {
     let w = width();
     println!("fpu: widest state {w:?}");
     let mut checks = Checks::stdout("fpu");
-    checks.run("preempted_threads_keep_their_state", || preempted_threads_keep_their_state(w));
+    checks.run("preempted_threads_keep_their_state", || {
+        preempted_threads_keep_their_state(w)
+    });
     checks.run("signal_handler_state", || signal_handler_state(w));
     checks.finish()
 }

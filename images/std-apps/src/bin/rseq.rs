@@ -202,7 +202,10 @@ fn install_handler() -> Result<(), String> {
 
 /// Runs the section at `enter` (tgkill to this thread from inside it).
 fn run_signalled(enter: unsafe extern "C" fn()) -> u64 {
-    let (pid, tid) = (syscall4(SYS_GETPID, 0, 0, 0, 0), syscall4(SYS_GETTID, 0, 0, 0, 0));
+    let (pid, tid) = (
+        syscall4(SYS_GETPID, 0, 0, 0, 0),
+        syscall4(SYS_GETTID, 0, 0, 0, 0),
+    );
     let ret: u64;
     // SAFETY: the section makes tgkill(pid, tid, SIGUSR1) and returns 1 or 2 in eax; it
     // clobbers rcx and r11 (syscall).
@@ -231,14 +234,20 @@ fn signal_aborts() -> CheckResult {
     }
     let rip = HANDLER_RIP.load(Ordering::SeqCst);
     if rip != cs.abort_ip {
-        return Err(format!("the handler saw rip {rip:#x}, abort handler {:#x}", cs.abort_ip));
+        return Err(format!(
+            "the handler saw rip {rip:#x}, abort handler {:#x}",
+            cs.abort_ip
+        ));
     }
     if armed() != 0 {
         return Err("rseq_cs was not cleared".into());
     }
     // Outside any section a signal changes nothing.
     HANDLER_RIP.store(0, Ordering::SeqCst);
-    let (pid, tid) = (syscall4(SYS_GETPID, 0, 0, 0, 0), syscall4(SYS_GETTID, 0, 0, 0, 0));
+    let (pid, tid) = (
+        syscall4(SYS_GETPID, 0, 0, 0, 0),
+        syscall4(SYS_GETTID, 0, 0, 0, 0),
+    );
     syscall4(SYS_TGKILL, pid as u64, tid as u64, SIGUSR1, 0);
     if HANDLER_RIP.load(Ordering::SeqCst) == 0 {
         return Err("the second signal was not handled".into());
@@ -285,7 +294,9 @@ fn preemption_aborts() -> CheckResult {
     stop.store(true, Ordering::Relaxed);
     rival.join().map_err(|_| "the rival thread panicked")?;
     if aborted == 0 {
-        return Err(format!("{completed} sections completed, none was aborted in 5 s"));
+        return Err(format!(
+            "{completed} sections completed, none was aborted in 5 s"
+        ));
     }
     Ok(format!("{completed} completed before the first abort"))
 }

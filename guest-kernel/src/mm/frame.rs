@@ -68,6 +68,9 @@ pub struct FrameAllocator<M: FrameLinks = DirectMap> {
     listed: [u16; MAX_BLOCKS],
     free_frames: u64,
     total_frames: u64,
+    /// While set, every allocation fails as if memory were exhausted (the kernel's
+    /// self-tests of out-of-memory paths: see [`Self::set_refusing`]).
+    refusing: bool,
 }
 
 impl FrameAllocator<DirectMap> {
@@ -90,7 +93,16 @@ impl<M: FrameLinks> FrameAllocator<M> {
             listed: [0; MAX_BLOCKS],
             free_frames: 0,
             total_frames: 0,
+            refusing: false,
         }
+    }
+
+    /// Makes every allocation fail (`true`) as if no memory were left, or work again.
+    /// Self-tests reach out-of-memory paths this way without taking every frame (under
+    /// QEMU TCG, taking and zeroing all of them holds the CPU long enough to leave the PIT
+    /// a backlog of ticks that upsets timing tests after it).
+    pub fn set_refusing(&mut self, refusing: bool) {
+        self.refusing = refusing;
     }
 
     /// Adds the page-aligned part of `[start, end)`.
@@ -109,6 +121,9 @@ impl<M: FrameLinks> FrameAllocator<M> {
     /// Takes `count` physically contiguous frames from the bottom of the first region with
     /// room (boot-time use: the heap).
     pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
+        if self.refusing {
+            return None;
+        }
         let size = count.checked_mul(PAGE_SIZE)?;
         let range = self.ranges[..self.count]
             .iter_mut()
@@ -121,6 +136,9 @@ impl<M: FrameLinks> FrameAllocator<M> {
 
     /// One frame, not zeroed: a freed one, else a new one, else one split off a free block.
     pub fn alloc(&mut self) -> Option<u64> {
+        if self.refusing {
+            return None;
+        }
         if self.free_head != 0 {
             let frame = self.free_head;
             self.unlink(frame);
@@ -162,6 +180,9 @@ impl<M: FrameLinks> FrameAllocator<M> {
     /// [`PAIR_SCAN`] most recently freed frames, else split off a free block. Each frame
     /// is returned on its own with [`Self::free`].
     pub fn alloc_pair(&mut self) -> Option<u64> {
+        if self.refusing {
+            return None;
+        }
         const PAIR: u64 = 2 * PAGE_SIZE;
         let found = self.ranges[..self.count].iter().position(|&(low, high)| {
             low.next_multiple_of(PAIR)
@@ -215,6 +236,9 @@ impl<M: FrameLinks> FrameAllocator<M> {
     /// from the top of a region (the highest first). `None` when no aligned 2 MiB is free,
     /// however many single frames are.
     pub fn alloc_block(&mut self) -> Option<u64> {
+        if self.refusing {
+            return None;
+        }
         let block = match self.pop_block() {
             Some(block) => block,
             None => self.carve_block()?,
@@ -376,6 +400,22 @@ mod tests {
             a.add_range(s, e);
         }
         a
+    }
+
+    #[test]
+    fn a_refusing_allocator_fails_every_kind_and_keeps_its_memory() {
+        let mut a = alloc_with(&[(0, 8 * MB)]);
+        let free = a.free_frames();
+        let f = a.alloc().unwrap();
+        a.set_refusing(true);
+        assert_eq!(a.alloc(), None);
+        assert_eq!(a.alloc_pair(), None);
+        assert_eq!(a.alloc_block(), None);
+        assert_eq!(a.alloc_contiguous(1), None);
+        a.free(f);
+        assert_eq!(a.free_frames(), free, "frees still work");
+        a.set_refusing(false);
+        assert!(a.alloc().is_some() && a.alloc_block().is_some());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use super::fs::{Harness, BUF_VA, OBJ_VA};
 use super::{check, TestResult};
 use alloc::format;
-use alloc::vec::Vec;
 
 use crate::errno::Errno;
 
@@ -110,44 +109,19 @@ pub fn host_stdio_streams() -> TestResult {
     Ok(())
 }
 
-/// Takes every free frame (2 MiB blocks first, in one go); gives them back when dropped.
-struct Hoard {
-    blocks: Vec<u64>,
-    frames: Vec<u64>,
-}
+/// Makes the frame allocator refuse every allocation while it lives.
+struct Exhausted;
 
-impl Hoard {
-    fn take_all() -> Self {
-        let mut h = Hoard {
-            blocks: Vec::new(),
-            frames: Vec::new(),
-        };
-        let mut frames = crate::mm::frame::FRAMES.lock();
-        while h.blocks.try_reserve(1).is_ok() {
-            let Some(b) = frames.alloc_block() else {
-                break;
-            };
-            h.blocks.push(b);
-        }
-        while h.frames.try_reserve(1).is_ok() {
-            let Some(f) = frames.alloc() else {
-                break;
-            };
-            h.frames.push(f);
-        }
-        h
+impl Exhausted {
+    fn start() -> Self {
+        crate::mm::frame::FRAMES.lock().set_refusing(true);
+        Exhausted
     }
 }
 
-impl Drop for Hoard {
+impl Drop for Exhausted {
     fn drop(&mut self) {
-        let mut frames = crate::mm::frame::FRAMES.lock();
-        for b in self.blocks.drain(..) {
-            frames.free_block(b);
-        }
-        for f in self.frames.drain(..) {
-            frames.free(f);
-        }
+        crate::mm::frame::FRAMES.lock().set_refusing(false);
     }
 }
 
@@ -166,9 +140,9 @@ pub fn pipe_oom_in_copy_releases_the_pipe() -> TestResult {
     check(a.ok(WRITE, &[w, BUF_VA, 16])? == 16, "write")?;
     // An untouched anonymous buffer: the copy must fault its first page in.
     let untouched = a.ok(MMAP, &[0, 1 << 21, 3, 0x22, u64::MAX, 0])?;
-    let hoard = Hoard::take_all();
+    let exhausted = Exhausted::start();
     let got = a.call(READ, &[r, untouched, 16]);
-    drop(hoard);
+    drop(exhausted);
     check(got.is_err(), &format!("read with no memory: {got:?}"))?;
     check(
         a.fatal() == Some(128 + crate::signal::sig::SIGKILL),

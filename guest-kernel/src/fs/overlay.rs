@@ -203,6 +203,8 @@ impl Node {
         st.children.insert(clone_str(name)?, Arc::downgrade(node));
         if node.kind == FileType::Dir {
             st.dirs.insert(clone_str(name)?, node.clone());
+        } else {
+            st.dirs.remove(name);
         }
         Ok(())
     }
@@ -437,20 +439,24 @@ impl Inode for Node {
         if node.kind == FileType::Dir && is_below(dst, &node) {
             return Err(Errno::EINVAL);
         }
-        if let Ok(old) = dst.find(new_name) {
-            if Arc::ptr_eq(&old, &node) {
-                return Ok(());
-            }
-            dst.remove(new_name, old.kind == FileType::Dir)
-                .map_err(|e| match e {
-                    Errno::ENOTDIR if node.kind != FileType::Dir => Errno::EISDIR,
-                    Errno::EISDIR if node.kind == FileType::Dir => Errno::ENOTDIR,
-                    e => e,
-                })?;
-        }
+        let old = match dst.find(new_name) {
+            Ok(old) if Arc::ptr_eq(&old, &node) => return Ok(()),
+            Ok(old) => match (node.kind == FileType::Dir, old.kind == FileType::Dir) {
+                (false, true) => return Err(Errno::EISDIR),
+                (true, false) => return Err(Errno::ENOTDIR),
+                _ => Some(old),
+            },
+            Err(Errno::ENOENT) => None,
+            Err(e) => return Err(e),
+        };
+        // Everything that can fail for want of space first, so a failure changes nothing.
         node.copy_up()?;
         let du = dst.copy_up()?;
-        self.copy_up()?.rename(name, &du, new_name)?;
+        let su = self.copy_up()?;
+        if let Some(old) = old {
+            dst.remove(new_name, old.kind == FileType::Dir)?;
+        }
+        su.rename(name, &du, new_name)?;
         self.forget(name)?;
         Self::moved(&node, dst, new_name)
     }
@@ -648,6 +654,39 @@ mod tests {
             root.create("sh2", FileType::Regular, 0, "").err(),
             Some(Errno::EEXIST)
         );
+    }
+
+    #[test]
+    fn kinds_are_checked_first_and_moved_nodes_keep_their_identity() {
+        let (_lower, upper, root) = setup();
+        let etc = root.lookup("etc").unwrap();
+        let motd = etc.lookup("motd").unwrap();
+        let (ino, meta) = (motd.ino(), motd.metadata());
+        // A file over a non-empty directory: EISDIR before ENOTEMPTY, as Linux.
+        assert_eq!(etc.rename("motd", &root, "bin").err(), Some(Errno::EISDIR));
+        motd.write_at(0, b"X").unwrap();
+        let m = motd.metadata();
+        assert_eq!((m.uid, m.gid, m.mode), (meta.uid, meta.gid, meta.mode));
+        assert_eq!(m.ino, ino);
+        // Dropped from the cache and found again: the same number, in stat and listings.
+        drop(motd);
+        let again = etc.lookup("motd").unwrap();
+        assert_eq!(again.ino(), ino);
+        assert!(etc
+            .entries()
+            .unwrap()
+            .iter()
+            .any(|e| e.0 == "motd" && e.1 == ino));
+        // A new directory moved: `..` of the held node follows it.
+        let d = root.create("d", FileType::Dir, 0o755, "").unwrap();
+        root.rename("d", &etc, "moved").unwrap();
+        assert_eq!(d.parent().unwrap().ino(), etc.ino());
+        // Exchange a file and a directory.
+        etc.exchange("motd", &etc, "moved").unwrap();
+        assert_eq!(etc.lookup("moved").unwrap().ino(), ino);
+        assert_eq!(etc.lookup("motd").unwrap().file_type(), FileType::Dir);
+        assert_eq!(etc.exchange("keep", &root, "bin").err(), Some(Errno::EXDEV));
+        assert!(upper.used_bytes() > 0);
     }
 
     #[test]

@@ -167,6 +167,14 @@ fn do_rename(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u64) -> SysResult {
     if target.is_some() && flags & RENAME_NOREPLACE != 0 {
         return Err(Errno::EEXIST);
     }
+    if let Some(t) = &target {
+        // Linux checks the kinds before emptiness.
+        match (is_dir, t.file_type() == FileType::Dir) {
+            (false, true) if !same_node(t, &node) => return Err(Errno::EISDIR),
+            (true, false) => return Err(Errno::ENOTDIR),
+            _ => {}
+        }
+    }
     old.dir.rename(&oname, &new.dir, &nname)?;
     Ok(0)
 }

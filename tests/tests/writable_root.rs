@@ -61,3 +61,17 @@ fn a_full_tmpfs_gives_enospc_and_the_kernel_goes_on() {
         );
     }
 }
+
+#[test]
+fn endless_empty_files_meet_a_limit_not_a_kernel_out_of_memory() {
+    for dir in ["/tmp", "/"] {
+        let out = boot(&["--mem", "32M", "--", "/bin/fscheck", "fill-inodes", dir]);
+        assert_eq!(out.status, 0, "{dir}: {}", out.report());
+        assert!(
+            out.stdout
+                .contains("after many files, and files again after removing them"),
+            "{dir}: {}",
+            out.report()
+        );
+    }
+}

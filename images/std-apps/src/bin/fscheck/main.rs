@@ -9,7 +9,8 @@
 //! - `fscheck overlay`: edits, renames and deletes files of the image's root and reads
 //!   them back.
 //! - `fscheck fill [DIR]`: writes into DIR (default `/tmp`) until the file system is full:
-//!   ENOSPC, and the space comes back when the file goes.
+//!   ENOSPC, and the space comes back when the file goes. `fscheck fill-inodes [DIR]`:
+//!   creates empty files until that fails (the inode limit or the kernel's memory budget).
 
 mod basic;
 mod links;
@@ -85,7 +86,10 @@ fn main() -> ExitCode {
             overlay::run(&mut checks);
             checks.finish()
         }
-        Some("fill") => overlay::fill(Path::new(args.get(2).map_or("/tmp", String::as_str))),
+        Some(mode @ ("fill" | "fill-inodes")) => overlay::fill(
+            Path::new(args.get(2).map_or("/tmp", String::as_str)),
+            mode == "fill-inodes",
+        ),
         dir => {
             let parent = Path::new(dir.unwrap_or("/tmp"));
             let scratch = match Scratch::new(parent) {

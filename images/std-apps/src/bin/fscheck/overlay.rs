@@ -12,8 +12,9 @@ use astra_std_apps::checks::{ensure, CheckResult, Checks};
 
 use super::{errno, fails_with, io};
 
-/// `ENOSPC`, `ENOTEMPTY`, `ENOENT`.
+/// `ENOSPC`, `ENOMEM`, `ENOTEMPTY`, `ENOENT`.
 const ENOSPC: i32 = 28;
+const ENOMEM: i32 = 12;
 const ENOTEMPTY: i32 = 39;
 const ENOENT: i32 = 2;
 
@@ -126,10 +127,16 @@ fn new_files() -> CheckResult {
     Ok(String::new())
 }
 
-/// Fills `dir`'s file system with one file: ENOSPC at some point, and after the file goes,
-/// the space is back.
-pub fn fill(dir: &Path) -> ExitCode {
-    match try_fill(dir) {
+/// Fills `dir`'s file system with one file (`inodes`: with empty files, until no more can
+/// be made): ENOSPC (or ENOMEM for empty files, when kernel memory is what runs out) at
+/// some point, and after the file(s) go, the space is back.
+pub fn fill(dir: &Path, inodes: bool) -> ExitCode {
+    let result = if inodes {
+        try_fill_inodes(dir)
+    } else {
+        try_fill(dir)
+    };
+    match result {
         Ok(msg) => {
             println!("fill: {msg}");
             ExitCode::SUCCESS
@@ -139,6 +146,33 @@ pub fn fill(dir: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn try_fill_inodes(dir: &Path) -> Result<String, String> {
+    let base = dir.join("fscheck-inodes");
+    io("mkdir", fs::create_dir(&base))?;
+    let mut made = 0u64;
+    let err = loop {
+        match fs::File::create(base.join(made.to_string())) {
+            Ok(_) => made += 1,
+            Err(e) => break e,
+        }
+        if made > 10_000_000 {
+            return Err("ten million files without an error".to_string());
+        }
+    };
+    ensure(errno(&err) == ENOSPC || errno(&err) == ENOMEM, || {
+        format!("after {made} files: {err:?}, expected ENOSPC or ENOMEM")
+    })?;
+    io("remove_dir_all", fs::remove_dir_all(&base))?;
+    io("mkdir after", fs::create_dir(&base))?;
+    io("a file after", fs::write(base.join("again"), b"x"))?;
+    io("remove_dir_all", fs::remove_dir_all(&base))?;
+    Ok(format!(
+        "{}: {} after many files, and files again after removing them",
+        dir.display(),
+        astra_std_apps::error_text(&err)
+    ))
 }
 
 fn try_fill(dir: &Path) -> Result<String, String> {

@@ -19,6 +19,7 @@ use crate::task::{sched, Task};
 use crate::{kprintln, time};
 
 mod fs;
+mod fs_write;
 mod hostile;
 mod pipe;
 mod signals;
@@ -77,6 +78,9 @@ pub fn run_all(rootfs: Option<&crate::fs::tar::TarFs>) -> bool {
         ("fs_descriptors", &|| fs::descriptors(rootfs)),
         ("fs_devices_and_poll", &|| fs::devices_and_poll(rootfs)),
         ("fs_ring3_open_read", &|| fs::ring3_open_read(rootfs)),
+        ("fs_write_files", &|| fs_write::files(rootfs)),
+        ("fs_write_names", &|| fs_write::names(rootfs)),
+        ("fs_write_attributes", &|| fs_write::attributes(rootfs)),
         ("fs_pipe_round_trip", &pipe::pipe_round_trip),
         ("fs_host_stdio_streams", &pipe::host_stdio_streams),
         (

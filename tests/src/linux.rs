@@ -100,20 +100,43 @@ pub fn scenario_program(vmm_args: &[String]) -> Option<(String, Vec<String>)> {
     Some((DEFAULT_PROGRAM.to_string(), Vec::new()))
 }
 
-/// A command that runs `program args...` inside `root` made read-only, with
-/// [`GUEST_ENV`] as its whole environment: `unshare --mount` (a private mount namespace),
-/// a read-only bind mount of `root` onto itself, then `chroot`. Needs root.
-/// Returns the program to spawn and its arguments.
-pub fn chroot_command(root: &Path, program: &str, args: &[String]) -> (PathBuf, Vec<String>) {
-    // $0 is the root; "$@" the program and its arguments. chroot is looked up before the
-    // environment is replaced (it is in an sbin directory that PATH=/bin does not reach).
-    const SCRIPT: &str = r#"set -e
+/// Size of the tmpfs holding the writable layer of the root.
+const UPPER_SIZE: &str = "256m";
+/// Size of the tmpfs instances on `/tmp` and `/run` (small, so filling one is quick).
+const TMPFS_SIZE: &str = "64m";
+
+/// A command that runs `program args...` in a root made like astra's, with [`GUEST_ENV`]
+/// as its whole environment: `unshare --mount` (a private mount namespace); `root` made
+/// read-only (a bind mount onto itself) and used as the lower layer of an overlay whose
+/// upper layer is a tmpfs on `layers` (an empty directory), so the program may change
+/// the root without touching `root`; tmpfs instances on its `/tmp` and `/run`; then
+/// `chroot` into the overlay. Needs root. Returns the program to spawn and its arguments.
+pub fn chroot_command(
+    root: &Path,
+    layers: &Path,
+    program: &str,
+    args: &[String],
+) -> (PathBuf, Vec<String>) {
+    // $0 is the root, $1 the layers directory; the rest the program and its arguments.
+    // chroot is looked up before the environment is replaced (it is in an sbin directory
+    // that PATH=/bin does not reach).
+    let script = format!(
+        r#"set -e
 PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"
 chroot=$(command -v chroot)
-mount --bind "$0" "$0"
-mount -o remount,bind,ro "$0"
-exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$0" "$@""#;
-    debug_assert!(SCRIPT.contains(&GUEST_ENV.join(" ")));
+root="$0"; layers="$1"; shift
+mount --bind "$root" "$root"
+mount -o remount,bind,ro "$root"
+mount -t tmpfs -o size={UPPER_SIZE} tmpfs "$layers"
+mkdir "$layers/upper" "$layers/work" "$layers/merged"
+mount -t overlay overlay -o "lowerdir=$root,upperdir=$layers/upper,workdir=$layers/work" "$layers/merged"
+for d in tmp run; do
+    mkdir -p "$layers/merged/$d"
+    mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$layers/merged/$d"
+done
+exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$layers/merged" "$@""#
+    );
+    debug_assert!(script.contains(&GUEST_ENV.join(" ")));
     let mut full = vec![
         "--mount".to_string(),
         "--propagation".to_string(),
@@ -121,8 +144,9 @@ exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$0" "$@""#;
         "--".to_string(),
         "/bin/sh".to_string(),
         "-c".to_string(),
-        SCRIPT.to_string(),
+        script,
         root.display().to_string(),
+        layers.display().to_string(),
         program.to_string(),
     ];
     full.extend(args.iter().cloned());
@@ -200,14 +224,19 @@ mod tests {
 
     #[test]
     fn chroot_command_passes_root_program_and_args() {
-        let (program, args) =
-            chroot_command(Path::new("/tmp/root"), "/bin/cat", &strings(&["a", "b c"]));
+        let (program, args) = chroot_command(
+            Path::new("/tmp/root"),
+            Path::new("/tmp/layers"),
+            "/bin/cat",
+            &strings(&["a", "b c"]),
+        );
         assert_eq!(program, PathBuf::from("unshare"));
         assert_eq!(&args[..4], ["--mount", "--propagation", "private", "--"]);
         assert_eq!(
-            &args[args.len() - 4..],
-            ["/tmp/root", "/bin/cat", "a", "b c"]
+            &args[args.len() - 5..],
+            ["/tmp/root", "/tmp/layers", "/bin/cat", "a", "b c"]
         );
         assert!(args[6].contains("remount,bind,ro"));
+        assert!(args[6].contains("-t overlay"));
     }
 }

@@ -1,11 +1,12 @@
 //! The reference tier: every scenario of `tests/scenarios.txt` whose program is a Linux
 //! static-pie (the std programs of `images/std-apps`) must also pass on the host's Linux,
-//! run from the same `build/fs.tar` in a read-only chroot with astra's environment. So the
+//! run from the same `build/fs.tar` in a chroot made like astra's root (the image, read-only,
+//! under a tmpfs overlay; tmpfs on `/tmp` and `/run`) with astra's environment. So the
 //! scenarios' expectations are Linux behaviour, not astra's guesses, and a scenario that
 //! fails on astra but passes here is an astra bug.
 //!
-//! Needs root (a private mount namespace, a read-only bind mount, chroot); without it the
-//! test fails and says so, it never skips. Does not need KVM.
+//! Needs root (a private mount namespace, a read-only bind mount, overlay and tmpfs mounts,
+//! chroot); without it the test fails and says so, it never skips. Does not need KVM.
 
 use std::time::Duration;
 
@@ -15,9 +16,10 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 11] = [
+const STD_PROGRAMS: [&str; 12] = [
     "/init",
     "/bin/stdcheck",
+    "/bin/fscheck",
     "/bin/cat",
     "/bin/panic",
     "/bin/segv",
@@ -39,8 +41,13 @@ fn std_scenarios_pass_on_linux() {
     let ws = Workspace::locate();
     let rootfs = ws.rootfs();
     let scenarios = scenario::load(&ws.scenarios_file()).unwrap_or_else(|err| panic!("{err}"));
-    let root = TempDir::new("linux-ref");
-    extract(&rootfs, root.path()).unwrap_or_else(|err| panic!("{err}"));
+    let base = TempDir::new("linux-ref");
+    let root = base.path().join("root");
+    let layers = base.path().join("layers");
+    for dir in [&root, &layers] {
+        std::fs::create_dir(dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
+    }
+    extract(&rootfs, &root).unwrap_or_else(|err| panic!("{err}"));
 
     let mut ran = Vec::new();
     let mut failures = Vec::new();
@@ -48,7 +55,7 @@ fn std_scenarios_pass_on_linux() {
         let Some((program, args)) = scenario_program(&scenario.args) else {
             continue;
         };
-        let host_path = root.path().join(program.trim_start_matches('/'));
+        let host_path = root.join(program.trim_start_matches('/'));
         let Ok(bytes) = std::fs::read(&host_path) else {
             continue;
         };
@@ -56,7 +63,7 @@ fn std_scenarios_pass_on_linux() {
             continue;
         }
         ran.push(scenario.name.clone());
-        match run_on_linux(root.path(), scenario, &program, &args) {
+        match run_on_linux(&root, &layers, scenario, &program, &args) {
             Ok(()) => println!("linux {} ... ok", scenario.name),
             Err(report) => {
                 println!("linux {} ... FAILED", scenario.name);
@@ -105,6 +112,7 @@ fn std_programs_in_the_image_are_static_pie() {
 
 fn run_on_linux(
     root: &std::path::Path,
+    layers: &std::path::Path,
     scenario: &Scenario,
     program: &str,
     args: &[String],
@@ -113,7 +121,7 @@ fn run_on_linux(
         "=== scenario `{}` (tests/scenarios.txt line {}) on Linux ===",
         scenario.name, scenario.line
     );
-    let (unshare, full_args) = chroot_command(root, program, args);
+    let (unshare, full_args) = chroot_command(root, layers, program, args);
     let outcome = try_run(&unshare, &full_args, WALL_TIMEOUT)
         .map_err(|err| format!("{header}\n{err}\n{}", needs_root_hint()))?;
     let mut problems = Vec::new();

@@ -4,7 +4,16 @@
 //! `urandom` (1:9), `tty` (5:0) and `console` (5:1); both of the last two are the VM's
 //! console. `random` and `urandom` draw from [`crate::random`].
 
-use super::stat::{Metadata, S_IFCHR, S_IFDIR};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::inode::{FileType, FsStats, Inode, InodeRef, ST_NOSUID};
+use super::stat::{Metadata, Timestamp, S_IFCHR, S_IFDIR};
+use crate::errno::Errno;
+
+/// `TMPFS_MAGIC`: Linux's devtmpfs reports it.
+const DEVFS_MAGIC: u64 = 0x0102_1994;
 
 /// The device number of the `/dev` filesystem itself (Linux's devtmpfs is usually 0:5).
 pub const DEVFS_DEV: (u32, u32) = (0, 5);
@@ -91,7 +100,9 @@ impl Device {
             gid: 0,
             rdev: self.rdev(),
             size: 0,
-            mtime: 0,
+            atime: Timestamp::default(),
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
             mount_root: false,
         }
     }
@@ -108,8 +119,129 @@ pub fn dir_metadata() -> Metadata {
         gid: 0,
         rdev: (0, 0),
         size: 0,
-        mtime: 0,
+        atime: Timestamp::default(),
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
         mount_root: true,
+    }
+}
+
+/// A node of the device file system: the directory (`None`) or a device.
+pub struct DevNode(Option<Device>);
+
+/// The root of a device file system, to mount on `/dev`.
+pub fn root() -> InodeRef {
+    Arc::new(DevNode(None))
+}
+
+impl Inode for DevNode {
+    fn fs_id(&self) -> u64 {
+        u64::from(DEVFS_DEV.1)
+    }
+
+    fn ino(&self) -> u64 {
+        self.0.map_or(1, Device::ino)
+    }
+
+    fn file_type(&self) -> FileType {
+        match self.0 {
+            None => FileType::Dir,
+            Some(_) => FileType::CharDev,
+        }
+    }
+
+    fn metadata(&self) -> Metadata {
+        self.0.map_or_else(dir_metadata, Device::metadata)
+    }
+
+    fn lookup(&self, name: &str) -> Result<InodeRef, Errno> {
+        match self.0 {
+            None => Device::from_name(name)
+                .map(|d| Arc::new(DevNode(Some(d))) as InodeRef)
+                .ok_or(Errno::ENOENT),
+            Some(_) => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn parent(&self) -> Result<InodeRef, Errno> {
+        match self.0 {
+            None => Ok(root()),
+            Some(_) => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn readlink(&self) -> Result<String, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno> {
+        if self.0.is_some() {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(ALL
+            .iter()
+            .map(|d| (String::from(d.name()), d.ino(), FileType::CharDev))
+            .collect())
+    }
+
+    // The device directory is fixed: nothing is created, linked or removed in it.
+    fn create(&self, _: &str, _: FileType, _: u32, _: &str) -> Result<InodeRef, Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn link(&self, _: &str, _: &InodeRef) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn unlink(&self, _: &str) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn rmdir(&self, _: &str) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn rename(&self, _: &str, _: &InodeRef, _: &str) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn read_at(&self, _: u64, _: &mut [u8]) -> Result<usize, Errno> {
+        // Device I/O goes through the open file, never here.
+        Err(Errno::EINVAL)
+    }
+
+    fn write_at(&self, _: u64, _: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn truncate(&self, _: u64) -> Result<(), Errno> {
+        // Linux: truncating a character device is EINVAL; a directory EISDIR.
+        Err(match self.0 {
+            None => Errno::EISDIR,
+            Some(_) => Errno::EINVAL,
+        })
+    }
+
+    fn set_mode(&self, _: u32) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn statfs(&self) -> FsStats {
+        FsStats {
+            magic: DEVFS_MAGIC,
+            bsize: 4096,
+            files: ALL.len() as u64 + 1,
+            flags: ST_NOSUID,
+            ..FsStats::default()
+        }
+    }
+
+    fn device(&self) -> Option<Device> {
+        self.0
     }
 }
 

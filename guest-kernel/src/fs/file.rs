@@ -5,6 +5,7 @@
 //! implements over user memory, so that a file copies straight between its bytes and the
 //! user buffer in bounded pieces without staging the whole transfer in the kernel heap.
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -14,9 +15,10 @@ use spin::Mutex;
 use super::devices::Device;
 use super::dirent::DirentWriter;
 use super::host_stream::HostStream;
+use super::inode::{FileType, InodeRef};
 use super::open::{self, flags::*, Opened};
 use super::pipe::PipeEnd;
-use super::tar::NodeKind;
+use super::regular;
 use super::vfs::{Vnode, Walker};
 use crate::errno::Errno;
 use crate::mm::source::MapSource;
@@ -47,7 +49,7 @@ pub trait WriteSource {
 
 /// The result of a transfer that may have faulted part way: the count if anything moved,
 /// else `EFAULT` if it faulted.
-fn transferred(done: usize, faulted: bool) -> Result<usize, Errno> {
+pub(super) fn transferred(done: usize, faulted: bool) -> Result<usize, Errno> {
     if done == 0 && faulted {
         Err(Errno::EFAULT)
     } else {
@@ -93,10 +95,9 @@ use poll_events::*;
 const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// What kind of object an open file is.
-#[derive(Debug)]
 enum Kind {
-    /// A rootfs regular file: its bytes.
-    Regular(&'static [u8]),
+    /// A regular file.
+    Regular(InodeRef),
     /// A directory.
     Directory,
     /// `/dev/null`.
@@ -121,13 +122,15 @@ pub struct OpenFile {
     kind: Kind,
     status: AtomicU32,
     pos: Mutex<u64>,
+    /// For a directory: the name of the last entry `getdents` returned (and the position
+    /// after it), so a listing resumes by name when entries before it are removed.
+    cursor: Mutex<Option<(u64, String)>>,
 }
 
 impl core::fmt::Debug for OpenFile {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("OpenFile")
             .field("vnode", &self.vnode)
-            .field("kind", &self.kind)
             .field("status", &self.status())
             .finish()
     }
@@ -135,53 +138,58 @@ impl core::fmt::Debug for OpenFile {
 
 impl OpenFile {
     /// The open file for a successful [`open::open`].
-    pub fn new(w: &Walker<'_>, opened: Opened) -> Arc<OpenFile> {
-        let kind = if opened.status & O_PATH != 0 {
-            Kind::Path
-        } else {
-            match opened.vnode {
-                Vnode::Tar(id) => match w.fs.node(id).kind {
-                    NodeKind::File => Kind::Regular(w.fs.node(id).data),
-                    NodeKind::Dir => Kind::Directory,
-                    NodeKind::Symlink => Kind::Path,
-                },
-                Vnode::DevDir => Kind::Directory,
-                Vnode::Device(Device::Null) => Kind::Null,
-                Vnode::Device(Device::Zero) => Kind::Zero,
-                Vnode::Device(Device::Random | Device::Urandom) => Kind::Random,
-                Vnode::Device(Device::Tty | Device::Console) => Kind::Terminal { stderr: false },
-                // Pipes are made by `OpenFile::pipe`, never opened by name.
-                Vnode::ProcExe | Vnode::Pipe(_) => Kind::Path,
-            }
+    pub fn new(opened: Opened) -> Arc<OpenFile> {
+        let kind = match (&opened.vnode, opened.status & O_PATH != 0) {
+            (_, true) => Kind::Path,
+            (Vnode::Node(n), false) => match (n.device(), n.file_type()) {
+                (Some(Device::Null), _) => Kind::Null,
+                (Some(Device::Zero), _) => Kind::Zero,
+                (Some(Device::Random | Device::Urandom), _) => Kind::Random,
+                (Some(Device::Tty | Device::Console), _) => Kind::Terminal { stderr: false },
+                (None, FileType::Regular) => Kind::Regular(n.clone()),
+                (None, FileType::Dir) => Kind::Directory,
+                _ => Kind::Path,
+            },
+            // Pipes are made by `OpenFile::pipe`, never opened by name.
+            (Vnode::Pipe(_), false) => Kind::Path,
         };
+        Self::make(opened.vnode, kind, opened.status)
+    }
+
+    fn make(vnode: Vnode, kind: Kind, status: u32) -> Arc<OpenFile> {
         Arc::new(OpenFile {
-            vnode: opened.vnode,
+            vnode,
             kind,
-            status: AtomicU32::new(opened.status),
+            status: AtomicU32::new(status),
             pos: Mutex::new(0),
+            cursor: Mutex::new(None),
         })
+    }
+
+    /// The console as `/dev/console` names it.
+    fn console_vnode() -> Vnode {
+        let dev = super::devices::root();
+        Vnode::Node(dev.lookup(Device::Console.name()).unwrap_or(dev))
     }
 
     /// The console, open for reading and writing, as a process's standard streams are;
     /// `stderr` routes its output to the program's standard-error stream.
     pub fn console(stderr: bool) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            vnode: Vnode::Device(Device::Console),
-            kind: Kind::Terminal { stderr },
-            status: AtomicU32::new(O_RDWR | O_LARGEFILE),
-            pos: Mutex::new(0),
-        })
+        Self::make(
+            Self::console_vnode(),
+            Kind::Terminal { stderr },
+            O_RDWR | O_LARGEFILE,
+        )
     }
 
     /// A standard stream of the VMM that is not a terminal: a FIFO, read only or write only
     /// as a shell's redirection opens it.
     pub fn host_stream(stream: HostStream) -> Arc<OpenFile> {
-        Arc::new(OpenFile {
-            vnode: Vnode::Pipe(super::pipe::new_ino()),
-            kind: Kind::HostStream(stream),
-            status: AtomicU32::new(stream.access_mode()),
-            pos: Mutex::new(0),
-        })
+        Self::make(
+            Vnode::Pipe(super::pipe::new_ino()),
+            Kind::HostStream(stream),
+            stream.access_mode(),
+        )
     }
 
     /// One end of a pipe, with `O_NONBLOCK` from `flags` (`pipe2`).
@@ -191,17 +199,30 @@ impl OpenFile {
         } else {
             O_RDONLY
         };
-        Arc::new(OpenFile {
-            vnode: Vnode::Pipe(end.ino()),
-            kind: Kind::Pipe(end),
-            status: AtomicU32::new(mode | (flags & O_NONBLOCK)),
-            pos: Mutex::new(0),
-        })
+        let ino = end.ino();
+        Self::make(
+            Vnode::Pipe(ino),
+            Kind::Pipe(end),
+            mode | (flags & O_NONBLOCK),
+        )
     }
 
     /// The file in the namespace.
     pub fn vnode(&self) -> Vnode {
-        self.vnode
+        self.vnode.clone()
+    }
+
+    /// The regular file this is open on (for `ftruncate`, `fsync`...).
+    pub fn regular(&self) -> Option<&InodeRef> {
+        match &self.kind {
+            Kind::Regular(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether the file was opened for writing.
+    pub fn is_writable(&self) -> bool {
+        open::writable(self.status())
     }
 
     /// Access mode and status flags (`F_GETFL`).
@@ -249,7 +270,7 @@ impl OpenFile {
     /// a pipe; `None` for other files.
     pub fn readable_bytes(&self) -> Option<u64> {
         match &self.kind {
-            Kind::Regular(data) => Some((data.len() as u64).saturating_sub(self.position())),
+            Kind::Regular(n) => Some(n.metadata().size.saturating_sub(self.position())),
             Kind::Pipe(end) => Some(end.available() as u64),
             Kind::HostStream(stream) => Some(stream.readable_bytes()),
             _ => None,
@@ -284,9 +305,9 @@ impl OpenFile {
             Kind::Terminal { .. } => super::tty::read(out, self.nonblocking()),
             Kind::HostStream(stream) => stream.read(out, self.nonblocking()),
             Kind::Pipe(end) => end.read(out, self.nonblocking()),
-            Kind::Regular(data) => {
+            Kind::Regular(node) => {
                 let mut pos = self.pos.lock();
-                let n = read_bytes(data, *pos, out)?;
+                let n = regular::read(node, *pos, out)?;
                 *pos += n as u64;
                 Ok(n)
             }
@@ -305,7 +326,7 @@ impl OpenFile {
 
     fn read_at(&self, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
         match &self.kind {
-            Kind::Regular(data) => read_bytes(data, offset, out),
+            Kind::Regular(node) => regular::read(node, offset, out),
             Kind::Directory => Err(Errno::EISDIR),
             Kind::Null => Ok(0),
             Kind::Zero => fill(out, |chunk| chunk.fill(0)),
@@ -328,22 +349,45 @@ impl OpenFile {
         )
     }
 
-    /// `write`: at the current offset.
+    /// `write`: at the current offset (at the end with `O_APPEND`), advancing it.
     pub fn write(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
         self.check_writable()?;
-        if let Kind::Pipe(end) = &self.kind {
-            return end.write(src, self.nonblocking());
+        match &self.kind {
+            Kind::Pipe(end) => end.write(src, self.nonblocking()),
+            Kind::Regular(node) => {
+                let mut pos = self.pos.lock();
+                let at = if self.status() & O_APPEND != 0 {
+                    node.metadata().size
+                } else {
+                    *pos
+                };
+                let n = regular::write(node, at, src)?;
+                *pos = at + n as u64;
+                Ok(n)
+            }
+            _ => self.write_at(src),
         }
-        self.write_at(src)
     }
 
-    /// `pwrite`: at `offset` (which only matters for seekable files).
-    pub fn pwrite(&self, _offset: u64, src: &mut dyn WriteSource) -> Result<usize, Errno> {
+    /// `pwrite`: at `offset` (which only matters for seekable files; with `O_APPEND` Linux
+    /// appends anyway).
+    pub fn pwrite(&self, offset: u64, src: &mut dyn WriteSource) -> Result<usize, Errno> {
         if !self.seekable() {
             return Err(Errno::ESPIPE);
         }
         self.check_writable()?;
-        self.write_at(src)
+        match &self.kind {
+            Kind::Regular(node) => {
+                let _pos = self.pos.lock();
+                let at = if self.status() & O_APPEND != 0 {
+                    node.metadata().size
+                } else {
+                    offset
+                };
+                regular::write(node, at, src)
+            }
+            _ => self.write_at(src),
+        }
     }
 
     fn write_at(&self, src: &mut dyn WriteSource) -> Result<usize, Errno> {
@@ -361,7 +405,8 @@ impl OpenFile {
                 Some(stderr) => to_console(src, stderr),
                 None => drain(src, |_| {}),
             },
-            // Rootfs files are never open for writing (EROFS at open).
+            // Regular files are written by `write`/`pwrite`; directories are never open
+            // for writing (EISDIR at open).
             Kind::Regular(_) | Kind::Directory | Kind::Path => Err(Errno::EBADF),
             Kind::Pipe(end) => end.write(src, self.nonblocking()),
         }
@@ -390,7 +435,7 @@ impl OpenFile {
             }
             .try_into()
             .map_err(|_| Errno::EINVAL)?,
-            Kind::Regular(data) => seek_regular(*pos, data.len() as u64, offset, whence)?,
+            Kind::Regular(node) => seek_regular(*pos, node.metadata().size, offset, whence)?,
         };
         *pos = new;
         Ok(new)
@@ -415,10 +460,17 @@ impl OpenFile {
         let mut pos = self.pos.lock();
         let mut writer = DirentWriter::new(capacity);
         let mut next = *pos;
+        let mut last: Option<String> = None;
         let mut refused = false;
-        w.read_dir_from(self.vnode, *pos, |e| {
+        let cursor = self.cursor.lock().clone();
+        let after = match &cursor {
+            Some((at, name)) if *at == *pos => Some(name.as_str()),
+            _ => None,
+        };
+        w.read_dir_from(&self.vnode, *pos, after, |e| {
             if writer.push(e.ino, e.index + 1, e.dtype, e.name) {
                 next = e.index + 1;
+                last = Some(String::from(e.name));
                 true
             } else {
                 refused = true;
@@ -433,6 +485,9 @@ impl OpenFile {
             emit(&bytes)?;
         }
         *pos = next;
+        if let Some(name) = last {
+            *self.cursor.lock() = Some((next, name));
+        }
         Ok(bytes.len())
     }
 
@@ -462,22 +517,11 @@ impl OpenFile {
     /// `/dev/zero`; `None` for files that cannot be mapped.
     pub fn map_source(&self) -> Option<Arc<dyn MapSource>> {
         match &self.kind {
-            Kind::Regular(data) => Some(Arc::new(BytesSource(data))),
+            Kind::Regular(node) => Some(regular::map_source(node)),
             Kind::Zero => Some(Arc::new(ZeroSource)),
             _ => None,
         }
     }
-}
-
-/// Copies `data[offset..]` into `out`.
-fn read_bytes(data: &[u8], offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
-    let start = match usize::try_from(offset) {
-        Ok(s) if s < data.len() => s,
-        _ => return Ok(0),
-    };
-    let n = (data.len() - start).min(out.remaining());
-    let done = out.put(&data[start..start + n]);
-    transferred(done, out.faulted())
 }
 
 /// Hands everything `src` holds to `sink` in pieces of a page, so the console can pass
@@ -556,25 +600,6 @@ fn seek_regular(pos: u64, size: u64, offset: i64, whence: u32) -> Result<u64, Er
     Ok(new as u64)
 }
 
-/// The bytes of a rootfs file, as a mapping source.
-struct BytesSource(&'static [u8]);
-
-impl MapSource for BytesSource {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let start = match usize::try_from(offset) {
-            Ok(s) if s < self.0.len() => s,
-            _ => return Ok(0),
-        };
-        let n = (self.0.len() - start).min(buf.len());
-        buf[..n].copy_from_slice(&self.0[start..start + n]);
-        Ok(n)
-    }
-
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-}
-
 /// `/dev/zero` as a mapping source: zeros as far as a user address space reaches.
 struct ZeroSource;
 
@@ -650,14 +675,21 @@ impl WriteSource for SliceSource {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testfs;
+    use super::super::vfs::tests::sample_ns;
     use super::whence::*;
     use super::*;
 
+    fn walker() -> Walker<'static> {
+        Walker::new(sample_ns(), "/bin/app")
+    }
+
+    fn open_with(w: &Walker<'_>, path: &str, flags: u32) -> Arc<OpenFile> {
+        let root = w.root().clone();
+        OpenFile::new(open::open(w, &root, path, flags, 0o644).unwrap())
+    }
+
     fn open_file(path: &str, flags: u32) -> Arc<OpenFile> {
-        let w = Walker::new(testfs::sample(), "/bin/app");
-        let o = open::open(&w, "/", path, flags).unwrap();
-        OpenFile::new(&w, o)
+        open_with(&walker(), path, flags)
     }
 
     /// A sink that faults after `ok` bytes.
@@ -810,8 +842,8 @@ mod tests {
 
     #[test]
     fn getdents_resumes_across_calls() {
-        let w = Walker::new(testfs::sample(), "/bin/app");
-        let dir = OpenFile::new(&w, open::open(&w, "/", "/etc", O_RDONLY).unwrap());
+        let w = walker();
+        let dir = open_with(&w, "/etc", O_RDONLY);
         // ".", "..", "link", "loop", "motd", "sub": 24 bytes each.
         let first = dents(&dir, &w, 60).unwrap();
         assert_eq!(first.len(), 48);
@@ -848,7 +880,7 @@ mod tests {
             Err(Errno::EFAULT)
         );
         assert_eq!(dir.position(), 0);
-        let file = OpenFile::new(&w, open::open(&w, "/", "/etc/motd", O_RDONLY).unwrap());
+        let file = open_with(&w, "/etc/motd", O_RDONLY);
         assert_eq!(dents(&file, &w, 4096), Err(Errno::ENOTDIR));
     }
 }

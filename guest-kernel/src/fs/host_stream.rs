@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn as_open_files_they_are_unseekable_one_way_fifos() {
         use super::super::file::{whence::SEEK_CUR, OpenFile, SliceSource, VecSink};
-        use super::super::{stat::S_IFIFO, testfs, vfs::Walker};
+        use super::super::{stat::S_IFIFO, vfs::tests::sample_ns, vfs::Walker};
         let input = OpenFile::host_stream(HostStream::Stdin);
         let output = OpenFile::host_stream(HostStream::Stdout);
         assert!(!input.is_terminal() && !output.is_terminal() && !input.is_path());
@@ -162,8 +162,8 @@ mod tests {
         assert_eq!(output.readable_bytes(), Some(0));
         assert_eq!(output.poll(), POLLOUT | POLLWRNORM);
         assert!(input.map_source().is_none());
-        let w = Walker::new(testfs::sample(), "/bin/app");
-        assert_eq!(w.metadata(input.vnode()).file_type(), S_IFIFO);
+        let w = Walker::new(sample_ns(), "/bin/app");
+        assert_eq!(w.metadata(&input.vnode()).file_type(), S_IFIFO);
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! never above the process root), symlinks (40 at most per walk, also across mounts),
 //! trailing slashes, and the ENAMETOOLONG / ENOTDIR / ENOENT / ELOOP errors Linux gives.
 //!
-//! Nothing here knows a concrete file system; [`super::tmpfs`] is the first implementation.
-//! The namespace of today's processes ([`super::vfs`]) moves onto this layer step by step.
-#![allow(dead_code)] // the process namespace is switched onto this layer by the next step
+//! Nothing here knows a concrete file system: [`super::tmpfs`], [`super::tar_inode`],
+//! [`super::overlay`], [`super::devices`] and [`super::procfs`] implement the trait, and the
+//! process namespace ([`super::vfs`]) mounts them.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::stat::Metadata;
+use super::devices::Device;
+use super::stat::{Metadata, Timestamp};
 use crate::errno::Errno;
 
 /// Longest path a system call accepts, terminating NUL included (Linux's `PATH_MAX`).
@@ -33,7 +34,37 @@ pub enum FileType {
     Symlink,
     /// A named pipe.
     Fifo,
+    /// A character device.
+    CharDev,
 }
+
+/// What `statfs` reports about a file system (in `bsize` blocks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsStats {
+    /// `f_type`: the file system's magic number.
+    pub magic: u64,
+    /// Block size.
+    pub bsize: u64,
+    /// Total blocks.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Total inodes (0: no limit).
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// `ST_*` mount flags.
+    pub flags: u64,
+}
+
+/// `ST_RDONLY`: mounted read-only.
+pub const ST_RDONLY: u64 = 1;
+/// `ST_NOSUID`.
+pub const ST_NOSUID: u64 = 2;
+/// `ST_NODEV`.
+pub const ST_NODEV: u64 = 4;
+/// `ST_NOEXEC`.
+pub const ST_NOEXEC: u64 = 8;
 
 /// A shared reference to a node.
 pub type InodeRef = Arc<dyn Inode>;
@@ -85,6 +116,35 @@ pub trait Inode: Send + Sync {
     fn set_mode(&self, mode: u32) -> Result<(), Errno>;
     /// For downcasting to the concrete node type of the same file system.
     fn as_any(&self) -> &dyn core::any::Any;
+    /// What `statfs` reports for the file system holding this node.
+    fn statfs(&self) -> FsStats;
+    /// Swaps the entries `name` here and `new_name` in `new_dir` (`RENAME_EXCHANGE`).
+    fn exchange(&self, _name: &str, _new_dir: &InodeRef, _new_name: &str) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
+    }
+    /// Sets the access and modification times (`None` leaves one as it is); the change
+    /// time becomes now.
+    fn set_times(&self, _atime: Option<Timestamp>, _mtime: Option<Timestamp>) -> Result<(), Errno> {
+        Err(Errno::EROFS)
+    }
+    /// Sets the owner (a copy-up keeps the lower file's).
+    fn set_owner(&self, _uid: u32, _gid: u32) -> Result<(), Errno> {
+        Err(Errno::EROFS)
+    }
+    /// The target of a symlink as process running `exe` (its exec'ed path) sees it; only
+    /// `/proc/self/exe` depends on that.
+    fn readlink_as(&self, _exe: &str) -> Result<String, Errno> {
+        self.readlink()
+    }
+    /// The device a device node stands for.
+    fn device(&self) -> Option<Device> {
+        None
+    }
+    /// The file's bytes when they live in memory as long as the kernel runs (TAR files):
+    /// read and mapped without a copy.
+    fn static_bytes(&self) -> Option<&'static [u8]> {
+        None
+    }
 }
 
 /// Whether `a` and `b` are the same node.
@@ -166,6 +226,8 @@ pub struct WalkCtx<'a> {
     pub root: &'a InodeRef,
     /// The directory relative paths start from (the cwd or an `*at` dirfd).
     pub start: &'a InodeRef,
+    /// The walking process's exec'ed path (for `/proc/self/exe`).
+    pub exe: &'a str,
 }
 
 /// Checks a path's length and its components' lengths as Linux does.
@@ -221,7 +283,10 @@ pub fn walk(ctx: &WalkCtx<'_>, path: &str, flags: WalkFlags) -> Result<InodeRef,
             if links > MAX_SYMLINKS {
                 return Err(Errno::ELOOP);
             }
-            let target = node.readlink()?;
+            let target = node.readlink_as(ctx.exe)?;
+            if target.is_empty() {
+                return Err(Errno::ENOENT);
+            }
             let base = if target.starts_with('/') {
                 ctx.root.clone()
             } else {
@@ -231,6 +296,7 @@ pub fn walk(ctx: &WalkCtx<'_>, path: &str, flags: WalkFlags) -> Result<InodeRef,
                 mounts: ctx.mounts,
                 root: ctx.root,
                 start: &base,
+                exe: ctx.exe,
             };
             let (d, l, m) = walk_inner(&sub, &target, &mut links)?;
             must_dir |= m;
@@ -315,7 +381,7 @@ fn walk_inner(
                     if *links > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
                     }
-                    let target = node.readlink()?;
+                    let target = node.readlink_as(ctx.exe)?;
                     if target.is_empty() {
                         return Err(Errno::ENOENT);
                     }
@@ -343,7 +409,7 @@ mod tests {
     use super::*;
 
     fn ctx_parts() -> (MountTable, InodeRef) {
-        let fs = TmpFs::new(1 << 20, || 0);
+        let fs = TmpFs::new(1 << 20, Timestamp::default);
         (MountTable::new(), fs.root())
     }
 
@@ -362,6 +428,7 @@ mod tests {
             mounts: m,
             root,
             start,
+            exe: "",
         };
         walk(
             &ctx,
@@ -439,6 +506,7 @@ mod tests {
             mounts: &m,
             root: &root,
             start: &root,
+            exe: "",
         };
         let dir_only = WalkFlags {
             follow: true,
@@ -467,7 +535,7 @@ mod tests {
     fn mounts_are_entered_and_left() {
         let (mut m, root) = ctx_parts();
         let tmp = mk(&root, "tmp", FileType::Dir, "");
-        let other = TmpFs::new(1 << 20, || 0);
+        let other = TmpFs::new(1 << 20, Timestamp::default);
         let oroot = other.root();
         let inner = mk(&oroot, "inner", FileType::Regular, "");
         mk(&oroot, "up", FileType::Symlink, "../etc");
@@ -508,6 +576,7 @@ mod tests {
             mounts: &m,
             root: &root,
             start: &root,
+            exe: "",
         };
         let (d, name, slash) = walk_parent(&ctx, "/etc/new/").unwrap();
         assert!(same_node(&d, &etc));

@@ -1,11 +1,10 @@
-//! Filesystems: path helpers, tarfs (the read-only root filesystem over the rootfs TAR),
-//! the namespace built on it ([`vfs`]: `/dev`, `/proc/self/exe`), open files and the
-//! per-process descriptor table, pipes, the terminal ([`tty`]) and the standard streams that
-//! are not terminals ([`host_stream`]).
-//!
-//! The writable VFS of issue 9 is being built beside it and is not mounted yet: the
-//! [`inode::Inode`] trait, mount table and component-wise path walk ([`inode`]), [`tmpfs`],
-//! the TAR root as an inode ([`tar_inode`]) and the [`overlay`] of a tmpfs over it.
+//! Filesystems: the [`inode::Inode`] trait, mount table and component-wise path walk
+//! ([`inode`]); tarfs (the rootfs TAR, parsed once, [`tar`]) seen as inodes ([`tar_inode`]);
+//! [`tmpfs`] (file pages in [`pages`]); the [`overlay`] of a tmpfs over the TAR that is `/`;
+//! the device directory ([`devices`]) and `/proc/self/exe` ([`procfs`]); the namespace
+//! built from them ([`vfs`]); open files ([`file`], [`regular`]) and the per-process
+//! descriptor table, pipes, the terminal ([`tty`]) and the standard streams that are not
+//! terminals ([`host_stream`]).
 
 pub mod devices;
 pub mod dirent;
@@ -15,9 +14,11 @@ pub mod host_stream;
 pub mod inode;
 pub mod open;
 pub mod overlay;
+pub mod pages;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
+pub mod regular;
 pub mod stat;
 pub mod tar;
 pub mod tar_inode;
@@ -26,11 +27,13 @@ pub mod tty;
 pub mod vfs;
 
 use tar::TarFs;
+use vfs::{Limits, Namespace};
 
 pub use fd::{map_source_for_fd, FdTable};
 pub use file::OpenFile;
 
 static ROOT: spin::Once<TarFs> = spin::Once::new();
+static NAMESPACE: spin::Once<Namespace> = spin::Once::new();
 
 /// Makes `fs` the root filesystem of every process; returns it. Only the first call
 /// mounts; a later one gets the filesystem already mounted.
@@ -44,6 +47,20 @@ pub fn root() -> &'static TarFs {
         Ok(fs) => fs,
         // An empty archive is a bare root directory; parsing it cannot fail.
         Err(e) => panic!("empty root filesystem: {e}"),
+    })
+}
+
+/// The current time, for file times.
+fn now() -> stat::Timestamp {
+    stat::Timestamp::from_ns(crate::time::realtime_ns())
+}
+
+/// The namespace every process sees: built over [`root`] on first use, with tmpfs sizes
+/// from the machine's memory.
+pub fn namespace() -> &'static Namespace {
+    NAMESPACE.call_once(|| {
+        let ram = crate::mm::frame::FRAMES.lock().total_frames() * crate::mm::PAGE_SIZE;
+        Namespace::new(root(), Limits::for_ram(ram), now)
     })
 }
 

@@ -1,9 +1,12 @@
-//! `open` flags and the checks `open` and `access` make, with Linux's errors and their order.
-//! The root filesystem is read-only, as if mounted `ro`: creating or writing a rootfs file
-//! fails with `EROFS`; devices stay writable. Processes run as root, so permission bits
-//! only matter for `X_OK`.
+//! `open` flags and the checks `open` and `access` make, with Linux's errors and their order:
+//! `O_CREAT` (with `O_EXCL`, through dangling symlinks), `O_TRUNC`, `O_DIRECTORY`,
+//! `O_NOFOLLOW`, `O_PATH`. Processes run as root, so permission bits only matter for `X_OK`;
+//! a file system mounted read-only gives `EROFS` for writes.
 
-use super::vfs::{Vnode, Walker};
+use alloc::string::String;
+
+use super::inode::{FileType, InodeRef, WalkFlags, MAX_SYMLINKS, ST_RDONLY};
+use super::vfs::{self, Vnode, Walker};
 use crate::errno::Errno;
 
 /// Open flags (x86-64 values).
@@ -65,7 +68,7 @@ pub const R_OK: u32 = 4;
 
 /// The result of a successful open: what was opened and the file's status flags (what
 /// `F_GETFL` reports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Opened {
     /// The file.
     pub vnode: Vnode,
@@ -83,21 +86,29 @@ pub fn writable(status: u32) -> bool {
     status & O_PATH == 0 && matches!(status & O_ACCMODE, O_WRONLY | O_RDWR)
 }
 
-/// Whether the rootfs (read-only) holds `v`.
-fn on_rootfs(v: Vnode) -> bool {
-    matches!(v, Vnode::Tar(_))
+/// Whether `n` is on a file system mounted read-only.
+pub fn read_only(n: &InodeRef) -> bool {
+    n.statfs().flags & ST_RDONLY != 0
 }
 
-/// Opens `path` (relative to directory path `base`) with open(2) `flags`.
-pub fn open(w: &Walker<'_>, base: &str, path: &str, flags: u32) -> Result<Opened, Errno> {
+/// Opens `path` (relative to directory `start`) with open(2) `flags`; a created file gets
+/// the permission bits `mode` (the caller has applied the umask).
+pub fn open(
+    w: &Walker<'_>,
+    start: &InodeRef,
+    path: &str,
+    flags: u32,
+    mode: u32,
+) -> Result<Opened, Errno> {
     if flags & O_PATH != 0 {
         let flags = flags & O_PATH_FLAGS;
-        let vnode = w.resolve(base, path, flags & O_NOFOLLOW == 0)?;
-        if flags & O_DIRECTORY != 0 && !w.is_dir(vnode) {
-            return Err(Errno::ENOTDIR);
-        }
+        let walk = WalkFlags {
+            follow: flags & O_NOFOLLOW == 0,
+            directory: flags & O_DIRECTORY != 0,
+        };
+        let node = w.lookup(start, path, walk)?;
         return Ok(Opened {
-            vnode,
+            vnode: Vnode::Node(node),
             status: flags & !O_CLOEXEC,
         });
     }
@@ -107,9 +118,10 @@ pub fn open(w: &Walker<'_>, base: &str, path: &str, flags: u32) -> Result<Opened
         if acc != O_WRONLY && acc != O_RDWR {
             return Err(Errno::EINVAL);
         }
-        let dir = w.resolve(base, path, true)?;
-        return Err(if w.is_dir(dir) {
-            Errno::EROFS
+        let dir = w.lookup(start, path, vfs::follow(true))?;
+        // Unnamed temporary files are not implemented.
+        return Err(if dir.file_type() == FileType::Dir {
+            Errno::EOPNOTSUPP
         } else {
             Errno::ENOTDIR
         });
@@ -117,52 +129,100 @@ pub fn open(w: &Walker<'_>, base: &str, path: &str, flags: u32) -> Result<Opened
     if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
         return Err(Errno::EINVAL);
     }
-    let vnode = if flags & O_CREAT != 0 {
-        let exclusive = flags & O_EXCL != 0;
-        let follow = !exclusive && flags & O_NOFOLLOW == 0;
-        match w.resolve(base, path, follow) {
-            Ok(_) if exclusive => return Err(Errno::EEXIST),
-            Ok(v) if w.is_dir(v) => return Err(Errno::EISDIR),
-            Ok(v) => v,
-            Err(Errno::ENOENT) => {
-                w.resolve_parent(base, path)?;
-                if super::path::has_trailing_slash(path) {
-                    return Err(Errno::EISDIR);
-                }
-                return Err(Errno::EROFS);
-            }
-            Err(e) => return Err(e),
-        }
+    let (node, created) = if flags & O_CREAT != 0 {
+        open_creating(w, start, path, flags, mode)?
     } else {
-        w.resolve(base, path, flags & O_NOFOLLOW == 0)?
+        let walk = WalkFlags {
+            follow: flags & O_NOFOLLOW == 0,
+            directory: false,
+        };
+        (w.lookup(start, path, walk)?, false)
     };
-    let meta = w.metadata(vnode);
-    if meta.is_symlink() {
+    let kind = node.file_type();
+    if kind == FileType::Symlink {
         return Err(Errno::ELOOP);
     }
-    if flags & O_DIRECTORY != 0 && !meta.is_dir() {
+    if flags & O_DIRECTORY != 0 && kind != FileType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    if meta.is_dir() && wants_write {
+    if kind == FileType::Dir && wants_write {
         return Err(Errno::EISDIR);
     }
-    if on_rootfs(vnode) && wants_write {
+    if kind == FileType::Fifo {
+        // No call makes FIFOs yet; opening one would need its pipe.
+        return Err(Errno::ENXIO);
+    }
+    if wants_write && read_only(&node) {
         return Err(Errno::EROFS);
+    }
+    if flags & O_TRUNC != 0 && !created && kind == FileType::Regular {
+        node.truncate(0)?;
     }
     let dropped = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC;
     Ok(Opened {
-        vnode,
+        vnode: Vnode::Node(node),
         status: (flags & !dropped) | O_LARGEFILE,
     })
 }
 
+/// The `O_CREAT` walk: the existing file (a final symlink followed unless `O_EXCL` or
+/// `O_NOFOLLOW`, also to create its missing target as Linux does) or a new regular file;
+/// whether it was created.
+fn open_creating(
+    w: &Walker<'_>,
+    start: &InodeRef,
+    path: &str,
+    flags: u32,
+    mode: u32,
+) -> Result<(InodeRef, bool), Errno> {
+    let exclusive = flags & O_EXCL != 0;
+    let follow = !exclusive && flags & O_NOFOLLOW == 0;
+    let mut start = start.clone();
+    let mut path = String::from(path);
+    for _ in 0..=MAX_SYMLINKS {
+        let (dir, name, slash) = w.lookup_parent(&start, &path)?;
+        let Some(name) = name else {
+            // `/`, `.` or `..`: a directory.
+            return Err(Errno::EISDIR);
+        };
+        if slash {
+            // Linux: O_CREAT with a trailing slash is EISDIR, whatever the name is.
+            return Err(Errno::EISDIR);
+        }
+        let node = match dir.lookup(&name) {
+            Ok(n) => w.ns.mounts.enter(n),
+            Err(Errno::ENOENT) => {
+                let node = dir.create(&name, FileType::Regular, mode & 0o7777, "")?;
+                return Ok((node, true));
+            }
+            Err(e) => return Err(e),
+        };
+        if exclusive {
+            return Err(Errno::EEXIST);
+        }
+        if node.file_type() == FileType::Symlink && follow {
+            path = node.readlink_as(w.exe)?;
+            if path.is_empty() {
+                return Err(Errno::ENOENT);
+            }
+            start = dir;
+            continue;
+        }
+        if node.file_type() == FileType::Dir {
+            return Err(Errno::EISDIR);
+        }
+        return Ok((node, false));
+    }
+    Err(Errno::ELOOP)
+}
+
 /// The `access`/`faccessat` check of `mode` (`R_OK|W_OK|X_OK` or `F_OK`) on `v`, for root.
-pub fn check_access(w: &Walker<'_>, v: Vnode, mode: u32) -> Result<(), Errno> {
+pub fn check_access(w: &Walker<'_>, v: &Vnode, mode: u32) -> Result<(), Errno> {
     if mode & !(R_OK | W_OK | X_OK) != 0 {
         return Err(Errno::EINVAL);
     }
     let meta = w.metadata(v);
-    if mode & W_OK != 0 && on_rootfs(v) {
+    if mode & W_OK != 0 && v.node().is_some_and(read_only) {
         return Err(Errno::EROFS);
     }
     // Root may execute anything with an execute bit, and search every directory.
@@ -175,13 +235,24 @@ pub fn check_access(w: &Walker<'_>, v: Vnode, mode: u32) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::super::devices::Device;
-    use super::super::testfs;
+    use super::super::vfs::tests::sample_ns;
     use super::*;
 
+    fn opener() -> Walker<'static> {
+        Walker::new(sample_ns(), "/bin/app")
+    }
+
+    fn open_in(w: &Walker<'_>, path: &str, flags: u32) -> Result<Opened, Errno> {
+        let etc = w.dir_at("/etc").unwrap();
+        open(w, &etc, path, flags, 0o640)
+    }
+
     fn open_at(path: &str, flags: u32) -> Result<Opened, Errno> {
-        let fs = testfs::sample();
-        let w = Walker::new(fs, "/bin/app");
-        open(&w, "/etc", path, flags)
+        open_in(&opener(), path, flags)
+    }
+
+    fn size(o: &Opened) -> u64 {
+        o.vnode.node().unwrap().metadata().size
     }
 
     #[test]
@@ -200,33 +271,68 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_refused_on_the_read_only_root() {
-        assert_eq!(open_at("motd", O_WRONLY), Err(Errno::EROFS));
-        assert_eq!(open_at("motd", O_RDWR), Err(Errno::EROFS));
-        assert_eq!(open_at("motd", O_RDONLY | O_TRUNC), Err(Errno::EROFS));
-        assert_eq!(open_at("new", O_WRONLY | O_CREAT), Err(Errno::EROFS));
+    fn creating_truncating_and_their_errors() {
+        let w = opener();
+        let o = open_in(&w, "new", O_WRONLY | O_CREAT).unwrap();
+        assert_eq!(o.status, O_WRONLY | O_LARGEFILE);
+        let m = o.vnode.node().unwrap().metadata();
+        assert_eq!(m.mode, super::super::stat::S_IFREG | 0o640);
+        o.vnode.node().unwrap().write_at(0, b"abc").unwrap();
+        assert_eq!(open_in(&w, "new", O_CREAT | O_EXCL), Err(Errno::EEXIST));
+        let again = open_in(&w, "new", O_RDWR | O_CREAT).unwrap();
+        assert_eq!(size(&again), 3);
+        assert_eq!(again.vnode, o.vnode);
+        let t = open_in(&w, "new", O_WRONLY | O_TRUNC).unwrap();
+        assert_eq!(size(&t), 0);
+        // The image's own files are writable too (copied up).
+        let motd = open_in(&w, "motd", O_RDWR).unwrap();
+        assert_eq!(size(&motd), 11);
+        assert_eq!(open_in(&w, "/nodir/new", O_CREAT), Err(Errno::ENOENT));
+        assert_eq!(open_in(&w, "motd/new", O_CREAT), Err(Errno::ENOTDIR));
+        assert_eq!(open_in(&w, "motd", O_CREAT | O_EXCL), Err(Errno::EEXIST));
+        assert_eq!(open_in(&w, "/etc", O_CREAT), Err(Errno::EISDIR));
+        assert_eq!(open_in(&w, "fresh/", O_CREAT), Err(Errno::EISDIR));
+        assert_eq!(open_in(&w, "/etc", O_WRONLY), Err(Errno::EISDIR));
         assert_eq!(
-            open_at("new", O_RDONLY | O_CREAT | O_EXCL),
-            Err(Errno::EROFS)
+            open_in(&w, "/etc", O_CREAT | O_DIRECTORY),
+            Err(Errno::EINVAL)
         );
-        assert_eq!(open_at("/nodir/new", O_CREAT), Err(Errno::ENOENT));
-        assert_eq!(open_at("motd/new", O_CREAT), Err(Errno::ENOTDIR));
-        assert_eq!(open_at("motd", O_CREAT | O_EXCL), Err(Errno::EEXIST));
-        assert_eq!(open_at("/etc", O_CREAT), Err(Errno::EISDIR));
-        assert_eq!(open_at("/etc", O_WRONLY), Err(Errno::EISDIR));
-        assert_eq!(open_at("/etc", O_CREAT | O_DIRECTORY), Err(Errno::EINVAL));
-        assert_eq!(open_at("/etc", O_TMPFILE | O_RDWR), Err(Errno::EROFS));
-        assert_eq!(open_at("/etc", O_TMPFILE), Err(Errno::EINVAL));
-        // Devices stay writable.
-        let o = open_at("/dev/null", O_WRONLY | O_TRUNC | O_CREAT).unwrap();
-        assert_eq!(o.vnode, Vnode::Device(Device::Null));
+        assert_eq!(
+            open_in(&w, "/etc", O_TMPFILE | O_RDWR),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(open_in(&w, "/etc", O_TMPFILE), Err(Errno::EINVAL));
+        assert_eq!(open_in(&w, "/proc/new", O_CREAT), Err(Errno::ENOENT));
+        // Devices stay devices.
+        let o = open_in(&w, "/dev/null", O_WRONLY | O_TRUNC | O_CREAT).unwrap();
+        assert_eq!(o.vnode.node().unwrap().device(), Some(Device::Null));
         assert_eq!(o.status, O_WRONLY | O_LARGEFILE);
         assert!(writable(o.status) && !readable(o.status));
     }
 
     #[test]
+    fn o_creat_through_a_dangling_symlink_creates_its_target() {
+        let w = opener();
+        let tmp = w.dir_at("/tmp").unwrap();
+        tmp.create("dangling", FileType::Symlink, 0, "target")
+            .unwrap();
+        let o = open(&w, &tmp, "dangling", O_WRONLY | O_CREAT, 0o600).unwrap();
+        assert_eq!(Vnode::Node(tmp.lookup("target").unwrap()), o.vnode);
+        assert_eq!(
+            open(&w, &tmp, "dangling", O_WRONLY | O_CREAT | O_EXCL, 0),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(
+            open(&w, &tmp, "dangling", O_WRONLY | O_CREAT | O_NOFOLLOW, 0),
+            Err(Errno::ELOOP)
+        );
+    }
+
+    #[test]
     fn symlinks_and_nofollow() {
         // /etc/link -> motd
+        let w = opener();
+        let open_at = |p: &str, f: u32| open_in(&w, p, f);
         let target = open_at("motd", O_RDONLY).unwrap().vnode;
         assert_eq!(open_at("link", O_RDONLY).unwrap().vnode, target);
         assert_eq!(open_at("link", O_NOFOLLOW), Err(Errno::ELOOP));
@@ -242,19 +348,20 @@ mod tests {
 
     #[test]
     fn access_modes() {
-        let fs = testfs::sample();
-        let w = Walker::new(fs, "/bin/app");
-        let motd = w.resolve("/", "/etc/motd", true).unwrap();
-        let app = w.resolve("/", "/bin/app", true).unwrap();
-        let etc = w.resolve("/", "/etc", true).unwrap();
-        let null = w.resolve("/", "/dev/null", true).unwrap();
-        assert_eq!(check_access(&w, motd, F_OK), Ok(()));
-        assert_eq!(check_access(&w, motd, R_OK), Ok(()));
-        assert_eq!(check_access(&w, motd, W_OK), Err(Errno::EROFS));
-        assert_eq!(check_access(&w, motd, X_OK), Err(Errno::EACCES));
-        assert_eq!(check_access(&w, app, R_OK | X_OK), Ok(()));
-        assert_eq!(check_access(&w, etc, X_OK), Ok(()));
-        assert_eq!(check_access(&w, null, R_OK | W_OK), Ok(()));
-        assert_eq!(check_access(&w, null, 8), Err(Errno::EINVAL));
+        let w = opener();
+        let get = |p: &str| w.resolve("/", p, true).unwrap();
+        let (motd, app, etc, null) = (
+            get("/etc/motd"),
+            get("/bin/app"),
+            get("/etc"),
+            get("/dev/null"),
+        );
+        assert_eq!(check_access(&w, &motd, F_OK), Ok(()));
+        assert_eq!(check_access(&w, &motd, R_OK | W_OK), Ok(()));
+        assert_eq!(check_access(&w, &motd, X_OK), Err(Errno::EACCES));
+        assert_eq!(check_access(&w, &app, R_OK | X_OK), Ok(()));
+        assert_eq!(check_access(&w, &etc, X_OK), Ok(()));
+        assert_eq!(check_access(&w, &null, R_OK | W_OK), Ok(()));
+        assert_eq!(check_access(&w, &null, 8), Err(Errno::EINVAL));
     }
 }

@@ -6,11 +6,8 @@
 //!
 //! Like overlayfs without `redirect_dir`, renaming a directory that exists in the lower tree
 //! gives EXDEV (`mv` then copies). Inode numbers are the lower node's where there is one,
-//! so a copy-up does not change them.
-//!
-//! Known gap: a node keeps the parent it was found under, so `..` of a directory someone
-//! still holds (a cwd) after that directory was renamed leads to its old parent.
-#![allow(dead_code)] // mounted as `/` by the next step
+//! so a copy-up does not change them; a copy-up keeps the owner, mode and times. A renamed
+//! node moves itself (its parent and name change), so `..` of a held directory follows it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
@@ -20,12 +17,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-use super::inode::{FileType, Inode, InodeRef};
-use super::stat::Metadata;
+use super::inode::{FileType, FsStats, Inode, InodeRef};
+use super::stat::{Metadata, Timestamp};
 use crate::errno::Errno;
 
 /// Inode numbers of upper-only nodes are offset past any lower inode number.
 const UPPER_INO_BASE: u64 = 1 << 40;
+
+/// `OVERLAYFS_SUPER_MAGIC`.
+pub const OVERLAYFS_MAGIC: u64 = 0x794c_7630;
 
 static NEXT_FS_ID: AtomicU64 = AtomicU64::new(0x200);
 
@@ -39,11 +39,17 @@ struct DirState {
     dirs: BTreeMap<String, Arc<Node>>,
 }
 
+/// Inode numbers of copied-up nodes: upper inode number -> the lower node's, so a file
+/// keeps its number through a copy-up, a rename and the node cache dropping it.
+type InoMap = Arc<Mutex<BTreeMap<u64, u64>>>;
+
 /// A node of the overlay.
 pub struct Node {
     fs_id: u64,
+    inos: InoMap,
     me: Weak<Node>,
-    parent: Option<Arc<Node>>,
+    /// The directory holding this node (`None` for the root); changes on rename.
+    parent: Mutex<Option<Arc<Node>>>,
     name: Mutex<String>,
     kind: FileType,
     lower: Option<InodeRef>,
@@ -55,8 +61,9 @@ pub struct Node {
 pub fn new(lower_root: InodeRef, upper_root: InodeRef) -> InodeRef {
     Arc::new_cyclic(|me| Node {
         fs_id: NEXT_FS_ID.fetch_add(1, Ordering::Relaxed),
+        inos: Arc::new(Mutex::new(BTreeMap::new())),
         me: me.clone(),
-        parent: None,
+        parent: Mutex::new(None),
         name: Mutex::new(String::new()),
         kind: FileType::Dir,
         lower: Some(lower_root),
@@ -105,8 +112,9 @@ impl Node {
         let parent = self.arc()?;
         let node = Arc::new_cyclic(|me| Node {
             fs_id: self.fs_id,
+            inos: self.inos.clone(),
             me: me.clone(),
-            parent: Some(parent),
+            parent: Mutex::new(Some(parent)),
             name: Mutex::new(clone_str(name).unwrap_or_default()),
             kind,
             lower,
@@ -123,17 +131,31 @@ impl Node {
         if let Some(u) = slot.as_ref() {
             return Ok(u.clone());
         }
-        let parent = self.parent.as_ref().ok_or(Errno::EIO)?;
+        let parent = self.parent.lock().clone().ok_or(Errno::EIO)?;
         let pu = parent.copy_up()?;
         let lower = self.lower.as_ref().ok_or(Errno::EIO)?;
         let name = self.name.lock().clone();
         let meta = lower.metadata();
+        let up = self.copy_up_into(&pu, &name, lower, &meta)?;
+        self.inos.lock().insert(up.ino(), lower.ino());
+        *slot = Some(up.clone());
+        Ok(up)
+    }
+
+    /// Makes the upper copy of `lower` as `name` in `pu`, with its owner and times.
+    fn copy_up_into(
+        &self,
+        pu: &InodeRef,
+        name: &str,
+        lower: &InodeRef,
+        meta: &Metadata,
+    ) -> Result<InodeRef, Errno> {
         let up = match self.kind {
             // The copied directory's lower entries still show through it.
-            FileType::Dir => pu.create(&name, FileType::Dir, meta.mode, "")?,
-            FileType::Symlink => pu.create(&name, FileType::Symlink, 0, &lower.readlink()?)?,
+            FileType::Dir => pu.create(name, FileType::Dir, meta.mode, "")?,
+            FileType::Symlink => pu.create(name, FileType::Symlink, 0, &lower.readlink()?)?,
             kind => {
-                let up = pu.create(&name, kind, meta.mode, "")?;
+                let up = pu.create(name, kind, meta.mode, "")?;
                 let mut buf = [0u8; 4096];
                 let mut off = 0u64;
                 loop {
@@ -142,7 +164,7 @@ impl Node {
                         break;
                     }
                     if let Err(e) = up.write_at(off, &buf[..n]) {
-                        let _ = pu.unlink(&name);
+                        let _ = pu.unlink(name);
                         return Err(e);
                     }
                     off += n as u64;
@@ -150,8 +172,53 @@ impl Node {
                 up
             }
         };
-        *slot = Some(up.clone());
+        // Best effort, as overlayfs: the copy exists either way.
+        let _ = up.set_owner(meta.uid, meta.gid);
+        let _ = up.set_times(Some(meta.atime), Some(meta.mtime));
         Ok(up)
+    }
+
+    /// The overlay inode number of the upper node numbered `ino`.
+    fn upper_ino(&self, ino: u64) -> u64 {
+        match self.inos.lock().get(&ino) {
+            Some(&lower) => lower,
+            None => UPPER_INO_BASE + ino,
+        }
+    }
+
+    /// Whether the lower directory (seen through this one) has an entry `name`.
+    fn lower_has(&self, name: &str) -> bool {
+        let st = self.dir.lock();
+        if st.opaque {
+            return false;
+        }
+        drop(st);
+        self.lower.as_ref().is_some_and(|l| l.lookup(name).is_ok())
+    }
+
+    /// Records `node` as the entry `name` of this directory in the caches.
+    fn cache(&self, name: &str, node: &Arc<Node>) -> Result<(), Errno> {
+        let mut st = self.dir.lock();
+        st.children.retain(|_, w| w.strong_count() > 0);
+        st.children.insert(clone_str(name)?, Arc::downgrade(node));
+        if node.kind == FileType::Dir {
+            st.dirs.insert(clone_str(name)?, node.clone());
+        } else {
+            st.dirs.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Forgets the entry `name` in the caches; whiteouts it if the lower tree has it.
+    fn forget(&self, name: &str) -> Result<(), Errno> {
+        let hide = self.lower_has(name);
+        let mut st = self.dir.lock();
+        st.children.remove(name);
+        st.dirs.remove(name);
+        if hide {
+            st.whiteouts.insert(clone_str(name)?);
+        }
+        Ok(())
     }
 
     /// The overlay node named `name` in this directory, if any.
@@ -159,7 +226,7 @@ impl Node {
         if self.kind != FileType::Dir {
             return Err(Errno::ENOTDIR);
         }
-        let mut st = self.dir.lock();
+        let st = self.dir.lock();
         if let Some(n) = st.dirs.get(name).cloned() {
             return Ok(n);
         }
@@ -193,12 +260,9 @@ impl Node {
             (Some(_), _) => None,
             (None, l) => l,
         };
+        drop(st);
         let node = self.child(name, lower, upper)?;
-        st.children.retain(|_, w| w.strong_count() > 0);
-        st.children.insert(clone_str(name)?, Arc::downgrade(&node));
-        if node.kind == FileType::Dir {
-            st.dirs.insert(clone_str(name)?, node.clone());
-        }
+        self.cache(name, &node)?;
         Ok(node)
     }
 
@@ -222,13 +286,23 @@ impl Node {
                 pu.unlink(name)?;
             }
         }
-        let mut st = self.dir.lock();
-        if node.lower.is_some() {
-            st.whiteouts.insert(clone_str(name)?);
-        }
-        st.children.remove(name);
-        st.dirs.remove(name);
-        Ok(())
+        self.forget(name)
+    }
+
+    /// The overlay directory behind `r`, if it is one of this overlay.
+    fn same_fs<'a>(&self, r: &'a InodeRef) -> Result<&'a Node, Errno> {
+        r.as_any()
+            .downcast_ref::<Node>()
+            .filter(|n| n.fs_id == self.fs_id)
+            .ok_or(Errno::EXDEV)
+    }
+
+    /// Moves the cached node itself to `name` in `dir`.
+    fn moved(node: &Arc<Node>, dir: &Node, name: &str) -> Result<(), Errno> {
+        *node.name.lock() = clone_str(name)?;
+        *node.parent.lock() = Some(dir.arc()?);
+        dir.dir.lock().whiteouts.remove(name);
+        dir.cache(name, node)
     }
 }
 
@@ -238,9 +312,10 @@ impl Inode for Node {
     }
 
     fn ino(&self) -> u64 {
-        match &self.lower {
-            Some(l) => l.ino(),
-            None => UPPER_INO_BASE + self.current().ino(),
+        match (&self.lower, self.upper()) {
+            (Some(l), _) => l.ino(),
+            (None, Some(u)) => self.upper_ino(u.ino()),
+            (None, None) => 0,
         }
     }
 
@@ -252,7 +327,7 @@ impl Inode for Node {
         let mut m = self.current().metadata();
         m.ino = self.ino();
         m.dev = (0, self.fs_id as u32);
-        m.mount_root = self.parent.is_none();
+        m.mount_root = self.parent.lock().is_none();
         m
     }
 
@@ -261,8 +336,8 @@ impl Inode for Node {
     }
 
     fn parent(&self) -> Result<InodeRef, Errno> {
-        match &self.parent {
-            Some(p) => Ok(p.clone()),
+        match self.parent.lock().clone() {
+            Some(p) => Ok(p),
             None => Ok(self.arc()?),
         }
     }
@@ -291,7 +366,7 @@ impl Inode for Node {
             for (name, ino, kind) in u.entries()? {
                 let ino = match merged.get(&name) {
                     Some(&(lower_ino, FileType::Dir)) if kind == FileType::Dir => lower_ino,
-                    _ => UPPER_INO_BASE + ino,
+                    _ => self.upper_ino(ino),
                 };
                 merged.insert(name, (ino, kind));
             }
@@ -316,29 +391,23 @@ impl Inode for Node {
         }
         let pu = self.copy_up()?;
         let up = pu.create(name, kind, mode, target)?;
-        let mut st = self.dir.lock();
-        let was_whiteout = st.whiteouts.remove(name);
-        st.children.remove(name);
-        st.dirs.remove(name);
-        drop(st);
+        let was_hidden = {
+            let mut st = self.dir.lock();
+            let w = st.whiteouts.remove(name);
+            st.children.remove(name);
+            st.dirs.remove(name);
+            w
+        };
         let node = self.child(name, None, Some(up))?;
-        if kind == FileType::Dir && was_whiteout {
+        if kind == FileType::Dir && was_hidden {
             node.dir.lock().opaque = true;
         }
-        let mut st = self.dir.lock();
-        st.children.insert(clone_str(name)?, Arc::downgrade(&node));
-        if kind == FileType::Dir {
-            st.dirs.insert(clone_str(name)?, node.clone());
-        }
+        self.cache(name, &node)?;
         Ok(node)
     }
 
     fn link(&self, name: &str, node: &InodeRef) -> Result<(), Errno> {
-        let src = node
-            .as_any()
-            .downcast_ref::<Node>()
-            .filter(|n| n.fs_id == self.fs_id);
-        let src = src.ok_or(Errno::EXDEV)?;
+        let src = self.same_fs(node)?;
         match self.find(name) {
             Ok(_) => return Err(Errno::EEXIST),
             Err(Errno::ENOENT) => {}
@@ -362,41 +431,55 @@ impl Inode for Node {
     }
 
     fn rename(&self, name: &str, new_dir: &InodeRef, new_name: &str) -> Result<(), Errno> {
-        let dst = new_dir
-            .as_any()
-            .downcast_ref::<Node>()
-            .filter(|n| n.fs_id == self.fs_id);
-        let dst = dst.ok_or(Errno::EXDEV)?;
+        let dst = self.same_fs(new_dir)?;
         let node = self.find(name)?;
         if node.kind == FileType::Dir && node.lower.is_some() {
             return Err(Errno::EXDEV);
         }
-        if let Ok(old) = dst.find(new_name) {
-            if Arc::ptr_eq(&old, &node) {
-                return Ok(());
-            }
-            dst.remove(new_name, old.kind == FileType::Dir)
-                .map_err(|e| match e {
-                    Errno::ENOTDIR if node.kind != FileType::Dir => Errno::EISDIR,
-                    Errno::EISDIR if node.kind == FileType::Dir => Errno::ENOTDIR,
-                    e => e,
-                })?;
+        if node.kind == FileType::Dir && is_below(dst, &node) {
+            return Err(Errno::EINVAL);
         }
+        let old = match dst.find(new_name) {
+            Ok(old) if Arc::ptr_eq(&old, &node) => return Ok(()),
+            Ok(old) => match (node.kind == FileType::Dir, old.kind == FileType::Dir) {
+                (false, true) => return Err(Errno::EISDIR),
+                (true, false) => return Err(Errno::ENOTDIR),
+                _ => Some(old),
+            },
+            Err(Errno::ENOENT) => None,
+            Err(e) => return Err(e),
+        };
+        // Everything that can fail for want of space first, so a failure changes nothing.
         node.copy_up()?;
         let du = dst.copy_up()?;
-        self.copy_up()?.rename(name, &du, new_name)?;
-        let mut st = self.dir.lock();
-        if node.lower.is_some() {
-            st.whiteouts.insert(clone_str(name)?);
+        let su = self.copy_up()?;
+        if let Some(old) = old {
+            dst.remove(new_name, old.kind == FileType::Dir)?;
         }
-        st.children.remove(name);
-        st.dirs.remove(name);
-        drop(st);
-        let mut dt = dst.dir.lock();
-        dt.whiteouts.remove(new_name);
-        dt.children.remove(new_name);
-        dt.dirs.remove(new_name);
-        Ok(())
+        su.rename(name, &du, new_name)?;
+        self.forget(name)?;
+        Self::moved(&node, dst, new_name)
+    }
+
+    fn exchange(&self, name: &str, new_dir: &InodeRef, new_name: &str) -> Result<(), Errno> {
+        let dst = self.same_fs(new_dir)?;
+        let a = self.find(name)?;
+        let b = dst.find(new_name)?;
+        if Arc::ptr_eq(&a, &b) {
+            return Ok(());
+        }
+        if [&a, &b]
+            .iter()
+            .any(|n| n.kind == FileType::Dir && n.lower.is_some())
+        {
+            return Err(Errno::EXDEV);
+        }
+        a.copy_up()?;
+        b.copy_up()?;
+        let du = dst.copy_up()?;
+        self.copy_up()?.exchange(name, &du, new_name)?;
+        Self::moved(&a, dst, new_name)?;
+        Self::moved(&b, self, name)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -421,9 +504,49 @@ impl Inode for Node {
         self.copy_up()?.set_mode(mode)
     }
 
+    fn set_times(&self, atime: Option<Timestamp>, mtime: Option<Timestamp>) -> Result<(), Errno> {
+        self.copy_up()?.set_times(atime, mtime)
+    }
+
+    fn set_owner(&self, uid: u32, gid: u32) -> Result<(), Errno> {
+        self.copy_up()?.set_owner(uid, gid)
+    }
+
+    fn statfs(&self) -> FsStats {
+        let root_upper = {
+            let mut n = self.arc().ok();
+            while let Some(p) = n.as_ref().and_then(|n| n.parent.lock().clone()) {
+                n = Some(p);
+            }
+            n.and_then(|n| n.upper())
+        };
+        let mut st = root_upper.map(|u| u.statfs()).unwrap_or_default();
+        st.magic = OVERLAYFS_MAGIC;
+        st
+    }
+
+    fn static_bytes(&self) -> Option<&'static [u8]> {
+        match (self.upper(), &self.lower) {
+            (None, Some(l)) => l.static_bytes(),
+            _ => None,
+        }
+    }
+
     fn as_any(&self) -> &dyn core::any::Any {
         self
     }
+}
+
+/// Whether `dir` is `node` or below it.
+fn is_below(dir: &Node, node: &Arc<Node>) -> bool {
+    let mut cur = dir.arc().ok();
+    while let Some(c) = cur {
+        if Arc::ptr_eq(&c, node) {
+            return true;
+        }
+        cur = c.parent.lock().clone();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -431,8 +554,8 @@ mod tests {
     use super::super::tmpfs::TmpFs;
     use super::*;
 
-    fn now() -> i64 {
-        7
+    fn now() -> Timestamp {
+        Timestamp::from_secs(7)
     }
 
     /// A lower tree `/etc/motd` ("lower motd"), `/etc/keep`, `/bin/` (with `sh`), `/ln ->
@@ -531,6 +654,39 @@ mod tests {
             root.create("sh2", FileType::Regular, 0, "").err(),
             Some(Errno::EEXIST)
         );
+    }
+
+    #[test]
+    fn kinds_are_checked_first_and_moved_nodes_keep_their_identity() {
+        let (_lower, upper, root) = setup();
+        let etc = root.lookup("etc").unwrap();
+        let motd = etc.lookup("motd").unwrap();
+        let (ino, meta) = (motd.ino(), motd.metadata());
+        // A file over a non-empty directory: EISDIR before ENOTEMPTY, as Linux.
+        assert_eq!(etc.rename("motd", &root, "bin").err(), Some(Errno::EISDIR));
+        motd.write_at(0, b"X").unwrap();
+        let m = motd.metadata();
+        assert_eq!((m.uid, m.gid, m.mode), (meta.uid, meta.gid, meta.mode));
+        assert_eq!(m.ino, ino);
+        // Dropped from the cache and found again: the same number, in stat and listings.
+        drop(motd);
+        let again = etc.lookup("motd").unwrap();
+        assert_eq!(again.ino(), ino);
+        assert!(etc
+            .entries()
+            .unwrap()
+            .iter()
+            .any(|e| e.0 == "motd" && e.1 == ino));
+        // A new directory moved: `..` of the held node follows it.
+        let d = root.create("d", FileType::Dir, 0o755, "").unwrap();
+        root.rename("d", &etc, "moved").unwrap();
+        assert_eq!(d.parent().unwrap().ino(), etc.ino());
+        // Exchange a file and a directory.
+        etc.exchange("motd", &etc, "moved").unwrap();
+        assert_eq!(etc.lookup("moved").unwrap().ino(), ino);
+        assert_eq!(etc.lookup("motd").unwrap().file_type(), FileType::Dir);
+        assert_eq!(etc.exchange("keep", &root, "bin").err(), Some(Errno::EXDEV));
+        assert!(upper.used_bytes() > 0);
     }
 
     #[test]

@@ -19,6 +19,35 @@ pub const S_IFIFO: u32 = 0o010_000;
 /// Preferred I/O size reported for every file (one page).
 pub const BLOCK_SIZE: u32 = 4096;
 
+/// A file time: seconds and nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    /// Seconds.
+    pub sec: i64,
+    /// Nanoseconds (below 1e9).
+    pub nsec: u32,
+}
+
+impl Timestamp {
+    /// Whole seconds.
+    pub const fn from_secs(sec: i64) -> Self {
+        Timestamp { sec, nsec: 0 }
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn from_ns(ns: u64) -> Self {
+        Timestamp {
+            sec: (ns / 1_000_000_000) as i64,
+            nsec: (ns % 1_000_000_000) as u32,
+        }
+    }
+}
+
+/// The three times `stat` reports, all the same (for files that never change).
+pub const fn same_times(t: Timestamp) -> (Timestamp, Timestamp, Timestamp) {
+    (t, t, t)
+}
+
 /// What `stat` reports about a file, whichever filesystem it lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
@@ -38,8 +67,12 @@ pub struct Metadata {
     pub rdev: (u32, u32),
     /// Size in bytes.
     pub size: u64,
-    /// Modification time, seconds since the epoch (also used for atime and ctime).
-    pub mtime: i64,
+    /// Last access.
+    pub atime: Timestamp,
+    /// Last change of the data.
+    pub mtime: Timestamp,
+    /// Last change of the data or metadata.
+    pub ctime: Timestamp,
     /// Whether the file is the root of its filesystem (`STATX_ATTR_MOUNT_ROOT`).
     pub mount_root: bool,
 }
@@ -148,12 +181,12 @@ impl From<&Metadata> for Stat {
             st_size: i64::try_from(m.size).unwrap_or(i64::MAX),
             st_blksize: i64::from(BLOCK_SIZE),
             st_blocks: i64::try_from(m.blocks()).unwrap_or(i64::MAX),
-            st_atime: m.mtime,
-            st_atime_nsec: 0,
-            st_mtime: m.mtime,
-            st_mtime_nsec: 0,
-            st_ctime: m.mtime,
-            st_ctime_nsec: 0,
+            st_atime: m.atime.sec,
+            st_atime_nsec: i64::from(m.atime.nsec),
+            st_mtime: m.mtime.sec,
+            st_mtime_nsec: i64::from(m.mtime.nsec),
+            st_ctime: m.ctime.sec,
+            st_ctime_nsec: i64::from(m.ctime.nsec),
             unused: [0; 3],
         }
     }
@@ -254,9 +287,9 @@ pub const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
 
 /// Fills a `struct statx` from `m`; `mnt_id` identifies the filesystem.
 pub fn to_statx(m: &Metadata, mnt_id: u64) -> Statx {
-    let t = StatxTimestamp {
-        tv_sec: m.mtime,
-        tv_nsec: 0,
+    let t = |t: Timestamp| StatxTimestamp {
+        tv_sec: t.sec,
+        tv_nsec: t.nsec,
         reserved: 0,
     };
     Statx {
@@ -275,9 +308,9 @@ pub fn to_statx(m: &Metadata, mnt_id: u64) -> Statx {
         stx_size: m.size,
         stx_blocks: m.blocks(),
         stx_attributes_mask: STATX_ATTR_MOUNT_ROOT,
-        stx_atime: t,
-        stx_ctime: t,
-        stx_mtime: t,
+        stx_atime: t(m.atime),
+        stx_ctime: t(m.ctime),
+        stx_mtime: t(m.mtime),
         stx_rdev_major: m.rdev.0,
         stx_rdev_minor: m.rdev.1,
         stx_dev_major: m.dev.0,
@@ -308,7 +341,9 @@ mod tests {
             gid: 100,
             rdev: (0, 0),
             size: 5000,
-            mtime: 1_700_000_000,
+            atime: Timestamp::from_secs(1_700_000_000),
+            mtime: Timestamp::from_secs(1_700_000_000),
+            ctime: Timestamp::from_secs(1_700_000_000),
             mount_root: false,
         }
     }

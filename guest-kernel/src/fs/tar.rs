@@ -315,6 +315,11 @@ impl TarFs {
         ROOT
     }
 
+    /// Bytes of file data in the tree.
+    pub fn data_bytes(&self) -> u64 {
+        self.nodes.iter().map(|n| n.data.len() as u64).sum()
+    }
+
     /// Number of nodes in the tree (files, directories and symlinks).
     pub fn node_count(&self) -> usize {
         self.nodes.len()

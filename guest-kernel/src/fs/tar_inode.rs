@@ -1,14 +1,13 @@
 //! The read-only TAR root seen through the [`Inode`] trait, as the lower layer of the
 //! overlay root. File bytes stay in the mapped archive (`Node::data`); every change gives
 //! EROFS.
-#![allow(dead_code)] // the overlay root is mounted by the next step
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::inode::{FileType, Inode, InodeRef};
-use super::stat::{Metadata, S_IFDIR, S_IFLNK, S_IFREG};
+use super::inode::{FileType, FsStats, Inode, InodeRef, ST_RDONLY};
+use super::stat::{Metadata, Timestamp, S_IFDIR, S_IFLNK, S_IFREG};
 use super::tar::{NodeId, NodeKind, TarFs};
 use super::vfs::{fs_err, ROOTFS_DEV};
 use crate::errno::Errno;
@@ -75,7 +74,9 @@ impl Inode for TarInode {
             gid: n.gid,
             rdev: (0, 0),
             size: n.size(),
-            mtime: n.mtime,
+            atime: Timestamp::from_secs(n.mtime),
+            mtime: Timestamp::from_secs(n.mtime),
+            ctime: Timestamp::from_secs(n.mtime),
             mount_root: self.id == self.fs.root(),
         }
     }
@@ -156,7 +157,26 @@ impl Inode for TarInode {
     fn as_any(&self) -> &dyn core::any::Any {
         self
     }
+
+    fn statfs(&self) -> FsStats {
+        FsStats {
+            magic: TAR_MAGIC,
+            bsize: 4096,
+            blocks: self.fs.data_bytes().div_ceil(4096),
+            files: self.fs.node_count() as u64,
+            flags: ST_RDONLY,
+            ..FsStats::default()
+        }
+    }
+
+    fn static_bytes(&self) -> Option<&'static [u8]> {
+        (self.fs.node(self.id).kind == NodeKind::File).then(|| self.data())
+    }
 }
+
+/// The `f_type` `statfs` reports for the TAR root (no Linux file system of its own; the
+/// bytes of "tar" for recognisability).
+pub const TAR_MAGIC: u64 = 0x0074_6172;
 
 #[cfg(test)]
 mod tests {
@@ -175,6 +195,7 @@ mod tests {
             mounts: &m,
             root: &r,
             start: &r,
+            exe: "",
         };
         let follow = WalkFlags {
             follow: true,
@@ -211,13 +232,14 @@ mod tests {
             )
             .data
             .to_vec();
-        let upper = TmpFs::new(1 << 20, || 0);
+        let upper = TmpFs::new(1 << 20, Timestamp::default);
         let r = overlay::new(root(fs), upper.root());
         let m = MountTable::new();
         let ctx = WalkCtx {
             mounts: &m,
             root: &r,
             start: &r,
+            exe: "",
         };
         let follow = WalkFlags {
             follow: true,

@@ -1,39 +1,25 @@
-//! The file namespace a process sees: the read-only tarfs root with the device directory
-//! mounted on `/dev` and `/proc/self/exe`.
+//! The file namespace a process sees (issue 9): `/` is the TAR image under a writable
+//! tmpfs ([`super::overlay`]), with the device directory on `/dev`, `/proc/self/exe` on
+//! `/proc`, and tmpfs instances on `/tmp` and `/run`.
 //!
-//! A [`Vnode`] names a file in that namespace; a [`Walker`] resolves paths (relative to a
-//! base directory, with Linux's errors) and answers metadata, directory and symlink queries.
-//! Paths are joined onto the base and handed to [`TarFs::lookup`], which follows symlinks;
-//! the mounts are matched on the lexically normalised path first.
+//! A [`Vnode`] names a file (a node of some mounted file system, or a pipe); a [`Walker`]
+//! resolves paths component by component from a directory node ([`super::inode::walk`])
+//! and answers metadata, directory and symlink queries for one process.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::devices::{self, Device};
-use super::dirent::{self, DT_DIR};
-use super::path::{self, PathError};
-use super::procfs;
-use super::stat::{Metadata, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG};
-use super::tar::{FsError, NodeId, NodeKind, TarFs};
+use super::dirent::{DT_CHR, DT_DIR, DT_LNK, DT_REG};
+use super::inode::{self, same_node, FileType, InodeRef, MountTable, WalkCtx, WalkFlags};
+use super::path::PathError;
+use super::procfs::{self, ProcNode};
+use super::stat::{Metadata, Timestamp, S_IFIFO};
+use super::tar::{FsError, TarFs};
+use super::{devices, overlay, tar_inode, tmpfs::TmpFs};
 use crate::errno::Errno;
 
 /// The device number reported for rootfs files.
 pub const ROOTFS_DEV: (u32, u32) = (0, 1);
-
-/// A file in the namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Vnode {
-    /// A rootfs node.
-    Tar(NodeId),
-    /// The `/dev` directory.
-    DevDir,
-    /// A device under `/dev`.
-    Device(Device),
-    /// The `/proc/self/exe` symlink itself (only when not followed).
-    ProcExe,
-    /// A pipe, by inode number.
-    Pipe(u64),
-}
 
 /// The Linux errno for a tarfs error.
 pub fn fs_err(e: FsError) -> Errno {
@@ -55,20 +41,48 @@ pub fn path_err(e: PathError) -> Errno {
     }
 }
 
-/// Rewrites a joined absolute path that enters a mount at the root and leaves it again
-/// with `..` (`/dev/../etc`) to the part after it (`/etc`), which tarfs alone could not
-/// resolve when the rootfs has no `/dev`. Both mounts are flat, so `..` right after the
-/// mount point is exact.
-fn leave_mounts(abs: &mut String) {
-    for mount in ["/dev/../", "/proc/../"] {
-        while let Some(rest) = abs.strip_prefix(mount) {
-            *abs = alloc::format!("/{rest}");
+/// A file in the namespace.
+#[derive(Clone)]
+pub enum Vnode {
+    /// A node of a mounted file system.
+    Node(InodeRef),
+    /// A pipe (or a host stream that is not a terminal), by inode number.
+    Pipe(u64),
+}
+
+impl PartialEq for Vnode {
+    fn eq(&self, other: &Vnode) -> bool {
+        match (self, other) {
+            (Vnode::Node(a), Vnode::Node(b)) => same_node(a, b),
+            (Vnode::Pipe(a), Vnode::Pipe(b)) => a == b,
+            _ => false,
         }
     }
-    for mount in ["/dev/..", "/proc/.."] {
-        if abs == mount {
-            *abs = String::from("/");
+}
+
+impl core::fmt::Debug for Vnode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Vnode::Node(n) => write!(f, "Node({}:{})", n.fs_id(), n.ino()),
+            Vnode::Pipe(ino) => write!(f, "Pipe({ino})"),
         }
+    }
+}
+
+impl Vnode {
+    /// The node, unless this is a pipe.
+    pub fn node(&self) -> Option<&InodeRef> {
+        match self {
+            Vnode::Node(n) => Some(n),
+            Vnode::Pipe(_) => None,
+        }
+    }
+
+    /// Whether this is `/proc/self/exe`.
+    fn is_proc_exe(&self) -> bool {
+        self.node()
+            .and_then(|n| n.as_any().downcast_ref::<ProcNode>())
+            .is_some_and(|p| *p == ProcNode::Exe)
     }
 }
 
@@ -85,191 +99,289 @@ pub struct DirEntry<'a> {
     pub name: &'a str,
 }
 
+/// The `d_type` of a node kind.
+pub fn dtype(kind: FileType) -> u8 {
+    match kind {
+        FileType::Regular => DT_REG,
+        FileType::Dir => DT_DIR,
+        FileType::Symlink => DT_LNK,
+        FileType::CharDev => DT_CHR,
+        FileType::Fifo => 1,
+    }
+}
+
+/// The mounted file systems and the root every process starts from.
+pub struct Namespace {
+    /// The mounts.
+    pub mounts: MountTable,
+    /// `/`.
+    pub root: InodeRef,
+}
+
+/// Sizes of the writable file systems, in bytes of file data.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The upper layer of `/`.
+    pub root: u64,
+    /// `/tmp`.
+    pub tmp: u64,
+    /// `/run`.
+    pub run: u64,
+}
+
+impl Limits {
+    /// Linux's defaults for a machine of `ram` bytes: half of it for `/` and `/tmp` (tmpfs's
+    /// default), a tenth for `/run`.
+    pub fn for_ram(ram: u64) -> Limits {
+        Limits {
+            root: ram / 2,
+            tmp: ram / 2,
+            run: ram / 10,
+        }
+    }
+}
+
+impl Namespace {
+    /// `/` = `tar` under a fresh tmpfs, with `/dev`, `/proc`, `/tmp` and `/run` mounted
+    /// (their mount-point directories are made in the upper layer where the image has
+    /// none; where the image has something else by that name, nothing is mounted there).
+    /// `now` gives file times.
+    pub fn new(tar: &'static TarFs, limits: Limits, now: fn() -> Timestamp) -> Self {
+        let upper = TmpFs::new(limits.root, now);
+        let root = overlay::new(tar_inode::root(tar), upper.root());
+        let mut mounts = MountTable::new();
+        let mounted: [(&str, u32, InodeRef); 4] = [
+            ("dev", 0o755, devices::root()),
+            ("proc", 0o555, procfs::root()),
+            ("tmp", 0o1777, TmpFs::new(limits.tmp, now).root()),
+            ("run", 0o755, TmpFs::new(limits.run, now).root()),
+        ];
+        for (name, mode, fs_root) in mounted {
+            let point = match root.lookup(name) {
+                Err(Errno::ENOENT) => root.create(name, FileType::Dir, mode, ""),
+                found => found,
+            };
+            // A hostile image's file by that name just stays a file.
+            if let Ok(point) = point {
+                let _ = mounts.mount(point, fs_root);
+            }
+        }
+        Namespace { mounts, root }
+    }
+}
+
 /// Resolves paths and answers queries about files for one process.
 pub struct Walker<'a> {
-    /// The root filesystem.
-    pub fs: &'a TarFs,
+    /// The namespace.
+    pub ns: &'a Namespace,
     /// The path the running program was exec'ed as (for `/proc/self/exe`).
     pub exe: &'a str,
 }
 
+/// How a walk treats the last component: follow a final symlink or not.
+pub fn follow(yes: bool) -> WalkFlags {
+    WalkFlags {
+        follow: yes,
+        directory: false,
+    }
+}
+
 impl<'a> Walker<'a> {
-    /// A walker over `fs` for a process running `exe`.
-    pub fn new(fs: &'a TarFs, exe: &'a str) -> Self {
-        Walker { fs, exe }
+    /// A walker over `ns` for a process running `exe`.
+    pub fn new(ns: &'a Namespace, exe: &'a str) -> Self {
+        Walker { ns, exe }
     }
 
-    /// Resolves `path` relative to the absolute directory path `base` (ignored when `path`
-    /// is absolute), following a final symlink if `follow` (a trailing `/` always does).
-    pub fn resolve(&self, base: &str, path: &str, follow: bool) -> Result<Vnode, Errno> {
-        let mut abs = path::join(base, path).map_err(path_err)?;
-        let last = path.rsplit('/').next().unwrap_or("");
-        let dir_wanted = path::has_trailing_slash(path) || last == "." || last == "..";
-        if dir_wanted && !abs.ends_with('/') {
-            // `join` drops a final `.`; keep its "must be a directory" meaning.
-            abs.push('/');
-        }
-        leave_mounts(&mut abs);
-        if let Some(r) = self.resolve_mounts(&abs, follow, dir_wanted) {
-            return r;
-        }
-        self.fs.lookup(&abs, follow).map(Vnode::Tar).map_err(fs_err)
+    /// `/`.
+    pub fn root(&self) -> &InodeRef {
+        &self.ns.root
     }
 
-    fn resolve_mounts(
+    fn ctx<'b>(&'b self, start: &'b InodeRef) -> WalkCtx<'b> {
+        WalkCtx {
+            mounts: &self.ns.mounts,
+            root: &self.ns.root,
+            start,
+            exe: self.exe,
+        }
+    }
+
+    /// Resolves `path` from the directory `start` (ignored when `path` is absolute).
+    pub fn lookup(
         &self,
-        abs: &str,
-        follow: bool,
-        dir_wanted: bool,
-    ) -> Option<Result<Vnode, Errno>> {
-        let norm = path::normalize(abs).ok()?;
-        if norm == "/dev" {
-            return Some(Ok(Vnode::DevDir));
-        }
-        if let Some(rest) = norm.strip_prefix("/dev/") {
-            let (name, below) = match rest.split_once('/') {
-                Some((name, _)) => (name, true),
-                None => (rest, false),
-            };
-            return Some(match Device::from_name(name) {
-                None => Err(Errno::ENOENT),
-                Some(_) if below || dir_wanted => Err(Errno::ENOTDIR),
-                Some(d) => Ok(Vnode::Device(d)),
-            });
-        }
-        procfs::resolve(self, &norm, follow, dir_wanted)
+        start: &InodeRef,
+        path: &str,
+        flags: WalkFlags,
+    ) -> Result<InodeRef, Errno> {
+        inode::walk(&self.ctx(start), path, flags)
     }
 
-    /// Resolves the parent directory of `path` (for a path that names something to create):
-    /// `Ok` if it exists and is a directory.
-    pub fn resolve_parent(&self, base: &str, path: &str) -> Result<Vnode, Errno> {
-        let abs = path::join(base, path).map_err(path_err)?;
-        let parent = match path::split_parent(&abs) {
-            Some((parent, _)) => parent,
-            None => "/",
-        };
-        let v = self.resolve("/", parent, true)?;
-        if self.is_dir(v) {
-            Ok(v)
-        } else {
-            Err(Errno::ENOTDIR)
+    /// Resolves all but the last component of `path` from `start`: the directory, the last
+    /// name (`None` for `/`, `.` and `..`, the directory then being the file named) and
+    /// whether a trailing `/` was given.
+    pub fn lookup_parent(
+        &self,
+        start: &InodeRef,
+        path: &str,
+    ) -> Result<(InodeRef, Option<String>, bool), Errno> {
+        let (dir, name, slash) = inode::walk_parent(&self.ctx(start), path)?;
+        if dir.file_type() != FileType::Dir {
+            return Err(Errno::ENOTDIR);
         }
+        Ok((dir, name, slash))
+    }
+
+    /// The directory node an absolute path names (a working directory).
+    pub fn dir_at(&self, abs: &str) -> Result<InodeRef, Errno> {
+        let flags = WalkFlags {
+            follow: true,
+            directory: true,
+        };
+        self.lookup(&self.ns.root, abs, flags)
+    }
+
+    /// Resolves `path` relative to the absolute directory path `base`, following a final
+    /// symlink if `follow` (a trailing `/` always does).
+    pub fn resolve(&self, base: &str, path: &str, follow_last: bool) -> Result<Vnode, Errno> {
+        let start = if path.starts_with('/') {
+            self.ns.root.clone()
+        } else {
+            self.dir_at(base)?
+        };
+        self.lookup(&start, path, follow(follow_last))
+            .map(Vnode::Node)
     }
 
     /// Whether `v` is a directory.
-    pub fn is_dir(&self, v: Vnode) -> bool {
-        match v {
-            Vnode::Tar(id) => self.fs.node(id).kind == NodeKind::Dir,
-            Vnode::DevDir => true,
-            Vnode::Device(_) | Vnode::ProcExe | Vnode::Pipe(_) => false,
-        }
+    pub fn is_dir(&self, v: &Vnode) -> bool {
+        v.node().is_some_and(|n| n.file_type() == FileType::Dir)
     }
 
     /// What `stat` reports for `v`.
-    pub fn metadata(&self, v: Vnode) -> Metadata {
+    pub fn metadata(&self, v: &Vnode) -> Metadata {
         match v {
-            Vnode::Tar(id) => {
-                let n = self.fs.node(id);
-                let file_type = match n.kind {
-                    NodeKind::File => S_IFREG,
-                    NodeKind::Dir => S_IFDIR,
-                    NodeKind::Symlink => S_IFLNK,
-                };
-                Metadata {
-                    dev: ROOTFS_DEV,
-                    ino: id.index() as u64 + 1,
-                    mode: file_type | (n.mode & 0o7777),
-                    nlink: n.nlink,
-                    uid: n.uid,
-                    gid: n.gid,
-                    rdev: (0, 0),
-                    size: n.size(),
-                    mtime: n.mtime,
-                    mount_root: id == self.fs.root(),
-                }
-            }
-            Vnode::DevDir => devices::dir_metadata(),
-            Vnode::Device(d) => d.metadata(),
-            Vnode::ProcExe => procfs::exe_metadata(self),
             Vnode::Pipe(ino) => Metadata {
                 dev: super::pipe::PIPEFS_DEV,
-                ino,
+                ino: *ino,
                 mode: S_IFIFO | 0o600,
                 nlink: 1,
                 uid: 0,
                 gid: 0,
                 rdev: (0, 0),
                 size: 0,
-                mtime: 0,
+                atime: Timestamp::default(),
+                mtime: Timestamp::default(),
+                ctime: Timestamp::default(),
                 mount_root: false,
             },
+            _ if v.is_proc_exe() => procfs::exe_metadata(self.exe_target().len()),
+            Vnode::Node(n) => n.metadata(),
         }
     }
 
     /// The target of symlink `v` (`EINVAL` if it is not one).
-    pub fn read_link(&self, v: Vnode) -> Result<String, Errno> {
-        match v {
-            Vnode::Tar(id) => self.fs.read_link(id).map(String::from).map_err(fs_err),
-            Vnode::ProcExe => Ok(procfs::exe_target(self)),
-            _ => Err(Errno::EINVAL),
+    pub fn read_link(&self, v: &Vnode) -> Result<String, Errno> {
+        if v.is_proc_exe() {
+            return Ok(self.exe_target());
         }
+        match v {
+            Vnode::Node(n) => n.readlink(),
+            Vnode::Pipe(_) => Err(Errno::EINVAL),
+        }
+    }
+
+    /// The absolute path of the running program with symlinks resolved, as Linux shows it
+    /// in `/proc/self/exe`; the normalised exec'ed path if it cannot be resolved.
+    pub fn exe_target(&self) -> String {
+        let abs = procfs::exe_abs(self.exe);
+        self.canonical(&abs).unwrap_or(abs)
+    }
+
+    /// The canonical absolute path of the file `abs` names, final symlinks followed.
+    fn canonical(&self, abs: &str) -> Option<String> {
+        let mut path = String::from(abs);
+        for _ in 0..=inode::MAX_SYMLINKS {
+            let (dir, name, _) = self.lookup_parent(&self.ns.root, &path).ok()?;
+            let Some(name) = name else {
+                return self.path_of(&Vnode::Node(dir));
+            };
+            let node = dir.lookup(&name).ok()?;
+            let dir_path = self.path_of(&Vnode::Node(dir))?;
+            if node.file_type() != FileType::Symlink {
+                return Some(join_name(&dir_path, &name));
+            }
+            let target = node.readlink_as(self.exe).ok()?;
+            path = if target.starts_with('/') {
+                target
+            } else {
+                join_name(&dir_path, &target)
+            };
+        }
+        None
     }
 
     /// The absolute path naming `v` (symlinks resolved), as `getcwd` reports a directory.
-    pub fn path_of(&self, v: Vnode) -> Option<String> {
-        match v {
-            Vnode::Tar(id) => self.tar_path(id),
-            Vnode::DevDir => Some(String::from("/dev")),
-            Vnode::Device(d) => Some(alloc::format!("/dev/{}", d.name())),
-            Vnode::ProcExe => Some(String::from(procfs::EXE_PATH)),
-            Vnode::Pipe(ino) => Some(alloc::format!("pipe:[{ino}]")),
+    pub fn path_of(&self, v: &Vnode) -> Option<String> {
+        let mut node = match v {
+            Vnode::Node(n) => n.clone(),
+            Vnode::Pipe(ino) => return Some(alloc::format!("pipe:[{ino}]")),
+        };
+        if v.is_proc_exe() {
+            return Some(String::from(procfs::EXE_PATH));
         }
-    }
-
-    fn tar_path(&self, id: NodeId) -> Option<String> {
-        let mut names: Vec<&str> = Vec::new();
-        let mut cur = id;
-        while cur != self.fs.root() {
-            if names.len() > self.fs.node_count() {
+        let mut names: Vec<String> = Vec::new();
+        for _ in 0..4096 {
+            if same_node(&node, &self.ns.root) {
+                let mut out = String::new();
+                for name in names.iter().rev() {
+                    out.push('/');
+                    out.push_str(name);
+                }
+                if out.is_empty() {
+                    out.push('/');
+                }
+                return Some(out);
+            }
+            if let Some(point) = self.ns.mounts.covered(&node) {
+                node = point;
+                continue;
+            }
+            let parent = node.parent().ok()?;
+            if same_node(&parent, &node) {
                 return None;
             }
-            let parent = self.fs.node(cur).parent;
-            let (name, _) = self.fs.read_dir(parent).ok()?.find(|&(_, c)| c == cur)?;
+            let ino = node.ino();
+            let (name, _, _) = parent.entries().ok()?.into_iter().find(|e| e.1 == ino)?;
             names.push(name);
-            cur = parent;
+            node = parent;
         }
-        let mut out = String::new();
-        for name in names.iter().rev() {
-            out.push('/');
-            out.push_str(name);
+        None
+    }
+
+    /// The inode number of `..` of directory `dir`, across mounts and never above `/`.
+    fn dotdot_ino(&self, dir: &InodeRef) -> u64 {
+        if same_node(dir, &self.ns.root) {
+            return dir.ino();
         }
-        if out.is_empty() {
-            out.push('/');
-        }
-        Some(out)
+        let ctx = self.ctx(dir);
+        inode::walk(&ctx, "..", follow(true)).map_or(dir.ino(), |p| p.ino())
     }
 
     /// Calls `f` on the entries of directory `v` from position `start` on, `.` and `..`
-    /// first, until `f` returns false. `ENOTDIR` if `v` is not a directory.
+    /// first, until `f` returns false. Entries come in name order; `after` (the last name
+    /// returned before, at position `start - 1`) resumes after that name even if entries
+    /// before it were removed meanwhile. `ENOTDIR` if `v` is not a directory.
     pub fn read_dir_from(
         &self,
-        v: Vnode,
+        v: &Vnode,
         start: u64,
+        after: Option<&str>,
         mut f: impl FnMut(DirEntry<'_>) -> bool,
     ) -> Result<(), Errno> {
-        let root_ino = self.metadata(Vnode::Tar(self.fs.root())).ino;
-        let (self_ino, parent_ino) = match v {
-            Vnode::Tar(id) => {
-                if self.fs.node(id).kind != NodeKind::Dir {
-                    return Err(Errno::ENOTDIR);
-                }
-                let parent = self.fs.node(id).parent;
-                (id.index() as u64 + 1, parent.index() as u64 + 1)
-            }
-            Vnode::DevDir => (devices::dir_metadata().ino, root_ino),
-            _ => return Err(Errno::ENOTDIR),
+        let Some(dir) = v.node().filter(|n| n.file_type() == FileType::Dir) else {
+            return Err(Errno::ENOTDIR);
         };
-        let dots = [(0u64, self_ino, "."), (1, parent_ino, "..")];
+        let dots = [(0u64, dir.ino(), "."), (1, self.dotdot_ino(dir), "..")];
         for (index, ino, name) in dots {
             if index >= start {
                 let e = DirEntry {
@@ -283,248 +395,38 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        match v {
-            Vnode::Tar(id) => self.read_tar_children(id, start, &mut f),
+        let entries = dir.entries()?;
+        let (first, base) = match after {
+            Some(last) if start >= 2 => (entries.partition_point(|e| e.0.as_str() <= last), start),
             _ => {
-                for (i, d) in devices::ALL.into_iter().enumerate() {
-                    let index = 2 + i as u64;
-                    if index >= start {
-                        let e = DirEntry {
-                            index,
-                            ino: d.ino(),
-                            dtype: dirent::DT_CHR,
-                            name: d.name(),
-                        };
-                        if !f(e) {
-                            break;
-                        }
-                    }
-                }
-                Ok(())
+                let skip = start.saturating_sub(2) as usize;
+                (skip, 2 + skip as u64)
             }
-        }
-    }
-
-    /// The children of tar directory `id` from position `start` (children start at 2), and
-    /// in the root the `/dev` mount point when the rootfs has no `dev` of its own.
-    fn read_tar_children(
-        &self,
-        id: NodeId,
-        start: u64,
-        f: &mut impl FnMut(DirEntry<'_>) -> bool,
-    ) -> Result<(), Errno> {
-        let skip = start.saturating_sub(2);
-        let children = self.fs.read_dir(id).map_err(fs_err)?;
-        for (i, (name, child)) in children.enumerate().skip(skip as usize) {
-            let m = self.metadata(Vnode::Tar(child));
+        };
+        for (i, (name, ino, kind)) in entries.iter().enumerate().skip(first) {
             let e = DirEntry {
-                index: 2 + i as u64,
-                ino: m.ino,
-                dtype: dirent::dtype_of_mode(m.mode),
+                index: base + (i - first) as u64,
+                ino: *ino,
+                dtype: dtype(*kind),
                 name,
             };
             if !f(e) {
-                return Ok(());
-            }
-        }
-        if id == self.fs.root() {
-            let count = self.fs.node(id).child_count() as u64;
-            let has_dev = self
-                .fs
-                .read_dir(id)
-                .map_err(fs_err)?
-                .any(|(n, _)| n == "dev");
-            if !has_dev && 2 + count >= start {
-                f(DirEntry {
-                    index: 2 + count,
-                    ino: devices::dir_metadata().ino,
-                    dtype: DT_DIR,
-                    name: "dev",
-                });
+                break;
             }
         }
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::testfs;
-    use super::*;
-    use alloc::vec;
-
-    fn w() -> Walker<'static> {
-        Walker::new(testfs::sample(), "/bin/sh")
+/// `dir/name` for an absolute directory path.
+fn join_name(dir: &str, name: &str) -> String {
+    let mut s = String::from(dir);
+    if !s.ends_with('/') {
+        s.push('/');
     }
-
-    fn tar(w: &Walker<'_>, p: &str) -> Vnode {
-        Vnode::Tar(w.fs.lookup(p, false).unwrap())
-    }
-
-    #[test]
-    fn relative_paths_resolve_against_the_base() {
-        let w = w();
-        let motd = tar(&w, "/etc/motd");
-        assert_eq!(w.resolve("/etc", "motd", true), Ok(motd));
-        assert_eq!(w.resolve("/etc/sub", "../motd", true), Ok(motd));
-        assert_eq!(w.resolve("/bin", "/etc/motd", true), Ok(motd));
-        assert_eq!(w.resolve("/", "lnk/motd", true), Ok(motd));
-        assert_eq!(w.resolve("/etc", "link", true), Ok(motd));
-        assert_eq!(w.resolve("/etc", "link", false), Ok(tar(&w, "/etc/link")));
-        assert_eq!(w.resolve("/etc", ".", true), Ok(tar(&w, "/etc")));
-        assert_eq!(w.resolve("/", "lnk", false), Ok(tar(&w, "/lnk")));
-        assert_eq!(w.resolve("/", "lnk/", false), Ok(tar(&w, "/etc")));
-        assert_eq!(w.resolve("/", "", true), Err(Errno::ENOENT));
-        assert_eq!(w.resolve("/etc", "nope", true), Err(Errno::ENOENT));
-        assert_eq!(w.resolve("/etc", "motd/.", true), Err(Errno::ENOTDIR));
-        assert_eq!(w.resolve("/etc", "motd/", true), Err(Errno::ENOTDIR));
-        assert_eq!(w.resolve("/etc", "loop", true), Err(Errno::ELOOP));
-        let long = "x".repeat(300);
-        assert_eq!(w.resolve("/", &long, true), Err(Errno::ENAMETOOLONG));
-        assert_eq!(
-            w.resolve("/", &"/a".repeat(2100), true),
-            Err(Errno::ENAMETOOLONG)
-        );
-    }
-
-    #[test]
-    fn dev_is_mounted_over_the_rootfs() {
-        let w = w();
-        assert_eq!(
-            w.resolve("/dev", "../etc/motd", true),
-            Ok(tar(&w, "/etc/motd"))
-        );
-        assert_eq!(
-            w.resolve("/", "/dev/../dev/../lnk", false),
-            Ok(tar(&w, "/lnk"))
-        );
-        assert_eq!(w.resolve("/", "/proc/..", true), Ok(tar(&w, "/")));
-        assert_eq!(w.resolve("/dev", "..", true), Ok(tar(&w, "/")));
-        assert_eq!(w.resolve("/", "/dev", true), Ok(Vnode::DevDir));
-        assert_eq!(
-            w.resolve("/etc", "../dev/./null", true),
-            Ok(Vnode::Device(Device::Null))
-        );
-        assert_eq!(
-            w.resolve("/dev", "zero", true),
-            Ok(Vnode::Device(Device::Zero))
-        );
-        assert_eq!(w.resolve("/", "/dev/sda", true), Err(Errno::ENOENT));
-        assert_eq!(w.resolve("/", "/dev/null/", true), Err(Errno::ENOTDIR));
-        assert_eq!(w.resolve("/", "/dev/null/x", true), Err(Errno::ENOTDIR));
-        let m = w.metadata(Vnode::Device(Device::Urandom));
-        assert_eq!((m.rdev, m.mode), ((1, 9), 0o20666));
-        assert!(w.is_dir(Vnode::DevDir) && !w.is_dir(Vnode::Device(Device::Tty)));
-        assert_eq!(
-            w.path_of(Vnode::Device(Device::Tty)).as_deref(),
-            Some("/dev/tty")
-        );
-    }
-
-    #[test]
-    fn proc_self_exe_names_the_program() {
-        let w = w();
-        let app = tar(&w, "/bin/app");
-        assert_eq!(w.resolve("/", "/proc/self/exe", true), Ok(app));
-        assert_eq!(
-            w.resolve("/etc", "../proc/self/exe", false),
-            Ok(Vnode::ProcExe)
-        );
-        // The exec'ed path was /bin/sh, a symlink: Linux shows the file itself.
-        assert_eq!(w.read_link(Vnode::ProcExe).as_deref(), Ok("/bin/app"));
-        let m = w.metadata(Vnode::ProcExe);
-        assert!(m.is_symlink());
-        assert_eq!(m.size, 8);
-        assert_eq!(w.resolve("/", "/proc/self/exe/", true), Err(Errno::ENOTDIR));
-        assert_eq!(w.resolve("/", "/proc/self", true), Err(Errno::ENOENT));
-        // A program that is not in the rootfs still has an absolute name.
-        let fs = testfs::sample();
-        let odd = Walker::new(fs, "tmp/../gone");
-        assert_eq!(odd.read_link(Vnode::ProcExe).as_deref(), Ok("/gone"));
-        assert_eq!(odd.resolve("/", "/proc/self/exe", true), Err(Errno::ENOENT));
-    }
-
-    #[test]
-    fn metadata_and_links() {
-        let w = w();
-        let m = w.metadata(tar(&w, "/bin/app"));
-        assert_eq!(m.mode, S_IFREG | 0o755);
-        assert_eq!(
-            (m.uid, m.gid, m.size, m.mtime),
-            (1000, 100, 8, 1_700_000_000)
-        );
-        assert_eq!(m.dev, ROOTFS_DEV);
-        assert!(!m.mount_root);
-        let root = w.metadata(tar(&w, "/"));
-        assert!(root.is_dir() && root.mount_root && root.ino == 1);
-        let l = tar(&w, "/etc/link");
-        assert!(w.metadata(l).is_symlink());
-        assert_eq!(w.read_link(l).as_deref(), Ok("motd"));
-        assert_eq!(w.read_link(tar(&w, "/etc/motd")), Err(Errno::EINVAL));
-    }
-
-    #[test]
-    fn canonical_paths() {
-        let w = w();
-        assert_eq!(w.path_of(tar(&w, "/")).as_deref(), Some("/"));
-        assert_eq!(w.path_of(tar(&w, "/etc/sub")).as_deref(), Some("/etc/sub"));
-        let via_link = w.resolve("/", "/lnk/sub", true).unwrap();
-        assert_eq!(w.path_of(via_link).as_deref(), Some("/etc/sub"));
-        assert_eq!(w.path_of(Vnode::DevDir).as_deref(), Some("/dev"));
-    }
-
-    fn listing(w: &Walker<'_>, v: Vnode, start: u64) -> Vec<(u64, String, u8)> {
-        let mut out = vec![];
-        w.read_dir_from(v, start, |e| {
-            out.push((e.index, String::from(e.name), e.dtype));
-            true
-        })
-        .unwrap();
-        out
-    }
-
-    #[test]
-    fn directory_listings() {
-        let w = w();
-        let names =
-            |v, start| -> Vec<String> { listing(&w, v, start).into_iter().map(|e| e.1).collect() };
-        let root = tar(&w, "/");
-        assert_eq!(
-            names(root, 0),
-            [".", "..", "bin", "data", "etc", "lnk", "dev"]
-        );
-        assert_eq!(names(root, 5), ["lnk", "dev"]);
-        assert_eq!(names(root, 6), ["dev"]);
-        assert!(names(root, 7).is_empty());
-        let etc = listing(&w, tar(&w, "/etc"), 0);
-        assert_eq!(etc[2], (2, String::from("link"), dirent::DT_LNK));
-        assert_eq!(etc[4], (4, String::from("motd"), dirent::DT_REG));
-        assert_eq!(etc[5], (5, String::from("sub"), DT_DIR));
-        let dev = names(Vnode::DevDir, 0);
-        assert_eq!(
-            dev,
-            [".", "..", "console", "null", "random", "tty", "urandom", "zero"]
-        );
-        assert_eq!(
-            w.read_dir_from(tar(&w, "/etc/motd"), 0, |_| true),
-            Err(Errno::ENOTDIR)
-        );
-        // Stopping early is honoured.
-        let mut n = 0;
-        w.read_dir_from(root, 0, |_| {
-            n += 1;
-            n < 3
-        })
-        .unwrap();
-        assert_eq!(n, 3);
-    }
-
-    #[test]
-    fn parents_of_new_names() {
-        let w = w();
-        assert_eq!(w.resolve_parent("/", "/etc/new"), Ok(tar(&w, "/etc")));
-        assert_eq!(w.resolve_parent("/etc", "new"), Ok(tar(&w, "/etc")));
-        assert_eq!(w.resolve_parent("/", "/etc/motd/new"), Err(Errno::ENOTDIR));
-        assert_eq!(w.resolve_parent("/", "/none/new"), Err(Errno::ENOENT));
-    }
+    s.push_str(name);
+    s
 }
+
+#[cfg(test)]
+pub mod tests;

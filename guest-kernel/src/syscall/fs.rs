@@ -6,9 +6,10 @@ use alloc::string::String;
 
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult, PATH_MAX};
+use crate::fs::inode::{FileType, InodeRef};
 use crate::fs::open::{self, flags::O_CLOEXEC};
 use crate::fs::stat::{statx_mask, to_statx, Metadata, Stat};
-use crate::fs::vfs::{Vnode, Walker};
+use crate::fs::vfs::{self, Vnode, Walker};
 use crate::fs::{self, path, OpenFile};
 use crate::task::Task;
 
@@ -27,42 +28,47 @@ pub const AT_STATX_SYNC_TYPE: u32 = 0x6000;
 
 /// The namespace as task `task` sees it.
 pub fn walker(task: &Task) -> Walker<'_> {
-    Walker::new(fs::root(), task.name())
+    Walker::new(fs::namespace(), task.name())
 }
 
-/// The directory `dirfd` names, as a path to resolve a relative path against: the working
-/// directory for `AT_FDCWD`, `EBADF`/`ENOTDIR` for a bad descriptor.
-pub fn dir_base(ctx: &Ctx<'_>, dirfd: u64) -> Result<String, Errno> {
+/// The working directory's node.
+pub fn cwd_node(ctx: &Ctx<'_>) -> Result<InodeRef, Errno> {
+    let cwd = ctx.task.fs.lock().cwd.clone();
+    walker(ctx.task).dir_at(&cwd)
+}
+
+/// The directory `dirfd` names: the working directory for `AT_FDCWD`, `EBADF`/`ENOTDIR`
+/// for a bad descriptor.
+pub fn dir_node(ctx: &Ctx<'_>, dirfd: u64) -> Result<InodeRef, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return Ok(ctx.task.fs.lock().cwd.clone());
+        return cwd_node(ctx);
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);
     }
     let file = ctx.task.files.lock().get_raw(dirfd as u64)?;
-    let w = walker(ctx.task);
-    if !w.is_dir(file.vnode()) {
-        return Err(Errno::ENOTDIR);
+    match file.vnode() {
+        Vnode::Node(n) if n.file_type() == FileType::Dir => Ok(n),
+        _ => Err(Errno::ENOTDIR),
     }
-    w.path_of(file.vnode()).ok_or(Errno::ENOENT)
 }
 
-/// The base directory for `path`: irrelevant (and `dirfd` unchecked, as on Linux) when
-/// `path` is absolute.
-pub fn base_for(ctx: &Ctx<'_>, dirfd: u64, path: &str) -> Result<String, Errno> {
+/// Where a walk of `path` starts: `/` when it is absolute (and `dirfd` unchecked, as on
+/// Linux), else the directory `dirfd` names.
+pub fn start_for(ctx: &Ctx<'_>, dirfd: u64, path: &str) -> Result<InodeRef, Errno> {
     if path::is_absolute(path) {
-        Ok(String::from("/"))
+        Ok(fs::namespace().root.clone())
     } else {
-        dir_base(ctx, dirfd)
+        dir_node(ctx, dirfd)
     }
 }
 
 /// The file `dirfd` itself names (for `AT_EMPTY_PATH`).
-fn fd_vnode(ctx: &Ctx<'_>, dirfd: u64) -> Result<Vnode, Errno> {
+pub fn fd_vnode(ctx: &Ctx<'_>, dirfd: u64) -> Result<Vnode, Errno> {
     let dirfd = dirfd as i32;
     if dirfd == AT_FDCWD {
-        return walker(ctx.task).resolve("/", &ctx.task.fs.lock().cwd, true);
+        return cwd_node(ctx).map(Vnode::Node);
     }
     if dirfd < 0 {
         return Err(Errno::EBADF);
@@ -70,8 +76,8 @@ fn fd_vnode(ctx: &Ctx<'_>, dirfd: u64) -> Result<Vnode, Errno> {
     Ok(ctx.task.files.lock().get_raw(dirfd as u64)?.vnode())
 }
 
-/// Reads a path that may be empty: `EFAULT`, `ENAMETOOLONG`; non-UTF-8 names no rootfs file.
-fn read_path_or_empty(ctx: &Ctx<'_>, va: u64) -> Result<String, Errno> {
+/// Reads a path that may be empty: `EFAULT`, `ENAMETOOLONG`; non-UTF-8 names no file.
+pub fn read_path_or_empty(ctx: &Ctx<'_>, va: u64) -> Result<String, Errno> {
     let raw = ctx.read_cstr(va, PATH_MAX - 1)?;
     String::from_utf8(raw).map_err(|_| Errno::ENOENT)
 }
@@ -92,31 +98,43 @@ pub fn lookup_at(
         }
         return fd_vnode(ctx, dirfd);
     }
-    let base = base_for(ctx, dirfd, &path)?;
+    let start = start_for(ctx, dirfd, &path)?;
     let follow = follow && flags & AT_SYMLINK_NOFOLLOW == 0;
-    walker(ctx.task).resolve(&base, &path, follow)
+    walker(ctx.task)
+        .lookup(&start, &path, vfs::follow(follow))
+        .map(Vnode::Node)
 }
 
-fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32) -> SysResult {
+fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32, mode: u64) -> SysResult {
     let path = ctx.read_path(path_va)?;
     ctx.task.files.lock().check_free()?;
-    let base = base_for(ctx, dirfd, &path)?;
-    let file = {
-        let w = walker(ctx.task);
-        let opened = open::open(&w, &base, &path, flags)?;
-        OpenFile::new(&w, opened)
-    };
+    let start = start_for(ctx, dirfd, &path)?;
+    let mode = mode as u32 & 0o7777 & !ctx.task.fs.lock().umask;
+    let opened = open::open(&walker(ctx.task), &start, &path, flags, mode)?;
+    let file = OpenFile::new(opened);
     ctx.task.files.lock().insert(file, flags & O_CLOEXEC != 0)
 }
 
 /// open(path, flags, mode)
 pub fn open(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    do_open(ctx, AT_FDCWD as u64, a[0], a[1] as u32)
+    do_open(ctx, AT_FDCWD as u64, a[0], a[1] as u32, a[2])
 }
 
 /// openat(dirfd, path, flags, mode)
 pub fn openat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    do_open(ctx, a[0], a[1], a[2] as u32)
+    do_open(ctx, a[0], a[1], a[2] as u32, a[3])
+}
+
+/// creat(path, mode): `open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)`.
+pub fn creat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    use crate::fs::open::flags::{O_CREAT, O_TRUNC, O_WRONLY};
+    do_open(
+        ctx,
+        AT_FDCWD as u64,
+        a[0],
+        O_CREAT | O_WRONLY | O_TRUNC,
+        a[1],
+    )
 }
 
 /// close(fd)
@@ -133,16 +151,17 @@ fn write_stat(ctx: &mut Ctx<'_>, va: u64, meta: &Metadata) -> SysResult {
 /// fstat(fd, statbuf)
 pub fn fstat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = ctx.task.files.lock().get_raw(fd_arg(a[0]))?;
-    let meta = walker(ctx.task).metadata(file.vnode());
+    let meta = walker(ctx.task).metadata(&file.vnode());
     write_stat(ctx, a[1], &meta)
 }
 
 fn stat_path(ctx: &mut Ctx<'_>, a: [u64; 6], follow: bool) -> SysResult {
     let path = ctx.read_path(a[0])?;
-    let base = base_for(ctx, AT_FDCWD as u64, &path)?;
+    let start = start_for(ctx, AT_FDCWD as u64, &path)?;
     let meta = {
         let w = walker(ctx.task);
-        w.metadata(w.resolve(&base, &path, follow)?)
+        let node = w.lookup(&start, &path, vfs::follow(follow))?;
+        w.metadata(&Vnode::Node(node))
     };
     write_stat(ctx, a[1], &meta)
 }
@@ -164,16 +183,14 @@ pub fn newfstatat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let v = lookup_at(ctx, a[0], a[1], flags, true)?;
-    let meta = walker(ctx.task).metadata(v);
+    let meta = walker(ctx.task).metadata(&v);
     write_stat(ctx, a[2], &meta)
 }
 
-/// The mount id `statx` reports.
-fn mnt_id(v: Vnode) -> u64 {
+/// The mount id `statx` reports: one per file system instance.
+fn mnt_id(v: &Vnode) -> u64 {
     match v {
-        Vnode::Tar(_) => 1,
-        Vnode::DevDir | Vnode::Device(_) => 2,
-        Vnode::ProcExe => 3,
+        Vnode::Node(n) => n.fs_id(),
         Vnode::Pipe(_) => 4,
     }
 }
@@ -194,7 +211,7 @@ pub fn statx(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     } else {
         lookup_at(ctx, a[0], a[1], flags, true)?
     };
-    let sx = to_statx(&walker(ctx.task).metadata(v), mnt_id(v));
+    let sx = to_statx(&walker(ctx.task).metadata(&v), mnt_id(&v));
     ctx.write_obj(a[4], &sx)?;
     Ok(0)
 }
@@ -208,14 +225,14 @@ fn do_readlink(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, buf: u64, size: u64)
     let v = if path.is_empty() {
         // readlinkat(fd, "") reads an O_PATH descriptor's symlink.
         match fd_vnode(ctx, dirfd)? {
-            v @ (Vnode::ProcExe | Vnode::Tar(_)) if walker(ctx.task).metadata(v).is_symlink() => v,
+            v if walker(ctx.task).metadata(&v).is_symlink() => v,
             _ => return Err(Errno::ENOENT),
         }
     } else {
-        let base = base_for(ctx, dirfd, &path)?;
-        walker(ctx.task).resolve(&base, &path, false)?
+        let start = start_for(ctx, dirfd, &path)?;
+        Vnode::Node(walker(ctx.task).lookup(&start, &path, vfs::follow(false))?)
     };
-    let target = walker(ctx.task).read_link(v)?;
+    let target = walker(ctx.task).read_link(&v)?;
     let n = target.len().min(size as usize);
     ctx.write_user(buf, &target.as_bytes()[..n])?;
     Ok(n as u64)
@@ -236,7 +253,7 @@ fn do_access(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, mode: u64, flags: u32)
         return Err(Errno::EINVAL);
     }
     let v = lookup_at(ctx, dirfd, path_va, flags, true)?;
-    open::check_access(&walker(ctx.task), v, mode as u32)?;
+    open::check_access(&walker(ctx.task), &v, mode as u32)?;
     Ok(0)
 }
 

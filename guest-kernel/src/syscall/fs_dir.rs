@@ -2,10 +2,10 @@
 
 use alloc::string::String;
 
-use super::fs::{walker, AT_FDCWD};
+use super::fs::{start_for, walker, AT_FDCWD};
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult};
-use crate::fs::vfs::{Vnode, Walker};
+use crate::fs::vfs::{self, Vnode};
 use crate::mm::paging::USER_END;
 
 /// Most bytes of directory records produced by one `getdents64` (a bigger buffer just
@@ -23,7 +23,7 @@ pub fn getdents64(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EFAULT);
     }
     let exe = alloc::string::String::from(ctx.task.name());
-    let w = Walker::new(crate::fs::root(), &exe);
+    let w = vfs::Walker::new(crate::fs::namespace(), &exe);
     let n = file.getdents(&w, count.min(GETDENTS_MAX), &mut |bytes| {
         ctx.write_user(buf, bytes)
     })?;
@@ -45,10 +45,10 @@ pub fn getcwd(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 fn set_cwd(ctx: &mut Ctx<'_>, v: Vnode) -> SysResult {
     let path: String = {
         let w = walker(ctx.task);
-        if !w.is_dir(v) {
+        if !w.is_dir(&v) {
             return Err(Errno::ENOTDIR);
         }
-        w.path_of(v).ok_or(Errno::ENOENT)?
+        w.path_of(&v).ok_or(Errno::ENOENT)?
     };
     ctx.task.fs.lock().cwd = path;
     Ok(0)
@@ -57,9 +57,9 @@ fn set_cwd(ctx: &mut Ctx<'_>, v: Vnode) -> SysResult {
 /// chdir(path)
 pub fn chdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let path = ctx.read_path(a[0])?;
-    let base = super::fs::base_for(ctx, AT_FDCWD as u64, &path)?;
-    let v = walker(ctx.task).resolve(&base, &path, true)?;
-    set_cwd(ctx, v)
+    let start = start_for(ctx, AT_FDCWD as u64, &path)?;
+    let v = walker(ctx.task).lookup(&start, &path, vfs::follow(true))?;
+    set_cwd(ctx, Vnode::Node(v))
 }
 
 /// fchdir(fd)

@@ -6,8 +6,10 @@
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
 mod fs;
+mod fs_attr;
 mod fs_ctl;
 mod fs_dir;
+mod fs_mod;
 mod fs_poll;
 pub mod futex;
 mod info;

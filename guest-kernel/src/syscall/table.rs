@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    fs, fs_ctl, fs_dir, fs_poll, futex, info, io, mem, mremap, proc, signal, thread, time, Ctx,
-    SysResult,
+    fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc, signal,
+    thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -102,10 +102,27 @@ syscall_table! {
     62 => kill(Int, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
+    74 => fsync(Fd) = fs_attr::fsync;
+    75 => fdatasync(Fd) = fs_attr::fsync;
+    76 => truncate(Str, Int) = fs_attr::truncate;
+    77 => ftruncate(Fd, Int) = fs_attr::ftruncate;
     79 => getcwd(OutBuf, UInt) = fs_dir::getcwd;
     80 => chdir(Str) = fs_dir::chdir;
     81 => fchdir(Fd) = fs_dir::fchdir;
+    82 => rename(Str, Str) = fs_mod::rename;
+    83 => mkdir(Str, Mode) = fs_mod::mkdir;
+    84 => rmdir(Str) = fs_mod::rmdir;
+    85 => creat(Str, Mode) = fs::creat;
+    86 => link(Str, Str) = fs_mod::link;
+    87 => unlink(Str) = fs_mod::unlink;
+    88 => symlink(Str, Str) = fs_mod::symlink;
     89 => readlink(Str, OutBuf, UInt) = fs::readlink;
+    90 => chmod(Str, Mode) = fs_attr::chmod;
+    91 => fchmod(Fd, Mode) = fs_attr::fchmod;
+    92 => chown(Str, Int, Int) = fs_attr::chown;
+    93 => fchown(Fd, Int, Int) = fs_attr::fchown;
+    94 => lchown(Str, Int, Int) = fs_attr::lchown;
+    95 => umask(Mode) = fs_attr::umask;
     96 => gettimeofday(Ptr, Ptr) = time::gettimeofday;
     97 => getrlimit(Int, Ptr) = info::getrlimit;
     98 => getrusage(Int, Ptr) = thread::getrusage;
@@ -120,8 +137,11 @@ syscall_table! {
     120 => getresgid(Ptr, Ptr, Ptr) = proc::getres_ids;
     127 => rt_sigpending(Ptr, UInt) = signal::rt_sigpending;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
+    137 => statfs(Str, Ptr) = fs_attr::statfs;
+    138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
     158 => arch_prctl(ArchPrctlCode, Ptr) = proc::arch_prctl;
     160 => setrlimit(Int, Ptr) = info::setrlimit;
+    162 => sync() = fs_attr::sync;
     186 => gettid() = proc::gettid;
     200 => tkill(Int, Signal) = signal::tkill;
     201 => time(Ptr) = time::time;
@@ -136,23 +156,34 @@ syscall_table! {
     231 => exit_group(Int) -> Never = proc::exit_group;
     234 => tgkill(Int, Int, Signal) = signal::tgkill;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
+    258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
+    260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
     262 => newfstatat(AtFd, Str, Ptr, AtFlags) = fs::newfstatat;
+    263 => unlinkat(AtFd, Str, AtFlags) = fs_mod::unlinkat;
+    264 => renameat(AtFd, Str, AtFd, Str) = fs_mod::renameat;
+    265 => linkat(AtFd, Str, AtFd, Str, AtFlags) = fs_mod::linkat;
+    266 => symlinkat(Str, AtFd, Str) = fs_mod::symlinkat;
     267 => readlinkat(AtFd, Str, OutBuf, UInt) = fs::readlinkat;
+    268 => fchmodat(AtFd, Str, Mode) = fs_attr::fchmodat;
     269 => faccessat(AtFd, Str, Int) = fs::faccessat;
     271 => ppoll(Ptr, UInt, Ptr, Ptr, UInt) = fs_poll::ppoll;
     273 => set_robust_list(Ptr, UInt) = proc::set_robust_list;
     274 => get_robust_list(Int, Ptr, Ptr) = proc::get_robust_list;
+    280 => utimensat(AtFd, Str, Ptr, AtFlags) = fs_attr::utimensat;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
     293 => pipe2(Ptr, OpenFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
     296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
     302 => prlimit64(Int, Int, Ptr, Ptr) = info::prlimit64;
+    306 => syncfs(Fd) = fs_attr::syncfs;
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
+    316 => renameat2(AtFd, Str, AtFd, Str, UInt) = fs_mod::renameat2;
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     435 => clone3(Ptr, UInt) = thread::clone3;
     439 => faccessat2(AtFd, Str, Int, AtFlags) = fs::faccessat2;
+    452 => fchmodat2(AtFd, Str, Mode, AtFlags) = fs_attr::fchmodat2;
 }
 
 #[cfg(test)]

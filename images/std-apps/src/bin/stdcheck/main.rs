@@ -3,8 +3,8 @@
 //! threads, formatting) and prints one `PASS name` / `FAIL name: why` line per check and a
 //! summary; exits 0 only if every check passed.
 //!
-//! It needs the fixtures of `images/default.manifest` under `/etc/astra` and a read-only
-//! root: run it on astra, or on Linux chrooted into a read-only copy of the image.
+//! It needs the fixtures of `images/default.manifest` under `/etc/astra` and a writable
+//! root: run it on astra, or on Linux chrooted into an overlay of the image.
 
 mod fs;
 mod mem;

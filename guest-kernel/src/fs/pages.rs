@@ -1,0 +1,282 @@
+//! The bytes of a tmpfs file: a sparse vector of whole pages. In the kernel each page is a
+//! frame of the page allocator (like Linux's shmem pages, not the small kernel heap); host
+//! unit tests use boxed arrays. Pages are only allocated where data was written, so a hole
+//! costs nothing, and every page is charged to a [`Budget`] before it is allocated.
+
+use alloc::vec::Vec;
+
+use crate::errno::Errno;
+
+/// Bytes per page.
+pub const PAGE: usize = 4096;
+
+/// What a file system allows its files to allocate: one page at a time.
+pub trait Budget {
+    /// Takes one page from the budget (ENOSPC when it is spent).
+    fn charge_page(&self) -> Result<(), Errno>;
+    /// Gives one page back.
+    fn release_page(&self);
+}
+
+/// One page of file data.
+struct Page {
+    #[cfg(not(test))]
+    frame: u64,
+    #[cfg(test)]
+    bytes: alloc::boxed::Box<[u8; PAGE]>,
+}
+
+impl Page {
+    /// A zeroed page, `None` when memory is exhausted.
+    fn new() -> Option<Page> {
+        #[cfg(not(test))]
+        {
+            crate::mm::frame::alloc_zeroed().map(|frame| Page { frame })
+        }
+        #[cfg(test)]
+        {
+            Some(Page {
+                bytes: alloc::boxed::Box::new([0; PAGE]),
+            })
+        }
+    }
+
+    fn bytes(&self) -> &[u8; PAGE] {
+        #[cfg(not(test))]
+        {
+            // SAFETY: the frame is owned by this page and mapped in the kernel's direct map;
+            // a shared reference only lives while `&self` does.
+            unsafe { &*(crate::mm::phys_to_virt(self.frame) as *const [u8; PAGE]) }
+        }
+        #[cfg(test)]
+        {
+            &self.bytes
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8; PAGE] {
+        #[cfg(not(test))]
+        {
+            // SAFETY: as in `bytes`, and `&mut self` makes this the only reference.
+            unsafe { &mut *(crate::mm::phys_to_virt(self.frame) as *mut [u8; PAGE]) }
+        }
+        #[cfg(test)]
+        {
+            &mut self.bytes
+        }
+    }
+}
+
+#[cfg(not(test))]
+impl Drop for Page {
+    fn drop(&mut self) {
+        crate::mm::frame::free(self.frame);
+    }
+}
+
+/// A file's bytes.
+#[derive(Default)]
+pub struct FileData {
+    pages: Vec<Option<Page>>,
+    len: u64,
+}
+
+/// The page index holding byte `off`.
+fn page_of(off: u64) -> usize {
+    (off / PAGE as u64) as usize
+}
+
+impl FileData {
+    /// The file size.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Pages allocated.
+    pub fn pages_used(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
+    }
+
+    /// Reads at `offset`; returns the count (0 at or past the end). Holes read as zeros.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = (buf.len() as u64).min(self.len - offset) as usize;
+        let mut done = 0;
+        while done < n {
+            let off = offset + done as u64;
+            let in_page = (off % PAGE as u64) as usize;
+            let k = (PAGE - in_page).min(n - done);
+            match self.pages.get(page_of(off)).and_then(Option::as_ref) {
+                Some(p) => buf[done..done + k].copy_from_slice(&p.bytes()[in_page..in_page + k]),
+                None => buf[done..done + k].fill(0),
+            }
+            done += k;
+        }
+        n
+    }
+
+    /// Writes at `offset`, growing the file. All or nothing: ENOSPC (nothing written) if a
+    /// page cannot be charged or allocated, EFBIG past the largest offset.
+    pub fn write_at(&mut self, offset: u64, buf: &[u8], budget: &dyn Budget) -> Result<(), Errno> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or(Errno::EFBIG)?;
+        let last = page_of(end - 1);
+        if last >= self.pages.len() {
+            let extra = last + 1 - self.pages.len();
+            crate::mm::kalloc::try_reserve(&mut self.pages, extra).map_err(|_| Errno::ENOSPC)?;
+        }
+        // Allocate every missing page first, so a failure leaves the data as it was.
+        let first = page_of(offset);
+        let mut fresh: Vec<(usize, Page)> = Vec::new();
+        let missing = (first..=last)
+            .filter(|&i| self.pages.get(i).is_none_or(Option::is_none))
+            .count();
+        crate::mm::kalloc::try_reserve(&mut fresh, missing).map_err(|_| Errno::ENOSPC)?;
+        for i in first..=last {
+            if self.pages.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
+            if let Err(e) = budget.charge_page() {
+                fresh.iter().for_each(|_| budget.release_page());
+                return Err(e);
+            }
+            match Page::new() {
+                Some(p) => fresh.push((i, p)),
+                None => {
+                    budget.release_page();
+                    fresh.iter().for_each(|_| budget.release_page());
+                    return Err(Errno::ENOSPC);
+                }
+            }
+        }
+        while self.pages.len() <= last {
+            self.pages.push(None);
+        }
+        for (i, p) in fresh {
+            self.pages[i] = Some(p);
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let off = offset + done as u64;
+            let in_page = (off % PAGE as u64) as usize;
+            let k = (PAGE - in_page).min(buf.len() - done);
+            if let Some(p) = self.pages[page_of(off)].as_mut() {
+                p.bytes_mut()[in_page..in_page + k].copy_from_slice(&buf[done..done + k]);
+            }
+            done += k;
+        }
+        self.len = self.len.max(end);
+        Ok(())
+    }
+
+    /// Sets the size: growth is a hole (no pages), shrinking frees whole pages past the end
+    /// and zeroes the cut part of the last one.
+    pub fn truncate(&mut self, size: u64, budget: &dyn Budget) -> Result<(), Errno> {
+        if size > i64::MAX as u64 {
+            return Err(Errno::EFBIG);
+        }
+        if size < self.len {
+            let keep = size.div_ceil(PAGE as u64) as usize;
+            for p in self.pages.drain(keep.min(self.pages.len())..) {
+                if p.is_some() {
+                    budget.release_page();
+                }
+            }
+            let in_page = (size % PAGE as u64) as usize;
+            if in_page != 0 {
+                if let Some(Some(p)) = self.pages.get_mut(page_of(size)) {
+                    p.bytes_mut()[in_page..].fill(0);
+                }
+            }
+            self.pages.shrink_to_fit();
+        }
+        self.len = size;
+        Ok(())
+    }
+
+    /// Frees every page, returning them to `budget`.
+    pub fn clear(&mut self, budget: &dyn Budget) {
+        for p in self.pages.drain(..) {
+            if p.is_some() {
+                budget.release_page();
+            }
+        }
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    struct Limit {
+        left: Cell<usize>,
+    }
+
+    impl Budget for Limit {
+        fn charge_page(&self) -> Result<(), Errno> {
+            match self.left.get() {
+                0 => Err(Errno::ENOSPC),
+                n => {
+                    self.left.set(n - 1);
+                    Ok(())
+                }
+            }
+        }
+        fn release_page(&self) {
+            self.left.set(self.left.get() + 1);
+        }
+    }
+
+    #[test]
+    fn sparse_writes_reads_and_truncates() {
+        let b = Limit { left: Cell::new(4) };
+        let mut d = FileData::default();
+        d.write_at(0, b"hello", &b).unwrap();
+        d.write_at(3 * 4096 + 10, b"far", &b).unwrap();
+        assert_eq!(
+            (d.len(), d.pages_used(), b.left.get()),
+            (3 * 4096 + 13, 2, 2)
+        );
+        let mut buf = [0xffu8; 8];
+        assert_eq!(d.read_at(3, &mut buf), 8);
+        assert_eq!(&buf, b"lo\0\0\0\0\0\0");
+        assert_eq!(d.read_at(2 * 4096, &mut buf), 8);
+        assert_eq!(buf, [0; 8]);
+        assert_eq!(d.read_at(d.len(), &mut buf), 0);
+        d.truncate(2, &b).unwrap();
+        assert_eq!((d.len(), d.pages_used(), b.left.get()), (2, 1, 3));
+        d.truncate(4096, &b).unwrap();
+        assert_eq!(d.read_at(0, &mut buf), 8);
+        assert_eq!(&buf, b"he\0\0\0\0\0\0");
+        d.clear(&b);
+        assert_eq!(b.left.get(), 4);
+    }
+
+    #[test]
+    fn a_spent_budget_writes_nothing() {
+        let b = Limit { left: Cell::new(2) };
+        let mut d = FileData::default();
+        d.write_at(0, &[1; 4096], &b).unwrap();
+        assert_eq!(d.write_at(4000, &[2; 9000], &b), Err(Errno::ENOSPC));
+        assert_eq!((d.len(), d.pages_used(), b.left.get()), (4096, 1, 1));
+        let mut buf = [0u8; 200];
+        d.read_at(4000, &mut buf);
+        assert!(buf[..96].iter().all(|&x| x == 1));
+        assert_eq!(d.write_at(u64::MAX - 1, b"xy", &b), Err(Errno::EFBIG));
+        assert_eq!(d.truncate(u64::MAX, &b), Err(Errno::EFBIG));
+    }
+}

@@ -1,0 +1,94 @@
+//! I/O on regular files of any file system: reads straight from the bytes of a TAR file
+//! (zero-copy: never through the tmpfs), otherwise through a page-sized kernel buffer so
+//! no file-system lock is held while user memory is touched; writes likewise; and what
+//! `mmap` maps for them.
+
+use alloc::sync::Arc;
+
+use super::file::{transferred, ReadSink, WriteSource};
+use super::inode::InodeRef;
+use crate::errno::Errno;
+use crate::mm::source::{MapSource, StaticSource};
+
+/// Bytes moved per step of a staged transfer.
+const CHUNK: usize = 4096;
+
+/// Reads from `node` at `offset` into `out`; returns the count.
+pub fn read(node: &InodeRef, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
+    if let Some(bytes) = node.static_bytes() {
+        let start = match usize::try_from(offset) {
+            Ok(s) if s < bytes.len() => s,
+            _ => return Ok(0),
+        };
+        let n = (bytes.len() - start).min(out.remaining());
+        let done = out.put(&bytes[start..start + n]);
+        return transferred(done, out.faulted());
+    }
+    let mut buf = [0u8; CHUNK];
+    let mut done = 0usize;
+    while out.remaining() > 0 {
+        let want = out.remaining().min(CHUNK);
+        let n = match node.read_at(offset + done as u64, &mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        if n == 0 {
+            break;
+        }
+        let put = out.put(&buf[..n]);
+        done += put;
+        if put < n || n < want {
+            break;
+        }
+    }
+    transferred(done, out.faulted())
+}
+
+/// Writes `src` to `node` at `offset`; returns the count. An error after some bytes were
+/// written ends the write short, as Linux does (the error comes with the next write).
+pub fn write(node: &InodeRef, offset: u64, src: &mut dyn WriteSource) -> Result<usize, Errno> {
+    if src.remaining() > 0 && offset >= i64::MAX as u64 {
+        return Err(Errno::EFBIG);
+    }
+    let mut buf = [0u8; CHUNK];
+    let mut done = 0usize;
+    while src.remaining() > 0 {
+        let want = src.remaining().min(CHUNK);
+        let n = src.take(&mut buf[..want]);
+        if n == 0 {
+            break;
+        }
+        match node.write_at(offset + done as u64, &buf[..n]) {
+            Ok(k) => done += k,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+        if n < want {
+            break;
+        }
+    }
+    transferred(done, src.faulted())
+}
+
+/// What `mmap` maps for `node`: the TAR bytes themselves, or the file read at fault time.
+pub fn map_source(node: &InodeRef) -> Arc<dyn MapSource> {
+    match node.static_bytes() {
+        Some(bytes) => Arc::new(StaticSource::new(bytes)),
+        None => Arc::new(NodeSource(node.clone())),
+    }
+}
+
+/// A file's pages as they are when a mapping faults them in (private mappings; shared
+/// writable mappings of files are refused by `mmap`).
+struct NodeSource(InodeRef);
+
+impl MapSource for NodeSource {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.0.read_at(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.0.metadata().size
+    }
+}

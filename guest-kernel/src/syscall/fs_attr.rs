@@ -1,0 +1,289 @@
+//! System calls on file attributes and contents: `chmod`/`fchmod(at)`, `chown` family,
+//! `truncate`/`ftruncate`, `fsync`/`fdatasync`/`sync`/`syncfs`, `umask`, `utimensat`,
+//! `statfs`/`fstatfs`.
+
+use super::fs::{fd_vnode, lookup_at, read_path_or_empty, walker, AT_EMPTY_PATH};
+use super::fs::{start_for, AT_SYMLINK_NOFOLLOW};
+use super::io::fd_arg;
+use super::{Ctx, Errno, SysResult};
+use crate::fs::inode::{FileType, FsStats, InodeRef, NAME_MAX};
+use crate::fs::stat::{encode_dev, Timestamp};
+use crate::fs::vfs::{self, Vnode};
+use crate::mm::uaccess::Pod;
+use crate::time::Timespec;
+
+/// `AT_FDCWD` as a raw argument.
+const CWD: u64 = super::fs::AT_FDCWD as u64;
+
+/// The node `v` names; pipes have none to change (Linux: their pipefs inode; astra keeps
+/// none).
+fn node_of(v: Vnode) -> Result<InodeRef, Errno> {
+    match v {
+        Vnode::Node(n) => Ok(n),
+        Vnode::Pipe(_) => Err(Errno::EPERM),
+    }
+}
+
+fn path_node(ctx: &Ctx<'_>, dirfd: u64, path_va: u64, flags: u32) -> Result<InodeRef, Errno> {
+    node_of(lookup_at(ctx, dirfd, path_va, flags, true)?)
+}
+
+/// An open descriptor's node (`O_PATH` ones give EBADF, as `fchmod` and `fchown` do).
+fn fd_node(ctx: &Ctx<'_>, fd: u64) -> Result<InodeRef, Errno> {
+    node_of(ctx.task.files.lock().get(fd_arg(fd))?.vnode())
+}
+
+/// chmod(path, mode)
+pub fn chmod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    path_node(ctx, CWD, a[0], 0)?.set_mode(a[1] as u32 & 0o7777)?;
+    Ok(0)
+}
+
+/// fchmod(fd, mode)
+pub fn fchmod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    fd_node(ctx, a[0])?.set_mode(a[1] as u32 & 0o7777)?;
+    Ok(0)
+}
+
+/// fchmodat(dirfd, path, mode): the system call has no flags.
+pub fn fchmodat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    path_node(ctx, a[0], a[1], 0)?.set_mode(a[2] as u32 & 0o7777)?;
+    Ok(0)
+}
+
+/// fchmodat2(dirfd, path, mode, flags)
+pub fn fchmodat2(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = a[3] as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let node = path_node(ctx, a[0], a[1], flags)?;
+    if node.file_type() == FileType::Symlink {
+        // Linux: symlink modes cannot change.
+        return Err(Errno::EOPNOTSUPP);
+    }
+    node.set_mode(a[2] as u32 & 0o7777)?;
+    Ok(0)
+}
+
+/// Changes the owner of `node`; -1 leaves an id as it is.
+fn chown_node(node: &InodeRef, uid: u64, gid: u64) -> SysResult {
+    let m = node.metadata();
+    let pick = |raw: u64, old: u32| {
+        if raw as u32 == u32::MAX {
+            old
+        } else {
+            raw as u32
+        }
+    };
+    node.set_owner(pick(uid, m.uid), pick(gid, m.gid))?;
+    Ok(0)
+}
+
+/// chown(path, uid, gid)
+pub fn chown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    chown_node(&path_node(ctx, CWD, a[0], 0)?, a[1], a[2])
+}
+
+/// lchown(path, uid, gid)
+pub fn lchown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    chown_node(&path_node(ctx, CWD, a[0], AT_SYMLINK_NOFOLLOW)?, a[1], a[2])
+}
+
+/// fchown(fd, uid, gid)
+pub fn fchown(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    chown_node(&fd_node(ctx, a[0])?, a[1], a[2])
+}
+
+/// fchownat(dirfd, path, uid, gid, flags)
+pub fn fchownat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let flags = a[4] as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    chown_node(&path_node(ctx, a[0], a[1], flags)?, a[2], a[3])
+}
+
+/// Truncates regular file `node` to `len` (a signed argument).
+fn truncate_node(node: &InodeRef, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match node.file_type() {
+        FileType::Dir => return Err(Errno::EISDIR),
+        FileType::Regular => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    node.truncate(len)?;
+    Ok(0)
+}
+
+/// truncate(path, length)
+pub fn truncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    truncate_node(&path_node(ctx, CWD, a[0], 0)?, a[1])
+}
+
+/// ftruncate(fd, length): EINVAL unless a regular file open for writing.
+pub fn ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
+    match file.regular() {
+        Some(node) if file.is_writable() => truncate_node(node, a[1]),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// fsync(fd) and fdatasync(fd): files live in memory, so there is nothing to write back;
+/// regular files and directories answer 0, other files EINVAL (they have no fsync).
+pub fn fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
+    let kind = file.vnode().node().map(|n| n.file_type());
+    if file.regular().is_some() || (kind == Some(FileType::Dir) && !file.is_path()) {
+        Ok(0)
+    } else {
+        Err(Errno::EINVAL)
+    }
+}
+
+/// sync(): nothing to write back.
+pub fn sync(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// syncfs(fd): nothing to write back; EBADF for a descriptor that is not open.
+pub fn syncfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    ctx.task.files.lock().get(fd_arg(a[0]))?;
+    Ok(0)
+}
+
+/// umask(mask): the old mask.
+pub fn umask(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let mut fs = ctx.task.fs.lock();
+    let old = fs.umask;
+    fs.umask = a[0] as u32 & 0o777;
+    Ok(u64::from(old))
+}
+
+/// `utimensat`: set to now.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+/// `utimensat`: leave as it is.
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// One `utimensat` time: `Some(time)` to set, `None` to leave.
+fn utime_arg(t: Timespec, now: Timestamp) -> Result<Option<Timestamp>, Errno> {
+    match t.nsec {
+        UTIME_OMIT => Ok(None),
+        UTIME_NOW => Ok(Some(now)),
+        n if (0..1_000_000_000).contains(&n) => Ok(Some(Timestamp {
+            sec: t.sec,
+            nsec: n as u32,
+        })),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// utimensat(dirfd, path, times[2], flags); a NULL path names `dirfd` (`futimens`).
+pub fn utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let now = Timestamp::from_ns(crate::time::realtime_ns());
+    let (atime, mtime) = if a[2] == 0 {
+        (Some(now), Some(now))
+    } else {
+        let at: Timespec = ctx.read_obj(a[2])?;
+        let mt: Timespec = ctx.read_obj(a[2] + 16)?;
+        (utime_arg(at, now)?, utime_arg(mt, now)?)
+    };
+    let flags = a[3] as u32;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let node = if a[1] == 0 {
+        node_of(fd_vnode(ctx, a[0])?)?
+    } else {
+        path_node(ctx, a[0], a[1], flags)?
+    };
+    if atime.is_none() && mtime.is_none() {
+        return Ok(0);
+    }
+    node.set_times(atime, mtime)?;
+    Ok(0)
+}
+
+/// `struct statfs` of x86-64 Linux.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatFs {
+    f_type: i64,
+    f_bsize: i64,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [i32; 2],
+    f_namelen: i64,
+    f_frsize: i64,
+    f_flags: i64,
+    f_spare: [i64; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<StatFs>() == 120);
+
+// SAFETY: repr(C), integer fields only, no implicit padding (checked above), every bit
+// pattern valid.
+unsafe impl Pod for StatFs {}
+
+/// `ST_VALID`: `f_flags` is filled in.
+const ST_VALID: u64 = 0x20;
+
+/// The `struct statfs` of the file system holding `node`.
+fn statfs_of(node: &InodeRef) -> StatFs {
+    let s: FsStats = node.statfs();
+    let dev = encode_dev(node.metadata().dev);
+    StatFs {
+        f_type: s.magic as i64,
+        f_bsize: s.bsize as i64,
+        f_blocks: s.blocks,
+        f_bfree: s.bfree,
+        f_bavail: s.bfree,
+        f_files: s.files,
+        f_ffree: s.ffree,
+        f_fsid: [dev as i32, (dev >> 32) as i32],
+        f_namelen: NAME_MAX as i64,
+        f_frsize: s.bsize as i64,
+        f_flags: (s.flags | ST_VALID) as i64,
+        f_spare: [0; 4],
+    }
+}
+
+/// statfs(path, buf)
+pub fn statfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let path = read_path_or_empty(ctx, a[0])?;
+    let start = start_for(ctx, CWD, &path)?;
+    let node = walker(ctx.task).lookup(&start, &path, vfs::follow(true))?;
+    ctx.write_obj(a[1], &statfs_of(&node))?;
+    Ok(0)
+}
+
+/// fstatfs(fd, buf)
+pub fn fstatfs(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let v = ctx.task.files.lock().get_raw(fd_arg(a[0]))?.vnode();
+    let st = match v {
+        Vnode::Node(n) => statfs_of(&n),
+        // pipefs.
+        Vnode::Pipe(_) => StatFs {
+            f_type: 0x5049_5045,
+            f_bsize: 4096,
+            f_namelen: NAME_MAX as i64,
+            f_frsize: 4096,
+            f_flags: ST_VALID as i64,
+            ..StatFs::default()
+        },
+    };
+    ctx.write_obj(a[1], &st)?;
+    Ok(0)
+}

@@ -172,18 +172,15 @@ impl Cmd {
 
 /// `astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- PROGRAM`.
 fn astra_boot(ws: &Workspace, program: &str) -> Result<Cmd, String> {
-    Cmd::new(
-        ws,
-        &format!("{}/astra-vmm", Workspace::bin_dir()),
-        &[
-            "--kernel",
-            "build/guest.elf",
-            "--rootfs",
-            "build/fs.tar",
-            "--",
-            program,
-        ],
-    )
+    astra_boot_with(ws, &[], program)
+}
+
+/// Like [`astra_boot`], with more VMM `options` before the program.
+fn astra_boot_with(ws: &Workspace, options: &[&str], program: &str) -> Result<Cmd, String> {
+    let mut args = vec!["--kernel", "build/guest.elf", "--rootfs", "build/fs.tar"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--", program]);
+    Cmd::new(ws, &format!("{}/astra-vmm", Workspace::bin_dir()), &args)
 }
 
 fn boot_bench(ws: &Workspace, runs: usize) -> Result<(), String> {
@@ -277,21 +274,7 @@ fn syscall_bench(ws: &Workspace) -> Result<(), String> {
     let configs = ["astra.bench", "astra.bench astra.pvm_features=0"];
     let mut cmds = Vec::new();
     for cmdline in configs {
-        let cmd = Cmd::new(
-            ws,
-            &format!("{}/astra-vmm", Workspace::bin_dir()),
-            &[
-                "--kernel",
-                "build/guest.elf",
-                "--rootfs",
-                "build/fs.tar",
-                "--cmdline",
-                cmdline,
-                "--",
-                "/bin/true",
-            ],
-        )
-        .map_err(|message| {
+        let cmd = astra_boot_with(ws, &["--cmdline", cmdline], "/bin/true").map_err(|message| {
             println!("not measured: {message}");
             "system-call round trip was not measured (see above)".to_string()
         })?;

@@ -42,18 +42,7 @@ fn parse(stdout: &str) -> BTreeMap<String, u64> {
 pub fn bench(ws: &Workspace, runs: usize) -> Result<(), String> {
     let runs = runs.clamp(1, 5);
     println!("== threads: /bin/threadbench, astra vs the host, {runs} interleaved runs each ==");
-    let guest = Cmd::new(
-        ws,
-        &format!("{}/astra-vmm", Workspace::bin_dir()),
-        &[
-            "--kernel",
-            "build/guest.elf",
-            "--rootfs",
-            "build/fs.tar",
-            "--",
-            "/bin/threadbench",
-        ],
-    )?;
+    let guest = super::astra_boot(ws, "/bin/threadbench")?;
     let host = Cmd::new(ws, THREADBENCH, &[])?;
     println!("reproduce: {} ; {}", guest.shown, host.shown);
     let mut samples: BTreeMap<(&str, bool), Vec<f64>> = BTreeMap::new();

@@ -166,6 +166,19 @@ pub struct Task {
 // CPU's scheduler lock; its raw stack pointer is owned.
 unsafe impl Send for Task {}
 
+/// A new process's address space from its tables and areas, with the user-mode tables
+/// this platform needs ([`isolate_kernel`]). On failure the tables are freed.
+pub fn new_mm(mut space: AddressSpace, mem: UserMemory) -> Result<Mm, MapError> {
+    if platform::needs_kernel_isolation() {
+        if let Err(e) = isolate_kernel(&mut space) {
+            space.free_user_half();
+            space.free_root();
+            return Err(e);
+        }
+    }
+    Ok(Mm::new(space, mem))
+}
+
 /// Gives a new process's address space the user-mode page tables this platform needs
 /// (PVM only): the PML4 pair the host switches between by itself, or, without the host
 /// features, user-mode tables that map the entry pages the entry code switches on.
@@ -187,28 +200,51 @@ impl Task {
     /// Like [`Task::new`], entering with `rdi` = `arg`.
     pub fn new_with_arg(
         name: &str,
-        mut space: AddressSpace,
+        space: AddressSpace,
         rip: u64,
         rsp: u64,
         arg: u64,
     ) -> Result<Box<Self>, MapError> {
-        let (Ok(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
-            space.free_user_half();
-            space.free_root();
-            return Err(MapError::OutOfMemory);
-        };
-        if platform::needs_kernel_isolation() {
-            if let Err(e) = isolate_kernel(&mut space) {
-                space.free_user_half();
-                space.free_root();
-                return Err(e);
-            }
-        }
+        let mm = new_mm(space, UserMemory::new())?;
+        Self::new_with_mm(name, mm, rip, rsp, arg).map_err(|_| MapError::OutOfMemory)
+    }
+
+    /// The first thread of a new process (pid = tid, parent 0) in the address space
+    /// `mm` (made by [`new_mm`] or [`Mm::fork`]), entering user mode at `rip` with stack
+    /// `rsp` and `rdi` = `arg`.
+    pub fn new_with_mm(
+        name: &str,
+        mm: Mm,
+        rip: u64,
+        rsp: u64,
+        arg: u64,
+    ) -> Result<Box<Self>, Errno> {
+        let mut frame = TrapFrame::new_user(rip, rsp);
+        frame.rdi = arg;
+        let fpu = FpuState::initial().ok_or(Errno::ENOMEM)?;
+        Self::new_process(name, 0, mm, &frame, fpu, FdTable::with_stdio(), FsContext {
+            cwd: String::from("/"),
+            umask: 0o022,
+        })
+    }
+
+    /// A new process (its first thread) with parent `ppid`, address space `mm`, entering
+    /// user mode with `frame` and FPU state `fpu`, owning `files` and `fs`.
+    pub fn new_process(
+        name: &str,
+        ppid: u32,
+        mm: Mm,
+        frame: &TrapFrame,
+        fpu: FpuState,
+        files: FdTable,
+        fs: FsContext,
+    ) -> Result<Box<Self>, Errno> {
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let process = Arc::new(Process {
             pid: id,
             name: String::from(name),
-            ppid: 0,
+            ppid,
             limits: Mutex::new(Rlimits::default()),
             live_threads: AtomicU32::new(1),
             group_exit: AtomicU32::new(0),
@@ -218,12 +254,9 @@ impl Task {
         let mut task = Box::new(Task {
             tid: id,
             process,
-            mm: Arc::new(Mutex::new(Mm::new(space, UserMemory::new()))),
-            files: Arc::new(Mutex::new(FdTable::with_stdio())),
-            fs: Arc::new(Mutex::new(FsContext {
-                cwd: String::from("/"),
-                umask: 0o022,
-            })),
+            mm: Arc::new(Mutex::new(mm)),
+            files: Arc::new(Mutex::new(files)),
+            fs: Arc::new(Mutex::new(fs)),
             signals: SignalState::new(),
             thread: Default::default(),
             bench_skip_ud2: false,
@@ -238,9 +271,7 @@ impl Task {
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
-        let mut frame = TrapFrame::new_user(rip, rsp);
-        frame.rdi = arg;
-        task.prepare_entry(&frame);
+        task.prepare_entry(frame);
         Ok(task)
     }
 

@@ -13,6 +13,11 @@
 //! whole costs one fault and one 2 MiB copy; splitting costs a fault per written 4 KiB
 //! page, and on PVM a fault costs more than the copy (the `mm_cow_huge_*` self-test prints
 //! both), so whole is the first choice and splitting the fallback.
+//!
+//! Fork runs with the parent's `Mm` borrowed mutably (its lock, once threads share it) and
+//! flushes the parent's translations on this CPU; with several CPUs, the others running
+//! threads of the parent will need a TLB shootdown there. The counters themselves are
+//! atomic and need no lock.
 
 use super::fault::{huge_page_affordable, FaultError};
 use super::paging::{
@@ -22,6 +27,24 @@ use super::paging::{
 use super::user::UserMemory;
 use super::{frame, phys_to_virt, refcount, Mm, PAGE_SIZE};
 use crate::errno::Errno;
+
+impl Leaf {
+    /// Its size in bytes.
+    pub(super) fn size(self) -> u64 {
+        match self {
+            Leaf::Small => PAGE_SIZE,
+            Leaf::Huge => HUGE_PAGE_SIZE,
+        }
+    }
+
+    /// True if another owner shares a frame of this leaf at `pa` (copy on write).
+    pub(super) fn shared(self, pa: u64) -> bool {
+        match self {
+            Leaf::Small => refcount::is_shared(pa),
+            Leaf::Huge => refcount::block_shared(pa),
+        }
+    }
+}
 
 impl AddressSpace {
     /// Installs the raw leaf entry `value` (a 4 KiB entry, present or parked, or a 2 MiB

@@ -100,6 +100,16 @@ impl Mm {
         self.mem.map(&mut self.space, req)
     }
 
+    /// Faults in `[start, end)` for `access` (MAP_POPULATE, MADV_WILLNEED).
+    pub fn populate(
+        &mut self,
+        start: u64,
+        end: u64,
+        access: vma::Access,
+    ) -> Result<(), user::FaultError> {
+        self.mem.populate(&mut self.space, start, end, access)
+    }
+
     /// Reads user memory as the program would see it.
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), crate::errno::Errno> {
         self.mem.read(&self.space, va, buf)

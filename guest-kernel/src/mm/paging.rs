@@ -95,24 +95,6 @@ pub(super) enum Leaf {
     Huge,
 }
 
-impl Leaf {
-    /// Its size in bytes.
-    pub(super) fn size(self) -> u64 {
-        match self {
-            Leaf::Small => PAGE_SIZE,
-            Leaf::Huge => HUGE_SIZE,
-        }
-    }
-
-    /// True if another owner shares a frame of this leaf at `pa` (copy on write).
-    pub(super) fn shared(self, pa: u64) -> bool {
-        match self {
-            Leaf::Small => refcount::is_shared(pa),
-            Leaf::Huge => refcount::block_shared(pa),
-        }
-    }
-}
-
 /// Invalidates changed translations: one `invlpg` per page for a few pages, one reload
 /// of CR3 for many (each is a trap to the host on PVM).
 #[derive(Default)]

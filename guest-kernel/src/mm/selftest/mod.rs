@@ -123,6 +123,7 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
             "mm_cow_teardown_frees_every_frame",
             Box::new(cow::teardown_frees_everything)
         ),
+        ("mm_cow_fork_cost", Box::new(cow::fork_cost)),
         (
             "mm_cow_ring3_writes_on_every_side",
             Box::new(cow_ring3::writes_on_every_side)

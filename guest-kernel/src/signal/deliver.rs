@@ -135,7 +135,7 @@ fn die(proc: &Task, info: &SigInfo) {
         ),
         _ => kprintln!("astra: {} killed by {}", proc.name(), name(signo)),
     }
-    task::kill_process(&proc.process, 128 + signo);
+    task::kill_process_by_signal(&proc.process, signo);
 }
 
 /// Writes a handler frame for `info` to the user stack and switches `regs` to the

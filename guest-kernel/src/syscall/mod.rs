@@ -5,6 +5,7 @@
 //! `--strace`) and handler; handlers live one family per file and return
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
+mod exec;
 mod fs;
 mod fs_attr;
 mod fs_ctl;
@@ -18,6 +19,7 @@ pub mod mem;
 pub mod mremap;
 mod names;
 mod proc;
+mod process;
 mod signal;
 pub mod strace;
 mod table;

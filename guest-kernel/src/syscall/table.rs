@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc, signal,
-    thread, time, Ctx, SysResult,
+    exec, fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc,
+    process, signal, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -98,7 +98,11 @@ syscall_table! {
     35 => nanosleep(Ptr, Ptr) = time::nanosleep;
     39 => getpid() = proc::getpid;
     56 => clone(CloneFlags, Ptr, Ptr, Ptr, Ptr) = thread::clone;
+    57 => fork() = process::sys_fork;
+    58 => vfork() = process::sys_vfork;
+    59 => execve(Str, Ptr, Ptr) = exec::execve;
     60 => exit(Int) -> Never = proc::exit;
+    61 => wait4(Int, Ptr, UInt, Ptr) = process::wait4;
     62 => kill(Int, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
@@ -132,9 +136,14 @@ syscall_table! {
     104 => getgid() = proc::get_root_id;
     107 => geteuid() = proc::get_root_id;
     108 => getegid() = proc::get_root_id;
+    109 => setpgid(Int, Int) = process::setpgid;
     110 => getppid() = proc::getppid;
+    111 => getpgrp() = process::getpgrp;
+    112 => setsid() = process::setsid;
     118 => getresuid(Ptr, Ptr, Ptr) = proc::getres_ids;
     120 => getresgid(Ptr, Ptr, Ptr) = proc::getres_ids;
+    121 => getpgid(Int) = process::getpgid;
+    124 => getsid(Int) = process::getsid;
     127 => rt_sigpending(Ptr, UInt) = signal::rt_sigpending;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
     137 => statfs(Str, Ptr) = fs_attr::statfs;
@@ -155,6 +164,7 @@ syscall_table! {
     230 => clock_nanosleep(ClockId, Int, Ptr, Ptr) = time::clock_nanosleep;
     231 => exit_group(Int) -> Never = proc::exit_group;
     234 => tgkill(Int, Int, Signal) = signal::tgkill;
+    247 => waitid(Int, Int, Ptr, UInt, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
     260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
@@ -179,6 +189,7 @@ syscall_table! {
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
     316 => renameat2(AtFd, Str, AtFd, Str, UInt) = fs_mod::renameat2;
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
+    322 => execveat(AtFd, Str, Ptr, Ptr, AtFlags) = exec::execveat;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     435 => clone3(Ptr, UInt) = thread::clone3;

@@ -32,7 +32,13 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             return;
         };
         if let Some(status) = sched::take_pending_fatal().or(task.fatal.take()) {
-            kill_process(&task.process, status);
+            // Fatal marks are deaths by signal (out of memory: SIGKILL).
+            match status.checked_sub(128) {
+                Some(sig) if sig > 0 && u64::from(sig) <= 64 => {
+                    kill_process_by_signal(&task.process, sig)
+                }
+                _ => kill_process(&task.process, status),
+            }
         }
         if let Some(status) = task.process.exiting() {
             sched::exit_current(status);
@@ -90,6 +96,58 @@ pub fn kill_process(process: &Arc<Process>, status: u8) {
     for tid in sched::threads_of(process.pid) {
         sched::wake(tid);
     }
+}
+
+/// Ends every thread of `process` because of signal `sig` (status 128 + `sig`; its
+/// parent's `wait4` sees the signal).
+pub fn kill_process_by_signal(process: &Arc<Process>, sig: u8) {
+    process.begin_signal_exit(sig);
+    for tid in sched::threads_of(process.pid) {
+        sched::wake(tid);
+    }
+}
+
+/// Tells the parent that `process` has ended: reaps it at once if the parent ignores
+/// `SIGCHLD` (or set `SA_NOCLDWAIT`), else sends the process's exit signal to one of
+/// the parent's threads (one that does not block it, if any).
+pub fn notify_parent(process: &Arc<Process>, parent: &Arc<Process>) {
+    use crate::signal::{sa, si_code, sig, SigInfo, SIG_IGN};
+    let threads = sched::threads_of(parent.pid);
+    let Some(&first) = threads.first() else {
+        return;
+    };
+    let auto_reap = process.exit_signal == sig::SIGCHLD
+        && sched::with_other_task(first, |t| {
+            let action = t.signals.action(sig::SIGCHLD);
+            action.handler == SIG_IGN || action.flags & sa::SA_NOCLDWAIT != 0
+        })
+        .unwrap_or(false);
+    if auto_reap {
+        super::process::reap(parent, process.pid);
+        parent.child_events.wake_all();
+        return;
+    }
+    let signo = process.exit_signal;
+    if signo == 0 {
+        return;
+    }
+    let code = if process.wait_status().is_some_and(|s| s & 0x7f != 0) {
+        si_code::CLD_KILLED
+    } else {
+        si_code::CLD_EXITED
+    };
+    let info = SigInfo::from_process(signo, code, process.pid, 0);
+    let target = threads
+        .iter()
+        .copied()
+        .find(|&t| {
+            sched::with_other_task(t, |o| !o.signals.blocked().contains(signo)).unwrap_or(false)
+        })
+        .unwrap_or(first);
+    sched::with_other_task(target, |t| {
+        t.signals.send(info);
+        sched::signal_wake(t);
+    });
 }
 
 /// Undoes what a thread registered with the kernel before it goes: clears and wakes

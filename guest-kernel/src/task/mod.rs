@@ -12,18 +12,20 @@
 //! `&'static mut` tasks. [`sched`] owns every live task and switches between them.
 
 mod exit;
+pub mod process;
 pub mod futex;
 pub mod kstack;
 pub mod rseq;
 pub mod sched;
 pub mod wait;
 
-pub use exit::{kill_process, return_to_user, rseq_fixup};
+pub use exit::{kill_process, kill_process_by_signal, return_to_user, rseq_fixup};
+pub use process::Process;
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 
 use crate::arch::context;
@@ -48,67 +50,6 @@ pub struct FsContext {
     pub umask: u32,
 }
 
-/// A thread group: what every thread of a process shares whatever the clone flags.
-pub struct Process {
-    /// Process id (the thread-group id: the first thread's tid).
-    pub pid: u32,
-    /// Program path, for reports.
-    pub name: String,
-    /// Parent process id (0: started by the kernel, like init).
-    pub ppid: u32,
-    /// Resource limits.
-    pub limits: Mutex<Rlimits>,
-    /// Threads not yet exited.
-    live_threads: AtomicU32,
-    /// `exit_group` status + 1 once a thread called it (0: not yet): the other threads
-    /// end at their next return to user mode, and this is the process's status.
-    group_exit: AtomicU32,
-    /// Status of the last thread to exit (+1; 0 while threads live).
-    last_status: AtomicU32,
-    /// CPU time of the threads that have exited, in ns.
-    dead_cpu_ns: AtomicU64,
-}
-
-impl Process {
-    /// The shell-style status once every thread has ended: `exit_group`'s, else the last
-    /// thread's (128+N if killed by signal N).
-    pub fn exit_status(&self) -> Option<u8> {
-        if self.live_threads.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        match self.group_exit.load(Ordering::Acquire) {
-            0 => match self.last_status.load(Ordering::Acquire) {
-                0 => None,
-                s => Some((s - 1) as u8),
-            },
-            s => Some((s - 1) as u8),
-        }
-    }
-
-    /// True once a thread called `exit_group` (or a fatal signal ended the process).
-    pub fn exiting(&self) -> Option<u8> {
-        match self.group_exit.load(Ordering::Acquire) {
-            0 => None,
-            s => Some((s - 1) as u8),
-        }
-    }
-
-    /// Starts ending the whole process with `status` (the first caller's status wins).
-    pub fn begin_group_exit(&self, status: u8) {
-        let _ = self.group_exit.compare_exchange(
-            0,
-            status as u32 + 1,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
-
-    /// CPU time of the threads that have exited.
-    pub fn dead_cpu_ns(&self) -> u64 {
-        self.dead_cpu_ns.load(Ordering::Relaxed)
-    }
-}
-
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Where a task is in its life.
@@ -122,10 +63,35 @@ pub enum TaskState {
     Dead,
 }
 
+/// What [`Task::fork`] makes of the new process.
+pub struct ForkSpec<'a> {
+    /// Its address space.
+    pub mm: Arc<Mutex<Mm>>,
+    /// True if `mm` is the parent's (`CLONE_VM`).
+    pub share_vm: bool,
+    /// Share the fd table (`CLONE_FILES`).
+    pub share_files: bool,
+    /// Share the fs context (`CLONE_FS`).
+    pub share_fs: bool,
+    /// Share the signal actions (`CLONE_SIGHAND`).
+    pub share_sighand: bool,
+    /// Its parent.
+    pub ppid: u32,
+    /// Signal to the parent at exit.
+    pub exit_signal: u8,
+    /// Its registers on entry.
+    pub frame: &'a TrapFrame,
+    /// Its FPU state on entry.
+    pub fpu: &'a FpuState,
+}
+
 /// A thread.
 pub struct Task {
     /// Thread id.
     pub tid: u32,
+    /// The program it runs (the path it was started or exec'd with), for reports and
+    /// `/proc/self/exe`.
+    name: String,
     /// The thread group.
     pub process: Arc<Process>,
     /// The address space.
@@ -239,20 +205,19 @@ impl Task {
         files: FdTable,
         fs: FsContext,
     ) -> Result<Box<Self>, Errno> {
+        let lineage = process::Lineage {
+            ppid,
+            pgid: 0,
+            sid: 0,
+            limits: Rlimits::default(),
+            exit_signal: 0,
+        };
         let kernel_stack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let process = Arc::new(Process {
-            pid: id,
-            name: String::from(name),
-            ppid,
-            limits: Mutex::new(Rlimits::default()),
-            live_threads: AtomicU32::new(1),
-            group_exit: AtomicU32::new(0),
-            last_status: AtomicU32::new(0),
-            dead_cpu_ns: AtomicU64::new(0),
-        });
+        let process = Arc::new(Process::new(id, lineage));
         let mut task = Box::new(Task {
             tid: id,
+            name: String::from(name),
             process,
             mm: Arc::new(Mutex::new(mm)),
             files: Arc::new(Mutex::new(files)),
@@ -301,6 +266,7 @@ impl Task {
         self.process.live_threads.fetch_add(1, Ordering::AcqRel);
         let mut task = Box::new(Task {
             tid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: self.name.clone(),
             process: self.process.clone(),
             mm: self.mm.clone(),
             files,
@@ -324,6 +290,66 @@ impl Task {
             woken_by_timer: false,
         });
         task.prepare_entry(frame);
+        Ok(task)
+    }
+
+    /// A new process forked from `self` (clone without `CLONE_THREAD`): address space
+    /// `mm` (a copy, or `self`'s shared for `CLONE_VM`), the fd table and fs context
+    /// shared or copied as asked, signal actions copied (shared with `share_sighand`),
+    /// the same mask, TLS bases and limits; it enters user mode with `frame` and `fpu`.
+    /// Not yet registered or runnable.
+    pub fn fork(&self, spec: ForkSpec<'_>) -> Result<Box<Self>, Errno> {
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
+        let fpu = spec.fpu.try_clone().ok_or(Errno::ENOMEM)?;
+        let files = if spec.share_files {
+            self.files.clone()
+        } else {
+            Arc::new(Mutex::new(self.files.lock().try_clone()?))
+        };
+        let fs = if spec.share_fs {
+            self.fs.clone()
+        } else {
+            Arc::new(Mutex::new(self.fs.lock().clone()))
+        };
+        let signals = if spec.share_sighand {
+            self.signals.for_new_thread()
+        } else {
+            self.signals.for_fork(spec.share_vm)
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let lineage = process::Lineage {
+            ppid: spec.ppid,
+            pgid: self.process.pgid(),
+            sid: self.process.sid(),
+            limits: self.process.limits.lock().clone(),
+            exit_signal: spec.exit_signal,
+        };
+        let mut task = Box::new(Task {
+            tid: id,
+            name: self.name.clone(),
+            process: Arc::new(Process::new(id, lineage)),
+            mm: spec.mm,
+            files,
+            fs,
+            signals,
+            thread: ThreadState {
+                fs_base: self.thread.fs_base,
+                gs_base: self.thread.gs_base,
+                ..Default::default()
+            },
+            bench_skip_ud2: false,
+            saved_sigmask: None,
+            exit_request: None,
+            rseq_notify: false,
+            fatal: None,
+            cpu_ns: 0,
+            kernel_stack,
+            saved_rsp: 0,
+            fpu,
+            state: TaskState::Runnable,
+            woken_by_timer: false,
+        });
+        task.prepare_entry(spec.frame);
         Ok(task)
     }
 
@@ -351,7 +377,12 @@ impl Task {
 
     /// The program's name, for reports.
     pub fn name(&self) -> &str {
-        &self.process.name
+        &self.name
+    }
+
+    /// Renames the task (execve).
+    pub fn set_name(&mut self, name: String) {
+        self.name = name;
     }
 
     /// CPU time this thread has used, in ns (including the current slice if it runs).

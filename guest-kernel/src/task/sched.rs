@@ -141,10 +141,18 @@ pub fn run(task: Box<Task>) -> Finished {
         process: task.process.clone(),
         mm: task.mm.clone(),
     };
+    let registered = super::process::register(&task.process);
+    if registered.is_err() {
+        task.process
+            .begin_signal_exit(crate::signal::sig::SIGKILL);
+        task.process.live_threads.store(0, Ordering::Release);
+        return finished;
+    }
     if let Err((_, task)) = spawn(task) {
         // The cap cannot be reached with no task alive; end it as killed.
+        super::process::unregister(task.process.pid);
         task.process
-            .begin_group_exit(128 + crate::signal::sig::SIGKILL);
+            .begin_signal_exit(crate::signal::sig::SIGKILL);
         task.process.live_threads.store(0, Ordering::Release);
         return finished;
     }
@@ -198,6 +206,18 @@ fn load(c: &mut PerCpu, task: &mut Task) {
     task.fpu.restore();
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
+}
+
+/// Makes the current task's address space (just replaced by execve) the live one.
+pub fn reload_address_space(task: &mut Task) {
+    let (kernel_pml4, user_pml4) = {
+        let mm = task.mm.lock();
+        (mm.space.pml4_phys(), mm.space.user_pml4_phys())
+    };
+    trap::set_isolation_tables(kernel_pml4, user_pml4);
+    // SAFETY: the new tables share the kernel half with the kernel's.
+    unsafe { cpu::write_cr3(kernel_pml4) };
+    cpu0().active_pml4 = kernel_pml4;
 }
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
@@ -277,7 +297,7 @@ pub fn current() -> Option<&'static mut Task> {
 
 /// The current program's name, for reports.
 pub fn current_name() -> &'static str {
-    current().map(|t| &*t.process.name).unwrap_or("kernel")
+    current().map(|t| &*t.name).unwrap_or("kernel")
 }
 
 /// Time the current slice of `task` has run if it is on the CPU now, else 0.
@@ -390,7 +410,9 @@ pub enum WaitResult {
 
 /// True if `task` must stop waiting: a signal to deliver, or its process is ending.
 pub fn interrupted(task: &Task) -> bool {
-    task.signals.has_deliverable() || task.process.exiting().is_some()
+    task.signals.has_deliverable()
+        || task.process.exiting().is_some()
+        || task.exit_request.is_some()
 }
 
 /// Blocks the current task until [`wake`] (through a wait queue it put itself on), a
@@ -478,10 +500,14 @@ pub fn exit_current(status: u8) -> ! {
     process
         .dead_cpu_ns
         .fetch_add(task.cpu_ns(), Ordering::Relaxed);
-    if process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1 {
+    let last = process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1;
+    if last {
         process
             .last_status
             .store(status as u32 + 1, Ordering::Release);
+        if let Some(parent) = super::process::on_exit(&process) {
+            super::exit::notify_parent(&process, &parent);
+        }
     }
     drop(process);
     task.state = TaskState::Dead;

@@ -1,0 +1,234 @@
+//! std processes conformance: `std::process::Command` (posix_spawn or fork + execve
+//! underneath), captured output, exit codes and signals, stdin and stdout piped, the
+//! environment and working directory of a child, a missing program, many children.
+//! One `PASS`/`FAIL` line per check.
+//!
+//! Child roles (`procs ROLE ...`), used by the checks: `exit N`, `env NAME`, `pwd`,
+//! `echo-stdin`, `args ...`.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitCode, Stdio};
+
+use astra_std_apps::checks::{ensure, CheckResult, Checks};
+
+/// This program's own path, to run it as a child.
+fn me() -> String {
+    std::env::args().next().unwrap_or_else(|| "/bin/procs".into())
+}
+
+fn output_captured() -> CheckResult {
+    let out = Command::new(me())
+        .args(["args", "a b", "", "c"])
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    ensure(out.status.success(), || format!("status {:?}", out.status))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(text == "[a b][][c]\n", || format!("stdout {text:?}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(err == "to stderr\n", || format!("stderr {err:?}"))?;
+    Ok(String::new())
+}
+
+fn exit_codes() -> CheckResult {
+    for code in [0, 1, 7, 255] {
+        let status = Command::new(me())
+            .args(["exit", &code.to_string()])
+            .status()
+            .map_err(|e| format!("spawn: {e}"))?;
+        ensure(status.code() == Some(code), || {
+            format!("exit {code}: {status:?}")
+        })?;
+    }
+    Ok("0 1 7 255".into())
+}
+
+fn killed_by_signal() -> CheckResult {
+    let status = Command::new("/bin/segv")
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("spawn: {e}"))?;
+    ensure(status.signal() == Some(11), || format!("status {status:?}"))?;
+    ensure(status.code().is_none(), || format!("code {:?}", status.code()))?;
+    Ok(String::new())
+}
+
+fn stdin_piped_both_ways() -> CheckResult {
+    let mut child = Command::new(me())
+        .arg("echo-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let writer = {
+        let data = data.clone();
+        std::thread::spawn(move || stdin.write_all(&data))
+    };
+    let mut back = Vec::new();
+    child
+        .stdout
+        .take()
+        .ok_or("no stdout")?
+        .read_to_end(&mut back)
+        .map_err(|e| format!("read: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "writer panicked".to_string())?
+        .map_err(|e| format!("write: {e}"))?;
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    ensure(status.success(), || format!("status {status:?}"))?;
+    ensure(back == data, || format!("{} bytes back of {}", back.len(), data.len()))?;
+    Ok("100000 bytes".into())
+}
+
+fn environment() -> CheckResult {
+    let out = Command::new(me())
+        .args(["env", "ASTRA_PROCS"])
+        .env("ASTRA_PROCS", "value 1")
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(text == "ASTRA_PROCS=value 1\n", || format!("with env: {text:?}"))?;
+    let out = Command::new(me())
+        .args(["env", "PATH"])
+        .env_clear()
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(text == "PATH unset\n", || format!("env_clear: {text:?}"))?;
+    Ok(String::new())
+}
+
+fn working_directory() -> CheckResult {
+    let out = Command::new(me())
+        .arg("pwd")
+        .current_dir("/tmp")
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure(text == "/tmp\n", || format!("pwd {text:?}"))?;
+    Ok(String::new())
+}
+
+fn missing_program() -> CheckResult {
+    match Command::new("/bin/no-such-program").status() {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(String::new()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+fn not_executable() -> CheckResult {
+    // A directory cannot be run: EACCES.
+    match Command::new("/tmp").status() {
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Ok(String::new()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+fn hundred_sequential() -> CheckResult {
+    for i in 0..100 {
+        let status = Command::new(me())
+            .args(["exit", "3"])
+            .status()
+            .map_err(|e| format!("child {i}: {e}"))?;
+        ensure(status.code() == Some(3), || format!("child {i}: {status:?}"))?;
+    }
+    Ok("100 children".into())
+}
+
+fn wait_in_any_order() -> CheckResult {
+    let mut children = Vec::new();
+    for code in 10..20 {
+        let child = Command::new(me())
+            .args(["exit", &code.to_string()])
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        children.push((code, child));
+    }
+    // Reap in reverse order of creation.
+    while let Some((code, mut child)) = children.pop() {
+        let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+        ensure(status.code() == Some(code), || {
+            format!("child {code}: {status:?}")
+        })?;
+    }
+    Ok("10 children".into())
+}
+
+fn try_wait_then_wait() -> CheckResult {
+    let mut child = Command::new(me())
+        .args(["exit", "4"])
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("try_wait: {e}"))? {
+            break status;
+        }
+        std::thread::yield_now();
+    };
+    ensure(status.code() == Some(4), || format!("{status:?}"))?;
+    Ok(String::new())
+}
+
+fn child_role(role: &str, rest: &[String]) -> ExitCode {
+    match role {
+        "exit" => ExitCode::from(rest.first().and_then(|c| c.parse().ok()).unwrap_or(99)),
+        "env" => {
+            let name = rest.first().map(String::as_str).unwrap_or("");
+            match std::env::var(name) {
+                Ok(v) => println!("{name}={v}"),
+                Err(_) => println!("{name} unset"),
+            }
+            ExitCode::SUCCESS
+        }
+        "pwd" => {
+            match std::env::current_dir() {
+                Ok(d) => println!("{}", d.display()),
+                Err(e) => println!("error {e}"),
+            }
+            ExitCode::SUCCESS
+        }
+        "echo-stdin" => {
+            let mut buf = Vec::new();
+            let ok = std::io::stdin().read_to_end(&mut buf).is_ok()
+                && std::io::stdout().write_all(&buf).is_ok();
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        "args" => {
+            let line: String = rest.iter().map(|a| format!("[{a}]")).collect();
+            println!("{line}");
+            eprintln!("to stderr");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("procs: unknown role {role}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(role) = args.get(1) {
+        return child_role(role, &args[2..]);
+    }
+    let mut checks = Checks::stdout("procs");
+    checks.run("output_captured", output_captured);
+    checks.run("exit_codes", exit_codes);
+    checks.run("killed_by_signal", killed_by_signal);
+    checks.run("stdin_piped_both_ways", stdin_piped_both_ways);
+    checks.run("environment", environment);
+    checks.run("working_directory", working_directory);
+    checks.run("missing_program", missing_program);
+    checks.run("not_executable", not_executable);
+    checks.run("hundred_sequential", hundred_sequential);
+    checks.run("wait_in_any_order", wait_in_any_order);
+    checks.run("try_wait_then_wait", try_wait_then_wait);
+    checks.finish()
+}

@@ -122,10 +122,15 @@ pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
     }
 }
 
-/// Ends the process for `info` with status 128 + signal and a report line (every thread
-/// ends at its return to user mode).
+/// Ends the process for `info` with status 128 + signal (every thread ends at its return
+/// to user mode), with a report line for a process the kernel started (whose status is
+/// the run's): a child's death is its parent's to report, as a shell does.
 fn die(proc: &Task, info: &SigInfo) {
     let signo = info.signo;
+    if proc.process.ppid() != 0 {
+        task::kill_process_by_signal(&proc.process, signo);
+        return;
+    }
     match info.code {
         si_code::SI_USER | si_code::SI_TKILL => kprintln!(
             "astra: {} killed by {} (sent by pid {})",

@@ -321,6 +321,14 @@ impl SignalState {
         Some(self.info[signo as usize - 1])
     }
 
+    /// Removes and returns the lowest pending signal of `set`, blocked or not
+    /// (`rt_sigtimedwait`).
+    pub fn take_pending_in(&mut self, set: SigSet) -> Option<SigInfo> {
+        let signo = self.pending.intersect(set).lowest()?;
+        self.pending.remove(signo);
+        Some(self.info[signo as usize - 1])
+    }
+
     /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
     pub fn can_catch(signo: u8) -> bool {
         signo != sig::SIGKILL && signo != sig::SIGSTOP

@@ -149,11 +149,11 @@ fn do_execve(
     } else {
         None
     };
-    let name = if path.is_empty() {
-        String::from(ctx.task.name())
-    } else {
-        path
-    };
+    // The program's name for /proc/self/exe and reports: where the file is, without
+    // symlinks (Linux's exe link names the file, not the path used).
+    let name = walker(ctx.task)
+        .path_of(&Vnode::Node(node.clone()))
+        .unwrap_or(path);
     // The point of no return.
     end_other_threads(ctx.task);
     let old = core::mem::replace(&mut ctx.task.mm, Arc::new(Mutex::new(mm)));

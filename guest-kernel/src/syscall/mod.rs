@@ -21,6 +21,7 @@ mod names;
 mod proc;
 mod process;
 mod signal;
+mod signal_wait;
 pub mod strace;
 mod table;
 pub mod thread;

@@ -55,6 +55,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             task.signals
                 .force(crate::signal::SigInfo::kernel(crate::signal::sig::SIGSEGV));
         }
+        sched::fire_alarms(Some(task));
         crate::signal::deliver_pending(task, frame);
         if let Some(mask) = task.saved_sigmask.take() {
             // No handler ran to carry it: the call's temporary mask ends here.
@@ -107,6 +108,27 @@ pub fn kill_process_by_signal(process: &Arc<Process>, sig: u8) {
     }
 }
 
+/// Queues `info` for process `target` (not the caller's): for a thread of it that does
+/// not block the signal if there is one, else its first thread; the thread is woken.
+pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo) {
+    let threads = sched::threads_of(target.pid);
+    let Some(&first) = threads.first() else {
+        return;
+    };
+    let signo = info.signo;
+    let tid = threads
+        .iter()
+        .copied()
+        .find(|&t| {
+            sched::with_other_task(t, |o| !o.signals.blocked().contains(signo)).unwrap_or(false)
+        })
+        .unwrap_or(first);
+    sched::with_other_task(tid, |t| {
+        t.signals.send(info);
+        sched::signal_wake(t);
+    });
+}
+
 /// Tells the parent that `process` has ended: reaps it at once if the parent ignores
 /// `SIGCHLD` (or set `SA_NOCLDWAIT`), else sends the process's exit signal to one of
 /// the parent's threads (one that does not block it, if any).
@@ -136,18 +158,7 @@ pub fn notify_parent(process: &Arc<Process>, parent: &Arc<Process>) {
     } else {
         si_code::CLD_EXITED
     };
-    let info = SigInfo::from_process(signo, code, process.pid, 0);
-    let target = threads
-        .iter()
-        .copied()
-        .find(|&t| {
-            sched::with_other_task(t, |o| !o.signals.blocked().contains(signo)).unwrap_or(false)
-        })
-        .unwrap_or(first);
-    sched::with_other_task(target, |t| {
-        t.signals.send(info);
-        sched::signal_wake(t);
-    });
+    signal_other_process(parent, SigInfo::from_process(signo, code, process.pid, 0));
 }
 
 /// Undoes what a thread registered with the kernel before it goes: clears and wakes

@@ -19,7 +19,9 @@ pub mod rseq;
 pub mod sched;
 pub mod wait;
 
-pub use exit::{kill_process, kill_process_by_signal, return_to_user, rseq_fixup};
+pub use exit::{
+    kill_process, kill_process_by_signal, return_to_user, rseq_fixup, signal_other_process,
+};
 pub use process::Process;
 
 use alloc::boxed::Box;

@@ -61,6 +61,8 @@ pub struct Process {
     vfork_done: AtomicBool,
     /// Where a `vfork` parent waits.
     vfork_queue: WaitQueue,
+    /// `ITIMER_REAL`: (deadline ns, interval ns); deadline 0 when disarmed.
+    itimer: Mutex<(u64, u64)>,
 }
 
 /// The family facts of a new process.
@@ -99,6 +101,7 @@ impl Process {
             zombie: AtomicBool::new(false),
             vfork_done: AtomicBool::new(true),
             vfork_queue: WaitQueue::new(),
+            itimer: Mutex::new((0, 0)),
         }
     }
 
@@ -197,6 +200,41 @@ impl Process {
         self.children.lock().clone()
     }
 
+    /// The real-time timer: (deadline ns, interval ns), deadline 0 when disarmed.
+    pub fn itimer(&self) -> (u64, u64) {
+        *self.itimer.lock()
+    }
+
+    /// Sets the real-time timer (deadline 0 disarms it); returns the old setting.
+    pub fn set_itimer(&self, deadline: u64, interval: u64) -> (u64, u64) {
+        let old = core::mem::replace(&mut *self.itimer.lock(), (deadline, interval));
+        super::sched::set_alarm(self.pid, old.0, deadline);
+        old
+    }
+
+    /// True if the real-time timer has expired by `now` (then it is re-armed if periodic,
+    /// else disarmed): SIGALRM is due.
+    pub fn alarm_expired(&self, now: u64) -> bool {
+        let mut t = self.itimer.lock();
+        let (deadline, interval) = *t;
+        if deadline == 0 || deadline > now {
+            return false;
+        }
+        let next = if interval > 0 {
+            // Skip the periods missed, as Linux's hrtimer_forward.
+            let missed = (now - deadline) / interval + 1;
+            deadline.saturating_add(missed.saturating_mul(interval))
+        } else {
+            0
+        };
+        *t = (next, interval);
+        drop(t);
+        if next != 0 {
+            super::sched::set_alarm(self.pid, 0, next);
+        }
+        true
+    }
+
     /// Marks this (new) process as a `vfork` child: its parent waits for [`Self::release_vfork`].
     pub fn start_vfork(&self) {
         self.vfork_done.store(false, Ordering::Release);
@@ -281,6 +319,7 @@ fn init_pid() -> Option<u32> {
 pub fn on_exit(process: &Arc<Process>) -> Option<Arc<Process>> {
     process.zombie.store(true, Ordering::Release);
     process.release_vfork();
+    process.set_itimer(0, 0);
     // Orphans go to init; if this is init, everything else is killed.
     let orphans = core::mem::take(&mut *process.children.lock());
     if process.ppid() == 0 {

@@ -43,6 +43,10 @@ struct PerCpu {
     dead: Vec<NonNull<Task>>,
     /// Sleepers with a deadline: (deadline ns, tid).
     timers: BTreeMap<(u64, u32), ()>,
+    /// Armed `ITIMER_REAL` timers: (deadline ns, pid).
+    alarms: BTreeMap<(u64, u32), ()>,
+    /// Processes whose real-time timer expired, to be sent SIGALRM at the next safe point.
+    fired: Vec<u32>,
     /// When the current task got the CPU (monotonic ns).
     run_start_ns: u64,
     need_resched: bool,
@@ -66,6 +70,8 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(PerCpu {
     tasks: BTreeMap::new(),
     dead: Vec::new(),
     timers: BTreeMap::new(),
+    alarms: BTreeMap::new(),
+    fired: Vec::new(),
     run_start_ns: 0,
     need_resched: false,
     active_pml4: 0,
@@ -168,6 +174,7 @@ fn idle_loop() {
     loop {
         free_dead();
         expire_timers();
+        fire_alarms(None);
         let c = cpu0();
         if let Some(next) = c.runq.pop_front() {
             switch_from_idle(next);
@@ -206,6 +213,41 @@ fn load(c: &mut PerCpu, task: &mut Task) {
     task.fpu.restore();
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
+}
+
+/// Arms (deadline > 0) or disarms process `pid`'s real-time timer, replacing the entry
+/// for its old deadline `old` (0: none).
+pub fn set_alarm(pid: u32, old: u64, deadline: u64) {
+    let c = cpu0();
+    if old != 0 {
+        c.alarms.remove(&(old, pid));
+    }
+    if deadline != 0 {
+        c.alarms.insert((deadline, pid), ());
+    }
+}
+
+/// Sends SIGALRM to the processes whose real-time timer expired, re-arming periodic
+/// ones. `current` is the running task, if the caller holds it.
+pub fn fire_alarms(mut current: Option<&mut Task>) {
+    if cpu0().fired.is_empty() {
+        return;
+    }
+    let fired = core::mem::take(&mut cpu0().fired);
+    let now = time::monotonic_ns();
+    for pid in fired {
+        let Some(process) = super::process::get(pid) else {
+            continue;
+        };
+        if process.is_zombie() || !process.alarm_expired(now) {
+            continue;
+        }
+        let info = crate::signal::SigInfo::kernel(crate::signal::sig::SIGALRM);
+        match current.as_deref_mut() {
+            Some(t) if t.process.pid == pid => t.signals.send(info),
+            _ => super::signal_other_process(&process, info),
+        }
+    }
 }
 
 /// Makes the current task's address space (just replaced by execve) the live one.
@@ -331,6 +373,19 @@ pub fn need_resched() -> bool {
 
 fn expire_timers() {
     let now = time::monotonic_ns();
+    loop {
+        let c = cpu0();
+        let Some((&(deadline, pid), _)) = c.alarms.iter().next() else {
+            break;
+        };
+        if deadline > now {
+            break;
+        }
+        c.alarms.remove(&(deadline, pid));
+        if c.fired.try_reserve(1).is_ok() {
+            c.fired.push(pid);
+        }
+    }
     loop {
         let c = cpu0();
         let Some((&(deadline, tid), _)) = c.timers.iter().next() else {

@@ -4,7 +4,7 @@
 //! One `PASS`/`FAIL` line per check.
 //!
 //! Child roles (`procs ROLE ...`), used by the checks: `exit N`, `env NAME`, `pwd`,
-//! `echo-stdin`, `args ...`.
+//! `echo-stdin`, `args ...`, `wait-stdin`; `procs bomb` spawns children until refused.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -172,8 +172,58 @@ fn try_wait_then_wait() -> CheckResult {
     Ok(String::new())
 }
 
+/// Spawns children that wait on their standard input until the system refuses one (or
+/// 1000 run), then lets them all end and reaps them: a process bomb meets errors, and
+/// everything survives.
+fn bomb() -> ExitCode {
+    let mut children = Vec::new();
+    let mut refused = None;
+    while children.len() < 1000 {
+        match Command::new(me())
+            .arg("wait-stdin")
+            .stdin(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let spawned = children.len();
+    for child in &mut children {
+        drop(child.stdin.take());
+    }
+    let mut failed = 0;
+    for mut child in children {
+        match child.wait() {
+            Ok(status) if status.success() => {}
+            _ => failed += 1,
+        }
+    }
+    match refused {
+        Some(e) => eprintln!("bomb: {spawned} children, then: {e}"),
+        None => eprintln!("bomb: {spawned} children"),
+    }
+    if failed > 0 || spawned == 0 {
+        println!("bomb: {failed} of {spawned} children failed");
+        return ExitCode::FAILURE;
+    }
+    println!("bomb: survived, every child reaped");
+    ExitCode::SUCCESS
+}
+
 fn child_role(role: &str, rest: &[String]) -> ExitCode {
     match role {
+        "bomb" => bomb(),
+        "wait-stdin" => {
+            let mut buf = Vec::new();
+            match std::io::stdin().read_to_end(&mut buf) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            }
+        }
         "exit" => ExitCode::from(rest.first().and_then(|c| c.parse().ok()).unwrap_or(99)),
         "env" => {
             let name = rest.first().map(String::as_str).unwrap_or("");

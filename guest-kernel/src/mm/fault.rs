@@ -4,11 +4,11 @@
 //! touched yet works like on Linux.
 
 use super::paging::{flags, AddressSpace, Leaf, MapError, HUGE_PAGE_SIZE, USER_END};
+use super::shared::SharedMemory;
 use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::Mm;
-use super::shared::SharedMemory;
 use super::{cow, frame, page_align_down, phys_to_virt, refcount, PAGE_SIZE};
 use crate::errno::Errno;
 
@@ -448,7 +448,7 @@ impl UserMemory {
             && leaf.shared(frame)
     }
 
-        fn write_checked(
+    fn write_checked(
         &mut self,
         space: &mut AddressSpace,
         va: u64,

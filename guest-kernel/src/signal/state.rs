@@ -196,7 +196,7 @@ impl SignalState {
             altstack: if shares_vm {
                 AltStack::default()
             } else {
-                self.altstack.clone()
+                self.altstack
             },
         }
     }

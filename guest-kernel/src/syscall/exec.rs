@@ -46,12 +46,7 @@ fn exec_errno(e: &ExecError) -> Errno {
 }
 
 /// The executable file `path` names (from `dirfd`), checked as `open_exec` does.
-fn find_file(
-    ctx: &Ctx<'_>,
-    dirfd: u64,
-    path: &str,
-    flags: u32,
-) -> Result<InodeRef, Errno> {
+fn find_file(ctx: &Ctx<'_>, dirfd: u64, path: &str, flags: u32) -> Result<InodeRef, Errno> {
     let vnode = if path.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
             return Err(Errno::ENOENT);
@@ -87,13 +82,7 @@ fn do_execve(
         return Err(Errno::EINVAL);
     }
     let path = read_path_or_empty(ctx, path_va)?;
-    let stack_limit = ctx
-        .task
-        .process
-        .limits
-        .lock()
-        .get(RLIMIT_STACK as u64)?
-        .cur;
+    let stack_limit = ctx.task.process.limits.lock().get(RLIMIT_STACK as u64)?.cur;
     let mut exec_args = args::copy_args(
         |va, buf| ctx.read_user(va, buf),
         argv_va,

@@ -37,13 +37,7 @@ use wait_flags::*;
 
 /// Makes a new process as `clone` without `CLONE_THREAD` asks (fork, vfork, posix_spawn).
 pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs) -> SysResult {
-    let limit = ctx
-        .task
-        .process
-        .limits
-        .lock()
-        .get(RLIMIT_NPROC as u64)?
-        .cur;
+    let limit = ctx.task.process.limits.lock().get(RLIMIT_NPROC as u64)?.cur;
     if process::count() as u64 >= limit || sched::task_count() >= sched::max_tasks() {
         return Err(Errno::EAGAIN);
     }

@@ -51,10 +51,7 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let deadline = match a[2] {
         0 => None,
         va => {
-            let ns = ctx
-                .read_obj::<Timespec>(va)?
-                .to_ns()
-                .ok_or(Errno::EINVAL)?;
+            let ns = ctx.read_obj::<Timespec>(va)?.to_ns().ok_or(Errno::EINVAL)?;
             Some(time::monotonic_ns().saturating_add(ns))
         }
     };
@@ -121,7 +118,10 @@ const ITIMER_VIRTUAL: u64 = 1;
 const ITIMER_PROF: u64 = 2;
 
 fn timeval(ns: u64) -> [i64; 2] {
-    [(ns / 1_000_000_000) as i64, ((ns % 1_000_000_000) / 1000) as i64]
+    [
+        (ns / 1_000_000_000) as i64,
+        ((ns % 1_000_000_000) / 1000) as i64,
+    ]
 }
 
 fn timeval_ns(tv: [i64; 2]) -> Option<u64> {

@@ -12,9 +12,9 @@
 //! `&'static mut` tasks. [`sched`] owns every live task and switches between them.
 
 mod exit;
-pub mod process;
 pub mod futex;
 pub mod kstack;
+pub mod process;
 pub mod rseq;
 pub mod sched;
 pub mod wait;
@@ -190,10 +190,18 @@ impl Task {
         let mut frame = TrapFrame::new_user(rip, rsp);
         frame.rdi = arg;
         let fpu = FpuState::initial().ok_or(Errno::ENOMEM)?;
-        Self::new_process(name, 0, mm, &frame, fpu, FdTable::with_stdio(), FsContext {
-            cwd: String::from("/"),
-            umask: 0o022,
-        })
+        Self::new_process(
+            name,
+            0,
+            mm,
+            &frame,
+            fpu,
+            FdTable::with_stdio(),
+            FsContext {
+                cwd: String::from("/"),
+                umask: 0o022,
+            },
+        )
     }
 
     /// A new process (its first thread) with parent `ppid`, address space `mm`, entering
@@ -323,7 +331,7 @@ impl Task {
             ppid: spec.ppid,
             pgid: self.process.pgid(),
             sid: self.process.sid(),
-            limits: self.process.limits.lock().clone(),
+            limits: *self.process.limits.lock(),
             exit_signal: spec.exit_signal,
         };
         let mut task = Box::new(Task {

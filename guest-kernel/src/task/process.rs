@@ -220,12 +220,10 @@ impl Process {
         if deadline == 0 || deadline > now {
             return false;
         }
-        let next = if interval > 0 {
-            // Skip the periods missed, as Linux's hrtimer_forward.
-            let missed = (now - deadline) / interval + 1;
-            deadline.saturating_add(missed.saturating_mul(interval))
-        } else {
-            0
+        // Skip the periods missed, as Linux's hrtimer_forward.
+        let next = match (now - deadline).checked_div(interval) {
+            Some(periods) => deadline.saturating_add((periods + 1).saturating_mul(interval)),
+            None => 0,
         };
         *t = (next, interval);
         drop(t);

@@ -149,16 +149,14 @@ pub fn run(task: Box<Task>) -> Finished {
     };
     let registered = super::process::register(&task.process);
     if registered.is_err() {
-        task.process
-            .begin_signal_exit(crate::signal::sig::SIGKILL);
+        task.process.begin_signal_exit(crate::signal::sig::SIGKILL);
         task.process.live_threads.store(0, Ordering::Release);
         return finished;
     }
     if let Err((_, task)) = spawn(task) {
         // The cap cannot be reached with no task alive; end it as killed.
         super::process::unregister(task.process.pid);
-        task.process
-            .begin_signal_exit(crate::signal::sig::SIGKILL);
+        task.process.begin_signal_exit(crate::signal::sig::SIGKILL);
         task.process.live_threads.store(0, Ordering::Release);
         return finished;
     }

@@ -10,35 +10,42 @@ use alloc::vec::Vec;
 
 use super::{call, check, free_frames, mmap, no_huge_pages, read_u64, scratch_process};
 use super::{write_u64, TestResult, ANON, P, RW};
+use crate::errno::Errno;
 use crate::mm::frame::{self, BLOCK_FRAMES};
 use crate::mm::paging::{flags, HUGE_PAGE_SIZE};
 use crate::mm::refcount;
 use crate::mm::vma::{Access, PROT_NONE, PROT_READ};
-use crate::task::Task;
 use crate::syscall::mem::{self as sys, map};
-use crate::errno::Errno;
+use crate::task::Task;
 
 const HUGE: u64 = HUGE_PAGE_SIZE;
 
 /// A never-run process over a fork of `parent`'s address space.
 fn fork(parent: &mut Task) -> Result<Box<Task>, String> {
-    let mm = parent.mm.lock().fork().map_err(|e| format!("fork: {e:?}"))?;
+    let mm = parent
+        .mm
+        .lock()
+        .fork()
+        .map_err(|e| format!("fork: {e:?}"))?;
     Task::new_with_mm("mmchild", mm, 0, 0, 0).map_err(|e| format!("{e:?}"))
 }
 
 fn frame_of(p: &Task, va: u64) -> Result<u64, String> {
-    p.mm.lock().translate(va)
+    p.mm.lock()
+        .translate(va)
         .map(|(pa, _)| pa & !(P - 1))
         .ok_or_else(|| format!("{va:#x} is not mapped"))
 }
 
 fn writable(p: &Task, va: u64) -> bool {
-    p.mm.lock().translate(va)
+    p.mm.lock()
+        .translate(va)
         .is_some_and(|(_, f)| f & flags::WRITABLE != 0)
 }
 
 fn is_huge(p: &Task, va: u64) -> bool {
-    p.mm.lock().translate(va)
+    p.mm.lock()
+        .translate(va)
         .is_some_and(|(_, f)| f & flags::HUGE != 0)
 }
 
@@ -118,7 +125,8 @@ pub(super) fn private_pages() -> TestResult {
         // A read fault on a present shared page (what looks like a stale entry) and an
         // mprotect back to read-write leave it read-only; only a write copies it.
         let page = base + 2 * P;
-        c.mm.lock().fault(page, Access::Read)
+        c.mm.lock()
+            .fault(page, Access::Read)
             .map_err(|e| format!("read fault: {e:?}"))?;
         check(
             !writable(&c, page),
@@ -405,11 +413,13 @@ pub(super) fn fork_cost() -> TestResult {
         let mut p = scratch_process()?;
         // 64 MiB in 2 MiB pages and 4 MiB in 4 KiB pages, all touched.
         let big = mmap(&mut p, 0, 64 << 20, RW, ANON).map_err(|e| format!("{e:?}"))?;
-        p.mm_mut().populate(big, big + (64 << 20), Access::Write)
+        p.mm_mut()
+            .populate(big, big + (64 << 20), Access::Write)
             .map_err(|e| format!("populate: {e:?}"))?;
         let small = mmap(&mut p, 0, 4 << 20, RW, ANON).map_err(|e| format!("{e:?}"))?;
         no_huge_pages(&mut p, small, 4 << 20)?;
-        p.mm_mut().populate(small, small + (4 << 20), Access::Write)
+        p.mm_mut()
+            .populate(small, small + (4 << 20), Access::Write)
             .map_err(|e| format!("populate: {e:?}"))?;
         let started = crate::time::monotonic_ns();
         let c = fork(&mut p)?;

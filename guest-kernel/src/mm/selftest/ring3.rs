@@ -10,9 +10,9 @@ use super::{check, free_frames, tar_file, TestResult};
 use crate::fs::tar::TarFs;
 use crate::mm::paging::AddressSpace;
 use crate::mm::source::StaticSource;
-use crate::mm::Mm;
 use crate::mm::user::{MapRequest, Placement, UserMemory};
 use crate::mm::vma::{Backing, VmaFlags, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
+use crate::mm::Mm;
 use crate::mm::{kernel_space, PAGE_SIZE};
 use crate::task::{sched, Task};
 
@@ -294,8 +294,8 @@ fn run_user(
 /// Runs a program that [`prepare_user`] set up in `mm` (or in the address space it was
 /// forked from) with `rdi` = `arg`; returns the dead process.
 pub(super) fn run_prepared(mm: Mm, arg: u64) -> Result<sched::Finished, String> {
-    let proc = Task::new_with_mm("mmtest", mm, CODE_VA, STACK_TOP, arg)
-        .map_err(|e| format!("{e:?}"))?;
+    let proc =
+        Task::new_with_mm("mmtest", mm, CODE_VA, STACK_TOP, arg).map_err(|e| format!("{e:?}"))?;
     Ok(sched::run(proc))
 }
 

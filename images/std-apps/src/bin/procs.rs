@@ -14,7 +14,9 @@ use astra_std_apps::checks::{ensure, CheckResult, Checks};
 
 /// This program's own path, to run it as a child.
 fn me() -> String {
-    std::env::args().next().unwrap_or_else(|| "/bin/procs".into())
+    std::env::args()
+        .next()
+        .unwrap_or_else(|| "/bin/procs".into())
 }
 
 fn output_captured() -> CheckResult {
@@ -49,7 +51,9 @@ fn killed_by_signal() -> CheckResult {
         .status()
         .map_err(|e| format!("spawn: {e}"))?;
     ensure(status.signal() == Some(11), || format!("status {status:?}"))?;
-    ensure(status.code().is_none(), || format!("code {:?}", status.code()))?;
+    ensure(status.code().is_none(), || {
+        format!("code {:?}", status.code())
+    })?;
     Ok(String::new())
 }
 
@@ -79,7 +83,9 @@ fn stdin_piped_both_ways() -> CheckResult {
         .map_err(|e| format!("write: {e}"))?;
     let status = child.wait().map_err(|e| format!("wait: {e}"))?;
     ensure(status.success(), || format!("status {status:?}"))?;
-    ensure(back == data, || format!("{} bytes back of {}", back.len(), data.len()))?;
+    ensure(back == data, || {
+        format!("{} bytes back of {}", back.len(), data.len())
+    })?;
     Ok("100000 bytes".into())
 }
 
@@ -90,7 +96,9 @@ fn environment() -> CheckResult {
         .output()
         .map_err(|e| format!("spawn: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure(text == "ASTRA_PROCS=value 1\n", || format!("with env: {text:?}"))?;
+    ensure(text == "ASTRA_PROCS=value 1\n", || {
+        format!("with env: {text:?}")
+    })?;
     let out = Command::new(me())
         .args(["env", "PATH"])
         .env_clear()
@@ -133,7 +141,9 @@ fn hundred_sequential() -> CheckResult {
             .args(["exit", "3"])
             .status()
             .map_err(|e| format!("child {i}: {e}"))?;
-        ensure(status.code() == Some(3), || format!("child {i}: {status:?}"))?;
+        ensure(status.code() == Some(3), || {
+            format!("child {i}: {status:?}")
+        })?;
     }
     Ok("100 children".into())
 }

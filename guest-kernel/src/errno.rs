@@ -62,6 +62,9 @@ errnos! {
     EOPNOTSUPP = 95, "Operation not supported";
     ETIMEDOUT = 110, "Connection timed out";
     EDQUOT = 122, "Disk quota exceeded";
+    // Kernel-internal (never seen by programs): an interrupted call that the signal's
+    // SA_RESTART decides about; programs see EINTR or the call restarted.
+    ERESTARTSYS = 512, "To be restarted if SA_RESTART is set";
 }
 
 impl Errno {

@@ -244,7 +244,7 @@ fn read_input(
             _ => recheck,
         };
         if IO.wait(Some(deadline)) == WaitResult::Interrupted {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
     }
 }

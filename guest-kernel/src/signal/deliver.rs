@@ -81,6 +81,23 @@ pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64
 /// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
 /// last one runs first, as on Linux).
 pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
+    let mut restart = proc.restart_syscall.take();
+    deliver_signals(proc, frame, &mut restart);
+    // No handler ran for the interrupting signal (ignored, or its default action does
+    // nothing): the call starts again, as Linux restarts ERESTARTSYS then.
+    if let Some(nr) = restart {
+        restart_call(frame, nr);
+    }
+}
+
+/// Makes the interrupted system call `nr` run again when the thread returns to the
+/// instruction that made it (`syscall` and `int 0x80` are both two bytes).
+fn restart_call(frame: &mut TrapFrame, nr: u64) {
+    frame.rax = nr;
+    frame.rip = frame.rip.wrapping_sub(2);
+}
+
+fn deliver_signals(proc: &mut Task, frame: &mut TrapFrame, restart: &mut Option<u64>) {
     // Each round consumes a pending signal; a failed delivery adds at most one SIGSEGV,
     // whose own failure makes it fatal.
     for _ in 0..=2 * NSIG as usize {
@@ -104,6 +121,13 @@ pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
                 }
             },
             _ => {
+                // The handler decides about an interrupted call: restarted after it
+                // returns with SA_RESTART, EINTR without.
+                if let Some(nr) = restart.take() {
+                    if action.flags & crate::signal::sa::SA_RESTART != 0 {
+                        restart_call(frame, nr);
+                    }
+                }
                 if let Err(why) = push_frame(proc, frame, &info, &action) {
                     // Linux's force_sigsegv: a SIGSEGV that cannot be handled is fatal.
                     kprintln!(

@@ -198,6 +198,12 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let Ctx { task, frame } = ctx;
     frame.rax = match result {
         Ok(value) => value,
+        // Interrupted by a signal: EINTR unless its handler has SA_RESTART, or no
+        // handler runs (see `signal::deliver_pending`).
+        Err(Errno::ERESTARTSYS) => {
+            task.restart_syscall = Some(nr);
+            Errno::EINTR.as_return()
+        }
         Err(e) => e.as_return(),
     };
     // SYSRET would fault in kernel mode on a non-canonical rip; never return there.

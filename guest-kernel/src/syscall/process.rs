@@ -169,7 +169,7 @@ fn wait_child(
             return Ok(None);
         }
         if me.child_events.wait(None) == sched::WaitResult::Interrupted {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
     }
 }

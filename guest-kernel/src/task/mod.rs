@@ -113,6 +113,9 @@ pub struct Task {
     pub saved_sigmask: Option<crate::signal::SigSet>,
     /// Set by `exit`: the thread ends with this status at its return to user mode.
     pub exit_request: Option<u8>,
+    /// The number of a system call a signal interrupted (it returned `ERESTARTSYS`): it
+    /// is restarted unless a handler without `SA_RESTART` runs.
+    pub restart_syscall: Option<u64>,
     /// Set when the thread left the CPU with an rseq area registered: its critical
     /// section, if it was in one, is aborted on the way back to user mode.
     pub rseq_notify: bool,
@@ -237,6 +240,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            restart_syscall: None,
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
@@ -290,6 +294,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            restart_syscall: None,
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
@@ -350,6 +355,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            restart_syscall: None,
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,

@@ -10,7 +10,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode, Stdio};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use astra_std_apps::checks::{ensure, CheckResult, Checks};
+use astra_std_apps::sys::{syscall3, syscall4};
 
 /// This program's own path, to run it as a child.
 fn me() -> String {
@@ -224,6 +227,89 @@ fn bomb() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+// A signal handler's return path for raw `rt_sigaction` (what libc's `__restore_rt` is).
+std::arch::global_asm!(
+    ".globl procs_restorer",
+    "procs_restorer:",
+    "mov eax, 15",
+    "syscall",
+);
+
+extern "C" {
+    fn procs_restorer();
+}
+
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_signal(_: i32) {
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `struct sigaction` as the kernel takes it.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+const SIGUSR1: usize = 10;
+const SA_RESTORER: u64 = 0x0400_0000;
+const SA_RESTART: u64 = 0x1000_0000;
+const EINTR: isize = 4;
+
+/// A blocking pipe read interrupted by a handled signal: restarted with `SA_RESTART`
+/// (the read then returns the byte written later), `EINTR` without.
+fn read_interrupted(restart: bool) -> Result<isize, String> {
+    let action = KernelSigaction {
+        handler: count_signal as usize,
+        flags: SA_RESTORER | if restart { SA_RESTART } else { 0 },
+        restorer: procs_restorer as usize,
+        mask: 0,
+    };
+    // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
+    let r = unsafe { syscall4(13, SIGUSR1, &action as *const _ as usize, 0, 8) };
+    ensure(r == 0, || format!("rt_sigaction: {r}"))?;
+    let mut fds = [0i32; 2];
+    // SAFETY: room for two descriptors.
+    let r = unsafe { syscall3(22, fds.as_mut_ptr() as usize, 0, 0) };
+    ensure(r == 0, || format!("pipe: {r}"))?;
+    // SAFETY: gettid takes nothing.
+    let tid = unsafe { syscall3(186, 0, 0, 0) } as usize;
+    // SAFETY: as above.
+    let pid = unsafe { syscall3(39, 0, 0, 0) } as usize;
+    let writer = fds[1];
+    let helper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: tgkill of this process's main thread.
+        unsafe { syscall3(234, pid, tid, SIGUSR1) };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        // SAFETY: a one-byte buffer.
+        unsafe { syscall3(1, writer as usize, b"z".as_ptr() as usize, 1) };
+    });
+    let mut byte = [0u8; 1];
+    // SAFETY: a one-byte buffer.
+    let got = unsafe { syscall3(0, fds[0] as usize, byte.as_mut_ptr() as usize, 1) };
+    helper.join().map_err(|_| "helper panicked".to_string())?;
+    for fd in fds {
+        // SAFETY: closing our own descriptors.
+        unsafe { syscall3(3, fd as usize, 0, 0) };
+    }
+    Ok(got)
+}
+
+fn sa_restart() -> CheckResult {
+    let before = HANDLED.load(Ordering::SeqCst);
+    let got = read_interrupted(true)?;
+    ensure(got == 1, || format!("with SA_RESTART: read gave {got}"))?;
+    let got = read_interrupted(false)?;
+    ensure(got == -EINTR, || format!("without SA_RESTART: read gave {got}"))?;
+    let handled = HANDLED.load(Ordering::SeqCst) - before;
+    ensure(handled == 2, || format!("{handled} handler runs"))?;
+    Ok("restarted, then EINTR".into())
+}
+
 fn child_role(role: &str, rest: &[String]) -> ExitCode {
     match role {
         "bomb" => bomb(),
@@ -290,5 +376,6 @@ fn main() -> ExitCode {
     checks.run("hundred_sequential", hundred_sequential);
     checks.run("wait_in_any_order", wait_in_any_order);
     checks.run("try_wait_then_wait", try_wait_then_wait);
+    checks.run("sa_restart", sa_restart);
     checks.finish()
 }

@@ -62,7 +62,7 @@
 use core::mem::{offset_of, size_of};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -624,6 +624,13 @@ pub mod debug {
     /// A program was loaded and is about to start: its code pages are present. `args`:
     /// the load bias (0 for ET_EXEC), the entry point.
     pub const EVENT_PROGRAM_LOADED: u32 = 4;
+    /// The kernel's thread table is at guest-physical `args[0]`: a [`super::DebugThreads`]
+    /// header followed by `args[1]` [`super::DebugThread`] slots. The kernel keeps it up to
+    /// date while a debugger is attached (at every task switch, spawn, exit and exec), so
+    /// the debugger reads it at any stop.
+    pub const EVENT_THREADS: u32 = 5;
+    /// Most slots of the thread table; threads past it are not listed.
+    pub const THREADS_MAX: u32 = 256;
     /// [`super::DebugRequest::resume`]: execute one instruction, then report
     /// [`EVENT_DEBUG`] (the trap flag; interrupts stay masked meanwhile).
     pub const RESUME_STEP: u32 = 1 << 0;
@@ -662,6 +669,74 @@ pub struct DebugRegs {
     /// The page-table root the interrupted code ran on (read-only for the debugger).
     pub cr3: u64,
 }
+
+/// The thread table's header (see [`debug::EVENT_THREADS`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugThreads {
+    /// The thread on the CPU (0: none, the kernel idles or boots).
+    pub current: u32,
+    /// Slots in use, from the first.
+    pub count: u32,
+}
+
+/// A thread in the table: where its user-mode registers are while it is off the CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugThread {
+    /// Thread id.
+    pub tid: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Kernel virtual address of its saved user-mode registers, a [`DebugUserFrame`] (0:
+    /// none).
+    pub frame: u64,
+    /// Its page-table root (both halves), for its memory.
+    pub cr3: u64,
+    /// FS base.
+    pub fs_base: u64,
+    /// GS base.
+    pub gs_base: u64,
+}
+
+/// The user-mode registers the kernel saves for a thread off the CPU, in this order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct DebugUserFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// The kernel's own trap bookkeeping.
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const _: () = {
+    assert!(size_of::<DebugThreads>() == 8);
+    assert!(size_of::<DebugThread>() == 40);
+    assert!(offset_of!(DebugThread, frame) == 8);
+    assert!(offset_of!(DebugThread, gs_base) == 32);
+    assert!(size_of::<DebugUserFrame>() == 22 * 8);
+    assert!(offset_of!(DebugUserFrame, rip) == 17 * 8);
+};
 
 /// Debug request block: the kernel fills in an event and the registers, rings
 /// [`port::DEBUG`], and when the write returns applies `regs` (changed by the debugger),

@@ -263,9 +263,9 @@ const EINTR: isize = 4;
 /// (the read then returns the byte written later), `EINTR` without.
 fn read_interrupted(restart: bool) -> Result<isize, String> {
     let action = KernelSigaction {
-        handler: count_signal as usize,
+        handler: count_signal as *const () as usize,
         flags: SA_RESTORER | if restart { SA_RESTART } else { 0 },
-        restorer: procs_restorer as usize,
+        restorer: procs_restorer as *const () as usize,
         mask: 0,
     };
     // SAFETY: a valid sigaction whose handler and restorer live as long as the program.

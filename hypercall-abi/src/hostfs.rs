@@ -21,6 +21,9 @@
 
 use core::mem::{offset_of, size_of};
 
+/// Largest `buf_len` the VMM accepts; larger requests are [`super::status::INVALID`].
+pub const HOSTFS_IO_MAX: u32 = 1 << 20;
+
 /// Operations ([`HostFsRequest::op`]).
 pub mod op {
     /// Volume `flags` (0, 1, ...): `out_handle` its root, `attr`, `out_flags`

@@ -66,7 +66,7 @@
 use core::mem::{offset_of, size_of};
 
 pub mod hostfs;
-pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime};
+pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
 pub const ABI_VERSION: u32 = 7;

@@ -403,10 +403,13 @@ impl HostFs {
                     perm,
                 )?;
             }
-            // SAFETY (each below): a *at call on a live descriptor with a checked
-            // single-component NUL-terminated name; the result is checked.
-            libc::S_IFDIR => check(unsafe { libc::mkdirat(dfd, cname.as_ptr(), perm) })?,
+            libc::S_IFDIR => {
+                // SAFETY: mkdirat on a live descriptor with a checked single-component
+                // NUL-terminated name; the result is checked.
+                check(unsafe { libc::mkdirat(dfd, cname.as_ptr(), perm) })?
+            }
             libc::S_IFIFO => {
+                // SAFETY: as for mkdirat.
                 check(unsafe { libc::mknodat(dfd, cname.as_ptr(), libc::S_IFIFO | perm, 0) })?
             }
             libc::S_IFLNK => {
@@ -418,6 +421,8 @@ impl HostFs {
                     });
                 }
                 let t = CString::new(target).map_err(|_| libc::EINVAL)?;
+                // SAFETY: symlinkat with two NUL-terminated strings, a live descriptor and
+                // a checked name (the target is only text to the host).
                 check(unsafe { libc::symlinkat(t.as_ptr(), dfd, cname.as_ptr()) })?
             }
             _ => return Err(libc::EINVAL),

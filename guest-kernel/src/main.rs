@@ -121,6 +121,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     }
 
     let rootfs = mount_rootfs(&info);
+    drivers::hostfs::init(&info);
 
     if cmdline.test {
         let passed = selftest::run_all(rootfs);

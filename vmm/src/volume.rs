@@ -23,7 +23,7 @@ pub struct VolumeSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
     /// The host directory cannot be opened.
-    #[error("Cannot share --volume host directory '{}': {source}", .path.display())]
+    #[error("Cannot share --volume host directory '{}'", .path.display())]
     Open {
         /// The host directory.
         path: PathBuf,

@@ -137,13 +137,14 @@ mod tests {
     #[test]
     fn a_missing_host_directory_is_named() {
         let spec = VolumeSpec::parse("/nonexistent/astra-vol:/v").unwrap();
-        let err = open_all(&[spec]).err().unwrap().to_string();
+        let chain = |e: VolumeError| format!("{:#}", anyhow::Error::new(e));
+        let err = chain(open_all(&[spec]).err().unwrap());
         assert!(
             err.contains("'/nonexistent/astra-vol'") && err.contains("No such file"),
             "{err}"
         );
         let file = VolumeSpec::parse("/proc/self/status:/v").unwrap();
-        let err = open_all(&[file]).err().unwrap().to_string();
+        let err = chain(open_all(&[file]).err().unwrap());
         assert!(err.contains("Not a directory"), "{err}");
     }
 }

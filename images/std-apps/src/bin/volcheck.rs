@@ -9,6 +9,10 @@
 //!   `abs -> /etc`) resolve in the guest's namespace, never to host files outside DIR:
 //!   the host's secret is never read.
 //! - `ro DIR`: reading works, every change gives EROFS.
+//! - `scratch DIR`: needs no fixture (the shared scenarios use the host's `/tmp`): makes
+//!   its own subdirectory, writes, renames, lists, reads and removes files in it, and
+//!   leaves nothing behind.
+//! - `ro-probe DIR`: needs no fixture: DIR lists, and creating a file gives EROFS.
 //!
 //! Prints `volcheck MODE: ok` and exits 0 when every check passed; otherwise prints the
 //! failed checks and exits 1.
@@ -155,10 +159,46 @@ fn ro(d: &Path) -> Check {
     Ok(())
 }
 
+fn scratch(d: &Path) -> Check {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos())
+        .unwrap_or(0);
+    let sub = d.join(format!("volcheck-{}-{nanos}", std::process::id()));
+    io("mkdir", fs::create_dir(&sub))?;
+    io("write a", fs::write(sub.join("a"), "alpha\n"))?;
+    io("write b", fs::write(sub.join("b"), vec![7u8; 200_000]))?;
+    io("rename", fs::rename(sub.join("a"), sub.join("c")))?;
+    let c = io("read c", fs::read_to_string(sub.join("c")))?;
+    ensure(c == "alpha\n", || format!("c: {c:?}"))?;
+    let b = io("read b", fs::read(sub.join("b")))?;
+    ensure(b.len() == 200_000 && b.iter().all(|&x| x == 7), || {
+        format!("b: {} bytes", b.len())
+    })?;
+    let mut names: Vec<String> = io("read_dir", fs::read_dir(&sub))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    ensure(names == ["b", "c"], || format!("listing {names:?}"))?;
+    io("remove b", fs::remove_file(sub.join("b")))?;
+    io("remove c", fs::remove_file(sub.join("c")))?;
+    io("rmdir", fs::remove_dir(&sub))?;
+    let e = errno_of(fs::metadata(&sub));
+    ensure(e == Some(2), || format!("after rmdir: {e:?}"))
+}
+
+fn ro_probe(d: &Path) -> Check {
+    io("read_dir", fs::read_dir(d))?;
+    let e = errno_of(fs::write(d.join("volcheck-ro-probe"), "x"));
+    ensure(e == Some(30), || format!("create: {e:?}, expected EROFS"))?;
+    let e = errno_of(fs::create_dir(d.join("volcheck-ro-probe")));
+    ensure(e == Some(30), || format!("mkdir: {e:?}, expected EROFS"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let [_, mode, dir] = args.as_slice() else {
-        eprintln!("usage: volcheck rw|escape|ro DIR");
+        eprintln!("usage: volcheck rw|escape|ro|scratch|ro-probe DIR");
         return ExitCode::from(2);
     };
     let d = Path::new(dir);
@@ -166,6 +206,8 @@ fn main() -> ExitCode {
         "rw" => rw(d),
         "escape" => escape(d),
         "ro" => ro(d),
+        "scratch" => scratch(d),
+        "ro-probe" => ro_probe(d),
         _ => Err(format!("unknown mode {mode}")),
     };
     match result {

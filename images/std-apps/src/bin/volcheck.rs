@@ -45,8 +45,13 @@ fn errno_of<T>(r: std::io::Result<T>) -> Option<i32> {
 
 fn rw(d: &Path) -> Check {
     let input = io("read input.txt", fs::read_to_string(d.join("input.txt")))?;
-    ensure(input == "from the host\n", || format!("input.txt: {input:?}"))?;
-    io("write out.txt", fs::write(d.join("out.txt"), "from the guest\n"))?;
+    ensure(input == "from the host\n", || {
+        format!("input.txt: {input:?}")
+    })?;
+    io(
+        "write out.txt",
+        fs::write(d.join("out.txt"), "from the guest\n"),
+    )?;
     let mut f = io(
         "append",
         fs::OpenOptions::new().append(true).open(d.join("out.txt")),
@@ -86,10 +91,9 @@ fn rw(d: &Path) -> Check {
         .permissions()
         .mode();
     ensure(mode & 0o777 == 0o600, || format!("mode {mode:o}"))?;
-    ensure(
-        errno_of(fs::remove_dir(d.join("keep"))) == Some(39),
-        || "rmdir of a non-empty directory is not ENOTEMPTY".into(),
-    )?;
+    ensure(errno_of(fs::remove_dir(d.join("keep"))) == Some(39), || {
+        "rmdir of a non-empty directory is not ENOTEMPTY".into()
+    })?;
     let mut names: Vec<String> = io("read_dir", fs::read_dir(d))?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()
@@ -106,15 +110,21 @@ fn libc_enoent() -> i32 {
 fn escape(d: &Path) -> Check {
     // `..` of the mount root is the guest directory holding the mount point.
     let e = errno_of(fs::read(d.join("../secret")));
-    ensure(e == Some(2), || format!("DIR/../secret: {e:?}, expected ENOENT"))?;
+    ensure(e == Some(2), || {
+        format!("DIR/../secret: {e:?}, expected ENOENT")
+    })?;
     // A relative symlink pointing out of the volume resolves in the guest too.
     let e = errno_of(fs::read(d.join("up")));
-    ensure(e == Some(2), || format!("up -> ../secret: {e:?}, expected ENOENT"))?;
+    ensure(e == Some(2), || {
+        format!("up -> ../secret: {e:?}, expected ENOENT")
+    })?;
     // An absolute symlink means the guest's /etc: its motd, not the host's files.
     let target = io("readlink abs", fs::read_link(d.join("abs")))?;
     ensure(target == Path::new("/etc"), || format!("abs -> {target:?}"))?;
     let motd = io("abs/motd", fs::read_to_string(d.join("abs/motd")))?;
-    ensure(motd.starts_with("Welcome to astra"), || format!("abs/motd: {motd:?}"))?;
+    ensure(motd.starts_with("Welcome to astra"), || {
+        format!("abs/motd: {motd:?}")
+    })?;
     let e = errno_of(fs::read(d.join("abs/hostname-only-on-host")));
     ensure(e == Some(2), || format!("abs/...: {e:?}, expected ENOENT"))?;
     // A name with a directory part that climbs is walked by the guest, component-wise.
@@ -125,7 +135,9 @@ fn escape(d: &Path) -> Check {
 
 fn ro(d: &Path) -> Check {
     let input = io("read input.txt", fs::read_to_string(d.join("input.txt")))?;
-    ensure(input == "from the host\n", || format!("input.txt: {input:?}"))?;
+    ensure(input == "from the host\n", || {
+        format!("input.txt: {input:?}")
+    })?;
     let erofs = |what: &str, e: Option<i32>| {
         ensure(e == Some(30), || format!("{what}: {e:?}, expected EROFS"))
     };

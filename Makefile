@@ -30,7 +30,7 @@ BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
 .PHONY: all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain gdb-tools gdb-image gdb test-hwkvm-gdb
+	test-hwkvm check bench clean toolchain busybox gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
 
@@ -72,7 +72,17 @@ libtest: std-apps
 		| grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | tail -n 1) && \
 		test -n "$$exe" && cp "$$exe" $(LIBTEST_DIR)/std-apps-tests
 
-rootfs: apps std-apps libtest
+# Debian's busybox-static at /bin/busybox (a real program nobody here wrote: the processes
+# tests run its shell and applets), installed with apt on first use, as tests/hwkvm does.
+busybox:
+	@if ! { [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1; }; then \
+		command -v apt-get >/dev/null || { echo "install Debian's busybox-static by hand"; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends busybox-static; }; \
+	fi
+
+rootfs: apps std-apps libtest busybox
 	@mkdir -p $(BUILD)
 	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
 	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d

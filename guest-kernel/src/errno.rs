@@ -72,6 +72,9 @@ errnos! {
     ESTALE = 116, "Stale file handle";
     ETIMEDOUT = 110, "Connection timed out";
     EDQUOT = 122, "Disk quota exceeded";
+    // Kernel-internal (never seen by programs): an interrupted call that the signal's
+    // SA_RESTART decides about; programs see EINTR or the call restarted.
+    ERESTARTSYS = 512, "To be restarted if SA_RESTART is set";
 }
 
 impl Errno {

@@ -306,6 +306,9 @@ fn init_memory(info: &BootInfo) {
         .unwrap_or_else(|| oom("heap"));
     // SAFETY: the frames were just taken for the heap alone and are direct-mapped.
     unsafe { mm::heap::init(mm::phys_to_virt(heap_pa), heap_size) };
+    if !mm::refcount::init(info.mem_size) {
+        kprintln!("astra: no memory for frame reference counts: fork and shared memory fail");
+    }
 }
 
 fn mount_rootfs(info: &BootInfo) -> Option<&'static fs::tar::TarFs> {

@@ -158,7 +158,7 @@ fn report_fatal(frame: &TrapFrame, vector: u64, addr: u64, sig: u8, why: &str) {
         );
     }
     if let Some(task) = sched::current() {
-        task::kill_process(&task.process, 128 + sig);
+        task::kill_process_by_signal(&task.process, sig);
     }
 }
 

@@ -109,7 +109,8 @@ const TMPFS_SIZE: &str = "64m";
 /// as its whole environment: `unshare --mount` (a private mount namespace); `root` made
 /// read-only (a bind mount onto itself) and used as the lower layer of an overlay whose
 /// upper layer is a tmpfs on `layers` (an empty directory), so the program may change
-/// the root without touching `root`; tmpfs instances on its `/tmp` and `/run`; then
+/// the root without touching `root`; tmpfs instances on its `/tmp` and `/run`; a `/dev`
+/// with the host's null, zero, full, random and urandom, and `/proc`, as astra has; then
 /// `chroot` into the overlay. Needs root. Returns the program to spawn and its arguments.
 pub fn chroot_command(
     root: &Path,
@@ -134,6 +135,13 @@ for d in tmp run; do
     mkdir -p "$layers/merged/$d"
     mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$layers/merged/$d"
 done
+mkdir -p "$layers/merged/dev" "$layers/merged/proc"
+mount -t tmpfs -o size=1m tmpfs "$layers/merged/dev"
+for n in null zero full random urandom; do
+    touch "$layers/merged/dev/$n"
+    mount --bind "/dev/$n" "$layers/merged/dev/$n"
+done
+mount -t proc proc "$layers/merged/proc"
 exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$layers/merged" "$@""#
     );
     debug_assert!(script.contains(&GUEST_ENV.join(" ")));

@@ -196,3 +196,33 @@ fn a_terminal_stdin_is_read_a_line_at_a_time() {
         run.report()
     );
 }
+
+#[test]
+fn a_job_control_shell_moves_the_terminal_between_process_groups() {
+    // busybox sh -m puts each job in a process group of its own and hands it the
+    // terminal (setpgid + TIOCSPGRP), then takes the terminal back, as on Linux.
+    let script = "/bin/busybox sh -c 'exit 3'; echo status=$?; \
+                  /bin/busybox true | /bin/busybox cat; echo pipeline=$?";
+    let run = boot(
+        Pty::open(),
+        true,
+        &["--strace", "--", "/bin/busybox", "sh", "-m", "-c", script],
+    );
+    assert_eq!(run.status, 0, "{}", run.report());
+    assert_eq!(run.terminal, "status=3\r\npipeline=0\r\n", "{}", run.report());
+    let handed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("TIOCSPGRP"))
+        .collect();
+    assert!(
+        handed.len() >= 4 && handed.iter().all(|l| l.ends_with(") = 0")),
+        "every TIOCSPGRP succeeds: {handed:?}\n{}",
+        run.report()
+    );
+    assert!(
+        run.stderr.contains("setpgid(0, 2) = 0"),
+        "the first job leads its own group\n{}",
+        run.report()
+    );
+}

@@ -134,7 +134,7 @@ impl PipeEnd {
                 return Err(Errno::EAGAIN);
             }
             if IO.wait(None) == WaitResult::Interrupted {
-                return Err(Errno::EINTR);
+                return Err(Errno::ERESTARTSYS);
             }
         }
     }
@@ -172,7 +172,7 @@ impl PipeEnd {
                     return if done > 0 {
                         Ok(done)
                     } else {
-                        Err(Errno::EINTR)
+                        Err(Errno::ERESTARTSYS)
                     };
                 }
                 continue;

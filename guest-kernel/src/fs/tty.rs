@@ -20,6 +20,20 @@ use crate::mm::uaccess::Pod;
 use crate::task::sched::WaitResult;
 use crate::task::wait::IO;
 
+/// The terminal's foreground process group (0: not set yet, which reads as the session
+/// leader's group).
+static FOREGROUND: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// The foreground process group set by `TIOCSPGRP` (0: none set).
+pub fn foreground_pgrp() -> u32 {
+    FOREGROUND.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// `TIOCSPGRP` (checked by the caller).
+pub fn set_foreground_pgrp(pgrp: u32) {
+    FOREGROUND.store(pgrp, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// `ioctl` requests on terminals.
 pub mod req {
     /// Get termios.
@@ -244,7 +258,7 @@ fn read_input(
             _ => recheck,
         };
         if IO.wait(Some(deadline)) == WaitResult::Interrupted {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
     }
 }

@@ -3,12 +3,13 @@
 //! memory go through the same areas so that a pointer into memory the program has not
 //! touched yet works like on Linux.
 
-use super::paging::{flags, AddressSpace, MapError, HUGE_PAGE_SIZE, USER_END};
+use super::paging::{flags, AddressSpace, Leaf, MapError, HUGE_PAGE_SIZE, USER_END};
+use super::shared::SharedMemory;
 use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
 use super::Mm;
-use super::{frame, page_align_down, phys_to_virt, PAGE_SIZE};
+use super::{cow, frame, page_align_down, phys_to_virt, refcount, PAGE_SIZE};
 use crate::errno::Errno;
 
 /// Pages filled around a faulting page (aligned window, inside its area): every fault is a
@@ -104,12 +105,40 @@ fn past_eof(vma: &Vma, page: u64) -> bool {
     match (&vma.backing, vma.file_offset(page)) {
         (Backing::File { source, .. }, Some(offset)) => offset >= source.size(),
         (Backing::File { .. }, None) => true,
-        (Backing::Anonymous, _) => false,
+        (Backing::Anonymous | Backing::Shared { .. }, _) => false,
     }
+}
+
+/// Maps `page` of a shared anonymous area to its object's frame.
+fn map_shared_page(
+    space: &mut AddressSpace,
+    vma: &Vma,
+    object: &SharedMemory,
+    offset: u64,
+    page: u64,
+) -> Result<(), FaultError> {
+    let index = (offset + (page - vma.start)) / PAGE_SIZE;
+    let pa = object
+        .map_page(index)
+        .map_err(|_| FaultError::OutOfMemory)?;
+    let result = match space.map(page, pa, pte_flags(vma.prot)) {
+        Ok(()) => return Ok(()),
+        // A parked frame (the same one) is there already: use it, with the right flags.
+        Err(MapError::AlreadyMapped) => space
+            .protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot), false)
+            .map_err(|_| FaultError::OutOfMemory),
+        Err(MapError::OutOfMemory) => Err(FaultError::OutOfMemory),
+    };
+    // The entry did not take the reference.
+    refcount::release(pa);
+    result
 }
 
 /// Gives `page` of `vma` a frame with its first contents.
 fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), FaultError> {
+    if let Backing::Shared { object, offset } = &vma.backing {
+        return map_shared_page(space, vma, object, *offset, page);
+    }
     if past_eof(vma, page) {
         return Err(FaultError::Bus);
     }
@@ -126,7 +155,7 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
             Ok(()) => Ok(true),
             // A parked frame is there already (a stale entry): use it, with the right flags.
             Err(MapError::AlreadyMapped) => space
-                .protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot))
+                .protect_range(page, page + PAGE_SIZE, pte_flags(vma.prot), true)
                 .map(|()| false)
                 .map_err(|_| FaultError::OutOfMemory),
             Err(MapError::OutOfMemory) => Err(FaultError::OutOfMemory),
@@ -139,7 +168,7 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
 }
 
 /// True if a 2 MiB page may be spent now: enough memory stays free afterwards.
-fn huge_page_affordable(free_frames: u64, total_frames: u64) -> bool {
+pub(super) fn huge_page_affordable(free_frames: u64, total_frames: u64) -> bool {
     free_frames >= total_frames / HUGE_RESERVE_DIVISOR + frame::BLOCK_FRAMES
 }
 
@@ -230,7 +259,30 @@ impl UserMemory {
             return Err(FaultError::Protection);
         }
         let want = pte_flags(vma.prot);
-        if let Some((_, have)) = space.translate(page) {
+        let private = !vma.flags.shared;
+        if let Some((pa, have)) = space.translate(page) {
+            let (leaf, frame) = if have & flags::HUGE != 0 {
+                (Leaf::Huge, pa & !(HUGE_PAGE_SIZE - 1))
+            } else {
+                (Leaf::Small, pa & !(PAGE_SIZE - 1))
+            };
+            // A write to a private page whose frame another owner shares: copy on write
+            // (the kernel's own write keeps the page's protection).
+            let writing = access.is_none_or(|a| a == Access::Write);
+            if writing && private && leaf.shared(frame) {
+                self.spurious = (0, 0);
+                let after = match access {
+                    Some(_) => want,
+                    None => have & (flags::USER | flags::WRITABLE | flags::NO_EXECUTE),
+                };
+                return cow::break_cow(space, page, after, self.split_huge_cow);
+            }
+            // A shared frame of a private area stays read-only until written.
+            let want = if private && leaf.shared(frame) {
+                want & !flags::WRITABLE
+            } else {
+                want
+            };
             // Present already: the access is allowed, so the entry is stale. A 2 MiB page
             // is repaired whole when the area covers it (one protection), else split.
             let (start, end) = if have & flags::HUGE != 0
@@ -245,7 +297,7 @@ impl UserMemory {
             let have = have & (flags::USER | flags::WRITABLE | flags::NO_EXECUTE);
             if have != want {
                 space
-                    .protect_range(start, end, want)
+                    .protect_range(start, end, want, private)
                     .map_err(|_| FaultError::OutOfMemory)?;
                 self.spurious = (0, 0);
                 return Ok(());
@@ -341,8 +393,12 @@ impl UserMemory {
                         if past_eof(vma, page_align_down(cur)) {
                             return Err(Errno::EFAULT);
                         }
-                        let offset = vma.file_offset(cur).unwrap_or(0);
-                        read_file(vma, offset, dst).map_err(|_| Errno::EFAULT)?;
+                        if let Backing::Shared { object, offset } = &vma.backing {
+                            object.read(offset + (cur - vma.start), dst);
+                        } else {
+                            let offset = vma.file_offset(cur).unwrap_or(0);
+                            read_file(vma, offset, dst).map_err(|_| Errno::EFAULT)?;
+                        }
                     }
                     Some(_) => return Err(Errno::EFAULT),
                     // Below a stack that would grow there: fresh zero pages.
@@ -377,6 +433,21 @@ impl UserMemory {
         self.write_checked(space, va, data, false)
     }
 
+    /// True if the kernel must copy the present page at `va` (frame `pa`, entry flags
+    /// `page_flags`) before writing it past its protection: a read-only page of a private
+    /// area (or of none) whose frame another owner shares.
+    fn copy_before_write(&self, va: u64, pa: u64, page_flags: u64) -> bool {
+        let leaf = if page_flags & flags::HUGE != 0 {
+            Leaf::Huge
+        } else {
+            Leaf::Small
+        };
+        let frame = pa & !(leaf.size() - 1);
+        page_flags & flags::WRITABLE == 0
+            && self.vmas.find(va).is_none_or(|v| !v.flags.shared)
+            && leaf.shared(frame)
+    }
+
     fn write_checked(
         &mut self,
         space: &mut AddressSpace,
@@ -396,7 +467,11 @@ impl UserMemory {
         while done < data.len() {
             let cur = va + done as u64;
             let chunk = ((PAGE_SIZE - cur % PAGE_SIZE) as usize).min(data.len() - done);
-            if space.translate(cur).is_none_or(|(_, f)| f & need != need) {
+            let fault = match space.translate(cur) {
+                None => true,
+                Some((pa, f)) => f & need != need || (!check && self.copy_before_write(cur, pa, f)),
+            };
+            if fault {
                 self.fault_checked(space, cur, check.then_some(Access::Write))?;
             }
             let (pa, _) = space.translate(cur).ok_or(FaultError::Unmapped)?;

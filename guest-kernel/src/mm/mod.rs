@@ -1,11 +1,14 @@
 //! Memory: physical frames, the kernel heap, and address spaces.
 
+mod cow;
 pub mod fault;
 pub mod frame;
 pub mod heap;
 pub mod kalloc;
 pub mod paging;
+pub mod refcount;
 pub mod selftest;
+pub mod shared;
 pub mod source;
 pub mod uaccess;
 pub mod user;
@@ -85,6 +88,26 @@ impl Mm {
     /// Resolves a fault at `addr` for `access` (demand paging).
     pub fn fault(&mut self, addr: u64, access: vma::Access) -> Result<(), user::FaultError> {
         self.mem.fault(&mut self.space, addr, access)
+    }
+
+    /// The physical address and entry flags `va` maps to, if any.
+    pub fn translate(&self, va: u64) -> Option<(u64, u64)> {
+        self.space.translate(va)
+    }
+
+    /// Maps an area (see [`user::UserMemory::map`]).
+    pub fn map(&mut self, req: user::MapRequest) -> Result<u64, crate::errno::Errno> {
+        self.mem.map(&mut self.space, req)
+    }
+
+    /// Faults in `[start, end)` for `access` (MAP_POPULATE, MADV_WILLNEED).
+    pub fn populate(
+        &mut self,
+        start: u64,
+        end: u64,
+        access: vma::Access,
+    ) -> Result<(), user::FaultError> {
+        self.mem.populate(&mut self.space, start, end, access)
     }
 
     /// Reads user memory as the program would see it.

@@ -4,7 +4,7 @@
 //! space; the lower half belongs to the process. Tables are reached through the kernel's
 //! view of physical memory ([`super::phys_to_virt`]).
 
-use super::{frame, phys_to_virt, PAGE_SIZE};
+use super::{frame, phys_to_virt, refcount, PAGE_SIZE};
 
 mod user_tables;
 pub use user_tables::KernelRange;
@@ -33,7 +33,7 @@ pub mod flags {
     pub const PARKED: u64 = 1 << 10;
 }
 
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub(super) const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 /// Size of a 2 MiB page (a PD entry with [`flags::HUGE`]).
 pub const HUGE_PAGE_SIZE: u64 = 2 << 20;
 const HUGE_SIZE: u64 = HUGE_PAGE_SIZE;
@@ -60,7 +60,7 @@ pub enum MapError {
 /// for the neighbours of a faulting page only if their guest entries are already marked
 /// accessed: a sequential pass over fresh memory then costs one host fault per 8 pages
 /// instead of one per page. The CPU would otherwise set the same bits itself.
-fn prefetch_bits(page_flags: u64) -> u64 {
+pub(super) fn prefetch_bits(page_flags: u64) -> u64 {
     if page_flags & flags::WRITABLE != 0 {
         flags::ACCESSED | flags::DIRTY
     } else {
@@ -90,7 +90,7 @@ fn table_flags(va: u64) -> u64 {
 /// What a walk over a range meets: a 4 KiB entry that holds a frame, or a 2 MiB page
 /// (reported at its first address, which may lie below the range's start).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Leaf {
+pub(super) enum Leaf {
     Small,
     Huge,
 }
@@ -98,21 +98,21 @@ enum Leaf {
 /// Invalidates changed translations: one `invlpg` per page for a few pages, one reload
 /// of CR3 for many (each is a trap to the host on PVM).
 #[derive(Default)]
-struct TlbFlush {
+pub(super) struct TlbFlush {
     pages: u64,
 }
 
 impl TlbFlush {
     const MAX_SINGLE: u64 = 16;
 
-    fn page(&mut self, va: u64) {
+    pub(super) fn page(&mut self, va: u64) {
         self.pages += 1;
         if self.pages <= Self::MAX_SINGLE {
             crate::arch::cpu::invlpg(va);
         }
     }
 
-    fn finish(self) -> u64 {
+    pub(super) fn finish(self) -> u64 {
         if self.pages > Self::MAX_SINGLE {
             // SAFETY: reloading the current CR3 keeps the same tables and drops their
             // cached non-global translations, user pages among them.
@@ -164,7 +164,7 @@ impl AddressSpace {
     }
 
     /// Walks to the entry for `va` at `level` (0 = PT, 1 = PD), creating tables.
-    fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
+    pub(super) fn entry_mut(&mut self, va: u64, level: u32) -> Result<*mut u64, MapError> {
         let table_flags = table_flags(va);
         let mut table_pa = self.pml4;
         for l in (level + 1..4).rev() {
@@ -370,7 +370,7 @@ impl AddressSpace {
     /// Calls `f(va, entry, leaf)` for each entry in `[start, end)` (page aligned, user
     /// half) that holds frames: 4 KiB entries (present or parked) and 2 MiB pages,
     /// skipping absent tables whole so that a huge sparse range costs little.
-    fn walk(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64, Leaf)) {
+    pub(super) fn walk(&self, start: u64, end: u64, mut f: impl FnMut(u64, *mut u64, Leaf)) {
         let end = end.min(USER_END);
         let mut va = start;
         'pages: while va < end {
@@ -471,29 +471,42 @@ impl AddressSpace {
 
     /// Replaces the flags of every page with a frame in `[start, end)` by `page_flags`
     /// (plus PRESENT unless they have [`flags::PARKED`]), keeping the frame, and flushes
-    /// the TLB for them. A 2 MiB page the range covers in part, or that is to be parked,
-    /// is split first. Fails, changing nothing, only if a split finds no frame for its
-    /// page table.
-    pub fn protect_range(&mut self, start: u64, end: u64, page_flags: u64) -> Result<(), MapError> {
+    /// the TLB for them. With `private`, a page whose frame another owner shares stays
+    /// read-only (it is copied on write). A 2 MiB page the range covers in part, or that
+    /// is to be parked, is split first. Fails, changing nothing, only if a split finds no
+    /// frame for its page table.
+    pub fn protect_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        page_flags: u64,
+        private: bool,
+    ) -> Result<(), MapError> {
         let parked = page_flags & flags::PARKED != 0;
         self.split_huge(start, end, parked)?;
         let present = if parked { 0 } else { flags::PRESENT };
         let mut flush = TlbFlush::default();
         self.walk(start, end, |va, entry, leaf| {
+            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
+            let pa = unsafe { *entry } & ADDR_MASK;
+            let mut page_flags = page_flags;
+            if private && page_flags & flags::WRITABLE != 0 && leaf.shared(pa) {
+                page_flags &= !flags::WRITABLE;
+            }
             let extra = match leaf {
                 Leaf::Small => 0,
                 Leaf::Huge => flags::HUGE | prefetch_bits(page_flags),
             };
-            // SAFETY: `entry` is an entry of this space's tables that holds a frame.
-            unsafe { *entry = (*entry & ADDR_MASK) | page_flags | present | extra };
+            // SAFETY: as above.
+            unsafe { *entry = pa | page_flags | present | extra };
             flush.page(va);
         });
         flush.finish();
         Ok(())
     }
 
-    /// Frees every user page and user page table of this space. The kernel half is
-    /// shared and left alone.
+    /// Frees every user page table of this space and gives up its user pages (a frame
+    /// another space shares stays with it). The kernel half is shared and left alone.
     pub fn free_user_half(&mut self) {
         fn free_level(table_pa: u64, level: u32) {
             for i in 0..512 {
@@ -501,19 +514,19 @@ impl AddressSpace {
                 let value = unsafe { *table(table_pa).add(i) };
                 if value & flags::PRESENT == 0 {
                     if level == 0 && value & flags::PARKED != 0 {
-                        frame::free(value & ADDR_MASK);
+                        refcount::release(value & ADDR_MASK);
                     }
                     continue;
                 }
                 let pa = value & ADDR_MASK;
                 if level == 1 && value & flags::HUGE != 0 {
-                    frame::free_block(pa);
-                    continue;
-                }
-                if level > 0 {
+                    refcount::release_block(pa);
+                } else if level > 0 {
                     free_level(pa, level - 1);
+                    frame::free(pa);
+                } else {
+                    refcount::release(pa);
                 }
-                frame::free(pa);
             }
         }
         for i in 0..256 {

@@ -2,15 +2,16 @@
 //! (mmap base, stack limit), kept in step with the process's page tables.
 //!
 //! Nothing is backed up front: a page gets its frame on first touch ([`super::fault`]),
-//! so reserving a gigabyte that is never used costs only its bookkeeping. Every present
-//! user page owns its frame exclusively (no sharing, no copy-on-write yet), so unmapping
-//! a page frees its frame. The system-call layer (`syscall/mem.rs`) checks arguments the
+//! so reserving a gigabyte that is never used costs only its bookkeeping. A present user
+//! page owns a reference to its frame ([`super::refcount`]): after fork, private pages
+//! share frames read-only until written ([`super::cow`]) and `MAP_SHARED` anonymous pages
+//! share them for good ([`super::shared`]); unmapping gives the reference up. The system-call layer (`syscall/mem.rs`) checks arguments the
 //! way Linux does and calls in here with page-aligned, in-range values.
 
-use super::paging::{flags, AddressSpace, HUGE_PAGE_SIZE, USER_END};
+use super::paging::{flags, AddressSpace, Leaf, HUGE_PAGE_SIZE, USER_END};
 use super::vma::{Backing, Vma, VmaError, VmaFlags, VmaSet};
 use super::vma::{PROT_EXEC, PROT_READ, PROT_WRITE};
-use super::{frame, page_align_down, page_align_up, PAGE_SIZE};
+use super::{page_align_down, page_align_up, refcount, PAGE_SIZE};
 use crate::errno::Errno;
 
 pub use super::fault::{handle_page_fault, oom_kill, FaultError};
@@ -67,14 +68,17 @@ pub struct MapRequest {
 #[derive(Debug, Default)]
 pub struct UserMemory {
     pub(super) vmas: VmaSet,
-    brk_start: u64,
-    brk: u64,
-    mmap_base: u64,
+    pub(super) brk_start: u64,
+    pub(super) brk: u64,
+    pub(super) mmap_base: u64,
     /// Consecutive faults at one page that needed no change (see `fault`).
     pub(super) spurious: (u64, u32),
     /// Where the last fault-around window ended and how many pages it had: a fault right
     /// there is sequential access, which gets a larger window (see `fault`).
     pub(super) fault_window: (u64, u64),
+    /// Copy-on-write of a 2 MiB page splits it instead of copying it whole (see `cow`;
+    /// set by the self-tests that compare both).
+    pub(super) split_huge_cow: bool,
 }
 
 /// Page-table flags for a protection. `PROT_NONE` pages are parked: not present, so any
@@ -93,12 +97,13 @@ pub fn pte_flags(prot: u32) -> u64 {
     f
 }
 
-/// Returns the frames of an unmapped page: one frame, or a whole 2 MiB block.
+/// Gives up the frames of an unmapped page: one frame, or each of a 2 MiB block's (the
+/// last owner frees them).
 fn free_frames(_va: u64, pa: u64, size: u64) {
     if size == HUGE_PAGE_SIZE {
-        frame::free_block(pa);
+        refcount::release_block(pa);
     } else {
-        frame::free(pa);
+        refcount::release(pa);
     }
 }
 
@@ -329,10 +334,18 @@ impl UserMemory {
         self.vmas
             .update(start, end, |v| v.prot = prot)
             .map_err(vma_errno)?;
+        // Area by area: a private one keeps the pages it shares read-only (copy on write).
         // Cannot fail: what needed splitting is split.
-        space
-            .protect_range(start, end, page_flags)
-            .map_err(|_| Errno::ENOMEM)?;
+        for v in self.vmas.overlapping(start, end) {
+            space
+                .protect_range(
+                    v.start.max(start),
+                    v.end.min(end),
+                    page_flags,
+                    !v.flags.shared,
+                )
+                .map_err(|_| Errno::ENOMEM)?;
+        }
         Ok(())
     }
 
@@ -381,6 +394,25 @@ impl UserMemory {
             .map_err(|_| Errno::ENOMEM)
     }
 
+    /// Like [`Self::discard`], and shared anonymous memory in `[start, end)` loses its
+    /// contents too, for every mapping of it (MADV_REMOVE): it refaults as zeros.
+    pub fn punch_hole(
+        &mut self,
+        space: &mut AddressSpace,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Errno> {
+        self.discard(space, start, end)?;
+        for v in self.vmas.overlapping(start, end) {
+            if let Backing::Shared { object, offset } = &v.backing {
+                let first = offset + (v.start.max(start) - v.start);
+                let last = offset + (v.end.min(end) - v.start);
+                object.remove(first / PAGE_SIZE, last / PAGE_SIZE);
+            }
+        }
+        Ok(())
+    }
+
     /// Sets or clears `MADV_NOHUGEPAGE` on the areas in `[start, end)`; pages already
     /// there stay as they are.
     pub fn set_no_huge_pages(&mut self, start: u64, end: u64, no_huge: bool) -> Result<(), Errno> {
@@ -421,6 +453,7 @@ impl UserMemory {
         let splits = self.vmas.splits_needed(addr, old_end);
         self.vmas.reserve(splits + 1).map_err(vma_errno)?;
         let page_flags = pte_flags(new_vma.prot);
+        let private = !new_vma.flags.shared;
         self.vmas.insert(new_vma).map_err(vma_errno)?;
         // Map the frames at their new places first, so that a failure (no frame for a page
         // table) can be undone without losing data; then drop the old entries. An aligned
@@ -440,6 +473,17 @@ impl UserMemory {
             });
             for &(va, pa, size) in &pages[..count] {
                 let to = new_addr + (va - addr);
+                // A private page another owner shares stays read-only (copy on write).
+                let leaf = if size == PAGE_SIZE {
+                    Leaf::Small
+                } else {
+                    Leaf::Huge
+                };
+                let page_flags = if private && leaf.shared(pa) {
+                    page_flags & !flags::WRITABLE
+                } else {
+                    page_flags
+                };
                 let mapped = if size == PAGE_SIZE {
                     space.map(to, pa, page_flags)
                 } else if to.is_multiple_of(HUGE_PAGE_SIZE) {

@@ -9,6 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::shared::SharedMemory;
 use super::source::MapSource;
 use super::PAGE_SIZE;
 
@@ -51,8 +52,16 @@ pub struct VmaFlags {
 /// What fills an area's pages on first touch.
 #[derive(Clone)]
 pub enum Backing {
-    /// Zero-filled memory.
+    /// Zero-filled memory, private to the address space (copied on write after fork).
     Anonymous,
+    /// Zero-filled memory that every mapping of `object` shares (`MAP_SHARED |
+    /// MAP_ANONYMOUS`, also across fork), starting at `offset` for the area's first page.
+    Shared {
+        /// The pages.
+        object: Arc<SharedMemory>,
+        /// Offset of the area's start in the object (page aligned).
+        offset: u64,
+    },
     /// The bytes of a file, starting at `offset` for the area's first page.
     File {
         /// The file.
@@ -66,6 +75,7 @@ impl fmt::Debug for Backing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Backing::Anonymous => f.write_str("Anonymous"),
+            Backing::Shared { offset, .. } => write!(f, "Shared(offset {offset:#x})"),
             Backing::File { offset, .. } => write!(f, "File(offset {offset:#x})"),
         }
     }
@@ -76,6 +86,10 @@ impl Backing {
     pub fn advanced(&self, delta: u64) -> Backing {
         match self {
             Backing::Anonymous => Backing::Anonymous,
+            Backing::Shared { object, offset } => Backing::Shared {
+                object: object.clone(),
+                offset: offset.wrapping_add(delta),
+            },
             Backing::File { source, offset } => Backing::File {
                 source: source.clone(),
                 offset: offset.wrapping_add(delta),
@@ -94,13 +108,20 @@ impl Backing {
                     offset: next_offset,
                 },
             ) => Arc::ptr_eq(source, next_source) && offset.wrapping_add(len) == *next_offset,
+            (
+                Backing::Shared { object, offset },
+                Backing::Shared {
+                    object: next_object,
+                    offset: next_offset,
+                },
+            ) => Arc::ptr_eq(object, next_object) && offset.wrapping_add(len) == *next_offset,
             _ => false,
         }
     }
 
-    /// True for anonymous memory.
+    /// True for anonymous memory, private or shared.
     pub fn is_anonymous(&self) -> bool {
-        matches!(self, Backing::Anonymous)
+        matches!(self, Backing::Anonymous | Backing::Shared { .. })
     }
 }
 
@@ -160,7 +181,7 @@ impl Vma {
     pub fn file_offset(&self, addr: u64) -> Option<u64> {
         match &self.backing {
             Backing::File { offset, .. } => offset.checked_add(addr - self.start),
-            Backing::Anonymous => None,
+            Backing::Anonymous | Backing::Shared { .. } => None,
         }
     }
 
@@ -214,6 +235,15 @@ impl VmaSet {
     /// An empty set.
     pub const fn new() -> VmaSet {
         VmaSet { vmas: Vec::new() }
+    }
+
+    /// A copy of the set (fork), or [`VmaError::NoMemory`].
+    pub fn try_clone(&self) -> Result<VmaSet, VmaError> {
+        let mut vmas = Vec::new();
+        vmas.try_reserve_exact(self.vmas.len())
+            .map_err(|_| VmaError::NoMemory)?;
+        vmas.extend(self.vmas.iter().cloned());
+        Ok(VmaSet { vmas })
     }
 
     /// Number of areas.
@@ -372,7 +402,7 @@ impl VmaSet {
         }
         let i = self.first_ending_after(old_start);
         match self.vmas.get_mut(i) {
-            Some(v) if v.start == old_start && v.backing.is_anonymous() => {
+            Some(v) if v.start == old_start && matches!(v.backing, Backing::Anonymous) => {
                 v.start = new_start;
                 self.merge_around(i.saturating_sub(1), i + 1);
                 true

@@ -81,6 +81,23 @@ pub fn deliver_memory_fault(frame: &mut TrapFrame, sig: u8, code: i32, addr: u64
 /// for each handler a frame is pushed and `frame` pointed at it (several stack up, the
 /// last one runs first, as on Linux).
 pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
+    let mut restart = proc.restart_syscall.take();
+    deliver_signals(proc, frame, &mut restart);
+    // No handler ran for the interrupting signal (ignored, or its default action does
+    // nothing): the call starts again, as Linux restarts ERESTARTSYS then.
+    if let Some(nr) = restart {
+        restart_call(frame, nr);
+    }
+}
+
+/// Makes the interrupted system call `nr` run again when the thread returns to the
+/// instruction that made it (`syscall` and `int 0x80` are both two bytes).
+fn restart_call(frame: &mut TrapFrame, nr: u64) {
+    frame.rax = nr;
+    frame.rip = frame.rip.wrapping_sub(2);
+}
+
+fn deliver_signals(proc: &mut Task, frame: &mut TrapFrame, restart: &mut Option<u64>) {
     // Each round consumes a pending signal; a failed delivery adds at most one SIGSEGV,
     // whose own failure makes it fatal.
     for _ in 0..=2 * NSIG as usize {
@@ -104,6 +121,13 @@ pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
                 }
             },
             _ => {
+                // The handler decides about an interrupted call: restarted after it
+                // returns with SA_RESTART, EINTR without.
+                if let Some(nr) = restart.take() {
+                    if action.flags & crate::signal::sa::SA_RESTART != 0 {
+                        restart_call(frame, nr);
+                    }
+                }
                 if let Err(why) = push_frame(proc, frame, &info, &action) {
                     // Linux's force_sigsegv: a SIGSEGV that cannot be handled is fatal.
                     kprintln!(
@@ -122,10 +146,15 @@ pub fn deliver_pending(proc: &mut Task, frame: &mut TrapFrame) {
     }
 }
 
-/// Ends the process for `info` with status 128 + signal and a report line (every thread
-/// ends at its return to user mode).
+/// Ends the process for `info` with status 128 + signal (every thread ends at its return
+/// to user mode), with a report line for a process the kernel started (whose status is
+/// the run's): a child's death is its parent's to report, as a shell does.
 fn die(proc: &Task, info: &SigInfo) {
     let signo = info.signo;
+    if proc.process.ppid() != 0 {
+        task::kill_process_by_signal(&proc.process, signo);
+        return;
+    }
     match info.code {
         si_code::SI_USER | si_code::SI_TKILL => kprintln!(
             "astra: {} killed by {} (sent by pid {})",
@@ -135,7 +164,7 @@ fn die(proc: &Task, info: &SigInfo) {
         ),
         _ => kprintln!("astra: {} killed by {}", proc.name(), name(signo)),
     }
-    task::kill_process(&proc.process, 128 + signo);
+    task::kill_process_by_signal(&proc.process, signo);
 }
 
 /// Writes a handler frame for `info` to the user stack and switches `regs` to the

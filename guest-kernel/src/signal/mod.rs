@@ -311,6 +311,10 @@ pub mod si_code {
     pub const SI_KERNEL: i32 = 0x80;
     /// Sent by `tkill`/`tgkill`.
     pub const SI_TKILL: i32 = -6;
+    /// SIGCHLD: the child exited.
+    pub const CLD_EXITED: i32 = 1;
+    /// SIGCHLD: the child was killed by a signal.
+    pub const CLD_KILLED: i32 = 2;
     /// SIGSEGV: address not mapped.
     pub const SEGV_MAPERR: i32 = 1;
     /// SIGSEGV: access not permitted by the mapping.

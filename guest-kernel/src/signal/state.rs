@@ -183,6 +183,42 @@ impl SignalState {
         }
     }
 
+    /// The state of a forked process: a copy of the actions, the same mask, nothing
+    /// pending; the alternate stack kept, unless the child shares the address space
+    /// (`CLONE_VM`: it would run on the parent's), as Linux's `copy_process`.
+    pub fn for_fork(&self, shares_vm: bool) -> Self {
+        let actions = *self.actions.lock();
+        SignalState {
+            actions: alloc::sync::Arc::new(spin::Mutex::new(actions)),
+            blocked: self.blocked,
+            pending: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+            altstack: if shares_vm {
+                AltStack::default()
+            } else {
+                self.altstack
+            },
+        }
+    }
+
+    /// At execve: handled signals go back to their default action (ignored ones stay
+    /// ignored), the actions stop being shared with any other process, and the
+    /// alternate stack is gone; the mask and pending signals stay.
+    pub fn reset_for_exec(&mut self) {
+        let mut actions = *self.actions.lock();
+        for a in actions.iter_mut() {
+            if a.handler != SIG_IGN && a.handler != SIG_DFL {
+                *a = SigAction::default();
+            } else {
+                a.flags = 0;
+                a.mask = 0;
+                a.restorer = 0;
+            }
+        }
+        self.actions = alloc::sync::Arc::new(spin::Mutex::new(actions));
+        self.altstack = AltStack::default();
+    }
+
     /// The action of `signo` (1..=64).
     pub fn action(&self, signo: u8) -> SigAction {
         self.actions.lock()[signo as usize - 1]
@@ -281,6 +317,14 @@ impl SignalState {
             .intersect(SigSet::SYNCHRONOUS)
             .lowest()
             .or_else(|| ready.lowest())?;
+        self.pending.remove(signo);
+        Some(self.info[signo as usize - 1])
+    }
+
+    /// Removes and returns the lowest pending signal of `set`, blocked or not
+    /// (`rt_sigtimedwait`).
+    pub fn take_pending_in(&mut self, set: SigSet) -> Option<SigInfo> {
+        let signo = self.pending.intersect(set).lowest()?;
         self.pending.remove(signo);
         Some(self.info[signo as usize - 1])
     }

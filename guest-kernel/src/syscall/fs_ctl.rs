@@ -92,7 +92,6 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if !file.is_terminal() {
         return Err(Errno::ENOTTY);
     }
-    let pid = ctx.task.pid() as i32;
     match request {
         TCGETS => ctx.write_obj(arg, &tty::termios()),
         TCSETS | TCSETSW | TCSETSF => {
@@ -109,14 +108,29 @@ pub fn ioctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             tty::set_winsize(w);
             Ok(())
         }
-        TIOCGPGRP | TIOCGSID => ctx.write_obj(arg, &pid),
+        TIOCGPGRP => {
+            let fg = match tty::foreground_pgrp() {
+                0 => ctx.task.process.sid(),
+                g => g,
+            };
+            ctx.write_obj(arg, &(fg as i32))
+        }
+        TIOCGSID => ctx.write_obj(arg, &(ctx.task.process.sid() as i32)),
         TIOCSPGRP => {
             let pgrp: i32 = ctx.read_obj(arg)?;
             if pgrp < 0 {
-                Err(Errno::EINVAL)
-            } else if pgrp != pid {
+                return Err(Errno::EINVAL);
+            }
+            let group: alloc::vec::Vec<_> = crate::task::process::all()
+                .into_iter()
+                .filter(|p| p.pgid() == pgrp as u32 && !p.is_zombie())
+                .collect();
+            if group.is_empty() {
                 Err(Errno::ESRCH)
+            } else if group.iter().any(|p| p.sid() != ctx.task.process.sid()) {
+                Err(Errno::EPERM)
             } else {
+                tty::set_foreground_pgrp(pgrp as u32);
                 Ok(())
             }
         }

@@ -159,6 +159,8 @@ pub fn futex(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             match futex::wait(k, bitset, deadline) {
                 FutexWait::Woken => Ok(0),
                 FutexWait::TimedOut => Err(Errno::ETIMEDOUT),
+                // Without a timeout the wait restarts under SA_RESTART, as Linux's does.
+                FutexWait::Interrupted if deadline.is_none() => Err(Errno::ERESTARTSYS),
                 FutexWait::Interrupted => Err(Errno::EINTR),
                 FutexWait::NoMemory => Err(Errno::ENOMEM),
             }

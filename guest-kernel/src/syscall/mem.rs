@@ -7,6 +7,7 @@
 use alloc::sync::Arc;
 
 use super::{Ctx, Errno, SysResult};
+use crate::mm::shared::SharedMemory;
 use crate::mm::source::MapSource;
 use crate::mm::user::{MapRequest, Placement, MMAP_MIN_ADDR, TASK_SIZE};
 use crate::mm::vma::{Access, Backing, VmaFlags, PROT_EXEC, PROT_READ, PROT_WRITE};
@@ -260,6 +261,11 @@ pub fn mmap_with(
             source: f.source,
             offset: off,
         },
+        // Shared anonymous memory: an object of its own, which fork shares.
+        None if args.flags.shared => Backing::Shared {
+            object: Arc::new(SharedMemory::new()),
+            offset: 0,
+        },
         None => Backing::Anonymous,
     };
     let req = MapRequest {
@@ -444,7 +450,7 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             Advice::DontNeed | Advice::Free if !shared => {
                 proc.mem.discard(&mut proc.space, s, e)?
             }
-            Advice::Remove => proc.mem.discard(&mut proc.space, s, e)?,
+            Advice::Remove => proc.mem.punch_hole(&mut proc.space, s, e)?,
             Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}
                 Err(crate::mm::user::FaultError::OutOfMemory) => return Err(Errno::ENOMEM),

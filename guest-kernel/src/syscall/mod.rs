@@ -5,6 +5,7 @@
 //! `--strace`) and handler; handlers live one family per file and return
 //! `Result<u64, Errno>`, which [`dispatch`] turns into Linux's `-errno` convention.
 
+mod exec;
 mod fs;
 mod fs_attr;
 mod fs_ctl;
@@ -18,7 +19,9 @@ pub mod mem;
 pub mod mremap;
 mod names;
 mod proc;
+mod process;
 mod signal;
+mod signal_wait;
 pub mod strace;
 mod table;
 pub mod thread;
@@ -195,6 +198,12 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let Ctx { task, frame } = ctx;
     frame.rax = match result {
         Ok(value) => value,
+        // Interrupted by a signal: EINTR unless its handler has SA_RESTART, or no
+        // handler runs (see `signal::deliver_pending`).
+        Err(Errno::ERESTARTSYS) => {
+            task.restart_syscall = Some(nr);
+            Errno::EINTR.as_return()
+        }
         Err(e) => e.as_return(),
     };
     // SYSRET would fault in kernel mode on a non-canonical rip; never return there.

@@ -61,7 +61,7 @@ pub fn gettid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
 
 /// getppid()
 pub fn getppid(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
-    Ok(ctx.task.process.ppid as u64)
+    Ok(u64::from(ctx.task.process.ppid()))
 }
 
 /// getuid(), geteuid(), getgid(), getegid(): root.

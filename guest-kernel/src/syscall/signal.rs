@@ -1,5 +1,5 @@
 //! Signal system calls: actions, masks, the alternate stack, `rt_sigreturn`, and
-//! `kill`/`tkill`/`tgkill` (a process can signal only itself: it is the only one).
+//! `kill`/`tkill`/`tgkill` to any process or process group.
 //!
 //! A signal generated here is queued; the dispatcher delivers what is deliverable when
 //! the call returns (`signal::deliver_pending`), as Linux does on the way to user mode.
@@ -8,7 +8,7 @@ use super::{Ctx, Errno, SysResult};
 use crate::signal::{
     self, apply_mask, si_code, SigAction, SigInfo, SigSet, SignalState, StackT, SIGSET_SIZE,
 };
-use crate::task::sched;
+use crate::task::{process, sched};
 
 /// The uid signals are sent with (astra runs everything as root, see `proc.rs`).
 const SENDER_UID: u32 = 0;
@@ -112,50 +112,86 @@ fn send_to_thread(ctx: &mut Ctx<'_>, tid: u32, info: SigInfo) -> Result<(), Errn
     .unwrap_or(Err(Errno::ESRCH))
 }
 
-/// Sends `sig` (0: only check) to the caller's process: to the caller if it does not
-/// block it, else to another thread that does not, else to the caller (where it stays
-/// pending until unblocked), as Linux's `complete_signal` picks a thread.
-fn send_to_process(ctx: &mut Ctx<'_>, sig: u64, code: i32) -> SysResult {
-    if sig == 0 {
-        return Ok(0);
-    }
-    if !signal::is_valid(sig) {
+/// Sends `sig` (0: only check) from the caller to process `pid` (any process: astra runs
+/// everything as root); ESRCH if there is no such process. A zombie takes the signal
+/// without effect, as on Linux.
+fn send_to_pid(ctx: &mut Ctx<'_>, pid: u32, sig: u64, code: i32) -> SysResult {
+    if !signal::is_valid(sig) && sig != 0 {
         return Err(Errno::EINVAL);
     }
-    let signo = sig as u8;
-    let pid = ctx.task.pid();
-    let info = SigInfo::from_process(signo, code, pid, SENDER_UID);
-    let mut target = ctx.task.tid;
-    if ctx.task.signals.blocked().contains(signo) {
-        let me = ctx.task.tid;
-        if let Some(tid) = sched::threads_of(pid).into_iter().find(|&t| {
-            t != me
-                && sched::with_other_task(t, |o| !o.signals.blocked().contains(signo))
-                    .unwrap_or(false)
-        }) {
-            target = tid;
-        }
+    let target = process::get(pid).ok_or(Errno::ESRCH)?;
+    if sig == 0 || target.is_zombie() {
+        return Ok(0);
     }
-    send_to_thread(ctx, target, info)?;
+    let signo = sig as u8;
+    let info = SigInfo::from_process(signo, code, ctx.task.pid(), SENDER_UID);
+    if pid == ctx.task.pid() {
+        let mut target = ctx.task.tid;
+        if ctx.task.signals.blocked().contains(signo) {
+            let me = ctx.task.tid;
+            if let Some(tid) = sched::threads_of(pid).into_iter().find(|&t| {
+                t != me
+                    && sched::with_other_task(t, |o| !o.signals.blocked().contains(signo))
+                        .unwrap_or(false)
+            }) {
+                target = tid;
+            }
+        }
+        send_to_thread(ctx, target, info)?;
+        return Ok(0);
+    }
+    crate::task::signal_other_process(&target, info);
     Ok(0)
 }
 
-/// kill(pid, sig): `pid` may name the caller's process (its pid, 0 or minus its
-/// process group, which is its pid); -1 means every other process, of which there are
-/// none.
+/// kill(pid, sig): `pid` > 0 names a process, 0 the caller's process group, -1 every
+/// process but init and the caller, < -1 the process group -pid.
 pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let pid = a[0] as i32;
-    let me = ctx.task.pid() as i32;
-    let is_self = match pid {
-        0 => true,
-        -1 => false,
-        p if p > 0 => p == me,
-        p => p.checked_neg() == Some(me),
-    };
-    if !is_self {
+    let sig = a[1];
+    if !signal::is_valid(sig) && sig != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid > 0 {
+        return send_to_pid(ctx, pid as u32, sig, si_code::SI_USER);
+    }
+    if pid == i32::MIN {
         return Err(Errno::ESRCH);
     }
-    send_to_process(ctx, a[1], si_code::SI_USER)
+    let me = ctx.task.pid();
+    let targets: alloc::vec::Vec<u32> = match pid {
+        0 => {
+            let pgid = ctx.task.process.pgid();
+            process::all()
+                .iter()
+                .filter(|p| p.pgid() == pgid)
+                .map(|p| p.pid)
+                .collect()
+        }
+        -1 => process::all()
+            .iter()
+            .filter(|p| p.ppid() != 0 && p.pid != me)
+            .map(|p| p.pid)
+            .collect(),
+        p => {
+            let pgid = p.unsigned_abs();
+            process::all()
+                .iter()
+                .filter(|p| p.pgid() == pgid)
+                .map(|p| p.pid)
+                .collect()
+        }
+    };
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    // The caller last: a fatal signal to itself must not stop it from signalling the rest.
+    let (mine, others): (alloc::vec::Vec<u32>, alloc::vec::Vec<u32>) =
+        targets.into_iter().partition(|&p| p == me);
+    for p in others.into_iter().chain(mine) {
+        let _ = send_to_pid(ctx, p, sig, si_code::SI_USER);
+    }
+    Ok(0)
 }
 
 /// Sends `sig` (0: only check) to thread `tid` of the caller's process.

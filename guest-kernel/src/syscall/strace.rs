@@ -41,6 +41,8 @@ pub enum Arg {
     Int,
     /// An unsigned integer (sizes, counts).
     UInt,
+    /// A C `int` (a pid, a process group): the low 32 bits, signed.
+    Pid,
     /// A pointer or opaque value, in hex (`NULL` for 0).
     Ptr,
     /// A file descriptor.
@@ -85,6 +87,11 @@ pub enum Arg {
     FutexOp,
     /// An iovec array whose length is argument N.
     Iovec(usize),
+    /// A NULL-terminated array of strings (execve's argv): `["ls", "-l"]`.
+    Argv,
+    /// A NULL-terminated array of strings shown by count (execve's envp):
+    /// `0x7ffc... /* 3 vars */`.
+    Envp,
 }
 
 /// How a call's successful result is shown.
@@ -328,7 +335,7 @@ fn format_arg(
         Arg::UInt => {
             let _ = write!(out, "{value}");
         }
-        Arg::Fd => {
+        Arg::Fd | Arg::Pid => {
             let _ = write!(out, "{}", value as i32);
         }
         Arg::Ptr => decode::pointer(out, value),
@@ -357,6 +364,8 @@ fn format_arg(
         Arg::Advice => decode::advice(out, value),
         Arg::CloneFlags => decode_task::clone_flags(out, value),
         Arg::FutexOp => decode_task::futex_op(out, value),
+        Arg::Argv => string_array(out, mem, value, false),
+        Arg::Envp => string_array(out, mem, value, true),
         Arg::Iovec(count_index) => {
             let count = args.get(count_index).copied().unwrap_or(0) as i32;
             // An output iovec holds data only up to the returned length.
@@ -377,6 +386,53 @@ fn buffer(out: &mut String, mem: &dyn UserMemory, va: u64, len: u64) {
         Some(bytes) => decode::quote(out, &bytes, len > shown as u64),
         None => decode::pointer(out, va),
     }
+}
+
+/// A NULL-terminated array of string pointers: the strings (at most [`MAX_ELEMENTS`],
+/// each cut at [`MAX_SHOWN`] bytes), or only their count (`count_only`, as strace shows
+/// an environment), or the pointer if unreadable.
+fn string_array(out: &mut String, mem: &dyn UserMemory, va: u64, count_only: bool) {
+    if va == 0 {
+        return decode::pointer(out, va);
+    }
+    let mut items = alloc::vec::Vec::new();
+    let mut count = 0usize;
+    let mut at = va;
+    loop {
+        let Some(word) = mem.read_bytes(at, 8) else {
+            return decode::pointer(out, va);
+        };
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&word);
+        let ptr = u64::from_le_bytes(b);
+        if ptr == 0 || count >= 4096 {
+            break;
+        }
+        if !count_only && items.len() < MAX_ELEMENTS {
+            items.push(ptr);
+        }
+        count += 1;
+        at = at.wrapping_add(8);
+    }
+    if count_only {
+        decode::pointer(out, va);
+        let _ = write!(out, " /* {count} vars */");
+        return;
+    }
+    out.push('[');
+    for (n, ptr) in items.iter().enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        match mem.read_str(*ptr, MAX_SHOWN) {
+            Some((bytes, ended)) => decode::quote(out, &bytes, !ended),
+            None => decode::pointer(out, *ptr),
+        }
+    }
+    if count > items.len() {
+        out.push_str(", ...");
+    }
+    out.push(']');
 }
 
 /// A NUL-terminated string (a path: shown whole up to `PATH_MAX`), or the pointer.

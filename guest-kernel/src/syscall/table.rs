@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc, signal,
-    thread, time, Ctx, SysResult,
+    exec, fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc,
+    process, signal, signal_wait, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -95,11 +95,19 @@ syscall_table! {
     28 => madvise(Ptr, UInt, Advice) = mem::madvise;
     32 => dup(Fd) = fs_ctl::dup;
     33 => dup2(Fd, Fd) = fs_ctl::dup2;
+    34 => pause() = signal_wait::pause;
     35 => nanosleep(Ptr, Ptr) = time::nanosleep;
+    36 => getitimer(Int, Ptr) = signal_wait::getitimer;
+    37 => alarm(UInt) = signal_wait::alarm;
+    38 => setitimer(Int, Ptr, Ptr) = signal_wait::setitimer;
     39 => getpid() = proc::getpid;
     56 => clone(CloneFlags, Ptr, Ptr, Ptr, Ptr) = thread::clone;
+    57 => fork() = process::sys_fork;
+    58 => vfork() = process::sys_vfork;
+    59 => execve(Str, Argv, Envp) = exec::execve;
     60 => exit(Int) -> Never = proc::exit;
-    62 => kill(Int, Signal) = signal::kill;
+    61 => wait4(Pid, Ptr, UInt, Ptr) = process::wait4;
+    62 => kill(Pid, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
     74 => fsync(Fd) = fs_attr::fsync;
@@ -132,10 +140,18 @@ syscall_table! {
     104 => getgid() = proc::get_root_id;
     107 => geteuid() = proc::get_root_id;
     108 => getegid() = proc::get_root_id;
+    109 => setpgid(Pid, Pid) = process::setpgid;
     110 => getppid() = proc::getppid;
+    111 => getpgrp() = process::getpgrp;
+    112 => setsid() = process::setsid;
     118 => getresuid(Ptr, Ptr, Ptr) = proc::getres_ids;
     120 => getresgid(Ptr, Ptr, Ptr) = proc::getres_ids;
+    121 => getpgid(Pid) = process::getpgid;
+    124 => getsid(Pid) = process::getsid;
     127 => rt_sigpending(Ptr, UInt) = signal::rt_sigpending;
+    128 => rt_sigtimedwait(Ptr, Ptr, Ptr, UInt) = signal_wait::rt_sigtimedwait;
+    129 => rt_sigqueueinfo(Pid, Signal, Ptr) = signal_wait::rt_sigqueueinfo;
+    130 => rt_sigsuspend(Ptr, UInt) = signal_wait::rt_sigsuspend;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
     137 => statfs(Str, Ptr) = fs_attr::statfs;
     138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
@@ -143,7 +159,7 @@ syscall_table! {
     160 => setrlimit(Int, Ptr) = info::setrlimit;
     162 => sync() = fs_attr::sync;
     186 => gettid() = proc::gettid;
-    200 => tkill(Int, Signal) = signal::tkill;
+    200 => tkill(Pid, Signal) = signal::tkill;
     201 => time(Ptr) = time::time;
     202 => futex(Ptr, FutexOp, UInt, Ptr, Ptr, UInt) = futex::futex;
     203 => sched_setaffinity(Int, UInt, Ptr) = info::sched_setaffinity;
@@ -154,7 +170,8 @@ syscall_table! {
     229 => clock_getres(ClockId, Ptr) = time::clock_getres;
     230 => clock_nanosleep(ClockId, Int, Ptr, Ptr) = time::clock_nanosleep;
     231 => exit_group(Int) -> Never = proc::exit_group;
-    234 => tgkill(Int, Int, Signal) = signal::tgkill;
+    234 => tgkill(Pid, Pid, Signal) = signal::tgkill;
+    247 => waitid(Int, Pid, Ptr, UInt, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
     260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
@@ -179,6 +196,7 @@ syscall_table! {
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
     316 => renameat2(AtFd, Str, AtFd, Str, UInt) = fs_mod::renameat2;
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
+    322 => execveat(AtFd, Str, Argv, Envp, AtFlags) = exec::execveat;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     435 => clone3(Ptr, UInt) = thread::clone3;

@@ -194,7 +194,7 @@ pub fn clone3(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 fn do_clone(ctx: &mut Ctx<'_>, args: &CloneArgs) -> SysResult {
     if check_clone(args)? == CloneKind::Process {
-        return Err(Errno::ENOSYS);
+        return super::process::fork(ctx, args);
     }
     if args.flags & CLONE_SETTLS != 0 && !cpu::is_canonical(args.tls) {
         return Err(Errno::EPERM);
@@ -285,7 +285,7 @@ pub fn getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let ns = match a[0] as i32 {
         RUSAGE_SELF => cpu.process_ns,
         RUSAGE_THREAD => cpu.thread_ns,
-        RUSAGE_CHILDREN => 0,
+        RUSAGE_CHILDREN => ctx.task.process.children_cpu_ns(),
         _ => return Err(Errno::EINVAL),
     };
     let usage = Rusage {

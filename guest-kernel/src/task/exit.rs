@@ -32,7 +32,13 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             return;
         };
         if let Some(status) = sched::take_pending_fatal().or(task.fatal.take()) {
-            kill_process(&task.process, status);
+            // Fatal marks are deaths by signal (out of memory: SIGKILL).
+            match status.checked_sub(128) {
+                Some(sig) if sig > 0 && u64::from(sig) <= 64 => {
+                    kill_process_by_signal(&task.process, sig)
+                }
+                _ => kill_process(&task.process, status),
+            }
         }
         if let Some(status) = task.process.exiting() {
             sched::exit_current(status);
@@ -49,6 +55,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             task.signals
                 .force(crate::signal::SigInfo::kernel(crate::signal::sig::SIGSEGV));
         }
+        sched::fire_alarms(Some(task));
         crate::signal::deliver_pending(task, frame);
         if let Some(mask) = task.saved_sigmask.take() {
             // No handler ran to carry it: the call's temporary mask ends here.
@@ -90,6 +97,68 @@ pub fn kill_process(process: &Arc<Process>, status: u8) {
     for tid in sched::threads_of(process.pid) {
         sched::wake(tid);
     }
+}
+
+/// Ends every thread of `process` because of signal `sig` (status 128 + `sig`; its
+/// parent's `wait4` sees the signal).
+pub fn kill_process_by_signal(process: &Arc<Process>, sig: u8) {
+    process.begin_signal_exit(sig);
+    for tid in sched::threads_of(process.pid) {
+        sched::wake(tid);
+    }
+}
+
+/// Queues `info` for process `target` (not the caller's): for a thread of it that does
+/// not block the signal if there is one, else its first thread; the thread is woken.
+pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo) {
+    let threads = sched::threads_of(target.pid);
+    let Some(&first) = threads.first() else {
+        return;
+    };
+    let signo = info.signo;
+    let tid = threads
+        .iter()
+        .copied()
+        .find(|&t| {
+            sched::with_other_task(t, |o| !o.signals.blocked().contains(signo)).unwrap_or(false)
+        })
+        .unwrap_or(first);
+    sched::with_other_task(tid, |t| {
+        t.signals.send(info);
+        sched::signal_wake(t);
+    });
+}
+
+/// Tells the parent that `process` has ended: reaps it at once if the parent ignores
+/// `SIGCHLD` (or set `SA_NOCLDWAIT`), else sends the process's exit signal to one of
+/// the parent's threads (one that does not block it, if any).
+pub fn notify_parent(process: &Arc<Process>, parent: &Arc<Process>) {
+    use crate::signal::{sa, si_code, sig, SigInfo, SIG_IGN};
+    let threads = sched::threads_of(parent.pid);
+    let Some(&first) = threads.first() else {
+        return;
+    };
+    let auto_reap = process.exit_signal == sig::SIGCHLD
+        && sched::with_other_task(first, |t| {
+            let action = t.signals.action(sig::SIGCHLD);
+            action.handler == SIG_IGN || action.flags & sa::SA_NOCLDWAIT != 0
+        })
+        .unwrap_or(false);
+    if auto_reap {
+        super::process::reap(parent, process.pid);
+        parent.child_events.wake_all();
+        return;
+    }
+    let signo = process.exit_signal;
+    if signo == 0 {
+        return;
+    }
+    let code = if process.wait_status().is_some_and(|s| s & 0x7f != 0) {
+        si_code::CLD_KILLED
+    } else {
+        si_code::CLD_EXITED
+    };
+    signal_other_process(parent, SigInfo::from_process(signo, code, process.pid, 0));
 }
 
 /// Undoes what a thread registered with the kernel before it goes: clears and wakes

@@ -14,16 +14,20 @@
 mod exit;
 pub mod futex;
 pub mod kstack;
+pub mod process;
 pub mod rseq;
 pub mod sched;
 pub mod wait;
 
-pub use exit::{kill_process, return_to_user, rseq_fixup};
+pub use exit::{
+    kill_process, kill_process_by_signal, return_to_user, rseq_fixup, signal_other_process,
+};
+pub use process::Process;
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 
 use crate::arch::context;
@@ -48,67 +52,6 @@ pub struct FsContext {
     pub umask: u32,
 }
 
-/// A thread group: what every thread of a process shares whatever the clone flags.
-pub struct Process {
-    /// Process id (the thread-group id: the first thread's tid).
-    pub pid: u32,
-    /// Program path, for reports.
-    pub name: String,
-    /// Parent process id (0: started by the kernel, like init).
-    pub ppid: u32,
-    /// Resource limits.
-    pub limits: Mutex<Rlimits>,
-    /// Threads not yet exited.
-    live_threads: AtomicU32,
-    /// `exit_group` status + 1 once a thread called it (0: not yet): the other threads
-    /// end at their next return to user mode, and this is the process's status.
-    group_exit: AtomicU32,
-    /// Status of the last thread to exit (+1; 0 while threads live).
-    last_status: AtomicU32,
-    /// CPU time of the threads that have exited, in ns.
-    dead_cpu_ns: AtomicU64,
-}
-
-impl Process {
-    /// The shell-style status once every thread has ended: `exit_group`'s, else the last
-    /// thread's (128+N if killed by signal N).
-    pub fn exit_status(&self) -> Option<u8> {
-        if self.live_threads.load(Ordering::Acquire) != 0 {
-            return None;
-        }
-        match self.group_exit.load(Ordering::Acquire) {
-            0 => match self.last_status.load(Ordering::Acquire) {
-                0 => None,
-                s => Some((s - 1) as u8),
-            },
-            s => Some((s - 1) as u8),
-        }
-    }
-
-    /// True once a thread called `exit_group` (or a fatal signal ended the process).
-    pub fn exiting(&self) -> Option<u8> {
-        match self.group_exit.load(Ordering::Acquire) {
-            0 => None,
-            s => Some((s - 1) as u8),
-        }
-    }
-
-    /// Starts ending the whole process with `status` (the first caller's status wins).
-    pub fn begin_group_exit(&self, status: u8) {
-        let _ = self.group_exit.compare_exchange(
-            0,
-            status as u32 + 1,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
-
-    /// CPU time of the threads that have exited.
-    pub fn dead_cpu_ns(&self) -> u64 {
-        self.dead_cpu_ns.load(Ordering::Relaxed)
-    }
-}
-
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Where a task is in its life.
@@ -122,10 +65,35 @@ pub enum TaskState {
     Dead,
 }
 
+/// What [`Task::fork`] makes of the new process.
+pub struct ForkSpec<'a> {
+    /// Its address space.
+    pub mm: Arc<Mutex<Mm>>,
+    /// True if `mm` is the parent's (`CLONE_VM`).
+    pub share_vm: bool,
+    /// Share the fd table (`CLONE_FILES`).
+    pub share_files: bool,
+    /// Share the fs context (`CLONE_FS`).
+    pub share_fs: bool,
+    /// Share the signal actions (`CLONE_SIGHAND`).
+    pub share_sighand: bool,
+    /// Its parent.
+    pub ppid: u32,
+    /// Signal to the parent at exit.
+    pub exit_signal: u8,
+    /// Its registers on entry.
+    pub frame: &'a TrapFrame,
+    /// Its FPU state on entry.
+    pub fpu: &'a FpuState,
+}
+
 /// A thread.
 pub struct Task {
     /// Thread id.
     pub tid: u32,
+    /// The program it runs (the path it was started or exec'd with), for reports and
+    /// `/proc/self/exe`.
+    name: String,
     /// The thread group.
     pub process: Arc<Process>,
     /// The address space.
@@ -145,6 +113,9 @@ pub struct Task {
     pub saved_sigmask: Option<crate::signal::SigSet>,
     /// Set by `exit`: the thread ends with this status at its return to user mode.
     pub exit_request: Option<u8>,
+    /// The number of a system call a signal interrupted (it returned `ERESTARTSYS`): it
+    /// is restarted unless a handler without `SA_RESTART` runs.
+    pub restart_syscall: Option<u64>,
     /// Set when the thread left the CPU with an rseq area registered: its critical
     /// section, if it was in one, is aborted on the way back to user mode.
     pub rseq_notify: bool,
@@ -165,6 +136,19 @@ pub struct Task {
 // SAFETY: a task is touched only by the CPU it runs on, or by the scheduler with that
 // CPU's scheduler lock; its raw stack pointer is owned.
 unsafe impl Send for Task {}
+
+/// A new process's address space from its tables and areas, with the user-mode tables
+/// this platform needs ([`isolate_kernel`]). On failure the tables are freed.
+pub fn new_mm(mut space: AddressSpace, mem: UserMemory) -> Result<Mm, MapError> {
+    if platform::needs_kernel_isolation() {
+        if let Err(e) = isolate_kernel(&mut space) {
+            space.free_user_half();
+            space.free_root();
+            return Err(e);
+        }
+    }
+    Ok(Mm::new(space, mem))
+}
 
 /// Gives a new process's address space the user-mode page tables this platform needs
 /// (PVM only): the PML4 pair the host switches between by itself, or, without the host
@@ -187,48 +171,76 @@ impl Task {
     /// Like [`Task::new`], entering with `rdi` = `arg`.
     pub fn new_with_arg(
         name: &str,
-        mut space: AddressSpace,
+        space: AddressSpace,
         rip: u64,
         rsp: u64,
         arg: u64,
     ) -> Result<Box<Self>, MapError> {
-        let (Ok(kernel_stack), Some(fpu)) = (KernelStack::new(), FpuState::initial()) else {
-            space.free_user_half();
-            space.free_root();
-            return Err(MapError::OutOfMemory);
-        };
-        if platform::needs_kernel_isolation() {
-            if let Err(e) = isolate_kernel(&mut space) {
-                space.free_user_half();
-                space.free_root();
-                return Err(e);
-            }
-        }
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let process = Arc::new(Process {
-            pid: id,
-            name: String::from(name),
-            ppid: 0,
-            limits: Mutex::new(Rlimits::default()),
-            live_threads: AtomicU32::new(1),
-            group_exit: AtomicU32::new(0),
-            last_status: AtomicU32::new(0),
-            dead_cpu_ns: AtomicU64::new(0),
-        });
-        let mut task = Box::new(Task {
-            tid: id,
-            process,
-            mm: Arc::new(Mutex::new(Mm::new(space, UserMemory::new()))),
-            files: Arc::new(Mutex::new(FdTable::with_stdio())),
-            fs: Arc::new(Mutex::new(FsContext {
+        let mm = new_mm(space, UserMemory::new())?;
+        Self::new_with_mm(name, mm, rip, rsp, arg).map_err(|_| MapError::OutOfMemory)
+    }
+
+    /// The first thread of a new process (pid = tid, parent 0) in the address space
+    /// `mm` (made by [`new_mm`] or [`Mm::fork`]), entering user mode at `rip` with stack
+    /// `rsp` and `rdi` = `arg`.
+    pub fn new_with_mm(
+        name: &str,
+        mm: Mm,
+        rip: u64,
+        rsp: u64,
+        arg: u64,
+    ) -> Result<Box<Self>, Errno> {
+        let mut frame = TrapFrame::new_user(rip, rsp);
+        frame.rdi = arg;
+        let fpu = FpuState::initial().ok_or(Errno::ENOMEM)?;
+        Self::new_process(
+            name,
+            0,
+            mm,
+            &frame,
+            fpu,
+            FdTable::with_stdio(),
+            FsContext {
                 cwd: String::from("/"),
                 umask: 0o022,
-            })),
+            },
+        )
+    }
+
+    /// A new process (its first thread) with parent `ppid`, address space `mm`, entering
+    /// user mode with `frame` and FPU state `fpu`, owning `files` and `fs`.
+    pub fn new_process(
+        name: &str,
+        ppid: u32,
+        mm: Mm,
+        frame: &TrapFrame,
+        fpu: FpuState,
+        files: FdTable,
+        fs: FsContext,
+    ) -> Result<Box<Self>, Errno> {
+        let lineage = process::Lineage {
+            ppid,
+            pgid: 0,
+            sid: 0,
+            limits: Rlimits::default(),
+            exit_signal: 0,
+        };
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let process = Arc::new(Process::new(id, lineage));
+        let mut task = Box::new(Task {
+            tid: id,
+            name: String::from(name),
+            process,
+            mm: Arc::new(Mutex::new(mm)),
+            files: Arc::new(Mutex::new(files)),
+            fs: Arc::new(Mutex::new(fs)),
             signals: SignalState::new(),
             thread: Default::default(),
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            restart_syscall: None,
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
@@ -238,9 +250,7 @@ impl Task {
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
-        let mut frame = TrapFrame::new_user(rip, rsp);
-        frame.rdi = arg;
-        task.prepare_entry(&frame);
+        task.prepare_entry(frame);
         Ok(task)
     }
 
@@ -270,6 +280,7 @@ impl Task {
         self.process.live_threads.fetch_add(1, Ordering::AcqRel);
         let mut task = Box::new(Task {
             tid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: self.name.clone(),
             process: self.process.clone(),
             mm: self.mm.clone(),
             files,
@@ -283,6 +294,7 @@ impl Task {
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
+            restart_syscall: None,
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
@@ -293,6 +305,67 @@ impl Task {
             woken_by_timer: false,
         });
         task.prepare_entry(frame);
+        Ok(task)
+    }
+
+    /// A new process forked from `self` (clone without `CLONE_THREAD`): address space
+    /// `mm` (a copy, or `self`'s shared for `CLONE_VM`), the fd table and fs context
+    /// shared or copied as asked, signal actions copied (shared with `share_sighand`),
+    /// the same mask, TLS bases and limits; it enters user mode with `frame` and `fpu`.
+    /// Not yet registered or runnable.
+    pub fn fork(&self, spec: ForkSpec<'_>) -> Result<Box<Self>, Errno> {
+        let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
+        let fpu = spec.fpu.try_clone().ok_or(Errno::ENOMEM)?;
+        let files = if spec.share_files {
+            self.files.clone()
+        } else {
+            Arc::new(Mutex::new(self.files.lock().try_clone()?))
+        };
+        let fs = if spec.share_fs {
+            self.fs.clone()
+        } else {
+            Arc::new(Mutex::new(self.fs.lock().clone()))
+        };
+        let signals = if spec.share_sighand {
+            self.signals.for_new_thread()
+        } else {
+            self.signals.for_fork(spec.share_vm)
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let lineage = process::Lineage {
+            ppid: spec.ppid,
+            pgid: self.process.pgid(),
+            sid: self.process.sid(),
+            limits: *self.process.limits.lock(),
+            exit_signal: spec.exit_signal,
+        };
+        let mut task = Box::new(Task {
+            tid: id,
+            name: self.name.clone(),
+            process: Arc::new(Process::new(id, lineage)),
+            mm: spec.mm,
+            files,
+            fs,
+            signals,
+            thread: ThreadState {
+                fs_base: self.thread.fs_base,
+                gs_base: self.thread.gs_base,
+                ..Default::default()
+            },
+            bench_skip_ud2: false,
+            saved_sigmask: None,
+            exit_request: None,
+            restart_syscall: None,
+            rseq_notify: false,
+            fatal: None,
+            cpu_ns: 0,
+            kernel_stack,
+            saved_rsp: 0,
+            fpu,
+            state: TaskState::Runnable,
+            woken_by_timer: false,
+        });
+        task.prepare_entry(spec.frame);
         Ok(task)
     }
 
@@ -320,7 +393,12 @@ impl Task {
 
     /// The program's name, for reports.
     pub fn name(&self) -> &str {
-        &self.process.name
+        &self.name
+    }
+
+    /// Renames the task (execve).
+    pub fn set_name(&mut self, name: String) {
+        self.name = name;
     }
 
     /// CPU time this thread has used, in ns (including the current slice if it runs).

@@ -43,6 +43,10 @@ struct PerCpu {
     dead: Vec<NonNull<Task>>,
     /// Sleepers with a deadline: (deadline ns, tid).
     timers: BTreeMap<(u64, u32), ()>,
+    /// Armed `ITIMER_REAL` timers: (deadline ns, pid).
+    alarms: BTreeMap<(u64, u32), ()>,
+    /// Processes whose real-time timer expired, to be sent SIGALRM at the next safe point.
+    fired: Vec<u32>,
     /// When the current task got the CPU (monotonic ns).
     run_start_ns: u64,
     need_resched: bool,
@@ -66,6 +70,8 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(PerCpu {
     tasks: BTreeMap::new(),
     dead: Vec::new(),
     timers: BTreeMap::new(),
+    alarms: BTreeMap::new(),
+    fired: Vec::new(),
     run_start_ns: 0,
     need_resched: false,
     active_pml4: 0,
@@ -141,10 +147,16 @@ pub fn run(task: Box<Task>) -> Finished {
         process: task.process.clone(),
         mm: task.mm.clone(),
     };
+    let registered = super::process::register(&task.process);
+    if registered.is_err() {
+        task.process.begin_signal_exit(crate::signal::sig::SIGKILL);
+        task.process.live_threads.store(0, Ordering::Release);
+        return finished;
+    }
     if let Err((_, task)) = spawn(task) {
         // The cap cannot be reached with no task alive; end it as killed.
-        task.process
-            .begin_group_exit(128 + crate::signal::sig::SIGKILL);
+        super::process::unregister(task.process.pid);
+        task.process.begin_signal_exit(crate::signal::sig::SIGKILL);
         task.process.live_threads.store(0, Ordering::Release);
         return finished;
     }
@@ -160,6 +172,7 @@ fn idle_loop() {
     loop {
         free_dead();
         expire_timers();
+        fire_alarms(None);
         let c = cpu0();
         if let Some(next) = c.runq.pop_front() {
             switch_from_idle(next);
@@ -198,6 +211,53 @@ fn load(c: &mut PerCpu, task: &mut Task) {
     task.fpu.restore();
     task.thread.load_segment_bases();
     c.run_start_ns = time::monotonic_ns();
+}
+
+/// Arms (deadline > 0) or disarms process `pid`'s real-time timer, replacing the entry
+/// for its old deadline `old` (0: none).
+pub fn set_alarm(pid: u32, old: u64, deadline: u64) {
+    let c = cpu0();
+    if old != 0 {
+        c.alarms.remove(&(old, pid));
+    }
+    if deadline != 0 {
+        c.alarms.insert((deadline, pid), ());
+    }
+}
+
+/// Sends SIGALRM to the processes whose real-time timer expired, re-arming periodic
+/// ones. `current` is the running task, if the caller holds it.
+pub fn fire_alarms(mut current: Option<&mut Task>) {
+    if cpu0().fired.is_empty() {
+        return;
+    }
+    let fired = core::mem::take(&mut cpu0().fired);
+    let now = time::monotonic_ns();
+    for pid in fired {
+        let Some(process) = super::process::get(pid) else {
+            continue;
+        };
+        if process.is_zombie() || !process.alarm_expired(now) {
+            continue;
+        }
+        let info = crate::signal::SigInfo::kernel(crate::signal::sig::SIGALRM);
+        match current.as_deref_mut() {
+            Some(t) if t.process.pid == pid => t.signals.send(info),
+            _ => super::signal_other_process(&process, info),
+        }
+    }
+}
+
+/// Makes the current task's address space (just replaced by execve) the live one.
+pub fn reload_address_space(task: &mut Task) {
+    let (kernel_pml4, user_pml4) = {
+        let mm = task.mm.lock();
+        (mm.space.pml4_phys(), mm.space.user_pml4_phys())
+    };
+    trap::set_isolation_tables(kernel_pml4, user_pml4);
+    // SAFETY: the new tables share the kernel half with the kernel's.
+    unsafe { cpu::write_cr3(kernel_pml4) };
+    cpu0().active_pml4 = kernel_pml4;
 }
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
@@ -277,7 +337,7 @@ pub fn current() -> Option<&'static mut Task> {
 
 /// The current program's name, for reports.
 pub fn current_name() -> &'static str {
-    current().map(|t| &*t.process.name).unwrap_or("kernel")
+    current().map(|t| &*t.name).unwrap_or("kernel")
 }
 
 /// Time the current slice of `task` has run if it is on the CPU now, else 0.
@@ -311,6 +371,19 @@ pub fn need_resched() -> bool {
 
 fn expire_timers() {
     let now = time::monotonic_ns();
+    loop {
+        let c = cpu0();
+        let Some((&(deadline, pid), _)) = c.alarms.iter().next() else {
+            break;
+        };
+        if deadline > now {
+            break;
+        }
+        c.alarms.remove(&(deadline, pid));
+        if c.fired.try_reserve(1).is_ok() {
+            c.fired.push(pid);
+        }
+    }
     loop {
         let c = cpu0();
         let Some((&(deadline, tid), _)) = c.timers.iter().next() else {
@@ -390,7 +463,9 @@ pub enum WaitResult {
 
 /// True if `task` must stop waiting: a signal to deliver, or its process is ending.
 pub fn interrupted(task: &Task) -> bool {
-    task.signals.has_deliverable() || task.process.exiting().is_some()
+    task.signals.has_deliverable()
+        || task.process.exiting().is_some()
+        || task.exit_request.is_some()
 }
 
 /// Blocks the current task until [`wake`] (through a wait queue it put itself on), a
@@ -478,10 +553,14 @@ pub fn exit_current(status: u8) -> ! {
     process
         .dead_cpu_ns
         .fetch_add(task.cpu_ns(), Ordering::Relaxed);
-    if process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1 {
+    let last = process.live_threads.fetch_sub(1, Ordering::AcqRel) == 1;
+    if last {
         process
             .last_status
             .store(status as u32 + 1, Ordering::Release);
+        if let Some(parent) = super::process::on_exit(&process) {
+            super::exit::notify_parent(&process, &parent);
+        }
     }
     drop(process);
     task.state = TaskState::Dead;

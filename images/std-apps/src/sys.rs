@@ -53,6 +53,20 @@ pub unsafe fn syscall3(number: usize, a1: usize, a2: usize, a3: usize) -> isize 
     ret
 }
 
+/// A raw four-argument system call through the `syscall` instruction (the fourth in r10).
+///
+/// # Safety
+/// As for [`syscall3`].
+pub unsafe fn syscall4(number: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the caller vouches for the call; `syscall` clobbers rcx and r11 only.
+    unsafe {
+        asm!("syscall", inlateout("rax") number as isize => ret, in("rdi") a1, in("rsi") a2,
+             in("rdx") a3, in("r10") a4, lateout("rcx") _, lateout("r11") _, options(nostack))
+    };
+    ret
+}
+
 /// A raw three-argument system call through `int 0x80` with the x86-64 numbers and
 /// registers (astra's reading of `int 0x80`).
 ///

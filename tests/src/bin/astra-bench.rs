@@ -10,6 +10,9 @@
 //!    instead of the host), interleaved.
 //! 4. Threads (after the file read): spawn+join, futex ping-pong, Mutex contention and
 //!    context switches of `/bin/threadbench` in astra beside the host (`astra-bench/threads.rs`).
+//! 5. Processes: fork+exit+wait, fork+exec+wait, posix_spawn, pipe ping-pong between two
+//!    processes and a 4-stage busybox pipeline over 16 MiB, `/bin/procbench` in astra beside
+//!    the host (`astra-bench/procs.rs`).
 //! 3. File read: `readfile` (`std::fs::read` of a 64 MiB file) in astra, from
 //!    `build/bench.tar`, beside the host running the same binary on the same bytes
 //!    extracted from that TAR (see `astra-bench/readfile.rs`).
@@ -18,10 +21,14 @@
 //! measured (a run failed, a `bench` line is missing); missing a target is reported, not
 //! an error.
 
+#[path = "astra-bench/procs.rs"]
+mod procs;
 #[path = "astra-bench/readfile.rs"]
 mod readfile;
 #[path = "astra-bench/threads.rs"]
 mod threads;
+#[path = "astra-bench/versus.rs"]
+mod versus;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,9 +83,11 @@ fn main() -> ExitCode {
     if let Err(problem) = readfile::bench(&ws, runs) {
         problems.push(problem);
     }
-    println!();
-    if let Err(problem) = threads::bench(&ws, runs) {
-        problems.push(problem);
+    for spec in [&threads::SPEC, &procs::SPEC] {
+        println!();
+        if let Err(problem) = versus::bench(&ws, runs, spec) {
+            problems.push(problem);
+        }
     }
     if problems.is_empty() {
         return ExitCode::SUCCESS;

@@ -2,6 +2,8 @@
 //! calls through their real handlers, file mappings over tarfs, and ring-3 programs that
 //! fault, grow their stack, probe it like musl, and run out of memory ([`ring3`]).
 
+mod cow;
+mod cow_ring3;
 mod huge;
 mod huge_model;
 mod ring3;
@@ -105,6 +107,30 @@ pub fn tests<'a>(rootfs: Option<&'a TarFs>) -> Vec<Test<'a>> {
         (
             "mm_huge_random_operations_match_a_model",
             Box::new(huge_model::random_ops_match_the_model)
+        ),
+        ("mm_cow_fork_private_pages", Box::new(cow::private_pages)),
+        (
+            "mm_cow_shared_anonymous_memory",
+            Box::new(cow::shared_anonymous)
+        ),
+        ("mm_cow_huge_copied_whole", Box::new(cow::huge_copied_whole)),
+        ("mm_cow_huge_split", Box::new(cow::huge_split)),
+        (
+            "mm_cow_failed_fork_leaks_nothing",
+            Box::new(cow::failed_fork_leaks_nothing)
+        ),
+        (
+            "mm_cow_teardown_frees_every_frame",
+            Box::new(cow::teardown_frees_everything)
+        ),
+        ("mm_cow_fork_cost", Box::new(cow::fork_cost)),
+        (
+            "mm_cow_ring3_writes_on_every_side",
+            Box::new(cow_ring3::writes_on_every_side)
+        ),
+        (
+            "mm_cow_ring3_huge_copy_against_split",
+            Box::new(cow_ring3::huge_copy_against_split)
         ),
     ]
 }

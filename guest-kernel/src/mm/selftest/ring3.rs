@@ -12,6 +12,7 @@ use crate::mm::paging::AddressSpace;
 use crate::mm::source::StaticSource;
 use crate::mm::user::{MapRequest, Placement, UserMemory};
 use crate::mm::vma::{Backing, VmaFlags, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE};
+use crate::mm::Mm;
 use crate::mm::{kernel_space, PAGE_SIZE};
 use crate::task::{sched, Task};
 
@@ -271,7 +272,7 @@ extern "C" {
     static mm_blob_touch8_end: u8;
 }
 
-fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
+pub(super) fn blob(start: *const u8, end: *const u8) -> &'static [u8] {
     // SAFETY: both labels delimit one contiguous blob in .rodata.
     unsafe { core::slice::from_raw_parts(start, end as usize - start as usize) }
 }
@@ -286,9 +287,28 @@ fn run_user(
     code: &[u8],
     setup: impl FnOnce(&mut AddressSpace, &mut UserMemory) -> Result<u64, String>,
 ) -> Result<sched::Finished, String> {
-    let mut space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
-    let mut mem = UserMemory::new();
-    let prepared = (|| {
+    let (mm, arg) = prepare_user(code, |mm| setup(&mut mm.space, &mut mm.mem))?;
+    run_prepared(mm, arg)
+}
+
+/// Runs a program that [`prepare_user`] set up in `mm` (or in the address space it was
+/// forked from) with `rdi` = `arg`; returns the dead process.
+pub(super) fn run_prepared(mm: Mm, arg: u64) -> Result<sched::Finished, String> {
+    let proc =
+        Task::new_with_mm("mmtest", mm, CODE_VA, STACK_TOP, arg).map_err(|e| format!("{e:?}"))?;
+    Ok(sched::run(proc))
+}
+
+/// An address space holding `code` in a code area, a 64-page grows-down stack below
+/// [`STACK_TOP`], and whatever `setup` adds; with the `rdi` that `setup` returns.
+pub(super) fn prepare_user(
+    code: &[u8],
+    setup: impl FnOnce(&mut Mm) -> Result<u64, String>,
+) -> Result<(Mm, u64), String> {
+    let space = AddressSpace::new_user(kernel_space()).map_err(|e| format!("{e:?}"))?;
+    let mut mm = crate::task::new_mm(space, UserMemory::new()).map_err(|e| format!("{e:?}"))?;
+    let arg = (|| {
+        let Mm { space, mem } = &mut mm;
         let area = |placement, len, prot, growsdown| MapRequest {
             placement,
             len,
@@ -300,32 +320,21 @@ fn run_user(
             backing: Backing::Anonymous,
         };
         mem.map(
-            &mut space,
+            space,
             area(Placement::Fixed(CODE_VA), P, PROT_READ | PROT_EXEC, false),
         )
         .map_err(|e| format!("{e:?}"))?;
-        mem.write_as_kernel(&mut space, CODE_VA, code)
+        mem.write_as_kernel(space, CODE_VA, code)
             .map_err(|e| format!("{e:?}"))?;
         let stack = Placement::Fixed(STACK_TOP - STACK_PAGES * P);
         mem.map(
-            &mut space,
+            space,
             area(stack, STACK_PAGES * P, PROT_READ | PROT_WRITE, true),
         )
         .map_err(|e| format!("{e:?}"))?;
-        setup(&mut space, &mut mem)
-    })();
-    let arg = match prepared {
-        Ok(arg) => arg,
-        Err(e) => {
-            space.free_user_half();
-            space.free_root();
-            return Err(e);
-        }
-    };
-    let mut proc = Task::new_with_arg("mmtest", space, CODE_VA, STACK_TOP, arg)
-        .map_err(|e| format!("{e:?}"))?;
-    proc.mm_mut().mem = mem;
-    Ok(sched::run(proc))
+        setup(&mut mm)
+    })()?;
+    Ok((mm, arg))
 }
 
 fn expect(code: &[u8], arg: u64, want: u8, what: &str) -> TestResult {

@@ -28,7 +28,10 @@
 //! kernel bug: exit and exit_group, rt_sigreturn (a garbage frame kills the caller), the
 //! signal senders (kill, tkill, tgkill), and calls that may block for as long as the
 //! argument says (pause, nanosleep, clock_nanosleep, poll, ppoll, select, pselect6,
-//! rt_sigsuspend, and reads of the console, which is the test's stdin).
+//! rt_sigsuspend, rt_sigtimedwait, and reads of the console, which is the test's stdin),
+//! the calls that make processes (clone, clone3, fork, vfork: the copy would fuzz on) or
+//! replace this program (execve, execveat), and the timers whose SIGALRM would end it
+//! (alarm, setitimer).
 #![no_std]
 #![no_main]
 
@@ -49,8 +52,15 @@ const SKIPPED: &[usize] = &[
     23,  // select
     34,  // pause
     35,  // nanosleep
+    37,  // alarm
+    38,  // setitimer
+    56,  // clone
+    57,  // fork
+    58,  // vfork
+    59,  // execve
     60,  // exit
     62,  // kill
+    128, // rt_sigtimedwait
     130, // rt_sigsuspend
     200, // tkill
     230, // clock_nanosleep
@@ -59,7 +69,9 @@ const SKIPPED: &[usize] = &[
     270, // pselect6
     271, // ppoll
     295, // preadv
+    322, // execveat
     327, // preadv2
+    435, // clone3
 ];
 
 /// Also not called in the random mode (see the module docs).

@@ -32,13 +32,27 @@ fn runner_line(ws: &Workspace) -> String {
 /// `cargo ARGS --manifest-path ... --target MUSL -- PROGRAM_ARGS` with the runner set.
 fn cargo(ws: &Workspace, args: &[&str], program_args: &[&str]) -> Output {
     require_kvm();
+    cargo_with_runner(ws, args, program_args, Some(&runner_line(ws)))
+}
+
+/// The same without a runner when `runner` is `None` (the musl binaries run on the host).
+fn cargo_with_runner(
+    ws: &Workspace,
+    args: &[&str],
+    program_args: &[&str],
+    runner: Option<&str>,
+) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let line = runner_line(ws);
     assert!(
         !ws.root.display().to_string().contains(' '),
         "cargo splits the runner on spaces"
     );
-    let out = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    match runner {
+        Some(line) => cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUNNER", line),
+        None => cmd.env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUNNER"),
+    };
+    let out = cmd
         .args(args)
         .arg("--manifest-path")
         .arg(ws.root.join("tests/runner-sample/Cargo.toml"))
@@ -47,7 +61,6 @@ fn cargo(ws: &Workspace, args: &[&str], program_args: &[&str]) -> Output {
         .arg("--")
         .args(program_args)
         .env("CARGO_TARGET_DIR", ws.root.join("target/runner-sample"))
-        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUNNER", &line)
         .current_dir(ws.root.join("tests/runner-sample"))
         .output()
         .expect("cargo runs");
@@ -75,7 +88,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     );
     assert!(
         stdout
-            .contains("test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"),
+            .contains("test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"),
         "{report}"
     );
     for name in [
@@ -83,6 +96,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
         "sees_the_variables_cargo_sets_at_build_time",
         "writes_and_reads_back_a_temporary_file",
         "spawns_threads",
+        "spawns_a_process",
     ] {
         assert!(
             stdout.contains(&format!("test {name} ... ok")),
@@ -114,6 +128,22 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     assert!(
         stderr.contains("error: test failed, to rerun pass `--lib`"),
         "{report}"
+    );
+}
+
+#[test]
+fn the_same_tests_pass_on_the_host_with_the_run_time_variables() {
+    let ws = Workspace::locate();
+    let out = cargo_with_runner(&ws, &["test"], &[], None);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("test result: ok. 6 passed; 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("test {RUN_TIME_ENV_TEST} ... ok")),
+        "{stdout}"
     );
 }
 

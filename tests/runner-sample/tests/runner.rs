@@ -1,5 +1,5 @@
 //! What users' tests typically do, run through astra: fixtures found through
-//! CARGO_MANIFEST_DIR, variables cargo sets, temporary files, threads.
+//! CARGO_MANIFEST_DIR, variables cargo sets, temporary files, threads, child processes.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -61,4 +61,18 @@ fn spawns_threads() {
     got.sort();
     assert_eq!(got, [0, 1, 4, 9, 16, 25, 36, 49]);
     assert_eq!(runner_sample::parallel_sum(1000, 3), 500_500);
+}
+
+#[test]
+fn spawns_a_process() {
+    // The test binary itself, asked for its test list: a child process with arguments,
+    // its output captured through a pipe and its exit status waited for.
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--list", "--format", "terse"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert!(list.lines().any(|l| l == "spawns_a_process: test"), "{list}");
 }

@@ -477,8 +477,11 @@ impl HostFs {
         if d.volume != t.volume {
             return Err(libc::EXDEV);
         }
-        if fstat(t.fd.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(libc::EPERM);
+        match fstat(t.fd.as_raw_fd())?.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => return Err(libc::EPERM),
+            // Through the magic link a symlink's target could be reached: not offered.
+            libc::S_IFLNK => return Err(libc::EOPNOTSUPP),
+            _ => {}
         }
         let from = CString::new(proc_path(t.fd.as_raw_fd()).into_os_string().as_bytes())
             .map_err(|_| libc::EINVAL)?;

@@ -50,6 +50,12 @@ fn vol(t: &TempDir) -> &Path {
 fn reads_writes_creates_and_lists() {
     let (t, mut fs, root) = setup(false);
     let (a, attr) = fs.lookup(root, b"a.txt").unwrap();
+    fs.link(root, b"hard", a).unwrap();
+    assert_eq!(fs.getattr(a).unwrap().nlink, 2);
+    fs.unlink(root, b"hard", false).unwrap();
+    let (sub, _) = fs.lookup(root, b"sub").unwrap();
+    assert_eq!(fs.link(root, b"sub2", sub), Err(libc::EPERM));
+    fs.forget(sub).unwrap();
     assert_eq!((attr.size, attr.mode & libc::S_IFMT), (5, libc::S_IFREG));
     assert_eq!(fs.read(a, 1, 100).unwrap(), b"ello");
     assert_eq!(fs.write(a, 5, b" world").unwrap(), 6);
@@ -139,6 +145,8 @@ fn nothing_escapes_the_shared_directory() {
         );
         assert_eq!(fs.readdir(h, 0, 100).err(), Some(libc::ENOTDIR));
         assert_eq!(fs.lookup(h, b"passwd").err(), Some(libc::ENOTDIR));
+        assert_eq!(fs.link(root, b"hard", h), Err(libc::EOPNOTSUPP));
+        assert_eq!(fs.truncate(h, 0), Err(libc::EINVAL));
     }
     assert_eq!(fs.unlink(root, b"../secret", false), Err(libc::EINVAL));
     assert_eq!(

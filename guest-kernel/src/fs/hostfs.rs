@@ -520,6 +520,10 @@ impl Inode for HostNode {
         self
     }
 
+    fn io_chunk(&self) -> usize {
+        IO_CHUNK
+    }
+
     fn statfs(&self) -> FsStats {
         let flags = if self.vol.read_only { ST_RDONLY } else { 0 };
         let r = self.call(Call {

@@ -427,7 +427,14 @@ impl HostFs {
             }
             _ => return Err(libc::EINVAL),
         }
-        self.lookup(dir, name)
+        let (h, attr) = self.lookup(dir, name)?;
+        // The guest applied its own umask: the VMM's must not narrow the mode further.
+        if mode & libc::S_IFMT != libc::S_IFLNK && attr.mode & 0o7777 != perm {
+            if let Ok(attr) = self.setattr(h, Some(perm), None, None) {
+                return Ok((h, attr));
+            }
+        }
+        Ok((h, attr))
     }
 
     /// Removes `name` from `dir` (an empty directory if `is_dir`).

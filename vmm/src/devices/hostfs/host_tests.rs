@@ -72,6 +72,18 @@ fn reads_writes_creates_and_lists() {
         Err(libc::EEXIST)
     );
     let (d, _) = fs.create(root, b"dir", libc::S_IFDIR | 0o755, b"").unwrap();
+    // The mode asked for, whatever the VMM's umask.
+    let (w, attr) = fs
+        .create(root, b"wide", libc::S_IFREG | 0o666, b"")
+        .unwrap();
+    assert_eq!(attr.mode & 0o7777, 0o666);
+    let host = std::fs::metadata(vol(&t).join("wide")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&host.permissions()) & 0o7777,
+        0o666
+    );
+    fs.forget(w).unwrap();
+    fs.unlink(root, b"wide", false).unwrap();
     fs.rename(root, b"new", d, b"moved", 0).unwrap();
     assert_eq!(std::fs::read(vol(&t).join("dir/moved")).unwrap(), b"x");
     let (l, _) = fs

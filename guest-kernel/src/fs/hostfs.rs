@@ -134,7 +134,7 @@ pub fn parse_dirents(buf: &[u8], out: &mut Vec<(String, u64, FileType)>) -> Resu
 /// Mounts the shared volumes: calls `mount(guest_path, root)` for each.
 pub fn volumes(mut mount: impl FnMut(&str, InodeRef)) {
     for index in 0..dev::volume_count() {
-        let mut path = [0u8; 4096];
+        let mut path = alloc::vec![0u8; 4096];
         let call = Call {
             op: op::VOLUME,
             flags: index,

@@ -52,6 +52,10 @@
 //! [`BootInfo::host_stdio`], so that a program sees a terminal on its fd 0, 1 or 2 only when
 //! it would on the host.
 //!
+//! # Host directories
+//! With `--volume`, the device table has a [`DeviceKind::HostFs`] entry: file operations
+//! on host directories through [`port::HOSTFS`] (see [`hostfs`]).
+//!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
 //! [`BootInfo::rootfs_gpa`] ([`layout::ROOTFS_GPA`], above 4 GiB); writes to it exit to the VMM and are
@@ -60,6 +64,9 @@
 #![deny(missing_docs)]
 
 use core::mem::{offset_of, size_of};
+
+pub mod hostfs;
+pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
 pub const ABI_VERSION: u32 = 7;
@@ -132,6 +139,9 @@ pub mod port {
     /// Debug device (only under `astra-vmm --gdb`): a 32-bit write of the GPA of a
     /// [`super::DebugRequest`]; the write returns when the debugger resumes the guest.
     pub const DEBUG: u16 = 0x505;
+    /// Host file-system device: a 32-bit write of the GPA of a
+    /// [`super::HostFsRequest`] (see [`super::hostfs`]).
+    pub const HOSTFS: u16 = 0x506;
 }
 
 /// The console UART's one convention beyond a plain 16550: end of input.
@@ -188,6 +198,9 @@ pub enum DeviceKind {
     ConsoleOut = 5,
     /// Batched console input at `port` ([`ConsoleRead`] requests).
     ConsoleIn = 6,
+    /// Host file-system device at `port` ([`HostFsRequest`]s); `size` is the number of
+    /// volumes.
+    HostFs = 7,
 }
 
 /// One device the VMM provides.
@@ -551,7 +564,14 @@ mod tests {
         assert_eq!(&bytes[24..28], &1u32.to_le_bytes());
         assert_eq!(&bytes[28..], &[0; 4]);
         // The ports stay distinct.
-        let ports = [port::EXIT, port::RTC, port::CONSOLE_OUT, port::CONSOLE_IN];
+        let ports = [
+            port::EXIT,
+            port::RTC,
+            port::CONSOLE_OUT,
+            port::CONSOLE_IN,
+            port::DEBUG,
+            port::HOSTFS,
+        ];
         for (i, a) in ports.iter().enumerate() {
             assert!(ports[i + 1..].iter().all(|b| a != b));
             assert!(!(port::CONSOLE..port::CONSOLE + 8).contains(a));

@@ -537,6 +537,17 @@ pub fn block(deadline_ns: Option<u64>) -> WaitResult {
     }
 }
 
+/// Blocks the current task until something wakes it (a stopped thread: SIGCONT,
+/// SIGKILL or any signal sent to it, after which it checks again). Signals do not end
+/// this wait by themselves.
+pub fn park() {
+    let Some(task) = current() else {
+        return;
+    };
+    task.state = TaskState::Blocked;
+    schedule();
+}
+
 /// Wakes `task` because a signal was sent to it.
 pub fn signal_wake(task: &mut Task) {
     wake_task(task);

@@ -334,9 +334,10 @@ fn stop_and_continue() -> CheckResult {
     // SAFETY: kill of our own child.
     unsafe { syscall3(62, pid, SIGSTOP, 0) };
     let (r, status) = wait(WUNTRACED);
-    ensure(r == pid as isize && status & 0xff == 0x7f && (status >> 8) & 0xff == 19, || {
-        format!("after SIGSTOP: wait4 {r}, status {status:#x}")
-    })?;
+    ensure(
+        r == pid as isize && status & 0xff == 0x7f && (status >> 8) & 0xff == 19,
+        || format!("after SIGSTOP: wait4 {r}, status {status:#x}"),
+    )?;
     // SAFETY: as above.
     unsafe { syscall3(62, pid, SIGCONT, 0) };
     let (r, status) = wait(WCONTINUED);

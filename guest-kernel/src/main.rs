@@ -134,23 +134,57 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     let argv_block = read_boot_bytes(
         info.init_argv_gpa.0,
         info.init_argv_len,
-        layout::INIT_ARGV_MAX,
+        layout::INIT_ARGS_MAX,
     );
-    let mut argv: Vec<&[u8]> = argv_block
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut argv = cmdline::split_block(&argv_block);
     let init_path = String::from(cmdline.init.unwrap_or("/init"));
     if argv.is_empty() {
         argv.push(init_path.as_bytes());
     }
-    let status = run_init(rootfs, &init_path, &argv);
+    let envp_block = read_boot_bytes(
+        info.init_envp_gpa.0,
+        info.init_envp_len,
+        layout::INIT_ARGS_MAX,
+    );
+    let envp = cmdline::split_block(&envp_block);
+    let cwd = read_boot_string(
+        info.init_cwd_gpa.0,
+        info.init_cwd_len,
+        layout::INIT_ARGS_MAX,
+    );
+    let start = InitStart {
+        path: &init_path,
+        argv: &argv,
+        envp: &envp,
+        cwd: if cwd.is_empty() { "/" } else { &cwd },
+    };
+    let status = run_init(rootfs, &start);
     syscall::print_stats();
     drivers::exit::program_exited(status);
 }
 
+/// How the VMM asked init to start.
+struct InitStart<'a> {
+    path: &'a str,
+    argv: &'a [&'a [u8]],
+    envp: &'a [&'a [u8]],
+    cwd: &'a str,
+}
+
+/// Resolves init's working directory as `chdir` would: the absolute path it becomes.
+fn init_cwd(cwd: &str, exe: &str) -> Result<String, errno::Errno> {
+    let w = fs::vfs::Walker::new(fs::namespace(), exe);
+    let node = w.lookup(w.root(), cwd, fs::vfs::follow(true))?;
+    let v = fs::vfs::Vnode::Node(node);
+    if !w.is_dir(&v) {
+        return Err(errno::Errno::ENOTDIR);
+    }
+    w.path_of(&v).ok_or(errno::Errno::ENOENT)
+}
+
 /// Runs the init program; returns its status (127 if it cannot be started, like a shell).
-fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
+fn run_init(rootfs: Option<&fs::tar::TarFs>, start: &InitStart<'_>) -> u8 {
+    let (path, argv, envp) = (start.path, start.argv, start.envp);
     let Some(fs) = rootfs else {
         kprintln!(
             "astra: cannot run {}: no rootfs (give astra-vmm --rootfs)",
@@ -169,9 +203,21 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         kprintln!("astra: cannot run {}: not a regular file", path);
         return 126;
     }
-    let envp: [&[u8]; 3] = [b"PATH=/bin", b"HOME=/", b"TERM=dumb"];
+    let cwd = match init_cwd(start.cwd, path) {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            kprintln!(
+                "astra: cannot run {}: cannot change directory to '{}': {} ({})",
+                path,
+                start.cwd,
+                e.message(),
+                e.name()
+            );
+            return 127;
+        }
+    };
     let file = alloc::sync::Arc::new(mm::source::StaticSource::new(node.data));
-    let loaded = match loader::exec::load(file, argv, &envp, path.as_bytes()) {
+    let loaded = match loader::exec::load(file, argv, envp, path.as_bytes()) {
         Ok(l) => l,
         Err(e) => {
             kprintln!("astra: cannot run {}: {}", path, e);
@@ -186,6 +232,7 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         }
     };
     task.mm_mut().mem = loaded.mem;
+    task.fs.lock().cwd = cwd;
     if arch::debug::attached() {
         // The debugger plants breakpoints in the program's code: fault it all in first.
         let m = task.mm_mut();

@@ -4,15 +4,15 @@
 //! and the init argv block are composed and bounds-checked before any VM exists.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
+use hypercall_abi::layout::{CMDLINE_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
 use crate::gdb::GdbAddress;
+use crate::init_args::{self, InitArgs, InitArgsError};
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -34,22 +34,9 @@ pub enum CliError {
         /// Largest length accepted.
         max: u64,
     },
-    /// The init argv does not fit its area.
-    #[error(
-        "Program arguments take {len} bytes, at most {max} fit: pass fewer or shorter arguments"
-    )]
-    ArgvTooLong {
-        /// Length with every NUL.
-        len: usize,
-        /// Largest length accepted.
-        max: u64,
-    },
-    /// An argument contains a NUL byte, which cannot be passed to the guest.
-    #[error("Program argument {index} contains a NUL byte")]
-    ArgvNul {
-        /// Position in argv.
-        index: usize,
-    },
+    /// The program's argv, environment or working directory is unusable.
+    #[error(transparent)]
+    InitArgs(#[from] InitArgsError),
     /// The program path cannot be written as `init=PROG`.
     #[error("Program path '{0}' must be non-empty and contain no whitespace (it goes on the kernel command line as init=)")]
     BadProgramPath(String),
@@ -103,7 +90,7 @@ Output: the program's standard output goes to stdout; its standard error, kernel
 
 /// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
 /// the number equal to [`hypercall_abi::ABI_VERSION`]).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 6)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 7)");
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
@@ -121,6 +108,19 @@ pub struct Cli {
     /// Number of vCPUs (only 1 is supported yet).
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cpus)]
     pub cpus: u8,
+    /// Set an environment variable of the program (repeatable). `-e KEY` copies KEY from
+    /// the host's environment. Without --env-host, these come on top of the default
+    /// environment PATH=/bin HOME=/ TERM=dumb.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub env: Vec<OsString>,
+    /// Start the program with the host's whole environment (as qemu-user does) instead of
+    /// the default one; -e still applies on top.
+    #[arg(long)]
+    pub env_host: bool,
+    /// The program's working directory in the guest (absolute; default /). If it does
+    /// not exist there, the program does not start (exit status 127) and the kernel says why.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<OsString>,
     /// Extra kernel command-line parameters.
     #[arg(long, value_name = "STR", default_value = "")]
     pub cmdline: String,
@@ -160,8 +160,8 @@ pub struct VmConfig {
     pub mem_size: u64,
     /// The full kernel command line, without the NUL.
     pub cmdline: String,
-    /// The init argv block: NUL-terminated strings back to back.
-    pub init_argv: Vec<u8>,
+    /// The program's argv, environment and working directory, encoded.
+    pub init: InitArgs,
     /// When to give up on the guest.
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
@@ -171,8 +171,17 @@ pub struct VmConfig {
 }
 
 impl Cli {
-    /// Validates the parts clap could not and composes the guest's command line and argv.
+    /// Validates the parts clap could not and composes the guest's command line, argv and
+    /// environment (`--env-host` takes this process's environment).
     pub fn into_config(self) -> Result<VmConfig, CliError> {
+        self.into_config_with(std::env::vars_os())
+    }
+
+    /// [`Cli::into_config`] with `host_env` as the host's environment.
+    pub fn into_config_with(
+        self,
+        host_env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<VmConfig, CliError> {
         let flags = [
             (self.strace, STRACE_PARAM),
             (self.stats, STATS_PARAM),
@@ -183,13 +192,16 @@ impl Cli {
             .filter(|(on, _)| *on)
             .map(|(_, param)| *param)
             .collect();
-        let (cmdline, init_argv) = compose_boot_args(&self.cmdline, &params, &self.program)?;
+        let (cmdline, argv) = compose_boot_args(&self.cmdline, &params, &self.program)?;
+        let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
+        let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
+        let init = InitArgs::new(&argv, &env, &cwd)?;
         Ok(VmConfig {
             kernel: self.kernel,
             rootfs: self.rootfs,
             mem_size: self.mem,
             cmdline,
-            init_argv,
+            init,
             timeout: self.timeout,
             stats: self.stats,
             gdb: self.gdb,
@@ -277,7 +289,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Composes the kernel command line and the init argv block.
+/// Composes the kernel command line and the init argv.
 ///
 /// The command line is the user's `--cmdline`, then `flag_params` (`astra.strace`...),
 /// then `init=PROG`. A program given as `init=` in `--cmdline` (and not after `--`) is used
@@ -286,7 +298,7 @@ pub fn compose_boot_args(
     user_cmdline: &str,
     flag_params: &[&str],
     program: &[OsString],
-) -> Result<(String, Vec<u8>), CliError> {
+) -> Result<(String, Vec<OsString>), CliError> {
     let user_init = user_cmdline
         .split_whitespace()
         .rev()
@@ -314,28 +326,7 @@ pub fn compose_boot_args(
             max: CMDLINE_MAX - 1,
         });
     }
-    let init_argv = encode_argv(&argv)?;
-    Ok((cmdline, init_argv))
-}
-
-/// Encodes argv as NUL-terminated strings back to back, checking it fits `INIT_ARGV_MAX`.
-pub fn encode_argv(argv: &[OsString]) -> Result<Vec<u8>, CliError> {
-    let mut block = Vec::new();
-    for (index, arg) in argv.iter().enumerate() {
-        let bytes = arg.as_bytes();
-        if bytes.contains(&0) {
-            return Err(CliError::ArgvNul { index });
-        }
-        block.extend_from_slice(bytes);
-        block.push(0);
-    }
-    if block.len() as u64 > INIT_ARGV_MAX {
-        return Err(CliError::ArgvTooLong {
-            len: block.len(),
-            max: INIT_ARGV_MAX,
-        });
-    }
-    Ok(block)
+    Ok((cmdline, argv))
 }
 
 #[cfg(test)]
@@ -413,7 +404,9 @@ mod tests {
         assert_eq!(cli.log_level, LogLevel::Warn);
         let config = cli.into_config().unwrap();
         assert_eq!(config.cmdline, "init=/init");
-        assert_eq!(config.init_argv, b"/init\0");
+        assert_eq!(config.init.argv, b"/init\0");
+        assert_eq!(config.init.cwd, b"/");
+        assert_eq!(config.init.envp, b"PATH=/bin\0HOME=/\0TERM=dumb\0");
         assert_eq!(config.timeout, None);
         assert_eq!(config.rootfs, None);
     }
@@ -515,14 +508,14 @@ mod tests {
             "quiet loglevel=3 astra.strace astra.stats init=/bin/echo"
         );
         assert!(config.stats);
-        assert_eq!(config.init_argv, b"/bin/echo\0hello\0\0--world\0");
+        assert_eq!(config.init.argv, b"/bin/echo\0hello\0\0--world\0");
     }
 
     #[test]
     fn init_in_cmdline_is_used_unless_also_given_after_double_dash() {
         let (cmdline, argv) = compose_boot_args("init=/bin/sh", &[], &[]).unwrap();
         assert_eq!(cmdline, "init=/bin/sh");
-        assert_eq!(argv, b"/bin/sh\0");
+        assert_eq!(argv, os(&["/bin/sh"]));
         assert_eq!(
             compose_boot_args("init=/bin/sh", &[], &os(&["/bin/x"])),
             Err(CliError::InitGivenTwice)
@@ -553,19 +546,43 @@ mod tests {
     }
 
     #[test]
-    fn argv_must_fit_and_have_no_nul() {
-        let exact = "a".repeat(INIT_ARGV_MAX as usize - 1);
+    fn argv_must_have_no_nul() {
+        let mut cli = parse(&["--kernel", "k", "/x"]).unwrap();
+        cli.program.push(OsString::from_vec(b"a\0b".to_vec()));
         assert_eq!(
-            encode_argv(&os(&[&exact])).unwrap().len() as u64,
-            INIT_ARGV_MAX
+            cli.into_config().unwrap_err(),
+            CliError::InitArgs(InitArgsError::ArgvNul { index: 1 })
         );
-        let over = "a".repeat(INIT_ARGV_MAX as usize);
-        assert!(matches!(
-            encode_argv(&os(&[&over])),
-            Err(CliError::ArgvTooLong { .. })
-        ));
-        let with_nul = vec![OsString::from("/x"), OsString::from_vec(b"a\0b".to_vec())];
-        assert_eq!(encode_argv(&with_nul), Err(CliError::ArgvNul { index: 1 }));
+    }
+
+    #[test]
+    fn env_and_cwd_flags() {
+        let host = || vec![(OsString::from("USER"), OsString::from("me"))];
+        let cli = parse(&[
+            "--kernel", "k", "-e", "A=1", "--env", "B=x y", "-e", "USER", "--cwd", "/tmp", "/x",
+        ])
+        .unwrap();
+        let config = cli.into_config_with(host()).unwrap();
+        assert_eq!(
+            config.init.envp,
+            b"PATH=/bin\0HOME=/\0TERM=dumb\0A=1\0B=x y\0USER=me\0"
+        );
+        assert_eq!(config.init.cwd, b"/tmp");
+        let cli = parse(&["--kernel", "k", "--env-host", "-e", "A=1", "/x"]).unwrap();
+        let config = cli.into_config_with(host()).unwrap();
+        assert_eq!(config.init.envp, b"USER=me\0A=1\0");
+        let err = parse(&["--kernel", "k", "--cwd", "tmp"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--cwd 'tmp' must be an absolute path"),
+            "{err}"
+        );
+        // -e after the program belongs to the program.
+        let cli = parse(&["--kernel", "k", "/x", "-e", "A=1"]).unwrap();
+        assert!(cli.env.is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod devices;
 pub mod exit_code;
 pub mod gdb;
+pub mod init_args;
 pub mod input_file;
 pub mod loader;
 pub mod report;
@@ -173,12 +174,12 @@ fn run_vm(
     let params = BootParams {
         mem_size: config.mem_size,
         cmdline_len: config.cmdline.len() as u64,
-        init_argv_len: config.init_argv.len() as u64,
+        init: config.init.placement(),
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
         host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
     };
-    boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
+    boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init)?;
 
     // One input buffer for both consumers, one irqfd for both raisers of IRQ 4.
     let console_irq = vm.irqfd(CONSOLE_IRQ)?;
@@ -309,7 +310,7 @@ mod tests {
             rootfs,
             mem_size: 16 << 20,
             cmdline: "init=/init".into(),
-            init_argv: b"/init\0".to_vec(),
+            init: init_args::InitArgs::new(&["/init".into()], &[], "/".as_ref()).unwrap(),
             timeout: None,
             stats: false,
             gdb: None,

@@ -203,3 +203,24 @@ fn cwd_sets_where_the_program_starts() {
         out.report()
     );
 }
+
+#[test]
+fn the_built_kernel_is_the_default_and_no_double_dash_is_needed() {
+    let ws = Workspace::locate();
+    let args = [
+        "--rootfs".to_string(),
+        ws.rootfs().display().to_string(),
+        "--timeout".into(),
+        "20".into(),
+        "/bin/hello".into(),
+        "one".into(),
+        "--strace".into(),
+    ];
+    let out = run_vmm(&args, WALL_TIMEOUT);
+    expect_ok(&out);
+    assert!(
+        out.stdout.contains("argv: /bin/hello one --strace"),
+        "{}",
+        out.report()
+    );
+}

@@ -4,7 +4,7 @@
 //! and the init argv block are composed and bounds-checked before any VM exists.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -13,6 +13,7 @@ use hypercall_abi::layout::{CMDLINE_MAX, MEM_MAX, MEM_MIN};
 use crate::exit_code;
 use crate::gdb::GdbAddress;
 use crate::init_args::{self, InitArgs, InitArgsError};
+use crate::kernel_path::{self, NoKernel, KERNEL_ENV};
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -34,6 +35,9 @@ pub enum CliError {
         /// Largest length accepted.
         max: u64,
     },
+    /// `--kernel` not given and no kernel found.
+    #[error(transparent)]
+    NoKernel(#[from] NoKernel),
     /// The program's argv, environment or working directory is unusable.
     #[error(transparent)]
     InitArgs(#[from] InitArgsError),
@@ -96,11 +100,13 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 7)");
 #[derive(Debug, Parser)]
 #[command(name = "astra-vmm", version = VERSION, about, after_help = help_footer(), args_override_self = true)]
 pub struct Cli {
-    /// Guest kernel ELF image (must carry the astra ABI note).
-    #[arg(long, value_name = "PATH")]
-    pub kernel: PathBuf,
+    /// Guest kernel ELF image (must carry the astra ABI note). Default: the kernel
+    /// installed beside astra-vmm (../share/astra/guest.elf or the same directory), else
+    /// the build tree's build/guest.elf.
+    #[arg(long, value_name = "PATH", env = KERNEL_ENV)]
+    pub kernel: Option<PathBuf>,
     /// Root filesystem TAR, mapped read-only into the guest.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "ASTRA_ROOTFS")]
     pub rootfs: Option<PathBuf>,
     /// Guest RAM: bytes, or with a K, M or G suffix; a multiple of 4 KiB from 16M to 3G.
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem)]
@@ -196,8 +202,15 @@ impl Cli {
         let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
         let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
         let init = InitArgs::new(&argv, &env, &cwd)?;
+        let kernel = match self.kernel {
+            Some(kernel) => kernel,
+            None => {
+                let exe = std::env::current_exe().ok();
+                kernel_path::find(exe.as_deref(), Path::is_file)?
+            }
+        };
         Ok(VmConfig {
-            kernel: self.kernel,
+            kernel,
             rootfs: self.rootfs,
             mem_size: self.mem,
             cmdline,
@@ -207,6 +220,39 @@ impl Cli {
             gdb: self.gdb,
         })
     }
+}
+
+/// A note for the user when program arguments given without `--` are also astra-vmm
+/// long options (`astra-vmm /bin/app --strace` passes `--strace` to the program): `raw`
+/// is astra-vmm's own arguments, `program` what clap took as the program. None when a
+/// `--` came right before the program.
+pub fn ambiguity_hint(raw: &[OsString], program: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let start = raw.len().checked_sub(program.len())?;
+    if program.is_empty() || (start > 0 && raw[start - 1] == "--") {
+        return None;
+    }
+    let command = Cli::command();
+    let flags: Vec<String> = program[1..]
+        .iter()
+        .filter_map(|arg| {
+            let arg = arg.to_str()?;
+            let name = arg.strip_prefix("--")?.split('=').next()?;
+            command
+                .get_arguments()
+                .any(|a| a.get_long() == Some(name))
+                .then(|| arg.to_owned())
+        })
+        .collect();
+    if flags.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "astra-vmm: note: {} after the program {} passed to the program, not to astra-vmm \
+         (put astra-vmm options before the program; a -- before the program silences this note)",
+        flags.join(" "),
+        if flags.len() == 1 { "is" } else { "are" }
+    ))
 }
 
 /// Parses a size: a number of bytes with an optional K, M or G (binary) suffix.
@@ -332,7 +378,6 @@ pub fn compose_boot_args(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::error::ErrorKind;
     use std::os::unix::ffi::OsStringExt;
 
     #[test]
@@ -354,6 +399,31 @@ mod tests {
         assert!(cli.strace && !cli.stats);
         // A flag-looking first word is still astra-vmm's: unknown ones are errors.
         assert!(parse(&["--kernel", "k", "--no-such-flag", "/bin/prog"]).is_err());
+    }
+
+    #[test]
+    fn flag_looking_program_arguments_get_a_note_unless_after_double_dash() {
+        let hint = |args: &[&str]| {
+            let cli = parse(args).unwrap();
+            ambiguity_hint(&os(args), &cli.program)
+        };
+        let note = hint(&[
+            "--kernel",
+            "k",
+            "/bin/app",
+            "--strace",
+            "-x",
+            "--stats=1",
+            "--no",
+        ])
+        .unwrap();
+        assert!(
+            note.contains("--strace --stats=1 after the program are passed"),
+            "{note}"
+        );
+        assert_eq!(hint(&["--kernel", "k", "--", "/bin/app", "--strace"]), None);
+        assert_eq!(hint(&["--kernel", "k", "/bin/app", "-x", "--color"]), None);
+        assert_eq!(hint(&["--kernel", "k"]), None);
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -412,11 +482,16 @@ mod tests {
     }
 
     #[test]
-    fn kernel_is_required() {
-        assert_eq!(
-            parse(&[]).unwrap_err().kind(),
-            ErrorKind::MissingRequiredArgument
-        );
+    fn kernel_defaults_to_one_found_beside_the_vmm() {
+        // The test binary lives in target/*/deps: the build tree's kernel, if built, is
+        // the one found; the flag wins over it.
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.kernel, std::env::var_os(KERNEL_ENV).map(PathBuf::from));
+        let config = parse(&["--kernel", "k.elf"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.kernel, Path::new("k.elf"));
     }
 
     #[test]

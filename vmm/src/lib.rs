@@ -20,6 +20,7 @@ pub mod exit_code;
 pub mod gdb;
 pub mod init_args;
 pub mod input_file;
+pub mod kernel_path;
 pub mod loader;
 pub mod report;
 pub mod teardown;

@@ -14,6 +14,7 @@ use crate::exit_code;
 use crate::gdb::GdbAddress;
 use crate::init_args::{self, InitArgs, InitArgsError};
 use crate::kernel_path::{self, NoKernel, KERNEL_ENV};
+use crate::rootfs_build::HostProgram;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -168,6 +169,8 @@ pub struct VmConfig {
     pub cmdline: String,
     /// The program's argv, environment and working directory, encoded.
     pub init: InitArgs,
+    /// PROG as a host executable to put into the guest at the same absolute path.
+    pub host_program: Option<HostProgram>,
     /// When to give up on the guest.
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
@@ -198,7 +201,21 @@ impl Cli {
             .filter(|(on, _)| *on)
             .map(|(_, param)| *param)
             .collect();
-        let (cmdline, argv) = compose_boot_args(&self.cmdline, &params, &self.program)?;
+        // PROG naming a host executable runs at its absolute path in the guest (argv[0]
+        // stays as given).
+        let host_program = self.program.first().and_then(|prog| {
+            let cwd = std::env::current_dir().ok()?;
+            HostProgram::detect(Path::new(prog), &cwd)
+        });
+        let mut program = self.program.clone();
+        let (cmdline, argv) = match &host_program {
+            Some(host) => {
+                program[0] = host.guest_path.clone().into();
+                let (cmdline, _) = compose_boot_args(&self.cmdline, &params, &program)?;
+                (cmdline, self.program.clone())
+            }
+            None => compose_boot_args(&self.cmdline, &params, &program)?,
+        };
         let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
         let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
         let init = InitArgs::new(&argv, &env, &cwd)?;
@@ -215,6 +232,7 @@ impl Cli {
             mem_size: self.mem,
             cmdline,
             init,
+            host_program,
             timeout: self.timeout,
             stats: self.stats,
             gdb: self.gdb,

@@ -23,6 +23,7 @@ pub mod input_file;
 pub mod kernel_path;
 pub mod loader;
 pub mod report;
+pub mod rootfs_build;
 pub mod teardown;
 pub mod vstate;
 
@@ -71,6 +72,9 @@ pub enum VmmError {
     /// The rootfs is unusable.
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    /// The rootfs could not be built (`--rootfs DIR`, a host program).
+    #[error(transparent)]
+    RootfsBuild(#[from] rootfs_build::RootfsBuildError),
     /// Guest RAM could not be allocated.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -106,6 +110,10 @@ impl VmmError {
             VmmError::Loader(_) => exit_code::USAGE,
             VmmError::Rootfs(RootfsError::Map(..)) => exit_code::INTERNAL,
             VmmError::Rootfs(_) => exit_code::USAGE,
+            VmmError::RootfsBuild(rootfs_build::RootfsBuildError::Rootfs(RootfsError::Map(..))) => {
+                exit_code::INTERNAL
+            }
+            VmmError::RootfsBuild(_) => exit_code::USAGE,
             _ => exit_code::INTERNAL,
         }
     }
@@ -156,11 +164,7 @@ fn run_vm(
     let start = Instant::now();
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
-    let rootfs = config
-        .rootfs
-        .as_deref()
-        .map(RootfsImage::open)
-        .transpose()?;
+    let rootfs = rootfs_build::build(config.rootfs.as_deref(), config.host_program.as_ref())?;
     log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
 
     let mut vm = Vm::new(memory)?;
@@ -312,6 +316,7 @@ mod tests {
             mem_size: 16 << 20,
             cmdline: "init=/init".into(),
             init: init_args::InitArgs::new(&["/init".into()], &[], "/".as_ref()).unwrap(),
+            host_program: None,
             timeout: None,
             stats: false,
             gdb: None,
@@ -334,7 +339,12 @@ mod tests {
         );
         std::fs::write(&kernel, image).unwrap();
         let err = run(&config(kernel, Some(dir.join("missing.tar")))).unwrap_err();
-        assert!(matches!(err, VmmError::Rootfs(RootfsError::Read(..))));
+        assert!(matches!(
+            err,
+            VmmError::RootfsBuild(rootfs_build::RootfsBuildError::Rootfs(RootfsError::Read(
+                ..
+            )))
+        ));
         assert_eq!(err.exit_code(), exit_code::USAGE);
         std::fs::remove_dir_all(&dir).unwrap();
     }

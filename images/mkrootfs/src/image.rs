@@ -121,6 +121,11 @@ impl Image {
         Ok(())
     }
 
+    /// Whether `path` (normalized as by [`normalize_path`]) has an entry.
+    pub fn contains(&self, path: &str) -> bool {
+        normalize_path(path).is_ok_and(|p| self.entries.contains_key(&p))
+    }
+
     /// Adds a directory entry (mode [`DIR_MODE`]) for every missing ancestor of every entry,
     /// and checks that every existing ancestor is a directory.
     pub fn add_missing_parents(&mut self) -> Result<(), ImageError> {

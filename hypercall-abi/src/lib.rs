@@ -386,6 +386,9 @@ pub mod stream {
     pub const STDOUT: u32 = 1;
     /// The VMM's standard error: programs' standard error and kernel diagnostics.
     pub const STDERR: u32 = 2;
+    /// The kernel's `--strace` lines: the VMM writes them to `--strace-file`, or to its
+    /// standard error without one.
+    pub const TRACE: u32 = 3;
 }
 
 /// Largest [`ConsoleWrite::len`] the VMM accepts; longer requests are [`status::INVALID`].

@@ -224,3 +224,39 @@ fn the_built_kernel_is_the_default_and_no_double_dash_is_needed() {
         out.report()
     );
 }
+
+#[test]
+fn strace_file_keeps_the_trace_out_of_stderr() {
+    let ws = Workspace::locate();
+    let dir = astra_tests::tempdir::TempDir::new("trace");
+    let trace = dir.path().join("trace.txt");
+    let trace_arg = trace.display().to_string();
+    let out = astra(
+        &ws,
+        &[
+            "--strace-file",
+            &trace_arg,
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ],
+    );
+    expect_ok(&out);
+    assert_eq!(out.stdout, "out\n", "{}", out.report());
+    assert_eq!(out.stderr, "err\n", "{}", out.report());
+    let text = std::fs::read_to_string(&trace).expect("the trace file");
+    assert!(text.contains(r#"write(1, "out\n", 4) = 4"#), "{text}");
+    // (busybox writes "err" through fd 1 after a dup2 of fd 2 onto it.)
+    assert!(text.contains(r#", "err\n", 4) = 4"#), "{text}");
+    assert!(text.contains("exit_group(0) = ?"), "{text}");
+    // -o is the short form, as in strace; a file that cannot be created is a usage error.
+    let out = astra(&ws, &["-o", "/nonexistent-dir/t.txt", "--", "/bin/true"]);
+    assert_eq!(out.status, exit::USAGE, "{}", out.report());
+    assert!(
+        out.stderr.contains("/nonexistent-dir/t.txt"),
+        "{}",
+        out.report()
+    );
+}

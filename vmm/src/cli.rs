@@ -141,6 +141,9 @@ pub struct Cli {
     /// (adds astra.strace to its command line).
     #[arg(long)]
     pub strace: bool,
+    /// Trace system calls into FILE instead of stderr (implies --strace; like strace -o).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub strace_file: Option<PathBuf>,
     /// At exit, print on stderr a per-syscall count table like `strace -c` (kernel side,
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
@@ -175,6 +178,8 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where `--strace` lines go instead of stderr (`--strace-file`).
+    pub strace_file: Option<PathBuf>,
     /// Where to wait for gdb (`--gdb`).
     pub gdb: Option<GdbAddress>,
 }
@@ -192,7 +197,7 @@ impl Cli {
         host_env: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<VmConfig, CliError> {
         let flags = [
-            (self.strace, STRACE_PARAM),
+            (self.strace || self.strace_file.is_some(), STRACE_PARAM),
             (self.stats, STATS_PARAM),
             (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
         ];
@@ -235,6 +240,7 @@ impl Cli {
             host_program,
             timeout: self.timeout,
             stats: self.stats,
+            strace_file: self.strace_file,
             gdb: self.gdb,
         })
     }

@@ -90,6 +90,9 @@ pub enum VmmError {
     /// The device bus could not be built.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// `--strace-file` cannot be created.
+    #[error("Cannot create the trace file '{0}'")]
+    TraceFile(std::path::PathBuf, #[source] io::Error),
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
@@ -114,6 +117,7 @@ impl VmmError {
                 exit_code::INTERNAL
             }
             VmmError::RootfsBuild(_) => exit_code::USAGE,
+            VmmError::TraceFile(..) => exit_code::USAGE,
             _ => exit_code::INTERNAL,
         }
     }
@@ -164,6 +168,13 @@ fn run_vm(
     let start = Instant::now();
     let memory = create_guest_memory(config.mem_size)?;
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
+    let trace = config
+        .strace_file
+        .as_deref()
+        .map(|path| {
+            std::fs::File::create(path).map_err(|e| VmmError::TraceFile(path.to_owned(), e))
+        })
+        .transpose()?;
     let rootfs = rootfs_build::build(config.rootfs.as_deref(), config.host_program.as_ref())?;
     log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
 
@@ -212,11 +223,11 @@ fn run_vm(
         1,
         Box::new(RtcDevice::new(vm.memory().clone(), system_clock)),
     )?;
-    bus.insert(
-        port::CONSOLE_OUT,
-        1,
-        Box::new(ConsoleOut::stdio(vm.memory().clone())),
-    )?;
+    let mut console_out = ConsoleOut::stdio(vm.memory().clone());
+    if let Some(trace) = trace {
+        console_out = console_out.with_trace(Box::new(trace));
+    }
+    bus.insert(port::CONSOLE_OUT, 1, Box::new(console_out))?;
     bus.insert(POST_PORT, 1, Box::new(Sink))?;
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
     let ctx = ExitContext {
@@ -319,6 +330,7 @@ mod tests {
             host_program: None,
             timeout: None,
             stats: false,
+            strace_file: None,
             gdb: None,
         }
     }

@@ -171,7 +171,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         .then(|| strace::Call::begin(&ctx, tid, nr, shape, &args));
     if never_returns {
         if let Some(call) = &call {
-            crate::kprintln!("{}", call.unfinished_line());
+            crate::ktrace!("{}", call.unfinished_line());
         }
         if counting {
             strace::stats::record(nr, false, 0);
@@ -193,7 +193,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         strace::stats::record(nr, result.is_err(), elapsed);
     }
     if let Some(call) = call.filter(|_| !never_returns) {
-        crate::kprintln!("{}", call.finish(&ctx, &result));
+        crate::ktrace!("{}", call.finish(&ctx, &result));
     }
     let Ctx { task, frame } = ctx;
     frame.rax = match result {

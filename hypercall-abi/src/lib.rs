@@ -389,6 +389,10 @@ pub mod stream {
     /// The kernel's `--strace` lines: the VMM writes them to `--strace-file`, or to its
     /// standard error without one.
     pub const TRACE: u32 = 3;
+    /// The kernel's `--stats` system-call table (text, `strace -c`'s format), sent when
+    /// the program ends: the VMM prints it on its standard error under `--stats` and
+    /// reads it for `--stats-json`.
+    pub const STATS: u32 = 4;
 }
 
 /// Largest [`ConsoleWrite::len`] the VMM accepts; longer requests are [`status::INVALID`].

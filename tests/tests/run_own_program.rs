@@ -260,3 +260,79 @@ fn strace_file_keeps_the_trace_out_of_stderr() {
         out.report()
     );
 }
+
+#[test]
+fn stats_json_describes_the_run() {
+    let ws = Workspace::locate();
+    let dir = astra_tests::tempdir::TempDir::new("stats");
+    let json = dir.path().join("stats.json");
+    let json_arg = json.display().to_string();
+    let out = astra(&ws, &["--stats-json", &json_arg, "--", "/bin/hello", "x"]);
+    expect_ok(&out);
+    // Without --stats, nothing on stderr.
+    assert_eq!(out.stderr, "", "{}", out.report());
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    for needle in [
+        r#"{"outcome":"program","exit_code":0,"#,
+        r#""vm_exits":{"total":"#,
+        r#""kind":"io-out 0x501 (exit)","exits":1,"#,
+        r#""syscalls":[{"name":"write","calls":2,"errors":0,"#,
+        r#"{"name":"total","calls":3,"#,
+    ] {
+        assert!(text.contains(needle), "no `{needle}` in {text}");
+    }
+    assert!(text.ends_with("}\n") && text.lines().count() == 1, "{text}");
+    // A timeout still writes it; the kernel never got to report its calls.
+    let out = astra(
+        &ws,
+        &[
+            "--timeout",
+            "0.3",
+            "--stats-json",
+            &json_arg,
+            "--",
+            "/bin/spin",
+        ],
+    );
+    assert_eq!(out.status, exit::TIMEOUT, "{}", out.report());
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    assert!(
+        text.starts_with(r#"{"outcome":"timeout","exit_code":253,"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""syscalls":null"#), "{text}");
+}
+
+#[test]
+fn sigterm_and_sigint_stop_the_guest_and_still_print_stats() {
+    let ws = Workspace::locate();
+    for (signal, name) in [(libc_sig::TERM, "TERM"), (libc_sig::INT, "INT")] {
+        let mut child = std::process::Command::new(ws.vmm())
+            .args(ws.default_vm_args())
+            .args(["--timeout", "30", "--stats", "--", "/bin/spin"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start astra-vmm");
+        std::thread::sleep(Duration::from_millis(500));
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait for astra-vmm");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(128 + signal), "{stderr}");
+        assert!(stderr.contains("astra-vmm: VM exits:"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("stopped the guest on signal {signal}")),
+            "{stderr}"
+        );
+    }
+}
+
+/// Signal numbers (x86-64 Linux).
+mod libc_sig {
+    pub const INT: i32 = 2;
+    pub const TERM: i32 = 15;
+}

@@ -148,6 +148,10 @@ pub struct Cli {
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
     pub stats: bool,
+    /// Write the run's statistics as JSON to FILE: how it ended, the VM-exit counts and
+    /// the program's system-call counts (like --stats, without the tables on stderr).
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
     /// Serve gdb's remote protocol on ADDR (HOST:PORT, :PORT, or a unix-socket path): the
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
@@ -178,6 +182,8 @@ pub struct VmConfig {
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where to write the statistics as JSON (`--stats-json`).
+    pub stats_json: Option<PathBuf>,
     /// Where `--strace` lines go instead of stderr (`--strace-file`).
     pub strace_file: Option<PathBuf>,
     /// Where to wait for gdb (`--gdb`).
@@ -198,7 +204,7 @@ impl Cli {
     ) -> Result<VmConfig, CliError> {
         let flags = [
             (self.strace || self.strace_file.is_some(), STRACE_PARAM),
-            (self.stats, STATS_PARAM),
+            (self.stats || self.stats_json.is_some(), STATS_PARAM),
             (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
         ];
         let params: Vec<&str> = flags
@@ -241,6 +247,7 @@ impl Cli {
             timeout: self.timeout,
             stats: self.stats,
             strace_file: self.strace_file,
+            stats_json: self.stats_json,
             gdb: self.gdb,
         })
     }

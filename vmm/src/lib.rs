@@ -24,6 +24,8 @@ pub mod kernel_path;
 pub mod loader;
 pub mod report;
 pub mod rootfs_build;
+pub mod stats_json;
+pub mod stop_signal;
 pub mod teardown;
 pub mod vstate;
 
@@ -93,6 +95,9 @@ pub enum VmmError {
     /// `--strace-file` cannot be created.
     #[error("Cannot create the trace file '{0}'")]
     TraceFile(std::path::PathBuf, #[source] io::Error),
+    /// The SIGINT/SIGTERM handlers could not be installed.
+    #[error("Cannot install the SIGINT/SIGTERM handlers")]
+    Signals(#[source] io::Error),
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
@@ -149,21 +154,79 @@ pub fn run_and_exit(config: &VmConfig, decide: impl FnOnce(Result<Outcome, VmmEr
 /// never be torn down because a vCPU may still be running in it). With `config.stats`,
 /// prints the VM-exit table on stderr at the end, however the VM ended.
 fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> {
-    let stats = config.stats.then(|| Arc::new(Mutex::new(ExitStats::new())));
-    let result = run_vm(config, stats.clone());
+    let counting = config.stats || config.stats_json.is_some();
+    let stats = counting.then(|| Arc::new(Mutex::new(ExitStats::new())));
+    let syscall_table = SharedText::default();
+    let started = Instant::now();
+    let result = run_vm(config, stats.clone(), &syscall_table);
     if let Some(stats) = stats {
         let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
         // A VM that never ran (bad kernel, no KVM) has nothing to report.
-        if result.is_ok() || stats.total() > 0 {
+        let ran = result.is_ok() || stats.total() > 0;
+        if config.stats && ran {
             report::write_stderr(stats.render().as_bytes());
+        }
+        if let (Some(path), true) = (&config.stats_json, ran) {
+            let outcome = result.as_ref().ok().map(|(o, _)| o);
+            let code = match &result {
+                Ok((o, _)) => o.exit_code(),
+                Err(e) => e.exit_code(),
+            };
+            let table = syscall_table.text();
+            let json = stats_json::render(
+                outcome,
+                code,
+                started.elapsed(),
+                &stats,
+                &stats_json::parse_syscall_table(&table),
+            );
+            if let Err(e) = std::fs::write(path, json) {
+                report!(
+                    "astra-vmm: error: cannot write --stats-json '{}': {e}",
+                    path.display()
+                );
+            }
         }
     }
     result
 }
 
+/// The kernel's `--stats` table as it arrives (and, under `--stats`, on stderr too).
+#[derive(Clone, Default)]
+struct SharedText {
+    buf: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+}
+
+impl SharedText {
+    fn text(&self) -> String {
+        let buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl io::Write for SharedText {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        const MAX: usize = 1 << 20;
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        // The guest decides the size: keep at most MAX bytes.
+        let room = MAX.saturating_sub(buf.len());
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+        if self.echo {
+            io::stderr().write_all(data)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
 fn run_vm(
     config: &VmConfig,
     stats: Option<Arc<Mutex<ExitStats>>>,
+    syscall_table: &SharedText,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
     let memory = create_guest_memory(config.mem_size)?;
@@ -227,6 +290,11 @@ fn run_vm(
     if let Some(trace) = trace {
         console_out = console_out.with_trace(Box::new(trace));
     }
+    if config.stats_json.is_some() {
+        let mut table = syscall_table.clone();
+        table.echo = config.stats;
+        console_out = console_out.with_stats(Box::new(table));
+    }
     bus.insert(port::CONSOLE_OUT, 1, Box::new(console_out))?;
     bus.insert(POST_PORT, 1, Box::new(Sink))?;
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
@@ -237,6 +305,7 @@ fn run_vm(
     };
 
     register_kick_handler()?;
+    stop_signal::install().map_err(VmmError::Signals)?;
     let stop = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &config.gdb {
         let link = gdb::accept(addr)?;
@@ -255,6 +324,7 @@ fn run_vm(
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
+            stop_signal::block_in_thread();
             let result = vcpu.run(&mut bus, &ctx, &vcpu_stop);
             // The receiver only goes away once the VMM has given up on this thread.
             let _ = done_tx.send(result);
@@ -262,9 +332,26 @@ fn run_vm(
         .map_err(|e| VmmError::Thread("vCPU", e))?;
     log::info!("guest started after {:?}", start.elapsed());
 
-    let received = match deadline {
-        None => done_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        Some(deadline) => done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+    // Wait for the guest, the deadline or SIGINT/SIGTERM, whichever comes first.
+    let (received, stopped_by) = loop {
+        let now = Instant::now();
+        let slice = now + stop_signal::POLL_INTERVAL;
+        let until = deadline.map_or(slice, |d| d.min(slice));
+        match done_rx.recv_timeout(until.saturating_duration_since(now)) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(signal) = stop_signal::pending() {
+                    break (
+                        Err(RecvTimeoutError::Timeout),
+                        Some(Outcome::Interrupted(signal as u8)),
+                    );
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let timeout = Outcome::Timeout(config.timeout.unwrap_or_default());
+                    break (Err(RecvTimeoutError::Timeout), Some(timeout));
+                }
+            }
+            other => break (other, None),
+        }
     };
     match received {
         Ok(result) => {
@@ -290,12 +377,14 @@ fn run_vm(
                 let _ = vcpu_thread.join();
                 Some(vm)
             } else {
-                log::warn!("the vCPU did not stop within {KICK_GRACE:?} of the timeout");
+                log::warn!("the vCPU did not stop within {KICK_GRACE:?} of being told to");
                 // It may still be in KVM_RUN on this VM's memory: never unmap it.
                 std::mem::forget(vm);
                 None
             };
-            Ok((Outcome::Timeout(config.timeout.unwrap_or_default()), vm))
+            let outcome =
+                stopped_by.unwrap_or(Outcome::Timeout(config.timeout.unwrap_or_default()));
+            Ok((outcome, vm))
         }
     }
 }
@@ -331,6 +420,7 @@ mod tests {
             timeout: None,
             stats: false,
             strace_file: None,
+            stats_json: None,
             gdb: None,
         }
     }

@@ -65,6 +65,9 @@ fn report_outcome(outcome: &Outcome) {
                 report!("{registers}");
             }
         }
+        Outcome::Interrupted(signal) => {
+            report!("astra-vmm: stopped the guest on signal {signal}")
+        }
         Outcome::Timeout(after) => {
             report!("astra-vmm: guest timed out after {} s", after.as_secs_f64())
         }

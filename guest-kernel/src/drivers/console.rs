@@ -229,6 +229,11 @@ pub fn write_trace_fmt(args: fmt::Arguments) {
     });
 }
 
+/// Writes the `--stats` table (the VMM's stats stream: its stderr and `--stats-json`).
+pub fn write_stats(text: &str) {
+    with_batch(stream::STATS, |b| b.push(text.as_bytes()));
+}
+
 /// Writes formatted text through the UART even if a console lock is held (panics, fatal
 /// traps).
 pub fn write_fmt_emergency(args: fmt::Arguments) {

@@ -136,7 +136,8 @@ fn name_of(nr: u64) -> String {
 /// `astra.stats` is on. Called when the program ends.
 pub fn print_stats() {
     if STATS.load(Ordering::Relaxed) {
-        crate::kprint!("{}", strace::stats::render(strace::stats::rows(name_of)));
+        let table = strace::stats::render(strace::stats::rows(name_of));
+        crate::drivers::console::write_stats(&table);
     }
 }
 

@@ -52,6 +52,8 @@ pub struct ConsoleOut {
     stderr: Box<dyn Write + Send>,
     /// Where [`stream::TRACE`] goes; stderr when `None`.
     trace: Option<Box<dyn Write + Send>>,
+    /// Where [`stream::STATS`] goes; stderr when `None`.
+    stats: Option<Box<dyn Write + Send>>,
 }
 
 impl ConsoleOut {
@@ -66,7 +68,15 @@ impl ConsoleOut {
             stdout,
             stderr,
             trace: None,
+            stats: None,
         }
+    }
+
+    /// Sends the stats stream ([`stream::STATS`], the kernel's `--stats` table) to `stats`
+    /// instead of stderr.
+    pub fn with_stats(mut self, stats: Box<dyn Write + Send>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Sends the trace stream ([`stream::TRACE`], `--strace` lines) to `trace` instead of
@@ -111,6 +121,10 @@ impl ConsoleOut {
             stream::STDERR => (&mut *self.stderr, "stderr"),
             stream::TRACE => match &mut self.trace {
                 Some(trace) => (&mut **trace, "trace file"),
+                None => (&mut *self.stderr, "stderr"),
+            },
+            stream::STATS => match &mut self.stats {
+                Some(stats) => (&mut **stats, "stats"),
                 None => (&mut *self.stderr, "stderr"),
             },
             other => return Err(ConsoleOutError::BadStream(other)),
@@ -275,7 +289,15 @@ mod tests {
         assert_eq!(trace.take(), b"trace\n");
         assert_eq!(err.take(), b"trace\n");
         assert!(out.take().is_empty());
-        put_request(&dev, 0x1000, 0x2000, 6, 4);
+        put_request(&dev, 0x1000, 0x2000, 6, stream::STATS);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(err.take(), b"trace\n");
+        let stats = SharedBuf::default();
+        let mut dev = dev.with_stats(Box::new(stats.clone()));
+        put_request(&dev, 0x1000, 0x2000, 6, stream::STATS);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(stats.take(), b"trace\n");
+        put_request(&dev, 0x1000, 0x2000, 6, 5);
         assert_eq!(dev.handle(0x1000), Some(status::INVALID));
     }
 
@@ -298,7 +320,7 @@ mod tests {
     #[test]
     fn wrong_streams_are_invalid() {
         let (mut dev, out, err) = device();
-        for stream in [0, 4, u32::MAX] {
+        for stream in [0, 5, u32::MAX] {
             put_request(&dev, 0x1000, 0x2000, 4, stream);
             assert_eq!(dev.handle(0x1000), Some(status::INVALID), "stream {stream}");
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use astra_tests::{exit, run_vmm, Outcome, Workspace, VMM_ERROR_PREFIX};
+use astra_tests::{exit, run_vmm, Outcome, Workspace};
 
 const WALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -307,7 +307,7 @@ fn stats_json_describes_the_run() {
 fn sigterm_and_sigint_stop_the_guest_and_still_print_stats() {
     let ws = Workspace::locate();
     for (signal, name) in [(libc_sig::TERM, "TERM"), (libc_sig::INT, "INT")] {
-        let mut child = std::process::Command::new(ws.vmm())
+        let child = std::process::Command::new(ws.vmm())
             .args(ws.default_vm_args())
             .args(["--timeout", "30", "--stats", "--", "/bin/spin"])
             .stdout(std::process::Stdio::piped())

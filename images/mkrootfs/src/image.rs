@@ -169,6 +169,11 @@ impl Image {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 #[cfg(test)]

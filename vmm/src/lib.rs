@@ -230,6 +230,7 @@ fn run_vm(
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
     let memory = create_guest_memory(config.mem_size)?;
+    log::info!("kernel: {}", config.kernel.display());
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
     let trace = config
         .strace_file

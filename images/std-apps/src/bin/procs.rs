@@ -263,9 +263,9 @@ const EINTR: isize = 4;
 /// (the read then returns the byte written later), `EINTR` without.
 fn read_interrupted(restart: bool) -> Result<isize, String> {
     let action = KernelSigaction {
-        handler: count_signal as usize,
+        handler: count_signal as *const () as usize,
         flags: SA_RESTORER | if restart { SA_RESTART } else { 0 },
-        restorer: procs_restorer as usize,
+        restorer: procs_restorer as *const () as usize,
         mask: 0,
     };
     // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
@@ -304,7 +304,9 @@ fn sa_restart() -> CheckResult {
     let got = read_interrupted(true)?;
     ensure(got == 1, || format!("with SA_RESTART: read gave {got}"))?;
     let got = read_interrupted(false)?;
-    ensure(got == -EINTR, || format!("without SA_RESTART: read gave {got}"))?;
+    ensure(got == -EINTR, || {
+        format!("without SA_RESTART: read gave {got}")
+    })?;
     let handled = HANDLED.load(Ordering::SeqCst) - before;
     ensure(handled == 2, || format!("{handled} handler runs"))?;
     Ok("restarted, then EINTR".into())

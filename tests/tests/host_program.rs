@@ -169,3 +169,28 @@ fn a_rootfs_directory_is_packed_with_its_symlinks_kept() {
     );
     assert!(out.stdout.contains("no-escape"), "{}", out.report());
 }
+
+#[test]
+fn a_rootfs_with_a_symlinked_bin_keeps_its_own_programs() {
+    // A merged-/usr root (/bin -> usr/bin): the host's /bin/busybox is not added below
+    // the symlink; the root's own /usr/bin/busybox runs.
+    let dir = TempDir::new("mergedusr");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::copy(BUSYBOX, root.join("usr/bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+    let root_arg = root.display().to_string();
+    let out = run_vmm(
+        &args(&[
+            "--rootfs",
+            &root_arg,
+            BUSYBOX,
+            "sh",
+            "-c",
+            "ls -l / | grep bin",
+        ]),
+        WALL_TIMEOUT,
+    );
+    expect_ok(&out);
+    assert!(out.stdout.contains("bin -> usr/bin"), "{}", out.report());
+}

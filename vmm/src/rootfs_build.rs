@@ -189,7 +189,7 @@ pub fn build(
         }
         (Some(dir), program) if dir.is_dir() => {
             let mut image = read_tree(dir)?;
-            if let Some(program) = program.filter(|p| !image.contains(&p.guest_path)) {
+            if let Some(program) = program.filter(|p| !image.covers(&p.guest_path)) {
                 image.insert(&program.guest_path, program_entry(program))?;
             }
             image.add_missing_parents()?;

@@ -98,13 +98,15 @@ pub fn validate(data: &[u8]) -> Result<Summary, TarError> {
     walk(data).map(|(_, summary)| summary)
 }
 
-/// Whether the valid archive `data` has an entry at the absolute or relative `path` (its
-/// directories taken as they are, symlinks not followed).
+/// Whether the valid archive `data` may have something at the absolute or relative
+/// `path`: an entry there, or a symlink on the way (`/bin -> usr/bin`: where it leads is
+/// the guest's business, and nothing can be added below it).
 pub fn contains(data: &[u8], path: &str) -> Result<bool, TarError> {
     let (tree, _) = walk(data)?;
     let mut node = ROOT;
     for name in path.split('/').filter(|n| !n.is_empty() && *n != ".") {
         match tree.children[node].get(name) {
+            Some(&child) if tree.kinds[child] == Kind::Symlink => return Ok(true),
             Some(&child) => node = child,
             None => return Ok(false),
         }
@@ -465,6 +467,10 @@ mod tests {
         assert_eq!(contains(&good_archive, "bin/hello"), Ok(true));
         assert_eq!(contains(&good_archive, "/bin/nope"), Ok(false));
         assert_eq!(contains(&good_archive, "/"), Ok(false));
+        let mut linked = good();
+        linked.push(entry(b"sbin", b'2', b"", b"bin"));
+        let linked = archive(&linked);
+        assert_eq!(contains(&linked, "/sbin/anything"), Ok(true));
         // A later directory entry over an implied one, and a file replacing a file.
         let mut more = good();
         more.push(entry(b"usr/lib/x", b'0', b"", b""));

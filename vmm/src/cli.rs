@@ -80,6 +80,8 @@ impl From<LogLevel> for log::LevelFilter {
 fn help_footer() -> String {
     format!(
         "Examples:
+  astra-vmm ./target/x86_64-unknown-linux-musl/release/myapp --its-flag
+  astra-vmm --rootfs build/fs.tar -e RUST_LOG=debug --cwd /tmp /bin/busybox sh -c 'echo $RUST_LOG'
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- /bin/hello world
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar --mem 1G --timeout 2.5 --strace -- /bin/app
@@ -106,7 +108,8 @@ pub struct Cli {
     /// the build tree's build/guest.elf.
     #[arg(long, value_name = "PATH", env = KERNEL_ENV)]
     pub kernel: Option<PathBuf>,
-    /// Root filesystem TAR, mapped read-only into the guest.
+    /// Root filesystem: a TAR file, mapped read-only into the guest, or a host directory,
+    /// packed into a TAR in memory at start (symlinks kept as links).
     #[arg(long, value_name = "PATH", env = "ASTRA_ROOTFS")]
     pub rootfs: Option<PathBuf>,
     /// Guest RAM: bytes, or with a K, M or G suffix; a multiple of 4 KiB from 16M to 3G.
@@ -156,9 +159,11 @@ pub struct Cli {
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
     pub gdb: Option<GdbAddress>,
-    /// The program the kernel runs, and its arguments (default /init). Everything from
-    /// the first argument that is not an astra-vmm option on belongs to the program, as
-    /// with `env` or `qemu-x86_64`; `--` before it also works.
+    /// The program the kernel runs, and its arguments (default /init). A PROG with a `/`
+    /// naming an executable host file runs that file, at the same absolute path in the
+    /// guest (over a minimal root without --rootfs; added to the rootfs unless it has that
+    /// path). Everything from the first argument that is not an astra-vmm option on
+    /// belongs to the program, as with `env` or `qemu-x86_64`; `--` before it also works.
     #[arg(trailing_var_arg = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
 }

@@ -106,6 +106,11 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
+    if cmdline.stats {
+        // SAFETY: the VMM wrote a BootInfo at boot_info_pa (read above), in low memory the
+        // direct map covers writable; only this CPU runs and nothing else refers to it.
+        unsafe { syscall::publish_stats(mm::phys_to_virt(boot_info_pa) as *mut BootInfo) };
+    }
     if cmdline.panic {
         panic!("panic requested on the kernel command line (astra.panic)");
     }

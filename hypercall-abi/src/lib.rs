@@ -262,7 +262,39 @@ pub struct BootInfo {
     pub init_cwd_gpa: GuestPhysAddr,
     /// Length of the working directory in bytes.
     pub init_cwd_len: u64,
+    /// Written by the kernel (under `astra.stats`), read by the VMM when a run ends
+    /// without the program ending (timeout, signal): GPA of the kernel's system-call
+    /// counters, [`STATS_COUNTER_SIZE`]-byte [`StatsCounter`]s, slot `n` for call `n`.
+    pub stats_counters_gpa: GuestPhysAddr,
+    /// Written by the kernel: GPA of the counters' names, NUL-terminated, slot order.
+    pub stats_names_gpa: GuestPhysAddr,
+    /// Written by the kernel: length of the names in bytes.
+    pub stats_names_len: u64,
+    /// Written by the kernel: number of counters (at most [`STATS_COUNTERS_MAX`]); 0 when
+    /// the kernel does not count.
+    pub stats_count: u32,
+    /// Explicit padding, zero.
+    pub _pad_stats: u32,
 }
+
+/// One system-call counter of the kernel (see [`BootInfo::stats_counters_gpa`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsCounter {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Nanoseconds spent in the handler.
+    pub time_ns: u64,
+}
+
+/// Size of a [`StatsCounter`].
+pub const STATS_COUNTER_SIZE: u64 = 24;
+/// Most counters the VMM reads.
+pub const STATS_COUNTERS_MAX: u32 = 1024;
+/// Longest names block the VMM reads.
+pub const STATS_NAMES_MAX: u64 = 32 << 10;
 
 impl BootInfo {
     /// The device of `kind`, if the VMM provides one.
@@ -496,7 +528,14 @@ const _: () = {
     assert!(offset_of!(BootInfo, init_envp_len) == offset_of!(BootInfo, init_envp_gpa) + 8);
     assert!(offset_of!(BootInfo, init_cwd_gpa) == offset_of!(BootInfo, init_envp_gpa) + 16);
     assert!(offset_of!(BootInfo, init_cwd_len) == offset_of!(BootInfo, init_envp_gpa) + 24);
-    assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES) + 32);
+    assert!(offset_of!(BootInfo, stats_counters_gpa) == offset_of!(BootInfo, init_envp_gpa) + 32);
+    assert!(offset_of!(BootInfo, stats_names_gpa) == offset_of!(BootInfo, init_envp_gpa) + 40);
+    assert!(offset_of!(BootInfo, stats_names_len) == offset_of!(BootInfo, init_envp_gpa) + 48);
+    assert!(offset_of!(BootInfo, stats_count) == offset_of!(BootInfo, init_envp_gpa) + 56);
+    assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES) + 64);
+    assert!(size_of::<StatsCounter>() as u64 == STATS_COUNTER_SIZE);
+    assert!(offset_of!(StatsCounter, errors) == 8);
+    assert!(offset_of!(StatsCounter, time_ns) == 16);
     assert!(layout::INIT_ARGS_GPA >= layout::BOOT_PD_GPA + 0x1000);
     assert!(layout::INIT_ARGS_GPA + layout::INIT_ARGS_MAX <= layout::LOW_RESERVED_END);
     assert!(layout::INIT_ARGS_MAX >= 128 * 1024);

@@ -129,6 +129,14 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
     info
 }
 
+/// The boot info block as it is now in guest memory (the kernel writes its `stats_*`
+/// fields; the rest is what the VMM wrote, or whatever the guest overwrote it with).
+pub fn read_boot_info(mem: &GuestMemoryMmap) -> Option<BootInfo> {
+    mem.read_obj::<BootInfoBytes>(GuestAddress(BOOT_INFO_GPA))
+        .ok()
+        .map(|b| b.0)
+}
+
 /// Writes everything the kernel expects to find in low memory at boot.
 pub fn write_boot_data(
     mem: &GuestMemoryMmap,

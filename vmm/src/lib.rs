@@ -18,6 +18,7 @@ pub mod cli;
 pub mod devices;
 pub mod exit_code;
 pub mod gdb;
+pub mod guest_stats;
 pub mod init_args;
 pub mod input_file;
 pub mod kernel_path;
@@ -163,6 +164,20 @@ fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> 
         let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
         // A VM that never ran (bad kernel, no KVM) has nothing to report.
         let ran = result.is_ok() || stats.total() > 0;
+        // The program did not end, so the kernel did not print its table: read its
+        // counters from the stopped guest.
+        if let Ok((Outcome::Timeout(_) | Outcome::Interrupted(_), Some(vm))) = &result {
+            let rows = boot::read_boot_info(vm.memory())
+                .and_then(|info| guest_stats::read(vm.memory(), &info));
+            if let Some(rows) = rows {
+                let table = guest_stats::render(rows);
+                if config.stats {
+                    report::write_stderr(table.as_bytes());
+                }
+                let mut sink = syscall_table.clone();
+                let _ = io::Write::write_all(&mut sink, table.as_bytes());
+            }
+        }
         if config.stats && ran {
             report::write_stderr(stats.render().as_bytes());
         }

@@ -2,8 +2,9 @@
 //!
 //! One JSON object: how the run ended, the exit code, the wall time, the VM-exit counts
 //! (the VMM's `--stats` table) and the guest's system-call counts (the kernel's `strace
-//! -c` table, which it sends on [`hypercall_abi::stream::STATS`] when the program ends;
-//! `null` when the run ended otherwise: timeout, signal, crash).
+//! -c` table, which it sends on [`hypercall_abi::stream::STATS`] when the program ends, or
+//! which the VMM reads from the stopped guest after a timeout or a signal; `null` when
+//! there is none, e.g. after a crash).
 
 use std::fmt::Write;
 use std::time::Duration;

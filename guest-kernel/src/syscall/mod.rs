@@ -121,6 +121,28 @@ pub fn set_stats(on: bool) {
     STATS.store(on, Ordering::Relaxed);
 }
 
+/// Tells the VMM where the `--stats` counters and their names are (the
+/// `stats_*` fields of the [`BootInfo`](hypercall_abi::BootInfo) at `boot_info`, a kernel
+/// virtual address), so it can print them when the run ends without the program ending.
+///
+/// # Safety
+/// `boot_info` must point to the VMM's `BootInfo`, mapped writable, with nothing else
+/// accessing it meanwhile.
+pub unsafe fn publish_stats(boot_info: *mut hypercall_abi::BootInfo) {
+    let (counters, count, names, names_len) = strace::stats::publish(name_of);
+    let to_phys = crate::mm::kernel_virt_to_phys;
+    // SAFETY: the caller guarantees `boot_info` is the VMM's BootInfo, mapped writable and
+    // not accessed meanwhile; the fields are plain integers.
+    unsafe {
+        core::ptr::addr_of_mut!((*boot_info).stats_counters_gpa)
+            .write_volatile(hypercall_abi::GuestPhysAddr(to_phys(counters)));
+        core::ptr::addr_of_mut!((*boot_info).stats_names_gpa)
+            .write_volatile(hypercall_abi::GuestPhysAddr(to_phys(names)));
+        core::ptr::addr_of_mut!((*boot_info).stats_names_len).write_volatile(names_len);
+        core::ptr::addr_of_mut!((*boot_info).stats_count).write_volatile(count);
+    }
+}
+
 /// The name `--strace` and `--stats` give system call `nr`.
 fn name_of(nr: u64) -> String {
     match table::lookup(nr) {

@@ -353,3 +353,31 @@ mod libc_sig {
     pub const INT: i32 = 2;
     pub const TERM: i32 = 15;
 }
+
+#[test]
+fn environment_variables_give_the_common_options_defaults() {
+    let ws = Workspace::locate();
+    let run = |envs: &[(&str, String)], args: &[&str]| {
+        let mut command = std::process::Command::new(ws.vmm());
+        command.args(args);
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        command.output().expect("run astra-vmm")
+    };
+    let rootfs = ws.rootfs().display().to_string();
+    let kernel = ws.kernel().display().to_string();
+    let env = [
+        ("ASTRA_KERNEL", kernel),
+        ("ASTRA_ROOTFS", rootfs),
+        ("ASTRA_TIMEOUT", "0.3".to_string()),
+    ];
+    let out = run(&env, &["/bin/hello"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello from astra!"));
+    let out = run(&env, &["/bin/spin"]);
+    assert_eq!(out.status.code(), Some(exit::TIMEOUT));
+    // A flag wins over the environment.
+    let out = run(&env, &["--timeout", "20", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -113,7 +113,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", env = "ASTRA_ROOTFS")]
     pub rootfs: Option<PathBuf>,
     /// Guest RAM: bytes, or with a K, M or G suffix; a multiple of 4 KiB from 16M to 3G.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem)]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem, env = "ASTRA_MEM")]
     pub mem: u64,
     /// Number of vCPUs (only 1 is supported yet).
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cpus)]
@@ -135,7 +135,7 @@ pub struct Cli {
     #[arg(long, value_name = "STR", default_value = "")]
     pub cmdline: String,
     /// Kill the guest after SECS seconds (fractions allowed) and exit with 253.
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, env = "ASTRA_TIMEOUT")]
     pub timeout: Option<Duration>,
     /// Log verbosity of astra-vmm itself (on stderr).
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]

@@ -15,6 +15,7 @@ use crate::gdb::GdbAddress;
 use crate::init_args::{self, InitArgs, InitArgsError};
 use crate::kernel_path::{self, NoKernel, KERNEL_ENV};
 use crate::rootfs_build::HostProgram;
+use crate::volume::VolumeSpec;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -97,7 +98,7 @@ Output: the program's standard output goes to stdout; its standard error, kernel
 
 /// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
 /// the number equal to [`hypercall_abi::ABI_VERSION`]).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 7)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 9)");
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
@@ -159,6 +160,10 @@ pub struct Cli {
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
     pub gdb: Option<GdbAddress>,
+    /// Share the host directory HOST_DIR with the guest at GUEST_DIR (read-write, or
+    /// read-only with :ro); repeatable. The guest cannot reach anything outside HOST_DIR.
+    #[arg(long, value_name = "HOST_DIR:GUEST_DIR[:ro]", value_parser = VolumeSpec::parse)]
+    pub volume: Vec<VolumeSpec>,
     /// The program the kernel runs, and its arguments (default /init). A PROG with a `/`
     /// naming an executable host file runs that file, at the same absolute path in the
     /// guest (over a minimal root without --rootfs; added to the rootfs unless it has that
@@ -193,6 +198,8 @@ pub struct VmConfig {
     pub strace_file: Option<PathBuf>,
     /// Where to wait for gdb (`--gdb`).
     pub gdb: Option<GdbAddress>,
+    /// Host directories shared with the guest (`--volume`).
+    pub volumes: Vec<VolumeSpec>,
 }
 
 impl Cli {
@@ -254,6 +261,7 @@ impl Cli {
             strace_file: self.strace_file,
             stats_json: self.stats_json,
             gdb: self.gdb,
+            volumes: self.volume,
         })
     }
 }

@@ -28,6 +28,7 @@ pub mod rootfs_build;
 pub mod stats_json;
 pub mod stop_signal;
 pub mod teardown;
+pub mod volume;
 pub mod vstate;
 
 use std::io;
@@ -49,6 +50,7 @@ use crate::cli::VmConfig;
 use crate::devices::console_in::ConsoleIn;
 use crate::devices::console_out::ConsoleOut;
 use crate::devices::exit::ExitDevice;
+use crate::devices::hostfs::HostFsDevice;
 use crate::devices::rootfs::{RootfsError, RootfsImage};
 use crate::devices::rtc::{system_clock, RtcDevice};
 use crate::devices::serial::Console;
@@ -105,6 +107,9 @@ pub enum VmmError {
     /// The gdb session could not start.
     #[error(transparent)]
     Gdb(#[from] gdb::GdbError),
+    /// A `--volume` host directory is unusable.
+    #[error(transparent)]
+    Volume(#[from] volume::VolumeError),
     /// The vCPU thread ended without reporting.
     #[error("The vCPU thread died")]
     VcpuThreadDied,
@@ -124,6 +129,7 @@ impl VmmError {
             }
             VmmError::RootfsBuild(_) => exit_code::USAGE,
             VmmError::TraceFile(..) => exit_code::USAGE,
+            VmmError::Volume(_) => exit_code::USAGE,
             _ => exit_code::INTERNAL,
         }
     }
@@ -255,6 +261,7 @@ fn run_vm(
         })
         .transpose()?;
     let rootfs = rootfs_build::build(config.rootfs.as_deref(), config.host_program.as_ref())?;
+    let hostfs = volume::open_all(&config.volumes)?;
     log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
 
     let mut vm = Vm::new(memory)?;
@@ -273,6 +280,7 @@ fn run_vm(
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
         host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
+        volumes: hostfs.volume_count() as u32,
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init)?;
 
@@ -312,6 +320,10 @@ fn run_vm(
         console_out = console_out.with_stats(Box::new(table));
     }
     bus.insert(port::CONSOLE_OUT, 1, Box::new(console_out))?;
+    if hostfs.volume_count() > 0 {
+        let dev = HostFsDevice::new(vm.memory().clone(), hostfs);
+        bus.insert(port::HOSTFS, 1, Box::new(dev))?;
+    }
     bus.insert(POST_PORT, 1, Box::new(Sink))?;
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
     let ctx = ExitContext {
@@ -438,6 +450,7 @@ mod tests {
             strace_file: None,
             stats_json: None,
             gdb: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -312,6 +312,44 @@ fn sa_restart() -> CheckResult {
     Ok("restarted, then EINTR".into())
 }
 
+/// SIGSTOP stops a child blocked in a read, its parent sees it with `WUNTRACED`;
+/// SIGCONT continues it (`WCONTINUED`), and the read goes on to end normally.
+fn stop_and_continue() -> CheckResult {
+    const SIGCONT: usize = 18;
+    const SIGSTOP: usize = 19;
+    const WUNTRACED: usize = 2;
+    const WCONTINUED: usize = 8;
+    let mut child = Command::new(me())
+        .arg("wait-stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let pid = child.id() as usize;
+    let wait = |options: usize| -> (isize, i32) {
+        let mut status = 0i32;
+        // SAFETY: `status` is a valid i32 for the kernel to fill.
+        let r = unsafe { syscall4(61, pid, &mut status as *mut i32 as usize, options, 0) };
+        (r, status)
+    };
+    // SAFETY: kill of our own child.
+    unsafe { syscall3(62, pid, SIGSTOP, 0) };
+    let (r, status) = wait(WUNTRACED);
+    ensure(
+        r == pid as isize && status & 0xff == 0x7f && (status >> 8) & 0xff == 19,
+        || format!("after SIGSTOP: wait4 {r}, status {status:#x}"),
+    )?;
+    // SAFETY: as above.
+    unsafe { syscall3(62, pid, SIGCONT, 0) };
+    let (r, status) = wait(WCONTINUED);
+    ensure(r == pid as isize && status == 0xffff, || {
+        format!("after SIGCONT: wait4 {r}, status {status:#x}")
+    })?;
+    drop(child.stdin.take());
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    ensure(status.success(), || format!("at the end: {status:?}"))?;
+    Ok("stopped, continued, ended".into())
+}
+
 fn child_role(role: &str, rest: &[String]) -> ExitCode {
     match role {
         "bomb" => bomb(),
@@ -379,5 +417,6 @@ fn main() -> ExitCode {
     checks.run("wait_in_any_order", wait_in_any_order);
     checks.run("try_wait_then_wait", try_wait_then_wait);
     checks.run("sa_restart", sa_restart);
+    checks.run("stop_and_continue", stop_and_continue);
     checks.finish()
 }

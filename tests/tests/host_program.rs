@@ -194,3 +194,24 @@ fn a_rootfs_with_a_symlinked_bin_keeps_its_own_programs() {
     expect_ok(&out);
     assert!(out.stdout.contains("bin -> usr/bin"), "{}", out.report());
 }
+
+#[test]
+fn a_host_program_under_tmp_comes_through_a_read_only_volume_of_its_directory() {
+    // The guest mounts its own tmpfs on /tmp: the program's directory is shared read-only
+    // at the same path instead of being put into the root below it.
+    let dir = TempDir::new("hostprog-tmp");
+    let copy = busybox_copy(&dir);
+    let sub = copy.parent().unwrap().display().to_string();
+    let copy_arg = copy.display().to_string();
+    let script = format!("ls {sub}; echo x > {sub}/new || echo read-only; readlink /proc/self/exe");
+    let out = run_vmm(&args(&[&copy_arg, "sh", "-c", &script]), WALL_TIMEOUT);
+    expect_ok(&out);
+    assert!(out.stdout.starts_with("busybox\n"), "{}", out.report());
+    assert!(out.stdout.contains("read-only\n"), "{}", out.report());
+    assert!(
+        out.stdout.contains(&format!("{copy_arg}\n")),
+        "{}",
+        out.report()
+    );
+    assert!(!copy.parent().unwrap().join("new").exists());
+}

@@ -239,6 +239,20 @@ impl Cli {
             }
             None => compose_boot_args(&self.cmdline, &params, &program)?,
         };
+        // A host program below the kernel's own mounts (/tmp...) would be hidden there in
+        // the root: its directory is shared read-only at the same path instead.
+        let mut volumes = self.volume;
+        if let Some((host, guest)) = host_program
+            .as_ref()
+            .filter(|p| p.under_guest_mount())
+            .and_then(HostProgram::directory_volume)
+        {
+            volumes.push(VolumeSpec {
+                host,
+                guest,
+                read_only: true,
+            });
+        }
         let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
         let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
         let init = InitArgs::new(&argv, &env, &cwd)?;
@@ -261,7 +275,7 @@ impl Cli {
             strace_file: self.strace_file,
             stats_json: self.stats_json,
             gdb: self.gdb,
-            volumes: self.volume,
+            volumes,
         })
     }
 }

@@ -48,6 +48,10 @@ pub enum RootfsBuildError {
     },
 }
 
+/// Where the guest kernel mounts its own file systems over the root (`fs/vfs.rs`): a file
+/// the root has below them is hidden in the guest.
+pub const GUEST_MOUNTS: [&str; 4] = ["/dev", "/proc", "/tmp", "/run"];
+
 /// A host executable to run in the guest at the same absolute path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostProgram {
@@ -58,6 +62,25 @@ pub struct HostProgram {
 }
 
 impl HostProgram {
+    /// Whether the program lies below one of [`GUEST_MOUNTS`], where a root entry would be
+    /// hidden: it then reaches the guest through a read-only volume of its directory
+    /// ([`HostProgram::directory_volume`]) instead of the root.
+    pub fn under_guest_mount(&self) -> bool {
+        GUEST_MOUNTS.iter().any(|m| {
+            self.guest_path
+                .strip_prefix(m)
+                .is_some_and(|r| r.starts_with('/'))
+        })
+    }
+
+    /// `(host directory, guest directory)` of the program: for a read-only volume.
+    pub fn directory_volume(&self) -> Option<(PathBuf, String)> {
+        let host = std::fs::canonicalize(&self.host_path).ok()?;
+        let host_dir = host.parent()?.to_owned();
+        let guest_dir = Path::new(&self.guest_path).parent()?.to_str()?.to_owned();
+        Some((host_dir, guest_dir))
+    }
+
     /// `prog` as a host program if it contains a `/` and names an executable regular file
     /// (symlinks followed); relative paths are taken from `cwd`.
     pub fn detect(prog: &Path, cwd: &Path) -> Option<HostProgram> {
@@ -170,6 +193,8 @@ pub fn build(
     rootfs: Option<&Path>,
     program: Option<&HostProgram>,
 ) -> Result<Option<RootfsImage>, RootfsBuildError> {
+    // A program below the kernel's own mounts comes through a volume, not the root.
+    let in_root = program.filter(|p| !p.under_guest_mount());
     match (rootfs, program) {
         (None, None) => Ok(None),
         (None, Some(program)) => {
@@ -182,21 +207,25 @@ pub fn build(
                 });
             }
             let mut image = minimal_root()?;
-            image.insert(&program.guest_path, program_entry(program))?;
+            if let Some(program) = in_root {
+                image.insert(&program.guest_path, program_entry(program))?;
+            }
             image.add_missing_parents()?;
             let name = PathBuf::from(format!("(minimal root for {})", program.guest_path));
             Ok(Some(RootfsImage::from_bytes(&name, &pack(&image)?)?))
         }
-        (Some(dir), program) if dir.is_dir() => {
+        (Some(dir), _) if dir.is_dir() => {
             let mut image = read_tree(dir)?;
-            if let Some(program) = program.filter(|p| !image.covers(&p.guest_path)) {
+            if let Some(program) = in_root.filter(|p| !image.covers(&p.guest_path)) {
                 image.insert(&program.guest_path, program_entry(program))?;
             }
             image.add_missing_parents()?;
             Ok(Some(RootfsImage::from_bytes(dir, &pack(&image)?)?))
         }
-        (Some(file), None) => Ok(Some(RootfsImage::open(file)?)),
-        (Some(file), Some(program)) => {
+        (Some(file), _) => {
+            let Some(program) = in_root else {
+                return Ok(Some(RootfsImage::open(file)?));
+            };
             let base = RootfsImage::open(file)?;
             let not_tar = |e| RootfsError::NotTar(file.into(), e);
             if rootfs::contains(base.as_bytes(), &program.guest_path).map_err(not_tar)? {
@@ -251,6 +280,18 @@ mod tests {
             "relative to the test's own cwd, not `dir`"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn programs_below_the_kernels_mounts_are_told_apart() {
+        let program = |guest: &str| HostProgram {
+            host_path: PathBuf::from(guest),
+            guest_path: guest.into(),
+        };
+        assert!(program("/tmp/x/prog").under_guest_mount());
+        assert!(program("/run/prog").under_guest_mount());
+        assert!(!program("/tmpfoo/prog").under_guest_mount());
+        assert!(!program("/home/u/prog").under_guest_mount());
     }
 
     #[test]

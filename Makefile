@@ -29,10 +29,35 @@ BENCH_TAR := $(BUILD)/bench.tar
 BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
-.PHONY: all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
+.PHONY: install completions man all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
 	test-hwkvm check bench clean toolchain busybox gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
+
+# `make install PREFIX=...` (default /usr/local; DESTDIR for staging): astra-vmm in bin/, the
+# kernel where astra-vmm looks for it without --kernel (share/astra/guest.elf, see
+# vmm/src/kernel_path.rs), shell completions and the man page.
+PREFIX ?= /usr/local
+DESTDIR ?=
+COMPLETIONS_DIR := $(BUILD)/completions
+MAN_DIR := $(BUILD)/man
+DOCS := target/release/astra-docs
+
+completions: vmm
+	$(DOCS) completions $(COMPLETIONS_DIR)
+
+man: vmm
+	$(DOCS) man $(MAN_DIR)
+
+install: vmm kernel completions man
+	install -Dm755 $(VMM) $(DESTDIR)$(PREFIX)/bin/astra-vmm
+	install -Dm644 $(KERNEL_ELF) $(DESTDIR)$(PREFIX)/share/astra/guest.elf
+	install -Dm644 $(COMPLETIONS_DIR)/astra-vmm.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/astra-vmm
+	install -Dm644 $(COMPLETIONS_DIR)/_astra-vmm $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_astra-vmm
+	install -Dm644 $(COMPLETIONS_DIR)/astra-vmm.fish \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/astra-vmm.fish
+	install -Dm644 $(MAN_DIR)/astra-vmm.1 $(DESTDIR)$(PREFIX)/share/man/man1/astra-vmm.1
 
 # `rustup toolchain install` with no name reads rust-toolchain.toml and installs the pinned
 # toolchain with its components and targets, also when the toolchain is already there without

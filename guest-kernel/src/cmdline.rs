@@ -18,6 +18,17 @@
 
 use alloc::vec::Vec;
 
+/// Splits a boot-protocol string block (NUL-terminated strings back to back, as the VMM
+/// writes init's argv and environment) into its strings, keeping empty ones. A last
+/// string without its NUL is kept too.
+pub fn split_block(block: &[u8]) -> Vec<&[u8]> {
+    if block.is_empty() {
+        return Vec::new();
+    }
+    let body = block.strip_suffix(&[0]).unwrap_or(block);
+    body.split(|&b| b == 0).collect()
+}
+
 /// The parsed command line; strings borrow from the input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmdline<'a> {
@@ -172,6 +183,18 @@ fn next_arg(s: &str) -> Option<(&str, Option<&str>, &str, &str)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn blocks_split_keeping_empty_strings() {
+        let none: Vec<&[u8]> = Vec::new();
+        assert_eq!(split_block(b""), none);
+        assert_eq!(split_block(b"\0"), [b"".as_slice()]);
+        assert_eq!(
+            split_block(b"/bin/echo\0\0a b\0\0"),
+            [b"/bin/echo".as_slice(), b"", b"a b", b""]
+        );
+        assert_eq!(split_block(b"A=1\0B"), [b"A=1".as_slice(), b"B"]);
+    }
+
     use super::*;
 
     #[test]

@@ -106,6 +106,11 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     }
     syscall::set_strace(cmdline.strace);
     syscall::set_stats(cmdline.stats);
+    if cmdline.stats {
+        // SAFETY: the VMM wrote a BootInfo at boot_info_pa (read above), in low memory the
+        // direct map covers writable; only this CPU runs and nothing else refers to it.
+        unsafe { syscall::publish_stats(mm::phys_to_virt(boot_info_pa) as *mut BootInfo) };
+    }
     if cmdline.panic {
         panic!("panic requested on the kernel command line (astra.panic)");
     }
@@ -135,19 +140,52 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     let argv_block = read_boot_bytes(
         info.init_argv_gpa.0,
         info.init_argv_len,
-        layout::INIT_ARGV_MAX,
+        layout::INIT_ARGS_MAX,
     );
-    let mut argv: Vec<&[u8]> = argv_block
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let mut argv = cmdline::split_block(&argv_block);
     let init_path = String::from(cmdline.init.unwrap_or("/init"));
     if argv.is_empty() {
         argv.push(init_path.as_bytes());
     }
-    let status = run_init(rootfs, &init_path, &argv);
+    let envp_block = read_boot_bytes(
+        info.init_envp_gpa.0,
+        info.init_envp_len,
+        layout::INIT_ARGS_MAX,
+    );
+    let envp = cmdline::split_block(&envp_block);
+    let cwd = read_boot_string(
+        info.init_cwd_gpa.0,
+        info.init_cwd_len,
+        layout::INIT_ARGS_MAX,
+    );
+    let start = InitStart {
+        path: &init_path,
+        argv: &argv,
+        envp: &envp,
+        cwd: if cwd.is_empty() { "/" } else { &cwd },
+    };
+    let status = run_init(rootfs, &start);
     syscall::print_stats();
     drivers::exit::program_exited(status);
+}
+
+/// How the VMM asked init to start.
+struct InitStart<'a> {
+    path: &'a str,
+    argv: &'a [&'a [u8]],
+    envp: &'a [&'a [u8]],
+    cwd: &'a str,
+}
+
+/// Resolves init's working directory as `chdir` would: the absolute path it becomes.
+fn init_cwd(cwd: &str, exe: &str) -> Result<String, errno::Errno> {
+    let w = fs::vfs::Walker::new(fs::namespace(), exe);
+    let node = w.lookup(w.root(), cwd, fs::vfs::follow(true))?;
+    let v = fs::vfs::Vnode::Node(node);
+    if !w.is_dir(&v) {
+        return Err(errno::Errno::ENOTDIR);
+    }
+    w.path_of(&v).ok_or(errno::Errno::ENOENT)
 }
 
 /// The init program's file at `path` in the namespace (final symlinks followed), or the
@@ -167,7 +205,8 @@ fn init_file(
 }
 
 /// Runs the init program; returns its status (127 if it cannot be started, like a shell).
-fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
+fn run_init(rootfs: Option<&fs::tar::TarFs>, start: &InitStart<'_>) -> u8 {
+    let (path, argv, envp) = (start.path, start.argv, start.envp);
     if rootfs.is_none() {
         kprintln!(
             "astra: cannot run {}: no rootfs (give astra-vmm --rootfs)",
@@ -183,8 +222,20 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
             return status;
         }
     };
-    let envp: [&[u8]; 3] = [b"PATH=/bin", b"HOME=/", b"TERM=dumb"];
-    let loaded = match loader::exec::load(file, argv, &envp, path.as_bytes()) {
+    let cwd = match init_cwd(start.cwd, path) {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            kprintln!(
+                "astra: cannot run {}: cannot change directory to '{}': {} ({})",
+                path,
+                start.cwd,
+                e.message(),
+                e.name()
+            );
+            return 127;
+        }
+    };
+    let loaded = match loader::exec::load(file, argv, envp, path.as_bytes()) {
         Ok(l) => l,
         Err(e) => {
             kprintln!("astra: cannot run {}: {}", path, e);
@@ -199,6 +250,7 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         }
     };
     task.mm_mut().mem = loaded.mem;
+    task.fs.lock().cwd = cwd;
     if arch::debug::attached() {
         // The debugger plants breakpoints in the program's code: fault it all in first.
         let m = task.mm_mut();

@@ -9,8 +9,11 @@
 //! 1. The VMM loads the kernel ELF at its physical addresses (`p_paddr`) and refuses it
 //!    unless its `.note.astra` note carries [`ABI_VERSION`] (see [`note`]).
 //! 2. It writes a [`BootInfo`] at [`layout::BOOT_INFO_GPA`], the kernel command line at
-//!    [`layout::CMDLINE_GPA`] and the init program's argv (NUL-separated) at
-//!    [`layout::INIT_ARGV_GPA`].
+//!    [`layout::CMDLINE_GPA`] and, in the init-arguments area at [`layout::INIT_ARGS_GPA`]
+//!    (at most [`layout::INIT_ARGS_MAX`] bytes in all), the init program's argv and
+//!    environment (each NUL-terminated strings back to back) and its working directory
+//!    (one string, no NUL); their addresses and lengths are in the [`BootInfo`]. Empty
+//!    strings are kept: `""` is an argument like any other.
 //! 3. It builds boot page tables ([`layout::BOOT_PML4_GPA`]) that map guest-physical
 //!    `0..1 GiB` twice: identity, and at [`layout::KERNEL_VIRT_BASE`], every entry with
 //!    the user/supervisor bit set (a PVM host can only run the kernel natively on such
@@ -69,7 +72,7 @@ pub mod hostfs;
 pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 8;
+pub const ABI_VERSION: u32 = 9;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -89,10 +92,6 @@ pub mod layout {
     pub const CMDLINE_GPA: u64 = 0x8000;
     /// Capacity of the command-line page.
     pub const CMDLINE_MAX: u64 = 0x1000;
-    /// Init program argv: NUL-terminated strings back to back.
-    pub const INIT_ARGV_GPA: u64 = 0x9000;
-    /// Capacity of the argv area.
-    pub const INIT_ARGV_MAX: u64 = 0x2000;
     /// Boot PML4; the next three pages hold the low PDPT, the high PDPT and one PD.
     pub const BOOT_PML4_GPA: u64 = 0xb000;
     /// Low PDPT of the boot page tables (identity map).
@@ -103,6 +102,13 @@ pub mod layout {
     pub const BOOT_PD_GPA: u64 = 0xe000;
     /// Size of the region the boot page tables map.
     pub const BOOT_MAPPED_SIZE: u64 = 1 << 30;
+    /// The init-arguments area: the init program's argv block, then its environment
+    /// block, then its working directory (see [`super::BootInfo::init_argv_gpa`],
+    /// [`super::BootInfo::init_envp_gpa`], [`super::BootInfo::init_cwd_gpa`]).
+    pub const INIT_ARGS_GPA: u64 = 0x1_0000;
+    /// Capacity of the init-arguments area (960 KiB: room for Linux-sized argument lists;
+    /// the kernel's own limit is `ARG_MAX`, a quarter of the 8 MiB stack limit).
+    pub const INIT_ARGS_MAX: u64 = LOW_RESERVED_END - INIT_ARGS_GPA;
     /// Everything below this is reserved for the VMM's boot structures.
     pub const LOW_RESERVED_END: u64 = 0x10_0000;
     /// Where the kernel image is loaded (physical).
@@ -258,7 +264,50 @@ pub struct BootInfo {
     pub mem_regions: [MemRegion; MAX_MEM_REGIONS],
     /// The device table.
     pub devices: [DeviceEntry; MAX_DEVICES],
+    /// GPA of the init environment block (`KEY=VALUE` strings, each NUL-terminated, back
+    /// to back), in the init-arguments area; what the VMM writes is the whole
+    /// environment (an empty block is an empty environment).
+    pub init_envp_gpa: GuestPhysAddr,
+    /// Length of the environment block in bytes, including every NUL.
+    pub init_envp_len: u64,
+    /// GPA of the init program's working directory (an absolute path, no NUL), in the
+    /// init-arguments area; length 0 means `/`.
+    pub init_cwd_gpa: GuestPhysAddr,
+    /// Length of the working directory in bytes.
+    pub init_cwd_len: u64,
+    /// Written by the kernel (under `astra.stats`), read by the VMM when a run ends
+    /// without the program ending (timeout, signal): GPA of the kernel's system-call
+    /// counters, [`STATS_COUNTER_SIZE`]-byte [`StatsCounter`]s, slot `n` for call `n`.
+    pub stats_counters_gpa: GuestPhysAddr,
+    /// Written by the kernel: GPA of the counters' names, NUL-terminated, slot order.
+    pub stats_names_gpa: GuestPhysAddr,
+    /// Written by the kernel: length of the names in bytes.
+    pub stats_names_len: u64,
+    /// Written by the kernel: number of counters (at most [`STATS_COUNTERS_MAX`]); 0 when
+    /// the kernel does not count.
+    pub stats_count: u32,
+    /// Explicit padding, zero.
+    pub _pad_stats: u32,
 }
+
+/// One system-call counter of the kernel (see [`BootInfo::stats_counters_gpa`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsCounter {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Nanoseconds spent in the handler.
+    pub time_ns: u64,
+}
+
+/// Size of a [`StatsCounter`].
+pub const STATS_COUNTER_SIZE: u64 = 24;
+/// Most counters the VMM reads.
+pub const STATS_COUNTERS_MAX: u32 = 1024;
+/// Longest names block the VMM reads.
+pub const STATS_NAMES_MAX: u64 = 32 << 10;
 
 impl BootInfo {
     /// The device of `kind`, if the VMM provides one.
@@ -382,6 +431,13 @@ pub mod stream {
     pub const STDOUT: u32 = 1;
     /// The VMM's standard error: programs' standard error and kernel diagnostics.
     pub const STDERR: u32 = 2;
+    /// The kernel's `--strace` lines: the VMM writes them to `--strace-file`, or to its
+    /// standard error without one.
+    pub const TRACE: u32 = 3;
+    /// The kernel's `--stats` system-call table (text, `strace -c`'s format), sent when
+    /// the program ends: the VMM prints it on its standard error under `--stats` and
+    /// reads it for `--stats-json`.
+    pub const STATS: u32 = 4;
 }
 
 /// Largest [`ConsoleWrite::len`] the VMM accepts; longer requests are [`status::INVALID`].
@@ -481,7 +537,21 @@ const _: () = {
     assert!(offset_of!(BootInfo, host_stdio) == 84);
     assert!(offset_of!(BootInfo, mem_regions) == 88);
     assert!(offset_of!(BootInfo, devices) == 88 + 24 * MAX_MEM_REGIONS);
-    assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES));
+    assert!(offset_of!(BootInfo, init_envp_gpa) == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES));
+    assert!(offset_of!(BootInfo, init_envp_len) == offset_of!(BootInfo, init_envp_gpa) + 8);
+    assert!(offset_of!(BootInfo, init_cwd_gpa) == offset_of!(BootInfo, init_envp_gpa) + 16);
+    assert!(offset_of!(BootInfo, init_cwd_len) == offset_of!(BootInfo, init_envp_gpa) + 24);
+    assert!(offset_of!(BootInfo, stats_counters_gpa) == offset_of!(BootInfo, init_envp_gpa) + 32);
+    assert!(offset_of!(BootInfo, stats_names_gpa) == offset_of!(BootInfo, init_envp_gpa) + 40);
+    assert!(offset_of!(BootInfo, stats_names_len) == offset_of!(BootInfo, init_envp_gpa) + 48);
+    assert!(offset_of!(BootInfo, stats_count) == offset_of!(BootInfo, init_envp_gpa) + 56);
+    assert!(size_of::<BootInfo>() == 88 + 24 * (MAX_MEM_REGIONS + MAX_DEVICES) + 64);
+    assert!(size_of::<StatsCounter>() as u64 == STATS_COUNTER_SIZE);
+    assert!(offset_of!(StatsCounter, errors) == 8);
+    assert!(offset_of!(StatsCounter, time_ns) == 16);
+    assert!(layout::INIT_ARGS_GPA >= layout::BOOT_PD_GPA + 0x1000);
+    assert!(layout::INIT_ARGS_GPA + layout::INIT_ARGS_MAX <= layout::LOW_RESERVED_END);
+    assert!(layout::INIT_ARGS_MAX >= 128 * 1024);
     assert!((size_of::<BootInfo>() as u64) <= layout::CMDLINE_GPA - layout::BOOT_INFO_GPA);
     assert!(size_of::<RtcRequest>() == 16);
     assert!(size_of::<ConsoleWrite>() == 24);

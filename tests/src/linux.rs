@@ -90,7 +90,7 @@ pub fn scenario_program(vmm_args: &[String]) -> Option<(String, Vec<String>)> {
                 let program = args.next()?.clone();
                 return Some((program, args.cloned().collect()));
             }
-            "--timeout" | "--mem" => {
+            "--timeout" | "--mem" | "-e" | "--env" | "--cwd" => {
                 args.next()?;
             }
             a if a.starts_with("--timeout=") || a.starts_with("--mem=") => {}
@@ -98,6 +98,23 @@ pub fn scenario_program(vmm_args: &[String]) -> Option<(String, Vec<String>)> {
         }
     }
     Some((DEFAULT_PROGRAM.to_string(), Vec::new()))
+}
+
+/// The `-e KEY=VALUE` assignments and the `--cwd` of a scenario's `astra-vmm` arguments
+/// (before its `--`), for [`chroot_command_in`].
+pub fn scenario_env_and_cwd(vmm_args: &[String]) -> (Vec<String>, Option<String>) {
+    let mut env = Vec::new();
+    let mut cwd = None;
+    let mut args = vmm_args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--" => break,
+            "-e" | "--env" => env.extend(args.next().cloned()),
+            "--cwd" => cwd = args.next().cloned(),
+            _ => {}
+        }
+    }
+    (env, cwd)
 }
 
 /// Size of the tmpfs holding the writable layer of the root.
@@ -118,14 +135,28 @@ pub fn chroot_command(
     program: &str,
     args: &[String],
 ) -> (PathBuf, Vec<String>) {
-    // $0 is the root, $1 the layers directory; the rest the program and its arguments.
-    // chroot is looked up before the environment is replaced (it is in an sbin directory
-    // that PATH=/bin does not reach).
+    chroot_command_in(root, layers, &[], "/", program, args)
+}
+
+/// [`chroot_command`] with `env` (`KEY=VALUE`s) added to [`GUEST_ENV`] (as astra's `-e`
+/// does) and `cwd` as the working directory in the root (astra's `--cwd`).
+pub fn chroot_command_in(
+    root: &Path,
+    layers: &Path,
+    env: &[String],
+    cwd: &str,
+    program: &str,
+    args: &[String],
+) -> (PathBuf, Vec<String>) {
+    // $0 is the root, $1 the layers directory, $2 the working directory, $3 the number of
+    // assignments; then the assignments, the program and its arguments. unshare (without
+    // namespaces, for --root and --wd: a chroot and a chdir) is looked up before the
+    // environment is replaced (PATH=/bin may not reach it).
     let script = format!(
         r#"set -e
 PATH="$PATH:/usr/sbin:/sbin:/usr/bin:/bin"
-chroot=$(command -v chroot)
-root="$0"; layers="$1"; shift
+enter=$(command -v unshare)
+root="$0"; layers="$1"; cwd="$2"; count="$3"; shift 3
 mount --bind "$root" "$root"
 mount -o remount,bind,ro "$root"
 mount -t tmpfs -o size={UPPER_SIZE} tmpfs "$layers"
@@ -142,7 +173,15 @@ for n in null zero full random urandom; do
     mount --bind "/dev/$n" "$layers/merged/dev/$n"
 done
 mount -t proc proc "$layers/merged/proc"
-exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$layers/merged" "$@""#
+# env's arguments: the assignments, then `unshare --root --wd`, the program and its
+# arguments (built after the original list, which is then dropped).
+total=$#; i=0
+for a do
+    [ "$i" -eq "$count" ] && set -- "$@" "$enter" --root="$layers/merged" --wd="$cwd"
+    set -- "$@" "$a"; i=$((i+1))
+done
+shift "$total"
+exec env -i PATH=/bin HOME=/ TERM=dumb "$@""#
     );
     debug_assert!(script.contains(&GUEST_ENV.join(" ")));
     let mut full = vec![
@@ -155,8 +194,11 @@ exec env -i PATH=/bin HOME=/ TERM=dumb "$chroot" "$layers/merged" "$@""#
         script,
         root.display().to_string(),
         layers.display().to_string(),
-        program.to_string(),
+        cwd.to_string(),
+        env.len().to_string(),
     ];
+    full.extend(env.iter().cloned());
+    full.push(program.to_string());
     full.extend(args.iter().cloned());
     (PathBuf::from("unshare"), full)
 }
@@ -227,6 +269,21 @@ mod tests {
             None
         );
         assert_eq!(scenario_program(&strings(&["--"])), None);
+        let args = strings(&[
+            "-e", "A=1", "--cwd", "/etc", "--env", "B=2", "--", "/bin/x", "-e", "C",
+        ]);
+        assert_eq!(
+            scenario_program(&args),
+            Some(("/bin/x".into(), strings(&["-e", "C"])))
+        );
+        assert_eq!(
+            scenario_env_and_cwd(&args),
+            (strings(&["A=1", "B=2"]), Some("/etc".into()))
+        );
+        assert_eq!(
+            scenario_program(&strings(&["--env-host", "--", "/bin/x"])),
+            None
+        );
         assert_eq!(scenario_program(&strings(&["--mem"])), None);
     }
 
@@ -241,8 +298,20 @@ mod tests {
         assert_eq!(program, PathBuf::from("unshare"));
         assert_eq!(&args[..4], ["--mount", "--propagation", "private", "--"]);
         assert_eq!(
-            &args[args.len() - 5..],
-            ["/tmp/root", "/tmp/layers", "/bin/cat", "a", "b c"]
+            &args[args.len() - 7..],
+            ["/tmp/root", "/tmp/layers", "/", "0", "/bin/cat", "a", "b c"]
+        );
+        let (_, args) = chroot_command_in(
+            Path::new("/r"),
+            Path::new("/l"),
+            &strings(&["A=1", "B=x y"]),
+            "/etc",
+            "/bin/env",
+            &[],
+        );
+        assert_eq!(
+            &args[args.len() - 7..],
+            ["/r", "/l", "/etc", "2", "A=1", "B=x y", "/bin/env"]
         );
         assert!(args[6].contains("remount,bind,ro"));
         assert!(args[6].contains("-t overlay"));

@@ -13,12 +13,17 @@ pub struct TempDir {
 impl TempDir {
     /// Creates `astra-<label>-<pid>-<n>-<nanos>`; panics if it cannot (a test-setup failure).
     pub fn new(label: &str) -> Self {
+        Self::new_in(&std::env::temp_dir(), label)
+    }
+
+    /// Like [`TempDir::new`], under `parent` instead of the system temp folder.
+    pub fn new_in(parent: &Path, label: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
+        let path = parent.join(format!(
             "astra-{label}-{}-{}-{nanos}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)

@@ -163,9 +163,33 @@ fn kernel_with_a_wrong_abi_version_is_refused() {
 }
 
 #[test]
-fn missing_kernel_flag_is_refused() {
+fn without_kernel_flag_the_kernel_installed_beside_the_vmm_is_used() {
+    // A copy of astra-vmm in DIR/bin with junk at DIR/share/astra/guest.elf: that file is
+    // the first place looked at, so the error names it (the build tree's kernel, the last
+    // resort, is not reached).
     let ws = Workspace::locate();
-    expect_usage_error(&["--rootfs".into(), path_arg(&ws.rootfs())], &["--kernel"]);
+    let dir = TempDir::new("cli");
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::create_dir_all(dir.path().join("share/astra")).unwrap();
+    let vmm = dir.path().join("bin/astra-vmm");
+    std::fs::copy(ws.vmm(), &vmm).unwrap();
+    let junk = dir.write("share/astra/guest.elf", &b"not a kernel ".repeat(100));
+    let outcome = astra_tests::try_run(
+        &vmm,
+        &[
+            "--rootfs".to_string(),
+            path_arg(&ws.rootfs()),
+            "/bin/true".into(),
+        ],
+        WALL_TIMEOUT,
+    );
+    let outcome = outcome.expect("run the copied astra-vmm");
+    assert_eq!(outcome.status, exit::USAGE, "{}", outcome.report());
+    assert!(
+        outcome.stderr.contains(&path_arg(&junk)),
+        "{}",
+        outcome.report()
+    );
 }
 
 #[test]

@@ -103,7 +103,7 @@ fn fifos_and_devices_are_refused_without_blocking_or_reading() {
             vm_args(&ws.kernel(), Path::new("/dev/zero")),
             "character device",
         ),
-        (vm_args(&ws.kernel(), dir.path()), "directory"),
+        (vm_args(Path::new("/tmp"), &ws.rootfs()), "directory"),
     ];
     for (args, kind) in cases {
         let outcome = expect_usage_error(&args, &["not a regular file", kind]);
@@ -113,6 +113,16 @@ fn fifos_and_devices_are_refused_without_blocking_or_reading() {
             outcome.report()
         );
     }
+    // A directory is a rootfs to pack; a FIFO inside it is refused by name, unread.
+    let outcome = expect_usage_error(
+        &vm_args(&ws.kernel(), dir.path()),
+        &["not a file, directory or symlink", "no-writer"],
+    );
+    assert!(
+        outcome.elapsed < Duration::from_secs(5),
+        "{}",
+        outcome.report()
+    );
 }
 
 /// Runs the VMM with a stderr whose reader is gone: every write to it fails with `EPIPE`.

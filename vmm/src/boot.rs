@@ -2,7 +2,7 @@
 //! init argv, the boot GDT and the boot page tables (see [`hypercall_abi`]'s crate docs).
 
 use hypercall_abi::layout::{
-    BOOT_GDT_GPA, BOOT_INFO_GPA, CMDLINE_GPA, INIT_ARGV_GPA, LOW_RESERVED_END,
+    BOOT_GDT_GPA, BOOT_INFO_GPA, CMDLINE_GPA, INIT_ARGS_GPA, LOW_RESERVED_END,
 };
 use hypercall_abi::{
     host_stdio, port, BootInfo, DeviceEntry, DeviceKind, GuestPhysAddr, MemKind, MemRegion,
@@ -12,6 +12,7 @@ use vm_memory::{ByteValued, Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::arch::x86_64::gdt::BOOT_GDT;
 use crate::arch::x86_64::paging::{BootPageTables, PagingError};
+use crate::init_args::InitArgs;
 
 /// Errors writing the boot data.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +42,9 @@ pub struct BootParams {
     pub mem_size: u64,
     /// Command-line length without the NUL.
     pub cmdline_len: u64,
-    /// Argv block length with every NUL.
-    pub init_argv_len: u64,
+    /// `(gpa, length)` of init's argv block, environment block and working directory
+    /// ([`InitArgs::placement`]).
+    pub init: [(u64, u64); 3],
     /// `(gpa, file size)` of the rootfs.
     pub rootfs: Option<(u64, u64)>,
     /// TSC frequency, 0 if unknown.
@@ -72,8 +74,12 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
         abi_version: ABI_VERSION,
         cmdline_gpa: GuestPhysAddr(CMDLINE_GPA),
         cmdline_len: params.cmdline_len,
-        init_argv_gpa: GuestPhysAddr(INIT_ARGV_GPA),
-        init_argv_len: params.init_argv_len,
+        init_argv_gpa: GuestPhysAddr(params.init[0].0),
+        init_argv_len: params.init[0].1,
+        init_envp_gpa: GuestPhysAddr(params.init[1].0),
+        init_envp_len: params.init[1].1,
+        init_cwd_gpa: GuestPhysAddr(params.init[2].0),
+        init_cwd_len: params.init[2].1,
         mem_size: params.mem_size,
         tsc_khz: params.tsc_khz,
         host_stdio: params.host_stdio & host_stdio::ALL,
@@ -131,12 +137,20 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
     info
 }
 
+/// The boot info block as it is now in guest memory (the kernel writes its `stats_*`
+/// fields; the rest is what the VMM wrote, or whatever the guest overwrote it with).
+pub fn read_boot_info(mem: &GuestMemoryMmap) -> Option<BootInfo> {
+    mem.read_obj::<BootInfoBytes>(GuestAddress(BOOT_INFO_GPA))
+        .ok()
+        .map(|b| b.0)
+}
+
 /// Writes everything the kernel expects to find in low memory at boot.
 pub fn write_boot_data(
     mem: &GuestMemoryMmap,
     params: &BootParams,
     cmdline: &str,
-    init_argv: &[u8],
+    init: &InitArgs,
 ) -> Result<(), BootError> {
     let gdt: Vec<u8> = BOOT_GDT.iter().flat_map(|e| e.to_le_bytes()).collect();
     mem.write_slice(&gdt, GuestAddress(BOOT_GDT_GPA))
@@ -146,8 +160,8 @@ pub fn write_boot_data(
     cmdline_bytes.push(0);
     mem.write_slice(&cmdline_bytes, GuestAddress(CMDLINE_GPA))
         .map_err(|e| BootError::Write("kernel command line", e))?;
-    mem.write_slice(init_argv, GuestAddress(INIT_ARGV_GPA))
-        .map_err(|e| BootError::Write("init argv", e))?;
+    mem.write_slice(&init.area_bytes(), GuestAddress(INIT_ARGS_GPA))
+        .map_err(|e| BootError::Write("init arguments", e))?;
     mem.write_obj(
         BootInfoBytes(boot_info(params)),
         GuestAddress(BOOT_INFO_GPA),
@@ -161,11 +175,15 @@ mod tests {
     use super::*;
     use hypercall_abi::layout::ROOTFS_GPA;
 
+    fn init() -> InitArgs {
+        InitArgs::new(&["/init".into()], &["A=b".into()], "/tmp".as_ref()).unwrap()
+    }
+
     fn params() -> BootParams {
         BootParams {
             mem_size: 64 << 20,
             cmdline_len: 10,
-            init_argv_len: 6,
+            init: init().placement(),
             rootfs: Some((ROOTFS_GPA, 10240)),
             tsc_khz: 2_300_000,
             host_stdio: host_stdio::STDERR_TERMINAL,
@@ -281,17 +299,23 @@ mod tests {
     #[test]
     fn writes_everything_where_the_abi_says() {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap();
-        write_boot_data(&mem, &params(), "init=/init", b"/init\0").unwrap();
+        write_boot_data(&mem, &params(), "init=/init", &init()).unwrap();
         let info: BootInfoBytes = mem.read_obj(GuestAddress(BOOT_INFO_GPA)).unwrap();
         assert_eq!(info.0, boot_info(&params()));
         let mut cmdline = [0u8; 11];
         mem.read_slice(&mut cmdline, GuestAddress(CMDLINE_GPA))
             .unwrap();
         assert_eq!(&cmdline, b"init=/init\0");
-        let mut argv = [0u8; 6];
-        mem.read_slice(&mut argv, GuestAddress(INIT_ARGV_GPA))
-            .unwrap();
-        assert_eq!(&argv, b"/init\0");
+        let read = |gpa: GuestPhysAddr, len: u64| {
+            let mut buf = vec![0u8; len as usize];
+            mem.read_slice(&mut buf, GuestAddress(gpa.0)).unwrap();
+            buf
+        };
+        let info = info.0;
+        assert_eq!(info.init_argv_gpa.0, INIT_ARGS_GPA);
+        assert_eq!(read(info.init_argv_gpa, info.init_argv_len), b"/init\0");
+        assert_eq!(read(info.init_envp_gpa, info.init_envp_len), b"A=b\0");
+        assert_eq!(read(info.init_cwd_gpa, info.init_cwd_len), b"/tmp");
         let code: u64 = mem.read_obj(GuestAddress(BOOT_GDT_GPA + 8)).unwrap();
         assert_eq!(code, BOOT_GDT[1]);
     }

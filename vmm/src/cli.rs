@@ -4,15 +4,17 @@
 //! and the init argv block are composed and bounds-checked before any VM exists.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
+use hypercall_abi::layout::{CMDLINE_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
 use crate::gdb::GdbAddress;
+use crate::init_args::{self, InitArgs, InitArgsError};
+use crate::kernel_path::{self, NoKernel, KERNEL_ENV};
+use crate::rootfs_build::HostProgram;
 use crate::volume::VolumeSpec;
 
 /// Page size the guest RAM size must be a multiple of.
@@ -35,22 +37,12 @@ pub enum CliError {
         /// Largest length accepted.
         max: u64,
     },
-    /// The init argv does not fit its area.
-    #[error(
-        "Program arguments take {len} bytes, at most {max} fit: pass fewer or shorter arguments"
-    )]
-    ArgvTooLong {
-        /// Length with every NUL.
-        len: usize,
-        /// Largest length accepted.
-        max: u64,
-    },
-    /// An argument contains a NUL byte, which cannot be passed to the guest.
-    #[error("Program argument {index} contains a NUL byte")]
-    ArgvNul {
-        /// Position in argv.
-        index: usize,
-    },
+    /// `--kernel` not given and no kernel found.
+    #[error(transparent)]
+    NoKernel(#[from] NoKernel),
+    /// The program's argv, environment or working directory is unusable.
+    #[error(transparent)]
+    InitArgs(#[from] InitArgsError),
     /// The program path cannot be written as `init=PROG`.
     #[error("Program path '{0}' must be non-empty and contain no whitespace (it goes on the kernel command line as init=)")]
     BadProgramPath(String),
@@ -89,6 +81,8 @@ impl From<LogLevel> for log::LevelFilter {
 fn help_footer() -> String {
     format!(
         "Examples:
+  astra-vmm ./target/x86_64-unknown-linux-musl/release/myapp --its-flag
+  astra-vmm --rootfs build/fs.tar -e RUST_LOG=debug --cwd /tmp /bin/busybox sh -c 'echo $RUST_LOG'
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar -- /bin/hello world
   astra-vmm --kernel build/guest.elf --rootfs build/fs.tar --mem 1G --timeout 2.5 --strace -- /bin/app
@@ -104,29 +98,45 @@ Output: the program's standard output goes to stdout; its standard error, kernel
 
 /// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
 /// the number equal to [`hypercall_abi::ABI_VERSION`]).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 8)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 9)");
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
 #[command(name = "astra-vmm", version = VERSION, about, after_help = help_footer(), args_override_self = true)]
 pub struct Cli {
-    /// Guest kernel ELF image (must carry the astra ABI note).
-    #[arg(long, value_name = "PATH")]
-    pub kernel: PathBuf,
-    /// Root filesystem TAR, mapped read-only into the guest.
-    #[arg(long, value_name = "PATH")]
+    /// Guest kernel ELF image (must carry the astra ABI note). Default: the kernel
+    /// installed beside astra-vmm (../share/astra/guest.elf or the same directory), else
+    /// the build tree's build/guest.elf.
+    #[arg(long, value_name = "PATH", env = KERNEL_ENV)]
+    pub kernel: Option<PathBuf>,
+    /// Root filesystem: a TAR file, mapped read-only into the guest, or a host directory,
+    /// packed into a TAR in memory at start (symlinks kept as links).
+    #[arg(long, value_name = "PATH", env = "ASTRA_ROOTFS")]
     pub rootfs: Option<PathBuf>,
     /// Guest RAM: bytes, or with a K, M or G suffix; a multiple of 4 KiB from 16M to 3G.
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem)]
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_mem, env = "ASTRA_MEM")]
     pub mem: u64,
     /// Number of vCPUs (only 1 is supported yet).
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_cpus)]
     pub cpus: u8,
+    /// Set an environment variable of the program (repeatable). `-e KEY` copies KEY from
+    /// the host's environment. Without --env-host, these come on top of the default
+    /// environment PATH=/bin HOME=/ TERM=dumb.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub env: Vec<OsString>,
+    /// Start the program with the host's whole environment (as qemu-user does) instead of
+    /// the default one; -e still applies on top.
+    #[arg(long)]
+    pub env_host: bool,
+    /// The program's working directory in the guest (absolute; default /). If it does
+    /// not exist there, the program does not start (exit status 127) and the kernel says why.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<OsString>,
     /// Extra kernel command-line parameters.
     #[arg(long, value_name = "STR", default_value = "")]
     pub cmdline: String,
     /// Kill the guest after SECS seconds (fractions allowed) and exit with 253.
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, env = "ASTRA_TIMEOUT")]
     pub timeout: Option<Duration>,
     /// Log verbosity of astra-vmm itself (on stderr).
     #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]
@@ -135,10 +145,17 @@ pub struct Cli {
     /// (adds astra.strace to its command line).
     #[arg(long)]
     pub strace: bool,
+    /// Trace system calls into FILE instead of stderr (implies --strace; like strace -o).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub strace_file: Option<PathBuf>,
     /// At exit, print on stderr a per-syscall count table like `strace -c` (kernel side,
     /// adds astra.stats to its command line) and a VM-exit count table (VMM side).
     #[arg(long)]
     pub stats: bool,
+    /// Write the run's statistics as JSON to FILE: how it ended, the VM-exit counts and
+    /// the program's system-call counts (like --stats, without the tables on stderr).
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
     /// Serve gdb's remote protocol on ADDR (HOST:PORT, :PORT, or a unix-socket path): the
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
@@ -147,9 +164,11 @@ pub struct Cli {
     /// read-only with :ro); repeatable. The guest cannot reach anything outside HOST_DIR.
     #[arg(long, value_name = "HOST_DIR:GUEST_DIR[:ro]", value_parser = VolumeSpec::parse)]
     pub volume: Vec<VolumeSpec>,
-    /// The program the kernel runs, and its arguments (default /init). Everything from
-    /// the first argument that is not an astra-vmm option on belongs to the program, as
-    /// with `env` or `qemu-x86_64`; `--` before it also works.
+    /// The program the kernel runs, and its arguments (default /init). A PROG with a `/`
+    /// naming an executable host file runs that file, at the same absolute path in the
+    /// guest (over a minimal root without --rootfs; added to the rootfs unless it has that
+    /// path). Everything from the first argument that is not an astra-vmm option on
+    /// belongs to the program, as with `env` or `qemu-x86_64`; `--` before it also works.
     #[arg(trailing_var_arg = true, value_name = "PROG ARGS")]
     pub program: Vec<OsString>,
 }
@@ -165,12 +184,18 @@ pub struct VmConfig {
     pub mem_size: u64,
     /// The full kernel command line, without the NUL.
     pub cmdline: String,
-    /// The init argv block: NUL-terminated strings back to back.
-    pub init_argv: Vec<u8>,
+    /// The program's argv, environment and working directory, encoded.
+    pub init: InitArgs,
+    /// PROG as a host executable to put into the guest at the same absolute path.
+    pub host_program: Option<HostProgram>,
     /// When to give up on the guest.
     pub timeout: Option<Duration>,
     /// Count VM exits and print them at the end (`--stats`).
     pub stats: bool,
+    /// Where to write the statistics as JSON (`--stats-json`).
+    pub stats_json: Option<PathBuf>,
+    /// Where `--strace` lines go instead of stderr (`--strace-file`).
+    pub strace_file: Option<PathBuf>,
     /// Where to wait for gdb (`--gdb`).
     pub gdb: Option<GdbAddress>,
     /// Host directories shared with the guest (`--volume`).
@@ -178,11 +203,20 @@ pub struct VmConfig {
 }
 
 impl Cli {
-    /// Validates the parts clap could not and composes the guest's command line and argv.
+    /// Validates the parts clap could not and composes the guest's command line, argv and
+    /// environment (`--env-host` takes this process's environment).
     pub fn into_config(self) -> Result<VmConfig, CliError> {
+        self.into_config_with(std::env::vars_os())
+    }
+
+    /// [`Cli::into_config`] with `host_env` as the host's environment.
+    pub fn into_config_with(
+        self,
+        host_env: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<VmConfig, CliError> {
         let flags = [
-            (self.strace, STRACE_PARAM),
-            (self.stats, STATS_PARAM),
+            (self.strace || self.strace_file.is_some(), STRACE_PARAM),
+            (self.stats || self.stats_json.is_some(), STATS_PARAM),
             (self.gdb.is_some(), hypercall_abi::debug::CMDLINE_PARAM),
         ];
         let params: Vec<&str> = flags
@@ -190,19 +224,93 @@ impl Cli {
             .filter(|(on, _)| *on)
             .map(|(_, param)| *param)
             .collect();
-        let (cmdline, init_argv) = compose_boot_args(&self.cmdline, &params, &self.program)?;
+        // PROG naming a host executable runs at its absolute path in the guest (argv[0]
+        // stays as given).
+        let host_program = self.program.first().and_then(|prog| {
+            let cwd = std::env::current_dir().ok()?;
+            HostProgram::detect(Path::new(prog), &cwd)
+        });
+        let mut program = self.program.clone();
+        let (cmdline, argv) = match &host_program {
+            Some(host) => {
+                program[0] = host.guest_path.clone().into();
+                let (cmdline, _) = compose_boot_args(&self.cmdline, &params, &program)?;
+                (cmdline, self.program.clone())
+            }
+            None => compose_boot_args(&self.cmdline, &params, &program)?,
+        };
+        // A host program below the kernel's own mounts (/tmp...) would be hidden there in
+        // the root: its directory is shared read-only at the same path instead.
+        let mut volumes = self.volume;
+        if let Some((host, guest)) = host_program
+            .as_ref()
+            .filter(|p| p.under_guest_mount())
+            .and_then(HostProgram::directory_volume)
+        {
+            volumes.push(VolumeSpec {
+                host,
+                guest,
+                read_only: true,
+            });
+        }
+        let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
+        let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
+        let init = InitArgs::new(&argv, &env, &cwd)?;
+        let kernel = match self.kernel {
+            Some(kernel) => kernel,
+            None => {
+                let exe = std::env::current_exe().ok();
+                kernel_path::find(exe.as_deref(), Path::is_file)?
+            }
+        };
         Ok(VmConfig {
-            kernel: self.kernel,
+            kernel,
             rootfs: self.rootfs,
             mem_size: self.mem,
             cmdline,
-            init_argv,
+            init,
+            host_program,
             timeout: self.timeout,
             stats: self.stats,
+            strace_file: self.strace_file,
+            stats_json: self.stats_json,
             gdb: self.gdb,
-            volumes: self.volume,
+            volumes,
         })
     }
+}
+
+/// A note for the user when program arguments given without `--` are also astra-vmm
+/// long options (`astra-vmm /bin/app --strace` passes `--strace` to the program): `raw`
+/// is astra-vmm's own arguments, `program` what clap took as the program. None when a
+/// `--` came right before the program.
+pub fn ambiguity_hint(raw: &[OsString], program: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let start = raw.len().checked_sub(program.len())?;
+    if program.is_empty() || (start > 0 && raw[start - 1] == "--") {
+        return None;
+    }
+    let command = Cli::command();
+    let flags: Vec<String> = program[1..]
+        .iter()
+        .filter_map(|arg| {
+            let arg = arg.to_str()?;
+            let name = arg.strip_prefix("--")?.split('=').next()?;
+            command
+                .get_arguments()
+                .any(|a| a.get_long() == Some(name))
+                .then(|| arg.to_owned())
+        })
+        .collect();
+    if flags.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "astra-vmm: note: {} after the program {} passed to the program, not to astra-vmm \
+         (put astra-vmm options before the program; a -- before the program silences this note)",
+        flags.join(" "),
+        if flags.len() == 1 { "is" } else { "are" }
+    ))
 }
 
 /// Parses a size: a number of bytes with an optional K, M or G (binary) suffix.
@@ -285,7 +393,7 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Composes the kernel command line and the init argv block.
+/// Composes the kernel command line and the init argv.
 ///
 /// The command line is the user's `--cmdline`, then `flag_params` (`astra.strace`...),
 /// then `init=PROG`. A program given as `init=` in `--cmdline` (and not after `--`) is used
@@ -294,7 +402,7 @@ pub fn compose_boot_args(
     user_cmdline: &str,
     flag_params: &[&str],
     program: &[OsString],
-) -> Result<(String, Vec<u8>), CliError> {
+) -> Result<(String, Vec<OsString>), CliError> {
     let user_init = user_cmdline
         .split_whitespace()
         .rev()
@@ -322,34 +430,12 @@ pub fn compose_boot_args(
             max: CMDLINE_MAX - 1,
         });
     }
-    let init_argv = encode_argv(&argv)?;
-    Ok((cmdline, init_argv))
-}
-
-/// Encodes argv as NUL-terminated strings back to back, checking it fits `INIT_ARGV_MAX`.
-pub fn encode_argv(argv: &[OsString]) -> Result<Vec<u8>, CliError> {
-    let mut block = Vec::new();
-    for (index, arg) in argv.iter().enumerate() {
-        let bytes = arg.as_bytes();
-        if bytes.contains(&0) {
-            return Err(CliError::ArgvNul { index });
-        }
-        block.extend_from_slice(bytes);
-        block.push(0);
-    }
-    if block.len() as u64 > INIT_ARGV_MAX {
-        return Err(CliError::ArgvTooLong {
-            len: block.len(),
-            max: INIT_ARGV_MAX,
-        });
-    }
-    Ok(block)
+    Ok((cmdline, argv))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::error::ErrorKind;
     use std::os::unix::ffi::OsStringExt;
 
     #[test]
@@ -371,6 +457,31 @@ mod tests {
         assert!(cli.strace && !cli.stats);
         // A flag-looking first word is still astra-vmm's: unknown ones are errors.
         assert!(parse(&["--kernel", "k", "--no-such-flag", "/bin/prog"]).is_err());
+    }
+
+    #[test]
+    fn flag_looking_program_arguments_get_a_note_unless_after_double_dash() {
+        let hint = |args: &[&str]| {
+            let cli = parse(args).unwrap();
+            ambiguity_hint(&os(args), &cli.program)
+        };
+        let note = hint(&[
+            "--kernel",
+            "k",
+            "/bin/app",
+            "--strace",
+            "-x",
+            "--stats=1",
+            "--no",
+        ])
+        .unwrap();
+        assert!(
+            note.contains("--strace --stats=1 after the program are passed"),
+            "{note}"
+        );
+        assert_eq!(hint(&["--kernel", "k", "--", "/bin/app", "--strace"]), None);
+        assert_eq!(hint(&["--kernel", "k", "/bin/app", "-x", "--color"]), None);
+        assert_eq!(hint(&["--kernel", "k"]), None);
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -421,17 +532,24 @@ mod tests {
         assert_eq!(cli.log_level, LogLevel::Warn);
         let config = cli.into_config().unwrap();
         assert_eq!(config.cmdline, "init=/init");
-        assert_eq!(config.init_argv, b"/init\0");
+        assert_eq!(config.init.argv, b"/init\0");
+        assert_eq!(config.init.cwd, b"/");
+        assert_eq!(config.init.envp, b"PATH=/bin\0HOME=/\0TERM=dumb\0");
         assert_eq!(config.timeout, None);
         assert_eq!(config.rootfs, None);
     }
 
     #[test]
-    fn kernel_is_required() {
-        assert_eq!(
-            parse(&[]).unwrap_err().kind(),
-            ErrorKind::MissingRequiredArgument
-        );
+    fn kernel_defaults_to_one_found_beside_the_vmm() {
+        // The test binary lives in target/*/deps: the build tree's kernel, if built, is
+        // the one found; the flag wins over it.
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.kernel, std::env::var_os(KERNEL_ENV).map(PathBuf::from));
+        let config = parse(&["--kernel", "k.elf"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.kernel, Path::new("k.elf"));
     }
 
     #[test]
@@ -523,14 +641,14 @@ mod tests {
             "quiet loglevel=3 astra.strace astra.stats init=/bin/echo"
         );
         assert!(config.stats);
-        assert_eq!(config.init_argv, b"/bin/echo\0hello\0\0--world\0");
+        assert_eq!(config.init.argv, b"/bin/echo\0hello\0\0--world\0");
     }
 
     #[test]
     fn init_in_cmdline_is_used_unless_also_given_after_double_dash() {
         let (cmdline, argv) = compose_boot_args("init=/bin/sh", &[], &[]).unwrap();
         assert_eq!(cmdline, "init=/bin/sh");
-        assert_eq!(argv, b"/bin/sh\0");
+        assert_eq!(argv, os(&["/bin/sh"]));
         assert_eq!(
             compose_boot_args("init=/bin/sh", &[], &os(&["/bin/x"])),
             Err(CliError::InitGivenTwice)
@@ -561,19 +679,43 @@ mod tests {
     }
 
     #[test]
-    fn argv_must_fit_and_have_no_nul() {
-        let exact = "a".repeat(INIT_ARGV_MAX as usize - 1);
+    fn argv_must_have_no_nul() {
+        let mut cli = parse(&["--kernel", "k", "/x"]).unwrap();
+        cli.program.push(OsString::from_vec(b"a\0b".to_vec()));
         assert_eq!(
-            encode_argv(&os(&[&exact])).unwrap().len() as u64,
-            INIT_ARGV_MAX
+            cli.into_config().unwrap_err(),
+            CliError::InitArgs(InitArgsError::ArgvNul { index: 1 })
         );
-        let over = "a".repeat(INIT_ARGV_MAX as usize);
-        assert!(matches!(
-            encode_argv(&os(&[&over])),
-            Err(CliError::ArgvTooLong { .. })
-        ));
-        let with_nul = vec![OsString::from("/x"), OsString::from_vec(b"a\0b".to_vec())];
-        assert_eq!(encode_argv(&with_nul), Err(CliError::ArgvNul { index: 1 }));
+    }
+
+    #[test]
+    fn env_and_cwd_flags() {
+        let host = || vec![(OsString::from("USER"), OsString::from("me"))];
+        let cli = parse(&[
+            "--kernel", "k", "-e", "A=1", "--env", "B=x y", "-e", "USER", "--cwd", "/tmp", "/x",
+        ])
+        .unwrap();
+        let config = cli.into_config_with(host()).unwrap();
+        assert_eq!(
+            config.init.envp,
+            b"PATH=/bin\0HOME=/\0TERM=dumb\0A=1\0B=x y\0USER=me\0"
+        );
+        assert_eq!(config.init.cwd, b"/tmp");
+        let cli = parse(&["--kernel", "k", "--env-host", "-e", "A=1", "/x"]).unwrap();
+        let config = cli.into_config_with(host()).unwrap();
+        assert_eq!(config.init.envp, b"USER=me\0A=1\0");
+        let err = parse(&["--kernel", "k", "--cwd", "tmp"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("--cwd 'tmp' must be an absolute path"),
+            "{err}"
+        );
+        // -e after the program belongs to the program.
+        let cli = parse(&["--kernel", "k", "/x", "-e", "A=1"]).unwrap();
+        assert!(cli.env.is_empty());
     }
 
     #[test]

@@ -29,6 +29,7 @@ Exit codes:
   252    the guest crashed (triple fault, emulation failure, unknown port or MMIO access,
          malformed exit value)
   253    --timeout expired
+  130, 143  astra-vmm got SIGINT or SIGTERM and stopped the guest (128 + the signal)
   254    astra-vmm or host failure (no usable /dev/kvm, KVM ioctl failure)";
 
 /// How a VM run ended, when it ended at all (VMM failures are errors instead).
@@ -49,6 +50,8 @@ pub enum Outcome {
     Timeout(Duration),
     /// The guest kernel could not mount the rootfs (it printed why): a configuration error.
     RootfsRefused,
+    /// astra-vmm got this signal (SIGINT, SIGTERM) and stopped the guest.
+    Interrupted(u8),
 }
 
 impl Outcome {
@@ -68,6 +71,7 @@ impl Outcome {
             Outcome::GuestCrash { .. } => GUEST_CRASH,
             Outcome::Timeout(_) => TIMEOUT,
             Outcome::RootfsRefused => USAGE,
+            Outcome::Interrupted(signal) => 128u8.saturating_add(*signal),
         }
     }
 }
@@ -84,6 +88,8 @@ mod tests {
         assert_eq!(Outcome::crash("triple fault").exit_code(), 252);
         assert_eq!(Outcome::Timeout(Duration::from_secs(1)).exit_code(), 253);
         assert_eq!(Outcome::RootfsRefused.exit_code(), 250);
+        assert_eq!(Outcome::Interrupted(2).exit_code(), 130);
+        assert_eq!(Outcome::Interrupted(15).exit_code(), 143);
     }
 
     #[test]

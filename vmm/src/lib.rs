@@ -18,9 +18,15 @@ pub mod cli;
 pub mod devices;
 pub mod exit_code;
 pub mod gdb;
+pub mod guest_stats;
+pub mod init_args;
 pub mod input_file;
+pub mod kernel_path;
 pub mod loader;
 pub mod report;
+pub mod rootfs_build;
+pub mod stats_json;
+pub mod stop_signal;
 pub mod teardown;
 pub mod volume;
 pub mod vstate;
@@ -71,6 +77,9 @@ pub enum VmmError {
     /// The rootfs is unusable.
     #[error(transparent)]
     Rootfs(#[from] RootfsError),
+    /// The rootfs could not be built (`--rootfs DIR`, a host program).
+    #[error(transparent)]
+    RootfsBuild(#[from] rootfs_build::RootfsBuildError),
     /// Guest RAM could not be allocated.
     #[error(transparent)]
     Memory(#[from] MemoryError),
@@ -86,6 +95,12 @@ pub enum VmmError {
     /// The device bus could not be built.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// `--strace-file` cannot be created.
+    #[error("Cannot create the trace file '{0}'")]
+    TraceFile(std::path::PathBuf, #[source] io::Error),
+    /// The SIGINT/SIGTERM handlers could not be installed.
+    #[error("Cannot install the SIGINT/SIGTERM handlers")]
+    Signals(#[source] io::Error),
     /// A thread could not be started.
     #[error("Cannot start the {0} thread")]
     Thread(&'static str, #[source] io::Error),
@@ -109,6 +124,11 @@ impl VmmError {
             VmmError::Loader(_) => exit_code::USAGE,
             VmmError::Rootfs(RootfsError::Map(..)) => exit_code::INTERNAL,
             VmmError::Rootfs(_) => exit_code::USAGE,
+            VmmError::RootfsBuild(rootfs_build::RootfsBuildError::Rootfs(RootfsError::Map(..))) => {
+                exit_code::INTERNAL
+            }
+            VmmError::RootfsBuild(_) => exit_code::USAGE,
+            VmmError::TraceFile(..) => exit_code::USAGE,
             VmmError::Volume(_) => exit_code::USAGE,
             _ => exit_code::INTERNAL,
         }
@@ -141,30 +161,106 @@ pub fn run_and_exit(config: &VmConfig, decide: impl FnOnce(Result<Outcome, VmmEr
 /// never be torn down because a vCPU may still be running in it). With `config.stats`,
 /// prints the VM-exit table on stderr at the end, however the VM ended.
 fn run_keeping_vm(config: &VmConfig) -> Result<(Outcome, Option<Vm>), VmmError> {
-    let stats = config.stats.then(|| Arc::new(Mutex::new(ExitStats::new())));
-    let result = run_vm(config, stats.clone());
+    let counting = config.stats || config.stats_json.is_some();
+    let stats = counting.then(|| Arc::new(Mutex::new(ExitStats::new())));
+    let syscall_table = SharedText::default();
+    let started = Instant::now();
+    let result = run_vm(config, stats.clone(), &syscall_table);
     if let Some(stats) = stats {
         let stats = stats.lock().unwrap_or_else(PoisonError::into_inner);
         // A VM that never ran (bad kernel, no KVM) has nothing to report.
-        if result.is_ok() || stats.total() > 0 {
+        let ran = result.is_ok() || stats.total() > 0;
+        // The program did not end, so the kernel did not print its table: read its
+        // counters from the stopped guest.
+        if let Ok((Outcome::Timeout(_) | Outcome::Interrupted(_), Some(vm))) = &result {
+            let rows = boot::read_boot_info(vm.memory())
+                .and_then(|info| guest_stats::read(vm.memory(), &info));
+            if let Some(rows) = rows {
+                let table = guest_stats::render(rows);
+                if config.stats {
+                    report::write_stderr(table.as_bytes());
+                }
+                let mut sink = syscall_table.clone();
+                let _ = io::Write::write_all(&mut sink, table.as_bytes());
+            }
+        }
+        if config.stats && ran {
             report::write_stderr(stats.render().as_bytes());
+        }
+        if let (Some(path), true) = (&config.stats_json, ran) {
+            let outcome = result.as_ref().ok().map(|(o, _)| o);
+            let code = match &result {
+                Ok((o, _)) => o.exit_code(),
+                Err(e) => e.exit_code(),
+            };
+            let table = syscall_table.text();
+            let json = stats_json::render(
+                outcome,
+                code,
+                started.elapsed(),
+                &stats,
+                &stats_json::parse_syscall_table(&table),
+            );
+            if let Err(e) = std::fs::write(path, json) {
+                report!(
+                    "astra-vmm: error: cannot write --stats-json '{}': {e}",
+                    path.display()
+                );
+            }
         }
     }
     result
 }
 
+/// The kernel's `--stats` table as it arrives (and, under `--stats`, on stderr too).
+#[derive(Clone, Default)]
+struct SharedText {
+    buf: Arc<Mutex<Vec<u8>>>,
+    echo: bool,
+}
+
+impl SharedText {
+    fn text(&self) -> String {
+        let buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl io::Write for SharedText {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        const MAX: usize = 1 << 20;
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        // The guest decides the size: keep at most MAX bytes.
+        let room = MAX.saturating_sub(buf.len());
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+        if self.echo {
+            io::stderr().write_all(data)?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
 fn run_vm(
     config: &VmConfig,
     stats: Option<Arc<Mutex<ExitStats>>>,
+    syscall_table: &SharedText,
 ) -> Result<(Outcome, Option<Vm>), VmmError> {
     let start = Instant::now();
     let memory = create_guest_memory(config.mem_size)?;
+    log::info!("kernel: {}", config.kernel.display());
     let kernel = loader::load_kernel(&config.kernel, &memory, config.mem_size)?;
-    let rootfs = config
-        .rootfs
+    let trace = config
+        .strace_file
         .as_deref()
-        .map(RootfsImage::open)
+        .map(|path| {
+            std::fs::File::create(path).map_err(|e| VmmError::TraceFile(path.to_owned(), e))
+        })
         .transpose()?;
+    let rootfs = rootfs_build::build(config.rootfs.as_deref(), config.host_program.as_ref())?;
     let hostfs = volume::open_all(&config.volumes)?;
     log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
 
@@ -180,13 +276,13 @@ fn run_vm(
     let params = BootParams {
         mem_size: config.mem_size,
         cmdline_len: config.cmdline.len() as u64,
-        init_argv_len: config.init_argv.len() as u64,
+        init: config.init.placement(),
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
         host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
         volumes: hostfs.volume_count() as u32,
     };
-    boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
+    boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init)?;
 
     // One input buffer for both consumers, one irqfd for both raisers of IRQ 4.
     let console_irq = vm.irqfd(CONSOLE_IRQ)?;
@@ -214,11 +310,16 @@ fn run_vm(
         1,
         Box::new(RtcDevice::new(vm.memory().clone(), system_clock)),
     )?;
-    bus.insert(
-        port::CONSOLE_OUT,
-        1,
-        Box::new(ConsoleOut::stdio(vm.memory().clone())),
-    )?;
+    let mut console_out = ConsoleOut::stdio(vm.memory().clone());
+    if let Some(trace) = trace {
+        console_out = console_out.with_trace(Box::new(trace));
+    }
+    if config.stats_json.is_some() {
+        let mut table = syscall_table.clone();
+        table.echo = config.stats;
+        console_out = console_out.with_stats(Box::new(table));
+    }
+    bus.insert(port::CONSOLE_OUT, 1, Box::new(console_out))?;
     if hostfs.volume_count() > 0 {
         let dev = HostFsDevice::new(vm.memory().clone(), hostfs);
         bus.insert(port::HOSTFS, 1, Box::new(dev))?;
@@ -232,6 +333,7 @@ fn run_vm(
     };
 
     register_kick_handler()?;
+    stop_signal::install().map_err(VmmError::Signals)?;
     let stop = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &config.gdb {
         let link = gdb::accept(addr)?;
@@ -250,6 +352,7 @@ fn run_vm(
     let vcpu_thread = thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
+            stop_signal::block_in_thread();
             let result = vcpu.run(&mut bus, &ctx, &vcpu_stop);
             // The receiver only goes away once the VMM has given up on this thread.
             let _ = done_tx.send(result);
@@ -257,9 +360,26 @@ fn run_vm(
         .map_err(|e| VmmError::Thread("vCPU", e))?;
     log::info!("guest started after {:?}", start.elapsed());
 
-    let received = match deadline {
-        None => done_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        Some(deadline) => done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+    // Wait for the guest, the deadline or SIGINT/SIGTERM, whichever comes first.
+    let (received, stopped_by) = loop {
+        let now = Instant::now();
+        let slice = now + stop_signal::POLL_INTERVAL;
+        let until = deadline.map_or(slice, |d| d.min(slice));
+        match done_rx.recv_timeout(until.saturating_duration_since(now)) {
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(signal) = stop_signal::pending() {
+                    break (
+                        Err(RecvTimeoutError::Timeout),
+                        Some(Outcome::Interrupted(signal as u8)),
+                    );
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let timeout = Outcome::Timeout(config.timeout.unwrap_or_default());
+                    break (Err(RecvTimeoutError::Timeout), Some(timeout));
+                }
+            }
+            other => break (other, None),
+        }
     };
     match received {
         Ok(result) => {
@@ -285,12 +405,14 @@ fn run_vm(
                 let _ = vcpu_thread.join();
                 Some(vm)
             } else {
-                log::warn!("the vCPU did not stop within {KICK_GRACE:?} of the timeout");
+                log::warn!("the vCPU did not stop within {KICK_GRACE:?} of being told to");
                 // It may still be in KVM_RUN on this VM's memory: never unmap it.
                 std::mem::forget(vm);
                 None
             };
-            Ok((Outcome::Timeout(config.timeout.unwrap_or_default()), vm))
+            let outcome =
+                stopped_by.unwrap_or(Outcome::Timeout(config.timeout.unwrap_or_default()));
+            Ok((outcome, vm))
         }
     }
 }
@@ -321,9 +443,12 @@ mod tests {
             rootfs,
             mem_size: 16 << 20,
             cmdline: "init=/init".into(),
-            init_argv: b"/init\0".to_vec(),
+            init: init_args::InitArgs::new(&["/init".into()], &[], "/".as_ref()).unwrap(),
+            host_program: None,
             timeout: None,
             stats: false,
+            strace_file: None,
+            stats_json: None,
             gdb: None,
             volumes: Vec::new(),
         }
@@ -345,7 +470,12 @@ mod tests {
         );
         std::fs::write(&kernel, image).unwrap();
         let err = run(&config(kernel, Some(dir.join("missing.tar")))).unwrap_err();
-        assert!(matches!(err, VmmError::Rootfs(RootfsError::Read(..))));
+        assert!(matches!(
+            err,
+            VmmError::RootfsBuild(rootfs_build::RootfsBuildError::Rootfs(RootfsError::Read(
+                ..
+            )))
+        ));
         assert_eq!(err.exit_code(), exit_code::USAGE);
         std::fs::remove_dir_all(&dir).unwrap();
     }

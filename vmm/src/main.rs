@@ -23,6 +23,10 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_code::USAGE);
         }
     };
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(note) = astra_vmm::cli::ambiguity_hint(&raw, &cli.program) {
+        report!("{note}");
+    }
     env_logger::Builder::new()
         .filter_level(cli.log_level.into())
         .format_timestamp_micros()
@@ -60,6 +64,9 @@ fn report_outcome(outcome: &Outcome) {
             if let Some(registers) = registers {
                 report!("{registers}");
             }
+        }
+        Outcome::Interrupted(signal) => {
+            report!("astra-vmm: stopped the guest on signal {signal}")
         }
         Outcome::Timeout(after) => {
             report!("astra-vmm: guest timed out after {} s", after.as_secs_f64())

@@ -212,7 +212,8 @@ fn uart_output_goes_to_stderr_with_the_exit_status() {
 
 #[test]
 fn cmdline_and_argv_reach_the_guest() {
-    // Prints the NUL-terminated command line at 0x8000, then argv at 0x9000 with NULs as '|'.
+    // Prints the NUL-terminated command line at 0x8000, then the init-arguments area at
+    // 0x10000 (argv, environment, cwd back to back) with NULs as '|'.
     let print_at = |gpa: u32, count: u8| {
         let mut code = dx(0x3f8);
         code.push(0xbe);
@@ -224,11 +225,22 @@ fn cmdline_and_argv_reach_the_guest() {
         ]);
         code
     };
-    let code = cat(&[print_at(0x8000, 40), print_at(0x9000, 16), exit(0)]);
+    let code = cat(&[print_at(0x8000, 40), print_at(0x1_0000, 48), exit(0)]);
     let out = boot_code(
         "cmdline",
         &code,
-        &["--cmdline", "x=1", "--strace", "--", "/bin/p", "a b"],
+        &[
+            "--cmdline",
+            "x=1",
+            "--strace",
+            "-e",
+            "A=1",
+            "--cwd",
+            "/t",
+            "--",
+            "/bin/p",
+            "a b",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -236,7 +248,10 @@ fn cmdline_and_argv_reach_the_guest() {
         stderr.starts_with("x=1 astra.strace init=/bin/p|"),
         "{stderr}"
     );
-    assert!(stderr.ends_with("/bin/p|a b||||||"), "{stderr}");
+    assert!(
+        stderr.ends_with("/bin/p|a b|PATH=/bin|HOME=/|TERM=dumb|A=1|/t||||"),
+        "{stderr}"
+    );
 }
 
 #[test]

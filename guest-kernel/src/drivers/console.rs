@@ -221,6 +221,19 @@ pub fn write_fmt(args: fmt::Arguments) {
     });
 }
 
+/// Writes formatted `--strace` output (the VMM's trace stream: its `--strace-file`, or
+/// its stderr); used by [`ktrace!`](crate::ktrace).
+pub fn write_trace_fmt(args: fmt::Arguments) {
+    with_batch(stream::TRACE, |b| {
+        let _ = b.write_fmt(args);
+    });
+}
+
+/// Writes the `--stats` table (the VMM's stats stream: its stderr and `--stats-json`).
+pub fn write_stats(text: &str) {
+    with_batch(stream::STATS, |b| b.push(text.as_bytes()));
+}
+
 /// Writes formatted text through the UART even if a console lock is held (panics, fatal
 /// traps).
 pub fn write_fmt_emergency(args: fmt::Arguments) {
@@ -241,6 +254,12 @@ macro_rules! kprint {
 macro_rules! kprintln {
     () => { $crate::kprint!("\n") };
     ($($arg:tt)*) => { $crate::drivers::console::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Prints a line of `--strace` output (to the VMM's trace stream).
+#[macro_export]
+macro_rules! ktrace {
+    ($($arg:tt)*) => { $crate::drivers::console::write_trace_fmt(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 #[cfg(test)]

@@ -429,11 +429,11 @@ pub fn cwd_and_links(rootfs: Option<&TarFs>) -> TestResult {
     h.ok(nr::FCHDIR, &[rootfd])?;
     let n = h.ok(nr::GETCWD, &[BUF_VA, 100])?;
     check(h.get(BUF_VA, n as usize)? == b"/\0", "cwd after fchdir")?;
-    // /proc/self/exe: the program's real path (/bin/sh is a symlink to hello).
+    // /proc/self/exe: the program's real path (/bin/sh is a symlink to busybox).
     let exe = h.path(PATH_VA, "/proc/self/exe")?;
     let n = h.ok(nr::READLINK, &[exe, BUF_VA, 100])?;
     check(
-        h.get(BUF_VA, n as usize)? == b"/bin/hello",
+        h.get(BUF_VA, n as usize)? == b"/bin/busybox",
         "readlink /proc/self/exe",
     )?;
     check(
@@ -442,7 +442,7 @@ pub fn cwd_and_links(rootfs: Option<&TarFs>) -> TestResult {
     )?;
     h.fails(nr::READLINK, &[exe, BUF_VA, 0], Errno::EINVAL)?;
     let fd = h.ok(nr::OPEN, &[exe, O_RDONLY])?;
-    let size = file_bytes(fs, "/bin/hello")?.len() as u64;
+    let size = file_bytes(fs, "/bin/busybox")?.len() as u64;
     check(
         h.ok(nr::LSEEK, &[fd, 0, 2])? == size,
         "/proc/self/exe opens the program",

@@ -121,6 +121,28 @@ pub fn set_stats(on: bool) {
     STATS.store(on, Ordering::Relaxed);
 }
 
+/// Tells the VMM where the `--stats` counters and their names are (the
+/// `stats_*` fields of the [`BootInfo`](hypercall_abi::BootInfo) at `boot_info`, a kernel
+/// virtual address), so it can print them when the run ends without the program ending.
+///
+/// # Safety
+/// `boot_info` must point to the VMM's `BootInfo`, mapped writable, with nothing else
+/// accessing it meanwhile.
+pub unsafe fn publish_stats(boot_info: *mut hypercall_abi::BootInfo) {
+    let (counters, count, names, names_len) = strace::stats::publish(name_of);
+    let to_phys = crate::mm::kernel_virt_to_phys;
+    // SAFETY: the caller guarantees `boot_info` is the VMM's BootInfo, mapped writable and
+    // not accessed meanwhile; the fields are plain integers.
+    unsafe {
+        core::ptr::addr_of_mut!((*boot_info).stats_counters_gpa)
+            .write_volatile(hypercall_abi::GuestPhysAddr(to_phys(counters)));
+        core::ptr::addr_of_mut!((*boot_info).stats_names_gpa)
+            .write_volatile(hypercall_abi::GuestPhysAddr(to_phys(names)));
+        core::ptr::addr_of_mut!((*boot_info).stats_names_len).write_volatile(names_len);
+        core::ptr::addr_of_mut!((*boot_info).stats_count).write_volatile(count);
+    }
+}
+
 /// The name `--strace` and `--stats` give system call `nr`.
 fn name_of(nr: u64) -> String {
     match table::lookup(nr) {
@@ -136,7 +158,8 @@ fn name_of(nr: u64) -> String {
 /// `astra.stats` is on. Called when the program ends.
 pub fn print_stats() {
     if STATS.load(Ordering::Relaxed) {
-        crate::kprint!("{}", strace::stats::render(strace::stats::rows(name_of)));
+        let table = strace::stats::render(strace::stats::rows(name_of));
+        crate::drivers::console::write_stats(&table);
     }
 }
 
@@ -171,7 +194,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         .then(|| strace::Call::begin(&ctx, tid, nr, shape, &args));
     if never_returns {
         if let Some(call) = &call {
-            crate::kprintln!("{}", call.unfinished_line());
+            crate::ktrace!("{}", call.unfinished_line());
         }
         if counting {
             strace::stats::record(nr, false, 0);
@@ -193,7 +216,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         strace::stats::record(nr, result.is_err(), elapsed);
     }
     if let Some(call) = call.filter(|_| !never_returns) {
-        crate::kprintln!("{}", call.finish(&ctx, &result));
+        crate::ktrace!("{}", call.finish(&ctx, &result));
     }
     let Ctx { task, frame } = ctx;
     frame.rax = match result {

@@ -121,6 +121,36 @@ impl Image {
         Ok(())
     }
 
+    /// Whether `path` (normalized as by [`normalize_path`]) has an entry.
+    pub fn contains(&self, path: &str) -> bool {
+        normalize_path(path).is_ok_and(|p| self.entries.contains_key(&p))
+    }
+
+    /// Whether `path` has an entry or one of its ancestors is a symlink (below which
+    /// nothing can be added).
+    pub fn covers(&self, path: &str) -> bool {
+        let Ok(path) = normalize_path(path) else {
+            return false;
+        };
+        let mut prefix = String::new();
+        for part in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if matches!(
+                self.entries.get(&prefix),
+                Some(Entry {
+                    content: Content::Symlink(_),
+                    ..
+                })
+            ) {
+                return true;
+            }
+        }
+        self.entries.contains_key(&path)
+    }
+
     /// Adds a directory entry (mode [`DIR_MODE`]) for every missing ancestor of every entry,
     /// and checks that every existing ancestor is a directory.
     pub fn add_missing_parents(&mut self) -> Result<(), ImageError> {
@@ -164,11 +194,35 @@ impl Image {
     pub fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covers_entries_and_paths_below_symlinks() {
+        let mut image = Image::new();
+        let link = Entry {
+            mode: SYMLINK_MODE,
+            content: Content::Symlink("usr/bin".into()),
+        };
+        let file = Entry {
+            mode: FILE_MODE,
+            content: Content::File(Source::Bytes(Vec::new())),
+        };
+        image.insert("/bin", link).unwrap();
+        image.insert("/etc/motd", file).unwrap();
+        assert!(image.covers("/bin/sh") && image.covers("/bin"));
+        assert!(image.covers("/etc/motd") && !image.covers("/etc/other"));
+        assert!(image.contains("etc/motd") && !image.contains("/bin/sh"));
+        assert!(!image.covers("/") && !image.covers("/a/../b"));
+    }
 
     fn dir() -> Entry {
         Entry {

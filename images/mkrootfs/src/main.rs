@@ -1,12 +1,10 @@
 //! `mkrootfs`: builds an astra root filesystem TAR, deterministically, from a host directory
 //! or from a manifest (see `mkrootfs --help` and `images/default.manifest`).
 
-mod archive;
-mod image;
-mod manifest;
+use mkrootfs::{archive, manifest, tree};
 #[cfg(test)]
+#[path = "testutil.rs"]
 mod testutil;
-mod tree;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

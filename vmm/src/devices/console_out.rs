@@ -50,6 +50,10 @@ pub struct ConsoleOut {
     mem: GuestMemoryMmap,
     stdout: Box<dyn Write + Send>,
     stderr: Box<dyn Write + Send>,
+    /// Where [`stream::TRACE`] goes; stderr when `None`.
+    trace: Option<Box<dyn Write + Send>>,
+    /// Where [`stream::STATS`] goes; stderr when `None`.
+    stats: Option<Box<dyn Write + Send>>,
 }
 
 impl ConsoleOut {
@@ -63,7 +67,23 @@ impl ConsoleOut {
             mem,
             stdout,
             stderr,
+            trace: None,
+            stats: None,
         }
+    }
+
+    /// Sends the stats stream ([`stream::STATS`], the kernel's `--stats` table) to `stats`
+    /// instead of stderr.
+    pub fn with_stats(mut self, stats: Box<dyn Write + Send>) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Sends the trace stream ([`stream::TRACE`], `--strace` lines) to `trace` instead of
+    /// stderr.
+    pub fn with_trace(mut self, trace: Box<dyn Write + Send>) -> Self {
+        self.trace = Some(trace);
+        self
     }
 
     /// A device writing to the VMM's own stdout and stderr.
@@ -99,6 +119,14 @@ impl ConsoleOut {
         let (sink, name): (&mut dyn Write, _) = match req.stream {
             stream::STDOUT => (&mut *self.stdout, "stdout"),
             stream::STDERR => (&mut *self.stderr, "stderr"),
+            stream::TRACE => match &mut self.trace {
+                Some(trace) => (&mut **trace, "trace file"),
+                None => (&mut *self.stderr, "stderr"),
+            },
+            stream::STATS => match &mut self.stats {
+                Some(stats) => (&mut **stats, "stats"),
+                None => (&mut *self.stderr, "stderr"),
+            },
             other => return Err(ConsoleOutError::BadStream(other)),
         };
         if req.len > CONSOLE_WRITE_MAX {
@@ -244,6 +272,36 @@ mod tests {
     }
 
     #[test]
+    fn the_trace_stream_goes_to_stderr_or_to_its_own_sink() {
+        let (mut dev, out, err) = device();
+        dev.mem
+            .write_slice(b"trace\n", GuestAddress(0x2000))
+            .unwrap();
+        put_request(&dev, 0x1000, 0x2000, 6, stream::TRACE);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(err.take(), b"trace\n");
+        let trace = SharedBuf::default();
+        let mut dev = dev.with_trace(Box::new(trace.clone()));
+        put_request(&dev, 0x1000, 0x2000, 6, stream::TRACE);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        put_request(&dev, 0x1000, 0x2000, 6, stream::STDERR);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(trace.take(), b"trace\n");
+        assert_eq!(err.take(), b"trace\n");
+        assert!(out.take().is_empty());
+        put_request(&dev, 0x1000, 0x2000, 6, stream::STATS);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(err.take(), b"trace\n");
+        let stats = SharedBuf::default();
+        let mut dev = dev.with_stats(Box::new(stats.clone()));
+        put_request(&dev, 0x1000, 0x2000, 6, stream::STATS);
+        assert_eq!(dev.handle(0x1000), Some(status::OK));
+        assert_eq!(stats.take(), b"trace\n");
+        put_request(&dev, 0x1000, 0x2000, 6, 5);
+        assert_eq!(dev.handle(0x1000), Some(status::INVALID));
+    }
+
+    #[test]
     fn data_may_end_exactly_at_the_end_of_ram() {
         let (mut dev, out, _) = device();
         dev.mem
@@ -262,7 +320,7 @@ mod tests {
     #[test]
     fn wrong_streams_are_invalid() {
         let (mut dev, out, err) = device();
-        for stream in [0, 3, u32::MAX] {
+        for stream in [0, 5, u32::MAX] {
             put_request(&dev, 0x1000, 0x2000, 4, stream);
             assert_eq!(dev.handle(0x1000), Some(status::INVALID), "stream {stream}");
         }

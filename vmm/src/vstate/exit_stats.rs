@@ -118,6 +118,20 @@ impl ExitStats {
         self.counts.get(&kind).map_or(0, |c| c.exits)
     }
 
+    /// `(kind label, exits, time handling them)` per kind, most frequent first.
+    pub fn rows(&self) -> Vec<(String, u64, Duration)> {
+        let mut rows: Vec<(&ExitKind, &Count)> = self.counts.iter().collect();
+        rows.sort_by(|a, b| b.1.exits.cmp(&a.1.exits).then(a.0.cmp(b.0)));
+        rows.into_iter()
+            .map(|(kind, count)| (kind.label(), count.exits, count.handling))
+            .collect()
+    }
+
+    /// Time spent in `KVM_RUN`.
+    pub fn in_guest(&self) -> Duration {
+        self.in_guest
+    }
+
     /// Total exits recorded.
     pub fn total(&self) -> u64 {
         self.counts.values().map(|c| c.exits).sum()

@@ -12,10 +12,49 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// Numbers below this get a counter each; anything else is counted as one "other" row.
 pub const COUNTED: usize = 512;
 
+/// Laid out as [`hypercall_abi::StatsCounter`]: the VMM reads these when a run ends
+/// without the program ending ([`publish`]).
+#[repr(C)]
 struct Counter {
     calls: AtomicU64,
     errors: AtomicU64,
     time_ns: AtomicU64,
+}
+
+const _: () = assert!(core::mem::size_of::<Counter>() as u64 == hypercall_abi::STATS_COUNTER_SIZE);
+
+/// Capacity of the published names block.
+const NAMES_CAPACITY: usize = 16 << 10;
+
+/// The counters' names for the VMM, NUL-terminated in slot order (filled once).
+static NAMES: spin::Mutex<[u8; NAMES_CAPACITY]> = spin::Mutex::new([0; NAMES_CAPACITY]);
+
+/// Where the VMM finds the counters and their names: `(counters address, count, names
+/// address, names length)`, kernel virtual addresses. `name(nr)` names numbers below
+/// [`COUNTED`]; the last slot is every other number.
+pub fn publish(name: impl Fn(u64) -> String) -> (u64, u32, u64, u64) {
+    let mut names = NAMES.lock();
+    let mut len = 0;
+    for nr in 0..=COUNTED {
+        let text = if nr < COUNTED {
+            name(nr as u64)
+        } else {
+            String::from("(numbers >= 512)")
+        };
+        let end = len + text.len() + 1;
+        if end > NAMES_CAPACITY {
+            break;
+        }
+        names[len..end - 1].copy_from_slice(text.as_bytes());
+        names[end - 1] = 0;
+        len = end;
+    }
+    (
+        COUNTERS.as_ptr() as u64,
+        COUNTERS.len() as u32,
+        names.as_ptr() as u64,
+        len as u64,
+    )
 }
 
 impl Counter {

@@ -22,7 +22,7 @@ pub const ROOTFS_SLOT: u32 = 1;
 const _: () = {
     assert!(MEM_MAX <= KVM_TSS_ADDRESS as u64);
     assert!(BOOT_PD_GPA + 0x1000 <= LOW_RESERVED_END);
-    assert!(INIT_ARGV_GPA + INIT_ARGV_MAX <= BOOT_PML4_GPA);
-    assert!(CMDLINE_GPA + CMDLINE_MAX <= INIT_ARGV_GPA);
+    assert!(CMDLINE_GPA + CMDLINE_MAX <= BOOT_PML4_GPA);
+    assert!(BOOT_PD_GPA + 0x1000 <= INIT_ARGS_GPA);
     assert!(LOW_RESERVED_END <= MEM_MIN);
 };

@@ -3,6 +3,8 @@
 //! The file is mapped `MAP_PRIVATE`/`PROT_READ` and handed to KVM as a `KVM_MEM_READONLY`
 //! slot at [`layout::ROOTFS_GPA`](hypercall_abi::layout::ROOTFS_GPA): nothing is copied, so
 //! boot time does not depend on the image size, and a guest write exits to the VMM as MMIO.
+//! A TAR built in memory (`--rootfs DIR`, a host program, see [`crate::rootfs_build`]) is
+//! copied into an anonymous mapping made read-only the same way.
 
 mod tar;
 
@@ -13,7 +15,7 @@ use std::ptr::NonNull;
 use hypercall_abi::layout::ROOTFS_MAX;
 
 use crate::input_file::{self, InputFileError};
-pub use tar::{validate, Summary, TarError};
+pub use tar::{contains, validate, Summary, TarError};
 
 /// Page size the mapping is rounded up to.
 const PAGE_SIZE: u64 = 4096;
@@ -57,8 +59,9 @@ pub struct RootfsImage {
     size: u64,
     path: PathBuf,
     // Keeps the file open for as long as it is mapped (not required by mmap, but it makes
-    // the mapping's origin visible in /proc/PID/fd while debugging).
-    _file: File,
+    // the mapping's origin visible in /proc/PID/fd while debugging); none for an archive
+    // built in memory.
+    file: Option<File>,
 }
 
 impl RootfsImage {
@@ -100,10 +103,64 @@ impl RootfsImage {
             map_len,
             size,
             path: path.into(),
-            _file: file,
+            file: Some(file),
         };
         let summary = validate(image.bytes()).map_err(|e| RootfsError::NotTar(path.into(), e))?;
         log::debug!("rootfs: {} entries, {size} bytes", summary.entries);
+        Ok(image)
+    }
+
+    /// Maps a copy of the TAR `bytes` built in memory (named `name` in messages) read-only,
+    /// and validates it like a file.
+    pub fn from_bytes(name: &Path, bytes: &[u8]) -> Result<Self, RootfsError> {
+        let size = bytes.len() as u64;
+        if size == 0 {
+            return Err(RootfsError::Empty(name.into()));
+        }
+        if size > ROOTFS_MAX {
+            return Err(RootfsError::TooLarge(name.into(), size));
+        }
+        let map_len = usize::try_from(size.div_ceil(PAGE_SIZE) * PAGE_SIZE)
+            .map_err(|_| RootfsError::TooLarge(name.into(), size))?;
+        let map_error = |e| RootfsError::Map(name.into(), e);
+        // SAFETY: a fresh private anonymous mapping: it aliases no Rust object, and the
+        // result is checked before use.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(map_error(std::io::Error::last_os_error()));
+        }
+        let addr = NonNull::new(addr)
+            .ok_or_else(|| map_error(std::io::Error::other("mmap returned NULL")))?;
+        let image = RootfsImage {
+            addr,
+            map_len,
+            size,
+            path: name.into(),
+            file: None,
+        };
+        // SAFETY: the mapping is `map_len` >= `bytes.len()` writable bytes that nothing else
+        // refers to yet; `bytes` is a separate allocation.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr.as_ptr().cast::<u8>(), bytes.len())
+        };
+        // SAFETY: `addr`/`map_len` is the mapping made above; dropping write access only.
+        if unsafe { libc::mprotect(addr.as_ptr(), map_len, libc::PROT_READ) } != 0 {
+            return Err(map_error(std::io::Error::last_os_error()));
+        }
+        let summary = validate(image.bytes()).map_err(|e| RootfsError::NotTar(name.into(), e))?;
+        log::debug!(
+            "in-memory rootfs: {} entries, {size} bytes",
+            summary.entries
+        );
         Ok(image)
     }
 
@@ -117,7 +174,10 @@ impl RootfsImage {
 
     /// If the file is now shorter than when it was mapped, the error saying so.
     pub fn check_not_truncated(&self) -> Result<(), RootfsError> {
-        match self._file.metadata() {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        match file.metadata() {
             Ok(meta) if meta.len() < self.size => Err(RootfsError::Truncated {
                 path: self.path.clone(),
                 was: self.size,
@@ -140,6 +200,11 @@ impl RootfsImage {
     /// The size of the TAR file.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The archive's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes()
     }
 }
 

@@ -63,6 +63,9 @@ pub enum TarError {
 pub struct Summary {
     /// Files, directories, symlinks and hard links (extension headers not counted).
     pub entries: usize,
+    /// Offset of the end-of-archive blocks (or of the end of the data without them):
+    /// where more entries can be appended.
+    pub end: usize,
 }
 
 /// Extension headers' overrides for the next entry.
@@ -92,6 +95,26 @@ const ROOT: usize = 0;
 
 /// Validates the whole archive `data` as tarfs would mount it.
 pub fn validate(data: &[u8]) -> Result<Summary, TarError> {
+    walk(data).map(|(_, summary)| summary)
+}
+
+/// Whether the valid archive `data` may have something at the absolute or relative
+/// `path`: an entry there, or a symlink on the way (`/bin -> usr/bin`: where it leads is
+/// the guest's business, and nothing can be added below it).
+pub fn contains(data: &[u8], path: &str) -> Result<bool, TarError> {
+    let (tree, _) = walk(data)?;
+    let mut node = ROOT;
+    for name in path.split('/').filter(|n| !n.is_empty() && *n != ".") {
+        match tree.children[node].get(name) {
+            Some(&child) if tree.kinds[child] == Kind::Symlink => return Ok(true),
+            Some(&child) => node = child,
+            None => return Ok(false),
+        }
+    }
+    Ok(node != ROOT)
+}
+
+fn walk(data: &[u8]) -> Result<(Tree<'_>, Summary), TarError> {
     let first = data.get(..BLOCK).ok_or(TarError::Short)?;
     if first.iter().any(|&b| b != 0) && &first[257..262] != b"ustar" {
         return Err(TarError::NoMagic);
@@ -141,7 +164,8 @@ pub fn validate(data: &[u8]) -> Result<Summary, TarError> {
             None => break,
         }
     }
-    Ok(Summary { entries })
+    let end = offset.min(data.len());
+    Ok((tree, Summary { entries, end }))
 }
 
 impl<'a> Tree<'a> {
@@ -434,8 +458,19 @@ mod tests {
 
     #[test]
     fn a_well_formed_archive_passes() {
-        assert_eq!(validate(&archive(&good())), Ok(Summary { entries: 4 }));
-        assert_eq!(validate(&end()), Ok(Summary { entries: 0 }));
+        let good_archive = archive(&good());
+        let summary = validate(&good_archive).unwrap();
+        assert_eq!(summary.entries, 4);
+        assert_eq!(summary.end, good().iter().map(Vec::len).sum::<usize>());
+        assert_eq!(validate(&end()), Ok(Summary { entries: 0, end: 0 }));
+        assert_eq!(contains(&good_archive, "/bin"), Ok(true));
+        assert_eq!(contains(&good_archive, "bin/hello"), Ok(true));
+        assert_eq!(contains(&good_archive, "/bin/nope"), Ok(false));
+        assert_eq!(contains(&good_archive, "/"), Ok(false));
+        let mut linked = good();
+        linked.push(entry(b"sbin", b'2', b"", b"bin"));
+        let linked = archive(&linked);
+        assert_eq!(contains(&linked, "/sbin/anything"), Ok(true));
         // A later directory entry over an implied one, and a file replacing a file.
         let mut more = good();
         more.push(entry(b"usr/lib/x", b'0', b"", b""));

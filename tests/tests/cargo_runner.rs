@@ -5,10 +5,7 @@
 //! fixtures (found through `env!("CARGO_MANIFEST_DIR")`) and the target directory are
 //! where cargo put them. The tests pass as on the host; a failing test fails the run with
 //! libtest's output.
-//!
-//! Not yet: the environment cargo sets at run time reaches the program only with the
-//! VMM's environment pass-through (`--env-host`, being added); until then the sample's
-//! `sees_the_variables_cargo_sets_at_run_time` is skipped here (it fails without it).
+//! `--env-host` passes the environment cargo sets at run time to the program.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -22,7 +19,7 @@ const RUN_TIME_ENV_TEST: &str = "sees_the_variables_cargo_sets_at_run_time";
 fn runner_line(ws: &Workspace) -> String {
     let root = ws.root.display();
     format!(
-        "{} --kernel {} --rootfs {} --timeout 120 --log-level info --volume {root}:{root} --",
+        "{} --kernel {} --rootfs {} --timeout 120 --log-level info --volume {root}:{root} --env-host --",
         ws.vmm().display(),
         ws.kernel().display(),
         ws.rootfs().display(),
@@ -77,7 +74,7 @@ fn text(out: &Output) -> (String, String) {
 #[test]
 fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     let ws = Workspace::locate();
-    let out = cargo(&ws, &["test"], &["--skip", RUN_TIME_ENV_TEST]);
+    let out = cargo(&ws, &["test"], &[]);
     let (stdout, stderr) = text(&out);
     let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(out.status.success(), "{report}");
@@ -88,7 +85,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     );
     assert!(
         stdout
-            .contains("test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"),
+            .contains("test result: ok. 6 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"),
         "{report}"
     );
     for name in [
@@ -97,6 +94,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
         "writes_and_reads_back_a_temporary_file",
         "spawns_threads",
         "spawns_a_process",
+        RUN_TIME_ENV_TEST,
     ] {
         assert!(
             stdout.contains(&format!("test {name} ... ok")),
@@ -108,11 +106,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     assert!(boots >= 3, "{boots} boots: {report}");
     assert!(stderr.contains("Running unittests src/lib.rs"), "{report}");
 
-    let out = cargo(
-        &ws,
-        &["test", "--features", "fail"],
-        &["--skip", RUN_TIME_ENV_TEST],
-    );
+    let out = cargo(&ws, &["test", "--features", "fail"], &[]);
     let (stdout, stderr) = text(&out);
     let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
     assert_eq!(out.status.code(), Some(101), "{report}");

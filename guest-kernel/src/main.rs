@@ -186,6 +186,7 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
         }
     };
     task.mm_mut().mem = loaded.mem;
+    fs::procinfo::record_exec(task.pid(), path.as_bytes(), argv, &envp);
     if arch::debug::attached() {
         // The debugger plants breakpoints in the program's code: fault it all in first.
         let m = task.mm_mut();

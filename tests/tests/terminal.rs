@@ -209,7 +209,12 @@ fn a_job_control_shell_moves_the_terminal_between_process_groups() {
         &["--strace", "--", "/bin/busybox", "sh", "-m", "-c", script],
     );
     assert_eq!(run.status, 0, "{}", run.report());
-    assert_eq!(run.terminal, "status=3\r\npipeline=0\r\n", "{}", run.report());
+    assert_eq!(
+        run.terminal,
+        "status=3\r\npipeline=0\r\n",
+        "{}",
+        run.report()
+    );
     let handed: Vec<&str> = run
         .stderr
         .lines()

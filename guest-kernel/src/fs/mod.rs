@@ -18,6 +18,7 @@ pub mod pages;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
+pub mod procinfo;
 pub mod regular;
 pub mod stat;
 pub mod tar;

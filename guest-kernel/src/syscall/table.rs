@@ -156,6 +156,7 @@ syscall_table! {
     137 => statfs(Str, Ptr) = fs_attr::statfs;
     138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
     158 => arch_prctl(ArchPrctlCode, Ptr) = proc::arch_prctl;
+    157 => prctl(Int, Ptr, UInt, UInt, UInt) = info::prctl;
     160 => setrlimit(Int, Ptr) = info::setrlimit;
     162 => sync() = fs_attr::sync;
     186 => gettid() = proc::gettid;

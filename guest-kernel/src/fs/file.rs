@@ -207,6 +207,11 @@ impl OpenFile {
         )
     }
 
+    /// A FIFO `open` named, on its pipe `end` (status flags as the open gave them).
+    pub fn fifo(opened: Opened, end: PipeEnd) -> Arc<OpenFile> {
+        Self::make(opened.vnode, Kind::Pipe(end), opened.status)
+    }
+
     /// The file in the namespace.
     pub fn vnode(&self) -> Vnode {
         self.vnode.clone()

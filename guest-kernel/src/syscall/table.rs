@@ -153,6 +153,7 @@ syscall_table! {
     129 => rt_sigqueueinfo(Pid, Signal, Ptr) = signal_wait::rt_sigqueueinfo;
     130 => rt_sigsuspend(Ptr, UInt) = signal_wait::rt_sigsuspend;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
+    133 => mknod(Str, Mode, UInt) = fs_mod::mknod;
     137 => statfs(Str, Ptr) = fs_attr::statfs;
     138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
     158 => arch_prctl(ArchPrctlCode, Ptr) = proc::arch_prctl;
@@ -175,6 +176,7 @@ syscall_table! {
     247 => waitid(Int, Pid, Ptr, UInt, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
+    259 => mknodat(AtFd, Str, Mode, UInt) = fs_mod::mknodat;
     260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
     262 => newfstatat(AtFd, Str, Ptr, AtFlags) = fs::newfstatat;
     263 => unlinkat(AtFd, Str, AtFlags) = fs_mod::unlinkat;

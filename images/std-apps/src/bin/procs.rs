@@ -304,7 +304,9 @@ fn sa_restart() -> CheckResult {
     let got = read_interrupted(true)?;
     ensure(got == 1, || format!("with SA_RESTART: read gave {got}"))?;
     let got = read_interrupted(false)?;
-    ensure(got == -EINTR, || format!("without SA_RESTART: read gave {got}"))?;
+    ensure(got == -EINTR, || {
+        format!("without SA_RESTART: read gave {got}")
+    })?;
     let handled = HANDLED.load(Ordering::SeqCst) - before;
     ensure(handled == 2, || format!("{handled} handler runs"))?;
     Ok("restarted, then EINTR".into())

@@ -12,6 +12,7 @@ pub mod fd;
 pub mod file;
 pub mod host_stream;
 pub mod inode;
+pub mod lock;
 pub mod open;
 pub mod overlay;
 pub mod pages;

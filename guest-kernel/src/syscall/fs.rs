@@ -151,7 +151,9 @@ pub fn creat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// close(fd)
 pub fn close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.task.files.lock().close(fd_arg(a[0]))?;
+    let file = ctx.task.files.lock().close(fd_arg(a[0]))?;
+    // POSIX: closing any descriptor of a file drops the process's record locks on it.
+    crate::fs::lock::release_process(ctx.task.pid(), super::fs_lock::key_of(&file));
     Ok(0)
 }
 

@@ -10,6 +10,7 @@ mod fs;
 mod fs_attr;
 mod fs_ctl;
 mod fs_dir;
+mod fs_lock;
 mod fs_mod;
 mod fs_poll;
 pub mod futex;

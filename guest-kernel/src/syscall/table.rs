@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    exec, fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc,
-    process, signal, signal_wait, thread, time, Ctx, SysResult,
+    exec, fs, fs_attr, fs_ctl, fs_dir, fs_lock, fs_mod, fs_poll, futex, info, io, mem, mremap,
+    proc, process, signal, signal_wait, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -110,6 +110,7 @@ syscall_table! {
     62 => kill(Pid, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
+    73 => flock(Fd, Int) = fs_lock::flock;
     74 => fsync(Fd) = fs_attr::fsync;
     75 => fdatasync(Fd) = fs_attr::fsync;
     76 => truncate(Str, Int) = fs_attr::truncate;

@@ -66,6 +66,26 @@ pub fn namespace() -> &'static Namespace {
     })
 }
 
+static UNNAMED: spin::Once<tmpfs::TmpFs> = spin::Once::new();
+
+/// A new regular file with permissions `mode` on a tmpfs of its own that no directory
+/// names (`memfd_create`): it lives while open files hold it.
+pub fn unnamed_file(mode: u32) -> Result<inode::InodeRef, crate::errno::Errno> {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let fs = UNNAMED.call_once(|| {
+        let ram = crate::mm::frame::FRAMES.lock().total_frames() * crate::mm::PAGE_SIZE;
+        tmpfs::TmpFs::new(ram / 2, now)
+    });
+    let root = fs.root();
+    let name = alloc::format!(
+        "{}",
+        NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    );
+    let node = root.create(&name, inode::FileType::Regular, mode, "")?;
+    root.unlink(&name)?;
+    Ok(node)
+}
+
 /// A small rootfs for host unit tests.
 #[cfg(test)]
 pub mod testfs {

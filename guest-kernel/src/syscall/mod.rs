@@ -8,6 +8,7 @@
 mod exec;
 mod fs;
 mod fs_attr;
+mod fs_copy;
 mod fs_ctl;
 mod fs_dir;
 mod fs_lock;

@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    exec, fs, fs_attr, fs_ctl, fs_dir, fs_lock, fs_mod, fs_poll, futex, info, io, mem, mremap,
-    proc, process, signal, signal_wait, thread, time, Ctx, SysResult,
+    exec, fs, fs_attr, fs_copy, fs_ctl, fs_dir, fs_lock, fs_mod, fs_poll, futex, info, io, mem,
+    mremap, proc, process, signal, signal_wait, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -101,6 +101,7 @@ syscall_table! {
     37 => alarm(UInt) = signal_wait::alarm;
     38 => setitimer(Int, Ptr, Ptr) = signal_wait::setitimer;
     39 => getpid() = proc::getpid;
+    40 => sendfile(Fd, Fd, Ptr, UInt) = fs_copy::sendfile;
     56 => clone(CloneFlags, Ptr, Ptr, Ptr, Ptr) = thread::clone;
     57 => fork() = process::sys_fork;
     58 => vfork() = process::sys_vfork;
@@ -200,7 +201,9 @@ syscall_table! {
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
     316 => renameat2(AtFd, Str, AtFd, Str, UInt) = fs_mod::renameat2;
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
+    319 => memfd_create(Str, UInt) = fs_copy::memfd_create;
     322 => execveat(AtFd, Str, Argv, Envp, AtFlags) = exec::execveat;
+    326 => copy_file_range(Fd, Ptr, Fd, Ptr, UInt, UInt) = fs_copy::copy_file_range;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     435 => clone3(Ptr, UInt) = thread::clone3;

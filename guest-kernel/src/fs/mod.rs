@@ -1,7 +1,8 @@
 //! Filesystems: the [`inode::Inode`] trait, mount table and component-wise path walk
 //! ([`inode`]); tarfs (the rootfs TAR, parsed once, [`tar`]) seen as inodes ([`tar_inode`]);
 //! [`tmpfs`] (file pages in [`pages`]); the [`overlay`] of a tmpfs over the TAR that is `/`;
-//! the device directory ([`devices`]) and `/proc/self/exe` ([`procfs`]); the namespace
+//! the device directory ([`devices`]) and `/proc` ([`procfs`], [`procinfo`]); advisory
+//! locks ([`lock`]); the namespace
 //! built from them ([`vfs`]); open files ([`file`], [`regular`]) and the per-process
 //! descriptor table, pipes, the terminal ([`tty`]) and the standard streams that are not
 //! terminals ([`host_stream`]).

@@ -95,27 +95,30 @@ pub fn comm(pid: u32, exe: &str) -> String {
     }
 }
 
-/// The process the caller belongs to (`/proc/self`); the test process in host tests.
+/// The process the caller belongs to (`/proc/self`); the test process in host tests, and
+/// pid 0 for calls made outside any task (kernel self-tests: only its `exe` link, which
+/// the walk answers, means anything there).
 pub fn self_pid() -> Option<u32> {
     if cfg!(test) {
         return Some(TEST_PID);
     }
-    sched::current().map(|t| t.pid())
+    Some(sched::current().map_or(0, |t| t.pid()))
 }
 
 /// The pid host unit tests run as.
 pub const TEST_PID: u32 = 1;
 
-/// Whether process `pid` exists (zombies included).
+/// Whether process `pid` exists (zombies included; the caller always does, also a
+/// kernel self-test's task that is in no process table).
 pub fn exists(pid: u32) -> bool {
-    process::get(pid).is_some() || (cfg!(test) && pid == TEST_PID)
+    process::get(pid).is_some() || self_pid() == Some(pid)
 }
 
 /// Every process id, ascending.
 pub fn pids() -> Vec<u32> {
     let mut pids: Vec<u32> = process::all().iter().map(|p| p.pid).collect();
-    if cfg!(test) && !pids.contains(&TEST_PID) {
-        pids.push(TEST_PID);
+    if let Some(me) = self_pid().filter(|me| !pids.contains(me)) {
+        pids.push(me);
     }
     pids.sort_unstable();
     pids

@@ -16,6 +16,11 @@ macro_rules! errnos {
                 match self { $(Errno::$name => stringify!($name),)* }
             }
 
+            /// The errno with Linux's number `code`, if the kernel knows it.
+            pub fn from_code(code: i32) -> Option<Errno> {
+                match code { $($value => Some(Errno::$name),)* _ => None }
+            }
+
             /// The message strerror gives.
             pub fn message(self) -> &'static str {
                 match self { $(Errno::$name => $text,)* }
@@ -46,12 +51,15 @@ errnos! {
     ENOTDIR = 20, "Not a directory";
     EISDIR = 21, "Is a directory";
     EINVAL = 22, "Invalid argument";
+    ENFILE = 23, "Too many open files in system";
     EMFILE = 24, "Too many open files";
     ENOTTY = 25, "Inappropriate ioctl for device";
+    ETXTBSY = 26, "Text file busy";
     EFBIG = 27, "File too large";
     ENOSPC = 28, "No space left on device";
     ESPIPE = 29, "Illegal seek";
     EROFS = 30, "Read-only file system";
+    EMLINK = 31, "Too many links";
     EPIPE = 32, "Broken pipe";
     ERANGE = 34, "Numerical result out of range";
     EDEADLK = 35, "Resource deadlock avoided";
@@ -62,6 +70,7 @@ errnos! {
     ELOOP = 40, "Too many levels of symbolic links";
     EOVERFLOW = 75, "Value too large for defined data type";
     EOPNOTSUPP = 95, "Operation not supported";
+    ESTALE = 116, "Stale file handle";
     ETIMEDOUT = 110, "Connection timed out";
     EDQUOT = 122, "Disk quota exceeded";
     // Kernel-internal (never seen by programs): an interrupted call that the signal's

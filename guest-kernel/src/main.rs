@@ -121,6 +121,7 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     }
 
     let rootfs = mount_rootfs(&info);
+    drivers::hostfs::init(&info);
 
     if cmdline.test {
         let passed = selftest::run_all(rootfs);
@@ -149,28 +150,40 @@ pub extern "C" fn kernel_entry(boot_info_pa: u64) -> ! {
     drivers::exit::program_exited(status);
 }
 
+/// The init program's file at `path` in the namespace (final symlinks followed), or the
+/// shell status and error: 127 if there is none, 126 if it is not an executable file.
+fn init_file(
+    path: &str,
+) -> Result<alloc::sync::Arc<dyn mm::source::MapSource>, (u8, errno::Errno)> {
+    let ns = fs::namespace();
+    let walker = fs::vfs::Walker::new(ns, path);
+    let node = walker
+        .lookup(&ns.root, path, fs::vfs::follow(true))
+        .map_err(|e| (127, e))?;
+    if node.file_type() != fs::inode::FileType::Regular || node.metadata().mode & 0o111 == 0 {
+        return Err((126, errno::Errno::EACCES));
+    }
+    Ok(fs::regular::map_source(&node))
+}
+
 /// Runs the init program; returns its status (127 if it cannot be started, like a shell).
 fn run_init(rootfs: Option<&fs::tar::TarFs>, path: &str, argv: &[&[u8]]) -> u8 {
-    let Some(fs) = rootfs else {
+    if rootfs.is_none() {
         kprintln!(
             "astra: cannot run {}: no rootfs (give astra-vmm --rootfs)",
             path
         );
         return 127;
-    };
-    let node = match fs.lookup(path, true) {
-        Ok(id) => fs.node(id),
-        Err(e) => {
-            kprintln!("astra: cannot run {}: {:?}", path, e);
-            return 127;
+    }
+    // Through the namespace, so a program on a --volume directory runs too.
+    let file = match init_file(path) {
+        Ok(file) => file,
+        Err((status, e)) => {
+            kprintln!("astra: cannot run {}: {}", path, e.message());
+            return status;
         }
     };
-    if node.kind != fs::tar::NodeKind::File {
-        kprintln!("astra: cannot run {}: not a regular file", path);
-        return 126;
-    }
     let envp: [&[u8]; 3] = [b"PATH=/bin", b"HOME=/", b"TERM=dumb"];
-    let file = alloc::sync::Arc::new(mm::source::StaticSource::new(node.data));
     let loaded = match loader::exec::load(file, argv, &envp, path.as_bytes()) {
         Ok(l) => l,
         Err(e) => {

@@ -52,6 +52,10 @@
 //! [`BootInfo::host_stdio`], so that a program sees a terminal on its fd 0, 1 or 2 only when
 //! it would on the host.
 //!
+//! # Host directories
+//! With `--volume`, the device table has a [`DeviceKind::HostFs`] entry: file operations
+//! on host directories through [`port::HOSTFS`] (see [`hostfs`]).
+//!
 //! # Rootfs
 //! The rootfs TAR file is mapped read-only into guest-physical memory at
 //! [`BootInfo::rootfs_gpa`] ([`layout::ROOTFS_GPA`], above 4 GiB); writes to it exit to the VMM and are
@@ -61,8 +65,11 @@
 
 use core::mem::{offset_of, size_of};
 
+pub mod hostfs;
+pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
+
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 8;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -132,6 +139,9 @@ pub mod port {
     /// Debug device (only under `astra-vmm --gdb`): a 32-bit write of the GPA of a
     /// [`super::DebugRequest`]; the write returns when the debugger resumes the guest.
     pub const DEBUG: u16 = 0x505;
+    /// Host file-system device: a 32-bit write of the GPA of a
+    /// [`super::HostFsRequest`] (see [`super::hostfs`]).
+    pub const HOSTFS: u16 = 0x506;
 }
 
 /// The console UART's one convention beyond a plain 16550: end of input.
@@ -188,6 +198,9 @@ pub enum DeviceKind {
     ConsoleOut = 5,
     /// Batched console input at `port` ([`ConsoleRead`] requests).
     ConsoleIn = 6,
+    /// Host file-system device at `port` ([`HostFsRequest`]s); `size` is the number of
+    /// volumes.
+    HostFs = 7,
 }
 
 /// One device the VMM provides.
@@ -551,7 +564,14 @@ mod tests {
         assert_eq!(&bytes[24..28], &1u32.to_le_bytes());
         assert_eq!(&bytes[28..], &[0; 4]);
         // The ports stay distinct.
-        let ports = [port::EXIT, port::RTC, port::CONSOLE_OUT, port::CONSOLE_IN];
+        let ports = [
+            port::EXIT,
+            port::RTC,
+            port::CONSOLE_OUT,
+            port::CONSOLE_IN,
+            port::DEBUG,
+            port::HOSTFS,
+        ];
         for (i, a) in ports.iter().enumerate() {
             assert!(ports[i + 1..].iter().all(|b| a != b));
             assert!(!(port::CONSOLE..port::CONSOLE + 8).contains(a));
@@ -624,6 +644,13 @@ pub mod debug {
     /// A program was loaded and is about to start: its code pages are present. `args`:
     /// the load bias (0 for ET_EXEC), the entry point.
     pub const EVENT_PROGRAM_LOADED: u32 = 4;
+    /// The kernel's thread table is at guest-physical `args[0]`: a [`super::DebugThreads`]
+    /// header followed by `args[1]` [`super::DebugThread`] slots. The kernel keeps it up to
+    /// date while a debugger is attached (at every task switch, spawn, exit and exec), so
+    /// the debugger reads it at any stop.
+    pub const EVENT_THREADS: u32 = 5;
+    /// Most slots of the thread table; threads past it are not listed.
+    pub const THREADS_MAX: u32 = 256;
     /// [`super::DebugRequest::resume`]: execute one instruction, then report
     /// [`EVENT_DEBUG`] (the trap flag; interrupts stay masked meanwhile).
     pub const RESUME_STEP: u32 = 1 << 0;
@@ -662,6 +689,74 @@ pub struct DebugRegs {
     /// The page-table root the interrupted code ran on (read-only for the debugger).
     pub cr3: u64,
 }
+
+/// The thread table's header (see [`debug::EVENT_THREADS`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugThreads {
+    /// The thread on the CPU (0: none, the kernel idles or boots).
+    pub current: u32,
+    /// Slots in use, from the first.
+    pub count: u32,
+}
+
+/// A thread in the table: where its user-mode registers are while it is off the CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugThread {
+    /// Thread id.
+    pub tid: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Kernel virtual address of its saved user-mode registers, a [`DebugUserFrame`] (0:
+    /// none).
+    pub frame: u64,
+    /// Its page-table root (both halves), for its memory.
+    pub cr3: u64,
+    /// FS base.
+    pub fs_base: u64,
+    /// GS base.
+    pub gs_base: u64,
+}
+
+/// The user-mode registers the kernel saves for a thread off the CPU, in this order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct DebugUserFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// The kernel's own trap bookkeeping.
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const _: () = {
+    assert!(size_of::<DebugThreads>() == 8);
+    assert!(size_of::<DebugThread>() == 40);
+    assert!(offset_of!(DebugThread, frame) == 8);
+    assert!(offset_of!(DebugThread, gs_base) == 32);
+    assert!(size_of::<DebugUserFrame>() == 22 * 8);
+    assert!(offset_of!(DebugUserFrame, rip) == 17 * 8);
+};
 
 /// Debug request block: the kernel fills in an event and the registers, rings
 /// [`port::DEBUG`], and when the write returns applies `regs` (changed by the debugger),

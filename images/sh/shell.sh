@@ -35,6 +35,7 @@ check trap-exit "body trapped" "$(sh -c 'trap "echo trapped" EXIT; echo body' | 
 check trap-signal "got USR1" "$(sh -c 'trap "echo got USR1" USR1; kill -USR1 $$; true')"
 check kill-self "137" "$(sh -c 'kill -9 $$'; echo $?)"
 check sigpipe "141" "$( { (yes; echo $? >&3) | head -1 > /dev/null; } 3>&1 )"
+check stop-continue "resumed 0" "$( { sh -c 'kill -STOP $$; echo resumed' & p=$!; sleep 0.3; kill -CONT $p; wait $p; echo $?; } | tr '\n' ' ' | sed 's/ $//')"
 check exec "replaced" "$(sh -c 'exec echo replaced; echo not')"
 check script-shebang "from script" "$(printf '#!/bin/busybox sh\necho from script\n' > s.sh; chmod +x s.sh; ./s.sh)"
 check noexec "126" "$(printf 'echo x\n' > n.sh; chmod -x n.sh; ./n.sh 2>/dev/null; echo $?)"

@@ -46,7 +46,11 @@ session() {
     [ -z "$symbols" ] || args+=("$symbols")
     args+=(-ex 'set remotetimeout 60' -ex "target remote $SOCK")
     for c in "$@"; do args+=(-ex "$c"); done
-    timeout -k 5 "$SESSION_TIMEOUT" gdb "${args[@]}" >"$OUT/$name.out" 2>&1 &
+    # --foreground: GNU timeout otherwise forwards a signal it gets both to gdb and to its
+    # own process group, so gdb would see the Ctrl-C below twice, and a second SIGINT
+    # while it waits for the stop makes it give up on the target ("The target is not
+    # responding to interrupt requests"): the flake this tier used to retry.
+    timeout --foreground -k 5 "$SESSION_TIMEOUT" gdb "${args[@]}" >"$OUT/$name.out" 2>&1 &
     local pid=$!
     if [ -n "$interrupt" ]; then
         sleep "$interrupt"
@@ -107,7 +111,14 @@ if wait_for_vmm 4; then
         'set var gdbtarget::STOP = 1' continue
 fi
 # The stop may land in the kernel on its way back to the loop (see tests/tests/gdb.rs).
-expect sigint "Program received signal SIGINT" "exited with code 03"
+expect sigint "received signal SIGINT" "exited with code 03"
+if wait_for_vmm 5; then
+    session threads "" "" "add-symbol-file $STD -o 0x555555554000" 'break gdbtarget::bump' \
+        continue 'info threads' 'thread apply all bt 30' 'thread 3' 'bt 3' delete continue
+fi
+expect threads "Thread 1.1 (pid 1, on the CPU)" "Thread 1.2 (pid 1)" "Thread 1.3 (pid 1)" \
+    "std::sync::barrier::Barrier::wait" "[Switching to thread 3 (Thread 1.2)]" \
+    "in std::sys::pal::unix::futex::futex_wait" "exited with code 03"
 
 wait "$RUN_PID" && run_rc=0 || run_rc=$?
 cat "$OUT/run.log"

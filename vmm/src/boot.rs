@@ -49,6 +49,8 @@ pub struct BootParams {
     pub tsc_khz: u64,
     /// Which of the VMM's stdin, stdout and stderr are terminals ([`host_stdio`] bits).
     pub host_stdio: u32,
+    /// Number of `--volume` directories (a host file-system device when non-zero).
+    pub volumes: u32,
 }
 
 /// The [`host_stdio`] bits for this process's standard streams, asking `is_terminal` about
@@ -116,6 +118,12 @@ pub fn boot_info(params: &BootParams) -> BootInfo {
             ..Default::default()
         });
     }
+    if params.volumes > 0 {
+        devices.push(DeviceEntry {
+            size: u64::from(params.volumes),
+            ..port_device(DeviceKind::HostFs, port::HOSTFS)
+        });
+    }
     for (slot, device) in info.devices.iter_mut().zip(&devices) {
         *slot = *device;
     }
@@ -161,6 +169,7 @@ mod tests {
             rootfs: Some((ROOTFS_GPA, 10240)),
             tsc_khz: 2_300_000,
             host_stdio: host_stdio::STDERR_TERMINAL,
+            volumes: 2,
         }
     }
 
@@ -196,6 +205,8 @@ mod tests {
         );
         let rootfs = info.device(DeviceKind::Rootfs).unwrap();
         assert_eq!((rootfs.gpa.0, rootfs.size), (ROOTFS_GPA, 10240));
+        let hostfs = info.device(DeviceKind::HostFs).unwrap();
+        assert_eq!((hostfs.port, hostfs.size), (port::HOSTFS, 2));
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (ROOTFS_GPA, 10240));
         assert_eq!(info.tsc_khz, 2_300_000);
         assert_eq!(info.host_stdio, host_stdio::STDERR_TERMINAL);
@@ -258,10 +269,12 @@ mod tests {
     fn no_rootfs_means_zeroes() {
         let info = boot_info(&BootParams {
             rootfs: None,
+            volumes: 0,
             ..params()
         });
         assert_eq!((info.rootfs_gpa.0, info.rootfs_size), (0, 0));
         assert!(info.device(DeviceKind::Rootfs).is_none());
+        assert!(info.device(DeviceKind::HostFs).is_none());
         assert_eq!(info.device_count, 5);
     }
 

@@ -13,6 +13,7 @@ use hypercall_abi::layout::{CMDLINE_MAX, INIT_ARGV_MAX, MEM_MAX, MEM_MIN};
 
 use crate::exit_code;
 use crate::gdb::GdbAddress;
+use crate::volume::VolumeSpec;
 
 /// Page size the guest RAM size must be a multiple of.
 const PAGE_SIZE: u64 = 4096;
@@ -103,7 +104,7 @@ Output: the program's standard output goes to stdout; its standard error, kernel
 
 /// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
 /// the number equal to [`hypercall_abi::ABI_VERSION`]).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 6)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 8)");
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]
@@ -142,6 +143,10 @@ pub struct Cli {
     /// guest stops before its first instruction until gdb attaches (target remote ADDR).
     #[arg(long, value_name = "ADDR", value_parser = GdbAddress::parse)]
     pub gdb: Option<GdbAddress>,
+    /// Share the host directory HOST_DIR with the guest at GUEST_DIR (read-write, or
+    /// read-only with :ro); repeatable. The guest cannot reach anything outside HOST_DIR.
+    #[arg(long, value_name = "HOST_DIR:GUEST_DIR[:ro]", value_parser = VolumeSpec::parse)]
+    pub volume: Vec<VolumeSpec>,
     /// The program the kernel runs, and its arguments (default /init). Everything from
     /// the first argument that is not an astra-vmm option on belongs to the program, as
     /// with `env` or `qemu-x86_64`; `--` before it also works.
@@ -168,6 +173,8 @@ pub struct VmConfig {
     pub stats: bool,
     /// Where to wait for gdb (`--gdb`).
     pub gdb: Option<GdbAddress>,
+    /// Host directories shared with the guest (`--volume`).
+    pub volumes: Vec<VolumeSpec>,
 }
 
 impl Cli {
@@ -193,6 +200,7 @@ impl Cli {
             timeout: self.timeout,
             stats: self.stats,
             gdb: self.gdb,
+            volumes: self.volume,
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod input_file;
 pub mod loader;
 pub mod report;
 pub mod teardown;
+pub mod volume;
 pub mod vstate;
 
 use std::io;
@@ -43,6 +44,7 @@ use crate::cli::VmConfig;
 use crate::devices::console_in::ConsoleIn;
 use crate::devices::console_out::ConsoleOut;
 use crate::devices::exit::ExitDevice;
+use crate::devices::hostfs::HostFsDevice;
 use crate::devices::rootfs::{RootfsError, RootfsImage};
 use crate::devices::rtc::{system_clock, RtcDevice};
 use crate::devices::serial::Console;
@@ -90,6 +92,9 @@ pub enum VmmError {
     /// The gdb session could not start.
     #[error(transparent)]
     Gdb(#[from] gdb::GdbError),
+    /// A `--volume` host directory is unusable.
+    #[error(transparent)]
+    Volume(#[from] volume::VolumeError),
     /// The vCPU thread ended without reporting.
     #[error("The vCPU thread died")]
     VcpuThreadDied,
@@ -104,6 +109,7 @@ impl VmmError {
             VmmError::Loader(_) => exit_code::USAGE,
             VmmError::Rootfs(RootfsError::Map(..)) => exit_code::INTERNAL,
             VmmError::Rootfs(_) => exit_code::USAGE,
+            VmmError::Volume(_) => exit_code::USAGE,
             _ => exit_code::INTERNAL,
         }
     }
@@ -159,6 +165,7 @@ fn run_vm(
         .as_deref()
         .map(RootfsImage::open)
         .transpose()?;
+    let hostfs = volume::open_all(&config.volumes)?;
     log::info!("kernel and rootfs loaded after {:?}", start.elapsed());
 
     let mut vm = Vm::new(memory)?;
@@ -177,6 +184,7 @@ fn run_vm(
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
         host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
+        volumes: hostfs.volume_count() as u32,
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init_argv)?;
 
@@ -211,6 +219,10 @@ fn run_vm(
         1,
         Box::new(ConsoleOut::stdio(vm.memory().clone())),
     )?;
+    if hostfs.volume_count() > 0 {
+        let dev = HostFsDevice::new(vm.memory().clone(), hostfs);
+        bus.insert(port::HOSTFS, 1, Box::new(dev))?;
+    }
     bus.insert(POST_PORT, 1, Box::new(Sink))?;
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))?;
     let ctx = ExitContext {
@@ -313,6 +325,7 @@ mod tests {
             timeout: None,
             stats: false,
             gdb: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -3,7 +3,8 @@
 //! doorbell addresses, request blocks with random fields, random input and failing host
 //! streams), while guest RAM is watched: after each access, every byte outside the fields
 //! the device may write (a request's status/result fields, console input's destination)
-//! must still hold its canary value. Any panic fails the test too.
+//! must still hold its canary value. Any panic fails the test too. The host file-system
+//! device serves a scratch directory (one read-write and one read-only volume of it).
 //!
 //! The seed is printed; `ASTRA_FUZZ_SEED=N` replays a run, `ASTRA_FUZZ_OPS=N` changes its
 //! length (default [`DEFAULT_OPS`]).
@@ -17,11 +18,13 @@ use astra_vmm::arch::x86_64::layout::{CONSOLE_PORT_COUNT, POST_PORT, SYSTEM_CONT
 use astra_vmm::devices::console_in::ConsoleIn;
 use astra_vmm::devices::console_out::ConsoleOut;
 use astra_vmm::devices::exit::ExitDevice;
+use astra_vmm::devices::hostfs::host::{HostFs, Volume};
+use astra_vmm::devices::hostfs::HostFsDevice;
 use astra_vmm::devices::rtc::{system_clock, RtcDevice};
 use astra_vmm::devices::serial::Console;
 use astra_vmm::devices::stdin::StdinBuffer;
 use astra_vmm::devices::{PortBus, Sink};
-use hypercall_abi::{port, ConsoleRead, ConsoleWrite};
+use hypercall_abi::{port, ConsoleRead, ConsoleWrite, HostFsRequest};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
@@ -94,7 +97,7 @@ fn irq() -> EventFd {
 }
 
 /// The bus of `lib.rs`, over `mem`.
-fn bus(mem: &GuestMemoryMmap, input: &Arc<StdinBuffer>) -> PortBus {
+fn bus(mem: &GuestMemoryMmap, input: &Arc<StdinBuffer>, shared: &std::path::Path) -> PortBus {
     let console = Console::new(irq(), io::sink(), Arc::clone(input));
     let uart = console.handle();
     let console_in = ConsoleIn::new(
@@ -116,6 +119,12 @@ fn bus(mem: &GuestMemoryMmap, input: &Arc<StdinBuffer>) -> PortBus {
     .unwrap();
     let out = ConsoleOut::new(mem.clone(), Box::new(Flaky(1)), Box::new(Flaky(2)));
     bus.insert(port::CONSOLE_OUT, 1, Box::new(out)).unwrap();
+    let volumes = vec![
+        Volume::open(shared, "/a", false).unwrap(),
+        Volume::open(shared, "/b", true).unwrap(),
+    ];
+    let hostfs = HostFsDevice::new(mem.clone(), HostFs::new(volumes));
+    bus.insert(port::HOSTFS, 1, Box::new(hostfs)).unwrap();
     bus.insert(POST_PORT, 1, Box::new(Sink)).unwrap();
     bus.insert(SYSTEM_CONTROL_PORT_B, 1, Box::new(Sink))
         .unwrap();
@@ -154,7 +163,60 @@ fn writable(port: u16, gpa: u64, shadow: &[u8]) -> Vec<Range<u64>> {
             }
             out
         }
+        p if p == port::HOSTFS => {
+            let size = std::mem::size_of::<HostFsRequest>() as u64;
+            let mut out = vec![span(gpa, size)];
+            let buf = u64_at(shadow, gpa + offset_of!(HostFsRequest, buf_gpa) as u64);
+            let len = u32_at(shadow, gpa + offset_of!(HostFsRequest, buf_len) as u64);
+            if let (Some(buf), Some(len)) = (buf, len) {
+                out.push(span(buf, u64::from(len)));
+            }
+            out
+        }
         _ => Vec::new(),
+    }
+}
+
+/// A host file-system request with a random operation among the real ones (and some
+/// that are not), small handles (mostly ones the device may have given), names of a few
+/// random bytes or of the shared directory's files, random offsets and buffers.
+fn plant_hostfs(rng: &mut Rng, mem: &GuestMemoryMmap, gpa: u64) {
+    let size = std::mem::size_of::<HostFsRequest>();
+    let mut block = vec![0u8; size];
+    for b in block.iter_mut() {
+        *b = rng.next() as u8;
+    }
+    let mut put = |off: usize, bytes: &[u8]| block[off..off + bytes.len()].copy_from_slice(bytes);
+    put(0, &(rng.below(17) as u32).to_le_bytes());
+    put(4, &(rng.below(4) as u32).to_le_bytes());
+    put(8, &(rng.below(12)).to_le_bytes());
+    put(16, &(rng.below(12)).to_le_bytes());
+    put(24, &(rng.below(1 << 20)).to_le_bytes());
+    for (gpa_at, len_at) in [(32, 56), (40, 60), (48, 64)] {
+        put(gpa_at, &rng.gpa().to_le_bytes());
+        put(
+            len_at,
+            &rng.len()
+                .min(if len_at == 64 { u32::MAX } else { 300 })
+                .to_le_bytes(),
+        );
+    }
+    put(
+        68,
+        &(0o100_644u32 + (rng.below(4) as u32) * 0o020_000).to_le_bytes(),
+    );
+    // Half the time, the name is one the shared directory has (`f` or `d`), in RAM.
+    let name = [b"f", b"d"][rng.below(2) as usize];
+    let name_gpa = rng.below(RAM - 1);
+    let real_name = rng.chance(2);
+    if real_name {
+        block[32..40].copy_from_slice(&name_gpa.to_le_bytes());
+        block[56..60].copy_from_slice(&1u32.to_le_bytes());
+    }
+    let fits = (RAM - gpa).min(size as u64) as usize;
+    mem.write_slice(&block[..fits], GuestAddress(gpa)).unwrap();
+    if real_name {
+        mem.write_slice(name, GuestAddress(name_gpa)).unwrap();
     }
 }
 
@@ -200,11 +262,15 @@ fn every_device_survives_random_requests_without_touching_other_memory() {
     }
     mem.write_slice(&shadow, GuestAddress(0)).unwrap();
     let input = Arc::new(StdinBuffer::new(4096, irq()));
-    let mut bus = bus(&mem, &input);
+    let shared = std::env::temp_dir().join(format!("astra-fuzz-hostfs-{}", std::process::id()));
+    std::fs::create_dir_all(shared.join("d")).unwrap();
+    std::fs::write(shared.join("f"), b"fuzz").unwrap();
+    let mut bus = bus(&mem, &input, &shared);
     let ports = [
         port::CONSOLE_OUT,
         port::CONSOLE_IN,
         port::RTC,
+        port::HOSTFS,
         port::EXIT,
         POST_PORT,
         SYSTEM_CONTROL_PORT_B,
@@ -237,7 +303,11 @@ fn every_device_survives_random_requests_without_touching_other_memory() {
         } else {
             let gpa = rng.gpa() & 0xffff_ffff;
             if gpa < RAM && rng.below(4) != 0 {
-                plant_request(&mut rng, &mem, port, gpa);
+                if port == port::HOSTFS {
+                    plant_hostfs(&mut rng, &mem, gpa);
+                } else {
+                    plant_request(&mut rng, &mem, port, gpa);
+                }
                 mem.read_slice(&mut shadow, GuestAddress(0)).unwrap();
             }
             let mut data: Vec<u8> = (0..width).map(|_| rng.next() as u8).collect();
@@ -262,5 +332,7 @@ fn every_device_survives_random_requests_without_touching_other_memory() {
             );
         }
     }
+    drop(bus);
+    let _ = std::fs::remove_dir_all(&shared);
     println!("device fuzz: {ops} accesses, {stops} of them stopped the VM, RAM intact");
 }

@@ -3,4 +3,5 @@
 pub mod console;
 pub mod console_in;
 pub mod exit;
+pub mod hostfs;
 pub mod rtc;

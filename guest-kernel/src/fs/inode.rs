@@ -144,6 +144,11 @@ pub trait Inode: Send + Sync {
     fn fs_name(&self) -> &'static str {
         super::procinfo::fs_type(self.statfs().magic)
     }
+    /// Bytes per step when `read`/`write` stage a transfer through a kernel buffer: file
+    /// systems whose every call is a VM exit (hostfs) ask for more than a page.
+    fn io_chunk(&self) -> usize {
+        4096
+    }
     /// The file's bytes when they live in memory as long as the kernel runs (TAR files):
     /// read and mapped without a copy.
     fn static_bytes(&self) -> Option<&'static [u8]> {

@@ -12,6 +12,7 @@ pub mod dirent;
 pub mod fd;
 pub mod file;
 pub mod host_stream;
+pub mod hostfs;
 pub mod inode;
 pub mod lock;
 pub mod open;
@@ -63,7 +64,13 @@ fn now() -> stat::Timestamp {
 pub fn namespace() -> &'static Namespace {
     NAMESPACE.call_once(|| {
         let ram = crate::mm::frame::FRAMES.lock().total_frames() * crate::mm::PAGE_SIZE;
-        Namespace::new(root(), Limits::for_ram(ram), now)
+        let mut ns = Namespace::new(root(), Limits::for_ram(ram), now);
+        hostfs::volumes(|path, fs_root| {
+            if let Err(e) = ns.mount_path(path, fs_root) {
+                crate::kprintln!("astra: cannot mount the volume at {path}: {}", e.message());
+            }
+        });
+        ns
     })
 }
 

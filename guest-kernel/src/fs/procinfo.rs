@@ -508,6 +508,7 @@ pub fn fs_type(magic: u64) -> &'static str {
         0x9fa0 => "proc",
         0x794c_7630 => "overlay",
         0x0074_6172 => "tarfs",
+        super::hostfs::HOSTFS_MAGIC => "hostfs",
         _ => "unknown",
     }
 }

@@ -4,6 +4,7 @@
 //! `mmap` maps for them.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use super::file::{transferred, ReadSink, WriteSource};
 use super::inode::InodeRef;
@@ -12,6 +13,27 @@ use crate::mm::source::{MapSource, StaticSource};
 
 /// Bytes moved per step of a staged transfer.
 const CHUNK: usize = 4096;
+/// Largest step a file system may ask for ([`crate::fs::inode::Inode::io_chunk`]).
+const MAX_CHUNK: usize = 64 << 10;
+
+/// The staging buffer for `node`: `stack` (a page), or a larger heap buffer when the file
+/// system asks for one and the heap has it (else the page).
+fn staging<'a>(
+    node: &InodeRef,
+    stack: &'a mut [u8; CHUNK],
+    heap: &'a mut Vec<u8>,
+    want: usize,
+) -> &'a mut [u8] {
+    let size = node.io_chunk().clamp(CHUNK, MAX_CHUNK).min(want.max(CHUNK));
+    if size > CHUNK
+        && crate::mm::kalloc::charge(size).is_ok()
+        && heap.try_reserve_exact(size).is_ok()
+    {
+        heap.resize(size, 0);
+        return heap;
+    }
+    stack
+}
 
 /// Reads from `node` at `offset` into `out`; returns the count.
 pub fn read(node: &InodeRef, offset: u64, out: &mut dyn ReadSink) -> Result<usize, Errno> {
@@ -24,10 +46,12 @@ pub fn read(node: &InodeRef, offset: u64, out: &mut dyn ReadSink) -> Result<usiz
         let done = out.put(&bytes[start..start + n]);
         return transferred(done, out.faulted());
     }
-    let mut buf = [0u8; CHUNK];
+    let (mut stack, mut heap) = ([0u8; CHUNK], Vec::new());
+    let buf = staging(node, &mut stack, &mut heap, out.remaining());
+    let chunk = buf.len();
     let mut done = 0usize;
     while out.remaining() > 0 {
-        let want = out.remaining().min(CHUNK);
+        let want = out.remaining().min(chunk);
         let n = match node.read_at(offset + done as u64, &mut buf[..want]) {
             Ok(n) => n,
             Err(e) if done == 0 => return Err(e),
@@ -51,10 +75,12 @@ pub fn write(node: &InodeRef, offset: u64, src: &mut dyn WriteSource) -> Result<
     if src.remaining() > 0 && offset >= i64::MAX as u64 {
         return Err(Errno::EFBIG);
     }
-    let mut buf = [0u8; CHUNK];
+    let (mut stack, mut heap) = ([0u8; CHUNK], Vec::new());
+    let buf = staging(node, &mut stack, &mut heap, src.remaining());
+    let chunk = buf.len();
     let mut done = 0usize;
     while src.remaining() > 0 {
-        let want = src.remaining().min(CHUNK);
+        let want = src.remaining().min(chunk);
         let n = src.take(&mut buf[..want]);
         if n == 0 {
             break;

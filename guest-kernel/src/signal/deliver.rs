@@ -110,11 +110,14 @@ fn deliver_signals(proc: &mut Task, frame: &mut TrapFrame, restart: &mut Option<
             SIG_IGN => {}
             SIG_DFL => match default_action(signo) {
                 DefaultAction::Ignore | DefaultAction::Continue => {}
-                DefaultAction::Stop => kprintln!(
+                // The process the kernel started has nobody to continue it (Linux's
+                // init ignores stop signals too).
+                DefaultAction::Stop if proc.process.ppid() == 0 => kprintln!(
                     "astra: {} stopped by {}; nothing could continue it, so it continues",
                     proc.name(),
                     name(signo)
                 ),
+                DefaultAction::Stop => task::stop_process(&proc.process, signo),
                 DefaultAction::Terminate | DefaultAction::CoreDump => {
                     die(proc, &info);
                     return;

@@ -315,6 +315,10 @@ pub mod si_code {
     pub const CLD_EXITED: i32 = 1;
     /// SIGCHLD: the child was killed by a signal.
     pub const CLD_KILLED: i32 = 2;
+    /// SIGCHLD: the child stopped.
+    pub const CLD_STOPPED: i32 = 5;
+    /// SIGCHLD: the child continued.
+    pub const CLD_CONTINUED: i32 = 6;
     /// SIGSEGV: address not mapped.
     pub const SEGV_MAPERR: i32 = 1;
     /// SIGSEGV: access not permitted by the mapping.

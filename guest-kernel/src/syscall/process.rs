@@ -145,26 +145,37 @@ struct Rusage {
 // SAFETY: plain integers, no padding.
 unsafe impl crate::mm::uaccess::Pod for Rusage {}
 
-/// Waits for a child selected by `target` to end (reaping it unless `WNOWAIT`):
-/// `Ok(Some((pid, status)))`, `Ok(None)` with `WNOHANG` when none has ended, ECHILD when
-/// none is selected, EINTR when a signal arrives first.
+/// Waits for a child selected by `target` to end (reaping it unless `WNOWAIT`), or,
+/// with `WUNTRACED`/`WCONTINUED`, to stop or continue: `Ok(Some((pid, status)))`,
+/// `Ok(None)` with `WNOHANG` when nothing happened, ECHILD when no child is selected,
+/// EINTR (or a restart) when a signal arrives first.
 fn wait_child(
     ctx: &mut Ctx<'_>,
     target: WaitTarget,
     options: u32,
 ) -> Result<Option<(u32, u32)>, Errno> {
     let me = ctx.task.process.clone();
+    let keep = options & WNOWAIT != 0;
     loop {
-        if let Some(pid) = process::find_ended(&me, target)? {
-            let status = if options & WNOWAIT != 0 {
-                process::get(pid).and_then(|c| c.wait_status())
-            } else {
-                process::reap(&me, pid)
-            };
-            if let Some(status) = status {
+        let stops = options & WUNTRACED != 0;
+        let continues = options & WCONTINUED != 0;
+        let ended = options & WEXITED != 0;
+        match process::find_event(&me, target, stops, continues, keep)? {
+            Some((pid, process::ChildEvent::JobControl(status))) => {
                 return Ok(Some((pid, status)));
             }
-            continue;
+            Some((pid, process::ChildEvent::Ended)) if ended => {
+                let status = if keep {
+                    process::get(pid).and_then(|c| c.wait_status())
+                } else {
+                    process::reap(&me, pid)
+                };
+                if let Some(status) = status {
+                    return Ok(Some((pid, status)));
+                }
+                continue;
+            }
+            _ => {}
         }
         if options & WNOHANG != 0 {
             return Ok(None);
@@ -186,7 +197,7 @@ pub fn wait4(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let target = WaitTarget::from_wait4(pid, ctx.task.process.pgid());
-    let Some((pid, status)) = wait_child(ctx, target, options & !WNOWAIT)? else {
+    let Some((pid, status)) = wait_child(ctx, target, (options & !WNOWAIT) | WEXITED)? else {
         return Ok(0);
     };
     if a[1] != 0 {
@@ -238,17 +249,6 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         P_PGID if id as i32 > 0 => WaitTarget::Group(id),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stops/continues asked for: astra has no stopped children to report.
-        if options & WNOHANG != 0 {
-            if a[2] != 0 {
-                ctx.write_obj(a[2], &[0u8; 128])?;
-            }
-            return Ok(0);
-        }
-        process::find_ended(&ctx.task.process, target)?;
-        return Err(Errno::ECHILD);
-    }
     let found = wait_child(ctx, target, options)?;
     if a[2] != 0 {
         let info = match found {
@@ -263,7 +263,12 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
                 rest: [0; 25],
             },
             Some((pid, status)) => {
-                let (code, value) = if status & 0x7f != 0 {
+                use crate::signal::si_code::{CLD_CONTINUED, CLD_STOPPED};
+                let (code, value) = if status == process::WAIT_CONTINUED {
+                    (CLD_CONTINUED, i32::from(crate::signal::sig::SIGCONT))
+                } else if status & 0xff == 0x7f {
+                    (CLD_STOPPED, (status >> 8) as i32)
+                } else if status & 0x7f != 0 {
                     (crate::signal::si_code::CLD_KILLED, (status & 0x7f) as i32)
                 } else {
                     (crate::signal::si_code::CLD_EXITED, (status >> 8) as i32)

@@ -124,6 +124,7 @@ fn send_to_pid(ctx: &mut Ctx<'_>, pid: u32, sig: u64, code: i32) -> SysResult {
         return Ok(0);
     }
     let signo = sig as u8;
+    crate::task::prepare_signal(&target, signo, Some(&mut *ctx.task));
     let info = SigInfo::from_process(signo, code, ctx.task.pid(), SENDER_UID);
     if pid == ctx.task.pid() {
         let mut target = ctx.task.tid;

@@ -46,6 +46,13 @@ pub fn return_to_user(frame: &mut TrapFrame) {
         if let Some(status) = task.exit_request.take() {
             sched::exit_current(status);
         }
+        // Stopped (SIGSTOP, SIGTSTP...): park until SIGCONT or SIGKILL wakes it.
+        if task.process.is_stopped()
+            && !task.signals.pending().contains(crate::signal::sig::SIGKILL)
+        {
+            sched::park();
+            continue;
+        }
         if core::mem::take(&mut task.rseq_notify) && rseq_fixup(task, frame).is_err() {
             crate::kprintln!(
                 "astra: {}: bad rseq critical section at rip {:#x}",
@@ -62,6 +69,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
             task.signals.set_blocked(mask);
         }
         if task.process.exiting().is_some()
+            || task.process.is_stopped()
             || sched::take_pending_fatal_peek()
             || task.fatal.is_some()
         {
@@ -127,6 +135,69 @@ pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo)
         t.signals.send(info);
         sched::signal_wake(t);
     });
+}
+
+/// Stops `process` for stop signal `sig` (its default action): its threads park at
+/// their next return to user mode until SIGCONT (or SIGKILL), and its parent hears of
+/// it (`wait4` with `WUNTRACED`, SIGCHLD with `CLD_STOPPED` unless `SA_NOCLDSTOP`).
+pub fn stop_process(process: &Arc<Process>, sig: u8) {
+    if process.stop(sig) {
+        tell_parent_job_change(process, crate::signal::si_code::CLD_STOPPED, sig, None);
+    }
+}
+
+/// What generating `sig` for `process` does before it is queued, as Linux's
+/// `prepare_signal`: SIGCONT continues a stopped process (its parent hears of it),
+/// SIGKILL wakes a stopped one to die. `current` is the caller's task, if it holds it.
+pub fn prepare_signal(process: &Arc<Process>, sig: u8, current: Option<&mut Task>) {
+    use crate::signal::sig::{SIGCONT, SIGKILL};
+    let resumed = sig == SIGCONT && process.resume();
+    if resumed || sig == SIGKILL {
+        for tid in sched::threads_of(process.pid) {
+            sched::wake(tid);
+        }
+    }
+    if resumed {
+        tell_parent_job_change(
+            process,
+            crate::signal::si_code::CLD_CONTINUED,
+            SIGCONT,
+            current,
+        );
+    }
+}
+
+/// Wakes `process`'s parent's waiters and sends it SIGCHLD with `code` for a stop or
+/// continue, unless the parent set `SA_NOCLDSTOP` (or ignores SIGCHLD).
+fn tell_parent_job_change(process: &Arc<Process>, code: i32, sig: u8, current: Option<&mut Task>) {
+    use crate::signal::{sa, sig::SIGCHLD, SigInfo, SIG_DFL, SIG_IGN};
+    let Some(parent) = super::process::get(process.ppid()) else {
+        return;
+    };
+    parent.child_events.wake_all();
+    let _ = sig;
+    let info = SigInfo::from_process(SIGCHLD, code, process.pid, 0);
+    match current {
+        Some(t) if t.process.pid == parent.pid => {
+            let a = t.signals.action(SIGCHLD);
+            if a.flags & sa::SA_NOCLDSTOP == 0 && a.handler != SIG_IGN && a.handler != SIG_DFL {
+                t.signals.send(info);
+            }
+        }
+        _ => {
+            let Some(&first) = sched::threads_of(parent.pid).first() else {
+                return;
+            };
+            let wanted = sched::with_other_task(first, |t| {
+                let a = t.signals.action(SIGCHLD);
+                a.flags & sa::SA_NOCLDSTOP == 0 && a.handler != SIG_IGN
+            })
+            .unwrap_or(false);
+            if wanted {
+                signal_other_process(&parent, info);
+            }
+        }
+    }
 }
 
 /// Tells the parent that `process` has ended: reaps it at once if the parent ignores

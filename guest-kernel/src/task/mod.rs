@@ -20,7 +20,8 @@ pub mod sched;
 pub mod wait;
 
 pub use exit::{
-    kill_process, kill_process_by_signal, return_to_user, rseq_fixup, signal_other_process,
+    kill_process, kill_process_by_signal, prepare_signal, return_to_user, rseq_fixup,
+    signal_other_process, stop_process,
 };
 pub use process::Process;
 

@@ -63,7 +63,15 @@ pub struct Process {
     vfork_queue: WaitQueue,
     /// `ITIMER_REAL`: (deadline ns, interval ns); deadline 0 when disarmed.
     itimer: Mutex<(u64, u64)>,
+    /// Stopped by a stop signal (SIGSTOP, SIGTSTP, ...) until SIGCONT.
+    stopped: AtomicBool,
+    /// A change for the parent's `wait4` (`WUNTRACED`/`WCONTINUED`) not reported yet:
+    /// the status word of a stop (`sig << 8 | 0x7f`) or of a continue (`0xffff`); 0 none.
+    job_change: AtomicU32,
 }
+
+/// `wait4`'s status of a continued child.
+pub const WAIT_CONTINUED: u32 = 0xffff;
 
 /// The family facts of a new process.
 pub struct Lineage {
@@ -102,6 +110,8 @@ impl Process {
             vfork_done: AtomicBool::new(true),
             vfork_queue: WaitQueue::new(),
             itimer: Mutex::new((0, 0)),
+            stopped: AtomicBool::new(false),
+            job_change: AtomicU32::new(0),
         }
     }
 
@@ -198,6 +208,43 @@ impl Process {
     /// Pids of the children not reaped yet.
     pub fn children(&self) -> Vec<u32> {
         self.children.lock().clone()
+    }
+
+    /// True while stopped by a stop signal.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Stops the process for `sig`; false if it was stopped already.
+    pub fn stop(&self, sig: u8) -> bool {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.job_change
+            .store(u32::from(sig) << 8 | 0x7f, Ordering::Release);
+        true
+    }
+
+    /// Continues a stopped process (SIGCONT); false if it was not stopped.
+    pub fn resume(&self) -> bool {
+        if !self.stopped.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.job_change.store(WAIT_CONTINUED, Ordering::Release);
+        true
+    }
+
+    /// The stop or continue not reported to the parent yet, if `want` (a predicate on
+    /// the status word) selects it; taken unless `keep`.
+    pub fn take_job_change(&self, want: impl Fn(u32) -> bool, keep: bool) -> Option<u32> {
+        let status = self.job_change.load(Ordering::Acquire);
+        if status == 0 || !want(status) {
+            return None;
+        }
+        if !keep {
+            self.job_change.store(0, Ordering::Release);
+        }
+        Some(status)
     }
 
     /// The real-time timer: (deadline ns, interval ns), deadline 0 when disarmed.
@@ -412,9 +459,25 @@ impl WaitTarget {
     }
 }
 
-/// The first child of `parent` selected by `target` that has ended (pid, wait status),
-/// without reaping it; `Err(ECHILD)` if no child is selected at all.
-pub fn find_ended(parent: &Process, target: WaitTarget) -> Result<Option<u32>, Errno> {
+/// What a waiting parent may be told about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildEvent {
+    /// It ended (a zombie to reap).
+    Ended,
+    /// It stopped or continued: this status word.
+    JobControl(u32),
+}
+
+/// The first child of `parent` selected by `target` with something to report: an end,
+/// or a stop (`stops`) or continue (`continues`) not reported yet (taken unless `keep`);
+/// `Err(ECHILD)` if no child is selected at all.
+pub fn find_event(
+    parent: &Process,
+    target: WaitTarget,
+    stops: bool,
+    continues: bool,
+    keep: bool,
+) -> Result<Option<(u32, ChildEvent)>, Errno> {
     let mut any = false;
     for pid in parent.children() {
         let Some(child) = get(pid) else {
@@ -425,7 +488,17 @@ pub fn find_ended(parent: &Process, target: WaitTarget) -> Result<Option<u32>, E
         }
         any = true;
         if child.is_zombie() {
-            return Ok(Some(pid));
+            return Ok(Some((pid, ChildEvent::Ended)));
+        }
+        let want = |s: u32| {
+            if s == WAIT_CONTINUED {
+                continues
+            } else {
+                stops
+            }
+        };
+        if let Some(status) = child.take_job_change(want, keep) {
+            return Ok(Some((pid, ChildEvent::JobControl(status))));
         }
     }
     if any {

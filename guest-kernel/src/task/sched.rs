@@ -119,6 +119,7 @@ pub fn spawn(task: Box<Task>) -> Result<u32, (SpawnError, Box<Task>)> {
     let ptr = NonNull::from(Box::leak(task));
     c.tasks.insert(tid, ptr);
     c.runq.push_back(ptr);
+    publish_threads();
     Ok(tid)
 }
 
@@ -258,6 +259,34 @@ pub fn reload_address_space(task: &mut Task) {
     // SAFETY: the new tables share the kernel half with the kernel's.
     unsafe { cpu::write_cr3(kernel_pml4) };
     cpu0().active_pml4 = kernel_pml4;
+    publish_threads();
+}
+
+/// Publishes the live tasks for the debugger (only when one is attached).
+fn publish_threads() {
+    if !crate::arch::debug::attached() {
+        return;
+    }
+    let c = cpu0();
+    // SAFETY: the current task is live.
+    let current = c.current.map_or(0, |t| unsafe { t.as_ref() }.tid);
+    let frame_size = core::mem::size_of::<trap::TrapFrame>() as u64;
+    let threads = c.tasks.values().map(|t| {
+        // SAFETY: a live registered task, only read.
+        let t = unsafe { t.as_ref() };
+        // A task off the CPU keeps its user registers at the top of its kernel stack
+        // (where the entry code and `prepare_user_entry` put them).
+        let cr3 = t.mm.try_lock().map_or(0, |mm| mm.space.pml4_phys());
+        hypercall_abi::DebugThread {
+            tid: t.tid,
+            pid: t.process.pid,
+            frame: t.kernel_stack_top() - frame_size,
+            cr3,
+            fs_base: t.thread.fs_base,
+            gs_base: t.thread.gs_base,
+        }
+    });
+    crate::arch::debug::publish_threads(current, threads);
 }
 
 /// Saves what the CPU holds of `task` when it leaves the CPU.
@@ -277,6 +306,7 @@ fn switch_from_idle(mut next: NonNull<Task>) {
     load(c, n);
     c.current = Some(next);
     c.need_resched = false;
+    publish_threads();
     let target = n.saved_rsp;
     // SAFETY: `target` was saved by a switch or prepared by prepare_user_entry on the
     // task's own stack, alive while the task is registered.
@@ -321,6 +351,7 @@ pub fn schedule() {
         }
     };
     c.need_resched = false;
+    publish_threads();
     // SAFETY: `save` is the current task's slot (alive: a dead task is freed only by
     // whoever runs after it); `target` is a saved context.
     unsafe { context::switch(&mut *save, target) };
@@ -504,6 +535,17 @@ pub fn block(deadline_ns: Option<u64>) -> WaitResult {
     } else {
         WaitResult::Woken
     }
+}
+
+/// Blocks the current task until something wakes it (a stopped thread: SIGCONT,
+/// SIGKILL or any signal sent to it, after which it checks again). Signals do not end
+/// this wait by themselves.
+pub fn park() {
+    let Some(task) = current() else {
+        return;
+    };
+    task.state = TaskState::Blocked;
+    schedule();
 }
 
 /// Wakes `task` because a signal was sent to it.

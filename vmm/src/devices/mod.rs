@@ -6,6 +6,7 @@
 pub mod console_in;
 pub mod console_out;
 pub mod exit;
+pub mod hostfs;
 pub mod rootfs;
 pub mod rtc;
 pub mod serial;

@@ -197,7 +197,7 @@ impl Debugger {
                 }
                 GdbStubStateMachine::CtrlCInterrupt(inner) => {
                     let reason = StopReason::SignalWithThread {
-                        tid: target::tid(0),
+                        tid: self.target.current_tid(),
                         signal: Signal::SIGINT,
                     };
                     inner

@@ -9,7 +9,7 @@ use kvm_bindings::{kvm_debugregs, kvm_guest_debug, KVM_GUESTDBG_ENABLE, KVM_GUES
 use kvm_ioctls::VcpuFd;
 use vm_memory::{Bytes, GuestAddress};
 
-use super::target::{tid, ResumeAction};
+use super::target::ResumeAction;
 use super::{regs, Debugger, GdbError, Resume, StopReason};
 use crate::exit_code::Outcome;
 
@@ -127,8 +127,9 @@ impl Debugger {
         self.target.regs = regs::from_kvm(&r, &s, &fpu);
         self.target.regs_dirty = false;
         self.target.cr3 = s.cr3;
+        self.target.refresh_threads();
         let report = stepped.then_some(StopReason::SignalWithThread {
-            tid: tid(0),
+            tid: self.target.current_tid(),
             signal: Signal::SIGTRAP,
         });
         let resume = self.drive(report)?;
@@ -185,6 +186,7 @@ impl Debugger {
             return Ok(DebugOutcome::Continue);
         };
         req.resume = 0;
+        self.target.refresh_threads();
         let mut outcome = DebugOutcome::Continue;
         let reason = match req.event {
             debug::EVENT_READY => {
@@ -201,6 +203,11 @@ impl Debugger {
                     }
                 );
                 self.target.plant_pending();
+                None
+            }
+            debug::EVENT_THREADS => {
+                let slots = u32::try_from(req.args[1]).unwrap_or(0);
+                self.target.thread_table = Some((req.args[0], slots));
                 None
             }
             debug::EVENT_PROGRAM_LOADED => {
@@ -220,17 +227,17 @@ impl Debugger {
                 let at = req.regs.rip.wrapping_sub(1);
                 if self.target.is_sw_breakpoint(at) {
                     req.regs.rip = at;
-                    Some(StopReason::SwBreak(tid(0)))
+                    Some(StopReason::SwBreak(self.target.current_tid()))
                 } else {
                     Some(StopReason::SignalWithThread {
-                        tid: tid(0),
+                        tid: self.target.current_tid(),
                         signal: Signal::SIGTRAP,
                     })
                 }
             }
             debug::EVENT_DEBUG if !self.watching.is_empty() => match self.watch_hit() {
                 Some(addr) => Some(StopReason::Watch {
-                    tid: tid(0),
+                    tid: self.target.current_tid(),
                     kind: WatchKind::Write,
                     addr,
                 }),
@@ -302,7 +309,7 @@ impl Debugger {
             if let Some(slot) = slot {
                 return match slot.watch {
                     Some(kind) => StopReason::Watch {
-                        tid: tid(0),
+                        tid: self.target.current_tid(),
                         kind: if kind == WatchKind::Read {
                             WatchKind::ReadWrite
                         } else {
@@ -310,12 +317,12 @@ impl Debugger {
                         },
                         addr: slot.addr,
                     },
-                    None => StopReason::HwBreak(tid(0)),
+                    None => StopReason::HwBreak(self.target.current_tid()),
                 };
             }
         }
         StopReason::SignalWithThread {
-            tid: tid(0),
+            tid: self.target.current_tid(),
             signal: Signal::SIGTRAP,
         }
     }

@@ -3,8 +3,12 @@
 //! breakpoints planted as `int3` bytes, and the debug registers for hardware breakpoints
 //! and watchpoints.
 //!
-//! Threads: one today ([`GUEST_THREADS`]); guest threads become gdb threads by listing
-//! them here and keeping a register snapshot per thread.
+//! Threads: every guest thread is a gdb thread with its guest tid as its id, listed from
+//! the kernel's thread table (`debug::EVENT_THREADS`). The thread on the CPU has the
+//! registers of the stop; the others have the user-mode registers the kernel saved for
+//! them (general-purpose, rip, rflags, segments, FS/GS base; their SSE state stays in
+//! the kernel and reads as zero) and their own address space. Before the kernel has a
+//! task, or while it idles, the CPU is the pseudo-thread [`KERNEL_TID`].
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -22,21 +26,34 @@ use gdbstub::target::ext::breakpoints::{
     SwBreakpoint, SwBreakpointOps, WatchKind,
 };
 use gdbstub::target::{Target, TargetError, TargetResult};
+use hypercall_abi::{DebugRegs, DebugThread, DebugThreads, DebugUserFrame};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::walk;
 
 /// The opcode of `int3`.
 const INT3: u8 = 0xcc;
-/// The one guest thread there is today.
-pub const GUEST_THREADS: usize = 1;
+/// The gdb thread id of the CPU when no guest thread is on it (boot, idle).
+pub const KERNEL_TID: usize = 0x7fff_ffff;
 /// Lowest address of the kernel half.
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 use hypercall_abi::layout::BOOT_PML4_GPA;
 
-/// The gdb thread id of guest thread `index`.
-pub fn tid(index: usize) -> Tid {
-    NonZeroUsize::MIN.saturating_add(index)
+/// The gdb thread id of guest thread `tid` (0: none, the kernel's pseudo-thread).
+pub fn gdb_tid(tid: u32) -> Tid {
+    NonZeroUsize::new(tid as usize).unwrap_or(NonZeroUsize::MIN.saturating_add(KERNEL_TID - 1))
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(w)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
 }
 
 /// A software breakpoint.
@@ -91,6 +108,12 @@ pub struct GuestTarget {
     pub hw: [Option<HwSlot>; 4],
     /// Set by gdb's resume.
     pub resume: Option<ResumeAction>,
+    /// The kernel's thread table: guest-physical address and slots.
+    pub thread_table: Option<(u64, u32)>,
+    /// The table as read at the stop.
+    threads: Vec<DebugThread>,
+    /// The guest thread on the CPU at the stop (0: none).
+    current: u32,
 }
 
 impl GuestTarget {
@@ -109,6 +132,150 @@ impl GuestTarget {
             sw: BTreeMap::new(),
             hw: [None; 4],
             resume: None,
+            thread_table: None,
+            threads: Vec::new(),
+            current: 0,
+        }
+    }
+
+    /// Reads the kernel's thread table (at a stop). A table that does not fit guest RAM
+    /// or its slots is ignored: the CPU is then the only thread.
+    pub fn refresh_threads(&mut self) {
+        self.threads.clear();
+        self.current = 0;
+        let Some((gpa, slots)) = self.thread_table else {
+            return;
+        };
+        let mut raw = [0u8; std::mem::size_of::<DebugThreads>()];
+        if self.mem.read_slice(&mut raw, GuestAddress(gpa)).is_err() {
+            return;
+        }
+        let header = DebugThreads {
+            current: le_u32(&raw[0..4]),
+            count: le_u32(&raw[4..8]),
+        };
+        if header.count > slots.min(hypercall_abi::debug::THREADS_MAX) {
+            log::warn!("gdb: ignoring a thread table of {} threads", header.count);
+            return;
+        }
+        let size = std::mem::size_of::<DebugThread>() as u64;
+        let base = gpa + std::mem::size_of::<DebugThreads>() as u64;
+        for i in 0..u64::from(header.count) {
+            let mut raw = [0u8; std::mem::size_of::<DebugThread>()];
+            let Some(at) = (i * size).checked_add(base) else {
+                break;
+            };
+            if self.mem.read_slice(&mut raw, GuestAddress(at)).is_err() {
+                break;
+            }
+            let t = DebugThread {
+                tid: le_u32(&raw[0..4]),
+                pid: le_u32(&raw[4..8]),
+                frame: le_u64(&raw[8..16]),
+                cr3: le_u64(&raw[16..24]),
+                fs_base: le_u64(&raw[24..32]),
+                gs_base: le_u64(&raw[32..40]),
+            };
+            if t.tid != 0 {
+                self.threads.push(t);
+            }
+        }
+        if self.threads.iter().any(|t| t.tid == header.current) {
+            self.current = header.current;
+        }
+    }
+
+    /// The gdb thread on the CPU.
+    pub fn current_tid(&self) -> Tid {
+        gdb_tid(self.current)
+    }
+
+    /// The listed guest thread `tid` if it is not the one on the CPU.
+    fn other_thread(&self, tid: Tid) -> Option<&DebugThread> {
+        let tid = u32::try_from(tid.get()).ok()?;
+        if tid == self.current {
+            return None;
+        }
+        self.threads.iter().find(|t| t.tid == tid)
+    }
+
+    /// The saved user-mode registers of `thread` (off the CPU).
+    fn saved_frame(&self, thread: &DebugThread) -> Option<DebugUserFrame> {
+        let mut raw = [0u8; std::mem::size_of::<DebugUserFrame>()];
+        let roots = [self.kernel_cr3, 0, 0];
+        if thread.frame == 0 || self.read_with(&roots, thread.frame, &mut raw) != raw.len() {
+            return None;
+        }
+        let mut words = [0u64; 22];
+        for (w, chunk) in words.iter_mut().zip(raw.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *w = u64::from_le_bytes(b);
+        }
+        let [rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15, vector, error_code, rip, cs, rflags, rsp, ss] =
+            words;
+        Some(DebugUserFrame {
+            rax,
+            rbx,
+            rcx,
+            rdx,
+            rsi,
+            rdi,
+            rbp,
+            r8,
+            r9,
+            r10,
+            r11,
+            r12,
+            r13,
+            r14,
+            r15,
+            vector,
+            error_code,
+            rip,
+            cs,
+            rflags,
+            rsp,
+            ss,
+        })
+    }
+
+    /// The kernel's saved registers of `thread` in the debug request's form.
+    fn saved_regs(&self, thread: &DebugThread) -> Option<DebugRegs> {
+        let f = self.saved_frame(thread)?;
+        Some(DebugRegs {
+            rax: f.rax,
+            rbx: f.rbx,
+            rcx: f.rcx,
+            rdx: f.rdx,
+            rsi: f.rsi,
+            rdi: f.rdi,
+            rbp: f.rbp,
+            rsp: f.rsp,
+            r8: f.r8,
+            r9: f.r9,
+            r10: f.r10,
+            r11: f.r11,
+            r12: f.r12,
+            r13: f.r13,
+            r14: f.r14,
+            r15: f.r15,
+            rip: f.rip,
+            rflags: f.rflags,
+            cs: f.cs,
+            ss: f.ss,
+            fs_base: thread.fs_base,
+            gs_base: thread.gs_base,
+            cr3: thread.cr3,
+        })
+    }
+
+    /// Page-table roots for `gva` in `thread`'s address space.
+    fn thread_roots(&self, thread: &DebugThread, gva: u64) -> [u64; 3] {
+        if gva >= KERNEL_HALF {
+            [self.kernel_cr3, thread.cr3, 0]
+        } else {
+            [thread.cr3, 0, 0]
         }
     }
 
@@ -138,10 +305,18 @@ impl GuestTarget {
 
     /// Reads guest-virtual memory; the number of bytes read before an unmapped page.
     pub fn read_virt(&self, gva: u64, data: &mut [u8]) -> usize {
+        let roots = self.roots(gva);
+        self.read_with(&roots, gva, data)
+    }
+
+    /// Reads guest-virtual memory through the first of `roots` that maps each page.
+    fn read_with(&self, roots: &[u64; 3], gva: u64, data: &mut [u8]) -> usize {
         let mut done = 0;
         while done < data.len() {
             let va = gva.wrapping_add(done as u64);
-            let Some(gpa) = self.translate(va) else { break };
+            let Some(gpa) = walk::translate_any(&self.mem, roots, va) else {
+                break;
+            };
             let in_page = (0x1000 - (va & 0xfff)) as usize;
             let n = in_page.min(data.len() - done);
             if self
@@ -324,19 +499,95 @@ impl Target for GuestTarget {
 }
 
 impl MultiThreadBase for GuestTarget {
-    fn read_registers(&mut self, regs: &mut AstraRegs, _tid: Tid) -> TargetResult<(), Self> {
-        *regs = self.regs.clone();
+    fn read_registers(&mut self, regs: &mut AstraRegs, tid: Tid) -> TargetResult<(), Self> {
+        match self.other_thread(tid).copied() {
+            None => *regs = self.regs.clone(),
+            Some(thread) => {
+                let saved = self.saved_regs(&thread).ok_or(TargetError::Errno(14))?;
+                *regs = super::regs::from_request(&saved, &Default::default());
+            }
+        }
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &AstraRegs, _tid: Tid) -> TargetResult<(), Self> {
-        self.regs = regs.clone();
-        self.regs_dirty = true;
+    fn write_registers(&mut self, regs: &AstraRegs, tid: Tid) -> TargetResult<(), Self> {
+        let Some(thread) = self.other_thread(tid).copied() else {
+            self.regs = regs.clone();
+            self.regs_dirty = true;
+            return Ok(());
+        };
+        // A thread off the CPU: its saved general-purpose registers, rip and flags (the
+        // kernel keeps its own bookkeeping, selectors and FS/GS base).
+        let mut saved = self.saved_regs(&thread).ok_or(TargetError::Errno(14))?;
+        super::regs::store_request(regs, &mut saved);
+        let mut frame = self.saved_frame(&thread).ok_or(TargetError::Errno(14))?;
+        frame.rax = saved.rax;
+        frame.rbx = saved.rbx;
+        frame.rcx = saved.rcx;
+        frame.rdx = saved.rdx;
+        frame.rsi = saved.rsi;
+        frame.rdi = saved.rdi;
+        frame.rbp = saved.rbp;
+        frame.rsp = saved.rsp;
+        frame.r8 = saved.r8;
+        frame.r9 = saved.r9;
+        frame.r10 = saved.r10;
+        frame.r11 = saved.r11;
+        frame.r12 = saved.r12;
+        frame.r13 = saved.r13;
+        frame.r14 = saved.r14;
+        frame.r15 = saved.r15;
+        frame.rip = saved.rip;
+        // Only the status flags, as for the thread on the CPU.
+        frame.rflags = (frame.rflags & !0xcd5) | (saved.rflags & 0xcd5);
+        let words = [
+            frame.rax,
+            frame.rbx,
+            frame.rcx,
+            frame.rdx,
+            frame.rsi,
+            frame.rdi,
+            frame.rbp,
+            frame.r8,
+            frame.r9,
+            frame.r10,
+            frame.r11,
+            frame.r12,
+            frame.r13,
+            frame.r14,
+            frame.r15,
+            frame.vector,
+            frame.error_code,
+            frame.rip,
+            frame.cs,
+            frame.rflags,
+            frame.rsp,
+            frame.ss,
+        ];
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let roots = [self.kernel_cr3, 0, 0];
+        let mut done = 0;
+        while done < bytes.len() {
+            let va = thread.frame + done as u64;
+            let gpa = walk::translate_any(&self.mem, &roots, va).ok_or(TargetError::Errno(14))?;
+            let n = ((0x1000 - (va & 0xfff)) as usize).min(bytes.len() - done);
+            self.mem
+                .write_slice(&bytes[done..done + n], GuestAddress(gpa))
+                .map_err(|_| TargetError::Errno(14))?;
+            done += n;
+        }
         Ok(())
     }
 
-    fn read_addrs(&mut self, start: u64, data: &mut [u8], _tid: Tid) -> TargetResult<usize, Self> {
-        match self.read_virt(start, data) {
+    fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
+        let n = match self.other_thread(tid).copied() {
+            Some(thread) => {
+                let roots = self.thread_roots(&thread, start);
+                self.read_with(&roots, start, data)
+            }
+            None => self.read_virt(start, data),
+        };
+        match n {
             0 if !data.is_empty() => Err(TargetError::Errno(14)),
             n => Ok(n),
         }
@@ -351,12 +602,36 @@ impl MultiThreadBase for GuestTarget {
     }
 
     fn list_active_threads(&mut self, active: &mut dyn FnMut(Tid)) -> Result<(), Self::Error> {
-        (0..GUEST_THREADS).for_each(|i| active(tid(i)));
+        if self.current == 0 {
+            active(self.current_tid());
+        }
+        for t in &self.threads {
+            active(gdb_tid(t.tid));
+        }
         Ok(())
+    }
+
+    fn support_thread_extra_info(
+        &mut self,
+    ) -> Option<gdbstub::target::ext::thread_extra_info::ThreadExtraInfoOps<'_, Self>> {
+        Some(self)
     }
 
     fn support_resume(&mut self) -> Option<MultiThreadResumeOps<'_, Self>> {
         Some(self)
+    }
+}
+
+impl gdbstub::target::ext::thread_extra_info::ThreadExtraInfo for GuestTarget {
+    fn thread_extra_info(&self, tid: Tid, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let info = match self.threads.iter().find(|t| t.tid as usize == tid.get()) {
+            Some(t) if t.tid == self.current => format!("pid {}, on the CPU", t.pid),
+            Some(t) => format!("pid {}", t.pid),
+            None => "kernel, no task".to_string(),
+        };
+        let n = info.len().min(buf.len());
+        buf[..n].copy_from_slice(&info.as_bytes()[..n]);
+        Ok(n)
     }
 }
 

@@ -12,7 +12,7 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use hypercall_abi::{debug, DebugRegs, DebugRequest};
+use hypercall_abi::{debug, DebugRegs, DebugRequest, DebugThread, DebugThreads, DebugUserFrame};
 
 use super::cpu::{self, SegmentBase};
 use super::trap::TrapFrame;
@@ -127,6 +127,70 @@ pub fn init(kernel_cr3: u64) {
     let text = super::trap::entry_ranges()[0];
     let (start, end) = (text.start, text.end);
     report_event(debug::EVENT_READY, [kernel_cr3, start, end]);
+    let table = &raw const THREAD_TABLE;
+    report_event(
+        debug::EVENT_THREADS,
+        [
+            crate::mm::kernel_virt_to_phys(table as u64),
+            u64::from(debug::THREADS_MAX),
+            0,
+        ],
+    );
+}
+
+/// The thread table the debugger reads at its stops (see `debug::EVENT_THREADS`).
+#[repr(C)]
+struct ThreadTable {
+    header: DebugThreads,
+    threads: [DebugThread; debug::THREADS_MAX as usize],
+}
+
+static mut THREAD_TABLE: ThreadTable = ThreadTable {
+    header: DebugThreads {
+        current: 0,
+        count: 0,
+    },
+    threads: [DebugThread {
+        tid: 0,
+        pid: 0,
+        frame: 0,
+        cr3: 0,
+        fs_base: 0,
+        gs_base: 0,
+    }; debug::THREADS_MAX as usize],
+};
+
+// The debugger reads a thread's registers as a DebugUserFrame: the layouts must agree.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<TrapFrame>() == size_of::<DebugUserFrame>());
+    assert!(offset_of!(TrapFrame, rax) == offset_of!(DebugUserFrame, rax));
+    assert!(offset_of!(TrapFrame, r15) == offset_of!(DebugUserFrame, r15));
+    assert!(offset_of!(TrapFrame, rip) == offset_of!(DebugUserFrame, rip));
+    assert!(offset_of!(TrapFrame, rflags) == offset_of!(DebugUserFrame, rflags));
+    assert!(offset_of!(TrapFrame, rsp) == offset_of!(DebugUserFrame, rsp));
+    assert!(offset_of!(TrapFrame, ss) == offset_of!(DebugUserFrame, ss));
+};
+
+/// Rewrites the thread table (only with a debugger attached): `current` is the thread on
+/// the CPU (0: none), `threads` every live one (the first [`debug::THREADS_MAX`]).
+pub fn publish_threads(current: u32, threads: impl Iterator<Item = DebugThread>) {
+    if !attached() {
+        return;
+    }
+    let table = &raw mut THREAD_TABLE;
+    // SAFETY: one CPU, interrupts off; only this function writes the table, and the
+    // debugger reads it only while the vCPU is stopped.
+    let table = unsafe { &mut *table };
+    let mut count = 0;
+    for (slot, t) in table.threads.iter_mut().zip(threads) {
+        *slot = t;
+        count += 1;
+    }
+    table.header = DebugThreads {
+        current,
+        count: count as u32,
+    };
 }
 
 /// Tells the debugger a program was loaded (its code pages present) and is about to

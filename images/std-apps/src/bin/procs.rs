@@ -263,9 +263,9 @@ const EINTR: isize = 4;
 /// (the read then returns the byte written later), `EINTR` without.
 fn read_interrupted(restart: bool) -> Result<isize, String> {
     let action = KernelSigaction {
-        handler: count_signal as usize,
+        handler: count_signal as *const () as usize,
         flags: SA_RESTORER | if restart { SA_RESTART } else { 0 },
-        restorer: procs_restorer as usize,
+        restorer: procs_restorer as *const () as usize,
         mask: 0,
     };
     // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
@@ -310,6 +310,44 @@ fn sa_restart() -> CheckResult {
     let handled = HANDLED.load(Ordering::SeqCst) - before;
     ensure(handled == 2, || format!("{handled} handler runs"))?;
     Ok("restarted, then EINTR".into())
+}
+
+/// SIGSTOP stops a child blocked in a read, its parent sees it with `WUNTRACED`;
+/// SIGCONT continues it (`WCONTINUED`), and the read goes on to end normally.
+fn stop_and_continue() -> CheckResult {
+    const SIGCONT: usize = 18;
+    const SIGSTOP: usize = 19;
+    const WUNTRACED: usize = 2;
+    const WCONTINUED: usize = 8;
+    let mut child = Command::new(me())
+        .arg("wait-stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let pid = child.id() as usize;
+    let wait = |options: usize| -> (isize, i32) {
+        let mut status = 0i32;
+        // SAFETY: `status` is a valid i32 for the kernel to fill.
+        let r = unsafe { syscall4(61, pid, &mut status as *mut i32 as usize, options, 0) };
+        (r, status)
+    };
+    // SAFETY: kill of our own child.
+    unsafe { syscall3(62, pid, SIGSTOP, 0) };
+    let (r, status) = wait(WUNTRACED);
+    ensure(
+        r == pid as isize && status & 0xff == 0x7f && (status >> 8) & 0xff == 19,
+        || format!("after SIGSTOP: wait4 {r}, status {status:#x}"),
+    )?;
+    // SAFETY: as above.
+    unsafe { syscall3(62, pid, SIGCONT, 0) };
+    let (r, status) = wait(WCONTINUED);
+    ensure(r == pid as isize && status == 0xffff, || {
+        format!("after SIGCONT: wait4 {r}, status {status:#x}")
+    })?;
+    drop(child.stdin.take());
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    ensure(status.success(), || format!("at the end: {status:?}"))?;
+    Ok("stopped, continued, ended".into())
 }
 
 fn child_role(role: &str, rest: &[String]) -> ExitCode {
@@ -379,5 +417,6 @@ fn main() -> ExitCode {
     checks.run("wait_in_any_order", wait_in_any_order);
     checks.run("try_wait_then_wait", try_wait_then_wait);
     checks.run("sa_restart", sa_restart);
+    checks.run("stop_and_continue", stop_and_continue);
     checks.finish()
 }

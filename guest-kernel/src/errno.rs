@@ -62,6 +62,7 @@ errnos! {
     EMLINK = 31, "Too many links";
     EPIPE = 32, "Broken pipe";
     ERANGE = 34, "Numerical result out of range";
+    EDEADLK = 35, "Resource deadlock avoided";
     ENAMETOOLONG = 36, "File name too long";
     ENOLCK = 37, "No locks available";
     ENOSYS = 38, "Function not implemented";

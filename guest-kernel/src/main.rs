@@ -251,6 +251,7 @@ fn run_init(rootfs: Option<&fs::tar::TarFs>, start: &InitStart<'_>) -> u8 {
     };
     task.mm_mut().mem = loaded.mem;
     task.fs.lock().cwd = cwd;
+    fs::procinfo::record_exec(task.pid(), path.as_bytes(), argv, envp);
     if arch::debug::attached() {
         // The debugger plants breakpoints in the program's code: fault it all in first.
         let m = task.mm_mut();

@@ -18,7 +18,9 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 13] = [
+const STD_PROGRAMS: [&str; 15] = [
+    "/bin/fscopy",
+    "/bin/locks",
     "/bin/procs",
     "/init",
     "/bin/stdcheck",

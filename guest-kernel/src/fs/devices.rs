@@ -243,6 +243,10 @@ impl Inode for DevNode {
     fn device(&self) -> Option<Device> {
         self.0
     }
+
+    fn fs_name(&self) -> &'static str {
+        "devtmpfs"
+    }
 }
 
 #[cfg(test)]

@@ -188,6 +188,13 @@ impl FdTable {
         }
     }
 
+    /// The open descriptors, ascending.
+    pub fn numbers(&self) -> Vec<u32> {
+        (0..self.slots.len() as u32)
+            .filter(|&fd| self.slots[fd as usize].is_some())
+            .collect()
+    }
+
     /// Number of open descriptors.
     pub fn count(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()

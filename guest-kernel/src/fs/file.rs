@@ -127,6 +127,14 @@ pub struct OpenFile {
     cursor: Mutex<Option<(u64, String)>>,
 }
 
+impl Drop for OpenFile {
+    /// The last descriptor of the open file description is gone: its flock and OFD
+    /// locks go with it.
+    fn drop(&mut self) {
+        super::lock::release_file(self as *const OpenFile as usize);
+    }
+}
+
 impl core::fmt::Debug for OpenFile {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("OpenFile")
@@ -205,6 +213,11 @@ impl OpenFile {
             Kind::Pipe(end),
             mode | (flags & O_NONBLOCK),
         )
+    }
+
+    /// A FIFO `open` named, on its pipe `end` (status flags as the open gave them).
+    pub fn fifo(opened: Opened, end: PipeEnd) -> Arc<OpenFile> {
+        Self::make(opened.vnode, Kind::Pipe(end), opened.status)
     }
 
     /// The file in the namespace.

@@ -140,6 +140,10 @@ pub trait Inode: Send + Sync {
     fn device(&self) -> Option<Device> {
         None
     }
+    /// The file system's type as `/proc/mounts` names it.
+    fn fs_name(&self) -> &'static str {
+        super::procinfo::fs_type(self.statfs().magic)
+    }
     /// Bytes per step when `read`/`write` stage a transfer through a kernel buffer: file
     /// systems whose every call is a VM exit (hostfs) ask for more than a page.
     fn io_chunk(&self) -> usize {
@@ -199,6 +203,11 @@ impl MountTable {
             .rev()
             .find(|(_, r)| same_node(r, node))
             .map(|(p, _)| p.clone())
+    }
+
+    /// The mounts, oldest first: (mount point, mounted root).
+    pub fn iter(&self) -> impl Iterator<Item = &(InodeRef, InodeRef)> {
+        self.mounts.iter()
     }
 
     /// The physical parent of the directory `dir`, stepping out of mounts: `..` of a

@@ -1,7 +1,8 @@
 //! Filesystems: the [`inode::Inode`] trait, mount table and component-wise path walk
 //! ([`inode`]); tarfs (the rootfs TAR, parsed once, [`tar`]) seen as inodes ([`tar_inode`]);
 //! [`tmpfs`] (file pages in [`pages`]); the [`overlay`] of a tmpfs over the TAR that is `/`;
-//! the device directory ([`devices`]) and `/proc/self/exe` ([`procfs`]); the namespace
+//! the device directory ([`devices`]) and `/proc` ([`procfs`], [`procinfo`]); advisory
+//! locks ([`lock`]); the namespace
 //! built from them ([`vfs`]); open files ([`file`], [`regular`]) and the per-process
 //! descriptor table, pipes, the terminal ([`tty`]) and the standard streams that are not
 //! terminals ([`host_stream`]).
@@ -13,12 +14,14 @@ pub mod file;
 pub mod host_stream;
 pub mod hostfs;
 pub mod inode;
+pub mod lock;
 pub mod open;
 pub mod overlay;
 pub mod pages;
 pub mod path;
 pub mod pipe;
 pub mod procfs;
+pub mod procinfo;
 pub mod regular;
 pub mod stat;
 pub mod tar;
@@ -69,6 +72,26 @@ pub fn namespace() -> &'static Namespace {
         });
         ns
     })
+}
+
+static UNNAMED: spin::Once<tmpfs::TmpFs> = spin::Once::new();
+
+/// A new regular file with permissions `mode` on a tmpfs of its own that no directory
+/// names (`memfd_create`): it lives while open files hold it.
+pub fn unnamed_file(mode: u32) -> Result<inode::InodeRef, crate::errno::Errno> {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    let fs = UNNAMED.call_once(|| {
+        let ram = crate::mm::frame::FRAMES.lock().total_frames() * crate::mm::PAGE_SIZE;
+        tmpfs::TmpFs::new(ram / 2, now)
+    });
+    let root = fs.root();
+    let name = alloc::format!(
+        "{}",
+        NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+    );
+    let node = root.create(&name, inode::FileType::Regular, mode, "")?;
+    root.unlink(&name)?;
+    Ok(node)
 }
 
 /// A small rootfs for host unit tests.

@@ -1,11 +1,13 @@
-//! Pipes: a bounded byte queue with a read end and a write end (`pipe2`).
+//! Pipes: a bounded byte queue with a read end and a write end (`pipe2`), and FIFOs:
+//! the pipe of a named node, made when the first end is opened and gone when the last
+//! closes ([`open_fifo`]).
 //!
 //! Reading an empty pipe whose write end is still open waits (halting between checks),
 //! as does writing a full one; with one thread per process nothing can then change the
 //! pipe, so the wait lasts until the process is killed, exactly as on Linux.
 
-use alloc::collections::VecDeque;
-use alloc::sync::Arc;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
@@ -29,12 +31,30 @@ struct Pipe {
     data: Mutex<VecDeque<u8>>,
     readers: AtomicUsize,
     writers: AtomicUsize,
+    /// Opens of a read end and of a write end so far (a FIFO opener waits for the other
+    /// count to move, so a partner that came and went still counts, as on Linux).
+    read_opens: AtomicU64,
+    write_opens: AtomicU64,
     ino: u64,
 }
 
-/// One end of a pipe; dropping the last handle on an end closes it.
+impl Pipe {
+    fn new(ino: u64) -> Arc<Pipe> {
+        Arc::new(Pipe {
+            data: Mutex::new(VecDeque::new()),
+            readers: AtomicUsize::new(0),
+            writers: AtomicUsize::new(0),
+            read_opens: AtomicU64::new(0),
+            write_opens: AtomicU64::new(0),
+            ino,
+        })
+    }
+}
+
+/// One end of a pipe (or both: a FIFO opened `O_RDWR`); dropping it closes its ends.
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
 }
 
@@ -52,33 +72,98 @@ pub fn new_ino() -> u64 {
 
 /// A new pipe: (read end, write end).
 pub fn pipe() -> (PipeEnd, PipeEnd) {
-    let pipe = Arc::new(Pipe {
-        data: Mutex::new(VecDeque::new()),
-        readers: AtomicUsize::new(1),
-        writers: AtomicUsize::new(1),
-        ino: new_ino(),
-    });
-    let read = PipeEnd {
-        pipe: Arc::clone(&pipe),
-        write: false,
+    let pipe = Pipe::new(new_ino());
+    (
+        PipeEnd::attach(&pipe, true, false),
+        PipeEnd::attach(&pipe, false, true),
+    )
+}
+
+/// The pipes of the FIFOs open now, by (file system, inode).
+static FIFOS: Mutex<BTreeMap<(u64, u64), Weak<Pipe>>> = Mutex::new(BTreeMap::new());
+
+/// Opens the FIFO node `key` (reported with inode number `ino`) for reading, writing or
+/// both, as Linux does: a reader waits for a writer and a writer for a reader, unless
+/// `nonblock` (then a reader opens at once and a writer with no reader gets `ENXIO`);
+/// `O_RDWR` never waits. `ERESTARTSYS` if a signal ends the wait.
+pub fn open_fifo(
+    key: (u64, u64),
+    ino: u64,
+    read: bool,
+    write: bool,
+    nonblock: bool,
+) -> Result<PipeEnd, Errno> {
+    let pipe = {
+        let mut fifos = FIFOS.lock();
+        fifos.retain(|_, p| p.strong_count() > 0);
+        match fifos.get(&key).and_then(Weak::upgrade) {
+            Some(p) => p,
+            None => {
+                let p = Pipe::new(ino);
+                fifos.insert(key, Arc::downgrade(&p));
+                p
+            }
+        }
     };
-    (read, PipeEnd { pipe, write: true })
+    if write && !read && nonblock && pipe.readers.load(Ordering::Relaxed) == 0 {
+        return Err(Errno::ENXIO);
+    }
+    let end = PipeEnd::attach(&pipe, read, write);
+    IO.wake_all();
+    if nonblock || (read && write) {
+        return Ok(end);
+    }
+    // Wait until the other side has been opened since (it may have closed again).
+    let (partners, opens) = if read {
+        (&pipe.writers, &pipe.write_opens)
+    } else {
+        (&pipe.readers, &pipe.read_opens)
+    };
+    let seen = opens.load(Ordering::Relaxed);
+    while partners.load(Ordering::Relaxed) == 0 && opens.load(Ordering::Relaxed) == seen {
+        if IO.wait(None) == WaitResult::Interrupted {
+            return Err(Errno::ERESTARTSYS);
+        }
+    }
+    Ok(end)
 }
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let count = if self.write {
-            &self.pipe.writers
-        } else {
-            &self.pipe.readers
-        };
-        count.fetch_sub(1, Ordering::Relaxed);
+        if self.write {
+            self.pipe.writers.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.read {
+            self.pipe.readers.fetch_sub(1, Ordering::Relaxed);
+        }
         // Readers see end of file, writers EPIPE.
         IO.wake_all();
     }
 }
 
 impl PipeEnd {
+    /// A new handle on `pipe`'s read and/or write end.
+    fn attach(pipe: &Arc<Pipe>, read: bool, write: bool) -> PipeEnd {
+        if read {
+            pipe.readers.fetch_add(1, Ordering::Relaxed);
+            pipe.read_opens.fetch_add(1, Ordering::Relaxed);
+        }
+        if write {
+            pipe.writers.fetch_add(1, Ordering::Relaxed);
+            pipe.write_opens.fetch_add(1, Ordering::Relaxed);
+        }
+        PipeEnd {
+            pipe: Arc::clone(pipe),
+            read,
+            write,
+        }
+    }
+
+    /// Whether this handle reads (it may also write: a FIFO opened `O_RDWR`).
+    pub fn is_read_end(&self) -> bool {
+        self.read
+    }
+
     /// The pipe's inode number.
     pub fn ino(&self) -> u64 {
         self.pipe.ino
@@ -202,24 +287,23 @@ impl PipeEnd {
     /// `POLLHUP`); the write end is writable with room, `POLLERR` with no reader left.
     pub fn poll(&self) -> u16 {
         let len = self.available();
+        let mut ev = 0;
         if self.write {
             if self.pipe.readers.load(Ordering::Relaxed) == 0 {
-                POLLERR
+                ev |= POLLERR;
             } else if len < PIPE_CAPACITY {
-                POLLOUT | POLLWRNORM
-            } else {
-                0
+                ev |= POLLOUT | POLLWRNORM;
             }
-        } else {
-            let mut ev = 0;
+        }
+        if self.read {
             if len > 0 {
                 ev |= POLLIN | POLLRDNORM;
             }
             if self.pipe.writers.load(Ordering::Relaxed) == 0 {
                 ev |= POLLHUP;
             }
-            ev
         }
+        ev
     }
 }
 
@@ -281,5 +365,31 @@ mod tests {
         assert_eq!(w.poll(), POLLERR);
         assert_eq!(w.write(&mut Bytes(b"x".to_vec()), true), Err(Errno::EPIPE));
         assert!(w.is_write_end());
+    }
+
+    #[test]
+    fn fifo_ends_meet_on_one_pipe_until_the_last_closes() {
+        let key = (99, 7);
+        // Nobody reads: a non-blocking writer gets ENXIO, a reader opens at once.
+        assert!(matches!(
+            open_fifo(key, 7, false, true, true),
+            Err(Errno::ENXIO)
+        ));
+        let r = open_fifo(key, 7, true, false, true).unwrap();
+        let w = open_fifo(key, 7, false, true, true).unwrap();
+        assert_eq!(r.ino(), w.ino());
+        assert_eq!(w.write(&mut Bytes(b"abc".to_vec()), true), Ok(3));
+        let rw = open_fifo(key, 7, true, true, false).unwrap();
+        assert_eq!(rw.poll(), POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+        drop(rw);
+        let mut s = VecSink::new(8);
+        assert_eq!(r.read(&mut s, true), Ok(3));
+        drop(w);
+        assert_eq!(r.poll(), POLLHUP);
+        drop(r);
+        // All closed: the next opener gets a fresh, empty pipe.
+        let r = open_fifo(key, 7, true, false, true).unwrap();
+        assert_eq!(r.available(), 0);
+        assert_eq!(r.poll(), POLLHUP);
     }
 }

@@ -1,17 +1,20 @@
-//! The piece of `/proc` astra has: `/proc/self/exe`, a symlink to the running program
-//! (what `std::env::current_exe` reads), in a small file system mounted on `/proc`.
+//! `/proc`: a directory per process (`/proc/[pid]` with `stat status statm cmdline comm
+//! environ maps mounts exe cwd fd/`), `/proc/self` naming the caller's, and the machine
+//! files `meminfo uptime loadavg mounts`, in a small file system mounted on `/proc`.
+//! Their text comes from [`super::procinfo`], made afresh for each read.
 //!
-//! Which program is running is the walking process's business: the walk hands its exec'ed
-//! path to [`Inode::readlink_as`]; the canonical target `readlink` shows is computed by the
+//! `/proc/self/exe` is the walking process's business: the walk hands its exec'ed path
+//! to [`Inode::readlink_as`]; the canonical target `readlink` shows is computed by the
 //! namespace ([`super::vfs::Walker::read_link`]).
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::inode::{FileType, FsStats, Inode, InodeRef, ST_NODEV, ST_NOEXEC, ST_NOSUID};
 use super::path;
-use super::stat::{Metadata, Timestamp, S_IFDIR, S_IFLNK};
+use super::procinfo;
+use super::stat::{Metadata, Timestamp, S_IFDIR, S_IFLNK, S_IFREG};
 use crate::errno::Errno;
 
 /// The magic path.
@@ -23,15 +26,55 @@ const PROCFS_DEV: (u32, u32) = (0, 0x16);
 /// `PROC_SUPER_MAGIC`.
 const PROC_MAGIC: u64 = 0x9fa0;
 
+/// The machine-wide files of `/proc`.
+const GLOBALS: [&str; 5] = ["loadavg", "meminfo", "mounts", "stat", "uptime"];
+
+/// The files of a `/proc/[pid]` directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidFile {
+    Cmdline,
+    Comm,
+    Environ,
+    Maps,
+    Mounts,
+    Stat,
+    Statm,
+    Status,
+}
+
+/// Names of a `/proc/[pid]` directory's regular files, in name order.
+const PID_FILES: [(&str, PidFile); 8] = [
+    ("cmdline", PidFile::Cmdline),
+    ("comm", PidFile::Comm),
+    ("environ", PidFile::Environ),
+    ("maps", PidFile::Maps),
+    ("mounts", PidFile::Mounts),
+    ("stat", PidFile::Stat),
+    ("statm", PidFile::Statm),
+    ("status", PidFile::Status),
+];
+
 /// A node of the `/proc` file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcNode {
     /// `/proc`.
     Root,
-    /// `/proc/self`.
-    SelfDir,
-    /// `/proc/self/exe`.
-    Exe,
+    /// `/proc/self`, a symlink to the caller's directory.
+    SelfLink,
+    /// A machine-wide file (index into [`GLOBALS`]).
+    Global(usize),
+    /// `/proc/[pid]`.
+    Pid(u32),
+    /// A file of `/proc/[pid]`.
+    File(u32, PidFile),
+    /// `/proc/[pid]/exe`.
+    Exe(u32),
+    /// `/proc/[pid]/cwd`.
+    Cwd(u32),
+    /// `/proc/[pid]/fd`.
+    Fds(u32),
+    /// `/proc/[pid]/fd/N`.
+    Fd(u32, u32),
 }
 
 /// The root of a `/proc` file system, to mount on `/proc`.
@@ -45,21 +88,39 @@ pub fn exe_abs(exe: &str) -> String {
     path::normalize(&joined).unwrap_or(joined)
 }
 
-/// Metadata of `/proc/self/exe` whose target is `target_len` bytes long.
-pub fn exe_metadata(target_len: usize) -> Metadata {
-    ProcNode::Exe.meta(target_len as u64)
-}
-
 impl ProcNode {
+    /// Whether this is the caller's `exe` link.
+    pub fn is_own_exe(&self) -> bool {
+        matches!(self, ProcNode::Exe(pid) if Some(*pid) == procinfo::self_pid())
+    }
+
+    fn ino_of(self) -> u64 {
+        let base = |pid: u32| (u64::from(pid) + 1) << 32;
+        match self {
+            ProcNode::Root => 1,
+            ProcNode::SelfLink => 2,
+            ProcNode::Global(i) => 3 + i as u64,
+            ProcNode::Pid(pid) => base(pid),
+            ProcNode::File(pid, f) => base(pid) + 1 + f as u64,
+            ProcNode::Exe(pid) => base(pid) + 32,
+            ProcNode::Cwd(pid) => base(pid) + 33,
+            ProcNode::Fds(pid) => base(pid) + 34,
+            ProcNode::Fd(pid, fd) => base(pid) + (1 << 20) + u64::from(fd),
+        }
+    }
+
     fn meta(self, size: u64) -> Metadata {
-        let (mode, ino, nlink) = match self {
-            ProcNode::Root => (S_IFDIR | 0o555, 1, 3),
-            ProcNode::SelfDir => (S_IFDIR | 0o555, 2, 3),
-            ProcNode::Exe => (S_IFLNK | 0o777, 3, 1),
+        let (mode, nlink) = match self {
+            ProcNode::Root | ProcNode::Pid(_) => (S_IFDIR | 0o555, 3),
+            ProcNode::Fds(_) => (S_IFDIR | 0o500, 2),
+            ProcNode::SelfLink | ProcNode::Exe(_) | ProcNode::Cwd(_) => (S_IFLNK | 0o777, 1),
+            ProcNode::Fd(..) => (S_IFLNK | 0o700, 1),
+            ProcNode::File(_, PidFile::Environ) => (S_IFREG | 0o400, 1),
+            ProcNode::File(..) | ProcNode::Global(_) => (S_IFREG | 0o444, 1),
         };
         Metadata {
             dev: PROCFS_DEV,
-            ino,
+            ino: self.ino_of(),
             mode,
             nlink,
             uid: 0,
@@ -72,6 +133,50 @@ impl ProcNode {
             mount_root: self == ProcNode::Root,
         }
     }
+
+    /// The text of a readable file, made now.
+    fn content(self) -> Result<Vec<u8>, Errno> {
+        let text = match self {
+            ProcNode::Global(i) => procinfo::global(GLOBALS[i]),
+            ProcNode::File(pid, f) => match f {
+                PidFile::Cmdline => return procinfo::strings(pid, true).ok_or(Errno::ESRCH),
+                PidFile::Environ => return procinfo::strings(pid, false).ok_or(Errno::ESRCH),
+                PidFile::Maps => procinfo::maps(pid).or_else(|| {
+                    // A zombie has no address space: an empty file.
+                    procinfo::exists(pid).then(String::new)
+                }),
+                PidFile::Mounts => procinfo::global("mounts"),
+                PidFile::Comm => procinfo::view(pid).map(|v| v.comm + "\n"),
+                PidFile::Stat => procinfo::view(pid).map(|v| procinfo::format_stat(&v)),
+                PidFile::Statm => procinfo::view(pid).map(|v| procinfo::format_statm(&v)),
+                PidFile::Status => procinfo::view(pid).map(|v| procinfo::format_status(&v)),
+            },
+            _ => return Err(Errno::EISDIR),
+        };
+        text.map(String::into_bytes).ok_or(Errno::ESRCH)
+    }
+
+    fn file_type_of(self) -> FileType {
+        match self {
+            ProcNode::Root | ProcNode::Pid(_) | ProcNode::Fds(_) => FileType::Dir,
+            ProcNode::SelfLink | ProcNode::Exe(_) | ProcNode::Cwd(_) | ProcNode::Fd(..) => {
+                FileType::Symlink
+            }
+            ProcNode::Global(_) | ProcNode::File(..) => FileType::Regular,
+        }
+    }
+}
+
+/// A decimal number without sign or leading zeros (a pid or descriptor name).
+fn parse_num(name: &str) -> Option<u32> {
+    if (name.starts_with('0') && name != "0") || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+fn entry(node: ProcNode, name: String) -> (String, u64, FileType) {
+    (name, node.ino_of(), node.file_type_of())
 }
 
 impl Inode for ProcNode {
@@ -80,14 +185,11 @@ impl Inode for ProcNode {
     }
 
     fn ino(&self) -> u64 {
-        self.meta(0).ino
+        self.ino_of()
     }
 
     fn file_type(&self) -> FileType {
-        match self {
-            ProcNode::Exe => FileType::Symlink,
-            _ => FileType::Dir,
-        }
+        self.file_type_of()
     }
 
     fn metadata(&self) -> Metadata {
@@ -95,40 +197,97 @@ impl Inode for ProcNode {
     }
 
     fn lookup(&self, name: &str) -> Result<InodeRef, Errno> {
-        let node = match (self, name) {
-            (ProcNode::Root, "self") => ProcNode::SelfDir,
-            (ProcNode::SelfDir, "exe") => ProcNode::Exe,
-            (ProcNode::Exe, _) => return Err(Errno::ENOTDIR),
-            _ => return Err(Errno::ENOENT),
+        let gone = |pid: u32| !procinfo::exists(pid);
+        let node = match *self {
+            ProcNode::Root => match name {
+                "self" => ProcNode::SelfLink,
+                _ => match GLOBALS.iter().position(|g| *g == name) {
+                    Some(i) => ProcNode::Global(i),
+                    None => match parse_num(name) {
+                        Some(pid) if !gone(pid) => ProcNode::Pid(pid),
+                        _ => return Err(Errno::ENOENT),
+                    },
+                },
+            },
+            ProcNode::Pid(pid) if gone(pid) => return Err(Errno::ENOENT),
+            ProcNode::Pid(pid) => match name {
+                "exe" => ProcNode::Exe(pid),
+                "cwd" => ProcNode::Cwd(pid),
+                "fd" => ProcNode::Fds(pid),
+                _ => match PID_FILES.iter().find(|(n, _)| *n == name) {
+                    Some((_, f)) => ProcNode::File(pid, *f),
+                    None => return Err(Errno::ENOENT),
+                },
+            },
+            ProcNode::Fds(pid) => match parse_num(name) {
+                Some(fd) if procinfo::fds(pid).contains(&fd) => ProcNode::Fd(pid, fd),
+                _ => return Err(Errno::ENOENT),
+            },
+            _ => return Err(Errno::ENOTDIR),
         };
         Ok(Arc::new(node))
     }
 
     fn parent(&self) -> Result<InodeRef, Errno> {
-        match self {
-            ProcNode::Exe => Err(Errno::ENOTDIR),
-            _ => Ok(root()),
-        }
+        Ok(Arc::new(match *self {
+            ProcNode::Root | ProcNode::SelfLink | ProcNode::Global(_) | ProcNode::Pid(_) => {
+                ProcNode::Root
+            }
+            ProcNode::File(pid, _) | ProcNode::Exe(pid) | ProcNode::Cwd(pid) => ProcNode::Pid(pid),
+            ProcNode::Fds(pid) => ProcNode::Pid(pid),
+            ProcNode::Fd(pid, _) => ProcNode::Fds(pid),
+        }))
     }
 
     fn readlink(&self) -> Result<String, Errno> {
-        // Only a walk knows whose program it is (`readlink_as`).
-        Err(Errno::EINVAL)
-    }
-
-    fn readlink_as(&self, exe: &str) -> Result<String, Errno> {
-        match self {
-            ProcNode::Exe => Ok(exe_abs(exe)),
+        match *self {
+            ProcNode::SelfLink => procinfo::self_pid()
+                .map(|p| p.to_string())
+                .ok_or(Errno::ENOENT),
+            ProcNode::Exe(pid) => procinfo::exe(pid).ok_or(Errno::ENOENT),
+            ProcNode::Cwd(pid) => procinfo::cwd(pid).ok_or(Errno::ENOENT),
+            ProcNode::Fd(pid, fd) => procinfo::fd_target(pid, fd).ok_or(Errno::ENOENT),
             _ => Err(Errno::EINVAL),
         }
     }
 
+    fn readlink_as(&self, exe: &str) -> Result<String, Errno> {
+        if self.is_own_exe() {
+            return Ok(exe_abs(exe));
+        }
+        self.readlink()
+    }
+
     fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno> {
-        Ok(match self {
-            ProcNode::Root => alloc::vec![(String::from("self"), 2, FileType::Dir)],
-            ProcNode::SelfDir => alloc::vec![(String::from("exe"), 3, FileType::Symlink)],
-            ProcNode::Exe => return Err(Errno::ENOTDIR),
-        })
+        let mut out = Vec::new();
+        match *self {
+            ProcNode::Root => {
+                for pid in procinfo::pids() {
+                    out.push(entry(ProcNode::Pid(pid), pid.to_string()));
+                }
+                for (i, g) in GLOBALS.iter().enumerate() {
+                    out.push(entry(ProcNode::Global(i), String::from(*g)));
+                }
+                out.push(entry(ProcNode::SelfLink, String::from("self")));
+            }
+            ProcNode::Pid(pid) => {
+                out.push(entry(ProcNode::Cwd(pid), String::from("cwd")));
+                out.push(entry(ProcNode::Exe(pid), String::from("exe")));
+                out.push(entry(ProcNode::Fds(pid), String::from("fd")));
+                for (name, f) in PID_FILES {
+                    out.push(entry(ProcNode::File(pid, f), String::from(name)));
+                }
+            }
+            ProcNode::Fds(pid) => {
+                for fd in procinfo::fds(pid) {
+                    out.push(entry(ProcNode::Fd(pid, fd), fd.to_string()));
+                }
+            }
+            _ => return Err(Errno::ENOTDIR),
+        }
+        // Directory readers resume by name: keep name order.
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     // Nothing is created or removed in /proc: Linux says ENOENT for new names there.
@@ -152,16 +311,31 @@ impl Inode for ProcNode {
         Err(Errno::EACCES)
     }
 
-    fn read_at(&self, _: u64, _: &mut [u8]) -> Result<usize, Errno> {
-        Err(Errno::EISDIR)
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let text = self.content()?;
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        if start >= text.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(text.len() - start);
+        buf[..n].copy_from_slice(&text[start..start + n]);
+        Ok(n)
     }
 
     fn write_at(&self, _: u64, _: &[u8]) -> Result<usize, Errno> {
-        Err(Errno::EISDIR)
+        match self.file_type_of() {
+            FileType::Dir => Err(Errno::EISDIR),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     fn truncate(&self, _: u64) -> Result<(), Errno> {
-        Err(Errno::EISDIR)
+        match self.file_type_of() {
+            FileType::Dir => Err(Errno::EISDIR),
+            _ => Err(Errno::EPERM),
+        }
     }
 
     fn set_mode(&self, _: u32) -> Result<(), Errno> {

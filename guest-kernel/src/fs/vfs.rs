@@ -82,7 +82,7 @@ impl Vnode {
     fn is_proc_exe(&self) -> bool {
         self.node()
             .and_then(|n| n.as_any().downcast_ref::<ProcNode>())
-            .is_some_and(|p| *p == ProcNode::Exe)
+            .is_some_and(ProcNode::is_own_exe)
     }
 }
 
@@ -298,7 +298,10 @@ impl<'a> Walker<'a> {
                 ctime: Timestamp::default(),
                 mount_root: false,
             },
-            _ if v.is_proc_exe() => procfs::exe_metadata(self.exe_target().len()),
+            Vnode::Node(n) if v.is_proc_exe() => Metadata {
+                size: self.exe_target().len() as u64,
+                ..n.metadata()
+            },
             Vnode::Node(n) => n.metadata(),
         }
     }
@@ -440,6 +443,38 @@ impl<'a> Walker<'a> {
         }
         Ok(())
     }
+}
+
+/// `/proc/mounts`: `/` and each mount, as `device path type options 0 0` lines.
+pub fn mounts_text(ns: &Namespace) -> String {
+    let walker = Walker::new(ns, "");
+    let mut out = String::new();
+    let mut line = |path: &str, root: &InodeRef| {
+        let st = root.statfs();
+        let mut opts = String::from(if st.flags & inode::ST_RDONLY != 0 {
+            "ro"
+        } else {
+            "rw"
+        });
+        for (bit, name) in [
+            (inode::ST_NOSUID, ",nosuid"),
+            (inode::ST_NODEV, ",nodev"),
+            (inode::ST_NOEXEC, ",noexec"),
+        ] {
+            if st.flags & bit != 0 {
+                opts.push_str(name);
+            }
+        }
+        let kind = root.fs_name();
+        out.push_str(&alloc::format!("{kind} {path} {kind} {opts} 0 0\n"));
+    };
+    line("/", &ns.root);
+    for (point, root) in ns.mounts.iter() {
+        if let Some(path) = walker.path_of(&Vnode::Node(point.clone())) {
+            line(&path, root);
+        }
+    }
+    out
 }
 
 /// `dir/name` for an absolute directory path.

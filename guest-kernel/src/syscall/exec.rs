@@ -138,6 +138,8 @@ fn do_execve(
     } else {
         None
     };
+    // What /proc/[pid]/{comm,cmdline,environ} show (nothing below can fail).
+    crate::fs::procinfo::record_exec(ctx.task.pid(), path.as_bytes(), &argv, &envp);
     // The program's name for /proc/self/exe and reports: where the file is, without
     // symlinks (Linux's exe link names the file, not the path used).
     let name = walker(ctx.task)

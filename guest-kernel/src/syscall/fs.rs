@@ -7,7 +7,10 @@ use alloc::string::String;
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult, PATH_MAX};
 use crate::fs::inode::{FileType, InodeRef};
-use crate::fs::open::{self, flags::O_CLOEXEC};
+use crate::fs::open::{
+    self,
+    flags::{O_CLOEXEC, O_NONBLOCK, O_PATH},
+};
 use crate::fs::stat::{statx_mask, to_statx, Metadata, Stat};
 use crate::fs::vfs::{self, Vnode, Walker};
 use crate::fs::{self, path, OpenFile};
@@ -111,7 +114,16 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32, mode: u64) -
     let start = start_for(ctx, dirfd, &path)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.fs.lock().umask;
     let opened = open::open(&walker(ctx.task), &start, &path, flags, mode)?;
-    let file = OpenFile::new(opened);
+    let file = match opened.vnode.node() {
+        Some(n) if n.file_type() == FileType::Fifo && opened.status & O_PATH == 0 => {
+            let key = (n.fs_id(), n.ino());
+            let (read, write) = (open::readable(opened.status), open::writable(opened.status));
+            let nonblock = opened.status & O_NONBLOCK != 0;
+            let end = crate::fs::pipe::open_fifo(key, n.ino(), read, write, nonblock)?;
+            OpenFile::fifo(opened, end)
+        }
+        _ => OpenFile::new(opened),
+    };
     ctx.task.files.lock().insert(file, flags & O_CLOEXEC != 0)
 }
 
@@ -139,7 +151,9 @@ pub fn creat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// close(fd)
 pub fn close(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    ctx.task.files.lock().close(fd_arg(a[0]))?;
+    let file = ctx.task.files.lock().close(fd_arg(a[0]))?;
+    // POSIX: closing any descriptor of a file drops the process's record locks on it.
+    crate::fs::lock::release_process(ctx.task.pid(), super::fs_lock::key_of(&file));
     Ok(0)
 }
 

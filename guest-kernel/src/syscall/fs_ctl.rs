@@ -33,6 +33,15 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if file.is_path() && !allowed_on_path {
         return Err(Errno::EBADF);
     }
+    {
+        use super::fs_lock::*;
+        if matches!(
+            cmd,
+            F_GETLK | F_SETLK | F_SETLKW | F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW
+        ) {
+            return fcntl_lock(ctx, &file, cmd, arg);
+        }
+    }
     let mut files = ctx.task.files.lock();
     match cmd {
         F_DUPFD => files.insert_from(arg, file, false),

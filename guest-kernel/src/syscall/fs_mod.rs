@@ -67,6 +67,48 @@ fn do_mkdir(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, mode: u64) -> SysResult
     Ok(0)
 }
 
+/// `mknod` file types.
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;
+const S_IFIFO: u32 = 0o010000;
+const S_IFCHR: u32 = 0o020000;
+const S_IFBLK: u32 = 0o060000;
+const S_IFSOCK: u32 = 0o140000;
+
+fn do_mknod(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, mode: u64) -> SysResult {
+    let mode = mode as u32;
+    let kind = match mode & S_IFMT {
+        0 | S_IFREG => FileType::Regular,
+        S_IFIFO => FileType::Fifo,
+        // Device nodes need CAP_MKNOD, which astra's processes do not have; sockets are
+        // not there yet.
+        S_IFCHR | S_IFBLK | S_IFSOCK => return Err(Errno::EPERM),
+        _ => return Err(Errno::EINVAL),
+    };
+    let l = last_of(ctx, dirfd, path_va)?;
+    let name = l.name.ok_or(Errno::EEXIST)?;
+    if l.slash {
+        // Linux: a trailing slash names a directory, which mknod does not make.
+        return Err(match l.dir.lookup(&name) {
+            Ok(_) => Errno::EEXIST,
+            Err(_) => Errno::ENOENT,
+        });
+    }
+    let perm = mode & 0o7777 & !ctx.task.fs.lock().umask;
+    l.dir.create(&name, kind, perm, "")?;
+    Ok(0)
+}
+
+/// mknod(path, mode, dev): regular files and FIFOs.
+pub fn mknod(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_mknod(ctx, CWD, a[0], a[1])
+}
+
+/// mknodat(dirfd, path, mode, dev)
+pub fn mknodat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    do_mknod(ctx, a[0], a[1], a[2])
+}
+
 /// mkdir(path, mode)
 pub fn mkdir(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     do_mkdir(ctx, CWD, a[0], a[1])

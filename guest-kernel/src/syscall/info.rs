@@ -78,7 +78,7 @@ const _: () = assert!(core::mem::size_of::<Sysinfo>() == 112);
 const _: () = assert!(core::mem::offset_of!(Sysinfo, procs) == 80);
 const _: () = assert!(core::mem::offset_of!(Sysinfo, mem_unit) == 104);
 
-/// sysinfo(info): uptime, RAM from the frame allocator, one process. Load averages are
+/// sysinfo(info): uptime, RAM from the frame allocator, the process count. Load averages are
 /// not tracked (0); there is no swap, shared or buffer memory.
 pub fn sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let up_ns = time::monotonic_ns();
@@ -91,12 +91,47 @@ pub fn sysinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         uptime: up_ns.div_ceil(time::NS_PER_SEC) as i64,
         totalram: total * PAGE_SIZE,
         freeram: free * PAGE_SIZE,
-        procs: 1,
+        procs: crate::task::process::count().min(u16::MAX as usize) as u16,
         mem_unit: 1,
         ..Default::default()
     };
     ctx.write_obj(a[0], &info)?;
     Ok(0)
+}
+
+/// `prctl` options astra knows.
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+
+/// prctl(option, arg2, ...): `PR_SET_NAME` and `PR_GET_NAME` (the process's `comm`, 15
+/// bytes and a NUL; astra keeps one per process, not per thread); other options EINVAL,
+/// as Linux gives for the ones it does not know.
+pub fn prctl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    use crate::fs::procinfo;
+    match a[0] {
+        PR_SET_NAME => {
+            let mut name = alloc::vec::Vec::new();
+            for i in 0..procinfo::COMM_MAX as u64 {
+                let mut b = [0u8; 1];
+                ctx.read_user(a[1].wrapping_add(i), &mut b)?;
+                if b[0] == 0 {
+                    break;
+                }
+                name.push(b[0]);
+            }
+            procinfo::set_comm(ctx.task.pid(), &name);
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut out = [0u8; procinfo::COMM_MAX + 1];
+            let comm = procinfo::comm(ctx.task.pid(), ctx.task.name());
+            let n = comm.len().min(procinfo::COMM_MAX);
+            out[..n].copy_from_slice(&comm.as_bytes()[..n]);
+            ctx.write_user(a[1], &out)?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 /// `getrandom` flags.

@@ -8,8 +8,10 @@
 mod exec;
 mod fs;
 mod fs_attr;
+mod fs_copy;
 mod fs_ctl;
 mod fs_dir;
+mod fs_lock;
 mod fs_mod;
 mod fs_poll;
 pub mod futex;

@@ -101,6 +101,7 @@ pub fn fork(ctx: &mut Ctx<'_>, args: &CloneArgs) -> SysResult {
     }
     let process = child.process.clone();
     process::register(&process)?;
+    crate::fs::procinfo::record_fork(ctx.task.pid(), pid);
     if let Err((_, child)) = sched::spawn(child) {
         process::unregister(pid);
         drop(child);

@@ -3,8 +3,8 @@
 use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
-    exec, fs, fs_attr, fs_ctl, fs_dir, fs_mod, fs_poll, futex, info, io, mem, mremap, proc,
-    process, signal, signal_wait, thread, time, Ctx, SysResult,
+    exec, fs, fs_attr, fs_copy, fs_ctl, fs_dir, fs_lock, fs_mod, fs_poll, futex, info, io, mem,
+    mremap, proc, process, signal, signal_wait, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -101,6 +101,7 @@ syscall_table! {
     37 => alarm(UInt) = signal_wait::alarm;
     38 => setitimer(Int, Ptr, Ptr) = signal_wait::setitimer;
     39 => getpid() = proc::getpid;
+    40 => sendfile(Fd, Fd, Ptr, UInt) = fs_copy::sendfile;
     56 => clone(CloneFlags, Ptr, Ptr, Ptr, Ptr) = thread::clone;
     57 => fork() = process::sys_fork;
     58 => vfork() = process::sys_vfork;
@@ -110,6 +111,7 @@ syscall_table! {
     62 => kill(Pid, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
+    73 => flock(Fd, Int) = fs_lock::flock;
     74 => fsync(Fd) = fs_attr::fsync;
     75 => fdatasync(Fd) = fs_attr::fsync;
     76 => truncate(Str, Int) = fs_attr::truncate;
@@ -153,9 +155,11 @@ syscall_table! {
     129 => rt_sigqueueinfo(Pid, Signal, Ptr) = signal_wait::rt_sigqueueinfo;
     130 => rt_sigsuspend(Ptr, UInt) = signal_wait::rt_sigsuspend;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
+    133 => mknod(Str, Mode, UInt) = fs_mod::mknod;
     137 => statfs(Str, Ptr) = fs_attr::statfs;
     138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
     158 => arch_prctl(ArchPrctlCode, Ptr) = proc::arch_prctl;
+    157 => prctl(Int, Ptr, UInt, UInt, UInt) = info::prctl;
     160 => setrlimit(Int, Ptr) = info::setrlimit;
     162 => sync() = fs_attr::sync;
     186 => gettid() = proc::gettid;
@@ -174,6 +178,7 @@ syscall_table! {
     247 => waitid(Int, Pid, Ptr, UInt, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
+    259 => mknodat(AtFd, Str, Mode, UInt) = fs_mod::mknodat;
     260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
     262 => newfstatat(AtFd, Str, Ptr, AtFlags) = fs::newfstatat;
     263 => unlinkat(AtFd, Str, AtFlags) = fs_mod::unlinkat;
@@ -196,7 +201,9 @@ syscall_table! {
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;
     316 => renameat2(AtFd, Str, AtFd, Str, UInt) = fs_mod::renameat2;
     318 => getrandom(OutBuf, UInt, Int) = info::getrandom;
+    319 => memfd_create(Str, UInt) = fs_copy::memfd_create;
     322 => execveat(AtFd, Str, Argv, Envp, AtFlags) = exec::execveat;
+    326 => copy_file_range(Fd, Ptr, Fd, Ptr, UInt, UInt) = fs_copy::copy_file_range;
     332 => statx(AtFd, Str, AtFlags, UInt, Ptr) = fs::statx;
     334 => rseq(Ptr, UInt, Int, Ptr) = proc::rseq;
     435 => clone3(Ptr, UInt) = thread::clone3;

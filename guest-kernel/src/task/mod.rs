@@ -410,6 +410,11 @@ impl Task {
         self.process.pid
     }
 
+    /// Where the thread is in its life (`/proc/[pid]/stat`).
+    pub fn state(&self) -> TaskState {
+        self.state
+    }
+
     /// The program's name, for reports.
     pub fn name(&self) -> &str {
         &self.name

@@ -13,6 +13,9 @@
 //! 5. Processes: fork+exit+wait, fork+exec+wait, posix_spawn, pipe ping-pong between two
 //!    processes and a 4-stage busybox pipeline over 16 MiB, `/bin/procbench` in astra beside
 //!    the host (`astra-bench/procs.rs`).
+//! 6. Files: 10,000 create+write+unlink, 256 MiB written and read, 10,000 stats and a
+//!    20,000-entry walk, `/bin/fsbench` in astra's `/tmp` beside the host's `/dev/shm`
+//!    (`astra-bench/files.rs`).
 //! 3. File read: `readfile` (`std::fs::read` of a 64 MiB file) in astra, from
 //!    `build/bench.tar`, beside the host running the same binary on the same bytes
 //!    extracted from that TAR (see `astra-bench/readfile.rs`).
@@ -21,6 +24,8 @@
 //! measured (a run failed, a `bench` line is missing); missing a target is reported, not
 //! an error.
 
+#[path = "astra-bench/files.rs"]
+mod files;
 #[path = "astra-bench/procs.rs"]
 mod procs;
 #[path = "astra-bench/readfile.rs"]
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
     if let Err(problem) = readfile::bench(&ws, runs) {
         problems.push(problem);
     }
-    for spec in [&threads::SPEC, &procs::SPEC] {
+    for spec in [&threads::SPEC, &procs::SPEC, &files::SPEC] {
         println!();
         if let Err(problem) = versus::bench(&ws, runs, spec) {
             problems.push(problem);

@@ -1,7 +1,9 @@
 use super::super::devices::Device;
 use super::super::dirent;
+use super::super::inode::Inode;
 use super::super::stat::S_IFREG;
 use super::super::testfs;
+use super::super::{procfs, procinfo};
 use super::*;
 use alloc::vec;
 
@@ -107,6 +109,36 @@ fn proc_self_exe_names_the_program() {
     let exe = odd.resolve("/", "/proc/self/exe", false).unwrap();
     assert_eq!(odd.read_link(&exe).as_deref(), Ok("/gone"));
     assert_eq!(odd.resolve("/", "/proc/self/exe", true), Err(Errno::ENOENT));
+}
+
+#[test]
+fn proc_has_a_directory_per_process_and_the_mounts() {
+    let w = w();
+    let me = procfs::ProcNode::Pid(procinfo::TEST_PID);
+    let own = w.resolve("/", "/proc/self", false).unwrap();
+    assert_eq!(w.read_link(&own).as_deref(), Ok("1"));
+    assert_eq!(w.resolve("/", "/proc/self/", true), Ok(at(&w, "/proc/1")));
+    assert_eq!(
+        w.path_of(&at(&w, "/proc/1/stat")).as_deref(),
+        Some("/proc/1/stat")
+    );
+    assert_eq!(w.resolve("/", "/proc/1/exe", true), Ok(at(&w, "/bin/app")));
+    assert_eq!(w.resolve("/", "/proc/2", true), Err(Errno::ENOENT));
+    assert_eq!(w.resolve("/", "/proc/01", true), Err(Errno::ENOENT));
+    assert_eq!(w.resolve("/", "/proc/1/nope", true), Err(Errno::ENOENT));
+    let mut names = Vec::new();
+    w.read_dir_from(&at(&w, "/proc/1"), 0, None, |e| {
+        names.push(String::from(e.name));
+        true
+    })
+    .unwrap();
+    assert!(names.iter().any(|n| n == "stat") && names.iter().any(|n| n == "fd"));
+    assert!(me.metadata().is_dir());
+    let mounts = mounts_text(w.ns);
+    assert!(mounts.starts_with("overlay / overlay rw"), "{mounts}");
+    assert!(mounts.contains("\nproc /proc proc rw,nosuid,nodev,noexec 0 0\n"));
+    assert!(mounts.contains("\ntmpfs /tmp tmpfs rw"));
+    assert!(mounts.contains("\ndevtmpfs /dev devtmpfs rw,nosuid 0 0\n"));
 }
 
 #[test]

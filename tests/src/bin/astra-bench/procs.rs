@@ -8,6 +8,7 @@ pub const SPEC: Spec = Spec {
     title: "processes",
     guest: "/bin/procbench",
     host: "target/std-apps/x86_64-unknown-linux-musl/release/procbench",
+    options: &[],
     prefix: "procbench",
     names: &[
         ("fork_exit_wait", "fork + exit + wait4"),

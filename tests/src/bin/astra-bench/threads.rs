@@ -8,6 +8,7 @@ pub const SPEC: Spec = Spec {
     title: "threads",
     guest: "/bin/threadbench",
     host: "target/std-apps/x86_64-unknown-linux-musl/release/threadbench",
+    options: &[],
     prefix: "threadbench",
     names: &[
         ("spawn_join", "thread spawn + join"),

@@ -20,6 +20,8 @@ pub struct Spec {
     pub host: &'static str,
     /// The prefix of its measurement lines.
     pub prefix: &'static str,
+    /// `astra-vmm` options before the program (more memory).
+    pub options: &'static [&'static str],
     /// The measurements, in the order they are printed: (name, label).
     pub names: &'static [(&'static str, &'static str)],
     /// Targets in ns, shown beside the figures.
@@ -44,7 +46,7 @@ pub fn bench(ws: &Workspace, runs: usize, spec: &Spec) -> Result<(), String> {
         "== {}: {}, astra vs the host, {runs} interleaved runs each ==",
         spec.title, spec.guest
     );
-    let guest = super::astra_boot(ws, spec.guest)?;
+    let guest = super::astra_boot_with(ws, spec.options, spec.guest)?;
     let host = Cmd::new(ws, spec.host, &[])?;
     println!("reproduce: {} ; {}", guest.shown, host.shown);
     let mut samples: BTreeMap<(&str, bool), Vec<f64>> = BTreeMap::new();

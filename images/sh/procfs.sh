@@ -1,0 +1,35 @@
+# /proc as busybox's process and system applets read it. Self-checking: run the same on
+# Linux (checks look for names and shapes, not for Linux's or astra's exact figures).
+. /share/sh/lib.sh
+sleep 1 &
+bg=$!
+check ps-sleep "yes" "$(ps | grep -v grep | grep -q 'sleep 1' && echo yes)"
+check ps-pid "yes" "$(ps | awk '{print $1}' | grep -qx "$bg" && echo yes)"
+check proc-dir "yes" "$(test -d /proc/$bg && echo yes)"
+check comm "sleep" "$(cat /proc/$bg/comm)"
+check cmdline "sleep 1" "$(tr '\0' ' ' < /proc/$bg/cmdline | sed 's/ $//')"
+check stat-pid "$bg (sleep)" "$(cut -d' ' -f1,2 /proc/$bg/stat)"
+check stat-ppid "$$" "$(cut -d' ' -f4 /proc/$bg/stat)"
+check stat-state "yes" "$(cut -d' ' -f3 /proc/$bg/stat | grep -qE '^[RS]$' && echo yes)"
+check stat-fields "52" "$(wc -w < /proc/$bg/stat | tr -d ' ')"
+check status-ppid "$$" "$(awk '$1 == "PPid:" {print $2}' /proc/$bg/status)"
+check status-name "sleep" "$(awk '$1 == "Name:" {print $2}' /proc/$bg/status)"
+check statm "7" "$(wc -w < /proc/$bg/statm | tr -d ' ')"
+check self "yes" "$(test "$(readlink /proc/self)" -gt 0 && echo yes)"
+check self-is-reader "cat" "$(cat /proc/self/comm)"
+check self-exe "/bin/busybox" "$(readlink /proc/$$/exe)"
+check cwd "/tmp" "$(cd /tmp && readlink /proc/self/cwd)"
+check fd "yes" "$(ls /proc/self/fd | grep -qx 0 && echo yes)"
+check fd-file "/share/sh/lib.sh" "$(readlink /proc/self/fd/3 3< /share/sh/lib.sh)"
+check environ "yes" "$(FOO=bar cat /proc/self/environ | tr '\0' '\n' | grep -qx FOO=bar && echo yes)"
+check maps "yes" "$(grep -q stack /proc/self/maps && echo yes)"
+check meminfo "yes" "$(grep -qE '^MemTotal: +[0-9]+ kB$' /proc/meminfo && echo yes)"
+check free "yes" "$(free | grep -qE '^Mem: +[0-9]+' && echo yes)"
+check uptime "yes" "$(awk '{exit !($1 > 0)}' /proc/uptime && echo yes)"
+check loadavg "yes" "$(grep -qE '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+/[0-9]+ [0-9]+$' /proc/loadavg && echo yes)"
+check mounts-proc "proc" "$(awk '$2 == "/proc" {print $3}' /proc/mounts | head -1)"
+check mount "yes" "$(mount | grep -q ' on /proc type proc' && echo yes)"
+check df "yes" "$(df / | tail -1 | grep -q '/$' && echo yes)"
+wait "$bg"
+check reaped "yes" "$(test ! -e /proc/$bg && echo yes)"
+summary procfs

@@ -206,5 +206,55 @@ pub fn kernel_fault(frame: &TrapFrame) -> ! {
         frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
         frame.cs, frame.ss, frame.rflags
     ));
+    emit_stack_scan(frame.rsp);
     crate::drivers::exit::kernel_panic();
+}
+
+fn kernel_image_end() -> u64 {
+    extern "C" {
+        static __kernel_end: u8;
+    }
+    // SAFETY: a linker symbol; only its address is taken.
+    unsafe { &__kernel_end as *const u8 as u64 }
+}
+
+/// Prints the words on the faulting stack that point into kernel code: likely return
+/// addresses (a scan, like the `?` entries of Linux's oops trace: the kernel has no frame
+/// pointers). `addr2line -e build/guest.debug.elf` turns them into functions.
+fn emit_stack_scan(rsp: u64) {
+    use crate::drivers::console::write_fmt_emergency as emit;
+    extern "C" {
+        static __kernel_start: u8;
+        static __entry_text_end: u8;
+    }
+    // SAFETY: linker symbols; only their addresses are taken.
+    let (text_start, text_end) = unsafe {
+        (
+            &__kernel_start as *const u8 as u64,
+            &__entry_text_end as *const u8 as u64,
+        )
+    };
+    if rsp & 7 != 0 {
+        return;
+    }
+    // A task's stack ends at its slot's top; the boot stack lies in the image's data,
+    // mapped on both sides. At most 96 words.
+    let limit = match crate::task::kstack::top_of(rsp) {
+        Some(top) => top,
+        None if (text_start..kernel_image_end()).contains(&rsp) => kernel_image_end(),
+        None => return,
+    };
+    emit(format_args!("  stack scan (code addresses from rsp up):"));
+    let mut shown = 0;
+    let mut at = rsp;
+    while at < limit && at - rsp < 96 * 8 && shown < 24 {
+        // SAFETY: an aligned read inside the mapped stack pages the fault ran on.
+        let word = unsafe { core::ptr::read_volatile(at as *const u64) };
+        if (text_start..text_end).contains(&word) {
+            emit(format_args!(" {:#x}", word));
+            shown += 1;
+        }
+        at += 8;
+    }
+    emit(format_args!("\n"));
 }

@@ -179,6 +179,15 @@ pub fn is_guard_address(va: u64) -> bool {
     (va - REGION_BASE) % SLOT_SIZE < SLOT_SIZE - STACK_SIZE
 }
 
+/// One past the highest address of the kernel stack (slot) `va` is in, if it is in the
+/// stack region and not in a guard.
+pub fn top_of(va: u64) -> Option<u64> {
+    if !(REGION_BASE..REGION_BASE + MAX_STACKS * SLOT_SIZE).contains(&va) || is_guard_address(va) {
+        return None;
+    }
+    Some(REGION_BASE + ((va - REGION_BASE) / SLOT_SIZE + 1) * SLOT_SIZE)
+}
+
 /// Recurses on a fresh kernel stack until it runs into its guard pages (the boot
 /// parameter `astra.kstack_overflow`): the fault report names the overflow and the VM
 /// ends as a kernel crash, instead of the kernel writing over whatever lies below.

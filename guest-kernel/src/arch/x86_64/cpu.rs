@@ -103,28 +103,38 @@ pub fn invlpg(va: u64) {
     unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack)) };
 }
 
+// hlt, sti, cli and sti+hlt are compiler memory barriers (no `nomem`), as Linux's
+// `native_safe_halt` and `local_irq_*` carry a "memory" clobber: interrupt handlers run
+// inside or right after them and change kernel data (the scheduler's timer list and run
+// queue). With `nomem` the compiler may keep values it loaded before a halt and use them
+// after it: the idle loop then worked on a timer tree the timer interrupt had just
+// changed (a leaf removal with a negative length; 1 boot in ~60 on the QEMU tier).
+
 /// Stops the CPU until the next interrupt.
 pub fn hlt() {
-    // SAFETY: hlt waits for an interrupt; it does not touch memory.
-    unsafe { asm!("hlt", options(nomem, nostack)) };
+    // SAFETY: hlt waits for an interrupt; the handlers it lets run may change memory,
+    // which the missing `nomem` tells the compiler.
+    unsafe { asm!("hlt", options(nostack)) };
 }
 
 /// Sets RFLAGS.IF.
 pub fn sti() {
-    // SAFETY: enabling interrupts is sound once the IDT is loaded (it always is after boot).
-    unsafe { asm!("sti", options(nomem, nostack)) };
+    // SAFETY: enabling interrupts is sound once the IDT is loaded (it always is after boot);
+    // a compiler barrier, as handlers may run right after it.
+    unsafe { asm!("sti", options(nostack)) };
 }
 
 /// Clears RFLAGS.IF.
 pub fn cli() {
-    // SAFETY: disabling interrupts is always sound.
-    unsafe { asm!("cli", options(nomem, nostack)) };
+    // SAFETY: disabling interrupts is always sound; a compiler barrier, so that no access
+    // to data the handlers share moves above it.
+    unsafe { asm!("cli", options(nostack)) };
 }
 
 /// `sti; hlt` as one unit, so an interrupt cannot slip in between and be missed.
 pub fn sti_hlt() {
     // SAFETY: as for sti and hlt.
-    unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
+    unsafe { asm!("sti", "hlt", options(nostack)) };
 }
 
 /// Executes CPUID.

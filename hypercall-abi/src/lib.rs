@@ -72,7 +72,7 @@ pub mod hostfs;
 pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 9;
+pub const ABI_VERSION: u32 = 10;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -148,6 +148,37 @@ pub mod port {
     /// Host file-system device: a 32-bit write of the GPA of a
     /// [`super::HostFsRequest`] (see [`super::hostfs`]).
     pub const HOSTFS: u16 = 0x506;
+    /// Terminal signals: a 32-bit read returns, and clears, the signals the host asked
+    /// the guest's terminal to raise since the last read (bit `n - 1` for signal `n`; see
+    /// [`super::tty_signal`]). The VMM raises the console interrupt (IRQ 4) when it adds
+    /// one.
+    pub const TTY_SIGNAL: u16 = 0x507;
+}
+
+/// Terminal signals from the host ([`port::TTY_SIGNAL`]).
+///
+/// The host's terminal stays in cooked mode, so its Ctrl-C and Ctrl-\ reach the VMM as
+/// SIGINT and SIGQUIT, not as bytes. The VMM hands them to the guest, whose kernel sends
+/// them to its terminal's foreground process group, as a tty's line discipline does.
+pub mod tty_signal {
+    /// SIGINT (Ctrl-C).
+    pub const SIGINT: u32 = 2;
+    /// SIGQUIT (Ctrl-\).
+    pub const SIGQUIT: u32 = 3;
+
+    /// The bit for `signal` in a [`super::port::TTY_SIGNAL`] read (`None` outside 1..=32).
+    pub const fn bit(signal: u32) -> Option<u32> {
+        if signal >= 1 && signal <= 32 {
+            Some(1 << (signal - 1))
+        } else {
+            None
+        }
+    }
+
+    /// The signals in `mask`, lowest first.
+    pub fn signals(mask: u32) -> impl Iterator<Item = u32> {
+        (1..=32).filter(move |&s| mask & (1 << (s - 1)) != 0)
+    }
 }
 
 /// The console UART's one convention beyond a plain 16550: end of input.

@@ -308,44 +308,91 @@ fn stats_json_describes_the_run() {
     assert!(text.contains(r#"{"name":"dup2","calls":"#), "{text}");
 }
 
-#[test]
-fn sigterm_and_sigint_stop_the_guest_and_still_print_stats() {
+/// Starts astra-vmm on `busybox sh -c script` with `extra` options, sends it `signals`
+/// (kill names) 500 ms apart, the first after `delay`, and returns its output.
+fn signal_a_run(extra: &[&str], script: &str, signals: &[&str]) -> std::process::Output {
     let ws = Workspace::locate();
-    for (signal, name) in [(libc_sig::TERM, "TERM"), (libc_sig::INT, "INT")] {
-        let child = std::process::Command::new(ws.vmm())
-            .args(ws.default_vm_args())
-            .args([
-                "--timeout",
-                "30",
-                "--stats",
-                "--",
-                "/bin/busybox",
-                "sh",
-                "-c",
-            ])
-            .arg("while :; do echo x > /dev/null; done")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start astra-vmm");
+    let child = std::process::Command::new(ws.vmm())
+        .args(ws.default_vm_args())
+        .args(["--timeout", "30"])
+        .args(extra)
+        .args(["--", "/bin/busybox", "sh", "-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start astra-vmm");
+    for name in signals {
         std::thread::sleep(Duration::from_millis(500));
         let status = std::process::Command::new("kill")
             .args([format!("-{name}"), child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success());
-        let out = child.wait_with_output().expect("wait for astra-vmm");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(128 + signal), "{stderr}");
-        assert!(stderr.contains("astra-vmm: VM exits:"), "{stderr}");
-        // The kernel's table too, read from the stopped guest.
-        assert!(stderr.contains("% time     seconds"), "{stderr}");
-        assert!(stderr.contains(" dup2\n"), "{stderr}");
-        assert!(
-            stderr.contains(&format!("stopped the guest on signal {signal}")),
-            "{stderr}"
-        );
     }
+    child.wait_with_output().expect("wait for astra-vmm")
+}
+
+#[test]
+fn sigterm_stops_the_guest_and_still_prints_stats() {
+    let out = signal_a_run(
+        &["--stats"],
+        "while :; do echo x > /dev/null; done",
+        &["TERM"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + libc_sig::TERM), "{stderr}");
+    assert!(stderr.contains("astra-vmm: VM exits:"), "{stderr}");
+    // The kernel's table too, read from the stopped guest.
+    assert!(stderr.contains("% time     seconds"), "{stderr}");
+    assert!(stderr.contains(" dup2\n"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("stopped the guest on signal {}", libc_sig::TERM)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_kills_a_guest_program_that_does_not_handle_it() {
+    // As on Linux: the shell dies of SIGINT (status 130), and its run ends normally, with
+    // the kernel's own statistics.
+    let out = signal_a_run(
+        &["--stats"],
+        "while :; do echo x > /dev/null; done",
+        &["INT"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + libc_sig::INT), "{stderr}");
+    assert!(stderr.contains(" dup2\n"), "{stderr}");
+    assert!(!stderr.contains("stopped the guest"), "{stderr}");
+    // SIGQUIT (Ctrl-\\): a shell ignores it, as on Linux, but its foreground child dies of
+    // it (131), and the shell reports that.
+    let out = signal_a_run(&[], "sleep 10; echo status $?", &["QUIT"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout, "status 131\n");
+}
+
+#[test]
+fn ctrl_c_reaches_a_guest_handler_and_is_ignored_when_the_guest_ignores_it() {
+    let out = signal_a_run(
+        &[],
+        "trap 'echo caught INT; exit 7' INT; while :; do sleep 0.05; done",
+        &["INT"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}");
+    assert_eq!(stdout, "caught INT\n");
+
+    // Ignored, twice (each taken before the next): the program runs to its end.
+    let out = signal_a_run(
+        &[],
+        "trap '' INT; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done; echo survived",
+        &["INT", "INT"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "survived\n");
 }
 
 /// Signal numbers (x86-64 Linux).

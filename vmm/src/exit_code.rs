@@ -29,7 +29,8 @@ Exit codes:
   252    the guest crashed (triple fault, emulation failure, unknown port or MMIO access,
          malformed exit value)
   253    --timeout expired
-  130, 143  astra-vmm got SIGINT or SIGTERM and stopped the guest (128 + the signal)
+  130, 131, 143  astra-vmm got SIGTERM, or a SIGINT/SIGQUIT the guest did not take (a
+         second one before it took the first), and stopped the guest (128 + the signal)
   254    astra-vmm or host failure (no usable /dev/kvm, KVM ioctl failure)";
 
 /// How a VM run ended, when it ended at all (VMM failures are errors instead).
@@ -50,7 +51,8 @@ pub enum Outcome {
     Timeout(Duration),
     /// The guest kernel could not mount the rootfs (it printed why): a configuration error.
     RootfsRefused,
-    /// astra-vmm got this signal (SIGINT, SIGTERM) and stopped the guest.
+    /// astra-vmm got this signal (SIGTERM, or SIGINT/SIGQUIT the guest did not take) and
+    /// stopped the guest.
     Interrupted(u8),
 }
 

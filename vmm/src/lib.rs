@@ -55,6 +55,7 @@ use crate::devices::rootfs::{RootfsError, RootfsImage};
 use crate::devices::rtc::{system_clock, RtcDevice};
 use crate::devices::serial::Console;
 use crate::devices::stdin::{self, StdinBuffer, STDIN_BUFFER_CAPACITY};
+use crate::devices::tty_signal::{TtySignalPort, TtySignals};
 use crate::devices::{BusError, PortBus, Sink};
 use crate::exit_code::Outcome;
 use crate::loader::LoaderError;
@@ -65,6 +66,9 @@ use crate::vstate::vm::{Vm, VmError};
 
 /// How long a kicked vCPU thread gets to leave `KVM_RUN` before the VMM gives up on it.
 const KICK_GRACE: Duration = Duration::from_secs(1);
+/// How long the guest may leave a SIGINT/SIGQUIT for its terminal untaken before the VMM
+/// stops it instead (its kernel takes one at its next interrupt, normally at once).
+const TTY_SIGNAL_GRACE: Duration = Duration::from_secs(3);
 /// Interval between kicks (a kick can land just before the thread enters `KVM_RUN`).
 const KICK_INTERVAL: Duration = Duration::from_millis(5);
 
@@ -287,6 +291,9 @@ fn run_vm(
     // One input buffer for both consumers, one irqfd for both raisers of IRQ 4.
     let console_irq = vm.irqfd(CONSOLE_IRQ)?;
     let input_irq = console_irq.try_clone().map_err(VmError::EventFd)?;
+    let tty_signals = Arc::new(TtySignals::new(
+        console_irq.try_clone().map_err(VmError::EventFd)?,
+    ));
     let input = Arc::new(StdinBuffer::new(STDIN_BUFFER_CAPACITY, input_irq));
     // The UART is the kernel's emergency output (panics): diagnostics, so stderr.
     let console = Console::new(console_irq, io::stderr(), Arc::clone(&input));
@@ -305,6 +312,11 @@ fn run_vm(
     bus.insert(port::CONSOLE, CONSOLE_PORT_COUNT, Box::new(console))?;
     bus.insert(port::CONSOLE_IN, 1, Box::new(console_in))?;
     bus.insert(port::EXIT, 1, Box::new(ExitDevice))?;
+    bus.insert(
+        port::TTY_SIGNAL,
+        1,
+        Box::new(TtySignalPort(Arc::clone(&tty_signals))),
+    )?;
     bus.insert(
         port::RTC,
         1,
@@ -333,6 +345,7 @@ fn run_vm(
     };
 
     register_kick_handler()?;
+    let mut signals = stop_signal::Receiver::new();
     stop_signal::install().map_err(VmmError::Signals)?;
     let stop = Arc::new(AtomicBool::new(false));
     if let Some(addr) = &config.gdb {
@@ -360,14 +373,32 @@ fn run_vm(
         .map_err(|e| VmmError::Thread("vCPU", e))?;
     log::info!("guest started after {:?}", start.elapsed());
 
-    // Wait for the guest, the deadline or SIGINT/SIGTERM, whichever comes first.
+    // Wait for the guest, the deadline or a signal that stops it, whichever comes first.
+    // SIGINT and SIGQUIT go to the guest's terminal; SIGTERM stops the guest, and so does
+    // a terminal signal the guest does not take (a second one while the first is still
+    // queued, or one left for TTY_SIGNAL_GRACE).
+    let mut forwarded = None;
     let (received, stopped_by) = loop {
         let now = Instant::now();
         let slice = now + stop_signal::POLL_INTERVAL;
         let until = deadline.map_or(slice, |d| d.min(slice));
         match done_rx.recv_timeout(until.saturating_duration_since(now)) {
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(signal) = stop_signal::pending() {
+                let untaken = tty_signals.untaken_since();
+                let stop_on = match signals.take() {
+                    Some(signal)
+                        if stop_signal::is_terminal_signal(signal) && untaken.is_none() =>
+                    {
+                        tty_signals.queue(signal as u32);
+                        forwarded = Some(signal);
+                        None
+                    }
+                    Some(signal) => Some(signal),
+                    None => untaken
+                        .filter(|at| at.elapsed() >= TTY_SIGNAL_GRACE)
+                        .and(forwarded),
+                };
+                if let Some(signal) = stop_on {
                     break (
                         Err(RecvTimeoutError::Timeout),
                         Some(Outcome::Interrupted(signal as u8)),

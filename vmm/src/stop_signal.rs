@@ -1,31 +1,41 @@
-//! SIGINT and SIGTERM end a run the way `--timeout` does: the VMM stops the vCPU, prints
+//! Signals to the VMM: SIGINT and SIGQUIT (the host terminal's Ctrl-C and Ctrl-\\) go to
+//! the guest's terminal (`devices::tty_signal`); SIGTERM, and a SIGINT/SIGQUIT the guest
+//! does not take, end a run the way `--timeout` does: the VMM stops the vCPU, prints
 //! `--stats` and writes `--stats-json`, then exits with 128 + the signal's number, as a
 //! shell reports a program the signal killed.
 //!
-//! The handler only records the signal; the thread that waits for the vCPU polls
-//! [`pending`] ([`POLL_INTERVAL`]). Other threads block both signals ([`block_in_thread`]), so
-//! the vCPU's `KVM_RUN` is not interrupted by them.
+//! The handler only counts the signal; the thread that waits for the vCPU polls a
+//! [`Receiver`] ([`POLL_INTERVAL`]). Other threads block these signals
+//! ([`block_in_thread`]), so the vCPU's `KVM_RUN` is not interrupted by them.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// How often the waiting thread looks for a signal.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
-/// The signals that stop a run.
-pub const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+/// The signals the VMM handles.
+pub const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
 
-static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// How many of each of [`SIGNALS`] arrived.
+static COUNTS: [AtomicU32; SIGNALS.len()] = [const { AtomicU32::new(0) }; SIGNALS.len()];
 
 extern "C" fn record(signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    RECEIVED.store(signal, Ordering::SeqCst);
+    // Only atomic operations: async-signal-safe.
+    if let Some(i) = SIGNALS.iter().position(|&s| s == signal) {
+        COUNTS[i].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// True for the signals a terminal's keys send, which the guest's terminal gets.
+pub fn is_terminal_signal(signal: libc::c_int) -> bool {
+    signal == libc::SIGINT || signal == libc::SIGQUIT
 }
 
 /// Installs the handler for [`SIGNALS`] (process-wide).
 pub fn install() -> std::io::Result<()> {
     for signal in SIGNALS {
-        // SAFETY: a zeroed sigaction is valid; the handler only does an atomic store,
-        // which is async-signal-safe; the pointers are to locals that outlive the call.
+        // SAFETY: a zeroed sigaction is valid; the handler only does atomic operations,
+        // which are async-signal-safe; the pointers are to locals that outlive the call.
         let rc = unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -54,11 +64,36 @@ pub fn block_in_thread() {
     }
 }
 
-/// The stop signal received so far, if any.
-pub fn pending() -> Option<i32> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        signal => Some(signal),
+/// Hands out each signal that arrived after it was made, one at a time.
+pub struct Receiver {
+    seen: [u32; SIGNALS.len()],
+}
+
+impl Receiver {
+    /// A receiver for signals from now on.
+    pub fn new() -> Self {
+        Receiver {
+            seen: std::array::from_fn(|i| COUNTS[i].load(Ordering::SeqCst)),
+        }
+    }
+
+    /// The next signal not handed out yet (SIGTERM first: it ends the run).
+    pub fn take(&mut self) -> Option<libc::c_int> {
+        let order = [2, 0, 1];
+        for i in order {
+            let count = COUNTS[i].load(Ordering::SeqCst);
+            if count != self.seen[i] {
+                self.seen[i] = self.seen[i].wrapping_add(1);
+                return Some(SIGNALS[i]);
+            }
+        }
+        None
+    }
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -67,12 +102,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signal_is_recorded_not_fatal() {
+    fn signals_are_counted_and_handed_out_once_each() {
         install().unwrap();
-        assert_eq!(pending(), None);
-        // SAFETY: raising a signal whose handler was just installed.
-        unsafe { libc::raise(libc::SIGTERM) };
-        assert_eq!(pending(), Some(libc::SIGTERM));
-        RECEIVED.store(0, Ordering::SeqCst);
+        let mut rx = Receiver::new();
+        assert_eq!(rx.take(), None);
+        // SAFETY: raising signals whose handler was just installed.
+        unsafe {
+            libc::raise(libc::SIGINT);
+            libc::raise(libc::SIGINT);
+            libc::raise(libc::SIGTERM);
+        }
+        assert_eq!(rx.take(), Some(libc::SIGTERM));
+        assert_eq!(rx.take(), Some(libc::SIGINT));
+        assert_eq!(rx.take(), Some(libc::SIGINT));
+        assert_eq!(rx.take(), None);
+        assert!(is_terminal_signal(libc::SIGQUIT) && !is_terminal_signal(libc::SIGTERM));
     }
 }

@@ -177,11 +177,26 @@ static INPUT: Mutex<Input> = Mutex::new(Input {
 /// its console interrupt) and no console interrupt came since: asking again is pointless.
 static HOST_IDLE: AtomicBool = AtomicBool::new(false);
 
-/// The console interrupt (IRQ 4): input arrived or ended since the VMM last had nothing.
-/// Safe from interrupt context: it only clears a flag.
+/// Set by the console interrupt, which is also how the VMM announces terminal signals:
+/// [`take_tty_signals`] asks it then.
+static SIGNALS_MAYBE: AtomicBool = AtomicBool::new(false);
+
+/// The console interrupt (IRQ 4): input arrived or ended since the VMM last had nothing,
+/// or the host queued a terminal signal. Safe from interrupt context: it only sets flags
+/// and wakes waiters.
 pub fn interrupt() {
     HOST_IDLE.store(false, Ordering::Release);
+    SIGNALS_MAYBE.store(true, Ordering::Release);
     crate::task::wait::IO.wake_all();
+}
+
+/// The terminal signals the host queued (a [`hypercall_abi::tty_signal`] mask), if a
+/// console interrupt came since the last call (then one VM exit), else 0.
+pub fn take_tty_signals() -> u32 {
+    if !SIGNALS_MAYBE.swap(false, Ordering::AcqRel) {
+        return 0;
+    }
+    port::inl(hypercall_abi::port::TTY_SIGNAL)
 }
 
 /// The console input, locked. User copies may fault pages in while it is held, but never

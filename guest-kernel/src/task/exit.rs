@@ -63,6 +63,7 @@ pub fn return_to_user(frame: &mut TrapFrame) {
                 .force(crate::signal::SigInfo::kernel(crate::signal::sig::SIGSEGV));
         }
         sched::fire_alarms(Some(task));
+        deliver_tty_signals(Some(task));
         crate::signal::deliver_pending(task, frame);
         if let Some(mask) = task.saved_sigmask.take() {
             // No handler ran to carry it: the call's temporary mask ends here.
@@ -164,6 +165,42 @@ pub fn prepare_signal(process: &Arc<Process>, sig: u8, current: Option<&mut Task
             SIGCONT,
             current,
         );
+    }
+}
+
+/// Sends the terminal signals the host queued (its Ctrl-C, Ctrl-\\) to the terminal's
+/// foreground process group, as a tty's line discipline does (`si_code` SI_KERNEL).
+/// `current` is the running task, if the caller holds it.
+pub fn deliver_tty_signals(mut current: Option<&mut Task>) {
+    let mask = crate::drivers::console_in::take_tty_signals();
+    if mask == 0 {
+        return;
+    }
+    // No foreground group set: the session's leader's group (init's session).
+    let group = match crate::fs::tty::foreground_pgrp() {
+        0 => super::process::get(1).map_or(0, |init| init.sid()),
+        g => g,
+    };
+    for sig in hypercall_abi::tty_signal::signals(mask) {
+        let Ok(sig) = u8::try_from(sig) else {
+            continue;
+        };
+        if !crate::signal::is_valid(u64::from(sig)) {
+            continue;
+        }
+        let members = super::process::all()
+            .into_iter()
+            .filter(|p| p.pgid() == group && !p.is_zombie());
+        for process in members {
+            prepare_signal(&process, sig, current.as_deref_mut());
+            let info = crate::signal::SigInfo::kernel(sig);
+            match current.as_deref_mut() {
+                Some(t) if t.process.pid == process.pid => {
+                    t.signals.send(info);
+                }
+                _ => signal_other_process(&process, info),
+            }
+        }
     }
 }
 

@@ -174,6 +174,7 @@ fn idle_loop() {
         free_dead();
         expire_timers();
         fire_alarms(None);
+        super::exit::deliver_tty_signals(None);
         let c = cpu0();
         if let Some(next) = c.runq.pop_front() {
             switch_from_idle(next);

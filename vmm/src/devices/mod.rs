@@ -11,6 +11,7 @@ pub mod rootfs;
 pub mod rtc;
 pub mod serial;
 pub mod stdin;
+pub mod tty_signal;
 
 /// Test doubles shared by the device tests.
 #[cfg(test)]

@@ -17,6 +17,14 @@ pub fn inb(port: u16) -> u8 {
     value
 }
 
+/// Reads a 32-bit value from an I/O port.
+pub fn inl(port: u16) -> u32 {
+    let value: u32;
+    // SAFETY: as for inb.
+    unsafe { asm!("in eax, dx", in("dx") port, out("eax") value, options(nomem, nostack)) };
+    value
+}
+
 /// Writes a 32-bit value to an I/O port.
 pub fn outl(port: u16, value: u32) {
     // SAFETY: as for outb. The hypercall devices may write guest memory the kernel

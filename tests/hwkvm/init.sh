@@ -106,7 +106,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     if [ -n "$GUEST_TIMEOUT" ] && ! hwkvm_has_timeout "$@"; then
         set -- --timeout "$GUEST_TIMEOUT" "$@"
     fi
-    say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*"
+    say "=== $SC_NAME: astra-vmm --kernel /guest.elf --rootfs /fs.tar $*${SC_SIG:+ (SIG$SC_SIG after ${SC_SIG_AFTER}s)}"
     rm -f /tmp/code /tmp/out /tmp/err
     # Streamed live (so a wedged run still shows how far it got), at most 60 lines of it
     # (and after those, any line that reports a failure or a panic),
@@ -116,8 +116,15 @@ while IFS= read -r line || [ -n "$line" ]; do
     {
         {
             {
+                # busybox timeout execs the program in its own pid: $! is astra-vmm's.
                 timeout -s KILL "$SCENARIO_TIMEOUT" /astra-vmm --kernel /guest.elf \
-                    --rootfs /fs.tar "$@" </dev/null
+                    --rootfs /fs.tar "$@" </dev/null &
+                vmm=$!
+                if [ -n "$SC_SIG" ]; then
+                    # What the host terminal's Ctrl-C does (scenarios.txt: @SIG@SECS).
+                    (sleep "$SC_SIG_AFTER" && kill -"$SC_SIG" "$vmm") 2>/dev/null &
+                fi
+                wait "$vmm"
                 echo $? >/tmp/code
             } 2>&1 1>&3 3>&- | tee /tmp/err
         } 3>&1 1>&2 | tee /tmp/out

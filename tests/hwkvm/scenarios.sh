@@ -2,8 +2,10 @@
 # in-guest /init (busybox ash): keep it POSIX sh. See tests/scenarios.txt for the format.
 #
 # hwkvm_parse_scenario LINE
-#   returns 0 and sets SC_NAME SC_EXIT SC_OUT SC_STREAM SC_ARGS for a scenario line
-#   (SC_STREAM: stdout, stderr or any; SC_OUT without its stream prefix),
+#   returns 0 and sets SC_NAME SC_EXIT SC_OUT SC_STREAM SC_ARGS SC_SIG SC_SIG_AFTER for a
+#   scenario line (SC_STREAM: stdout, stderr or any; SC_OUT without its stream prefix;
+#   SC_SIG and SC_SIG_AFTER: the signal name and seconds of a leading @SIG@SECS word,
+#   which SC_ARGS no longer holds, or empty),
 #   returns 1 for a blank or comment line,
 #   returns 2 and sets SC_ERR for a malformed line.
 
@@ -14,7 +16,7 @@ hwkvm_trim() {
 }
 
 hwkvm_parse_scenario() {
-    SC_NAME= SC_EXIT= SC_OUT= SC_STREAM=any SC_ARGS= SC_ERR=
+    SC_NAME= SC_EXIT= SC_OUT= SC_STREAM=any SC_ARGS= SC_ERR= SC_SIG= SC_SIG_AFTER=
     _l=$(printf '%s' "$1" | tr -d '\r')
     _t=$(hwkvm_trim "$_l")
     case "$_t" in '' | '#'*) return 1 ;; esac
@@ -32,6 +34,22 @@ hwkvm_parse_scenario() {
         return 2 ;;
     esac
     SC_ARGS=$(hwkvm_trim "$_l")
+    case "$SC_ARGS" in @*)
+        _w=${SC_ARGS%%[[:space:]]*}
+        SC_ARGS=$(hwkvm_trim "${SC_ARGS#"$_w"}")
+        _w=${_w#@}
+        SC_SIG=${_w%%@*}
+        SC_SIG_AFTER=${_w#*@}
+        case "$SC_SIG" in INT | QUIT | TERM) ;; *)
+            SC_ERR="scenario $SC_NAME: '@$_w': expected @INT@SECS, @QUIT@SECS or @TERM@SECS"
+            return 2 ;;
+        esac
+        case "$SC_SIG_AFTER" in '' | *[!0-9.]* | *.*.* | .* | *.)
+            SC_ERR="scenario $SC_NAME: '@$_w': SECS must be a number of seconds"
+            return 2 ;;
+        esac
+        ;;
+    esac
     case "$SC_OUT" in
     stdout:* | stderr:*)
         SC_STREAM=${SC_OUT%%:*}

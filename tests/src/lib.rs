@@ -24,7 +24,10 @@ pub mod tempdir;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
-pub use run::{run_vmm, run_vmm_with_input, try_run, try_run_with_input, Input, Outcome, RunError};
+pub use run::{
+    run_vmm, run_vmm_with_input, try_run, try_run_signalled, try_run_with_input, Input, Outcome,
+    RunError,
+};
 
 /// Exit codes of `astra-vmm` that are not a guest program's status.
 pub mod exit {

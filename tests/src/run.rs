@@ -153,6 +153,18 @@ pub fn try_run_with_input<S: AsRef<str>>(
     input: Input,
     wall_timeout: Duration,
 ) -> Result<Outcome, RunError> {
+    try_run_signalled(program, args, input, None, wall_timeout)
+}
+
+/// Like [`try_run_with_input`], sending the program signal `signal.0` after `signal.1`
+/// (as a terminal's Ctrl-C would).
+pub fn try_run_signalled<S: AsRef<str>>(
+    program: &Path,
+    args: &[S],
+    input: Input,
+    signal: Option<(i32, Duration)>,
+    wall_timeout: Duration,
+) -> Result<Outcome, RunError> {
     let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
     let command = shell_command(program, &args);
     let spawn_error = |source| RunError::Spawn {
@@ -179,6 +191,22 @@ pub fn try_run_with_input<S: AsRef<str>>(
     let stderr_reader = spawn_reader(child.stderr.take());
 
     let pid = child.id();
+    // Set (under its lock) before the child is reaped: the signal is never sent to a pid
+    // that may have been reused.
+    let reaped = std::sync::Arc::new(std::sync::Mutex::new(false));
+    if let Some((number, after)) = signal {
+        let reaped = std::sync::Arc::clone(&reaped);
+        thread::spawn(move || {
+            thread::sleep(after);
+            let reaped = reaped.lock().unwrap_or_else(|e| e.into_inner());
+            if !*reaped {
+                // SAFETY: kill(2) with a plain pid and signal number; the child is not
+                // reaped yet (checked under the lock), so the pid is still its own.
+                unsafe { libc::kill(pid as libc::pid_t, number) };
+            }
+        });
+    }
+    let mark_reaped = || *reaped.lock().unwrap_or_else(|e| e.into_inner()) = true;
     let (exit_tx, exit_rx) = mpsc::channel();
     thread::spawn(move || {
         let result = wait_until_exited(pid).map(|()| Instant::now());
@@ -189,11 +217,13 @@ pub fn try_run_with_input<S: AsRef<str>>(
     let exited_at = match exit_rx.recv_timeout(wall_timeout) {
         Ok(Ok(at)) => Some(at),
         Ok(Err(source)) => {
+            mark_reaped();
             kill_and_reap(&mut child);
             return Err(RunError::Wait { command, source });
         }
         Err(_) => None,
     };
+    mark_reaped();
     let Some(exited_at) = exited_at else {
         kill_and_reap(&mut child);
         return Err(RunError::HostTimeout {

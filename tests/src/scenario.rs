@@ -78,7 +78,7 @@ impl ExpectedOutput {
 }
 
 /// One boot and what it must produce.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
     /// Unique name, `[A-Za-z0-9_.-]+`.
     pub name: String,
@@ -88,8 +88,46 @@ pub struct Scenario {
     pub expected_output: Option<ExpectedOutput>,
     /// Arguments for `astra-vmm` after `--kernel ... --rootfs ...`.
     pub args: Vec<String>,
+    /// A signal the harness sends astra-vmm while it runs (`@NAME@SECS` before the
+    /// arguments): what the host terminal's Ctrl-C does.
+    pub signal: Option<HostSignal>,
     /// 1-based line number in the file, for reports.
     pub line: usize,
+}
+
+/// A signal sent to astra-vmm some time after it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSignal {
+    /// Its number (SIGINT, SIGQUIT, SIGTERM).
+    pub number: i32,
+    /// Its name without `SIG`, as `kill -NAME` takes it.
+    pub name: String,
+    /// Seconds after the start.
+    pub after_secs: f64,
+}
+
+impl HostSignal {
+    /// Parses `@NAME@SECS` (NAME: INT, QUIT or TERM; SECS: a positive number).
+    pub fn parse(word: &str) -> Result<HostSignal, String> {
+        let bad = || format!("`{word}`: expected @INT@SECS, @QUIT@SECS or @TERM@SECS");
+        let rest = word.strip_prefix('@').ok_or_else(bad)?;
+        let (name, secs) = rest.split_once('@').ok_or_else(bad)?;
+        let number = match name {
+            "INT" => 2,
+            "QUIT" => 3,
+            "TERM" => 15,
+            _ => return Err(bad()),
+        };
+        let after_secs: f64 = secs.parse().map_err(|_| bad())?;
+        if !(after_secs.is_finite() && after_secs > 0.0 && after_secs < 60.0) {
+            return Err(bad());
+        }
+        Ok(HostSignal {
+            number,
+            name: name.to_string(),
+            after_secs,
+        })
+    }
 }
 
 /// A malformed scenario file.
@@ -193,7 +231,15 @@ fn parse_line(raw: &str, line: usize) -> Result<Scenario, ParseError> {
         }
     };
     let expected_output = ExpectedOutput::parse(fields[2]).map_err(error)?;
-    let args: Vec<String> = fields[3].split_whitespace().map(str::to_string).collect();
+    let mut args: Vec<String> = fields[3].split_whitespace().map(str::to_string).collect();
+    let signal = match args.first() {
+        Some(first) if first.starts_with('@') => {
+            let signal = HostSignal::parse(first).map_err(error)?;
+            args.remove(0);
+            Some(signal)
+        }
+        _ => None,
+    };
     if args.iter().any(|a| {
         a == "--kernel"
             || a == "--rootfs"
@@ -209,6 +255,7 @@ fn parse_line(raw: &str, line: usize) -> Result<Scenario, ParseError> {
         expected_exit,
         expected_output,
         args,
+        signal,
         line,
     })
 }
@@ -266,6 +313,21 @@ timeout | 253 | timed out | --timeout 2 -- /bin/spin
 ";
 
     #[test]
+    fn a_leading_at_word_is_a_host_signal() {
+        let s = parse("c | 7 | stdout:caught | @INT@1.5 -- /bin/sh /x.sh\n").unwrap();
+        assert_eq!(s[0].args, ["--", "/bin/sh", "/x.sh"]);
+        let sig = s[0].signal.as_ref().unwrap();
+        assert_eq!(
+            (sig.number, sig.name.as_str(), sig.after_secs),
+            (2, "INT", 1.5)
+        );
+        for bad in ["@KILL@1", "@INT", "@INT@0", "@INT@x", "@INT@100"] {
+            let line = format!("c | 0 | | {bad} -- /bin/true\n");
+            assert!(parse(&line).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_good_lines_and_skips_comments_and_blanks() {
         let scenarios = parse(SAMPLE).unwrap();
         let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
@@ -280,6 +342,7 @@ timeout | 253 | timed out | --timeout 2 -- /bin/spin
                     text: "Hello from astra!".into()
                 }),
                 args: vec!["--".into(), "/bin/hello".into()],
+                signal: None,
                 line: 2,
             }
         );

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use astra_tests::scenario::{self, Scenario};
-use astra_tests::{exit, require_kvm, try_run, Workspace};
+use astra_tests::{exit, require_kvm, try_run_signalled, Input, Workspace};
 
 /// Guest timeout added to scenarios that set none, so a hung guest ends as exit 253.
 const DEFAULT_GUEST_TIMEOUT_SECS: u64 = 20;
@@ -77,8 +77,12 @@ fn run_scenario(ws: &Workspace, vmm: &std::path::Path, scenario: &Scenario) -> R
         "=== scenario `{}` (tests/scenarios.txt line {}) ===",
         scenario.name, scenario.line
     );
-    let outcome =
-        try_run(vmm, &full_args, wall_timeout).map_err(|err| format!("{header}\n{err}"))?;
+    let signal = scenario
+        .signal
+        .as_ref()
+        .map(|s| (s.number, Duration::from_secs_f64(s.after_secs)));
+    let outcome = try_run_signalled(vmm, &full_args, Input::Null, signal, wall_timeout)
+        .map_err(|err| format!("{header}\n{err}"))?;
 
     let mut problems = Vec::new();
     if outcome.status != scenario.expected_exit {

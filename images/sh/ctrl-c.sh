@@ -1,0 +1,12 @@
+# Ctrl-C from the host terminal (tests/scenarios.txt sends astra-vmm SIGINT): the guest's
+# foreground process group gets SIGINT; this shell traps it after its child dies of it.
+# With "ignore" it ignores SIGINT and runs to its end instead.
+if [ "$1" = ignore ]; then
+    trap '' INT
+    i=0
+    while [ $i -lt 40 ]; do sleep 0.1; i=$((i + 1)); done
+    echo "ctrl-c: ignored, ran to the end"
+    exit 0
+fi
+trap 'echo "ctrl-c: caught SIGINT"; exit 7' INT
+while :; do sleep 0.1; done

@@ -427,4 +427,18 @@ fn environment_variables_give_the_common_options_defaults() {
     // A flag wins over the environment.
     let out = run(&env, &["--timeout", "20", "/bin/true"]);
     assert_eq!(out.status.code(), Some(0));
+    // Empty means unset (the default kernel, 256M, no timeout), not an invalid value.
+    let empty = [
+        ("ASTRA_KERNEL", String::new()),
+        ("ASTRA_ROOTFS", ws.rootfs().display().to_string()),
+        ("ASTRA_MEM", String::new()),
+        ("ASTRA_TIMEOUT", String::new()),
+    ];
+    let out = run(&empty, &["/bin/hello"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -433,6 +433,21 @@ pub fn compose_boot_args(
     Ok((cmdline, argv))
 }
 
+/// The environment variables that give options their defaults.
+pub const ENV_DEFAULTS: [&str; 4] = [KERNEL_ENV, "ASTRA_ROOTFS", "ASTRA_MEM", "ASTRA_TIMEOUT"];
+
+/// Removes the [`ENV_DEFAULTS`] variables that are set but empty from this process's
+/// environment, so that they count as unset (`ASTRA_KERNEL= astra-vmm ...` means "no
+/// default", as in a shell) rather than as an empty, invalid value. Call before parsing,
+/// while the process has one thread.
+pub fn drop_empty_env_defaults() {
+    for name in ENV_DEFAULTS {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

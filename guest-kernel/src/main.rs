@@ -390,5 +390,9 @@ fn oom(what: &str) -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     drivers::console::write_fmt_emergency(format_args!("astra: kernel panic: {}\n", info));
+    let rsp: u64;
+    // SAFETY: reads the stack pointer only.
+    unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
+    trap::emit_stack_scan(rsp & !7);
     drivers::exit::kernel_panic();
 }

@@ -210,30 +210,36 @@ pub fn kernel_fault(frame: &TrapFrame) -> ! {
     crate::drivers::exit::kernel_panic();
 }
 
-fn kernel_image_end() -> u64 {
+/// The kernel's code (`[start, end)`, entry text included) and the end of its image.
+#[cfg(not(test))]
+fn kernel_layout() -> (u64, u64, u64) {
     extern "C" {
+        static __kernel_start: u8;
+        static __entry_text_end: u8;
         static __kernel_end: u8;
     }
-    // SAFETY: a linker symbol; only its address is taken.
-    unsafe { &__kernel_end as *const u8 as u64 }
+    // SAFETY: linker symbols; only their addresses are taken.
+    unsafe {
+        (
+            &__kernel_start as *const u8 as u64,
+            &__entry_text_end as *const u8 as u64,
+            &__kernel_end as *const u8 as u64,
+        )
+    }
+}
+
+/// Host unit tests link no kernel image: no code range, so the scan shows nothing.
+#[cfg(test)]
+fn kernel_layout() -> (u64, u64, u64) {
+    (0, 0, 0)
 }
 
 /// Prints the words on the faulting stack that point into kernel code: likely return
 /// addresses (a scan, like the `?` entries of Linux's oops trace: the kernel has no frame
 /// pointers). `addr2line -e build/guest.debug.elf` turns them into functions.
-fn emit_stack_scan(rsp: u64) {
+pub fn emit_stack_scan(rsp: u64) {
     use crate::drivers::console::write_fmt_emergency as emit;
-    extern "C" {
-        static __kernel_start: u8;
-        static __entry_text_end: u8;
-    }
-    // SAFETY: linker symbols; only their addresses are taken.
-    let (text_start, text_end) = unsafe {
-        (
-            &__kernel_start as *const u8 as u64,
-            &__entry_text_end as *const u8 as u64,
-        )
-    };
+    let (text_start, text_end, image_end) = kernel_layout();
     if rsp & 7 != 0 {
         return;
     }
@@ -241,7 +247,7 @@ fn emit_stack_scan(rsp: u64) {
     // mapped on both sides. At most 96 words.
     let limit = match crate::task::kstack::top_of(rsp) {
         Some(top) => top,
-        None if (text_start..kernel_image_end()).contains(&rsp) => kernel_image_end(),
+        None if (text_start..image_end).contains(&rsp) => image_end,
         None => return,
     };
     emit(format_args!("  stack scan (code addresses from rsp up):"));

@@ -174,6 +174,20 @@ pub fn invoke(task: &mut Task, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -
     }
 }
 
+/// Traced calls in progress (for `<unfinished ...>` lines).
+static OPEN_CALLS: spin::Mutex<strace::open::OpenCalls> =
+    spin::Mutex::new(strace::open::OpenCalls::new());
+
+/// Prints thread `tid`'s trace line, after the `<unfinished ...>` lines of the calls other
+/// threads are still in.
+fn trace_line(tid: u32, line: String) {
+    let others = OPEN_CALLS.lock().announce_others(tid);
+    for other in others {
+        crate::ktrace!("{}", other);
+    }
+    crate::ktrace!("{}", line);
+}
+
 /// Runs the system call described by `frame` (rax = number, rdi..r9 = arguments) and
 /// stores the result in `frame.rax`.
 pub fn dispatch(frame: &mut TrapFrame) {
@@ -194,9 +208,17 @@ pub fn dispatch(frame: &mut TrapFrame) {
     let call = STRACE
         .load(Ordering::Relaxed)
         .then(|| strace::Call::begin(&ctx, tid, nr, shape, &args));
+    if let Some((name, more)) = call
+        .as_ref()
+        .filter(|_| !never_returns)
+        .and_then(strace::Call::open_info)
+    {
+        let prefix = String::from(call.as_ref().map_or("", strace::Call::prefix));
+        OPEN_CALLS.lock().open(tid, name, prefix, more);
+    }
     if never_returns {
         if let Some(call) = &call {
-            crate::ktrace!("{}", call.unfinished_line());
+            trace_line(tid, call.unfinished_line());
         }
         if counting {
             strace::stats::record(nr, false, 0);
@@ -218,7 +240,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
         strace::stats::record(nr, result.is_err(), elapsed);
     }
     if let Some(call) = call.filter(|_| !never_returns) {
-        crate::ktrace!("{}", call.finish(&ctx, &result));
+        let line = call.finish(&ctx, &result);
+        let line = OPEN_CALLS.lock().close(tid, line);
+        trace_line(tid, line);
     }
     let Ctx { task, frame } = ctx;
     frame.rax = match result {

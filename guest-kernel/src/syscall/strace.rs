@@ -23,6 +23,7 @@
 
 pub mod decode;
 mod decode_task;
+pub mod open;
 pub mod stats;
 
 use alloc::string::String;
@@ -83,6 +84,11 @@ pub enum Arg {
     Advice,
     /// `clone` flags with the exit signal (`CLONE_VM|...|SIGCHLD`).
     CloneFlags,
+    /// Where `wait4` stores the status: shown after the call, decoded
+    /// (`[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`) when it reported a child.
+    WaitStatus,
+    /// `wait4`/`waitid` options (`WNOHANG|WUNTRACED`).
+    WaitOptions,
     /// A futex operation (`FUTEX_WAIT_PRIVATE`).
     FutexOp,
     /// An iovec array whose length is argument N.
@@ -203,6 +209,19 @@ impl Call {
         call
     }
 
+    /// The call's name and whether output arguments follow the line so far (`None` for
+    /// a number the table does not know: those fail at once, they never wait).
+    pub fn open_info(&self) -> Option<(&'static str, bool)> {
+        let shape = self.shape?;
+        let more = (self.deferred..shape.args.len()).any(|i| is_shown(&shape, &self.args, i));
+        Some((shape.name, more))
+    }
+
+    /// The line so far: `[pid N] name(` and the input arguments.
+    pub fn prefix(&self) -> &str {
+        &self.line
+    }
+
     /// Whether the call never returns, so its line must be printed before it runs.
     pub fn never_returns(&self) -> bool {
         self.shape.is_some_and(|s| s.ret == Ret::Never)
@@ -224,6 +243,10 @@ impl Call {
         self.line.push_str(") = ");
         match result {
             Ok(value) => self.format_result(*value),
+            // The restart errors never reach the program (strace prints them with `?`).
+            Err(e) if *e == Errno::ERESTARTSYS => {
+                let _ = write!(self.line, "? {} ({})", e.name(), e.message());
+            }
             Err(e) => {
                 let _ = write!(self.line, "-1 {} ({})", e.name(), e.message());
             }
@@ -286,7 +309,7 @@ fn result_flags(shape: &Shape, args: &[u64; 6]) -> Option<fn(&mut String, u64)> 
 /// Whether argument `i` is filled in by the call (so shown after it).
 fn is_output(shape: &Shape, i: usize) -> bool {
     match shape.args[i] {
-        Arg::OutBuf => true,
+        Arg::OutBuf | Arg::WaitStatus => true,
         Arg::Iovec(_) => matches!(shape.name, "readv" | "preadv" | "preadv2"),
         _ => false,
     }
@@ -363,6 +386,19 @@ fn format_arg(
         Arg::ArchPrctlCode => decode::arch_prctl_code(out, value),
         Arg::Advice => decode::advice(out, value),
         Arg::CloneFlags => decode_task::clone_flags(out, value),
+        Arg::WaitOptions => decode_task::wait_options(out, value),
+        Arg::WaitStatus => {
+            let status = mem
+                .read_bytes(value, 4)
+                .and_then(|b| <[u8; 4]>::try_from(b.get(..4)?).ok())
+                .map(i32::from_le_bytes);
+            match (returned, status) {
+                (Some(pid), Some(status)) if value != 0 && pid != 0 => {
+                    decode_task::wait_status(out, status)
+                }
+                _ => decode::pointer(out, value),
+            }
+        }
         Arg::FutexOp => decode_task::futex_op(out, value),
         Arg::Argv => string_array(out, mem, value, false),
         Arg::Envp => string_array(out, mem, value, true),

@@ -107,7 +107,7 @@ syscall_table! {
     58 => vfork() = process::sys_vfork;
     59 => execve(Str, Argv, Envp) = exec::execve;
     60 => exit(Int) -> Never = proc::exit;
-    61 => wait4(Pid, Ptr, UInt, Ptr) = process::wait4;
+    61 => wait4(Pid, WaitStatus, WaitOptions, Ptr) = process::wait4;
     62 => kill(Pid, Signal) = signal::kill;
     63 => uname(Ptr) = info::uname;
     72 => fcntl(Fd, FcntlCmd, Int) = fs_ctl::fcntl;
@@ -175,7 +175,7 @@ syscall_table! {
     230 => clock_nanosleep(ClockId, Int, Ptr, Ptr) = time::clock_nanosleep;
     231 => exit_group(Int) -> Never = proc::exit_group;
     234 => tgkill(Pid, Pid, Signal) = signal::tgkill;
-    247 => waitid(Int, Pid, Ptr, UInt, Ptr) = process::waitid;
+    247 => waitid(Int, Pid, Ptr, WaitOptions, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
     259 => mknodat(AtFd, Str, Mode, UInt) = fs_mod::mknodat;

@@ -67,9 +67,74 @@ pub fn futex_op(out: &mut String, value: u64) {
     }
 }
 
+/// `wait4`/`waitid` options: `WNOHANG|WUNTRACED`, `0`.
+pub fn wait_options(out: &mut String, value: u64) {
+    const OPTIONS: &[(u64, &str)] = &[
+        (1, "WNOHANG"),
+        (2, "WSTOPPED"),
+        (4, "WEXITED"),
+        (8, "WCONTINUED"),
+        (0x0100_0000, "WNOWAIT"),
+        (0x2000_0000, "__WNOTHREAD"),
+        (0x4000_0000, "__WALL"),
+        (0x8000_0000, "__WCLONE"),
+    ];
+    // wait4 says WUNTRACED for what waitid calls WSTOPPED (the same bit).
+    let mut s = String::new();
+    flags(&mut s, value & 0xffff_ffff, OPTIONS, "0", Rest::Hex);
+    out.push_str(&s.replace("WSTOPPED", "WUNTRACED"));
+}
+
+/// A wait status as strace shows it: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
+pub fn wait_status(out: &mut String, status: i32) {
+    let sig = (status & 0x7f) as u64;
+    out.push_str("[{");
+    if sig == 0 {
+        let _ = write!(out, "WIFEXITED(s) && WEXITSTATUS(s) == {}", (status >> 8) & 0xff);
+    } else if status == 0xffff {
+        out.push_str("WIFCONTINUED(s)");
+    } else if sig == 0x7f {
+        out.push_str("WIFSTOPPED(s) && WSTOPSIG(s) == ");
+        signal(out, ((status >> 8) & 0xff) as u64);
+    } else {
+        out.push_str("WIFSIGNALED(s) && WTERMSIG(s) == ");
+        signal(out, sig);
+        if status & 0x80 != 0 {
+            out.push_str(" && WCOREDUMP(s)");
+        }
+    }
+    out.push_str("}]");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_statuses_and_options_read_like_strace() {
+        let show = |status: i32| {
+            let mut s = String::new();
+            wait_status(&mut s, status);
+            s
+        };
+        assert_eq!(show(0), "[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]");
+        assert_eq!(show(3 << 8), "[{WIFEXITED(s) && WEXITSTATUS(s) == 3}]");
+        assert_eq!(show(2), "[{WIFSIGNALED(s) && WTERMSIG(s) == SIGINT}]");
+        assert_eq!(
+            show(11 | 0x80),
+            "[{WIFSIGNALED(s) && WTERMSIG(s) == SIGSEGV && WCOREDUMP(s)}]"
+        );
+        assert_eq!(show((20 << 8) | 0x7f), "[{WIFSTOPPED(s) && WSTOPSIG(s) == SIGTSTP}]");
+        assert_eq!(show(0xffff), "[{WIFCONTINUED(s)}]");
+        let opts = |v: u64| {
+            let mut s = String::new();
+            wait_options(&mut s, v);
+            s
+        };
+        assert_eq!(opts(0), "0");
+        assert_eq!(opts(1 | 2), "WNOHANG|WUNTRACED");
+        assert_eq!(opts(0x4000_0000 | 8), "WCONTINUED|__WALL");
+    }
 
     #[test]
     fn musl_pthread_create_flags_read_like_strace() {

@@ -90,7 +90,11 @@ pub fn wait_status(out: &mut String, status: i32) {
     let sig = (status & 0x7f) as u64;
     out.push_str("[{");
     if sig == 0 {
-        let _ = write!(out, "WIFEXITED(s) && WEXITSTATUS(s) == {}", (status >> 8) & 0xff);
+        let _ = write!(
+            out,
+            "WIFEXITED(s) && WEXITSTATUS(s) == {}",
+            (status >> 8) & 0xff
+        );
     } else if status == 0xffff {
         out.push_str("WIFCONTINUED(s)");
     } else if sig == 0x7f {
@@ -124,7 +128,10 @@ mod tests {
             show(11 | 0x80),
             "[{WIFSIGNALED(s) && WTERMSIG(s) == SIGSEGV && WCOREDUMP(s)}]"
         );
-        assert_eq!(show((20 << 8) | 0x7f), "[{WIFSTOPPED(s) && WSTOPSIG(s) == SIGTSTP}]");
+        assert_eq!(
+            show((20 << 8) | 0x7f),
+            "[{WIFSTOPPED(s) && WSTOPSIG(s) == SIGTSTP}]"
+        );
         assert_eq!(show(0xffff), "[{WIFCONTINUED(s)}]");
         let opts = |v: u64| {
             let mut s = String::new();

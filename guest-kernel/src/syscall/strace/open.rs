@@ -121,7 +121,12 @@ mod tests {
     fn interleaved_calls_are_unfinished_then_resumed() {
         let mut o = OpenCalls::new();
         o.open(1, "wait4", "[pid 1] wait4(-1".into(), true);
-        o.open(2, "nanosleep", "[pid 2] nanosleep({tv_sec=0, tv_nsec=1}, NULL".into(), false);
+        o.open(
+            2,
+            "nanosleep",
+            "[pid 2] nanosleep({tv_sec=0, tv_nsec=1}, NULL".into(),
+            false,
+        );
         assert_eq!(
             o.announce_others(2),
             ["[pid 1] wait4(-1,  <unfinished ...>"]
@@ -141,7 +146,12 @@ mod tests {
     #[test]
     fn a_call_without_output_arguments_resumes_at_its_parenthesis() {
         let mut o = OpenCalls::new();
-        o.open(3, "futex", "[pid 3] futex(0x10, FUTEX_WAIT, 0, NULL".into(), false);
+        o.open(
+            3,
+            "futex",
+            "[pid 3] futex(0x10, FUTEX_WAIT, 0, NULL".into(),
+            false,
+        );
         assert_eq!(
             o.announce_others(4),
             ["[pid 3] futex(0x10, FUTEX_WAIT, 0, NULL <unfinished ...>"]

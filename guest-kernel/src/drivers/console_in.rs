@@ -190,6 +190,26 @@ pub fn interrupt() {
     crate::task::wait::IO.wake_all();
 }
 
+/// Set by a console interrupt that came while the kernel could not take it (see
+/// [`interrupt_deferred`]): its waiters are woken at the next safe point.
+static WAKE_DEFERRED: AtomicBool = AtomicBool::new(false);
+
+/// The console interrupt, arriving where waking tasks is not safe (it interrupted the
+/// kernel): only flags change now; [`take_deferred`] does the rest later.
+pub fn interrupt_deferred() {
+    HOST_IDLE.store(false, Ordering::Release);
+    SIGNALS_MAYBE.store(true, Ordering::Release);
+    WAKE_DEFERRED.store(true, Ordering::Release);
+}
+
+/// Wakes the console's waiters if an interrupt was deferred ([`interrupt_deferred`]).
+/// Called where the scheduler's state is consistent (the idle loop, timer ticks).
+pub fn take_deferred() {
+    if WAKE_DEFERRED.swap(false, Ordering::AcqRel) {
+        crate::task::wait::IO.wake_all();
+    }
+}
+
 /// The terminal signals the host queued (a [`hypercall_abi::tty_signal`] mask), if a
 /// console interrupt came since the last call (then one VM exit), else 0.
 pub fn take_tty_signals() -> u32 {

@@ -172,6 +172,7 @@ pub fn run(task: Box<Task>) -> Finished {
 fn idle_loop() {
     loop {
         free_dead();
+        crate::drivers::console_in::take_deferred();
         expire_timers();
         fire_alarms(None);
         super::exit::deliver_tty_signals(None);
@@ -386,6 +387,7 @@ pub fn running_ns(task: &Task) -> u64 {
 /// Called on each timer interrupt: wakes expired sleepers and ends the current slice
 /// when it has run long enough.
 pub fn on_tick() {
+    crate::drivers::console_in::take_deferred();
     expire_timers();
     let c = cpu0();
     if c.current.is_some()

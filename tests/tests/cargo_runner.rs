@@ -85,7 +85,7 @@ fn cargo_test_passes_through_astra_and_a_failing_test_fails_the_run() {
     );
     assert!(
         stdout
-            .contains("test result: ok. 6 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"),
+            .contains("test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out"),
         "{report}"
     );
     for name in [
@@ -132,7 +132,7 @@ fn the_same_tests_pass_on_the_host_with_the_run_time_variables() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("test result: ok. 6 passed; 0 failed"),
+        stdout.contains("test result: ok. 7 passed; 0 failed"),
         "{stdout}"
     );
     assert!(

@@ -128,8 +128,9 @@ pub struct Cli {
     /// the default one; -e still applies on top.
     #[arg(long)]
     pub env_host: bool,
-    /// The program's working directory in the guest (absolute; default /). If it does
-    /// not exist there, the program does not start (exit status 127) and the kernel says why.
+    /// The program's working directory in the guest (absolute). Default: the directory
+    /// astra-vmm runs in, if a --volume shares it, else /. If it does not exist there, the
+    /// program does not start (exit status 127) and the kernel says why.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<OsString>,
     /// Extra kernel command-line parameters.
@@ -254,7 +255,15 @@ impl Cli {
             });
         }
         let env = init_args::compose_env(self.env_host, host_env, &self.env)?;
-        let cwd = self.cwd.unwrap_or_else(|| init_args::DEFAULT_CWD.into());
+        // Like qemu-user, the program starts where astra-vmm was started, when a volume
+        // shares that directory with the guest (a cargo runner: the package directory);
+        // else in /.
+        let cwd = self.cwd.unwrap_or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|dir| crate::volume::guest_path_of(&volumes, &dir))
+                .map_or_else(|| init_args::DEFAULT_CWD.into(), OsString::from)
+        });
         let init = InitArgs::new(&argv, &env, &cwd)?;
         let kernel = match self.kernel {
             Some(kernel) => kernel,

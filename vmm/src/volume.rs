@@ -1,7 +1,7 @@
 //! `--volume HOST_DIR:GUEST_DIR[:ro]`: the flag's syntax, and opening the host directories
 //! for the host file-system device ([`crate::devices::hostfs`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::devices::hostfs::host::{HostFs, Volume};
 
@@ -104,6 +104,28 @@ pub fn open_all(specs: &[VolumeSpec]) -> Result<HostFs, VolumeError> {
     Ok(HostFs::new(volumes))
 }
 
+/// Where the guest sees host directory `host` (absolute, canonical) through `volumes`:
+/// the volume whose host directory holds it most closely, with the rest of the path
+/// appended. `None` if no volume shares it (or a host path is not UTF-8).
+pub fn guest_path_of(volumes: &[VolumeSpec], host: &Path) -> Option<String> {
+    volumes
+        .iter()
+        .filter_map(|v| {
+            let root = std::fs::canonicalize(&v.host).ok()?;
+            let rest = host.strip_prefix(&root).ok()?;
+            Some((root.components().count(), v, rest.to_str()?.to_string()))
+        })
+        .max_by_key(|(depth, _, _)| *depth)
+        .map(|(_, v, rest)| {
+            let guest = v.guest.trim_end_matches('/');
+            match rest.is_empty() {
+                true if guest.is_empty() => "/".to_string(),
+                true => guest.to_string(),
+                false => format!("{guest}/{rest}"),
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +168,34 @@ mod tests {
         let file = VolumeSpec::parse("/proc/self/status:/v").unwrap();
         let err = chain(open_all(&[file]).err().unwrap());
         assert!(err.contains("Not a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_host_directory_maps_through_the_closest_volume() {
+        let base = std::env::temp_dir().join(format!("astra-vol-map-{}", std::process::id()));
+        let inner = base.join("crate/src");
+        std::fs::create_dir_all(&inner).unwrap();
+        let base = std::fs::canonicalize(&base).unwrap();
+        let spec = |host: &Path, guest: &str| VolumeSpec {
+            host: host.to_path_buf(),
+            guest: guest.into(),
+            read_only: false,
+        };
+        let vols = [spec(&base, "/work"), spec(&base.join("crate"), "/crate")];
+        assert_eq!(
+            guest_path_of(&vols, &base.join("crate/src")).as_deref(),
+            Some("/crate/src")
+        );
+        assert_eq!(guest_path_of(&vols, &base).as_deref(), Some("/work"));
+        assert_eq!(
+            guest_path_of(&vols[..1], &base.join("crate")).as_deref(),
+            Some("/work/crate")
+        );
+        assert_eq!(guest_path_of(&vols, Path::new("/")), None);
+        assert_eq!(
+            guest_path_of(&[spec(&base, "/")], &base.join("crate")).as_deref(),
+            Some("/crate")
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -12,6 +12,16 @@ fn reads_a_fixture_relative_to_the_manifest_dir() {
 }
 
 #[test]
+fn runs_in_the_package_directory_as_cargo_starts_it() {
+    // Cargo runs a test binary (through its runner) in the package's directory, so
+    // relative paths name the package's files.
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(cwd, Path::new(env!("CARGO_MANIFEST_DIR")));
+    let text = std::fs::read_to_string("tests/fixtures/words.txt").unwrap();
+    assert_eq!(runner_sample::word_count(&text), 4);
+}
+
+#[test]
 fn sees_the_variables_cargo_sets_at_build_time() {
     assert_eq!(env!("CARGO_PKG_NAME"), "runner-sample");
     assert_eq!(env!("CARGO_CRATE_NAME"), "runner");
@@ -74,5 +84,8 @@ fn spawns_a_process() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let list = String::from_utf8(out.stdout).unwrap();
-    assert!(list.lines().any(|l| l == "spawns_a_process: test"), "{list}");
+    assert!(
+        list.lines().any(|l| l == "spawns_a_process: test"),
+        "{list}"
+    );
 }

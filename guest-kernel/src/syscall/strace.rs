@@ -22,6 +22,7 @@
 //! whole line is host-tested with a fake process memory.
 
 pub mod decode;
+mod decode_struct;
 mod decode_task;
 pub mod open;
 pub mod stats;
@@ -31,6 +32,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use super::{Ctx, Errno, SysResult, PATH_MAX};
+use decode_struct::{SIGACTION_SIZE, STAT_SIZE, TIMESPEC_SIZE};
 
 /// How an argument is shown.
 ///
@@ -89,6 +91,20 @@ pub enum Arg {
     WaitStatus,
     /// `wait4`/`waitid` options (`WNOHANG|WUNTRACED`).
     WaitOptions,
+    /// A `struct timespec` the kernel reads (`{tv_sec=1, tv_nsec=0}`).
+    Timespec,
+    /// A `struct timespec` the kernel fills (shown after a successful call).
+    OutTimespec,
+    /// A signal set the kernel reads (`[INT QUIT]`).
+    Sigset,
+    /// A signal set the kernel fills (shown after a successful call).
+    OutSigset,
+    /// A `struct sigaction` the kernel reads.
+    Sigaction,
+    /// A `struct sigaction` the kernel fills (shown after a successful call).
+    OutSigaction,
+    /// A `struct stat` the kernel fills (`{st_mode=S_IFREG|0644, st_size=29, ...}`).
+    OutStat,
     /// A futex operation (`FUTEX_WAIT_PRIVATE`).
     FutexOp,
     /// An iovec array whose length is argument N.
@@ -309,7 +325,12 @@ fn result_flags(shape: &Shape, args: &[u64; 6]) -> Option<fn(&mut String, u64)> 
 /// Whether argument `i` is filled in by the call (so shown after it).
 fn is_output(shape: &Shape, i: usize) -> bool {
     match shape.args[i] {
-        Arg::OutBuf | Arg::WaitStatus => true,
+        Arg::OutBuf
+        | Arg::WaitStatus
+        | Arg::OutTimespec
+        | Arg::OutSigset
+        | Arg::OutSigaction
+        | Arg::OutStat => true,
         Arg::Iovec(_) => matches!(shape.name, "readv" | "preadv" | "preadv2"),
         _ => false,
     }
@@ -387,6 +408,18 @@ fn format_arg(
         Arg::Advice => decode::advice(out, value),
         Arg::CloneFlags => decode_task::clone_flags(out, value),
         Arg::WaitOptions => decode_task::wait_options(out, value),
+        Arg::Timespec => structure(out, mem, value, TIMESPEC_SIZE, decode_struct::timespec),
+        Arg::Sigset => structure(out, mem, value, 8, sigset_bytes),
+        Arg::Sigaction => structure(out, mem, value, SIGACTION_SIZE, decode_struct::sigaction),
+        Arg::OutTimespec | Arg::OutSigset | Arg::OutSigaction | Arg::OutStat
+            if returned.is_none() =>
+        {
+            decode::pointer(out, value)
+        }
+        Arg::OutTimespec => structure(out, mem, value, TIMESPEC_SIZE, decode_struct::timespec),
+        Arg::OutSigset => structure(out, mem, value, 8, sigset_bytes),
+        Arg::OutSigaction => structure(out, mem, value, SIGACTION_SIZE, decode_struct::sigaction),
+        Arg::OutStat => structure(out, mem, value, STAT_SIZE, decode_struct::stat),
         Arg::WaitStatus => {
             let status = mem
                 .read_bytes(value, 4)
@@ -412,6 +445,36 @@ fn format_arg(
             };
             iovec(out, mem, value, count, limit);
         }
+    }
+}
+
+/// The structure of `size` bytes at `va`, decoded by `decode`; `NULL`, or the pointer if
+/// it cannot be read.
+fn structure(
+    out: &mut String,
+    mem: &dyn UserMemory,
+    va: u64,
+    size: usize,
+    decode: impl FnOnce(&mut String, &[u8]) -> bool,
+) {
+    if va == 0 {
+        return out.push_str("NULL");
+    }
+    let mut shown = String::new();
+    match mem.read_bytes(va, size) {
+        Some(bytes) if decode(&mut shown, &bytes) => out.push_str(&shown),
+        _ => decode::pointer(out, va),
+    }
+}
+
+/// A 64-signal set from its 8 bytes.
+fn sigset_bytes(out: &mut String, bytes: &[u8]) -> bool {
+    match bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+        Some(b) => {
+            decode_struct::sigset(out, u64::from_le_bytes(b));
+            true
+        }
+        None => false,
     }
 }
 

@@ -367,3 +367,34 @@ fn paths_without_a_nul_are_truncated() {
         r#"[pid 1] chdir("aaaaaaaa"...) = -1 ENAMETOOLONG (File name too long)"#
     );
 }
+
+#[test]
+fn structures_are_decoded_inputs_before_and_outputs_after_a_successful_call() {
+    let mut stat = [0u8; 144];
+    stat[24..28].copy_from_slice(&0o100644u32.to_le_bytes());
+    stat[48..56].copy_from_slice(&29u64.to_le_bytes());
+    let mem = FakeMemory::default()
+        .with(0x1000, &(1u64 << 1).to_le_bytes())
+        .with(0x2000, &0u64.to_le_bytes())
+        .with(0x3000, &stat);
+    let mask = shape("rt_sigprocmask", &[SigHow, Sigset, OutSigset, UInt]);
+    assert_eq!(
+        line(&mem, mask, [0, 0x1000, 0x2000, 8, 0, 0], Ok(0)),
+        "[pid 1] rt_sigprocmask(SIG_BLOCK, [INT], [], 8) = 0"
+    );
+    // A failed call filled nothing: its output is the pointer.
+    assert_eq!(
+        line(&mem, mask, [0, 0x1000, 0x2000, 8, 0, 0], Err(Errno::EINVAL)),
+        "[pid 1] rt_sigprocmask(SIG_BLOCK, [INT], 0x2000, 8) = -1 EINVAL (Invalid argument)"
+    );
+    let fstat = shape("fstat", &[Fd, OutStat]);
+    assert_eq!(
+        line(&mem, fstat, [3, 0x3000, 0, 0, 0, 0], Ok(0)),
+        "[pid 1] fstat(3, {st_mode=S_IFREG|0644, st_size=29, ...}) = 0"
+    );
+    // NULL, and an unreadable structure, as strace shows them.
+    assert_eq!(
+        line(&mem, mask, [2, 0, 0x9000, 8, 0, 0], Ok(0)),
+        "[pid 1] rt_sigprocmask(SIG_SETMASK, NULL, 0x9000, 8) = 0"
+    );
+}

@@ -132,17 +132,7 @@ pub fn sys_vfork(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
     fork(ctx, &args)
 }
 
-/// `struct rusage`: two timevals then 14 longs.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Rusage {
-    utime: [i64; 2],
-    stime: [i64; 2],
-    rest: [i64; 14],
-}
-
-// SAFETY: plain integers, no padding.
-unsafe impl crate::mm::uaccess::Pod for Rusage {}
+use super::thread::Rusage;
 
 /// Waits for a child selected by `target` to end (reaping it unless `WNOWAIT`):
 /// `Ok(Some((pid, status)))`, `Ok(None)` with `WNOHANG` when none has ended, ECHILD when

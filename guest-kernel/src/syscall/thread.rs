@@ -258,7 +258,7 @@ pub fn sched_yield(_: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
 /// `struct rusage` (144 bytes): two timevals then 14 longs.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-struct Rusage {
+pub(super) struct Rusage {
     utime: [i64; 2],
     stime: [i64; 2],
     rest: [i64; 14],

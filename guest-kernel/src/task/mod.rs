@@ -65,6 +65,20 @@ pub enum TaskState {
     Dead,
 }
 
+/// What a new task is made of (the rest starts empty).
+struct Parts {
+    tid: u32,
+    name: String,
+    process: Arc<Process>,
+    mm: Arc<Mutex<Mm>>,
+    files: Arc<Mutex<FdTable>>,
+    fs: Arc<Mutex<FsContext>>,
+    signals: SignalState,
+    thread: ThreadState,
+    kernel_stack: KernelStack,
+    fpu: FpuState,
+}
+
 /// What [`Task::fork`] makes of the new process.
 pub struct ForkSpec<'a> {
     /// Its address space.
@@ -228,30 +242,21 @@ impl Task {
         let kernel_stack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let process = Arc::new(Process::new(id, lineage));
-        let mut task = Box::new(Task {
-            tid: id,
-            name: String::from(name),
-            process,
-            mm: Arc::new(Mutex::new(mm)),
-            files: Arc::new(Mutex::new(files)),
-            fs: Arc::new(Mutex::new(fs)),
-            signals: SignalState::new(),
-            thread: Default::default(),
-            bench_skip_ud2: false,
-            saved_sigmask: None,
-            exit_request: None,
-            restart_syscall: None,
-            rseq_notify: false,
-            fatal: None,
-            cpu_ns: 0,
-            kernel_stack,
-            saved_rsp: 0,
-            fpu,
-            state: TaskState::Runnable,
-            woken_by_timer: false,
-        });
-        task.prepare_entry(frame);
-        Ok(task)
+        Ok(Task::assemble(
+            Parts {
+                tid: id,
+                name: String::from(name),
+                process,
+                mm: Arc::new(Mutex::new(mm)),
+                files: Arc::new(Mutex::new(files)),
+                fs: Arc::new(Mutex::new(fs)),
+                signals: SignalState::new(),
+                thread: Default::default(),
+                kernel_stack,
+                fpu,
+            },
+            frame,
+        ))
     }
 
     /// A new thread of the same process as `self` (as `clone` with `CLONE_VM |
@@ -267,45 +272,24 @@ impl Task {
     ) -> Result<Box<Self>, Errno> {
         let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
         let fpu = fpu.try_clone().ok_or(Errno::EAGAIN)?;
-        let files = if share_files {
-            self.files.clone()
-        } else {
-            Arc::new(Mutex::new(self.files.lock().try_clone()?))
-        };
-        let fs = if share_fs {
-            self.fs.clone()
-        } else {
-            Arc::new(Mutex::new(self.fs.lock().clone()))
-        };
+        let files = self.files_for(share_files)?;
+        let fs = self.fs_for(share_fs);
         self.process.live_threads.fetch_add(1, Ordering::AcqRel);
-        let mut task = Box::new(Task {
-            tid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name: self.name.clone(),
-            process: self.process.clone(),
-            mm: self.mm.clone(),
-            files,
-            fs,
-            signals: self.signals.for_new_thread(),
-            thread: ThreadState {
-                fs_base: self.thread.fs_base,
-                gs_base: self.thread.gs_base,
-                ..Default::default()
+        Ok(Task::assemble(
+            Parts {
+                tid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                name: self.name.clone(),
+                process: self.process.clone(),
+                mm: self.mm.clone(),
+                files,
+                fs,
+                signals: self.signals.for_new_thread(),
+                thread: self.inherited_thread_state(),
+                kernel_stack,
+                fpu,
             },
-            bench_skip_ud2: false,
-            saved_sigmask: None,
-            exit_request: None,
-            restart_syscall: None,
-            rseq_notify: false,
-            fatal: None,
-            cpu_ns: 0,
-            kernel_stack,
-            saved_rsp: 0,
-            fpu,
-            state: TaskState::Runnable,
-            woken_by_timer: false,
-        });
-        task.prepare_entry(frame);
-        Ok(task)
+            frame,
+        ))
     }
 
     /// A new process forked from `self` (clone without `CLONE_THREAD`): address space
@@ -316,16 +300,8 @@ impl Task {
     pub fn fork(&self, spec: ForkSpec<'_>) -> Result<Box<Self>, Errno> {
         let kernel_stack = KernelStack::new().map_err(|_| Errno::EAGAIN)?;
         let fpu = spec.fpu.try_clone().ok_or(Errno::ENOMEM)?;
-        let files = if spec.share_files {
-            self.files.clone()
-        } else {
-            Arc::new(Mutex::new(self.files.lock().try_clone()?))
-        };
-        let fs = if spec.share_fs {
-            self.fs.clone()
-        } else {
-            Arc::new(Mutex::new(self.fs.lock().clone()))
-        };
+        let files = self.files_for(spec.share_files)?;
+        let fs = self.fs_for(spec.share_fs);
         let signals = if spec.share_sighand {
             self.signals.for_new_thread()
         } else {
@@ -339,19 +315,34 @@ impl Task {
             limits: *self.process.limits.lock(),
             exit_signal: spec.exit_signal,
         };
-        let mut task = Box::new(Task {
-            tid: id,
-            name: self.name.clone(),
-            process: Arc::new(Process::new(id, lineage)),
-            mm: spec.mm,
-            files,
-            fs,
-            signals,
-            thread: ThreadState {
-                fs_base: self.thread.fs_base,
-                gs_base: self.thread.gs_base,
-                ..Default::default()
+        Ok(Task::assemble(
+            Parts {
+                tid: id,
+                name: self.name.clone(),
+                process: Arc::new(Process::new(id, lineage)),
+                mm: spec.mm,
+                files,
+                fs,
+                signals,
+                thread: self.inherited_thread_state(),
+                kernel_stack,
+                fpu,
             },
+            spec.frame,
+        ))
+    }
+
+    /// A runnable task from its parts, entering user mode with `frame`.
+    fn assemble(p: Parts, frame: &TrapFrame) -> Box<Self> {
+        let mut task = Box::new(Task {
+            tid: p.tid,
+            name: p.name,
+            process: p.process,
+            mm: p.mm,
+            files: p.files,
+            fs: p.fs,
+            signals: p.signals,
+            thread: p.thread,
             bench_skip_ud2: false,
             saved_sigmask: None,
             exit_request: None,
@@ -359,14 +350,41 @@ impl Task {
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
-            kernel_stack,
+            kernel_stack: p.kernel_stack,
             saved_rsp: 0,
-            fpu,
+            fpu: p.fpu,
             state: TaskState::Runnable,
             woken_by_timer: false,
         });
-        task.prepare_entry(spec.frame);
-        Ok(task)
+        task.prepare_entry(frame);
+        task
+    }
+
+    /// A new task's registrations: the same TLS bases, nothing else.
+    fn inherited_thread_state(&self) -> ThreadState {
+        ThreadState {
+            fs_base: self.thread.fs_base,
+            gs_base: self.thread.gs_base,
+            ..Default::default()
+        }
+    }
+
+    /// The fd table for a new task: this one's (`share`) or a copy.
+    fn files_for(&self, share: bool) -> Result<Arc<Mutex<FdTable>>, Errno> {
+        Ok(if share {
+            self.files.clone()
+        } else {
+            Arc::new(Mutex::new(self.files.lock().try_clone()?))
+        })
+    }
+
+    /// The fs context for a new task: this one's (`share`) or a copy.
+    fn fs_for(&self, share: bool) -> Arc<Mutex<FsContext>> {
+        if share {
+            self.fs.clone()
+        } else {
+            Arc::new(Mutex::new(self.fs.lock().clone()))
+        }
     }
 
     fn prepare_entry(&mut self, frame: &TrapFrame) {

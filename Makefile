@@ -152,9 +152,10 @@ test-hwkvm: all
 	tests/hwkvm/run.sh
 
 # gdb on the hardware-KVM tier: host gdb against the inner astra-vmm over a serial line.
-# About one run in four loses a session under TCG (a hardware breakpoint that does not fire,
-# or a Ctrl-C the stub does not answer in time; being investigated): a failed run is run
-# once more, and says so loudly. Two failures in a row fail the target.
+# The Ctrl-C session used to fail about one run in five: GNU timeout handed gdb the SIGINT
+# twice (fixed in gdb.sh: --foreground; 4 of 4 runs passed since). A hardware breakpoint
+# that did not fire under TCG was also seen once in earlier sessions, so a failed run is
+# still run once more, and says so loudly. Two failures in a row fail the target.
 test-hwkvm-gdb: all gdb-image
 	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
 	tests/hwkvm/gdb.sh || { echo "hwkvm-gdb: FLAKY: the run failed; running it once more"; \

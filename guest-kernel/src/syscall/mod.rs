@@ -178,6 +178,18 @@ pub fn invoke(task: &mut Task, frame: &mut TrapFrame, nr: u64, args: [u64; 6]) -
 static OPEN_CALLS: spin::Mutex<strace::open::OpenCalls> =
     spin::Mutex::new(strace::open::OpenCalls::new());
 
+/// Under `--strace`, shows the call thread `tid` is in as `<unfinished ...>` before it
+/// waits (once per call), so that a call that never returns still shows.
+pub fn trace_blocking(tid: u32) {
+    if !STRACE.load(Ordering::Relaxed) {
+        return;
+    }
+    let line = OPEN_CALLS.lock().announce(tid);
+    if let Some(line) = line {
+        crate::ktrace!("{}", line);
+    }
+}
+
 /// Prints thread `tid`'s trace line, after the `<unfinished ...>` lines of the calls other
 /// threads are still in.
 fn trace_line(tid: u32, line: String) {

@@ -105,6 +105,12 @@ pub enum Arg {
     OutSigaction,
     /// A `struct stat` the kernel fills (`{st_mode=S_IFREG|0644, st_size=29, ...}`).
     OutStat,
+    /// An array of `struct pollfd` whose length is argument N.
+    Pollfds(usize),
+    /// The two descriptors `pipe` fills (`[3, 4]`).
+    OutFdPair,
+    /// `pipe2` flags (`O_CLOEXEC|O_NONBLOCK`, `0`): open flags without an access mode.
+    PipeFlags,
     /// A futex operation (`FUTEX_WAIT_PRIVATE`).
     FutexOp,
     /// An iovec array whose length is argument N.
@@ -330,7 +336,8 @@ fn is_output(shape: &Shape, i: usize) -> bool {
         | Arg::OutTimespec
         | Arg::OutSigset
         | Arg::OutSigaction
-        | Arg::OutStat => true,
+        | Arg::OutStat
+        | Arg::OutFdPair => true,
         Arg::Iovec(_) => matches!(shape.name, "readv" | "preadv" | "preadv2"),
         _ => false,
     }
@@ -411,7 +418,7 @@ fn format_arg(
         Arg::Timespec => structure(out, mem, value, TIMESPEC_SIZE, decode_struct::timespec),
         Arg::Sigset => structure(out, mem, value, 8, sigset_bytes),
         Arg::Sigaction => structure(out, mem, value, SIGACTION_SIZE, decode_struct::sigaction),
-        Arg::OutTimespec | Arg::OutSigset | Arg::OutSigaction | Arg::OutStat
+        Arg::OutTimespec | Arg::OutSigset | Arg::OutSigaction | Arg::OutStat | Arg::OutFdPair
             if returned.is_none() =>
         {
             decode::pointer(out, value)
@@ -420,6 +427,15 @@ fn format_arg(
         Arg::OutSigset => structure(out, mem, value, 8, sigset_bytes),
         Arg::OutSigaction => structure(out, mem, value, SIGACTION_SIZE, decode_struct::sigaction),
         Arg::OutStat => structure(out, mem, value, STAT_SIZE, decode_struct::stat),
+        Arg::OutFdPair => structure(out, mem, value, 8, decode_struct::fd_pair),
+        Arg::PipeFlags => decode_struct::pipe_flags(out, value),
+        Arg::Pollfds(count_index) => {
+            let count = args.get(count_index).copied().unwrap_or(0);
+            let shown = count.min(decode_struct::MAX_POLLFDS as u64) as usize;
+            structure(out, mem, value, shown * 8, |o, b| {
+                decode_struct::pollfds(o, b, count)
+            })
+        }
         Arg::WaitStatus => {
             let status = mem
                 .read_bytes(value, 4)

@@ -72,7 +72,7 @@ syscall_table! {
     4 => stat(Str, OutStat) = fs::stat;
     5 => fstat(Fd, OutStat) = fs::fstat;
     6 => lstat(Str, OutStat) = fs::lstat;
-    7 => poll(Ptr, UInt, Int) = fs_poll::poll;
+    7 => poll(Pollfds(1), UInt, Int) = fs_poll::poll;
     8 => lseek(Fd, Int, Whence) = io::lseek;
     9 => mmap(Ptr, UInt, Prot, MapFlags, Fd, UInt) -> Addr = mem::mmap;
     10 => mprotect(Ptr, UInt, Prot) = mem::mprotect;
@@ -87,7 +87,7 @@ syscall_table! {
     19 => readv(Fd, Iovec(2), Int) = io::readv;
     20 => writev(Fd, Iovec(2), Int) = io::writev;
     21 => access(Str, Int) = fs::access;
-    22 => pipe(Ptr) = fs_ctl::pipe;
+    22 => pipe(OutFdPair) = fs_ctl::pipe;
     24 => sched_yield() = thread::sched_yield;
     25 => mremap(Ptr, UInt, UInt, Ptr, Ptr) -> Addr = mremap::mremap;
     26 => msync(Ptr, UInt, Int) = mem::msync;
@@ -188,12 +188,12 @@ syscall_table! {
     267 => readlinkat(AtFd, Str, OutBuf, UInt) = fs::readlinkat;
     268 => fchmodat(AtFd, Str, Mode) = fs_attr::fchmodat;
     269 => faccessat(AtFd, Str, Int) = fs::faccessat;
-    271 => ppoll(Ptr, UInt, Ptr, Ptr, UInt) = fs_poll::ppoll;
+    271 => ppoll(Pollfds(1), UInt, Timespec, Sigset, UInt) = fs_poll::ppoll;
     273 => set_robust_list(Ptr, UInt) = proc::set_robust_list;
     274 => get_robust_list(Int, Ptr, Ptr) = proc::get_robust_list;
     280 => utimensat(AtFd, Str, Ptr, AtFlags) = fs_attr::utimensat;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
-    293 => pipe2(Ptr, OpenFlags) = fs_ctl::pipe2;
+    293 => pipe2(OutFdPair, PipeFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
     296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
     302 => prlimit64(Int, Int, Ptr, Ptr) = info::prlimit64;

@@ -525,6 +525,7 @@ pub fn block(deadline_ns: Option<u64>) -> WaitResult {
     task.woken_by_timer = false;
     task.state = TaskState::Blocked;
     let tid = task.tid;
+    crate::syscall::trace_blocking(tid);
     schedule();
     let task = current().expect("a woken task is current");
     debug_assert_eq!(task.tid, tid);
@@ -548,6 +549,7 @@ pub fn park() {
         return;
     };
     task.state = TaskState::Blocked;
+    crate::syscall::trace_blocking(task.tid);
     schedule();
 }
 

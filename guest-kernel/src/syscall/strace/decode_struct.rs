@@ -134,6 +134,70 @@ pub fn stat(out: &mut String, bytes: &[u8]) -> bool {
     true
 }
 
+/// `poll` event bits.
+const POLL_EVENTS: &[(u64, &str)] = &[
+    (0x1, "POLLIN"),
+    (0x2, "POLLPRI"),
+    (0x4, "POLLOUT"),
+    (0x8, "POLLERR"),
+    (0x10, "POLLHUP"),
+    (0x20, "POLLNVAL"),
+    (0x40, "POLLRDNORM"),
+    (0x80, "POLLRDBAND"),
+    (0x100, "POLLWRNORM"),
+    (0x200, "POLLWRBAND"),
+    (0x400, "POLLMSG"),
+    (0x2000, "POLLRDHUP"),
+];
+
+/// Most `pollfd`s shown before `...`.
+pub const MAX_POLLFDS: usize = 16;
+
+/// An array of `struct pollfd` (8 bytes each) as `poll` reads it:
+/// `[{fd=0, events=POLLIN}, {fd=3, events=POLLIN|POLLOUT}]`, `...` after [`MAX_POLLFDS`]
+/// (`total` is how many the call was given); false if `bytes` is too short.
+pub fn pollfds(out: &mut String, bytes: &[u8], total: u64) -> bool {
+    let shown = (total as usize).min(MAX_POLLFDS);
+    if bytes.len() < shown * 8 {
+        return false;
+    }
+    out.push('[');
+    for (i, entry) in bytes.chunks_exact(8).take(shown).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let fd = i32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+        let events = u16::from_le_bytes([entry[4], entry[5]]);
+        let _ = write!(out, "{{fd={fd}, events=");
+        flags(out, u64::from(events), POLL_EVENTS, "0", Rest::Hex);
+        out.push('}');
+    }
+    if total as usize > shown {
+        out.push_str(", ...");
+    }
+    out.push(']');
+    true
+}
+
+/// The two descriptors `pipe` returns: `[3, 4]`; false if `bytes` is too short.
+pub fn fd_pair(out: &mut String, bytes: &[u8]) -> bool {
+    let (Some(a), Some(b)) = (u32_at(bytes, 0), u32_at(bytes, 4)) else {
+        return false;
+    };
+    let _ = write!(out, "[{}, {}]", a as i32, b as i32);
+    true
+}
+
+/// `pipe2` flags: `O_CLOEXEC|O_NONBLOCK`, `0` (no access mode, unlike `open`'s).
+pub fn pipe_flags(out: &mut String, value: u64) {
+    const PIPE: &[(u64, &str)] = &[
+        (0o4000, "O_NONBLOCK"),
+        (0o40000, "O_DIRECT"),
+        (0o2000000, "O_CLOEXEC"),
+    ];
+    flags(out, value & 0xffff_ffff, PIPE, "0", Rest::Octal);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +248,29 @@ mod tests {
             show(|s| sigaction(s, &ign)),
             "{sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}"
         );
+    }
+
+    #[test]
+    fn pollfds_and_pipe_fds() {
+        let mut b = [0u8; 16];
+        b[4] = 1;
+        b[8..12].copy_from_slice(&3i32.to_le_bytes());
+        b[12] = 5;
+        assert_eq!(
+            show(|s| pollfds(s, &b, 2)),
+            "[{fd=0, events=POLLIN}, {fd=3, events=POLLIN|POLLOUT}]"
+        );
+        assert_eq!(show(|s| pollfds(s, &b[..8], 1)), "[{fd=0, events=POLLIN}]");
+        assert!(!pollfds(&mut String::new(), &b[..8], 2));
+        let pair = [3, 0, 0, 0, 4, 0, 0, 0];
+        assert_eq!(show(|s| fd_pair(s, &pair)), "[3, 4]");
+        let flags = |v: u64| {
+            let mut s = String::new();
+            pipe_flags(&mut s, v);
+            s
+        };
+        assert_eq!(flags(0), "0");
+        assert_eq!(flags(0o2004000), "O_NONBLOCK|O_CLOEXEC");
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl OpenCalls {
         lines
     }
 
+    /// The `<unfinished ...>` line of thread `tid`'s own call, if it has one in progress
+    /// that has not had one yet (it is about to wait: a hang then shows where it hangs).
+    pub fn announce(&mut self, tid: u32) -> Option<String> {
+        let open = self.calls.get_mut(&tid).filter(|o| !o.announced)?;
+        open.announced = true;
+        let sep = if open.more { ", " } else { "" };
+        Some(format!("{}{sep} <unfinished ...>", open.prefix))
+    }
+
     /// Thread `tid`'s call ended and `line` is its whole line (beginning with the prefix
     /// given to [`Self::open`]): the line to print, `<... name resumed>` and the rest if
     /// its beginning was announced.
@@ -140,6 +149,23 @@ mod tests {
         assert_eq!(
             o.close(1, one),
             "[pid 1] <... wait4 resumed>0x7ffc0, 0, NULL) = 2"
+        );
+    }
+
+    #[test]
+    fn a_call_that_waits_is_announced_once_by_its_own_thread() {
+        let mut o = OpenCalls::new();
+        assert_eq!(o.announce(1), None);
+        o.open(1, "read", "[pid 1] read(0".into(), true);
+        assert_eq!(
+            o.announce(1).as_deref(),
+            Some("[pid 1] read(0,  <unfinished ...>")
+        );
+        assert_eq!(o.announce(1), None);
+        assert!(o.announce_others(2).is_empty());
+        assert_eq!(
+            o.close(1, "[pid 1] read(0, \"x\", 9) = 1".into()),
+            "[pid 1] <... read resumed>\"x\", 9) = 1"
         );
     }
 

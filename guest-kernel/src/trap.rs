@@ -106,7 +106,11 @@ fn user_page_fault(frame: &mut TrapFrame) {
     };
     let result = crate::mm::user::handle_page_fault(&mut task.mm.lock(), addr, frame.error_code);
     let (sig, code, why) = match result {
-        Ok(()) => return,
+        Ok(()) => {
+            task.min_flt += 1;
+            task.process.count_fault();
+            return;
+        }
         Err(FaultError::OutOfMemory) => return crate::mm::user::oom_kill(),
         Err(FaultError::Unmapped) => (signal::SIGSEGV, si_code::SEGV_MAPERR, "not mapped"),
         Err(FaultError::Protection) => (

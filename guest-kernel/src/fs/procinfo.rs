@@ -164,6 +164,9 @@ pub struct View {
     pub cpu_ns: u64,
     /// CPU time of the reaped children.
     pub children_cpu_ns: u64,
+    /// Page faults, and those of the reaped children.
+    pub min_flt: u64,
+    pub children_min_flt: u64,
     /// Monotonic time the process started.
     pub start_ns: u64,
     pub comm: String,
@@ -207,6 +210,8 @@ pub fn view(pid: u32) -> Option<View> {
         state: 'Z',
         cpu_ns: proc.dead_cpu_ns(),
         children_cpu_ns: proc.children_cpu_ns(),
+        min_flt: proc.min_flt(),
+        children_min_flt: proc.children_min_flt(),
         start_ns: rec.start_ns,
         comm: rec.comm,
         exit_signal: proc.exit_signal,
@@ -363,13 +368,15 @@ pub fn format_stat(v: &View) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "{} ({}) {} {} {} {} 0 -1 4194304 0 0 0 0 {} 0 {} 0 20 0 {} 0 {} {} {} {}",
+        "{} ({}) {} {} {} {} 0 -1 4194304 {} {} 0 0 {} 0 {} 0 20 0 {} 0 {} {} {} {}",
         v.pid,
         v.comm,
         v.state,
         v.ppid,
         v.pgid,
         v.sid,
+        v.min_flt,
+        v.children_min_flt,
         ticks(v.cpu_ns),
         ticks(v.children_cpu_ns),
         v.threads.max(1),

@@ -12,6 +12,10 @@ use super::Mm;
 use super::{cow, frame, page_align_down, phys_to_virt, refcount, PAGE_SIZE};
 use crate::errno::Errno;
 
+/// The window a write fault on a page this space owns alone makes writable (its
+/// neighbours it also owns alone): 64 KiB.
+const REUSE_AROUND: u64 = 16 * PAGE_SIZE;
+
 /// Pages filled around a faulting page (aligned window, inside its area): every fault is a
 /// trap to the host on PVM, so touching memory in order costs one fault per 64 KiB.
 const FAULT_AROUND_PAGES: u64 = 16;
@@ -285,12 +289,20 @@ impl UserMemory {
             };
             // Present already: the access is allowed, so the entry is stale. A 2 MiB page
             // is repaired whole when the area covers it (one protection), else split.
+            // A write to a private page this space alone owns again (its fork's child
+            // exited or wrote its own copy) makes its neighbours in the same area writable
+            // too, those this space alone owns (`protect_range` keeps shared ones
+            // read-only): after a fork, every page a parent touches would otherwise fault
+            // once more, each a trap to the host on PVM.
             let (start, end) = if have & flags::HUGE != 0
                 && vma.start <= page & !(HUGE_PAGE_SIZE - 1)
                 && (page & !(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE <= vma.end
             {
                 let base = page & !(HUGE_PAGE_SIZE - 1);
                 (base, base + HUGE_PAGE_SIZE)
+            } else if writing && private && have & flags::HUGE == 0 {
+                let base = page & !(REUSE_AROUND - 1);
+                (base.max(vma.start), (base + REUSE_AROUND).min(vma.end))
             } else {
                 (page, page + PAGE_SIZE)
             };

@@ -267,6 +267,9 @@ pub(super) struct Rusage {
 // SAFETY: plain integers, no padding.
 unsafe impl crate::mm::uaccess::Pod for Rusage {}
 
+/// Index of `ru_minflt` among the longs after the two timevals.
+const RU_MINFLT: usize = 4;
+
 const RUSAGE_SELF: i32 = 0;
 const RUSAGE_CHILDREN: i32 = -1;
 const RUSAGE_THREAD: i32 = 1;
@@ -278,20 +281,23 @@ fn timeval(ns: u64) -> [i64; 2] {
     ]
 }
 
-/// getrusage(who, usage): CPU time of the process or the thread; astra does not tell
-/// user from system time, so all of it counts as user time. No children exist yet.
+/// getrusage(who, usage): CPU time and page faults (`ru_minflt`: every fault is resolved
+/// without I/O) of the process, the thread or the reaped children; astra does not tell
+/// user from system time, so all of it counts as user time.
 pub fn getrusage(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let cpu = ctx.task.cpu_times();
-    let ns = match a[0] as i32 {
-        RUSAGE_SELF => cpu.process_ns,
-        RUSAGE_THREAD => cpu.thread_ns,
-        RUSAGE_CHILDREN => ctx.task.process.children_cpu_ns(),
+    let process = &ctx.task.process;
+    let (ns, faults) = match a[0] as i32 {
+        RUSAGE_SELF => (cpu.process_ns, process.min_flt()),
+        RUSAGE_THREAD => (cpu.thread_ns, ctx.task.min_flt),
+        RUSAGE_CHILDREN => (process.children_cpu_ns(), process.children_min_flt()),
         _ => return Err(Errno::EINVAL),
     };
-    let usage = Rusage {
+    let mut usage = Rusage {
         utime: timeval(ns),
         ..Default::default()
     };
+    usage.rest[RU_MINFLT] = faults as i64;
     ctx.write_obj(a[1], &usage)?;
     Ok(0)
 }

@@ -140,6 +140,8 @@ pub struct Task {
     fatal: Option<u8>,
     /// CPU time used, in ns (updated when the task leaves the CPU).
     cpu_ns: u64,
+    /// Page faults resolved without I/O for this thread (`ru_minflt`).
+    pub min_flt: u64,
     kernel_stack: KernelStack,
     saved_rsp: u64,
     fpu: FpuState,
@@ -351,6 +353,7 @@ impl Task {
             rseq_notify: false,
             fatal: None,
             cpu_ns: 0,
+            min_flt: 0,
             kernel_stack: p.kernel_stack,
             saved_rsp: 0,
             fpu: p.fpu,

@@ -50,6 +50,10 @@ pub struct Process {
     pub(super) dead_cpu_ns: AtomicU64,
     /// CPU time of the children reaped (RUSAGE_CHILDREN), in ns.
     children_cpu_ns: AtomicU64,
+    /// Page faults of every thread, live and exited (`ru_minflt`).
+    min_flt: AtomicU64,
+    /// Page faults of the children reaped.
+    children_min_flt: AtomicU64,
     /// Process ids of the children not reaped yet.
     children: Mutex<Vec<u32>>,
     /// Woken when a child ends (`wait4` sleeps here).
@@ -104,6 +108,8 @@ impl Process {
             term_signal: AtomicU32::new(0),
             dead_cpu_ns: AtomicU64::new(0),
             children_cpu_ns: AtomicU64::new(0),
+            min_flt: AtomicU64::new(0),
+            children_min_flt: AtomicU64::new(0),
             children: Mutex::new(Vec::new()),
             child_events: WaitQueue::new(),
             zombie: AtomicBool::new(false),
@@ -183,6 +189,21 @@ impl Process {
     /// CPU time of the reaped children.
     pub fn children_cpu_ns(&self) -> u64 {
         self.children_cpu_ns.load(Ordering::Relaxed)
+    }
+
+    /// Counts a page fault of one of its threads.
+    pub fn count_fault(&self) {
+        self.min_flt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Page faults of its threads (`ru_minflt`).
+    pub fn min_flt(&self) -> u64 {
+        self.min_flt.load(Ordering::Relaxed)
+    }
+
+    /// Page faults of the reaped children.
+    pub fn children_min_flt(&self) -> u64 {
+        self.children_min_flt.load(Ordering::Relaxed)
     }
 
     /// The parent's pid (0: the kernel).
@@ -424,6 +445,8 @@ pub fn reap(parent: &Process, pid: u32) -> Option<u32> {
     parent.children.lock().retain(|&c| c != pid);
     let cpu = child.dead_cpu_ns() + child.children_cpu_ns();
     parent.children_cpu_ns.fetch_add(cpu, Ordering::Relaxed);
+    let faults = child.min_flt() + child.children_min_flt();
+    parent.children_min_flt.fetch_add(faults, Ordering::Relaxed);
     Some(status)
 }
 

@@ -16,6 +16,43 @@ pub fn run(checks: &mut Checks<impl std::io::Write>) {
     checks.run("alloc_small_many", small_many);
     checks.run("alloc_64mib_filled", large);
     checks.run("alloc_1gib_reserved", reserve);
+    checks.run("rusage_page_faults", page_faults);
+}
+
+/// `ru_minflt` of `getrusage(who)` (a raw call: std does not expose it).
+fn min_flt(who: usize) -> Result<i64, String> {
+    let mut usage = [0i64; 18];
+    // SAFETY: getrusage fills the 144-byte struct rusage `usage` is.
+    let r = unsafe { astra_std_apps::sys::syscall3(98, who, usage.as_mut_ptr() as usize, 0) };
+    if r != 0 {
+        return Err(format!("getrusage({who}) = {r}"));
+    }
+    // Two timevals, then ru_maxrss, ixrss, idrss, isrss, minflt.
+    Ok(usage[8])
+}
+
+fn page_faults() -> CheckResult {
+    const PAGES: usize = 256;
+    let before = min_flt(0)?;
+    let mut fresh = vec![0u8; PAGES * 4096];
+    for page in 0..PAGES {
+        fresh[page * 4096] = 1;
+    }
+    let touched = std::hint::black_box(&fresh)
+        .iter()
+        .filter(|&&b| b == 1)
+        .count();
+    let after = min_flt(0)?;
+    let thread = min_flt(1)?;
+    // Linux takes one fault per page; astra fills 64 KiB (or more) around each.
+    ensure(
+        touched == PAGES && after > before && after - before <= 4 * PAGES as i64,
+        || format!("ru_minflt {before} -> {after} for {PAGES} fresh pages"),
+    )?;
+    ensure(thread > 0 && thread <= after, || {
+        format!("RUSAGE_THREAD ru_minflt {thread}, process {after}")
+    })?;
+    Ok(format!("{} faults for {PAGES} fresh pages", after - before))
 }
 
 fn collections() -> CheckResult {

@@ -151,20 +151,25 @@ pub mod port {
     /// Terminal signals: a 32-bit read returns, and clears, the signals the host asked
     /// the guest's terminal to raise since the last read (bit `n - 1` for signal `n`; see
     /// [`super::tty_signal`]). The VMM raises the console interrupt (IRQ 4) when it adds
-    /// one.
+    /// one. A 32-bit write of a signal number hands that signal back: the host takes it
+    /// itself (a Ctrl-Z the guest has no job control for suspends astra-vmm).
     pub const TTY_SIGNAL: u16 = 0x507;
 }
 
 /// Terminal signals from the host ([`port::TTY_SIGNAL`]).
 ///
-/// The host's terminal stays in cooked mode, so its Ctrl-C and Ctrl-\ reach the VMM as
-/// SIGINT and SIGQUIT, not as bytes. The VMM hands them to the guest, whose kernel sends
+/// The host's terminal stays in cooked mode, so its Ctrl-C, Ctrl-\ and Ctrl-Z reach the
+/// VMM as SIGINT, SIGQUIT and SIGTSTP, not as bytes. The VMM hands them to the guest, whose kernel sends
 /// them to its terminal's foreground process group, as a tty's line discipline does.
 pub mod tty_signal {
     /// SIGINT (Ctrl-C).
     pub const SIGINT: u32 = 2;
     /// SIGQUIT (Ctrl-\).
     pub const SIGQUIT: u32 = 3;
+    /// SIGTSTP (Ctrl-Z): the guest's job control stops its foreground job; without job
+    /// control in the guest (the foreground group is init's) the kernel hands it back and
+    /// astra-vmm suspends itself, as the host's shell expects of a program it runs.
+    pub const SIGTSTP: u32 = 20;
 
     /// The bit for `signal` in a [`super::port::TTY_SIGNAL`] read (`None` outside 1..=32).
     pub const fn bit(signal: u32) -> Option<u32> {

@@ -122,7 +122,10 @@ while IFS= read -r line || [ -n "$line" ]; do
                 vmm=$!
                 if [ -n "$SC_SIG" ]; then
                     # What the host terminal's Ctrl-C does (scenarios.txt: @SIG@SECS).
-                    (sleep "$SC_SIG_AFTER" && kill -"$SC_SIG" "$vmm") 2>/dev/null &
+                    # A Ctrl-Z is followed by the shell's `fg` a second later.
+                    (sleep "$SC_SIG_AFTER" && kill -"$SC_SIG" "$vmm" &&
+                        if [ "$SC_SIG" = TSTP ]; then sleep 1 && kill -CONT "$vmm"; fi) \
+                        2>/dev/null &
                 fi
                 wait "$vmm"
                 echo $? >/tmp/code

@@ -40,8 +40,8 @@ hwkvm_parse_scenario() {
         _w=${_w#@}
         SC_SIG=${_w%%@*}
         SC_SIG_AFTER=${_w#*@}
-        case "$SC_SIG" in INT | QUIT | TERM) ;; *)
-            SC_ERR="scenario $SC_NAME: '@$_w': expected @INT@SECS, @QUIT@SECS or @TERM@SECS"
+        case "$SC_SIG" in INT | QUIT | TERM | TSTP) ;; *)
+            SC_ERR="scenario $SC_NAME: '@$_w': expected @INT@SECS, @QUIT@SECS, @TERM@SECS or @TSTP@SECS"
             return 2 ;;
         esac
         case "$SC_SIG_AFTER" in '' | *[!0-9.]* | *.*.* | .* | *.)

@@ -157,7 +157,7 @@ pub fn try_run_with_input<S: AsRef<str>>(
 }
 
 /// Like [`try_run_with_input`], sending the program signal `signal.0` after `signal.1`
-/// (as a terminal's Ctrl-C would).
+/// (as a terminal's Ctrl-C would; a SIGTSTP is followed by SIGCONT a second later).
 pub fn try_run_signalled<S: AsRef<str>>(
     program: &Path,
     args: &[S],
@@ -196,6 +196,7 @@ pub fn try_run_signalled<S: AsRef<str>>(
     let reaped = std::sync::Arc::new(std::sync::Mutex::new(false));
     if let Some((number, after)) = signal {
         let reaped = std::sync::Arc::clone(&reaped);
+        let reaped_for_cont = std::sync::Arc::clone(&reaped);
         thread::spawn(move || {
             thread::sleep(after);
             let reaped = reaped.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,6 +204,16 @@ pub fn try_run_signalled<S: AsRef<str>>(
                 // SAFETY: kill(2) with a plain pid and signal number; the child is not
                 // reaped yet (checked under the lock), so the pid is still its own.
                 unsafe { libc::kill(pid as libc::pid_t, number) };
+            }
+            drop(reaped);
+            if number == libc::SIGTSTP {
+                // A Ctrl-Z is followed by the shell's `fg` a second later.
+                thread::sleep(Duration::from_secs(1));
+                let reaped = reaped_for_cont.lock().unwrap_or_else(|e| e.into_inner());
+                if !*reaped {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
+                }
             }
         });
     }

@@ -107,15 +107,17 @@ pub struct HostSignal {
 }
 
 impl HostSignal {
-    /// Parses `@NAME@SECS` (NAME: INT, QUIT or TERM; SECS: a positive number).
+    /// Parses `@NAME@SECS` (NAME: INT, QUIT, TERM or TSTP; SECS: a positive number).
+    /// TSTP (Ctrl-Z) is followed by CONT a second later (the host shell's `fg`).
     pub fn parse(word: &str) -> Result<HostSignal, String> {
-        let bad = || format!("`{word}`: expected @INT@SECS, @QUIT@SECS or @TERM@SECS");
+        let bad = || format!("`{word}`: expected @INT@SECS, @QUIT@SECS, @TERM@SECS or @TSTP@SECS");
         let rest = word.strip_prefix('@').ok_or_else(bad)?;
         let (name, secs) = rest.split_once('@').ok_or_else(bad)?;
         let number = match name {
             "INT" => 2,
             "QUIT" => 3,
             "TERM" => 15,
+            "TSTP" => 20,
             _ => return Err(bad()),
         };
         let after_secs: f64 = secs.parse().map_err(|_| bad())?;

@@ -395,6 +395,53 @@ fn ctrl_c_reaches_a_guest_handler_and_is_ignored_when_the_guest_ignores_it() {
     assert_eq!(stdout, "survived\n");
 }
 
+/// The state letter of process `pid` (`T`: stopped), from /proc.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+#[test]
+fn ctrl_z_without_guest_job_control_suspends_astra_vmm_until_sigcont() {
+    let ws = Workspace::locate();
+    let child = std::process::Command::new(ws.vmm())
+        .args(ws.default_vm_args())
+        .args(["--timeout", "30", "--", "/bin/busybox", "sh", "-c"])
+        .arg("sleep 1; echo done")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start astra-vmm");
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    };
+    kill("TSTP");
+    // The guest hands Ctrl-Z back (its foreground group is init's): the VMM stops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while process_state(pid) != Some('T') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "astra-vmm did not stop: state {:?}",
+            process_state(pid)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Stopped well past the guest's own sleep, it still finishes normally once continued.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(process_state(pid), Some('T'));
+    kill("CONT");
+    let out = child.wait_with_output().expect("wait for astra-vmm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+}
+
 /// Signal numbers (x86-64 Linux).
 mod libc_sig {
     pub const INT: i32 = 2;

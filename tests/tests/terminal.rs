@@ -64,6 +64,16 @@ struct Run {
 /// Boots the default kernel and rootfs with `args`, with the VMM's stdin and, if
 /// `stdout_on_terminal`, its stdout on `pty`; stdout otherwise and stderr are pipes.
 fn boot(pty: Pty, stdout_on_terminal: bool, args: &[&str]) -> Run {
+    boot_signalled(pty, stdout_on_terminal, args, None)
+}
+
+/// Like [`boot`], sending astra-vmm `signal.1` after `signal.0` (a terminal's Ctrl-Z).
+fn boot_signalled(
+    pty: Pty,
+    stdout_on_terminal: bool,
+    args: &[&str],
+    signal: Option<(Duration, i32)>,
+) -> Run {
     require_kvm();
     let ws = Workspace::locate();
     let mut command = Command::new(ws.vmm());
@@ -81,6 +91,15 @@ fn boot(pty: Pty, stdout_on_terminal: bool, args: &[&str]) -> Run {
     let mut child = command.spawn().expect("start astra-vmm");
     // The command holds its copies of the slave until it is dropped.
     drop(command);
+    if let Some((after, number)) = signal {
+        let pid = child.id() as libc::pid_t;
+        thread::spawn(move || {
+            thread::sleep(after);
+            // SAFETY: kill(2) on the child, which is not reaped before `wait` below sees
+            // it exit (and the run lasts well past `after`).
+            unsafe { libc::kill(pid, number) };
+        });
+    }
     // Only the child holds the slave now: the master reads end (EIO) when it exits. The
     // master stays open until then, so that the VMM's terminal is never hung up.
     let Pty { master, slave } = pty;
@@ -195,6 +214,23 @@ fn a_terminal_stdin_is_read_a_line_at_a_time() {
         "{}",
         run.report()
     );
+}
+
+#[test]
+fn ctrl_z_stops_the_foreground_job_of_a_job_control_shell() {
+    // The host's Ctrl-Z (SIGTSTP to astra-vmm) reaches the guest's foreground process
+    // group, the job busybox sh -m gave the terminal: it stops (status 148, as on Linux),
+    // and the shell goes on.
+    let bb = "/bin/busybox";
+    let script = format!("{bb} sleep 5; echo status=$?");
+    let run = boot_signalled(
+        Pty::open(),
+        true,
+        &["--", bb, "sh", "-m", "-c", &script],
+        Some((Duration::from_millis(1500), libc::SIGTSTP)),
+    );
+    assert_eq!(run.status, 0, "{}", run.report());
+    assert!(run.terminal.ends_with("status=148\r\n"), "{}", run.report());
 }
 
 #[test]

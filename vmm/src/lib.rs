@@ -359,7 +359,7 @@ fn run_vm(
     // Under --gdb the timeout counts from gdb's connection.
     // Counted from here (after a debugger attached); `None` if the clock cannot represent
     // the deadline: then it never comes.
-    let deadline = config.timeout.and_then(|t| Instant::now().checked_add(t));
+    let mut deadline = config.timeout.and_then(|t| Instant::now().checked_add(t));
     let (done_tx, done_rx) = mpsc::channel();
     let vcpu_stop = Arc::clone(&stop);
     let vcpu_thread = thread::Builder::new()
@@ -384,6 +384,14 @@ fn run_vm(
         let until = deadline.map_or(slice, |d| d.min(slice));
         match done_rx.recv_timeout(until.saturating_duration_since(now)) {
             Err(RecvTimeoutError::Timeout) => {
+                if tty_signals.take_handed_back() & (1 << (libc::SIGTSTP - 1)) != 0 {
+                    // The guest has no job control for Ctrl-Z: astra-vmm stops as a
+                    // program the host shell runs does; time stopped does not count
+                    // against --timeout.
+                    let stopped = stop_signal::suspend_self();
+                    deadline = deadline.and_then(|d| d.checked_add(stopped));
+                    continue;
+                }
                 let untaken = tty_signals.untaken_since();
                 let stop_on = match signals.take() {
                     Some(signal)

@@ -1,5 +1,6 @@
-//! Signals to the VMM: SIGINT and SIGQUIT (the host terminal's Ctrl-C and Ctrl-\\) go to
-//! the guest's terminal (`devices::tty_signal`); SIGTERM, and a SIGINT/SIGQUIT the guest
+//! Signals to the VMM: SIGINT, SIGQUIT and SIGTSTP (the host terminal's Ctrl-C, Ctrl-\\
+//! and Ctrl-Z) go to the guest's terminal (`devices::tty_signal`; a Ctrl-Z the guest hands
+//! back suspends astra-vmm, [`suspend_self`]); SIGTERM, and a SIGINT/SIGQUIT the guest
 //! does not take, end a run the way `--timeout` does: the VMM stops the vCPU, prints
 //! `--stats` and writes `--stats-json`, then exits with 128 + the signal's number, as a
 //! shell reports a program the signal killed.
@@ -14,7 +15,7 @@ use std::time::Duration;
 /// How often the waiting thread looks for a signal.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// The signals the VMM handles.
-pub const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM];
+pub const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGTSTP];
 
 /// How many of each of [`SIGNALS`] arrived.
 static COUNTS: [AtomicU32; SIGNALS.len()] = [const { AtomicU32::new(0) }; SIGNALS.len()];
@@ -28,7 +29,23 @@ extern "C" fn record(signal: libc::c_int) {
 
 /// True for the signals a terminal's keys send, which the guest's terminal gets.
 pub fn is_terminal_signal(signal: libc::c_int) -> bool {
-    signal == libc::SIGINT || signal == libc::SIGQUIT
+    signal == libc::SIGINT || signal == libc::SIGQUIT || signal == libc::SIGTSTP
+}
+
+/// Stops this process as SIGTSTP's default action does (the host shell's Ctrl-Z), until
+/// SIGCONT; then the handler is back. Returns how long it was stopped.
+pub fn suspend_self() -> std::time::Duration {
+    let start = std::time::Instant::now();
+    // SAFETY: SIG_DFL for SIGTSTP, then raising it in this thread (which does not block
+    // it) stops the whole process; the handler is reinstalled once it continues.
+    unsafe {
+        libc::signal(libc::SIGTSTP, libc::SIG_DFL);
+        libc::raise(libc::SIGTSTP);
+    }
+    if let Err(e) = install() {
+        log::warn!("cannot reinstall the signal handlers: {e}");
+    }
+    start.elapsed()
 }
 
 /// Installs the handler for [`SIGNALS`] (process-wide).
@@ -79,7 +96,7 @@ impl Receiver {
 
     /// The next signal not handed out yet (SIGTERM first: it ends the run).
     pub fn take(&mut self) -> Option<libc::c_int> {
-        let order = [2, 0, 1];
+        let order = [2, 0, 1, 3];
         for i in order {
             let count = COUNTS[i].load(Ordering::SeqCst);
             if count != self.seen[i] {

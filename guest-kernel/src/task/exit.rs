@@ -181,11 +181,18 @@ pub fn deliver_tty_signals(mut current: Option<&mut Task>) {
         0 => super::process::get(1).map_or(0, |init| init.sid()),
         g => g,
     };
+    let init_group = super::process::get(1).map(|init| init.pgid());
     for sig in hypercall_abi::tty_signal::signals(mask) {
         let Ok(sig) = u8::try_from(sig) else {
             continue;
         };
         if !crate::signal::is_valid(u64::from(sig)) {
+            continue;
+        }
+        // Ctrl-Z with no job control in the guest (the foreground group is init's, which
+        // no shell would stop): the host takes it, as for a program its shell runs.
+        if u32::from(sig) == hypercall_abi::tty_signal::SIGTSTP && init_group == Some(group) {
+            crate::arch::port::outl(hypercall_abi::port::TTY_SIGNAL, u32::from(sig));
             continue;
         }
         let members = super::process::all()

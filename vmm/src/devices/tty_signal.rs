@@ -26,6 +26,8 @@ use crate::exit_code::Outcome;
 /// port the guest reads.
 pub struct TtySignals {
     pending: AtomicU32,
+    /// Signals the guest handed back for the host to take (bit `n - 1`).
+    handed_back: AtomicU32,
     /// When the oldest signal still pending was queued.
     queued_at: Mutex<Option<Instant>>,
     irq: EventFd,
@@ -36,6 +38,7 @@ impl TtySignals {
     pub fn new(irq: EventFd) -> Self {
         TtySignals {
             pending: AtomicU32::new(0),
+            handed_back: AtomicU32::new(0),
             queued_at: Mutex::new(None),
             irq,
         }
@@ -71,6 +74,11 @@ impl TtySignals {
         self.pending.swap(0, Ordering::AcqRel)
     }
 
+    /// Takes the signals the guest handed back for the host to take itself.
+    pub fn take_handed_back(&self) -> u32 {
+        self.handed_back.swap(0, Ordering::AcqRel)
+    }
+
     /// When the oldest signal the guest has not taken yet was queued (`None`: all taken).
     pub fn untaken_since(&self) -> Option<Instant> {
         *self
@@ -93,10 +101,16 @@ impl PortIo for TtySignalPort {
     }
 
     fn write(&mut self, _offset: u16, data: &[u8]) -> IoAction {
-        IoAction::Stop(Outcome::crash(format!(
-            "terminal-signal device written ({} bytes); it is read-only",
-            data.len()
-        )))
+        let signal = <[u8; 4]>::try_from(data).map(u32::from_le_bytes);
+        match signal.ok().and_then(tty_signal::bit) {
+            Some(bit) => {
+                self.0.handed_back.fetch_or(bit, Ordering::AcqRel);
+                IoAction::Continue
+            }
+            None => IoAction::Stop(Outcome::crash(format!(
+                "terminal-signal device written with {data:02x?}; expected a 4-byte signal number 1-32"
+            ))),
+        }
     }
 }
 
@@ -144,10 +158,25 @@ mod tests {
         assert_eq!(byte, [0xff]);
         // The narrow read took nothing.
         assert_eq!(read(&mut port), 1 << 31);
+        for bad in [&[20u8][..], &[0, 0, 0, 0], &[33, 0, 0, 0]] {
+            assert!(matches!(
+                port.write(0, bad),
+                IoAction::Stop(Outcome::GuestCrash { .. })
+            ));
+        }
+        assert_eq!(sig.take_handed_back(), 0);
+    }
+
+    #[test]
+    fn the_guest_hands_signals_back_for_the_host() {
+        let (sig, _raised) = signals();
+        let mut port = TtySignalPort(Arc::clone(&sig));
         assert!(matches!(
-            port.write(0, &[1, 0, 0, 0]),
-            IoAction::Stop(Outcome::GuestCrash { .. })
+            port.write(0, &20u32.to_le_bytes()),
+            IoAction::Continue
         ));
+        assert_eq!(sig.take_handed_back(), 1 << 19);
+        assert_eq!(sig.take_handed_back(), 0);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub mod hostfs;
 pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 10;
+pub const ABI_VERSION: u32 = 11;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");

@@ -312,7 +312,7 @@ fn stats_json_describes_the_run() {
 /// (kill names) 500 ms apart, the first after `delay`, and returns its output.
 fn signal_a_run(extra: &[&str], script: &str, signals: &[&str]) -> std::process::Output {
     let ws = Workspace::locate();
-    let child = std::process::Command::new(ws.vmm())
+    let mut child = std::process::Command::new(ws.vmm())
         .args(ws.default_vm_args())
         .args(["--timeout", "30"])
         .args(extra)
@@ -321,6 +321,13 @@ fn signal_a_run(extra: &[&str], script: &str, signals: &[&str]) -> std::process:
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start astra-vmm");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    // A script that sets traps says `ready` after them: signal it only then.
+    if script.contains("echo ready") {
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("read the first line");
+        assert_eq!(first, "ready\n");
+    }
     for name in signals {
         std::thread::sleep(Duration::from_millis(500));
         let status = std::process::Command::new("kill")
@@ -329,7 +336,11 @@ fn signal_a_run(extra: &[&str], script: &str, signals: &[&str]) -> std::process:
             .expect("run kill");
         assert!(status.success());
     }
-    child.wait_with_output().expect("wait for astra-vmm")
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).expect("read stdout");
+    let mut out = child.wait_with_output().expect("wait for astra-vmm");
+    out.stdout = rest;
+    out
 }
 
 #[test]
@@ -376,7 +387,7 @@ fn ctrl_c_kills_a_guest_program_that_does_not_handle_it() {
 fn ctrl_c_reaches_a_guest_handler_and_is_ignored_when_the_guest_ignores_it() {
     let out = signal_a_run(
         &[],
-        "trap 'echo caught INT; exit 7' INT; while :; do sleep 0.05; done",
+        "trap 'echo caught INT; exit 7' INT; echo ready; while :; do sleep 0.05; done",
         &["INT"],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -386,7 +397,7 @@ fn ctrl_c_reaches_a_guest_handler_and_is_ignored_when_the_guest_ignores_it() {
     // Ignored, twice (each taken before the next): the program runs to its end.
     let out = signal_a_run(
         &[],
-        "trap '' INT; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done; echo survived",
+        "trap '' INT; echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.05; i=$((i+1)); done; echo survived",
         &["INT", "INT"],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -404,16 +415,20 @@ fn process_state(pid: u32) -> Option<char> {
 #[test]
 fn ctrl_z_without_guest_job_control_suspends_astra_vmm_until_sigcont() {
     let ws = Workspace::locate();
-    let child = std::process::Command::new(ws.vmm())
+    let mut child = std::process::Command::new(ws.vmm())
         .args(ws.default_vm_args())
         .args(["--timeout", "30", "--", "/bin/busybox", "sh", "-c"])
-        .arg("sleep 1; echo done")
+        .arg("echo started; sleep 1; echo done")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start astra-vmm");
     let pid = child.id();
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the program runs (a signal before that waits for it, but this checks the run).
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).expect("read the first line");
+    assert_eq!(first, "started\n");
     let kill = |sig: &str| {
         let status = std::process::Command::new("kill")
             .args([format!("-{sig}"), pid.to_string()])
@@ -436,10 +451,12 @@ fn ctrl_z_without_guest_job_control_suspends_astra_vmm_until_sigcont() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(process_state(pid), Some('T'));
     kill("CONT");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read the rest");
     let out = child.wait_with_output().expect("wait for astra-vmm");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    assert_eq!(rest, "done\n");
 }
 
 /// Signal numbers (x86-64 Linux).

@@ -172,8 +172,16 @@ pub fn prepare_signal(process: &Arc<Process>, sig: u8, current: Option<&mut Task
 /// foreground process group, as a tty's line discipline does (`si_code` SI_KERNEL).
 /// `current` is the running task, if the caller holds it.
 pub fn deliver_tty_signals(mut current: Option<&mut Task>) {
-    let mask = crate::drivers::console_in::take_tty_signals();
+    // Signals that came before init existed wait for it (a Ctrl-C during boot still ends
+    // the program).
+    static EARLY: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+    let mask = crate::drivers::console_in::take_tty_signals()
+        | EARLY.swap(0, core::sync::atomic::Ordering::AcqRel);
     if mask == 0 {
+        return;
+    }
+    if super::process::get(1).is_none() {
+        EARLY.fetch_or(mask, core::sync::atomic::Ordering::AcqRel);
         return;
     }
     // No foreground group set: the session's leader's group (init's session).

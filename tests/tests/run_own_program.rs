@@ -1,6 +1,7 @@
 //! Running your own program: what reaches it (argv with empty strings and spaces, large
 //! argument lists, the environment from `-e` and `--env-host`, the working directory).
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use astra_tests::{exit, run_vmm, Outcome, Workspace};
@@ -415,7 +416,11 @@ fn process_state(pid: u32) -> Option<char> {
 #[test]
 fn ctrl_z_without_guest_job_control_suspends_astra_vmm_until_sigcont() {
     let ws = Workspace::locate();
+    // In a process group of its own whose parent (this test) is in another: as a shell
+    // runs a job. Linux discards the stop of SIGTSTP in an orphaned group (nobody could
+    // continue it), which the group of a test run from make or CI may well be.
     let mut child = std::process::Command::new(ws.vmm())
+        .process_group(0)
         .args(ws.default_vm_args())
         .args(["--timeout", "30", "--", "/bin/busybox", "sh", "-c"])
         .arg("echo started; sleep 1; echo done")

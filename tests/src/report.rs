@@ -21,9 +21,30 @@ pub fn syscall_count(stderr: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The `--strace` lines of the program's reads of its standard input (`read(0, ...)`).
-pub fn stdin_reads(stderr: &str) -> Vec<&str> {
-    stderr.lines().filter(|l| l.contains("read(0,")).collect()
+/// The `--strace` lines of the program's reads of its standard input (`read(0, ...)`), a read
+/// shown as `<unfinished ...>` when it started to wait put back together with its end.
+pub fn stdin_reads(stderr: &str) -> Vec<String> {
+    const UNFINISHED: &str = " <unfinished ...>";
+    const RESUMED: &str = "<... read resumed>";
+    let mut reads = Vec::new();
+    // Reads shown when they started to wait: `[pid 1] read(0, ` by thread prefix.
+    let mut waiting: Vec<String> = Vec::new();
+    for line in stderr.lines() {
+        if let Some(head) = line.strip_suffix(UNFINISHED) {
+            if head.contains("read(0,") {
+                waiting.push(head.to_string());
+            }
+        } else if let Some(at) = line.find(RESUMED) {
+            let thread = &line[..at];
+            if let Some(i) = waiting.iter().position(|h| h.starts_with(thread)) {
+                let head = waiting.remove(i);
+                reads.push(format!("{head}{}", &line[at + RESUMED.len()..]));
+            }
+        } else if line.contains("read(0,") {
+            reads.push(line.to_string());
+        }
+    }
+    reads
 }
 
 #[cfg(test)]
@@ -31,7 +52,9 @@ mod tests {
     use super::*;
 
     const STDERR: &str = "\
-[pid 1] read(0, \"hi\\n\", 131072) = 3
+[pid 1] read(0,  <unfinished ...>
+[pid 2] write(1, \"x\", 1) = 1
+[pid 1] <... read resumed>\"hi\\n\", 131072) = 3
 [pid 1] write(1, \"hi\\n\", 3) = 3
 [pid 1] read(0, \"\", 131072) = 0
 % time     seconds  usecs/call     calls    errors syscall

@@ -535,6 +535,17 @@ impl OpenFile {
             _ => None,
         }
     }
+
+    /// What a `MAP_SHARED` mapping of this file maps (see [`regular::map_source_shared`]).
+    pub fn map_source_shared(&self) -> Option<Arc<dyn MapSource>> {
+        match &self.kind {
+            Kind::Regular(node) => Some(regular::map_source_shared(
+                node,
+                super::open::writable(self.status()),
+            )),
+            _ => self.map_source(),
+        }
+    }
 }
 
 /// Hands everything `src` holds to `sink` in pieces of a page, so the console can pass

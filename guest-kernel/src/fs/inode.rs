@@ -154,6 +154,17 @@ pub trait Inode: Send + Sync {
     fn static_bytes(&self) -> Option<&'static [u8]> {
         None
     }
+    /// True if the file keeps its data in frames that `MAP_SHARED` mappings map
+    /// themselves ([`Self::shared_frame`]): tmpfs files, the overlay's.
+    fn has_shared_pages(&self) -> bool {
+        false
+    }
+    /// The frame of the file's page `index`, with one more owner for a mapping's page-table
+    /// entry (a hole gets a zeroed page): `ENODEV` for file systems without such pages,
+    /// `ENXIO` past the end.
+    fn shared_frame(&self, _index: u64) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
 }
 
 /// Whether `a` and `b` are the same node.

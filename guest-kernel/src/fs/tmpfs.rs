@@ -550,9 +550,25 @@ impl Inode for Node {
         let Body::File(d) = &mut st.body else {
             return Err(self.not_file());
         };
-        d.truncate(size, &*self.shared)?;
+        let mapped = d.truncate(size, &*self.shared)?;
         self.touch(&mut st);
+        drop(st);
+        super::pages::unmap_dropped(&mapped);
         Ok(())
+    }
+
+    fn has_shared_pages(&self) -> bool {
+        self.kind == FileType::Regular
+    }
+
+    #[cfg(not(test))]
+    fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
+        let mut st = self.state.lock();
+        let Body::File(d) = &mut st.body else {
+            return Err(Errno::ENODEV);
+        };
+        let index = usize::try_from(index).map_err(|_| Errno::ENXIO)?;
+        d.share_frame(index, &*self.shared)
     }
 
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {

@@ -5,6 +5,7 @@
 
 use super::paging::{flags, AddressSpace, Leaf, MapError, HUGE_PAGE_SIZE, USER_END};
 use super::shared::SharedMemory;
+use super::source::MapSource;
 use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
@@ -100,6 +101,16 @@ fn read_file(vma: &Vma, offset: u64, buf: &mut [u8]) -> Result<(), FaultError> {
     Ok(())
 }
 
+/// The file of a `MAP_SHARED` area that maps the file's own pages.
+fn shared_file(vma: &Vma) -> Option<&dyn MapSource> {
+    match &vma.backing {
+        Backing::File { source, .. } if vma.flags.shared && source.shares_pages() => {
+            Some(&**source)
+        }
+        _ => None,
+    }
+}
+
 /// True if `page` of a file area lies wholly past the end of its file.
 fn past_eof(vma: &Vma, page: u64) -> bool {
     match (&vma.backing, vma.file_offset(page)) {
@@ -121,6 +132,17 @@ fn map_shared_page(
     let pa = object
         .map_page(index)
         .map_err(|_| FaultError::OutOfMemory)?;
+    map_owned_frame(space, vma, page, pa)
+}
+
+/// Maps `page` of a shared area to frame `pa`, which carries one more owner for the entry
+/// (given back if the entry does not take it).
+fn map_owned_frame(
+    space: &mut AddressSpace,
+    vma: &Vma,
+    page: u64,
+    pa: u64,
+) -> Result<(), FaultError> {
     let result = match space.map(page, pa, pte_flags(vma.prot)) {
         Ok(()) => return Ok(()),
         // A parked frame (the same one) is there already: use it, with the right flags.
@@ -141,6 +163,16 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
     }
     if past_eof(vma, page) {
         return Err(FaultError::Bus);
+    }
+    if let Some(source) = shared_file(vma) {
+        // The file's own page: stores are the file's, its writes show here.
+        let index = vma.file_offset(page).ok_or(FaultError::Bus)? / PAGE_SIZE;
+        let pa = source.shared_frame(index).map_err(|e| match e {
+            Errno::ENOMEM => FaultError::OutOfMemory,
+            // A full tmpfs, or the file shrank meanwhile: SIGBUS, as Linux's shmem.
+            _ => FaultError::Bus,
+        })?;
+        return map_owned_frame(space, vma, page, pa);
     }
     let pa = frame::FRAMES
         .lock()
@@ -323,6 +355,10 @@ impl UserMemory {
             return Ok(());
         }
         map_new_page(space, vma, page)?;
+        if shared_file(vma).is_some() {
+            // No fault-around: it would give the file's holes pages of their own.
+            return Ok(());
+        }
         // Fill the rest of the window while frames last; only `page` was required.
         let (start, end) = if page == self.fault_window.0 {
             let pages = (self.fault_window.1 * 2).min(FAULT_AROUND_MAX_PAGES);

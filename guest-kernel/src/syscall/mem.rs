@@ -109,8 +109,8 @@ pub struct MappableFile {
 }
 
 /// The open file `fd` as mmap needs it (the VFS's lookup: EBADF, EACCES, ENODEV).
-fn mappable_file(ctx: &Ctx<'_>, fd: u64) -> Result<MappableFile, Errno> {
-    let (source, status) = crate::fs::map_source_for_fd(&ctx.task.files.lock(), fd)?;
+fn mappable_file(ctx: &Ctx<'_>, fd: u64, shared: bool) -> Result<MappableFile, Errno> {
+    let (source, status) = crate::fs::map_source_for_fd(&ctx.task.files.lock(), fd, shared)?;
     Ok(MappableFile {
         source,
         readable: true,
@@ -128,15 +128,17 @@ struct MmapArgs {
     populate: bool,
 }
 
-/// Checks `mmap` arguments as Linux's `do_mmap` does; `file` is `(readable, writable)` of
-/// the open file, `None` for an anonymous mapping. `off` is already page aligned.
+/// Checks `mmap` arguments as Linux's `do_mmap` does; `file` is `(readable, writable,
+/// shares_pages)` of the open file (the last: a shared mapping maps the file's own pages,
+/// see [`MapSource::shares_pages`]), `None` for an anonymous mapping. `off` is already page
+/// aligned.
 fn decode_mmap(
     addr: u64,
     len: u64,
     prot: u64,
     flags: u64,
     off: u64,
-    file: Option<(bool, bool)>,
+    file: Option<(bool, bool, bool)>,
 ) -> Result<MmapArgs, Errno> {
     if flags & map::HUGETLB != 0 {
         // astra has no huge-page pool: like Linux with none reserved (or a non-hugetlbfs
@@ -185,7 +187,7 @@ fn decode_mmap(
             map::PRIVATE => {}
             _ => return Err(Errno::EINVAL),
         },
-        Some((readable, writable)) => {
+        Some((readable, writable, shares_pages)) => {
             if off.checked_add(len).is_none_or(|end| end > MAX_FILE_END) {
                 return Err(Errno::EOVERFLOW);
             }
@@ -196,16 +198,18 @@ fn decode_mmap(
                     }
                     if prot & PROT_WRITE as u64 != 0 {
                         // Writes through a shared mapping must reach the file: refused for a
-                        // file not open for writing (as Linux), and for any file, since no
-                        // astra file system writes mapped pages back yet.
-                        return Err(if writable {
-                            Errno::ENODEV
-                        } else {
-                            Errno::EACCES
-                        });
+                        // file not open for writing (as Linux), and for a file whose file
+                        // system keeps no pages a mapping can share (hostfs: nothing would
+                        // write the pages back to the host file).
+                        if !writable {
+                            return Err(Errno::EACCES);
+                        }
+                        if !shares_pages {
+                            return Err(Errno::ENODEV);
+                        }
                     }
-                    // Never written, so it behaves exactly like a private mapping; the
-                    // shared flag keeps mprotect from adding PROT_WRITE.
+                    // Without shared pages it is never written, so it behaves like a
+                    // private mapping; mprotect checks PROT_WRITE against the file.
                     vflags.shared = true;
                 }
                 map::PRIVATE => {}
@@ -237,7 +241,8 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let file = if flags & map::ANONYMOUS == 0 {
-        Some(mappable_file(ctx, fd)?)
+        let shared = matches!(flags & map::TYPE, map::SHARED | map::SHARED_VALIDATE);
+        Some(mappable_file(ctx, fd, shared)?)
     } else {
         None
     };
@@ -254,7 +259,9 @@ pub fn mmap_with(
     off: u64,
     file: Option<MappableFile>,
 ) -> SysResult {
-    let mode = file.as_ref().map(|f| (f.readable, f.writable));
+    let mode = file
+        .as_ref()
+        .map(|f| (f.readable, f.writable, f.source.shares_pages()));
     let args = decode_mmap(addr, len, prot, flags, off, mode)?;
     let backing = match file {
         Some(f) => Backing::File {
@@ -534,7 +541,7 @@ mod tests {
     const P: u64 = PAGE_SIZE;
     const RW: u64 = (PROT_READ | PROT_WRITE) as u64;
     const ANON: u64 = map::PRIVATE | map::ANONYMOUS;
-    const RO_FILE: Option<(bool, bool)> = Some((true, false));
+    const RO_FILE: Option<(bool, bool, bool)> = Some((true, false, true));
 
     fn anon(addr: u64, len: u64, flags: u64) -> Result<MmapArgs, Errno> {
         decode_mmap(addr, len, RW, flags, 0, None)
@@ -645,15 +652,28 @@ mod tests {
         assert_eq!(ro(1, map::PRIVATE | map::GROWSDOWN), Err(Errno::EINVAL));
         assert_eq!(ro(1, map::PRIVATE | map::HUGETLB), Err(Errno::EINVAL));
         assert_eq!(ro(1, 0x0f), Err(Errno::EINVAL));
-        let write_only = Some((false, true));
+        let write_only = Some((false, true, true));
         assert_eq!(
             decode_mmap(0, P, 1, map::PRIVATE, 0, write_only),
             Err(Errno::EACCES)
         );
-        let rw_file = Some((true, true));
+        let rw_file = Some((true, true, true));
+        assert!(
+            decode_mmap(0, P, RW, map::SHARED, 0, rw_file)
+                .unwrap()
+                .flags
+                .shared
+        );
+        // A file whose pages cannot be shared (hostfs): read-only shared mappings only.
+        let no_pages = Some((true, true, false));
         assert_eq!(
-            decode_mmap(0, P, RW, map::SHARED, 0, rw_file),
+            decode_mmap(0, P, RW, map::SHARED, 0, no_pages),
             Err(Errno::ENODEV)
+        );
+        assert!(decode_mmap(0, P, 1, map::SHARED, 0, no_pages).is_ok());
+        assert_eq!(
+            decode_mmap(0, P, RW, map::SHARED, 0, Some((true, false, false))),
+            Err(Errno::EACCES)
         );
     }
 

@@ -154,6 +154,21 @@ pub trait Inode: Send + Sync {
     fn static_bytes(&self) -> Option<&'static [u8]> {
         None
     }
+    /// For a `/proc/[pid]/fd/N` link: the open file's node itself, which following the
+    /// link reaches without its path (so an unlinked or unnamed file is reached too).
+    fn magic_target(&self) -> Option<InodeRef> {
+        None
+    }
+    /// `O_TMPFILE` in this directory: a new regular file with permissions `mode` that no
+    /// directory names; `linkable` (no `O_EXCL`) lets `linkat` give it a name once.
+    /// `EOPNOTSUPP` for file systems without unnamed files, `ENOTDIR` for non-directories.
+    fn tmpfile(&self, _mode: u32, _linkable: bool) -> Result<InodeRef, Errno> {
+        Err(if self.file_type() == FileType::Dir {
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::ENOTDIR
+        })
+    }
     /// True if the file keeps its data in frames that `MAP_SHARED` mappings map
     /// themselves ([`Self::shared_frame`]): tmpfs files, the overlay's.
     fn has_shared_pages(&self) -> bool {
@@ -308,6 +323,9 @@ pub fn walk(ctx: &WalkCtx<'_>, path: &str, flags: WalkFlags) -> Result<InodeRef,
             if links > MAX_SYMLINKS {
                 return Err(Errno::ELOOP);
             }
+            if let Some(target) = node.magic_target() {
+                return check_dir(target, must_dir);
+            }
             let target = node.readlink_as(ctx.exe)?;
             if target.is_empty() {
                 return Err(Errno::ENOENT);
@@ -405,6 +423,10 @@ fn walk_inner(
                     *links += 1;
                     if *links > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
+                    }
+                    if let Some(target) = node.magic_target() {
+                        cur = target;
+                        continue;
                     }
                     let target = node.readlink_as(ctx.exe)?;
                     if target.is_empty() {

@@ -525,6 +525,16 @@ impl Inode for Node {
         st
     }
 
+    /// An unnamed file of the upper layer (the directory is copied up for it).
+    fn tmpfile(&self, mode: u32, linkable: bool) -> Result<InodeRef, Errno> {
+        if self.kind != FileType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let up = self.copy_up()?.tmpfile(mode, linkable)?;
+        let node: InodeRef = self.child("", None, Some(up))?;
+        Ok(node)
+    }
+
     fn has_shared_pages(&self) -> bool {
         self.kind == FileType::Regular
     }

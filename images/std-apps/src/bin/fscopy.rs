@@ -197,6 +197,95 @@ fn memfd_is_an_unnamed_file() -> CheckResult {
     Ok(String::new())
 }
 
+const O_RDONLY: usize = 0;
+const O_WRONLY: usize = 1;
+const O_RDWR: usize = 2;
+const O_CREAT: usize = 0o100;
+const O_EXCL: usize = 0o200;
+const O_TMPFILE: usize = 0o20200000;
+const AT_FDCWD: usize = -100isize as usize;
+const AT_SYMLINK_FOLLOW: usize = 0x400;
+const AT_EMPTY_PATH: usize = 0x1000;
+
+fn open_raw(path: &str, flags: usize) -> isize {
+    let c = std::ffi::CString::new(path).expect("no NUL");
+    // SAFETY: open with a NUL-terminated path and a mode.
+    unsafe { syscall3(2, c.as_ptr() as usize, flags, 0o600) }
+}
+
+fn syscall6(nr: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: a raw system call whose pointer arguments point at our own live buffers.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+fn linkat(fd: usize, old: &str, new: &str, flags: usize) -> isize {
+    let old = std::ffi::CString::new(old).expect("no NUL");
+    let new = std::ffi::CString::new(new).expect("no NUL");
+    let args = [fd, old.as_ptr() as usize, AT_FDCWD, new.as_ptr() as usize, flags, 0];
+    syscall6(265, args)
+}
+
+fn nlink(f: &File) -> Result<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(f.metadata().map_err(|e| e.to_string())?.nlink())
+}
+
+fn tmpfile_is_unnamed_until_linked() -> CheckResult {
+    let fd = open_raw("/tmp", O_TMPFILE | O_RDWR);
+    ensure(fd >= 0, || format!("O_TMPFILE in /tmp: {fd}"))?;
+    // SAFETY: the descriptor is ours.
+    let mut f = unsafe { File::from_raw_fd(fd as i32) };
+    f.write_all(b"unnamed").map_err(|e| e.to_string())?;
+    ensure(nlink(&f)? == 0, || "a tmpfile has links".into())?;
+    let r = linkat(fd as usize, "", "/tmp/fscopy-named", AT_EMPTY_PATH);
+    ensure(r == 0, || format!("linkat AT_EMPTY_PATH: {r}"))?;
+    ensure(nlink(&f)? == 1, || "not linked".into())?;
+    let got = std::fs::read("/tmp/fscopy-named").map_err(|e| e.to_string())?;
+    ensure(got == b"unnamed", || format!("named file holds {got:?}"))?;
+    // Through /proc/self/fd, in the writable root.
+    let fd2 = open_raw("/", O_TMPFILE | O_WRONLY);
+    ensure(fd2 >= 0, || format!("O_TMPFILE in /: {fd2}"))?;
+    // SAFETY: the descriptor is ours.
+    let mut g = unsafe { File::from_raw_fd(fd2 as i32) };
+    g.write_all(b"root").map_err(|e| e.to_string())?;
+    let proc_path = format!("/proc/self/fd/{fd2}");
+    let r = linkat(AT_FDCWD, &proc_path, "/fscopy-named", AT_SYMLINK_FOLLOW);
+    ensure(r == 0, || format!("linkat through {proc_path}: {r}"))?;
+    let got = std::fs::read("/fscopy-named").map_err(|e| e.to_string())?;
+    ensure(got == b"root", || format!("named root file holds {got:?}"))?;
+    let _ = std::fs::remove_file("/fscopy-named");
+    // O_EXCL: never linked.
+    let fd3 = open_raw("/tmp", O_TMPFILE | O_RDWR | O_EXCL);
+    ensure(fd3 >= 0, || format!("O_TMPFILE|O_EXCL: {fd3}"))?;
+    // SAFETY: the descriptor is ours.
+    let _h = unsafe { File::from_raw_fd(fd3 as i32) };
+    let r = linkat(fd3 as usize, "", "/tmp/fscopy-excl", AT_EMPTY_PATH);
+    ensure(r == -2, || format!("linking an O_EXCL tmpfile: {r}, not -ENOENT"))?;
+    // Bad combinations.
+    for (path, flags, want) in [
+        ("/tmp", O_TMPFILE | O_RDONLY, -22),
+        ("/tmp", O_TMPFILE | O_RDWR | O_CREAT, -22),
+        ("/tmp", 0o20000000 | O_RDWR, -22),
+        ("/etc/motd", O_TMPFILE | O_RDWR, -20),
+        ("/tmp/none", O_TMPFILE | O_RDWR, -2),
+    ] {
+        let r = open_raw(path, flags);
+        ensure(r == want, || format!("{path} {flags:#o}: {r}, not {want}"))?;
+    }
+    Ok(String::new())
+}
+
 fn main() -> ExitCode {
     let mut checks = Checks::stdout("fscopy");
     checks.run(
@@ -208,11 +297,16 @@ fn main() -> ExitCode {
         copy_file_range_offsets_and_errors,
     );
     checks.run("memfd_is_an_unnamed_file", memfd_is_an_unnamed_file);
+    checks.run(
+        "tmpfile_is_unnamed_until_linked",
+        tmpfile_is_unnamed_until_linked,
+    );
     for f in [
         "/tmp/fscopy-src",
         "/tmp/fscopy-dst",
         "/tmp/fscopy-a",
         "/tmp/fscopy-b",
+        "/tmp/fscopy-named",
     ] {
         let _ = std::fs::remove_file(f);
     }

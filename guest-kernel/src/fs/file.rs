@@ -290,8 +290,16 @@ impl OpenFile {
         }
     }
 
+    /// The pipe end this is open on (`splice`, `tee`).
+    pub fn pipe_end(&self) -> Option<&super::pipe::PipeEnd> {
+        match &self.kind {
+            Kind::Pipe(end) => Some(end),
+            _ => None,
+        }
+    }
+
     /// Whether reads and writes may not wait.
-    fn nonblocking(&self) -> bool {
+    pub fn nonblocking(&self) -> bool {
         self.status() & O_NONBLOCK != 0
     }
 

@@ -431,7 +431,7 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let private_anon = v.backing.is_anonymous() && !v.flags.shared;
         match advice {
             Advice::Free | Advice::PrivateAnonHint if !private_anon => return Err(Errno::EINVAL),
-            // A file mapping that cannot write its file (astra's never can).
+            // Hole punching in files through a mapping is not implemented.
             Advice::Remove if !v.backing.is_anonymous() => return Err(Errno::EACCES),
             Advice::Remove if !v.flags.shared => return Err(Errno::EINVAL),
             Advice::Populate(access) if !v.allows(access) => return Err(Errno::EINVAL),
@@ -473,8 +473,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// msync(addr, length, flags): nothing is ever dirty in a file (shared file mappings are
-/// read-only), so this checks its arguments and the range.
+/// msync(addr, length, flags): shared file mappings map the pages of files that live in
+/// memory (tmpfs, the root's layer, memfd; hostfs ones are read-only), so nothing needs
+/// writing back: this checks its arguments and the range.
 pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, len, flags) = (a[0], a[1], a[2]);
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0

@@ -232,7 +232,14 @@ fn syscall6(nr: usize, a: [usize; 6]) -> isize {
 fn linkat(fd: usize, old: &str, new: &str, flags: usize) -> isize {
     let old = std::ffi::CString::new(old).expect("no NUL");
     let new = std::ffi::CString::new(new).expect("no NUL");
-    let args = [fd, old.as_ptr() as usize, AT_FDCWD, new.as_ptr() as usize, flags, 0];
+    let args = [
+        fd,
+        old.as_ptr() as usize,
+        AT_FDCWD,
+        new.as_ptr() as usize,
+        flags,
+        0,
+    ];
     syscall6(265, args)
 }
 
@@ -271,7 +278,9 @@ fn tmpfile_is_unnamed_until_linked() -> CheckResult {
     // SAFETY: the descriptor is ours.
     let _h = unsafe { File::from_raw_fd(fd3 as i32) };
     let r = linkat(fd3 as usize, "", "/tmp/fscopy-excl", AT_EMPTY_PATH);
-    ensure(r == -2, || format!("linking an O_EXCL tmpfile: {r}, not -ENOENT"))?;
+    ensure(r == -2, || {
+        format!("linking an O_EXCL tmpfile: {r}, not -ENOENT")
+    })?;
     // Bad combinations.
     for (path, flags, want) in [
         ("/tmp", O_TMPFILE | O_RDONLY, -22),
@@ -308,7 +317,14 @@ fn raw_read(fd: i32, n: usize) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-fn splice(fd_in: i32, off_in: Option<&mut i64>, fd_out: i32, off_out: Option<&mut i64>, len: usize, flags: usize) -> isize {
+fn splice(
+    fd_in: i32,
+    off_in: Option<&mut i64>,
+    fd_out: i32,
+    off_out: Option<&mut i64>,
+    len: usize,
+    flags: usize,
+) -> isize {
     let oi = off_in.map_or(0, |o| o as *mut i64 as usize);
     let oo = off_out.map_or(0, |o| o as *mut i64 as usize);
     syscall6(275, [fd_in as usize, oi, fd_out as usize, oo, len, flags])
@@ -333,13 +349,17 @@ fn splice_tee_and_vmsplice() -> CheckResult {
     ensure(raw_write(w1, b"hello world") == 11, || "write".into())?;
     let mut off = 3i64;
     let n = splice(r1, None, fd, Some(&mut off), 5, 0);
-    ensure(n == 5 && off == 8, || format!("pipe to file: {n}, offset {off}"))?;
+    ensure(n == 5 && off == 8, || {
+        format!("pipe to file: {n}, offset {off}")
+    })?;
     let got = std::fs::read("/tmp/fscopy-splice").map_err(|e| e.to_string())?;
     ensure(got == b"012hello89", || format!("file holds {got:?}"))?;
     // Pipe to pipe: what is there, up to len.
     let n = splice(r1, None, w2, None, 100, 0);
     ensure(n == 6, || format!("pipe to pipe: {n}"))?;
-    ensure(raw_read(r2, 100)? == b" world", || "pipe to pipe moved wrong bytes".into())?;
+    ensure(raw_read(r2, 100)? == b" world", || {
+        "pipe to pipe moved wrong bytes".into()
+    })?;
     // File to pipe, from the position (advanced), then from an offset.
     let n = splice(fd, None, w1, None, 4, 0);
     ensure(n == 4, || format!("file to pipe: {n}"))?;
@@ -348,20 +368,29 @@ fn splice_tee_and_vmsplice() -> CheckResult {
     ensure(pos == 4, || format!("position after file to pipe: {pos}"))?;
     let mut off = 8i64;
     let n = splice(fd, Some(&mut off), w1, None, 100, 0);
-    ensure(n == 2 && off == 10, || format!("file to pipe at 8: {n}, {off}"))?;
-    ensure(raw_read(r1, 100)? == b"012h89", || "file to pipe bytes".into())?;
+    ensure(n == 2 && off == 10, || {
+        format!("file to pipe at 8: {n}, {off}")
+    })?;
+    ensure(raw_read(r1, 100)? == b"012h89", || {
+        "file to pipe bytes".into()
+    })?;
     // tee copies without consuming.
     ensure(raw_write(w1, b"tee") == 3, || "write".into())?;
     let n = tee(r1, w2, 100, 0);
     ensure(n == 3, || format!("tee: {n}"))?;
-    ensure(raw_read(r2, 100)? == b"tee" && raw_read(r1, 100)? == b"tee", || {
-        "tee lost or moved data".into()
-    })?;
+    ensure(
+        raw_read(r2, 100)? == b"tee" && raw_read(r1, 100)? == b"tee",
+        || "tee lost or moved data".into(),
+    )?;
     // Empty pipes with SPLICE_F_NONBLOCK.
     let n = splice(r1, None, fd, None, 10, NONBLOCK);
-    ensure(n == -11, || format!("nonblocking splice of an empty pipe: {n}"))?;
+    ensure(n == -11, || {
+        format!("nonblocking splice of an empty pipe: {n}")
+    })?;
     let n = tee(r1, w2, 10, NONBLOCK);
-    ensure(n == -11, || format!("nonblocking tee of an empty pipe: {n}"))?;
+    ensure(n == -11, || {
+        format!("nonblocking tee of an empty pipe: {n}")
+    })?;
     // Argument errors.
     let mut zero = 0i64;
     let mut neg = -1i64;
@@ -369,11 +398,19 @@ fn splice_tee_and_vmsplice() -> CheckResult {
         ("len 0", splice(-1, None, -1, None, 0, 0), 0),
         ("bad flags", splice(r1, None, fd, None, 1, 0x10), -22),
         ("bad fd", splice(99, None, fd, None, 1, 0), -9),
-        ("pipe offset", splice(r1, Some(&mut zero), fd, None, 1, 0), -29),
+        (
+            "pipe offset",
+            splice(r1, Some(&mut zero), fd, None, 1, 0),
+            -29,
+        ),
         ("file to file", splice(fd, None, fd, None, 1, 0), -22),
         ("same pipe", splice(r1, None, w1, None, 1, 0), -22),
         ("from a write end", splice(w1, None, fd, None, 1, 0), -9),
-        ("negative offset", splice(fd, Some(&mut neg), w1, None, 1, 0), -22),
+        (
+            "negative offset",
+            splice(fd, Some(&mut neg), w1, None, 1, 0),
+            -22,
+        ),
         ("tee to a file", tee(r1, fd, 1, 0), -22),
         ("tee same pipe", tee(r1, w1, 1, 0), -22),
         ("tee bad flags", tee(r1, w2, 1, 0x10), -22),
@@ -393,7 +430,9 @@ fn splice_tee_and_vmsplice() -> CheckResult {
     let data = b"vm";
     let iov = [data.as_ptr() as usize, data.len()];
     let n = syscall6(278, [w2 as usize, iov.as_ptr() as usize, 1, 0, 0, 0]);
-    ensure(n == 2 && raw_read(r2, 10)? == b"vm", || format!("vmsplice: {n}"))?;
+    ensure(n == 2 && raw_read(r2, 10)? == b"vm", || {
+        format!("vmsplice: {n}")
+    })?;
     let n = syscall6(278, [fd as usize, iov.as_ptr() as usize, 1, 0, 0, 0]);
     ensure(n == -9, || format!("vmsplice on a file: {n}"))?;
     for p in [r1, w1, r2, w2] {

@@ -138,33 +138,50 @@ fn stores_and_writes_are_the_files(path: &str) -> CheckResult {
     let m = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
     m.put(100, b"mapped");
     m.put(PAGE + 7, b"page two");
-    ensure(read_back(&f, 100, 6)? == b"mapped", || "read misses a store".into())?;
+    ensure(read_back(&f, 100, 6)? == b"mapped", || {
+        "read misses a store".into()
+    })?;
     ensure(read_back(&f, PAGE as u64 + 7, 8)? == b"page two", || {
         "read misses a store on page 2".into()
     })?;
-    f.write_all_at(b"written", 3000).map_err(|e| e.to_string())?;
+    f.write_all_at(b"written", 3000)
+        .map_err(|e| e.to_string())?;
     ensure(m.bytes(3000, 7) == b"written", || {
         "write not seen through the mapping".into()
     })?;
     // An independent mapping, a read-only one through another descriptor, and a later one.
     let other = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
-    ensure(other.bytes(100, 6) == b"mapped", || "second mapping differs".into())?;
+    ensure(other.bytes(100, 6) == b"mapped", || {
+        "second mapping differs".into()
+    })?;
     other.set(101, b'A');
-    ensure(m.get(101) == b'A', || "stores not shared between mappings".into())?;
+    ensure(m.get(101) == b'A', || {
+        "stores not shared between mappings".into()
+    })?;
     let ro = File::open(path).map_err(|e| e.to_string())?;
     let rom = map(&ro, 2 * PAGE, PROT_READ, MAP_SHARED)?;
-    ensure(rom.bytes(100, 6) == b"mApped", || "read-only mapping differs".into())?;
+    ensure(rom.bytes(100, 6) == b"mApped", || {
+        "read-only mapping differs".into()
+    })?;
     m.set(102, b'P');
-    ensure(rom.get(102) == b'P', || "read-only mapping misses a store".into())?;
+    ensure(rom.get(102) == b'P', || {
+        "read-only mapping misses a store".into()
+    })?;
     // A private mapping made now sees the file as it is.
     let private = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE)?;
     private.set(100, b'p');
-    ensure(m.get(100) == b'm', || "a private store reached the file".into())?;
+    ensure(m.get(100) == b'm', || {
+        "a private store reached the file".into()
+    })?;
     drop((m, other, rom, private));
     let later = map(&f, 2 * PAGE, PROT_READ, MAP_SHARED)?;
-    ensure(later.bytes(100, 6) == b"mAPped", || "a later mapping lost data".into())?;
+    ensure(later.bytes(100, 6) == b"mAPped", || {
+        "a later mapping lost data".into()
+    })?;
     let size = f.metadata().map_err(|e| e.to_string())?.len();
-    ensure(size == 2 * PAGE as u64, || format!("size changed to {size}"))?;
+    ensure(size == 2 * PAGE as u64, || {
+        format!("size changed to {size}")
+    })?;
     Ok(String::new())
 }
 
@@ -209,7 +226,9 @@ fn shrinking_gives_sigbus() -> CheckResult {
     ensure(m.get(10) == b'a', || "the first page lost its data".into())?;
     // Grown again: the cut page reads as zeros.
     f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
-    ensure(m.get(PAGE + 10) == 0, || "the cut page kept its data".into())?;
+    ensure(m.get(PAGE + 10) == 0, || {
+        "the cut page kept its data".into()
+    })?;
     m.set(PAGE + 11, b'z');
     ensure(read_back(&f, PAGE as u64 + 11, 1)? == b"z", || {
         "a store after regrowing is lost".into()
@@ -241,7 +260,9 @@ fn msync_checks_flags() -> CheckResult {
     };
     for (flags, want) in [(4, 0), (1, 0), (2, 0), (6, 0), (5, -EINVAL), (8, -EINVAL)] {
         let r = msync(m.addr, flags);
-        ensure(r == want, || format!("msync flags {flags}: {r}, not {want}"))?;
+        ensure(r == want, || {
+            format!("msync flags {flags}: {r}, not {want}")
+        })?;
     }
     let r = msync(m.addr + 1, 4);
     ensure(r == -EINVAL, || format!("unaligned msync: {r}"))?;
@@ -251,7 +272,7 @@ fn msync_checks_flags() -> CheckResult {
 
 fn memfd_maps_shared() -> CheckResult {
     // SAFETY: memfd_create with a NUL-terminated name and no flags.
-    let fd = unsafe { syscall3(319, b"shmap\0".as_ptr() as usize, 0, 0) };
+    let fd = unsafe { syscall3(319, c"shmap".as_ptr() as usize, 0, 0) };
     ensure(fd >= 0, || format!("memfd_create: {fd}"))?;
     // SAFETY: the descriptor is ours.
     let f = unsafe { File::from_raw_fd(fd as i32) };
@@ -284,7 +305,9 @@ fn root_files_map_shared() -> CheckResult {
     m.put(0, b"ONE");
     drop(m);
     let text = std::fs::read_to_string("/etc/astra/lines.txt").map_err(|e| e.to_string())?;
-    ensure(text == "ONE\ntwo\nthree\nfour\nfive\n", || format!("now {text:?}"))?;
+    ensure(text == "ONE\ntwo\nthree\nfour\nfive\n", || {
+        format!("now {text:?}")
+    })?;
     Ok(String::new())
 }
 

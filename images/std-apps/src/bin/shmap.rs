@@ -311,7 +311,43 @@ fn root_files_map_shared() -> CheckResult {
     Ok(String::new())
 }
 
+/// `shmap --volume-file PATH` (astra's own behaviour, run by tests/tests/volume.rs): a
+/// host-volume file keeps no pages a shared mapping can map, so `PROT_WRITE` with
+/// `MAP_SHARED` is ENODEV and a read-only shared mapping reads the file's bytes.
+fn volume_file(path: &str) -> ExitCode {
+    let run = || -> Result<String, String> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("{path}: {e}"))?;
+        let e = Map::new(f.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+        ensure(e == Some(19), || {
+            format!("writable shared mmap gave {e:?}, not ENODEV")
+        })?;
+        let m = map(&f, PAGE, PROT_READ, MAP_SHARED)?;
+        let text = m.bytes(0, 4);
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    };
+    match run() {
+        Ok(text) => {
+            println!("shmap: volume file: ENODEV for a writable shared mapping, reads {text:?}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap: volume file: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, path] = args.as_slice() {
+        if flag == "--volume-file" {
+            return volume_file(path);
+        }
+    }
     let mut checks = Checks::stdout("shmap");
     checks.run("stores_and_writes_are_the_files", || {
         stores_and_writes_are_the_files("/tmp/shmap-a")

@@ -41,8 +41,8 @@ pub enum FaultError {
     Unmapped,
     /// The access breaks the area's protection (SIGSEGV with `SEGV_ACCERR`).
     Protection,
-    /// A file page wholly past the end of the file, or the file could not be read
-    /// (SIGBUS).
+    /// A file page wholly past the end of the file, the file could not be read, or its
+    /// file system has no page left for a shared mapping (SIGBUS).
     Bus,
     /// No frame left (the program is killed, as by Linux's OOM killer).
     OutOfMemory,

@@ -341,12 +341,47 @@ fn volume_file(path: &str) -> ExitCode {
     }
 }
 
+/// `shmap --fill`: stores through a shared mapping of a sparse 1 GiB file in `/tmp` fill
+/// the tmpfs; the store that finds it full gets SIGBUS (in a child), and once the file is
+/// gone mappings work again.
+fn fill() -> ExitCode {
+    let run = || -> Result<(), String> {
+        const LEN: usize = 1 << 30;
+        let f = file("/tmp/shmap-fill", LEN)?;
+        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        let status = in_child(|| {
+            for page in (0..LEN).step_by(PAGE) {
+                m.set(page, 1);
+            }
+            0
+        })?;
+        ensure(status & 0x7f == SIGBUS, || {
+            format!("filling: wait status {status:#x}, not SIGBUS")
+        })?;
+        drop(m);
+        drop(f);
+        std::fs::remove_file("/tmp/shmap-fill").map_err(|e| e.to_string())?;
+        stores_and_writes_are_the_files("/tmp/shmap-a")?;
+        std::fs::remove_file("/tmp/shmap-a").map_err(|e| e.to_string())
+    };
+    match run() {
+        Ok(()) => {
+            println!("shmap fill: a full tmpfs stopped the stores with SIGBUS, then recovered");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap fill: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, path] = args.as_slice() {
-        if flag == "--volume-file" {
-            return volume_file(path);
-        }
+    match args.as_slice() {
+        [_, flag, path] if flag == "--volume-file" => return volume_file(path),
+        [_, flag] if flag == "--fill" => return fill(),
+        _ => {}
     }
     let mut checks = Checks::stdout("shmap");
     checks.run("stores_and_writes_are_the_files", || {

@@ -644,6 +644,14 @@ impl MapSource for ZeroSource {
     fn size(&self) -> u64 {
         1 << 47
     }
+
+    fn shares_pages(&self) -> bool {
+        true
+    }
+
+    fn anonymous_shared(&self) -> bool {
+        true
+    }
 }
 
 /// A [`ReadSink`] into a kernel vector, for tests and kernel-internal reads.

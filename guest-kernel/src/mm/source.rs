@@ -22,6 +22,11 @@ pub trait MapSource: Send + Sync {
     fn writable(&self) -> bool {
         false
     }
+    /// True for `/dev/zero`: a `MAP_SHARED` mapping of it is new shared anonymous memory,
+    /// as on Linux.
+    fn anonymous_shared(&self) -> bool {
+        false
+    }
     /// The frame holding page `index` of the file (a hole below the size gets a zeroed
     /// one), with one more owner for the caller's page-table entry. `ENODEV` unless
     /// [`Self::shares_pages`]; `ENXIO` past the end; `ENOSPC`/`ENOMEM` when no page can be

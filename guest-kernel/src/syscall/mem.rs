@@ -264,6 +264,11 @@ pub fn mmap_with(
         .map(|f| (f.readable, f.writable, f.source.shares_pages()));
     let args = decode_mmap(addr, len, prot, flags, off, mode)?;
     let backing = match file {
+        // MAP_SHARED of /dev/zero: shared anonymous memory of its own.
+        Some(f) if args.flags.shared && f.source.anonymous_shared() => Backing::Shared {
+            object: Arc::new(SharedMemory::new()),
+            offset: 0,
+        },
         Some(f) => Backing::File {
             source: f.source,
             offset: off,

@@ -292,6 +292,34 @@ fn memfd_maps_shared() -> CheckResult {
     Ok(String::new())
 }
 
+fn dev_zero_maps_shared_memory() -> CheckResult {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zero")
+        .map_err(|e| e.to_string())?;
+    let m = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    ensure(m.get(5) == 0, || "not zero".into())?;
+    m.set(5, 1);
+    let status = in_child(|| {
+        m.set(PAGE + 1, 2);
+        i32::from(m.get(5) != 1)
+    })?;
+    ensure(status == 0 && m.get(PAGE + 1) == 2, || {
+        format!("not shared with a child (status {status:#x})")
+    })?;
+    let again = map(&f, PAGE, PROT_READ, MAP_SHARED)?;
+    ensure(again.get(5) == 0, || {
+        "a new mapping is not new memory".into()
+    })?;
+    let ro = File::open("/dev/zero").map_err(|e| e.to_string())?;
+    let e = Map::new(ro.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+    ensure(e == Some(EACCES), || {
+        format!("read-only /dev/zero gave {e:?}")
+    })?;
+    Ok(String::new())
+}
+
 fn root_files_map_shared() -> CheckResult {
     // A new file in the root's layer, and a file of the image (copied up).
     stores_and_writes_are_the_files("/shmap-root")?;
@@ -396,6 +424,7 @@ fn main() -> ExitCode {
     checks.run("msync_checks_flags", msync_checks_flags);
     checks.run("memfd_maps_shared", memfd_maps_shared);
     checks.run("root_files_map_shared", root_files_map_shared);
+    checks.run("dev_zero_maps_shared_memory", dev_zero_maps_shared_memory);
     for f in ["a", "fork", "trunc", "ro", "msync"] {
         let _ = std::fs::remove_file(format!("/tmp/shmap-{f}"));
     }

@@ -112,6 +112,14 @@ fn map(f: &File, len: usize, prot: usize, flags: usize) -> Result<Map, String> {
 /// Runs `child` in a forked child (which exits with its return value) and returns the
 /// child's raw wait status.
 fn in_child(child: impl FnOnce() -> i32) -> Result<i32, String> {
+    in_child_while(child, || Ok(()))
+}
+
+/// Like [`in_child`], running `meanwhile` in the parent before waiting.
+fn in_child_while(
+    child: impl FnOnce() -> i32,
+    meanwhile: impl FnOnce() -> Result<(), String>,
+) -> Result<i32, String> {
     // SAFETY: fork; the child only touches memory and makes raw system calls, then exits
     // without running any destructor.
     let pid = unsafe { syscall3(57, 0, 0, 0) };
@@ -124,6 +132,7 @@ fn in_child(child: impl FnOnce() -> i32) -> Result<i32, String> {
         unsafe { syscall3(60, code as usize, 0, 0) };
         unreachable!();
     }
+    meanwhile()?;
     let mut status = 0i32;
     // SAFETY: wait4 for our child into a local.
     let r = unsafe { syscall4(61, pid as usize, &mut status as *mut i32 as usize, 0, 0) };
@@ -224,6 +233,35 @@ fn shrinking_gives_sigbus() -> CheckResult {
         format!("writing past the end: wait status {status:#x}")
     })?;
     ensure(m.get(10) == b'a', || "the first page lost its data".into())?;
+    // Another process maps the page when the file shrinks: it loses it too.
+    f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
+    m.set(PAGE + 10, b'c');
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 into our array.
+    let r = unsafe { syscall3(293, fds.as_mut_ptr() as usize, 0, 0) };
+    ensure(r == 0, || format!("pipe2: {r}"))?;
+    let status = in_child_while(
+        || {
+            let seen = m.get(PAGE + 10);
+            let mut byte = 0u8;
+            // SAFETY: read one byte into a local: the parent's go-ahead.
+            unsafe { syscall3(0, fds[0] as usize, &mut byte as *mut u8 as usize, 1) };
+            i32::from(seen) + i32::from(m.get(PAGE + 10))
+        },
+        || {
+            f.set_len(PAGE as u64).map_err(|e| e.to_string())?;
+            // SAFETY: write one byte from a local.
+            let r = unsafe { syscall3(1, fds[1] as usize, b"g".as_ptr() as usize, 1) };
+            ensure(r == 1, || format!("write: {r}")).map(|_| ())
+        },
+    )?;
+    ensure(status & 0x7f == SIGBUS, || {
+        format!("another process after the shrink: wait status {status:#x}")
+    })?;
+    for fd in fds {
+        // SAFETY: closes our pipe's descriptors.
+        unsafe { syscall3(3, fd as usize, 0, 0) };
+    }
     // Grown again: the cut page reads as zeros.
     f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
     ensure(m.get(PAGE + 10) == 0, || {

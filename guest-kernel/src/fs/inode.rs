@@ -180,6 +180,11 @@ pub trait Inode: Send + Sync {
     fn shared_frame(&self, _index: u64) -> Result<u64, Errno> {
         Err(Errno::ENODEV)
     }
+    /// Like [`Self::shared_frame`] but only for a page the file has already (none for a
+    /// hole): what a fault maps around the faulting page.
+    fn existing_frame(&self, _index: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// Whether `a` and `b` are the same node.

@@ -548,6 +548,10 @@ impl Inode for Node {
         self.copy_up()?.shared_frame(index)
     }
 
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        self.upper()?.existing_frame(index)
+    }
+
     fn static_bytes(&self) -> Option<&'static [u8]> {
         match (self.upper(), &self.lower) {
             (None, Some(l)) => l.static_bytes(),

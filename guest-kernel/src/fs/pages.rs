@@ -246,6 +246,18 @@ impl FileData {
         Ok(frame)
     }
 
+    /// The frame of page `index` with one more owner, if the file has that page below its
+    /// end (a hole or a page past the end: `None`).
+    #[cfg(not(test))]
+    pub fn existing_frame(&self, index: usize) -> Option<u64> {
+        if index as u64 >= self.len.div_ceil(PAGE as u64) {
+            return None;
+        }
+        let frame = self.pages.get(index)?.as_ref()?.frame;
+        crate::mm::refcount::share(frame).ok()?;
+        Some(frame)
+    }
+
     /// Sets the size: growth is a hole (no pages), shrinking frees whole pages past the end
     /// and zeroes the cut part of the last one. Returns the frames of the dropped pages
     /// that mappings still hold: the caller unmaps them (access past the end is SIGBUS).

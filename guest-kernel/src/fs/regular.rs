@@ -160,4 +160,11 @@ impl MapSource for NodeSource {
         }
         self.node.shared_frame(index)
     }
+
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        if !self.shares_pages {
+            return None;
+        }
+        self.node.existing_frame(index)
+    }
 }

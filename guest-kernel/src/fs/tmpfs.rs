@@ -592,6 +592,14 @@ impl Inode for Node {
         d.share_frame(index, &*self.shared)
     }
 
+    #[cfg(not(test))]
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        match &self.state.lock().body {
+            Body::File(d) => d.existing_frame(usize::try_from(index).ok()?),
+            _ => None,
+        }
+    }
+
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {
         let mut st = self.state.lock();
         st.mode = mode & 0o7777;

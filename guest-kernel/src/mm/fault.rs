@@ -111,6 +111,32 @@ fn shared_file(vma: &Vma) -> Option<&dyn MapSource> {
     }
 }
 
+/// Maps the pages of `[start, end)` but `page` that the shared file area's file has
+/// already and that nothing maps yet.
+fn map_existing_around(
+    space: &mut AddressSpace,
+    vma: &Vma,
+    source: &dyn MapSource,
+    page: u64,
+    start: u64,
+    end: u64,
+) {
+    let mut at = start;
+    while at < end {
+        let free = at != page && space.translate(at).is_none();
+        if let Some(pa) = vma
+            .file_offset(at)
+            .filter(|_| free)
+            .and_then(|off| source.existing_frame(off / PAGE_SIZE))
+        {
+            if map_owned_frame(space, vma, at, pa).is_err() {
+                break;
+            }
+        }
+        at += PAGE_SIZE;
+    }
+}
+
 /// True if `page` of a file area lies wholly past the end of its file.
 fn past_eof(vma: &Vma, page: u64) -> bool {
     match (&vma.backing, vma.file_offset(page)) {
@@ -355,10 +381,6 @@ impl UserMemory {
             return Ok(());
         }
         map_new_page(space, vma, page)?;
-        if shared_file(vma).is_some() {
-            // No fault-around: it would give the file's holes pages of their own.
-            return Ok(());
-        }
         // Fill the rest of the window while frames last; only `page` was required.
         let (start, end) = if page == self.fault_window.0 {
             let pages = (self.fault_window.1 * 2).min(FAULT_AROUND_MAX_PAGES);
@@ -371,6 +393,11 @@ impl UserMemory {
             )
         };
         self.fault_window = (end, (end - start) / PAGE_SIZE);
+        if let Some(source) = shared_file(vma) {
+            // Only the pages the file has: a hole gets a page when it is touched.
+            map_existing_around(space, vma, source, page, start, end);
+            return Ok(());
+        }
         let mut at = start;
         while at < end {
             if at != page && space.translate(at).is_none() && map_new_page(space, vma, at).is_err()

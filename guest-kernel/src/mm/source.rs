@@ -34,6 +34,11 @@ pub trait MapSource: Send + Sync {
     fn shared_frame(&self, _index: u64) -> Result<u64, Errno> {
         Err(Errno::ENODEV)
     }
+    /// Like [`Self::shared_frame`] for a page the file has already, `None` otherwise (a
+    /// hole): the pages a fault maps around the faulting one.
+    fn existing_frame(&self, _index: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// A file whose bytes live in memory for as long as the kernel runs: a tarfs file's data,

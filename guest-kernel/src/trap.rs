@@ -121,7 +121,7 @@ fn user_page_fault(frame: &mut TrapFrame) {
         Err(FaultError::Bus) => (
             signal::SIGBUS,
             si_code::BUS_ADRERR,
-            "past the end of the mapped file",
+            "past the end of the mapped file, or no page for it (file system full)",
         ),
     };
     if let FaultOutcome::Fatal(sig) = crate::signal::deliver_memory_fault(frame, sig, code, addr) {

@@ -18,8 +18,9 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 15] = [
+const STD_PROGRAMS: [&str; 16] = [
     "/bin/fscopy",
+    "/bin/shmap",
     "/bin/locks",
     "/bin/procs",
     "/init",

@@ -3,6 +3,8 @@
 //! result; `..` and symlinks pointing out of the directory stay in the guest's namespace;
 //! `:ro` gives EROFS; bad flag values are usage errors naming the problem. The same `rw`
 //! checks run natively on Linux against a copy of the same directory, the listing compared.
+//! A writable `MAP_SHARED` mapping of a volume file is refused (ENODEV: hostfs keeps no
+//! pages to write back), a read-only one reads the file.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -234,4 +236,28 @@ fn bad_volume_flags_are_usage_errors_that_say_why() {
             out.report()
         );
     }
+}
+
+#[test]
+fn shared_writable_mappings_of_volume_files_are_refused() {
+    let tmp = TempDir::new("volume-shmap");
+    let vol = setup(tmp.path());
+    let out = boot(&[
+        s("--volume"),
+        format!("{}:/mnt/vol", vol.display()),
+        s("--"),
+        s("/bin/shmap"),
+        s("--volume-file"),
+        s("/mnt/vol/trunc.txt"),
+    ]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("ENODEV for a writable shared mapping, reads \"0123\""),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.join("trunc.txt")).unwrap(),
+        "0123456789"
+    );
 }

@@ -204,12 +204,22 @@ impl FdTable {
 /// What `mmap(fd)` maps and the file's open flags (access mode and status flags, to check
 /// `PROT_WRITE` with `MAP_SHARED` against): `EBADF` if `fd` is not open (or `O_PATH`),
 /// `EACCES` if it was not opened for reading, `ENODEV` if the file cannot be mapped.
-pub fn map_source_for_fd(files: &FdTable, fd: u64) -> Result<(Arc<dyn MapSource>, u32), Errno> {
+/// `shared` asks for what a `MAP_SHARED` mapping maps.
+pub fn map_source_for_fd(
+    files: &FdTable,
+    fd: u64,
+    shared: bool,
+) -> Result<(Arc<dyn MapSource>, u32), Errno> {
     let file = files.get(fd)?;
     if !open::readable(file.status()) {
         return Err(Errno::EACCES);
     }
-    let source = file.map_source().ok_or(Errno::ENODEV)?;
+    let source = if shared {
+        file.map_source_shared()
+    } else {
+        file.map_source()
+    }
+    .ok_or(Errno::ENODEV)?;
     Ok((source, file.status()))
 }
 

@@ -290,8 +290,16 @@ impl OpenFile {
         }
     }
 
+    /// The pipe end this is open on (`splice`, `tee`).
+    pub fn pipe_end(&self) -> Option<&super::pipe::PipeEnd> {
+        match &self.kind {
+            Kind::Pipe(end) => Some(end),
+            _ => None,
+        }
+    }
+
     /// Whether reads and writes may not wait.
-    fn nonblocking(&self) -> bool {
+    pub fn nonblocking(&self) -> bool {
         self.status() & O_NONBLOCK != 0
     }
 
@@ -535,6 +543,17 @@ impl OpenFile {
             _ => None,
         }
     }
+
+    /// What a `MAP_SHARED` mapping of this file maps (see [`regular::map_source_shared`]).
+    pub fn map_source_shared(&self) -> Option<Arc<dyn MapSource>> {
+        match &self.kind {
+            Kind::Regular(node) => Some(regular::map_source_shared(
+                node,
+                super::open::writable(self.status()),
+            )),
+            _ => self.map_source(),
+        }
+    }
 }
 
 /// Hands everything `src` holds to `sink` in pieces of a page, so the console can pass
@@ -624,6 +643,14 @@ impl MapSource for ZeroSource {
 
     fn size(&self) -> u64 {
         1 << 47
+    }
+
+    fn shares_pages(&self) -> bool {
+        true
+    }
+
+    fn anonymous_shared(&self) -> bool {
+        true
     }
 }
 

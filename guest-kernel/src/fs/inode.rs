@@ -154,6 +154,37 @@ pub trait Inode: Send + Sync {
     fn static_bytes(&self) -> Option<&'static [u8]> {
         None
     }
+    /// For a `/proc/[pid]/fd/N` link: the open file's node itself, which following the
+    /// link reaches without its path (so an unlinked or unnamed file is reached too).
+    fn magic_target(&self) -> Option<InodeRef> {
+        None
+    }
+    /// `O_TMPFILE` in this directory: a new regular file with permissions `mode` that no
+    /// directory names; `linkable` (no `O_EXCL`) lets `linkat` give it a name once.
+    /// `EOPNOTSUPP` for file systems without unnamed files, `ENOTDIR` for non-directories.
+    fn tmpfile(&self, _mode: u32, _linkable: bool) -> Result<InodeRef, Errno> {
+        Err(if self.file_type() == FileType::Dir {
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::ENOTDIR
+        })
+    }
+    /// True if the file keeps its data in frames that `MAP_SHARED` mappings map
+    /// themselves ([`Self::shared_frame`]): tmpfs files, the overlay's.
+    fn has_shared_pages(&self) -> bool {
+        false
+    }
+    /// The frame of the file's page `index`, with one more owner for a mapping's page-table
+    /// entry (a hole gets a zeroed page): `ENODEV` for file systems without such pages,
+    /// `ENXIO` past the end.
+    fn shared_frame(&self, _index: u64) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
+    /// Like [`Self::shared_frame`] but only for a page the file has already (none for a
+    /// hole): what a fault maps around the faulting page.
+    fn existing_frame(&self, _index: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// Whether `a` and `b` are the same node.
@@ -297,6 +328,9 @@ pub fn walk(ctx: &WalkCtx<'_>, path: &str, flags: WalkFlags) -> Result<InodeRef,
             if links > MAX_SYMLINKS {
                 return Err(Errno::ELOOP);
             }
+            if let Some(target) = node.magic_target() {
+                return check_dir(target, must_dir);
+            }
             let target = node.readlink_as(ctx.exe)?;
             if target.is_empty() {
                 return Err(Errno::ENOENT);
@@ -394,6 +428,10 @@ fn walk_inner(
                     *links += 1;
                     if *links > MAX_SYMLINKS {
                         return Err(Errno::ELOOP);
+                    }
+                    if let Some(target) = node.magic_target() {
+                        cur = target;
+                        continue;
                     }
                     let target = node.readlink_as(ctx.exe)?;
                     if target.is_empty() {

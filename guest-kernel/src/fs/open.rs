@@ -6,7 +6,7 @@
 use alloc::string::String;
 
 use super::inode::{FileType, InodeRef, WalkFlags, MAX_SYMLINKS, ST_RDONLY};
-use super::vfs::{self, Vnode, Walker};
+use super::vfs::{Vnode, Walker};
 use crate::errno::Errno;
 
 /// Open flags (x86-64 values).
@@ -49,6 +49,8 @@ pub mod flags {
     pub const O_PATH: u32 = 0o10000000;
     /// An unnamed temporary file (includes `O_DIRECTORY`).
     pub const O_TMPFILE: u32 = 0o20200000;
+    /// The bit of `O_TMPFILE` besides `O_DIRECTORY`.
+    pub const __O_TMPFILE: u32 = 0o20000000;
     /// The flags `F_SETFL` may change.
     pub const SETFL_MASK: u32 = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
     /// The flags an `O_PATH` open keeps.
@@ -114,16 +116,28 @@ pub fn open(
     }
     let acc = flags & O_ACCMODE;
     let wants_write = acc != O_RDONLY || flags & O_TRUNC != 0;
-    if flags & O_TMPFILE == O_TMPFILE {
-        if acc != O_WRONLY && acc != O_RDWR {
+    if flags & __O_TMPFILE != 0 {
+        // As Linux's build_open_flags: O_TMPFILE (which includes O_DIRECTORY), no
+        // O_CREAT, and opened for writing.
+        if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || (acc != O_WRONLY && acc != O_RDWR) {
             return Err(Errno::EINVAL);
         }
-        let dir = w.lookup(start, path, vfs::follow(true))?;
-        // Unnamed temporary files are not implemented.
-        return Err(if dir.file_type() == FileType::Dir {
-            Errno::EOPNOTSUPP
-        } else {
-            Errno::ENOTDIR
+        let walk = WalkFlags {
+            follow: flags & O_NOFOLLOW == 0,
+            directory: true,
+        };
+        let dir = w.lookup(start, path, walk)?;
+        if dir.file_type() != FileType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        if read_only(&dir) {
+            return Err(Errno::EROFS);
+        }
+        let node = dir.tmpfile(mode, flags & O_EXCL == 0)?;
+        let dropped = O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC | O_TMPFILE;
+        return Ok(Opened {
+            vnode: Vnode::Node(node),
+            status: (flags & !dropped) | O_LARGEFILE,
         });
     }
     if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
@@ -252,6 +266,33 @@ mod tests {
     }
 
     #[test]
+    fn tmpfiles_are_unnamed_until_linked() {
+        let w = opener();
+        let etc = w.dir_at("/etc").unwrap();
+        let t = open_in(&w, "/etc", O_TMPFILE | O_RDWR).unwrap();
+        assert_eq!(t.status, O_RDWR | O_LARGEFILE);
+        let node = t.vnode.node().unwrap();
+        assert_eq!(node.file_type(), FileType::Regular);
+        assert_eq!(node.metadata().nlink, 0);
+        assert_eq!(node.metadata().mode & 0o777, 0o640);
+        node.write_at(0, b"tmp").unwrap();
+        assert!(etc.entries().unwrap().iter().all(|e| e.0 != "named"));
+        etc.link("named", node).unwrap();
+        assert_eq!(node.metadata().nlink, 1);
+        let again = open_in(&w, "named", O_RDONLY).unwrap();
+        assert_eq!(size(&again), 3);
+        // Linkable once: unlinked again, it stays unnamed.
+        etc.unlink("named").unwrap();
+        assert_eq!(etc.link("named", node), Err(Errno::ENOENT));
+        // O_EXCL: never linkable.
+        let x = open_in(&w, "/etc", O_TMPFILE | O_WRONLY | O_EXCL).unwrap();
+        assert_eq!(
+            etc.link("excl", x.vnode.node().unwrap()),
+            Err(Errno::ENOENT)
+        );
+    }
+
+    #[test]
     fn read_only_opens() {
         let o = open_at("motd", O_RDONLY | O_CLOEXEC).unwrap();
         assert_eq!(o.status, O_RDONLY | O_LARGEFILE);
@@ -293,11 +334,20 @@ mod tests {
             open_in(&w, "/etc", O_CREAT | O_DIRECTORY),
             Err(Errno::EINVAL)
         );
+        assert_eq!(open_in(&w, "/etc", O_TMPFILE), Err(Errno::EINVAL));
         assert_eq!(
-            open_in(&w, "/etc", O_TMPFILE | O_RDWR),
+            open_in(&w, "/etc", O_TMPFILE | O_RDWR | O_CREAT),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            open_in(&w, "/etc", __O_TMPFILE | O_RDWR),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(open_in(&w, "motd", O_TMPFILE | O_RDWR), Err(Errno::ENOTDIR));
+        assert_eq!(
+            open_in(&w, "/proc", O_TMPFILE | O_RDWR),
             Err(Errno::EOPNOTSUPP)
         );
-        assert_eq!(open_in(&w, "/etc", O_TMPFILE), Err(Errno::EINVAL));
         assert_eq!(open_in(&w, "/proc/new", O_CREAT), Err(Errno::ENOENT));
         // Devices stay devices.
         let o = open_in(&w, "/dev/null", O_WRONLY | O_TRUNC | O_CREAT).unwrap();

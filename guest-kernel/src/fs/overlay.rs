@@ -525,6 +525,33 @@ impl Inode for Node {
         st
     }
 
+    /// An unnamed file of the upper layer (the directory is copied up for it).
+    fn tmpfile(&self, mode: u32, linkable: bool) -> Result<InodeRef, Errno> {
+        if self.kind != FileType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let up = self.copy_up()?.tmpfile(mode, linkable)?;
+        let node: InodeRef = self.child("", None, Some(up))?;
+        Ok(node)
+    }
+
+    fn has_shared_pages(&self) -> bool {
+        self.kind == FileType::Regular
+    }
+
+    /// The upper file's page: a shared mapping of an image file copies it up first (it is
+    /// only asked for by a mapping of a file opened for writing, or already copied up).
+    fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
+        if self.kind != FileType::Regular {
+            return Err(Errno::ENODEV);
+        }
+        self.copy_up()?.shared_frame(index)
+    }
+
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        self.upper()?.existing_frame(index)
+    }
+
     fn static_bytes(&self) -> Option<&'static [u8]> {
         match (self.upper(), &self.lower) {
             (None, Some(l)) => l.static_bytes(),

@@ -18,6 +18,18 @@ pub trait Budget {
     fn release_page(&self);
 }
 
+/// Takes the pages a truncation dropped out of every `MAP_SHARED` mapping that still
+/// maps them, so an access there faults (SIGBUS past the end) instead of reaching a page
+/// the file no longer has. The caller holds no file-system or address-space lock.
+pub fn unmap_dropped(frames: &[u64]) {
+    #[cfg(not(test))]
+    if !frames.is_empty() {
+        crate::mm::filemap::unmap_frames(frames);
+    }
+    #[cfg(test)]
+    let _ = frames;
+}
+
 /// One page of file data.
 struct Page {
     #[cfg(not(test))]
@@ -65,12 +77,26 @@ impl Page {
             &mut self.bytes
         }
     }
+
+    /// The frame, if a mapping shares it (it outlives the file's hold on it then).
+    fn mapped_frame(&self) -> Option<u64> {
+        #[cfg(not(test))]
+        {
+            crate::mm::refcount::is_shared(self.frame).then_some(self.frame)
+        }
+        #[cfg(test)]
+        {
+            None
+        }
+    }
 }
 
+/// The file gives its frame up; a `MAP_SHARED` mapping may still own it (see
+/// [`crate::mm::refcount`]), and then the last owner frees it.
 #[cfg(not(test))]
 impl Drop for Page {
     fn drop(&mut self) {
-        crate::mm::frame::free(self.frame);
+        crate::mm::refcount::release(self.frame);
     }
 }
 
@@ -181,17 +207,75 @@ impl FileData {
         Ok(())
     }
 
+    /// Makes sure page `index` (below the size) has a frame, allocating a zeroed one for
+    /// a hole: what a `MAP_SHARED` mapping faults in. `ENXIO` past the end, `ENOSPC` when
+    /// the budget or memory is spent.
+    pub fn ensure_page(&mut self, index: usize, budget: &dyn Budget) -> Result<(), Errno> {
+        if index as u64 >= self.len.div_ceil(PAGE as u64) {
+            return Err(Errno::ENXIO);
+        }
+        if self.pages.get(index).is_some_and(Option::is_some) {
+            return Ok(());
+        }
+        if index >= self.pages.len() {
+            let extra = index + 1 - self.pages.len();
+            crate::mm::kalloc::try_reserve(&mut self.pages, extra).map_err(|_| Errno::ENOSPC)?;
+        }
+        budget.charge_page()?;
+        let Some(page) = Page::new() else {
+            budget.release_page();
+            return Err(Errno::ENOSPC);
+        };
+        while self.pages.len() <= index {
+            self.pages.push(None);
+        }
+        self.pages[index] = Some(page);
+        Ok(())
+    }
+
+    /// The frame of page `index` with one more owner (a `MAP_SHARED` mapping's), made by
+    /// [`Self::ensure_page`] if needed.
+    #[cfg(not(test))]
+    pub fn share_frame(&mut self, index: usize, budget: &dyn Budget) -> Result<u64, Errno> {
+        self.ensure_page(index, budget)?;
+        let frame = self.pages[index]
+            .as_ref()
+            .map(|p| p.frame)
+            .ok_or(Errno::ENXIO)?;
+        crate::mm::refcount::share(frame).map_err(|_| Errno::ENOMEM)?;
+        Ok(frame)
+    }
+
+    /// The frame of page `index` with one more owner, if the file has that page below its
+    /// end (a hole or a page past the end: `None`).
+    #[cfg(not(test))]
+    pub fn existing_frame(&self, index: usize) -> Option<u64> {
+        if index as u64 >= self.len.div_ceil(PAGE as u64) {
+            return None;
+        }
+        let frame = self.pages.get(index)?.as_ref()?.frame;
+        crate::mm::refcount::share(frame).ok()?;
+        Some(frame)
+    }
+
     /// Sets the size: growth is a hole (no pages), shrinking frees whole pages past the end
-    /// and zeroes the cut part of the last one.
-    pub fn truncate(&mut self, size: u64, budget: &dyn Budget) -> Result<(), Errno> {
+    /// and zeroes the cut part of the last one. Returns the frames of the dropped pages
+    /// that mappings still hold: the caller unmaps them (access past the end is SIGBUS).
+    pub fn truncate(&mut self, size: u64, budget: &dyn Budget) -> Result<Vec<u64>, Errno> {
         if size > i64::MAX as u64 {
             return Err(Errno::EFBIG);
         }
+        let mut mapped = Vec::new();
         if size < self.len {
             let keep = size.div_ceil(PAGE as u64) as usize;
-            for p in self.pages.drain(keep.min(self.pages.len())..) {
-                if p.is_some() {
-                    budget.release_page();
+            for p in self.pages.drain(keep.min(self.pages.len())..).flatten() {
+                budget.release_page();
+                if let Some(frame) = p.mapped_frame() {
+                    // Without room for the list the mapping keeps the page past the end
+                    // (no SIGBUS there), never a freed frame.
+                    if mapped.try_reserve(1).is_ok() {
+                        mapped.push(frame);
+                    }
                 }
             }
             let in_page = (size % PAGE as u64) as usize;
@@ -203,7 +287,7 @@ impl FileData {
             self.pages.shrink_to_fit();
         }
         self.len = size;
-        Ok(())
+        Ok(mapped)
     }
 
     /// Frees every page, returning them to `budget`.
@@ -264,6 +348,33 @@ mod tests {
         assert_eq!(&buf, b"he\0\0\0\0\0\0");
         d.clear(&b);
         assert_eq!(b.left.get(), 4);
+    }
+
+    #[test]
+    fn mapped_pages_fill_holes_below_the_size_only() {
+        let b = Limit { left: Cell::new(2) };
+        let mut d = FileData::default();
+        assert_eq!(d.ensure_page(0, &b), Err(Errno::ENXIO), "empty file");
+        d.truncate(4096 + 1, &b).unwrap();
+        assert_eq!(d.pages_used(), 0, "growth is a hole");
+        d.ensure_page(1, &b).unwrap();
+        assert_eq!((d.pages_used(), b.left.get()), (1, 1));
+        d.ensure_page(1, &b).unwrap();
+        assert_eq!(d.pages_used(), 1, "an existing page is kept");
+        assert_eq!(d.ensure_page(2, &b), Err(Errno::ENXIO), "past the end");
+        d.ensure_page(0, &b).unwrap();
+        let c = Limit { left: Cell::new(0) };
+        d.truncate(3 * 4096, &c).unwrap();
+        assert_eq!(d.ensure_page(2, &c), Err(Errno::ENOSPC));
+        let mut buf = [1u8; 8];
+        assert_eq!(d.read_at(4096, &mut buf), 8);
+        assert_eq!(buf, [0; 8], "a mapped hole reads as zeros");
+        assert_eq!(
+            d.truncate(0, &b),
+            Ok(Vec::new()),
+            "no frame is mapped in tests"
+        );
+        assert_eq!(b.left.get(), 2);
     }
 
     #[test]

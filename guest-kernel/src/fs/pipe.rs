@@ -283,6 +283,42 @@ impl PipeEnd {
         }
     }
 
+    /// Copies queued bytes (up to the sink's size) without consuming them (`tee`): waits
+    /// like [`Self::read`] while the pipe is empty and a writer is open; 0 once it is
+    /// empty with no writer; `EAGAIN` when empty and `nonblock`.
+    pub fn peek(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
+        if out.remaining() == 0 {
+            return Ok(0);
+        }
+        loop {
+            {
+                let q = self.pipe.data.lock();
+                if !q.is_empty() {
+                    let (a, b) = q.as_slices();
+                    let mut done = out.put(a);
+                    if done == a.len() {
+                        done += out.put(b);
+                    }
+                    return Ok(done);
+                }
+                if self.pipe.writers.load(Ordering::Relaxed) == 0 {
+                    return Ok(0);
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if IO.wait(None) == WaitResult::Interrupted {
+                return Err(Errno::ERESTARTSYS);
+            }
+        }
+    }
+
+    /// True if both are ends of one pipe.
+    pub fn same_pipe(&self, other: &PipeEnd) -> bool {
+        Arc::ptr_eq(&self.pipe, &other.pipe)
+    }
+
     /// Ready events: the read end is readable with data or with no writer left (then also
     /// `POLLHUP`); the write end is writable with room, `POLLERR` with no reader left.
     pub fn poll(&self) -> u16 {

@@ -251,6 +251,13 @@ impl Inode for ProcNode {
         }
     }
 
+    fn magic_target(&self) -> Option<InodeRef> {
+        match *self {
+            ProcNode::Fd(pid, fd) => procinfo::fd_node(pid, fd),
+            _ => None,
+        }
+    }
+
     fn readlink_as(&self, exe: &str) -> Result<String, Errno> {
         if self.is_own_exe() {
             return Ok(exe_abs(exe));

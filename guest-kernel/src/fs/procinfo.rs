@@ -301,6 +301,20 @@ pub fn fd_target(pid: u32, fd: u32) -> Option<String> {
     })
 }
 
+/// The node of process `pid`'s open file `fd` (none for pipes and the like).
+pub fn fd_node(pid: u32, fd: u32) -> Option<super::inode::InodeRef> {
+    let file = with_leader(pid, |t| {
+        t.files
+            .try_lock()
+            .and_then(|f| f.get_raw(u64::from(fd)).ok())
+    })
+    .flatten()?;
+    match file.vnode() {
+        super::vfs::Vnode::Node(n) => Some(n),
+        _ => None,
+    }
+}
+
 /// One line of `/proc/[pid]/maps`.
 pub fn format_map(
     start: u64,

@@ -97,24 +97,74 @@ pub fn write(node: &InodeRef, offset: u64, src: &mut dyn WriteSource) -> Result<
     transferred(done, src.faulted())
 }
 
-/// What `mmap` maps for `node`: the TAR bytes themselves, or the file read at fault time.
+/// What a private `mmap` maps for `node`: the TAR bytes themselves, or the file read at
+/// fault time.
 pub fn map_source(node: &InodeRef) -> Arc<dyn MapSource> {
     match node.static_bytes() {
         Some(bytes) => Arc::new(StaticSource::new(bytes)),
-        None => Arc::new(NodeSource(node.clone())),
+        None => Arc::new(NodeSource {
+            node: node.clone(),
+            shares_pages: false,
+            writable: false,
+        }),
     }
 }
 
-/// A file's pages as they are when a mapping faults them in (private mappings; shared
-/// writable mappings of files are refused by `mmap`).
-struct NodeSource(InodeRef);
+/// What a `MAP_SHARED` mapping maps for `node`, opened for writing or not: the file's own
+/// pages where its file system keeps them in frames (tmpfs, the overlay: an image file is
+/// copied up when a writable mapping first touches it; one opened read-only and not
+/// copied up maps the TAR bytes, as overlayfs maps the lower file). Otherwise (hostfs)
+/// the file read at fault time, which `mmap` only allows read-only.
+pub fn map_source_shared(node: &InodeRef, writable: bool) -> Arc<dyn MapSource> {
+    if !writable {
+        if let Some(bytes) = node.static_bytes() {
+            return Arc::new(StaticSource::new(bytes));
+        }
+    }
+    Arc::new(NodeSource {
+        node: node.clone(),
+        shares_pages: node.has_shared_pages(),
+        writable,
+    })
+}
+
+/// A file mapped through its inode.
+struct NodeSource {
+    node: InodeRef,
+    /// Mapped shared, through the file's own pages.
+    shares_pages: bool,
+    /// Opened for writing.
+    writable: bool,
+}
 
 impl MapSource for NodeSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.0.read_at(offset, buf)
+        self.node.read_at(offset, buf)
     }
 
     fn size(&self) -> u64 {
-        self.0.metadata().size
+        self.node.metadata().size
+    }
+
+    fn shares_pages(&self) -> bool {
+        self.shares_pages
+    }
+
+    fn writable(&self) -> bool {
+        self.writable
+    }
+
+    fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
+        if !self.shares_pages {
+            return Err(Errno::ENODEV);
+        }
+        self.node.shared_frame(index)
+    }
+
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        if !self.shares_pages {
+            return None;
+        }
+        self.node.existing_frame(index)
     }
 }

@@ -11,7 +11,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -98,6 +98,8 @@ pub struct Node {
     ino: u64,
     kind: FileType,
     state: Mutex<State>,
+    /// An `O_TMPFILE` file that `link` may still name although it has no links.
+    linkable: AtomicBool,
 }
 
 impl Drop for Node {
@@ -148,6 +150,7 @@ impl TmpFs {
                 },
             }),
             shared,
+            linkable: AtomicBool::new(false),
         });
         TmpFs { root }
     }
@@ -346,6 +349,7 @@ impl Inode for Node {
                 ctime: now,
                 body,
             }),
+            linkable: AtomicBool::new(false),
         });
         entries.insert(key, node.clone());
         if kind == FileType::Dir {
@@ -377,8 +381,9 @@ impl Inode for Node {
         }
         {
             let mut t = target.state.lock();
-            if t.nlink == 0 {
-                // Linux: linking an unlinked file (without O_TMPFILE) is ENOENT.
+            // Linux: linking an unlinked file is ENOENT, but for the first link of an
+            // `O_TMPFILE` file opened without `O_EXCL`.
+            if t.nlink == 0 && !target.linkable.swap(false, Ordering::AcqRel) {
                 return Err(Errno::ENOENT);
             }
             t.nlink += 1;
@@ -550,9 +555,49 @@ impl Inode for Node {
         let Body::File(d) = &mut st.body else {
             return Err(self.not_file());
         };
-        d.truncate(size, &*self.shared)?;
+        let mapped = d.truncate(size, &*self.shared)?;
         self.touch(&mut st);
+        drop(st);
+        super::pages::unmap_dropped(&mapped);
         Ok(())
+    }
+
+    fn tmpfile(&self, mode: u32, linkable: bool) -> Result<InodeRef, Errno> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        if self.kind != FileType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        // Made under a name no one can pick and unnamed at once (the kernel runs one
+        // call at a time, so no one sees the name).
+        let name = alloc::format!(".astra-tmpfile-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let node = self.create(&name, FileType::Regular, mode, "")?;
+        self.unlink(&name)?;
+        if let Some(n) = node.as_any().downcast_ref::<Node>() {
+            n.linkable.store(linkable, Ordering::Release);
+        }
+        Ok(node)
+    }
+
+    fn has_shared_pages(&self) -> bool {
+        self.kind == FileType::Regular
+    }
+
+    #[cfg(not(test))]
+    fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
+        let mut st = self.state.lock();
+        let Body::File(d) = &mut st.body else {
+            return Err(Errno::ENODEV);
+        };
+        let index = usize::try_from(index).map_err(|_| Errno::ENXIO)?;
+        d.share_frame(index, &*self.shared)
+    }
+
+    #[cfg(not(test))]
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        match &self.state.lock().body {
+            Body::File(d) => d.existing_frame(usize::try_from(index).ok()?),
+            _ => None,
+        }
     }
 
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {

@@ -5,6 +5,7 @@
 
 use super::paging::{flags, AddressSpace, Leaf, MapError, HUGE_PAGE_SIZE, USER_END};
 use super::shared::SharedMemory;
+use super::source::MapSource;
 use super::user::{huge_pages_allowed, pte_flags, UserMemory};
 use super::user::{STACK_GUARD_GAP, STACK_RLIMIT, TASK_SIZE};
 use super::vma::{Access, Backing, Vma, PROT_NONE};
@@ -44,8 +45,8 @@ pub enum FaultError {
     Unmapped,
     /// The access breaks the area's protection (SIGSEGV with `SEGV_ACCERR`).
     Protection,
-    /// A file page wholly past the end of the file, or the file could not be read
-    /// (SIGBUS).
+    /// A file page wholly past the end of the file, the file could not be read, or its
+    /// file system has no page left for a shared mapping (SIGBUS).
     Bus,
     /// No frame left (the program is killed, as by Linux's OOM killer).
     OutOfMemory,
@@ -104,6 +105,42 @@ fn read_file(vma: &Vma, offset: u64, buf: &mut [u8]) -> Result<(), FaultError> {
     Ok(())
 }
 
+/// The file of a `MAP_SHARED` area that maps the file's own pages.
+fn shared_file(vma: &Vma) -> Option<&dyn MapSource> {
+    match &vma.backing {
+        Backing::File { source, .. } if vma.flags.shared && source.shares_pages() => {
+            Some(&**source)
+        }
+        _ => None,
+    }
+}
+
+/// Maps the pages of `[start, end)` but `page` that the shared file area's file has
+/// already and that nothing maps yet.
+fn map_existing_around(
+    space: &mut AddressSpace,
+    vma: &Vma,
+    source: &dyn MapSource,
+    page: u64,
+    start: u64,
+    end: u64,
+) {
+    let mut at = start;
+    while at < end {
+        let free = at != page && space.translate(at).is_none();
+        if let Some(pa) = vma
+            .file_offset(at)
+            .filter(|_| free)
+            .and_then(|off| source.existing_frame(off / PAGE_SIZE))
+        {
+            if map_owned_frame(space, vma, at, pa).is_err() {
+                break;
+            }
+        }
+        at += PAGE_SIZE;
+    }
+}
+
 /// True if `page` of a file area lies wholly past the end of its file.
 fn past_eof(vma: &Vma, page: u64) -> bool {
     match (&vma.backing, vma.file_offset(page)) {
@@ -125,6 +162,17 @@ fn map_shared_page(
     let pa = object
         .map_page(index)
         .map_err(|_| FaultError::OutOfMemory)?;
+    map_owned_frame(space, vma, page, pa)
+}
+
+/// Maps `page` of a shared area to frame `pa`, which carries one more owner for the entry
+/// (given back if the entry does not take it).
+fn map_owned_frame(
+    space: &mut AddressSpace,
+    vma: &Vma,
+    page: u64,
+    pa: u64,
+) -> Result<(), FaultError> {
     let result = match space.map(page, pa, pte_flags(vma.prot)) {
         Ok(()) => return Ok(()),
         // A parked frame (the same one) is there already: use it, with the right flags.
@@ -145,6 +193,16 @@ fn map_new_page(space: &mut AddressSpace, vma: &Vma, page: u64) -> Result<(), Fa
     }
     if past_eof(vma, page) {
         return Err(FaultError::Bus);
+    }
+    if let Some(source) = shared_file(vma) {
+        // The file's own page: stores are the file's, its writes show here.
+        let index = vma.file_offset(page).ok_or(FaultError::Bus)? / PAGE_SIZE;
+        let pa = source.shared_frame(index).map_err(|e| match e {
+            Errno::ENOMEM => FaultError::OutOfMemory,
+            // A full tmpfs, or the file shrank meanwhile: SIGBUS, as Linux's shmem.
+            _ => FaultError::Bus,
+        })?;
+        return map_owned_frame(space, vma, page, pa);
     }
     let pa = frame::FRAMES
         .lock()
@@ -347,6 +405,11 @@ impl UserMemory {
             )
         };
         self.fault_window = (end, (end - start) / PAGE_SIZE);
+        if let Some(source) = shared_file(vma) {
+            // Only the pages the file has: a hole gets a page when it is touched.
+            map_existing_around(space, vma, source, page, start, end);
+            return Ok(());
+        }
         let mut at = start;
         while at < end {
             if at != page && space.translate(at).is_none() && map_new_page(space, vma, at).is_err()

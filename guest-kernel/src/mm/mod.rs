@@ -2,6 +2,7 @@
 
 mod cow;
 pub mod fault;
+pub mod filemap;
 pub mod frame;
 pub mod heap;
 pub mod kalloc;

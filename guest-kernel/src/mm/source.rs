@@ -11,6 +11,34 @@ pub trait MapSource: Send + Sync {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
     /// The file's size in bytes.
     fn size(&self) -> u64;
+    /// True if the file keeps its bytes in frames a `MAP_SHARED` mapping maps itself
+    /// ([`Self::shared_frame`]): stores through it are the file's, and the file's writes
+    /// show through it. False: a shared mapping is filled like a private one and may not
+    /// be written.
+    fn shares_pages(&self) -> bool {
+        false
+    }
+    /// True if the file was opened for writing, so a shared mapping may be writable.
+    fn writable(&self) -> bool {
+        false
+    }
+    /// True for `/dev/zero`: a `MAP_SHARED` mapping of it is new shared anonymous memory,
+    /// as on Linux.
+    fn anonymous_shared(&self) -> bool {
+        false
+    }
+    /// The frame holding page `index` of the file (a hole below the size gets a zeroed
+    /// one), with one more owner for the caller's page-table entry. `ENODEV` unless
+    /// [`Self::shares_pages`]; `ENXIO` past the end; `ENOSPC`/`ENOMEM` when no page can be
+    /// had.
+    fn shared_frame(&self, _index: u64) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
+    /// Like [`Self::shared_frame`] for a page the file has already, `None` otherwise (a
+    /// hole): the pages a fault maps around the faulting one.
+    fn existing_frame(&self, _index: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// A file whose bytes live in memory for as long as the kernel runs: a tarfs file's data,

@@ -316,14 +316,14 @@ impl UserMemory {
         if !self.vmas.is_covered(start, end) {
             return Err(Errno::ENOMEM);
         }
-        // A shared file mapping has no way to write back: no PROT_WRITE (as for a file
-        // opened read-only on Linux).
-        let shared_file = self
-            .vmas
-            .overlapping(start, end)
-            .iter()
-            .any(|v| v.flags.shared && !v.backing.is_anonymous());
-        if shared_file && prot & PROT_WRITE != 0 {
+        // A shared file mapping may become writable only if its file was opened for
+        // writing and its pages are the file's (EACCES, as Linux for a read-only file).
+        let unwritable = self.vmas.overlapping(start, end).iter().any(|v| {
+            v.flags.shared
+                && matches!(&v.backing, Backing::File { source, .. }
+                    if !(source.writable() && source.shares_pages()))
+        });
+        if unwritable && prot & PROT_WRITE != 0 {
             return Err(Errno::EACCES);
         }
         // Split what must be split first, so that nothing fails once the areas change.

@@ -109,8 +109,8 @@ pub struct MappableFile {
 }
 
 /// The open file `fd` as mmap needs it (the VFS's lookup: EBADF, EACCES, ENODEV).
-fn mappable_file(ctx: &Ctx<'_>, fd: u64) -> Result<MappableFile, Errno> {
-    let (source, status) = crate::fs::map_source_for_fd(&ctx.task.files.lock(), fd)?;
+fn mappable_file(ctx: &Ctx<'_>, fd: u64, shared: bool) -> Result<MappableFile, Errno> {
+    let (source, status) = crate::fs::map_source_for_fd(&ctx.task.files.lock(), fd, shared)?;
     Ok(MappableFile {
         source,
         readable: true,
@@ -128,15 +128,17 @@ struct MmapArgs {
     populate: bool,
 }
 
-/// Checks `mmap` arguments as Linux's `do_mmap` does; `file` is `(readable, writable)` of
-/// the open file, `None` for an anonymous mapping. `off` is already page aligned.
+/// Checks `mmap` arguments as Linux's `do_mmap` does; `file` is `(readable, writable,
+/// shares_pages)` of the open file (the last: a shared mapping maps the file's own pages,
+/// see [`MapSource::shares_pages`]), `None` for an anonymous mapping. `off` is already page
+/// aligned.
 fn decode_mmap(
     addr: u64,
     len: u64,
     prot: u64,
     flags: u64,
     off: u64,
-    file: Option<(bool, bool)>,
+    file: Option<(bool, bool, bool)>,
 ) -> Result<MmapArgs, Errno> {
     if flags & map::HUGETLB != 0 {
         // astra has no huge-page pool: like Linux with none reserved (or a non-hugetlbfs
@@ -185,7 +187,7 @@ fn decode_mmap(
             map::PRIVATE => {}
             _ => return Err(Errno::EINVAL),
         },
-        Some((readable, writable)) => {
+        Some((readable, writable, shares_pages)) => {
             if off.checked_add(len).is_none_or(|end| end > MAX_FILE_END) {
                 return Err(Errno::EOVERFLOW);
             }
@@ -196,16 +198,18 @@ fn decode_mmap(
                     }
                     if prot & PROT_WRITE as u64 != 0 {
                         // Writes through a shared mapping must reach the file: refused for a
-                        // file not open for writing (as Linux), and for any file, since no
-                        // astra file system writes mapped pages back yet.
-                        return Err(if writable {
-                            Errno::ENODEV
-                        } else {
-                            Errno::EACCES
-                        });
+                        // file not open for writing (as Linux), and for a file whose file
+                        // system keeps no pages a mapping can share (hostfs: nothing would
+                        // write the pages back to the host file).
+                        if !writable {
+                            return Err(Errno::EACCES);
+                        }
+                        if !shares_pages {
+                            return Err(Errno::ENODEV);
+                        }
                     }
-                    // Never written, so it behaves exactly like a private mapping; the
-                    // shared flag keeps mprotect from adding PROT_WRITE.
+                    // Without shared pages it is never written, so it behaves like a
+                    // private mapping; mprotect checks PROT_WRITE against the file.
                     vflags.shared = true;
                 }
                 map::PRIVATE => {}
@@ -237,7 +241,8 @@ pub fn mmap(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let file = if flags & map::ANONYMOUS == 0 {
-        Some(mappable_file(ctx, fd)?)
+        let shared = matches!(flags & map::TYPE, map::SHARED | map::SHARED_VALIDATE);
+        Some(mappable_file(ctx, fd, shared)?)
     } else {
         None
     };
@@ -254,9 +259,16 @@ pub fn mmap_with(
     off: u64,
     file: Option<MappableFile>,
 ) -> SysResult {
-    let mode = file.as_ref().map(|f| (f.readable, f.writable));
+    let mode = file
+        .as_ref()
+        .map(|f| (f.readable, f.writable, f.source.shares_pages()));
     let args = decode_mmap(addr, len, prot, flags, off, mode)?;
     let backing = match file {
+        // MAP_SHARED of /dev/zero: shared anonymous memory of its own.
+        Some(f) if args.flags.shared && f.source.anonymous_shared() => Backing::Shared {
+            object: Arc::new(SharedMemory::new()),
+            offset: 0,
+        },
         Some(f) => Backing::File {
             source: f.source,
             offset: off,
@@ -424,7 +436,7 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let private_anon = v.backing.is_anonymous() && !v.flags.shared;
         match advice {
             Advice::Free | Advice::PrivateAnonHint if !private_anon => return Err(Errno::EINVAL),
-            // A file mapping that cannot write its file (astra's never can).
+            // Hole punching in files through a mapping is not implemented.
             Advice::Remove if !v.backing.is_anonymous() => return Err(Errno::EACCES),
             Advice::Remove if !v.flags.shared => return Err(Errno::EINVAL),
             Advice::Populate(access) if !v.allows(access) => return Err(Errno::EINVAL),
@@ -466,8 +478,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// msync(addr, length, flags): nothing is ever dirty in a file (shared file mappings are
-/// read-only), so this checks its arguments and the range.
+/// msync(addr, length, flags): shared file mappings map the pages of files that live in
+/// memory (tmpfs, the root's layer, memfd; hostfs ones are read-only), so nothing needs
+/// writing back: this checks its arguments and the range.
 pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, len, flags) = (a[0], a[1], a[2]);
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
@@ -534,7 +547,7 @@ mod tests {
     const P: u64 = PAGE_SIZE;
     const RW: u64 = (PROT_READ | PROT_WRITE) as u64;
     const ANON: u64 = map::PRIVATE | map::ANONYMOUS;
-    const RO_FILE: Option<(bool, bool)> = Some((true, false));
+    const RO_FILE: Option<(bool, bool, bool)> = Some((true, false, true));
 
     fn anon(addr: u64, len: u64, flags: u64) -> Result<MmapArgs, Errno> {
         decode_mmap(addr, len, RW, flags, 0, None)
@@ -645,15 +658,28 @@ mod tests {
         assert_eq!(ro(1, map::PRIVATE | map::GROWSDOWN), Err(Errno::EINVAL));
         assert_eq!(ro(1, map::PRIVATE | map::HUGETLB), Err(Errno::EINVAL));
         assert_eq!(ro(1, 0x0f), Err(Errno::EINVAL));
-        let write_only = Some((false, true));
+        let write_only = Some((false, true, true));
         assert_eq!(
             decode_mmap(0, P, 1, map::PRIVATE, 0, write_only),
             Err(Errno::EACCES)
         );
-        let rw_file = Some((true, true));
+        let rw_file = Some((true, true, true));
+        assert!(
+            decode_mmap(0, P, RW, map::SHARED, 0, rw_file)
+                .unwrap()
+                .flags
+                .shared
+        );
+        // A file whose pages cannot be shared (hostfs): read-only shared mappings only.
+        let no_pages = Some((true, true, false));
         assert_eq!(
-            decode_mmap(0, P, RW, map::SHARED, 0, rw_file),
+            decode_mmap(0, P, RW, map::SHARED, 0, no_pages),
             Err(Errno::ENODEV)
+        );
+        assert!(decode_mmap(0, P, 1, map::SHARED, 0, no_pages).is_ok());
+        assert_eq!(
+            decode_mmap(0, P, RW, map::SHARED, 0, Some((true, false, false))),
+            Err(Errno::EACCES)
         );
     }
 

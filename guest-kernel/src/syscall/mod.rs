@@ -24,6 +24,7 @@ mod proc;
 mod process;
 mod signal;
 mod signal_wait;
+mod splice;
 pub mod strace;
 mod table;
 pub mod thread;

@@ -4,7 +4,7 @@ use super::strace::Arg::{self, *};
 use super::strace::{Ret, Shape};
 use super::{
     exec, fs, fs_attr, fs_copy, fs_ctl, fs_dir, fs_lock, fs_mod, fs_poll, futex, info, io, mem,
-    mremap, proc, process, signal, signal_wait, thread, time, Ctx, SysResult,
+    mremap, proc, process, signal, signal_wait, splice, thread, time, Ctx, SysResult,
 };
 
 /// A system call handler.
@@ -191,6 +191,9 @@ syscall_table! {
     271 => ppoll(Pollfds(1), UInt, Timespec, Sigset, UInt) = fs_poll::ppoll;
     273 => set_robust_list(Ptr, UInt) = proc::set_robust_list;
     274 => get_robust_list(Int, Ptr, Ptr) = proc::get_robust_list;
+    275 => splice(Fd, Ptr, Fd, Ptr, UInt, UInt) = splice::splice;
+    276 => tee(Fd, Fd, UInt, UInt) = splice::tee;
+    278 => vmsplice(Fd, Ptr, UInt, UInt) = splice::vmsplice;
     280 => utimensat(AtFd, Str, Ptr, AtFlags) = fs_attr::utimensat;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
     293 => pipe2(OutFdPair, PipeFlags) = fs_ctl::pipe2;

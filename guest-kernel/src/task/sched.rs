@@ -471,6 +471,19 @@ pub fn with_other_task<R>(tid: u32, f: impl FnOnce(&mut Task) -> R) -> Option<R>
     Some(f(unsafe { t.as_mut() }))
 }
 
+/// The address space of every live task, each once.
+pub fn address_spaces() -> Vec<Arc<spin::Mutex<Mm>>> {
+    let mut spaces: Vec<Arc<spin::Mutex<Mm>>> = Vec::new();
+    for t in cpu0().tasks.values() {
+        // SAFETY: live registered tasks; only their `mm` handle is read.
+        let mm = &unsafe { t.as_ref() }.mm;
+        if !spaces.iter().any(|s| Arc::ptr_eq(s, mm)) {
+            spaces.push(mm.clone());
+        }
+    }
+    spaces
+}
+
 /// The tids of the live threads of process `pid`.
 pub fn threads_of(pid: u32) -> Vec<u32> {
     cpu0()

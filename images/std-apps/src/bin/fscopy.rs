@@ -197,6 +197,250 @@ fn memfd_is_an_unnamed_file() -> CheckResult {
     Ok(String::new())
 }
 
+const O_RDONLY: usize = 0;
+const O_WRONLY: usize = 1;
+const O_RDWR: usize = 2;
+const O_CREAT: usize = 0o100;
+const O_EXCL: usize = 0o200;
+const O_TMPFILE: usize = 0o20200000;
+const AT_FDCWD: usize = -100isize as usize;
+const AT_SYMLINK_FOLLOW: usize = 0x400;
+const AT_EMPTY_PATH: usize = 0x1000;
+
+fn open_raw(path: &str, flags: usize) -> isize {
+    let c = std::ffi::CString::new(path).expect("no NUL");
+    // SAFETY: open with a NUL-terminated path and a mode.
+    unsafe { syscall3(2, c.as_ptr() as usize, flags, 0o600) }
+}
+
+fn syscall6(nr: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: a raw system call whose pointer arguments point at our own live buffers.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+fn linkat(fd: usize, old: &str, new: &str, flags: usize) -> isize {
+    let old = std::ffi::CString::new(old).expect("no NUL");
+    let new = std::ffi::CString::new(new).expect("no NUL");
+    let args = [
+        fd,
+        old.as_ptr() as usize,
+        AT_FDCWD,
+        new.as_ptr() as usize,
+        flags,
+        0,
+    ];
+    syscall6(265, args)
+}
+
+fn nlink(f: &File) -> Result<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(f.metadata().map_err(|e| e.to_string())?.nlink())
+}
+
+fn tmpfile_is_unnamed_until_linked() -> CheckResult {
+    let fd = open_raw("/tmp", O_TMPFILE | O_RDWR);
+    ensure(fd >= 0, || format!("O_TMPFILE in /tmp: {fd}"))?;
+    // SAFETY: the descriptor is ours.
+    let mut f = unsafe { File::from_raw_fd(fd as i32) };
+    f.write_all(b"unnamed").map_err(|e| e.to_string())?;
+    ensure(nlink(&f)? == 0, || "a tmpfile has links".into())?;
+    let r = linkat(fd as usize, "", "/tmp/fscopy-named", AT_EMPTY_PATH);
+    ensure(r == 0, || format!("linkat AT_EMPTY_PATH: {r}"))?;
+    ensure(nlink(&f)? == 1, || "not linked".into())?;
+    let got = std::fs::read("/tmp/fscopy-named").map_err(|e| e.to_string())?;
+    ensure(got == b"unnamed", || format!("named file holds {got:?}"))?;
+    // Through /proc/self/fd, in the writable root.
+    let fd2 = open_raw("/", O_TMPFILE | O_WRONLY);
+    ensure(fd2 >= 0, || format!("O_TMPFILE in /: {fd2}"))?;
+    // SAFETY: the descriptor is ours.
+    let mut g = unsafe { File::from_raw_fd(fd2 as i32) };
+    g.write_all(b"root").map_err(|e| e.to_string())?;
+    let proc_path = format!("/proc/self/fd/{fd2}");
+    let r = linkat(AT_FDCWD, &proc_path, "/fscopy-named", AT_SYMLINK_FOLLOW);
+    ensure(r == 0, || format!("linkat through {proc_path}: {r}"))?;
+    let got = std::fs::read("/fscopy-named").map_err(|e| e.to_string())?;
+    ensure(got == b"root", || format!("named root file holds {got:?}"))?;
+    let _ = std::fs::remove_file("/fscopy-named");
+    // O_EXCL: never linked.
+    let fd3 = open_raw("/tmp", O_TMPFILE | O_RDWR | O_EXCL);
+    ensure(fd3 >= 0, || format!("O_TMPFILE|O_EXCL: {fd3}"))?;
+    // SAFETY: the descriptor is ours.
+    let _h = unsafe { File::from_raw_fd(fd3 as i32) };
+    let r = linkat(fd3 as usize, "", "/tmp/fscopy-excl", AT_EMPTY_PATH);
+    ensure(r == -2, || {
+        format!("linking an O_EXCL tmpfile: {r}, not -ENOENT")
+    })?;
+    // Bad combinations.
+    for (path, flags, want) in [
+        ("/tmp", O_TMPFILE | O_RDONLY, -22),
+        ("/tmp", O_TMPFILE | O_RDWR | O_CREAT, -22),
+        ("/tmp", 0o20000000 | O_RDWR, -22),
+        ("/etc/motd", O_TMPFILE | O_RDWR, -20),
+        ("/tmp/none", O_TMPFILE | O_RDWR, -2),
+    ] {
+        let r = open_raw(path, flags);
+        ensure(r == want, || format!("{path} {flags:#o}: {r}, not {want}"))?;
+    }
+    Ok(String::new())
+}
+
+fn pipe2() -> Result<(i32, i32), String> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 into our two-int array.
+    let r = unsafe { syscall3(293, fds.as_mut_ptr() as usize, 0, 0) };
+    ensure(r == 0, || format!("pipe2: {r}"))?;
+    Ok((fds[0], fds[1]))
+}
+
+fn raw_write(fd: i32, data: &[u8]) -> isize {
+    // SAFETY: write from our buffer.
+    unsafe { syscall3(1, fd as usize, data.as_ptr() as usize, data.len()) }
+}
+
+fn raw_read(fd: i32, n: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; n];
+    // SAFETY: read into our buffer.
+    let r = unsafe { syscall3(0, fd as usize, buf.as_mut_ptr() as usize, n) };
+    ensure(r >= 0, || format!("read: {r}"))?;
+    buf.truncate(r as usize);
+    Ok(buf)
+}
+
+fn splice(
+    fd_in: i32,
+    off_in: Option<&mut i64>,
+    fd_out: i32,
+    off_out: Option<&mut i64>,
+    len: usize,
+    flags: usize,
+) -> isize {
+    let oi = off_in.map_or(0, |o| o as *mut i64 as usize);
+    let oo = off_out.map_or(0, |o| o as *mut i64 as usize);
+    syscall6(275, [fd_in as usize, oi, fd_out as usize, oo, len, flags])
+}
+
+fn tee(fd_in: i32, fd_out: i32, len: usize, flags: usize) -> isize {
+    syscall6(276, [fd_in as usize, fd_out as usize, len, flags, 0, 0])
+}
+
+fn close(fd: i32) {
+    // SAFETY: closes a descriptor of ours.
+    unsafe { syscall3(3, fd as usize, 0, 0) };
+}
+
+fn splice_tee_and_vmsplice() -> CheckResult {
+    const NONBLOCK: usize = 2;
+    let (r1, w1) = pipe2()?;
+    let (r2, w2) = pipe2()?;
+    let f = fresh("/tmp/fscopy-splice", b"0123456789")?;
+    let fd = f.as_raw_fd();
+    // Pipe to file, at an offset (updated; the position untouched).
+    ensure(raw_write(w1, b"hello world") == 11, || "write".into())?;
+    let mut off = 3i64;
+    let n = splice(r1, None, fd, Some(&mut off), 5, 0);
+    ensure(n == 5 && off == 8, || {
+        format!("pipe to file: {n}, offset {off}")
+    })?;
+    let got = std::fs::read("/tmp/fscopy-splice").map_err(|e| e.to_string())?;
+    ensure(got == b"012hello89", || format!("file holds {got:?}"))?;
+    // Pipe to pipe: what is there, up to len.
+    let n = splice(r1, None, w2, None, 100, 0);
+    ensure(n == 6, || format!("pipe to pipe: {n}"))?;
+    ensure(raw_read(r2, 100)? == b" world", || {
+        "pipe to pipe moved wrong bytes".into()
+    })?;
+    // File to pipe, from the position (advanced), then from an offset.
+    let n = splice(fd, None, w1, None, 4, 0);
+    ensure(n == 4, || format!("file to pipe: {n}"))?;
+    let mut g = &f;
+    let pos = g.stream_position().map_err(|e| e.to_string())?;
+    ensure(pos == 4, || format!("position after file to pipe: {pos}"))?;
+    let mut off = 8i64;
+    let n = splice(fd, Some(&mut off), w1, None, 100, 0);
+    ensure(n == 2 && off == 10, || {
+        format!("file to pipe at 8: {n}, {off}")
+    })?;
+    ensure(raw_read(r1, 100)? == b"012h89", || {
+        "file to pipe bytes".into()
+    })?;
+    // tee copies without consuming.
+    ensure(raw_write(w1, b"tee") == 3, || "write".into())?;
+    let n = tee(r1, w2, 100, 0);
+    ensure(n == 3, || format!("tee: {n}"))?;
+    ensure(
+        raw_read(r2, 100)? == b"tee" && raw_read(r1, 100)? == b"tee",
+        || "tee lost or moved data".into(),
+    )?;
+    // Empty pipes with SPLICE_F_NONBLOCK.
+    let n = splice(r1, None, fd, None, 10, NONBLOCK);
+    ensure(n == -11, || {
+        format!("nonblocking splice of an empty pipe: {n}")
+    })?;
+    let n = tee(r1, w2, 10, NONBLOCK);
+    ensure(n == -11, || {
+        format!("nonblocking tee of an empty pipe: {n}")
+    })?;
+    // Argument errors.
+    let mut zero = 0i64;
+    let mut neg = -1i64;
+    for (what, n, want) in [
+        ("len 0", splice(-1, None, -1, None, 0, 0), 0),
+        ("bad flags", splice(r1, None, fd, None, 1, 0x10), -22),
+        ("bad fd", splice(99, None, fd, None, 1, 0), -9),
+        (
+            "pipe offset",
+            splice(r1, Some(&mut zero), fd, None, 1, 0),
+            -29,
+        ),
+        ("file to file", splice(fd, None, fd, None, 1, 0), -22),
+        ("same pipe", splice(r1, None, w1, None, 1, 0), -22),
+        ("from a write end", splice(w1, None, fd, None, 1, 0), -9),
+        (
+            "negative offset",
+            splice(fd, Some(&mut neg), w1, None, 1, 0),
+            -22,
+        ),
+        ("tee to a file", tee(r1, fd, 1, 0), -22),
+        ("tee same pipe", tee(r1, w1, 1, 0), -22),
+        ("tee bad flags", tee(r1, w2, 1, 0x10), -22),
+        ("tee from a write end", tee(w1, w2, 1, 0), -9),
+    ] {
+        ensure(n == want, || format!("{what}: {n}, not {want}"))?;
+    }
+    // O_APPEND output.
+    let app = OpenOptions::new()
+        .append(true)
+        .open("/tmp/fscopy-splice")
+        .map_err(|e| e.to_string())?;
+    ensure(raw_write(w1, b"x") == 1, || "write".into())?;
+    let n = splice(r1, None, app.as_raw_fd(), None, 1, 0);
+    ensure(n == -22, || format!("to an O_APPEND file: {n}"))?;
+    // vmsplice: user memory into the pipe; a regular file is EBADF.
+    let data = b"vm";
+    let iov = [data.as_ptr() as usize, data.len()];
+    let n = syscall6(278, [w2 as usize, iov.as_ptr() as usize, 1, 0, 0, 0]);
+    ensure(n == 2 && raw_read(r2, 10)? == b"vm", || {
+        format!("vmsplice: {n}")
+    })?;
+    let n = syscall6(278, [fd as usize, iov.as_ptr() as usize, 1, 0, 0, 0]);
+    ensure(n == -9, || format!("vmsplice on a file: {n}"))?;
+    for p in [r1, w1, r2, w2] {
+        close(p);
+    }
+    Ok(String::new())
+}
+
 fn main() -> ExitCode {
     let mut checks = Checks::stdout("fscopy");
     checks.run(
@@ -208,11 +452,18 @@ fn main() -> ExitCode {
         copy_file_range_offsets_and_errors,
     );
     checks.run("memfd_is_an_unnamed_file", memfd_is_an_unnamed_file);
+    checks.run(
+        "tmpfile_is_unnamed_until_linked",
+        tmpfile_is_unnamed_until_linked,
+    );
+    checks.run("splice_tee_and_vmsplice", splice_tee_and_vmsplice);
     for f in [
         "/tmp/fscopy-src",
         "/tmp/fscopy-dst",
         "/tmp/fscopy-a",
         "/tmp/fscopy-b",
+        "/tmp/fscopy-named",
+        "/tmp/fscopy-splice",
     ] {
         let _ = std::fs::remove_file(f);
     }

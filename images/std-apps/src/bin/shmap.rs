@@ -1,0 +1,516 @@
+//! Shared file mappings: `MAP_SHARED` pages of a tmpfs file, a file of the writable root
+//! and a memfd are the file's own, so a store through one mapping is seen by `read`, by
+//! another mapping (independent, or inherited over `fork`) and by a later one; `write` shows
+//! through existing mappings; shrinking the file makes access past the end SIGBUS; read-only
+//! files refuse writable shared mappings (`mmap` and `mprotect`: EACCES); `msync` checks its
+//! flags. Each check is compared with Linux. One `PASS`/`FAIL` line per check.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
+use std::process::ExitCode;
+
+use astra_std_apps::checks::{ensure, CheckResult, Checks};
+use astra_std_apps::sys::{syscall3, syscall4};
+
+const PAGE: usize = 4096;
+const PROT_READ: usize = 1;
+const PROT_WRITE: usize = 2;
+const MAP_SHARED: usize = 1;
+const MAP_PRIVATE: usize = 2;
+const EACCES: isize = 13;
+const EINVAL: isize = 22;
+const SIGBUS: i32 = 7;
+
+fn syscall6(nr: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: a raw system call; every caller passes arguments the kernel checks (an
+    // mmap of a descriptor we own, or addresses of our own mappings).
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// A mapping we own: unmapped when dropped.
+struct Map {
+    addr: usize,
+    len: usize,
+}
+
+impl Map {
+    fn new(fd: i32, len: usize, prot: usize, flags: usize) -> Result<Map, isize> {
+        let r = syscall6(9, [0, len, prot, flags, fd as usize, 0]);
+        if r < 0 {
+            return Err(-r);
+        }
+        Ok(Map {
+            addr: r as usize,
+            len,
+        })
+    }
+
+    fn get(&self, at: usize) -> u8 {
+        assert!(at < self.len);
+        // SAFETY: inside our mapping; the file covers it (callers keep to its size).
+        unsafe { std::ptr::read_volatile((self.addr + at) as *const u8) }
+    }
+
+    fn set(&self, at: usize, v: u8) {
+        assert!(at < self.len);
+        // SAFETY: inside our writable mapping, within the file's size.
+        unsafe { std::ptr::write_volatile((self.addr + at) as *mut u8, v) }
+    }
+
+    fn put(&self, at: usize, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            self.set(at + i, b);
+        }
+    }
+
+    fn bytes(&self, at: usize, n: usize) -> Vec<u8> {
+        (at..at + n).map(|i| self.get(i)).collect()
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        // SAFETY: unmaps our own mapping, which nothing uses any more.
+        unsafe { syscall3(11, self.addr, self.len, 0) };
+    }
+}
+
+fn file(path: &str, size: usize) -> Result<File, String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| format!("{path}: {e}"))?;
+    f.set_len(size as u64).map_err(|e| e.to_string())?;
+    Ok(f)
+}
+
+fn read_back(f: &File, at: u64, n: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; n];
+    f.read_exact_at(&mut buf, at).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+fn map(f: &File, len: usize, prot: usize, flags: usize) -> Result<Map, String> {
+    Map::new(f.as_raw_fd(), len, prot, flags).map_err(|e| format!("mmap: errno {e}"))
+}
+
+/// Runs `child` in a forked child (which exits with its return value) and returns the
+/// child's raw wait status.
+fn in_child(child: impl FnOnce() -> i32) -> Result<i32, String> {
+    in_child_while(child, || Ok(()))
+}
+
+/// Like [`in_child`], running `meanwhile` in the parent before waiting.
+fn in_child_while(
+    child: impl FnOnce() -> i32,
+    meanwhile: impl FnOnce() -> Result<(), String>,
+) -> Result<i32, String> {
+    // SAFETY: fork; the child only touches memory and makes raw system calls, then exits
+    // without running any destructor.
+    let pid = unsafe { syscall3(57, 0, 0, 0) };
+    if pid < 0 {
+        return Err(format!("fork: errno {}", -pid));
+    }
+    if pid == 0 {
+        let code = child();
+        // SAFETY: _exit of the child.
+        unsafe { syscall3(60, code as usize, 0, 0) };
+        unreachable!();
+    }
+    meanwhile()?;
+    let mut status = 0i32;
+    // SAFETY: wait4 for our child into a local.
+    let r = unsafe { syscall4(61, pid as usize, &mut status as *mut i32 as usize, 0, 0) };
+    if r != pid {
+        return Err(format!("wait4: {r}"));
+    }
+    Ok(status)
+}
+
+fn stores_and_writes_are_the_files(path: &str) -> CheckResult {
+    let f = file(path, 2 * PAGE)?;
+    let m = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.put(100, b"mapped");
+    m.put(PAGE + 7, b"page two");
+    ensure(read_back(&f, 100, 6)? == b"mapped", || {
+        "read misses a store".into()
+    })?;
+    ensure(read_back(&f, PAGE as u64 + 7, 8)? == b"page two", || {
+        "read misses a store on page 2".into()
+    })?;
+    f.write_all_at(b"written", 3000)
+        .map_err(|e| e.to_string())?;
+    ensure(m.bytes(3000, 7) == b"written", || {
+        "write not seen through the mapping".into()
+    })?;
+    // An independent mapping, a read-only one through another descriptor, and a later one.
+    let other = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    ensure(other.bytes(100, 6) == b"mapped", || {
+        "second mapping differs".into()
+    })?;
+    other.set(101, b'A');
+    ensure(m.get(101) == b'A', || {
+        "stores not shared between mappings".into()
+    })?;
+    let ro = File::open(path).map_err(|e| e.to_string())?;
+    let rom = map(&ro, 2 * PAGE, PROT_READ, MAP_SHARED)?;
+    ensure(rom.bytes(100, 6) == b"mApped", || {
+        "read-only mapping differs".into()
+    })?;
+    m.set(102, b'P');
+    ensure(rom.get(102) == b'P', || {
+        "read-only mapping misses a store".into()
+    })?;
+    // A private mapping made now sees the file as it is.
+    let private = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE)?;
+    private.set(100, b'p');
+    ensure(m.get(100) == b'm', || {
+        "a private store reached the file".into()
+    })?;
+    drop((m, other, rom, private));
+    let later = map(&f, 2 * PAGE, PROT_READ, MAP_SHARED)?;
+    ensure(later.bytes(100, 6) == b"mAPped", || {
+        "a later mapping lost data".into()
+    })?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    ensure(size == 2 * PAGE as u64, || {
+        format!("size changed to {size}")
+    })?;
+    Ok(String::new())
+}
+
+fn fork_shares_the_pages() -> CheckResult {
+    let f = file("/tmp/shmap-fork", 3 * PAGE)?;
+    let m = map(&f, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.set(0, b'p');
+    let status = in_child(|| {
+        // One page the parent touched, one touched first here.
+        m.set(1, b'c');
+        m.set(2 * PAGE, b'C');
+        i32::from(m.get(0) != b'p')
+    })?;
+    ensure(status == 0, || format!("child status {status:#x}"))?;
+    ensure(m.get(1) == b'c' && m.get(2 * PAGE) == b'C', || {
+        "the child's stores are not in the parent's mapping".into()
+    })?;
+    ensure(read_back(&f, 2 * PAGE as u64, 1)? == b"C", || {
+        "the child's store is not in the file".into()
+    })?;
+    Ok(String::new())
+}
+
+fn shrinking_gives_sigbus() -> CheckResult {
+    let f = file("/tmp/shmap-trunc", 2 * PAGE)?;
+    let m = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.set(10, b'a');
+    m.set(PAGE + 10, b'b');
+    f.set_len(PAGE as u64).map_err(|e| e.to_string())?;
+    let status = in_child(|| i32::from(m.get(PAGE + 10)))?;
+    let signal = status & 0x7f;
+    ensure(signal == SIGBUS, || {
+        format!("reading past the end: wait status {status:#x}, not SIGBUS")
+    })?;
+    let status = in_child(|| {
+        m.set(PAGE, 1);
+        0
+    })?;
+    ensure(status & 0x7f == SIGBUS, || {
+        format!("writing past the end: wait status {status:#x}")
+    })?;
+    ensure(m.get(10) == b'a', || "the first page lost its data".into())?;
+    // Another process maps the page when the file shrinks: it loses it too.
+    f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
+    m.set(PAGE + 10, b'c');
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 into our array.
+    let r = unsafe { syscall3(293, fds.as_mut_ptr() as usize, 0, 0) };
+    ensure(r == 0, || format!("pipe2: {r}"))?;
+    let status = in_child_while(
+        || {
+            let seen = m.get(PAGE + 10);
+            let mut byte = 0u8;
+            // SAFETY: read one byte into a local: the parent's go-ahead.
+            unsafe { syscall3(0, fds[0] as usize, &mut byte as *mut u8 as usize, 1) };
+            i32::from(seen) + i32::from(m.get(PAGE + 10))
+        },
+        || {
+            f.set_len(PAGE as u64).map_err(|e| e.to_string())?;
+            // SAFETY: write one byte from a local.
+            let r = unsafe { syscall3(1, fds[1] as usize, b"g".as_ptr() as usize, 1) };
+            ensure(r == 1, || format!("write: {r}")).map(|_| ())
+        },
+    )?;
+    ensure(status & 0x7f == SIGBUS, || {
+        format!("another process after the shrink: wait status {status:#x}")
+    })?;
+    for fd in fds {
+        // SAFETY: closes our pipe's descriptors.
+        unsafe { syscall3(3, fd as usize, 0, 0) };
+    }
+    // Grown again: the cut page reads as zeros.
+    f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
+    ensure(m.get(PAGE + 10) == 0, || {
+        "the cut page kept its data".into()
+    })?;
+    m.set(PAGE + 11, b'z');
+    ensure(read_back(&f, PAGE as u64 + 11, 1)? == b"z", || {
+        "a store after regrowing is lost".into()
+    })?;
+    Ok(String::new())
+}
+
+fn read_only_files_refuse_writable_shared_maps() -> CheckResult {
+    let _ = file("/tmp/shmap-ro", PAGE)?;
+    let ro = File::open("/tmp/shmap-ro").map_err(|e| e.to_string())?;
+    let e = Map::new(ro.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+    ensure(e == Some(EACCES), || format!("mmap gave {e:?}, not EACCES"))?;
+    let m = map(&ro, PAGE, PROT_READ, MAP_SHARED)?;
+    // SAFETY: mprotect of our own mapping.
+    let r = unsafe { syscall3(10, m.addr, PAGE, PROT_READ | PROT_WRITE) };
+    ensure(r == -EACCES, || format!("mprotect gave {r}, not -EACCES"))?;
+    let p = map(&ro, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE)?;
+    p.set(0, 1);
+    Ok(String::new())
+}
+
+fn msync_checks_flags() -> CheckResult {
+    let f = file("/tmp/shmap-msync", PAGE)?;
+    let m = map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.put(0, b"sync");
+    let msync = |addr: usize, flags: usize| {
+        // SAFETY: msync of our own mapping (or an unaligned address, refused).
+        unsafe { syscall3(26, addr, PAGE, flags) }
+    };
+    for (flags, want) in [(4, 0), (1, 0), (2, 0), (6, 0), (5, -EINVAL), (8, -EINVAL)] {
+        let r = msync(m.addr, flags);
+        ensure(r == want, || {
+            format!("msync flags {flags}: {r}, not {want}")
+        })?;
+    }
+    let r = msync(m.addr + 1, 4);
+    ensure(r == -EINVAL, || format!("unaligned msync: {r}"))?;
+    ensure(read_back(&f, 0, 4)? == b"sync", || "data lost".into())?;
+    Ok(String::new())
+}
+
+fn memfd_maps_shared() -> CheckResult {
+    // SAFETY: memfd_create with a NUL-terminated name and no flags.
+    let fd = unsafe { syscall3(319, c"shmap".as_ptr() as usize, 0, 0) };
+    ensure(fd >= 0, || format!("memfd_create: {fd}"))?;
+    // SAFETY: the descriptor is ours.
+    let f = unsafe { File::from_raw_fd(fd as i32) };
+    f.set_len(3 * PAGE as u64).map_err(|e| e.to_string())?;
+    let m = map(&f, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.put(2 * PAGE + 5, b"memfd");
+    ensure(read_back(&f, 2 * PAGE as u64 + 5, 5)? == b"memfd", || {
+        "read misses a store".into()
+    })?;
+    let status = in_child(|| {
+        m.put(3, b"kid");
+        0
+    })?;
+    ensure(status == 0 && m.bytes(3, 3) == b"kid", || {
+        "the child's store is lost".into()
+    })?;
+    Ok(String::new())
+}
+
+fn dev_zero_maps_shared_memory() -> CheckResult {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/zero")
+        .map_err(|e| e.to_string())?;
+    let m = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    ensure(m.get(5) == 0, || "not zero".into())?;
+    m.set(5, 1);
+    let status = in_child(|| {
+        m.set(PAGE + 1, 2);
+        i32::from(m.get(5) != 1)
+    })?;
+    ensure(status == 0 && m.get(PAGE + 1) == 2, || {
+        format!("not shared with a child (status {status:#x})")
+    })?;
+    let again = map(&f, PAGE, PROT_READ, MAP_SHARED)?;
+    ensure(again.get(5) == 0, || {
+        "a new mapping is not new memory".into()
+    })?;
+    let ro = File::open("/dev/zero").map_err(|e| e.to_string())?;
+    let e = Map::new(ro.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+    ensure(e == Some(EACCES), || {
+        format!("read-only /dev/zero gave {e:?}")
+    })?;
+    Ok(String::new())
+}
+
+fn root_files_map_shared() -> CheckResult {
+    // A new file in the root's layer, and a file of the image (copied up).
+    stores_and_writes_are_the_files("/shmap-root")?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/etc/astra/lines.txt")
+        .map_err(|e| e.to_string())?;
+    let m = map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    ensure(m.bytes(0, 3) == b"one", || "image file bytes differ".into())?;
+    m.put(0, b"ONE");
+    drop(m);
+    let text = std::fs::read_to_string("/etc/astra/lines.txt").map_err(|e| e.to_string())?;
+    ensure(text == "ONE\ntwo\nthree\nfour\nfive\n", || {
+        format!("now {text:?}")
+    })?;
+    // As it was, so that the program can run again.
+    let m = map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    m.put(0, b"one");
+    Ok(String::new())
+}
+
+/// `shmap --volume-file PATH` (astra's own behaviour, run by tests/tests/volume.rs): a
+/// host-volume file keeps no pages a shared mapping can map, so `PROT_WRITE` with
+/// `MAP_SHARED` is ENODEV and a read-only shared mapping reads the file's bytes.
+fn volume_file(path: &str) -> ExitCode {
+    let run = || -> Result<String, String> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("{path}: {e}"))?;
+        let e = Map::new(f.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+        ensure(e == Some(19), || {
+            format!("writable shared mmap gave {e:?}, not ENODEV")
+        })?;
+        let m = map(&f, PAGE, PROT_READ, MAP_SHARED)?;
+        let text = m.bytes(0, 4);
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    };
+    match run() {
+        Ok(text) => {
+            println!("shmap: volume file: ENODEV for a writable shared mapping, reads {text:?}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap: volume file: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shmap --fill`: stores through a shared mapping of a sparse 1 GiB file in `/tmp` fill
+/// the tmpfs; the store that finds it full gets SIGBUS (in a child), and once the file is
+/// gone mappings work again.
+fn fill() -> ExitCode {
+    let run = || -> Result<(), String> {
+        const LEN: usize = 1 << 30;
+        let f = file("/tmp/shmap-fill", LEN)?;
+        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        let status = in_child(|| {
+            for page in (0..LEN).step_by(PAGE) {
+                m.set(page, 1);
+            }
+            0
+        })?;
+        ensure(status & 0x7f == SIGBUS, || {
+            format!("filling: wait status {status:#x}, not SIGBUS")
+        })?;
+        drop(m);
+        drop(f);
+        std::fs::remove_file("/tmp/shmap-fill").map_err(|e| e.to_string())?;
+        stores_and_writes_are_the_files("/tmp/shmap-a")?;
+        std::fs::remove_file("/tmp/shmap-a").map_err(|e| e.to_string())
+    };
+    match run() {
+        Ok(()) => {
+            println!("shmap fill: a full tmpfs stopped the stores with SIGBUS, then recovered");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap fill: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shmap --bench`: milliseconds to touch each page of a 64 MiB file through a shared
+/// mapping: reading a file `write` filled, then storing into a sparse one (each page a
+/// fault into a hole). A measurement, not a check.
+fn bench() -> ExitCode {
+    const LEN: usize = 64 << 20;
+    let run = || -> Result<(f64, f64), String> {
+        let f = file("/tmp/shmap-bench", 0)?;
+        let chunk = vec![7u8; 1 << 20];
+        for i in 0..LEN / chunk.len() {
+            f.write_all_at(&chunk, (i * chunk.len()) as u64)
+                .map_err(|e| e.to_string())?;
+        }
+        let m = map(&f, LEN, PROT_READ, MAP_SHARED)?;
+        let t = std::time::Instant::now();
+        let sum: usize = (0..LEN).step_by(PAGE).map(|i| usize::from(m.get(i))).sum();
+        let read_ms = t.elapsed().as_secs_f64() * 1e3;
+        ensure(sum == 7 * LEN / PAGE, || format!("sum {sum}"))?;
+        drop(m);
+        let g = file("/tmp/shmap-bench", LEN)?;
+        let m = map(&g, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        let t = std::time::Instant::now();
+        for i in (0..LEN).step_by(PAGE) {
+            m.set(i, 1);
+        }
+        let write_ms = t.elapsed().as_secs_f64() * 1e3;
+        drop(m);
+        let _ = std::fs::remove_file("/tmp/shmap-bench");
+        Ok((read_ms, write_ms))
+    };
+    match run() {
+        Ok((r, w)) => {
+            println!("shmap bench: 64 MiB shared mapping, a byte per page: read a written file {r:.1} ms, store into a sparse file {w:.1} ms");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap bench: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.as_slice() {
+        [_, flag] if flag == "--bench" => return bench(),
+        [_, flag, path] if flag == "--volume-file" => return volume_file(path),
+        [_, flag] if flag == "--fill" => return fill(),
+        _ => {}
+    }
+    let mut checks = Checks::stdout("shmap");
+    checks.run("stores_and_writes_are_the_files", || {
+        stores_and_writes_are_the_files("/tmp/shmap-a")
+    });
+    checks.run("fork_shares_the_pages", fork_shares_the_pages);
+    checks.run("shrinking_gives_sigbus", shrinking_gives_sigbus);
+    checks.run(
+        "read_only_files_refuse_writable_shared_maps",
+        read_only_files_refuse_writable_shared_maps,
+    );
+    checks.run("msync_checks_flags", msync_checks_flags);
+    checks.run("memfd_maps_shared", memfd_maps_shared);
+    checks.run("root_files_map_shared", root_files_map_shared);
+    checks.run("dev_zero_maps_shared_memory", dev_zero_maps_shared_memory);
+    for f in ["a", "fork", "trunc", "ro", "msync"] {
+        let _ = std::fs::remove_file(format!("/tmp/shmap-{f}"));
+    }
+    let _ = std::fs::remove_file("/shmap-root");
+    checks.finish()
+}

@@ -43,14 +43,15 @@ pub fn handle(frame: &mut TrapFrame) {
     let vector = frame.vector_number();
     let user = frame.from_user();
     if (VECTOR_IRQ_BASE..VECTOR_IRQ_BASE + 16).contains(&vector)
-        && !user
         && platform::interrupted_with_irqs_off(frame.rflags)
     {
-        // An interrupt delivered while the kernel ran with interrupts off: real hardware
-        // never does that, but QEMU's nested SVM (the hardware-KVM test tier) does, in a
-        // burst of PIT ticks, right inside the handler of the previous one. Handling it
-        // here would re-enter the scheduler mid-update (a corrupted timer tree), so only
-        // what is safe anywhere happens now; the rest waits for the next proper tick.
+        // An interrupt delivered while interrupts were off: real hardware never does
+        // that, but QEMU's nested SVM (the hardware-KVM test tier) does, in a burst of PIT
+        // ticks, right inside the handler of the previous one. Handling it here would
+        // re-enter the scheduler mid-update (a corrupted timer tree), so only what is safe
+        // anywhere happens now; the rest waits for the next proper tick. User mode runs
+        // with interrupts off only for a debugger's single step, which must not wander
+        // into the scheduler either.
         if vector == VECTOR_TIMER {
             time::tick();
         } else if vector == VECTOR_CONSOLE {

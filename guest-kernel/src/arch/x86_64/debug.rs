@@ -33,8 +33,6 @@ static ATTACHED: AtomicBool = AtomicBool::new(false);
 /// The debug path's state; one CPU, touched only with interrupts off.
 struct State {
     request: DebugRequest,
-    /// The debug registers as last loaded (DR0-3, DR7).
-    loaded_dr: [u64; 5],
     /// A step was asked for with interrupts on; they were masked for it.
     step_masked_if: bool,
     /// A step was asked for on a `syscall` instruction: report once it returns.
@@ -84,7 +82,6 @@ static mut STATE: State = State {
         event: 0,
         resume: 0,
     },
-    loaded_dr: [0; 5],
     step_masked_if: false,
     step_over_syscall: false,
     reporting: false,
@@ -342,11 +339,11 @@ fn apply(frame: &mut TrapFrame, done: &DebugRequest, state: &mut State) {
         }
     }
     if done.resume & debug::RESUME_SET_DEBUG_REGS != 0 {
+        // Loaded on every resume, changed or not: QEMU's nested SVM (the hardware-KVM
+        // test tier) sometimes loses DR7 across the VM exit of the debug stop, and a
+        // watchpoint set two stops earlier then never fires. Only a debugged guest pays.
         let want = [done.dr[0], done.dr[1], done.dr[2], done.dr[3], done.dr7];
-        if want != state.loaded_dr {
-            load_debug_registers(&want);
-            state.loaded_dr = want;
-        }
+        load_debug_registers(&want);
     }
     if done.resume & debug::RESUME_STEP != 0 {
         if is_syscall_insn(frame) {

@@ -217,7 +217,7 @@ pub fn is_int80_gp(error_code: u64) -> bool {
     current() == Platform::Pvm && error_code == (0x80 << 3) | 2
 }
 
-/// True if a trap from kernel mode whose saved RFLAGS are `rflags` interrupted code that
+/// True if a trap whose saved RFLAGS are `rflags` interrupted code that
 /// ran with interrupts disabled. Only meaningful on hardware KVM: a PVM host keeps the
 /// interrupt flag in the shared structure, not in RFLAGS.
 pub fn interrupted_with_irqs_off(rflags: u64) -> bool {

@@ -17,8 +17,27 @@ use crate::errno::Errno;
 use crate::task::sched::WaitResult;
 use crate::task::wait::IO;
 
-/// Capacity of a pipe (Linux's default: 16 pages).
+/// Capacity of a new pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// The largest capacity `F_SETPIPE_SZ` gives (Linux's `/proc/sys/fs/pipe-max-size`
+/// default). Linux lets a privileged process go beyond it; astra, where every process is
+/// root, holds everyone to it, so that pipes cannot take the kernel heap.
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
+
+/// The capacity `F_SETPIPE_SZ` makes of a request for `size` bytes: a power-of-two
+/// number of pages, at least one (Linux's `round_pipe_size`). `EINVAL` above 2^31 (as
+/// Linux), `EPERM` above [`PIPE_MAX_SIZE`].
+pub fn round_pipe_size(size: u64) -> Result<usize, Errno> {
+    const PAGE: u64 = 4096;
+    if size > 1 << 31 {
+        return Err(Errno::EINVAL);
+    }
+    let rounded = size.max(PAGE).next_power_of_two();
+    if rounded > PIPE_MAX_SIZE as u64 {
+        return Err(Errno::EPERM);
+    }
+    Ok(rounded as usize)
+}
 /// Writes up to this size are atomic (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
 
@@ -29,6 +48,8 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
 struct Pipe {
     data: Mutex<VecDeque<u8>>,
+    /// Bytes it holds at most (`F_GETPIPE_SZ`).
+    capacity: AtomicUsize,
     readers: AtomicUsize,
     writers: AtomicUsize,
     /// Opens of a read end and of a write end so far (a FIFO opener waits for the other
@@ -42,6 +63,7 @@ impl Pipe {
     fn new(ino: u64) -> Arc<Pipe> {
         Arc::new(Pipe {
             data: Mutex::new(VecDeque::new()),
+            capacity: AtomicUsize::new(PIPE_CAPACITY),
             readers: AtomicUsize::new(0),
             writers: AtomicUsize::new(0),
             read_opens: AtomicU64::new(0),
@@ -239,7 +261,7 @@ impl PipeEnd {
                     Err(Errno::EPIPE)
                 };
             }
-            let room = PIPE_CAPACITY - self.pipe.data.lock().len();
+            let room = self.capacity().saturating_sub(self.pipe.data.lock().len());
             let fits = if atomic {
                 room >= src.remaining()
             } else {
@@ -319,6 +341,26 @@ impl PipeEnd {
         Arc::ptr_eq(&self.pipe, &other.pipe)
     }
 
+    /// Bytes the pipe holds at most (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.pipe.capacity.load(Ordering::Relaxed)
+    }
+
+    /// `F_SETPIPE_SZ`: makes the capacity `size` rounded as Linux does
+    /// ([`round_pipe_size`]); `EBUSY` if more than that is queued. Returns the capacity.
+    pub fn set_capacity(&self, size: u64) -> Result<usize, Errno> {
+        let capacity = round_pipe_size(size)?;
+        let data = self.pipe.data.lock();
+        if data.len() > capacity {
+            return Err(Errno::EBUSY);
+        }
+        self.pipe.capacity.store(capacity, Ordering::Relaxed);
+        drop(data);
+        // Writers waiting for room may fit now.
+        IO.wake_all();
+        Ok(capacity)
+    }
+
     /// Ready events: the read end is readable with data or with no writer left (then also
     /// `POLLHUP`); the write end is writable with room, `POLLERR` with no reader left.
     pub fn poll(&self) -> u16 {
@@ -327,7 +369,7 @@ impl PipeEnd {
         if self.write {
             if self.pipe.readers.load(Ordering::Relaxed) == 0 {
                 ev |= POLLERR;
-            } else if len < PIPE_CAPACITY {
+            } else if len < self.capacity() {
                 ev |= POLLOUT | POLLWRNORM;
             }
         }
@@ -427,5 +469,27 @@ mod tests {
         let r = open_fifo(key, 7, true, false, true).unwrap();
         assert_eq!(r.available(), 0);
         assert_eq!(r.poll(), POLLHUP);
+    }
+
+    #[test]
+    fn pipe_sizes_round_and_bound_as_linux_does() {
+        assert_eq!(round_pipe_size(0), Ok(4096));
+        assert_eq!(round_pipe_size(4097), Ok(8192));
+        assert_eq!(round_pipe_size(65536), Ok(65536));
+        assert_eq!(round_pipe_size(1 << 20), Ok(1 << 20));
+        assert_eq!(round_pipe_size((1 << 20) + 1), Err(Errno::EPERM));
+        assert_eq!(round_pipe_size((1 << 31) + 1), Err(Errno::EINVAL));
+        assert_eq!(round_pipe_size(u64::MAX), Err(Errno::EINVAL));
+        let (r, w) = pipe();
+        assert_eq!(w.capacity(), PIPE_CAPACITY);
+        assert_eq!(w.set_capacity(5000), Ok(8192));
+        assert_eq!(r.capacity(), 8192);
+        let data = alloc::vec![1u8; 10_000];
+        assert_eq!(w.write(&mut Bytes(data), true), Ok(8192));
+        assert_eq!(w.set_capacity(4096), Err(Errno::EBUSY));
+        assert_eq!(
+            w.write(&mut Bytes(alloc::vec![1u8; 1]), true),
+            Err(Errno::EAGAIN)
+        );
     }
 }

@@ -399,6 +399,64 @@ fn child_role(role: &str, rest: &[String]) -> ExitCode {
     }
 }
 
+/// `fcntl(fd, cmd, arg)` as a raw call: the result, or `-errno`.
+fn fcntl(fd: i32, cmd: usize, arg: usize) -> isize {
+    // SAFETY: fcntl with integer arguments only.
+    unsafe { syscall3(72, fd as usize, cmd, arg) }
+}
+
+fn pipe_sizes() -> CheckResult {
+    const F_SETPIPE_SZ: usize = 1031;
+    const F_GETPIPE_SZ: usize = 1032;
+    const O_NONBLOCK: usize = 0o4000;
+    const EBADF: isize = 9;
+    const EAGAIN: isize = 11;
+    const EBUSY: isize = 16;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two ints.
+    let r = unsafe { syscall3(293, fds.as_mut_ptr() as usize, O_NONBLOCK, 0) };
+    ensure(r == 0, || format!("pipe2: {r}"))?;
+    let (read_end, write_end) = (fds[0], fds[1]);
+    let default = fcntl(write_end, F_GETPIPE_SZ, 0);
+    ensure(default == 65536, || format!("default size {default}"))?;
+    // Rounded up to a power-of-two number of pages, seen from both ends.
+    let set = fcntl(write_end, F_SETPIPE_SZ, 5000);
+    let seen = fcntl(read_end, F_GETPIPE_SZ, 0);
+    ensure(set == 8192 && seen == 8192, || {
+        format!("set 5000: {set}, read end {seen}")
+    })?;
+    // The capacity holds: a non-blocking writer fills 8 KiB, then EAGAIN.
+    let chunk = [7u8; 4096];
+    let mut written = 0;
+    loop {
+        // SAFETY: writing from a live buffer.
+        let n = unsafe { syscall3(1, write_end as usize, chunk.as_ptr() as usize, chunk.len()) };
+        if n < 0 {
+            ensure(n == -EAGAIN, || format!("full pipe write: {n}"))?;
+            break;
+        }
+        written += n;
+        ensure(written <= 8192, || {
+            format!("{written} bytes in an 8 KiB pipe")
+        })?;
+    }
+    ensure(written == 8192, || format!("filled with {written} bytes"))?;
+    let shrink = fcntl(write_end, F_SETPIPE_SZ, 4096);
+    ensure(shrink == -EBUSY, || {
+        format!("shrinking below the queued bytes: {shrink}")
+    })?;
+    let file = std::fs::File::open("/proc/self/exe").map_err(|e| e.to_string())?;
+    let not_pipe = fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), F_GETPIPE_SZ, 0);
+    ensure(not_pipe == -EBADF, || {
+        format!("F_GETPIPE_SZ on a file: {not_pipe}")
+    })?;
+    for fd in fds {
+        // SAFETY: closing our own descriptors.
+        unsafe { syscall3(3, fd as usize, 0, 0) };
+    }
+    Ok("64 KiB by default, 5000 -> 8192, full at 8192, EBUSY, EBADF".into())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(role) = args.get(1) {
@@ -418,5 +476,6 @@ fn main() -> ExitCode {
     checks.run("try_wait_then_wait", try_wait_then_wait);
     checks.run("sa_restart", sa_restart);
     checks.run("stop_and_continue", stop_and_continue);
+    checks.run("pipe_sizes", pipe_sizes);
     checks.finish()
 }

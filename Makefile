@@ -178,9 +178,11 @@ test-hwkvm: all
 
 # gdb on the hardware-KVM tier: host gdb against the inner astra-vmm over a serial line.
 # The Ctrl-C session used to fail about one run in five: GNU timeout handed gdb the SIGINT
-# twice (fixed in gdb.sh: --foreground; 4 of 4 runs passed since). A hardware breakpoint
-# that did not fire under TCG was also seen once in earlier sessions, so a failed run is
-# still run once more, and says so loudly. Two failures in a row fail the target.
+# twice (fixed in gdb.sh: --foreground; 4 of 4 runs passed since). Watchpoints and hardware
+# breakpoints that never fired (about one run in three on 2026-12-05) were QEMU's nested
+# SVM losing DR7 across the debug stop's VM exit: the kernel now reloads the debug
+# registers on every resume (4 of 4 runs passed since). A failed run is still run once
+# more, and says so loudly. Two failures in a row fail the target.
 test-hwkvm-gdb: all gdb-image
 	$(CARGO) build --release -p astra-vmm --bins --target $(MUSL_TARGET)
 	tests/hwkvm/gdb.sh || { echo "hwkvm-gdb: FLAKY: the run failed; running it once more"; \

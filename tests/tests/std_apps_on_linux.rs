@@ -18,10 +18,11 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 15] = [
+const STD_PROGRAMS: [&str; 16] = [
     "/bin/fscopy",
     "/bin/locks",
     "/bin/procs",
+    "/bin/sigs",
     "/init",
     "/bin/stdcheck",
     "/bin/fscheck",

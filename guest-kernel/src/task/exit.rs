@@ -211,8 +211,13 @@ fn tell_parent_job_change(process: &Arc<Process>, code: i32, sig: u8, current: O
         return;
     };
     parent.child_events.wake_all();
-    let _ = sig;
-    let info = SigInfo::from_process(SIGCHLD, code, process.pid, 0);
+    let info = SigInfo::child(
+        SIGCHLD,
+        code,
+        process.pid,
+        i32::from(sig),
+        live_cpu_ns(process),
+    );
     match current {
         Some(t) if t.process.pid == parent.pid => {
             let a = t.signals.action(SIGCHLD);
@@ -260,12 +265,30 @@ pub fn notify_parent(process: &Arc<Process>, parent: &Arc<Process>) {
     if signo == 0 {
         return;
     }
-    let code = if process.wait_status().is_some_and(|s| s & 0x7f != 0) {
-        si_code::CLD_KILLED
+    let status = process.wait_status().unwrap_or(0);
+    let (code, value) = if status & 0x7f != 0 {
+        (si_code::CLD_KILLED, status & 0x7f)
     } else {
-        si_code::CLD_EXITED
+        (si_code::CLD_EXITED, (status >> 8) & 0xff)
     };
-    signal_other_process(parent, SigInfo::from_process(signo, code, process.pid, 0));
+    let info = SigInfo::child(
+        signo,
+        code,
+        process.pid,
+        value as i32,
+        process.dead_cpu_ns(),
+    );
+    signal_other_process(parent, info);
+}
+
+/// The CPU time of `process`'s threads so far (a thread running on the CPU now counts
+/// up to its last switch).
+fn live_cpu_ns(process: &Arc<Process>) -> u64 {
+    let live: u64 = sched::threads_of(process.pid)
+        .into_iter()
+        .filter_map(|tid| sched::with_other_task(tid, |t| t.cpu_ns()))
+        .sum();
+    live + process.dead_cpu_ns()
 }
 
 /// Undoes what a thread registered with the kernel before it goes: clears and wakes

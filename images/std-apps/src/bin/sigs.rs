@@ -1,7 +1,10 @@
 //! Process-directed signals among threads (Linux's shared pending set): a signal sent to
 //! the process (`kill`) goes to a thread that does not block it, waits while every thread
 //! blocks it until one unblocks it, shows in `sigpending` from every thread, and
-//! `sigwaitinfo` in any thread takes it. One `PASS`/`FAIL` line per check.
+//! `sigwaitinfo` in any thread takes it; SIGCHLD's siginfo for an exited, a stopped and a
+//! killed child. One `PASS`/`FAIL` line per check.
+//!
+//! Child role: `sigs child-exit N` exits with N, `sigs child-sleep` sleeps 10 s.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -235,11 +238,109 @@ fn coalesce_and_take_in_main() -> CheckResult {
     Ok(String::new())
 }
 
+/// What the SIGCHLD handler saw, one event at a time: (si_code, si_status, si_pid,
+/// si_utime), and how many events came.
+static CHLD: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+static CHLD_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn record_child(_: i32, info: *const i32, _: *const u8) {
+    // SAFETY: the kernel passes a 128-byte siginfo: si_code at 8, si_pid at 16,
+    // si_status at 24, si_utime (a long) at 32.
+    let (code, pid, status, utime) = unsafe {
+        (
+            *info.add(2),
+            *info.add(4),
+            *info.add(6),
+            *(info.add(8) as *const i64),
+        )
+    };
+    for (slot, v) in CHLD
+        .iter()
+        .zip([code as usize, status as usize, pid as usize, utime as usize])
+    {
+        slot.store(v, Ordering::SeqCst);
+    }
+    CHLD_COUNT.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Waits for SIGCHLD event number `n` and returns (si_code, si_status, si_pid, si_utime).
+fn child_event(n: usize) -> Result<[usize; 4], String> {
+    ensure(
+        wait_until(Duration::from_secs(5), || {
+            CHLD_COUNT.load(Ordering::SeqCst) >= n
+        }),
+        || format!("SIGCHLD #{n} never came"),
+    )?;
+    Ok(CHLD.each_ref().map(|a| a.load(Ordering::SeqCst)))
+}
+
+/// SIGCHLD with SA_SIGINFO: CLD_EXITED with the exit code, CLD_STOPPED with SIGSTOP,
+/// CLD_KILLED with SIGKILL, each with the child's pid and a small si_utime.
+fn sigchld_info() -> CheckResult {
+    const SA_SIGINFO: u64 = 4;
+    let action = KernelSigaction {
+        handler: record_child as extern "C" fn(i32, *const i32, *const u8) as usize,
+        flags: SA_RESTORER | SA_SIGINFO,
+        restorer: sigs_restorer as unsafe extern "C" fn() as usize,
+        mask: 0,
+    };
+    // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
+    let r = unsafe { syscall4(13, 17, &action as *const _ as usize, 0, 8) };
+    ensure(r == 0, || format!("rt_sigaction: {r}"))?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(&me)
+        .args(["child-exit", "3"])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id() as usize;
+    child.wait().map_err(|e| e.to_string())?;
+    let [code, status, spid, utime] = child_event(1)?;
+    ensure(
+        code == 1 && status == 3 && spid == pid && utime < 100,
+        || format!("exit: code {code} status {status} pid {spid} (want {pid}) utime {utime}"),
+    )?;
+    let mut child = std::process::Command::new(&me)
+        .arg("child-sleep")
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id() as usize;
+    // SAFETY: kill touches no memory.
+    unsafe { syscall3(62, pid, 19, 0) };
+    let [code, status, spid, _] = child_event(2)?;
+    ensure(code == 5 && status == 19 && spid == pid, || {
+        format!("stop: code {code} status {status} pid {spid} (want {pid})")
+    })?;
+    // SAFETY: kill touches no memory.
+    unsafe { syscall3(62, pid, 9, 0) };
+    child.wait().map_err(|e| e.to_string())?;
+    let [code, status, spid, _] = child_event(3)?;
+    ensure(code == 2 && status == 9 && spid == pid, || {
+        format!("kill: code {code} status {status} pid {spid} (want {pid})")
+    })?;
+    std::thread::sleep(Duration::from_millis(50));
+    let n = CHLD_COUNT.load(Ordering::SeqCst);
+    ensure(n == 3, || format!("{n} SIGCHLDs"))?;
+    Ok(String::new())
+}
+
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("child-exit") => {
+            let code = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
+            std::process::exit(code);
+        }
+        Some("child-sleep") => {
+            std::thread::sleep(Duration::from_secs(10));
+            return std::process::ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let mut checks = Checks::stdout("sigs");
     checks.run("unblocked_thread_takes_it", unblocked_thread_takes_it);
     checks.run("unblock_later", unblock_later);
     checks.run("sigwaitinfo_in_thread", sigwaitinfo_in_thread);
     checks.run("coalesce_and_take_in_main", coalesce_and_take_in_main);
+    checks.run("sigchld_info", sigchld_info);
     checks.finish()
 }

@@ -23,6 +23,7 @@ const STD_PROGRAMS: [&str; 16] = [
     "/bin/shmap",
     "/bin/locks",
     "/bin/procs",
+    "/bin/sigs",
     "/init",
     "/bin/stdcheck",
     "/bin/fscheck",

@@ -282,6 +282,12 @@ impl RawSigInfo {
         } else {
             info.pid as u64 | ((info.uid as u64) << 32)
         };
+        if info.signo == super::sig::SIGCHLD && info.code > 0 && info.fault.is_none() {
+            // `_sigchld`: si_pid, si_uid, si_status, si_utime, si_stime.
+            fields[1] = u64::from(info.status as u32);
+            fields[2] = info.times.0;
+            fields[3] = info.times.1;
+        }
         RawSigInfo {
             signo: info.signo as i32,
             errno: 0,

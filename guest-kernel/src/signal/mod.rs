@@ -361,6 +361,12 @@ pub struct SigInfo {
     /// For faults: the CPU exception vector and error code (`trapno`, `err` in the
     /// signal context).
     pub fault: Option<(u64, u64)>,
+    /// SIGCHLD (`CLD_*` codes): the exit code, or the signal that killed, stopped or
+    /// continued the child (`si_status`).
+    pub status: i32,
+    /// SIGCHLD: the child's user and system CPU time in clock ticks (`si_utime`,
+    /// `si_stime`).
+    pub times: (u64, u64),
 }
 
 impl SigInfo {
@@ -372,6 +378,20 @@ impl SigInfo {
             code,
             pid,
             uid,
+            ..Default::default()
+        }
+    }
+
+    /// SIGCHLD (or another exit signal) about child `pid`: `code` a `CLD_*` code,
+    /// `status` the exit code or signal, `cpu_ns` the child's CPU time (all counted as
+    /// user time, as /proc does here).
+    pub fn child(signo: u8, code: i32, pid: u32, status: i32, cpu_ns: u64) -> Self {
+        SigInfo {
+            signo,
+            code,
+            pid,
+            status,
+            times: (cpu_ns / (1_000_000_000 / crate::loader::image::USER_HZ), 0),
             ..Default::default()
         }
     }

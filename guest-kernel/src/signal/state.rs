@@ -140,11 +140,36 @@ impl AltStack {
 /// The signal actions, shared by the threads of a process (`CLONE_SIGHAND`).
 pub type SigActions = alloc::sync::Arc<spin::Mutex<[SigAction; NSIG as usize]>>;
 
+/// Signals pending for a whole thread group (Linux's `signal->shared_pending`): sent
+/// to the process (`kill`, `sigqueue`, timers, SIGCHLD), taken by whichever thread does
+/// not block them first.
+#[derive(Clone, Debug)]
+pub struct SharedPending {
+    set: SigSet,
+    info: [SigInfo; NSIG as usize],
+}
+
+impl SharedPending {
+    fn new() -> alloc::sync::Arc<spin::Mutex<SharedPending>> {
+        alloc::sync::Arc::new(spin::Mutex::new(SharedPending {
+            set: SigSet::EMPTY,
+            info: [SigInfo::default(); NSIG as usize],
+        }))
+    }
+
+    fn take(&mut self, signo: u8) -> SigInfo {
+        self.set.remove(signo);
+        self.info[signo as usize - 1]
+    }
+}
+
 /// Signal dispositions (shared), and a thread's mask, pending signals and alternate
 /// stack.
 #[derive(Clone, Debug)]
 pub struct SignalState {
     actions: SigActions,
+    /// The thread group's pending signals (shared by the threads, kept across execve).
+    shared: alloc::sync::Arc<spin::Mutex<SharedPending>>,
     /// The blocked mask (never holds SIGKILL or SIGSTOP).
     blocked: SigSet,
     pending: SigSet,
@@ -164,6 +189,7 @@ impl SignalState {
     pub fn new() -> Self {
         SignalState {
             actions: alloc::sync::Arc::new(spin::Mutex::new([SigAction::default(); NSIG as usize])),
+            shared: SharedPending::new(),
             blocked: SigSet::EMPTY,
             pending: SigSet::EMPTY,
             info: [SigInfo::default(); NSIG as usize],
@@ -176,6 +202,7 @@ impl SignalState {
     pub fn for_new_thread(&self) -> Self {
         SignalState {
             actions: self.actions.clone(),
+            shared: self.shared.clone(),
             blocked: self.blocked,
             pending: SigSet::EMPTY,
             info: [SigInfo::default(); NSIG as usize],
@@ -190,6 +217,7 @@ impl SignalState {
         let actions = *self.actions.lock();
         SignalState {
             actions: alloc::sync::Arc::new(spin::Mutex::new(actions)),
+            shared: SharedPending::new(),
             blocked: self.blocked,
             pending: SigSet::EMPTY,
             info: [SigInfo::default(); NSIG as usize],
@@ -231,6 +259,7 @@ impl SignalState {
         self.actions.lock()[signo as usize - 1] = action.sanitized();
         if self.is_ignored(signo) {
             self.pending.remove(signo);
+            self.shared.lock().set.remove(signo);
         }
         old
     }
@@ -258,9 +287,42 @@ impl SignalState {
         self.blocked = mask.blockable();
     }
 
-    /// Signals pending.
+    /// Signals pending: the thread's own and the thread group's.
     pub fn pending(&self) -> SigSet {
+        self.pending.union(self.shared.lock().set)
+    }
+
+    /// Signals pending for this thread only (`SigPnd` in /proc).
+    pub fn thread_pending(&self) -> SigSet {
         self.pending
+    }
+
+    /// Signals pending for the thread group (`ShdPnd` in /proc).
+    pub fn shared_pending(&self) -> SigSet {
+        self.shared.lock().set
+    }
+
+    /// Generates a signal for the whole process (any thread of it may take it): as
+    /// [`send`](Self::send), on the set the threads share. False if it was discarded
+    /// (ignored) or coalesced with one already pending.
+    pub fn send_shared(&mut self, info: SigInfo) -> bool {
+        let signo = info.signo;
+        if !self.blocked.contains(signo) && self.is_ignored(signo) {
+            return false;
+        }
+        let mut shared = self.shared.lock();
+        if shared.set.contains(signo) {
+            return false;
+        }
+        shared.set.insert(signo);
+        shared.info[signo as usize - 1] = info;
+        true
+    }
+
+    /// True if this thread would take `signo` now (Linux's `wants_signal`, less the
+    /// running/exiting checks the caller makes).
+    pub fn wants(&self, signo: u8) -> bool {
+        !self.blocked.contains(signo)
     }
 
     /// Generates a signal for the process. An ignored, unblocked signal is discarded
@@ -301,7 +363,7 @@ impl SignalState {
     }
 
     fn deliverable(&self) -> SigSet {
-        self.pending.minus(self.blocked)
+        self.pending().minus(self.blocked)
     }
 
     /// True if a pending signal is not blocked (a sleep must end to deliver it).
@@ -312,21 +374,44 @@ impl SignalState {
     /// Removes and returns the next signal to deliver: faults first, then the
     /// lowest-numbered one.
     pub fn take_next(&mut self) -> Option<SigInfo> {
-        let ready = self.deliverable();
+        // The thread's own first (Linux's `dequeue_signal`), then the group's.
+        let own = self.pending.minus(self.blocked);
+        if let Some(signo) = own
+            .intersect(SigSet::SYNCHRONOUS)
+            .lowest()
+            .or_else(|| own.lowest())
+        {
+            self.pending.remove(signo);
+            return Some(self.info[signo as usize - 1]);
+        }
+        let mut shared = self.shared.lock();
+        let ready = shared.set.minus(self.blocked);
         let signo = ready
             .intersect(SigSet::SYNCHRONOUS)
             .lowest()
             .or_else(|| ready.lowest())?;
-        self.pending.remove(signo);
-        Some(self.info[signo as usize - 1])
+        Some(shared.take(signo))
     }
 
     /// Removes and returns the lowest pending signal of `set`, blocked or not
     /// (`rt_sigtimedwait`).
     pub fn take_pending_in(&mut self, set: SigSet) -> Option<SigInfo> {
-        let signo = self.pending.intersect(set).lowest()?;
-        self.pending.remove(signo);
-        Some(self.info[signo as usize - 1])
+        if let Some(signo) = self.pending.intersect(set).lowest() {
+            self.pending.remove(signo);
+            return Some(self.info[signo as usize - 1]);
+        }
+        let mut shared = self.shared.lock();
+        let signo = shared.set.intersect(set).lowest()?;
+        Some(shared.take(signo))
+    }
+
+    /// Discards pending instances of the signals of `set` from both sets (SIGCONT
+    /// discards stop signals and a stop signal discards SIGCONT, as Linux's
+    /// `prepare_signal`).
+    pub fn discard(&mut self, set: SigSet) {
+        self.pending = self.pending.minus(set);
+        let mut shared = self.shared.lock();
+        shared.set = shared.set.minus(set);
     }
 
     /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
@@ -383,6 +468,48 @@ mod tests {
             },
         );
         assert!(s.pending().is_empty(), "ignoring discards the pending one");
+    }
+
+    #[test]
+    fn shared_pending_is_seen_and_taken_by_any_thread() {
+        let mut a = SignalState::new();
+        let h = handler();
+        a.set_action(sig::SIGUSR1, h);
+        a.set_blocked(SigSet::of(sig::SIGUSR1));
+        let mut b = a.for_new_thread();
+        let mut forked = a.for_fork(false);
+        assert!(a.send_shared(SigInfo::kernel(sig::SIGUSR1)));
+        assert!(
+            !b.send_shared(SigInfo::kernel(sig::SIGUSR1)),
+            "a standard signal coalesces"
+        );
+        assert!(
+            b.pending().contains(sig::SIGUSR1),
+            "pending for every thread"
+        );
+        assert!(b.thread_pending().is_empty() && b.shared_pending().contains(sig::SIGUSR1));
+        assert!(
+            forked.pending().is_empty(),
+            "a forked process has its own set"
+        );
+        assert_eq!(b.take_next(), None, "blocked in both threads");
+        b.set_blocked(SigSet::EMPTY);
+        assert!(b.wants(sig::SIGUSR1) && !a.wants(sig::SIGUSR1));
+        assert_eq!(b.take_next().map(|i| i.signo), Some(sig::SIGUSR1));
+        assert!(a.pending().is_empty(), "taken once for the group");
+        // The thread's own pending signals come first.
+        b.send(SigInfo::kernel(sig::SIGUSR2));
+        a.send_shared(SigInfo::kernel(sig::SIGHUP));
+        assert_eq!(b.take_next().map(|i| i.signo), Some(sig::SIGUSR2));
+        assert_eq!(
+            b.take_pending_in(SigSet::of(sig::SIGHUP)).map(|i| i.signo),
+            Some(sig::SIGHUP)
+        );
+        a.send_shared(SigInfo::kernel(sig::SIGUSR1));
+        a.discard(SigSet::of(sig::SIGUSR1));
+        assert!(b.pending().is_empty());
+        forked.send_shared(SigInfo::kernel(sig::SIGCHLD));
+        assert!(forked.pending().is_empty(), "ignored by default");
     }
 
     #[test]

@@ -126,22 +126,7 @@ fn send_to_pid(ctx: &mut Ctx<'_>, pid: u32, sig: u64, code: i32) -> SysResult {
     let signo = sig as u8;
     crate::task::prepare_signal(&target, signo, Some(&mut *ctx.task));
     let info = SigInfo::from_process(signo, code, ctx.task.pid(), SENDER_UID);
-    if pid == ctx.task.pid() {
-        let mut target = ctx.task.tid;
-        if ctx.task.signals.blocked().contains(signo) {
-            let me = ctx.task.tid;
-            if let Some(tid) = sched::threads_of(pid).into_iter().find(|&t| {
-                t != me
-                    && sched::with_other_task(t, |o| !o.signals.blocked().contains(signo))
-                        .unwrap_or(false)
-            }) {
-                target = tid;
-            }
-        }
-        send_to_thread(ctx, target, info)?;
-        return Ok(0);
-    }
-    crate::task::signal_other_process(&target, info);
+    crate::task::signal_process(&target, info, Some(&mut *ctx.task));
     Ok(0)
 }
 

@@ -5,8 +5,8 @@
 use super::{Ctx, Errno, SysResult};
 use crate::signal::frame::RawSigInfo;
 use crate::signal::{self, si_code, SigInfo, SigSet, SIGSET_SIZE};
+use crate::task::process;
 use crate::task::sched::{self, WaitResult};
-use crate::task::{process, signal_other_process};
 use crate::time::{self, Timespec};
 
 fn check_sigset_size(size: u64) -> Result<(), Errno> {
@@ -55,23 +55,30 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             Some(time::monotonic_ns().saturating_add(ns))
         }
     };
-    loop {
+    // While it waits the thread does not block `set` (Linux's `real_blocked`), so that a
+    // signal sent to the process picks it to wake.
+    let blocked = ctx.task.signals.blocked();
+    ctx.task.signals.set_blocked(blocked.minus(set));
+    let taken = loop {
         if let Some(info) = ctx.task.signals.take_pending_in(set) {
-            if a[1] != 0 {
-                ctx.write_obj(a[1], &RawSigInfo::from_info(&info))?;
-            }
-            return Ok(u64::from(info.signo));
+            break Ok(info);
         }
         match sched::block(deadline) {
-            WaitResult::TimedOut => return Err(Errno::EAGAIN),
+            WaitResult::TimedOut => break Err(Errno::EAGAIN),
             WaitResult::Interrupted => {
                 if ctx.task.signals.pending().intersect(set).is_empty() {
-                    return Err(Errno::EINTR);
+                    break Err(Errno::EINTR);
                 }
             }
             WaitResult::Woken => {}
         }
+    };
+    ctx.task.signals.set_blocked(blocked);
+    let info = taken?;
+    if a[1] != 0 {
+        ctx.write_obj(a[1], &RawSigInfo::from_info(&info))?;
     }
+    Ok(u64::from(info.signo))
 }
 
 /// rt_sigqueueinfo(pid, sig, info): sends `sig` to process `pid` with the caller's
@@ -94,11 +101,7 @@ pub fn rt_sigqueueinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Ok(0);
     }
     let info = SigInfo::from_process(sig as u8, raw.code, ctx.task.pid(), 0);
-    if target.pid == ctx.task.pid() {
-        ctx.task.signals.send(info);
-    } else {
-        signal_other_process(&target, info);
-    }
+    crate::task::signal_process(&target, info, Some(&mut *ctx.task));
     Ok(0)
 }
 

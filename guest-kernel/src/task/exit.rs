@@ -117,25 +117,61 @@ pub fn kill_process_by_signal(process: &Arc<Process>, sig: u8) {
     }
 }
 
-/// Queues `info` for process `target` (not the caller's): for a thread of it that does
-/// not block the signal if there is one, else its first thread; the thread is woken.
+/// Queues `info` for process `target` (not the caller's) on its shared pending set.
 pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo) {
-    let threads = sched::threads_of(target.pid);
-    let Some(&first) = threads.first() else {
-        return;
-    };
+    signal_process(target, info, None);
+}
+
+/// Queues `info` for the whole process `target` (its shared pending set, which any of
+/// its threads may take) and wakes one thread that does not block it, as Linux's
+/// `__send_signal` + `complete_signal`: the caller's own thread if it belongs to
+/// `target` and wants the signal (it takes it on its way back to user mode), else the
+/// first other such thread. If every thread blocks it, it stays pending until one
+/// unblocks it (`sigprocmask`, `sigreturn`, `sigsuspend`) or takes it (`sigwaitinfo`).
+/// `current` is the caller's task, if it holds it.
+pub fn signal_process(
+    target: &Arc<Process>,
+    info: crate::signal::SigInfo,
+    current: Option<&mut Task>,
+) {
     let signo = info.signo;
-    let tid = threads
-        .iter()
-        .copied()
-        .find(|&t| {
-            sched::with_other_task(t, |o| !o.signals.blocked().contains(signo)).unwrap_or(false)
-        })
-        .unwrap_or(first);
-    sched::with_other_task(tid, |t| {
-        t.signals.send(info);
-        sched::signal_wake(t);
-    });
+    let threads = sched::threads_of(target.pid);
+    let mut queued = false;
+    let mut me = None;
+    match current {
+        Some(t) if t.process.pid == target.pid => {
+            queued = t.signals.send_shared(info);
+            if t.signals.wants(signo) {
+                return;
+            }
+            me = Some(t.tid);
+        }
+        _ => {
+            let Some(&first) = threads.first() else {
+                return;
+            };
+            if let Some(q) = sched::with_other_task(first, |o| o.signals.send_shared(info)) {
+                queued = q;
+            }
+        }
+    }
+    if !queued && signo != crate::signal::sig::SIGKILL {
+        // Discarded, or coalesced with a pending instance whose wake-up already ran.
+        return;
+    }
+    for tid in threads.into_iter().filter(|&t| Some(t) != me) {
+        let woke = sched::with_other_task(tid, |o| {
+            if o.signals.wants(signo) {
+                sched::signal_wake(o);
+                true
+            } else {
+                false
+            }
+        });
+        if woke == Some(true) {
+            return;
+        }
+    }
 }
 
 /// Stops `process` for stop signal `sig` (its default action): its threads park at
@@ -227,13 +263,18 @@ fn tell_parent_job_change(process: &Arc<Process>, code: i32, sig: u8, current: O
         return;
     };
     parent.child_events.wake_all();
-    let _ = sig;
-    let info = SigInfo::from_process(SIGCHLD, code, process.pid, 0);
+    let info = SigInfo::child(
+        SIGCHLD,
+        code,
+        process.pid,
+        i32::from(sig),
+        live_cpu_ns(process),
+    );
     match current {
         Some(t) if t.process.pid == parent.pid => {
             let a = t.signals.action(SIGCHLD);
             if a.flags & sa::SA_NOCLDSTOP == 0 && a.handler != SIG_IGN && a.handler != SIG_DFL {
-                t.signals.send(info);
+                signal_process(&parent, info, Some(t));
             }
         }
         _ => {
@@ -276,12 +317,30 @@ pub fn notify_parent(process: &Arc<Process>, parent: &Arc<Process>) {
     if signo == 0 {
         return;
     }
-    let code = if process.wait_status().is_some_and(|s| s & 0x7f != 0) {
-        si_code::CLD_KILLED
+    let status = process.wait_status().unwrap_or(0);
+    let (code, value) = if status & 0x7f != 0 {
+        (si_code::CLD_KILLED, status & 0x7f)
     } else {
-        si_code::CLD_EXITED
+        (si_code::CLD_EXITED, (status >> 8) & 0xff)
     };
-    signal_other_process(parent, SigInfo::from_process(signo, code, process.pid, 0));
+    let info = SigInfo::child(
+        signo,
+        code,
+        process.pid,
+        value as i32,
+        process.dead_cpu_ns(),
+    );
+    signal_other_process(parent, info);
+}
+
+/// The CPU time of `process`'s threads so far (a thread running on the CPU now counts
+/// up to its last switch).
+fn live_cpu_ns(process: &Arc<Process>) -> u64 {
+    let live: u64 = sched::threads_of(process.pid)
+        .into_iter()
+        .filter_map(|tid| sched::with_other_task(tid, |t| t.cpu_ns()))
+        .sum();
+    live + process.dead_cpu_ns()
 }
 
 /// Undoes what a thread registered with the kernel before it goes: clears and wakes

@@ -21,7 +21,7 @@ pub mod wait;
 
 pub use exit::{
     kill_process, kill_process_by_signal, prepare_signal, return_to_user, rseq_fixup,
-    signal_other_process, stop_process,
+    signal_other_process, signal_process, stop_process,
 };
 pub use process::Process;
 

@@ -244,10 +244,7 @@ pub fn fire_alarms(mut current: Option<&mut Task>) {
             continue;
         }
         let info = crate::signal::SigInfo::kernel(crate::signal::sig::SIGALRM);
-        match current.as_deref_mut() {
-            Some(t) if t.process.pid == pid => t.signals.send(info),
-            _ => super::signal_other_process(&process, info),
-        }
+        super::signal_process(&process, info, current.as_deref_mut());
     }
 }
 

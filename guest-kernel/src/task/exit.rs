@@ -245,12 +245,7 @@ pub fn deliver_tty_signals(mut current: Option<&mut Task>) {
         for process in members {
             prepare_signal(&process, sig, current.as_deref_mut());
             let info = crate::signal::SigInfo::kernel(sig);
-            match current.as_deref_mut() {
-                Some(t) if t.process.pid == process.pid => {
-                    t.signals.send(info);
-                }
-                _ => signal_other_process(&process, info),
-            }
+            signal_process(&process, info, current.as_deref_mut());
         }
     }
 }

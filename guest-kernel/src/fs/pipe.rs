@@ -19,6 +19,13 @@ use crate::task::wait::IO;
 
 /// Capacity of a pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
+/// The largest `F_SETPIPE_SZ` accepted (Linux's default `/proc/sys/fs/pipe-max-size`).
+/// Linux lets a process with `CAP_SYS_RESOURCE` (root) go beyond it; astra's pipes live
+/// on the kernel heap, so everyone gets `EPERM` above it, as an unprivileged process on
+/// Linux.
+pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+/// The page size pipe capacities are counted in.
+const PIPE_PAGE: usize = 4096;
 /// Writes up to this size are atomic (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
 
@@ -35,6 +42,8 @@ struct Pipe {
     /// count to move, so a partner that came and went still counts, as on Linux).
     read_opens: AtomicU64,
     write_opens: AtomicU64,
+    /// Capacity in bytes (`F_SETPIPE_SZ`): a power-of-two number of pages.
+    capacity: AtomicUsize,
     ino: u64,
 }
 
@@ -46,6 +55,7 @@ impl Pipe {
             writers: AtomicUsize::new(0),
             read_opens: AtomicU64::new(0),
             write_opens: AtomicU64::new(0),
+            capacity: AtomicUsize::new(PIPE_CAPACITY),
             ino,
         })
     }
@@ -62,6 +72,15 @@ impl core::fmt::Debug for PipeEnd {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "PipeEnd(ino {}, write {})", self.pipe.ino, self.write)
     }
+}
+
+/// Linux's `round_pipe_size`: a power-of-two number of pages, at least one; `None` above
+/// 2^31 bytes.
+fn round_pipe_size(size: u64) -> Option<usize> {
+    if size > 1 << 31 {
+        return None;
+    }
+    Some((size as usize).max(PIPE_PAGE).next_power_of_two())
 }
 
 /// A fresh inode number on the pipe filesystem (also for the standard streams that are
@@ -180,6 +199,30 @@ impl PipeEnd {
     }
 
     /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
+    /// The pipe's capacity in bytes (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.pipe.capacity.load(Ordering::Relaxed)
+    }
+
+    /// `F_SETPIPE_SZ`: sets the capacity to `size` rounded up to a power-of-two number of
+    /// pages (at least one) and returns it; `EINVAL` above 2^31, `EPERM` above
+    /// [`PIPE_MAX_SIZE`], `EBUSY` if the data queued needs more pages than that.
+    pub fn set_capacity(&self, size: u64) -> Result<usize, Errno> {
+        let new = round_pipe_size(size).ok_or(Errno::EINVAL)?;
+        if new > PIPE_MAX_SIZE {
+            return Err(Errno::EPERM);
+        }
+        let data = self.pipe.data.lock();
+        if data.len().div_ceil(PIPE_PAGE) > new / PIPE_PAGE {
+            return Err(Errno::EBUSY);
+        }
+        self.pipe.capacity.store(new, Ordering::Relaxed);
+        drop(data);
+        // More room: writers waiting for it may go on.
+        IO.wake_all();
+        Ok(new)
+    }
+
     /// write end is closed; `EAGAIN` when empty and `nonblock`.
     pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
         if out.remaining() == 0 {
@@ -239,7 +282,7 @@ impl PipeEnd {
                     Err(Errno::EPIPE)
                 };
             }
-            let room = PIPE_CAPACITY - self.pipe.data.lock().len();
+            let room = self.capacity().saturating_sub(self.pipe.data.lock().len());
             let fits = if atomic {
                 room >= src.remaining()
             } else {
@@ -291,7 +334,7 @@ impl PipeEnd {
         if self.write {
             if self.pipe.readers.load(Ordering::Relaxed) == 0 {
                 ev |= POLLERR;
-            } else if len < PIPE_CAPACITY {
+            } else if len < self.capacity() {
                 ev |= POLLOUT | POLLWRNORM;
             }
         }
@@ -365,6 +408,29 @@ mod tests {
         assert_eq!(w.poll(), POLLERR);
         assert_eq!(w.write(&mut Bytes(b"x".to_vec()), true), Err(Errno::EPIPE));
         assert!(w.is_write_end());
+    }
+
+    #[test]
+    fn pipe_size_rounds_limits_and_bounds_writes() {
+        let (r, w) = pipe();
+        assert_eq!(w.capacity(), PIPE_CAPACITY);
+        assert_eq!(round_pipe_size(0), Some(4096));
+        assert_eq!(round_pipe_size(4097), Some(8192));
+        assert_eq!(round_pipe_size(3 * 4096), Some(4 * 4096));
+        assert_eq!(round_pipe_size((1 << 31) + 1), None);
+        assert_eq!(w.set_capacity(1 << 32), Err(Errno::EINVAL));
+        assert_eq!(w.set_capacity(PIPE_MAX_SIZE as u64 + 1), Err(Errno::EPERM));
+        assert_eq!(r.set_capacity(5000), Ok(8192), "either end");
+        let big = alloc::vec![7u8; 10_000];
+        assert_eq!(
+            w.write(&mut Bytes(big), true),
+            Ok(8192),
+            "full at the new size"
+        );
+        assert_eq!(w.poll() & POLLOUT, 0);
+        assert_eq!(w.set_capacity(4096), Err(Errno::EBUSY));
+        assert_eq!(w.set_capacity(PIPE_MAX_SIZE as u64), Ok(PIPE_MAX_SIZE));
+        assert_ne!(w.poll() & POLLOUT, 0);
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod cmd {
     pub const F_GETFL: u32 = 3;
     pub const F_SETFL: u32 = 4;
     pub const F_DUPFD_CLOEXEC: u32 = 1030;
+    pub const F_SETPIPE_SZ: u32 = 1031;
+    pub const F_GETPIPE_SZ: u32 = 1032;
 }
 use cmd::*;
 
@@ -22,9 +24,10 @@ const FD_CLOEXEC: u64 = 1;
 
 /// fcntl(fd, cmd, arg)
 ///
-/// Descriptor duplication and flags. Record locks, owners, leases, notifications, pipe
-/// sizes and seals are not supported on astra's files and give `EINVAL`, as Linux does
-/// for a command a file does not support.
+/// Descriptor duplication and flags, record locks, pipe sizes (`F_GETPIPE_SZ`,
+/// `F_SETPIPE_SZ`: `EBADF` on a file that is not a pipe or FIFO, as Linux). Owners,
+/// leases, notifications and seals are not supported on astra's files and give
+/// `EINVAL`, as Linux does for a command a file does not support.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0]);
     let (cmd, arg) = (a[1] as u32, a[2]);
@@ -50,6 +53,12 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         F_SETFD => files.set_cloexec(fd, arg & FD_CLOEXEC != 0).map(|()| 0),
         F_GETFL => Ok(u64::from(file.status())),
         F_SETFL => file.set_status_flags(arg as u32).map(|()| 0),
+        F_GETPIPE_SZ => Ok(file.pipe_end().ok_or(Errno::EBADF)?.capacity() as u64),
+        F_SETPIPE_SZ => {
+            let end = file.pipe_end().ok_or(Errno::EBADF)?;
+            // Linux takes the argument as an unsigned int.
+            end.set_capacity(u64::from(arg as u32)).map(|n| n as u64)
+        }
         _ => Err(Errno::EINVAL),
     }
 }

@@ -2,9 +2,10 @@
 //! the pipe of a named node, made when the first end is opened and gone when the last
 //! closes ([`open_fifo`]).
 //!
-//! Reading an empty pipe whose write end is still open waits (halting between checks),
-//! as does writing a full one; with one thread per process nothing can then change the
-//! pipe, so the wait lasts until the process is killed, exactly as on Linux.
+//! Reading an empty pipe whose write end is still open waits on the pipe's reader queue,
+//! writing a full one on its writer queue (Linux's `rd_wait`/`wr_wait`): a change of one
+//! pipe wakes only the tasks waiting on that pipe, plus the `poll`/`select` sleepers on
+//! the global [`IO`] queue (a poller watches many files at once; it re-checks them all).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
@@ -15,7 +16,7 @@ use spin::Mutex;
 use super::file::{poll_events::*, ReadSink, WriteSource};
 use crate::errno::Errno;
 use crate::task::sched::WaitResult;
-use crate::task::wait::IO;
+use crate::task::wait::{WaitQueue, IO};
 
 /// Capacity of a pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
@@ -44,10 +45,27 @@ struct Pipe {
     write_opens: AtomicU64,
     /// Capacity in bytes (`F_SETPIPE_SZ`): a power-of-two number of pages.
     capacity: AtomicUsize,
+    /// Readers waiting for data or end of file, and FIFO openers waiting for a writer.
+    read_wait: WaitQueue,
+    /// Writers waiting for room or for the last reader to go, and FIFO openers waiting
+    /// for a reader.
+    write_wait: WaitQueue,
     ino: u64,
 }
 
 impl Pipe {
+    /// Wakes this pipe's readers and/or writers, and the `poll`/`select` sleepers (on the
+    /// global I/O queue, which plain reads and writes no longer sleep on).
+    fn notify(&self, readers: bool, writers: bool) {
+        if readers {
+            self.read_wait.wake_all();
+        }
+        if writers {
+            self.write_wait.wake_all();
+        }
+        IO.wake_all();
+    }
+
     fn new(ino: u64) -> Arc<Pipe> {
         Arc::new(Pipe {
             data: Mutex::new(VecDeque::new()),
@@ -56,6 +74,8 @@ impl Pipe {
             read_opens: AtomicU64::new(0),
             write_opens: AtomicU64::new(0),
             capacity: AtomicUsize::new(PIPE_CAPACITY),
+            read_wait: WaitQueue::new(),
+            write_wait: WaitQueue::new(),
             ino,
         })
     }
@@ -128,7 +148,7 @@ pub fn open_fifo(
         return Err(Errno::ENXIO);
     }
     let end = PipeEnd::attach(&pipe, read, write);
-    IO.wake_all();
+    pipe.notify(true, true);
     if nonblock || (read && write) {
         return Ok(end);
     }
@@ -138,9 +158,14 @@ pub fn open_fifo(
     } else {
         (&pipe.readers, &pipe.read_opens)
     };
+    let queue = if read {
+        &pipe.read_wait
+    } else {
+        &pipe.write_wait
+    };
     let seen = opens.load(Ordering::Relaxed);
     while partners.load(Ordering::Relaxed) == 0 && opens.load(Ordering::Relaxed) == seen {
-        if IO.wait(None) == WaitResult::Interrupted {
+        if queue.wait(None) == WaitResult::Interrupted {
             return Err(Errno::ERESTARTSYS);
         }
     }
@@ -156,7 +181,7 @@ impl Drop for PipeEnd {
             self.pipe.readers.fetch_sub(1, Ordering::Relaxed);
         }
         // Readers see end of file, writers EPIPE.
-        IO.wake_all();
+        self.pipe.notify(true, true);
     }
 }
 
@@ -198,7 +223,6 @@ impl PipeEnd {
         self.pipe.data.lock().len()
     }
 
-    /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
     /// The pipe's capacity in bytes (`F_GETPIPE_SZ`).
     pub fn capacity(&self) -> usize {
         self.pipe.capacity.load(Ordering::Relaxed)
@@ -219,10 +243,11 @@ impl PipeEnd {
         self.pipe.capacity.store(new, Ordering::Relaxed);
         drop(data);
         // More room: writers waiting for it may go on.
-        IO.wake_all();
+        self.pipe.notify(false, true);
         Ok(new)
     }
 
+    /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
     /// write end is closed; `EAGAIN` when empty and `nonblock`.
     pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
         if out.remaining() == 0 {
@@ -246,7 +271,7 @@ impl PipeEnd {
                     drop(q);
                     if done > 0 {
                         // Room for blocked writers.
-                        IO.wake_all();
+                        self.pipe.notify(false, true);
                     }
                     return if done == 0 && out.faulted() {
                         Err(Errno::EFAULT)
@@ -261,7 +286,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            if IO.wait(None) == WaitResult::Interrupted {
+            if self.pipe.read_wait.wait(None) == WaitResult::Interrupted {
                 return Err(Errno::ERESTARTSYS);
             }
         }
@@ -296,7 +321,7 @@ impl PipeEnd {
                         Err(Errno::EAGAIN)
                     };
                 }
-                if IO.wait(None) == WaitResult::Interrupted {
+                if self.pipe.write_wait.wait(None) == WaitResult::Interrupted {
                     return if done > 0 {
                         Ok(done)
                     } else {
@@ -314,7 +339,7 @@ impl PipeEnd {
             let n = src.take(&mut buf[..want]);
             self.pipe.data.lock().extend(&buf[..n]);
             done += n;
-            IO.wake_all();
+            self.pipe.notify(true, false);
             if n < want {
                 break;
             }

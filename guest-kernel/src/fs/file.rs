@@ -279,6 +279,14 @@ impl OpenFile {
         *self.pos.lock()
     }
 
+    /// The pipe end of a pipe or FIFO; `None` for other files.
+    pub fn pipe_end(&self) -> Option<&PipeEnd> {
+        match &self.kind {
+            Kind::Pipe(end) => Some(end),
+            _ => None,
+        }
+    }
+
     /// Bytes a read would get now (`FIONREAD`): to the end of a regular file, or queued in
     /// a pipe; `None` for other files.
     pub fn readable_bytes(&self) -> Option<u64> {
@@ -286,14 +294,6 @@ impl OpenFile {
             Kind::Regular(n) => Some(n.metadata().size.saturating_sub(self.position())),
             Kind::Pipe(end) => Some(end.available() as u64),
             Kind::HostStream(stream) => Some(stream.readable_bytes()),
-            _ => None,
-        }
-    }
-
-    /// The pipe end this is open on (`splice`, `tee`).
-    pub fn pipe_end(&self) -> Option<&super::pipe::PipeEnd> {
-        match &self.kind {
-            Kind::Pipe(end) => Some(end),
             _ => None,
         }
     }

@@ -2,9 +2,10 @@
 //! the pipe of a named node, made when the first end is opened and gone when the last
 //! closes ([`open_fifo`]).
 //!
-//! Reading an empty pipe whose write end is still open waits (halting between checks),
-//! as does writing a full one; with one thread per process nothing can then change the
-//! pipe, so the wait lasts until the process is killed, exactly as on Linux.
+//! Reading an empty pipe whose write end is still open waits on the pipe's reader queue,
+//! writing a full one on its writer queue (Linux's `rd_wait`/`wr_wait`): a change of one
+//! pipe wakes only the tasks waiting on that pipe, plus the `poll`/`select` sleepers on
+//! the global [`IO`] queue (a poller watches many files at once; it re-checks them all).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
@@ -15,29 +16,17 @@ use spin::Mutex;
 use super::file::{poll_events::*, ReadSink, WriteSource};
 use crate::errno::Errno;
 use crate::task::sched::WaitResult;
-use crate::task::wait::IO;
+use crate::task::wait::{WaitQueue, IO};
 
-/// Capacity of a new pipe (Linux's default: 16 pages).
+/// Capacity of a pipe (Linux's default: 16 pages).
 pub const PIPE_CAPACITY: usize = 64 * 1024;
-/// The largest capacity `F_SETPIPE_SZ` gives (Linux's `/proc/sys/fs/pipe-max-size`
-/// default). Linux lets a privileged process go beyond it; astra, where every process is
-/// root, holds everyone to it, so that pipes cannot take the kernel heap.
-pub const PIPE_MAX_SIZE: usize = 1 << 20;
-
-/// The capacity `F_SETPIPE_SZ` makes of a request for `size` bytes: a power-of-two
-/// number of pages, at least one (Linux's `round_pipe_size`). `EINVAL` above 2^31 (as
-/// Linux), `EPERM` above [`PIPE_MAX_SIZE`].
-pub fn round_pipe_size(size: u64) -> Result<usize, Errno> {
-    const PAGE: u64 = 4096;
-    if size > 1 << 31 {
-        return Err(Errno::EINVAL);
-    }
-    let rounded = size.max(PAGE).next_power_of_two();
-    if rounded > PIPE_MAX_SIZE as u64 {
-        return Err(Errno::EPERM);
-    }
-    Ok(rounded as usize)
-}
+/// The largest `F_SETPIPE_SZ` accepted (Linux's default `/proc/sys/fs/pipe-max-size`).
+/// Linux lets a process with `CAP_SYS_RESOURCE` (root) go beyond it; astra's pipes live
+/// on the kernel heap, so everyone gets `EPERM` above it, as an unprivileged process on
+/// Linux.
+pub const PIPE_MAX_SIZE: usize = 1024 * 1024;
+/// The page size pipe capacities are counted in.
+const PIPE_PAGE: usize = 4096;
 /// Writes up to this size are atomic (`PIPE_BUF`).
 pub const PIPE_BUF: usize = 4096;
 
@@ -48,26 +37,45 @@ static NEXT_INO: AtomicU64 = AtomicU64::new(1);
 
 struct Pipe {
     data: Mutex<VecDeque<u8>>,
-    /// Bytes it holds at most (`F_GETPIPE_SZ`).
-    capacity: AtomicUsize,
     readers: AtomicUsize,
     writers: AtomicUsize,
     /// Opens of a read end and of a write end so far (a FIFO opener waits for the other
     /// count to move, so a partner that came and went still counts, as on Linux).
     read_opens: AtomicU64,
     write_opens: AtomicU64,
+    /// Capacity in bytes (`F_SETPIPE_SZ`): a power-of-two number of pages.
+    capacity: AtomicUsize,
+    /// Readers waiting for data or end of file, and FIFO openers waiting for a writer.
+    read_wait: WaitQueue,
+    /// Writers waiting for room or for the last reader to go, and FIFO openers waiting
+    /// for a reader.
+    write_wait: WaitQueue,
     ino: u64,
 }
 
 impl Pipe {
+    /// Wakes this pipe's readers and/or writers, and the `poll`/`select` sleepers (on the
+    /// global I/O queue, which plain reads and writes no longer sleep on).
+    fn notify(&self, readers: bool, writers: bool) {
+        if readers {
+            self.read_wait.wake_all();
+        }
+        if writers {
+            self.write_wait.wake_all();
+        }
+        IO.wake_all();
+    }
+
     fn new(ino: u64) -> Arc<Pipe> {
         Arc::new(Pipe {
             data: Mutex::new(VecDeque::new()),
-            capacity: AtomicUsize::new(PIPE_CAPACITY),
             readers: AtomicUsize::new(0),
             writers: AtomicUsize::new(0),
             read_opens: AtomicU64::new(0),
             write_opens: AtomicU64::new(0),
+            capacity: AtomicUsize::new(PIPE_CAPACITY),
+            read_wait: WaitQueue::new(),
+            write_wait: WaitQueue::new(),
             ino,
         })
     }
@@ -84,6 +92,15 @@ impl core::fmt::Debug for PipeEnd {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "PipeEnd(ino {}, write {})", self.pipe.ino, self.write)
     }
+}
+
+/// Linux's `round_pipe_size`: a power-of-two number of pages, at least one; `None` above
+/// 2^31 bytes.
+fn round_pipe_size(size: u64) -> Option<usize> {
+    if size > 1 << 31 {
+        return None;
+    }
+    Some((size as usize).max(PIPE_PAGE).next_power_of_two())
 }
 
 /// A fresh inode number on the pipe filesystem (also for the standard streams that are
@@ -131,7 +148,7 @@ pub fn open_fifo(
         return Err(Errno::ENXIO);
     }
     let end = PipeEnd::attach(&pipe, read, write);
-    IO.wake_all();
+    pipe.notify(true, true);
     if nonblock || (read && write) {
         return Ok(end);
     }
@@ -141,9 +158,14 @@ pub fn open_fifo(
     } else {
         (&pipe.readers, &pipe.read_opens)
     };
+    let queue = if read {
+        &pipe.read_wait
+    } else {
+        &pipe.write_wait
+    };
     let seen = opens.load(Ordering::Relaxed);
     while partners.load(Ordering::Relaxed) == 0 && opens.load(Ordering::Relaxed) == seen {
-        if IO.wait(None) == WaitResult::Interrupted {
+        if queue.wait(None) == WaitResult::Interrupted {
             return Err(Errno::ERESTARTSYS);
         }
     }
@@ -159,7 +181,7 @@ impl Drop for PipeEnd {
             self.pipe.readers.fetch_sub(1, Ordering::Relaxed);
         }
         // Readers see end of file, writers EPIPE.
-        IO.wake_all();
+        self.pipe.notify(true, true);
     }
 }
 
@@ -201,6 +223,30 @@ impl PipeEnd {
         self.pipe.data.lock().len()
     }
 
+    /// The pipe's capacity in bytes (`F_GETPIPE_SZ`).
+    pub fn capacity(&self) -> usize {
+        self.pipe.capacity.load(Ordering::Relaxed)
+    }
+
+    /// `F_SETPIPE_SZ`: sets the capacity to `size` rounded up to a power-of-two number of
+    /// pages (at least one) and returns it; `EINVAL` above 2^31, `EPERM` above
+    /// [`PIPE_MAX_SIZE`], `EBUSY` if the data queued needs more pages than that.
+    pub fn set_capacity(&self, size: u64) -> Result<usize, Errno> {
+        let new = round_pipe_size(size).ok_or(Errno::EINVAL)?;
+        if new > PIPE_MAX_SIZE {
+            return Err(Errno::EPERM);
+        }
+        let data = self.pipe.data.lock();
+        if data.len().div_ceil(PIPE_PAGE) > new / PIPE_PAGE {
+            return Err(Errno::EBUSY);
+        }
+        self.pipe.capacity.store(new, Ordering::Relaxed);
+        drop(data);
+        // More room: writers waiting for it may go on.
+        self.pipe.notify(false, true);
+        Ok(new)
+    }
+
     /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
     /// write end is closed; `EAGAIN` when empty and `nonblock`.
     pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
@@ -225,7 +271,7 @@ impl PipeEnd {
                     drop(q);
                     if done > 0 {
                         // Room for blocked writers.
-                        IO.wake_all();
+                        self.pipe.notify(false, true);
                     }
                     return if done == 0 && out.faulted() {
                         Err(Errno::EFAULT)
@@ -240,7 +286,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            if IO.wait(None) == WaitResult::Interrupted {
+            if self.pipe.read_wait.wait(None) == WaitResult::Interrupted {
                 return Err(Errno::ERESTARTSYS);
             }
         }
@@ -275,7 +321,7 @@ impl PipeEnd {
                         Err(Errno::EAGAIN)
                     };
                 }
-                if IO.wait(None) == WaitResult::Interrupted {
+                if self.pipe.write_wait.wait(None) == WaitResult::Interrupted {
                     return if done > 0 {
                         Ok(done)
                     } else {
@@ -293,7 +339,7 @@ impl PipeEnd {
             let n = src.take(&mut buf[..want]);
             self.pipe.data.lock().extend(&buf[..n]);
             done += n;
-            IO.wake_all();
+            self.pipe.notify(true, false);
             if n < want {
                 break;
             }
@@ -330,7 +376,7 @@ impl PipeEnd {
             if nonblock {
                 return Err(Errno::EAGAIN);
             }
-            if IO.wait(None) == WaitResult::Interrupted {
+            if self.pipe.read_wait.wait(None) == WaitResult::Interrupted {
                 return Err(Errno::ERESTARTSYS);
             }
         }
@@ -339,26 +385,6 @@ impl PipeEnd {
     /// True if both are ends of one pipe.
     pub fn same_pipe(&self, other: &PipeEnd) -> bool {
         Arc::ptr_eq(&self.pipe, &other.pipe)
-    }
-
-    /// Bytes the pipe holds at most (`F_GETPIPE_SZ`).
-    pub fn capacity(&self) -> usize {
-        self.pipe.capacity.load(Ordering::Relaxed)
-    }
-
-    /// `F_SETPIPE_SZ`: makes the capacity `size` rounded as Linux does
-    /// ([`round_pipe_size`]); `EBUSY` if more than that is queued. Returns the capacity.
-    pub fn set_capacity(&self, size: u64) -> Result<usize, Errno> {
-        let capacity = round_pipe_size(size)?;
-        let data = self.pipe.data.lock();
-        if data.len() > capacity {
-            return Err(Errno::EBUSY);
-        }
-        self.pipe.capacity.store(capacity, Ordering::Relaxed);
-        drop(data);
-        // Writers waiting for room may fit now.
-        IO.wake_all();
-        Ok(capacity)
     }
 
     /// Ready events: the read end is readable with data or with no writer left (then also
@@ -446,6 +472,29 @@ mod tests {
     }
 
     #[test]
+    fn pipe_size_rounds_limits_and_bounds_writes() {
+        let (r, w) = pipe();
+        assert_eq!(w.capacity(), PIPE_CAPACITY);
+        assert_eq!(round_pipe_size(0), Some(4096));
+        assert_eq!(round_pipe_size(4097), Some(8192));
+        assert_eq!(round_pipe_size(3 * 4096), Some(4 * 4096));
+        assert_eq!(round_pipe_size((1 << 31) + 1), None);
+        assert_eq!(w.set_capacity(1 << 32), Err(Errno::EINVAL));
+        assert_eq!(w.set_capacity(PIPE_MAX_SIZE as u64 + 1), Err(Errno::EPERM));
+        assert_eq!(r.set_capacity(5000), Ok(8192), "either end");
+        let big = alloc::vec![7u8; 10_000];
+        assert_eq!(
+            w.write(&mut Bytes(big), true),
+            Ok(8192),
+            "full at the new size"
+        );
+        assert_eq!(w.poll() & POLLOUT, 0);
+        assert_eq!(w.set_capacity(4096), Err(Errno::EBUSY));
+        assert_eq!(w.set_capacity(PIPE_MAX_SIZE as u64), Ok(PIPE_MAX_SIZE));
+        assert_ne!(w.poll() & POLLOUT, 0);
+    }
+
+    #[test]
     fn fifo_ends_meet_on_one_pipe_until_the_last_closes() {
         let key = (99, 7);
         // Nobody reads: a non-blocking writer gets ENXIO, a reader opens at once.
@@ -469,27 +518,5 @@ mod tests {
         let r = open_fifo(key, 7, true, false, true).unwrap();
         assert_eq!(r.available(), 0);
         assert_eq!(r.poll(), POLLHUP);
-    }
-
-    #[test]
-    fn pipe_sizes_round_and_bound_as_linux_does() {
-        assert_eq!(round_pipe_size(0), Ok(4096));
-        assert_eq!(round_pipe_size(4097), Ok(8192));
-        assert_eq!(round_pipe_size(65536), Ok(65536));
-        assert_eq!(round_pipe_size(1 << 20), Ok(1 << 20));
-        assert_eq!(round_pipe_size((1 << 20) + 1), Err(Errno::EPERM));
-        assert_eq!(round_pipe_size((1 << 31) + 1), Err(Errno::EINVAL));
-        assert_eq!(round_pipe_size(u64::MAX), Err(Errno::EINVAL));
-        let (r, w) = pipe();
-        assert_eq!(w.capacity(), PIPE_CAPACITY);
-        assert_eq!(w.set_capacity(5000), Ok(8192));
-        assert_eq!(r.capacity(), 8192);
-        let data = alloc::vec![1u8; 10_000];
-        assert_eq!(w.write(&mut Bytes(data), true), Ok(8192));
-        assert_eq!(w.set_capacity(4096), Err(Errno::EBUSY));
-        assert_eq!(
-            w.write(&mut Bytes(alloc::vec![1u8; 1]), true),
-            Err(Errno::EAGAIN)
-        );
     }
 }

@@ -24,10 +24,10 @@ const FD_CLOEXEC: u64 = 1;
 
 /// fcntl(fd, cmd, arg)
 ///
-/// Descriptor duplication and flags, pipe sizes (`F_GETPIPE_SZ`/`F_SETPIPE_SZ`: `EBADF`
-/// on anything but a pipe or FIFO, as Linux). Owners, leases, notifications and seals are
-/// not supported on astra's files and give `EINVAL`, as Linux does for a command a file
-/// does not support.
+/// Descriptor duplication and flags, record locks, pipe sizes (`F_GETPIPE_SZ`,
+/// `F_SETPIPE_SZ`: `EBADF` on a file that is not a pipe or FIFO, as Linux). Owners,
+/// leases, notifications and seals are not supported on astra's files and give
+/// `EINVAL`, as Linux does for a command a file does not support.
 pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let fd = fd_arg(a[0]);
     let (cmd, arg) = (a[1] as u32, a[2]);
@@ -53,16 +53,12 @@ pub fn fcntl(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         F_SETFD => files.set_cloexec(fd, arg & FD_CLOEXEC != 0).map(|()| 0),
         F_GETFL => Ok(u64::from(file.status())),
         F_SETFL => file.set_status_flags(arg as u32).map(|()| 0),
-        F_GETPIPE_SZ => match file.pipe_end() {
-            Some(end) => Ok(end.capacity() as u64),
-            None => Err(Errno::EBADF),
-        },
-        F_SETPIPE_SZ => match file.pipe_end() {
-            // The argument is an int in the kernel's view of the call, but Linux takes it
-            // as unsigned long: a negative size is huge, EINVAL.
-            Some(end) => end.set_capacity(arg).map(|size| size as u64),
-            None => Err(Errno::EBADF),
-        },
+        F_GETPIPE_SZ => Ok(file.pipe_end().ok_or(Errno::EBADF)?.capacity() as u64),
+        F_SETPIPE_SZ => {
+            let end = file.pipe_end().ok_or(Errno::EBADF)?;
+            // Linux takes the argument as an unsigned int.
+            end.set_capacity(u64::from(arg as u32)).map(|n| n as u64)
+        }
         _ => Err(Errno::EINVAL),
     }
 }

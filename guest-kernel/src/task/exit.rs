@@ -184,10 +184,34 @@ pub fn stop_process(process: &Arc<Process>, sig: u8) {
 }
 
 /// What generating `sig` for `process` does before it is queued, as Linux's
-/// `prepare_signal`: SIGCONT continues a stopped process (its parent hears of it),
-/// SIGKILL wakes a stopped one to die. `current` is the caller's task, if it holds it.
-pub fn prepare_signal(process: &Arc<Process>, sig: u8, current: Option<&mut Task>) {
-    use crate::signal::sig::{SIGCONT, SIGKILL};
+/// `prepare_signal`: a stop signal discards a pending SIGCONT and SIGCONT discards
+/// pending stop signals (in the process's shared set and every thread's own); SIGCONT
+/// continues a stopped process (its parent hears of it), SIGKILL wakes a stopped one to
+/// die. `current` is the caller's task, if it holds it.
+pub fn prepare_signal(process: &Arc<Process>, sig: u8, mut current: Option<&mut Task>) {
+    use crate::signal::sig::{SIGCONT, SIGKILL, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU};
+    use crate::signal::SigSet;
+    let stops = SigSet::of(SIGSTOP)
+        .union(SigSet::of(SIGTSTP))
+        .union(SigSet::of(SIGTTIN))
+        .union(SigSet::of(SIGTTOU));
+    let flush = if sig == SIGCONT {
+        stops
+    } else if stops.contains(sig) {
+        SigSet::of(SIGCONT)
+    } else {
+        SigSet::EMPTY
+    };
+    if !flush.is_empty() {
+        for tid in sched::threads_of(process.pid) {
+            sched::with_other_task(tid, |t| t.signals.discard(flush));
+        }
+        if let Some(t) = current.as_deref_mut() {
+            if t.process.pid == process.pid {
+                t.signals.discard(flush);
+            }
+        }
+    }
     let resumed = sig == SIGCONT && process.resume();
     if resumed || sig == SIGKILL {
         for tid in sched::threads_of(process.pid) {

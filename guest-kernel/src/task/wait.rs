@@ -65,6 +65,7 @@ impl WaitQueue {
     }
 }
 
-/// The queue of tasks waiting for I/O readiness: pipes, the terminal and `poll` sleep on
-/// it, and every change of a pipe's or the console's state wakes it.
+/// The queue of tasks waiting for I/O readiness on several files or on the terminal:
+/// `poll`/`select` and terminal reads sleep on it; every change of a pipe's or the
+/// console's state wakes it (plain pipe reads and writes sleep on their pipe's own queues).
 pub static IO: WaitQueue = WaitQueue::new();

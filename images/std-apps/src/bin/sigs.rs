@@ -323,6 +323,32 @@ fn sigchld_info() -> CheckResult {
     Ok(String::new())
 }
 
+/// A pending (blocked) SIGTSTP is discarded by SIGCONT, and a pending SIGCONT by a stop
+/// signal, as Linux's prepare_signal does.
+fn stop_and_continue_discard_each_other() -> CheckResult {
+    const SIGCONT: usize = 18;
+    const SIGTSTP: usize = 20;
+    let both = bit(SIGCONT) | bit(SIGTSTP);
+    // SAFETY: the set is a live u64; no old set is asked for.
+    unsafe { syscall4(14, SIG_BLOCK, &both as *const u64 as usize, 0, 8) };
+    kill_self(SIGTSTP);
+    let tstp_pending = pending() & both;
+    kill_self(SIGCONT);
+    let after_cont = pending() & both;
+    kill_self(SIGTSTP);
+    let after_tstp = pending() & both;
+    let _ = sigwait(SIGTSTP, 0);
+    let _ = sigwait(SIGCONT, 0);
+    // SAFETY: as above.
+    unsafe { syscall4(14, SIG_UNBLOCK, &both as *const u64 as usize, 0, 8) };
+    let got = [tstp_pending, after_cont, after_tstp];
+    let want = [bit(SIGTSTP), bit(SIGCONT), bit(SIGTSTP)];
+    ensure(got == want, || {
+        format!("pending sets {got:x?}, want {want:x?}")
+    })?;
+    Ok(String::new())
+}
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -342,5 +368,9 @@ fn main() -> std::process::ExitCode {
     checks.run("sigwaitinfo_in_thread", sigwaitinfo_in_thread);
     checks.run("coalesce_and_take_in_main", coalesce_and_take_in_main);
     checks.run("sigchld_info", sigchld_info);
+    checks.run(
+        "stop_and_continue_discard_each_other",
+        stop_and_continue_discard_each_other,
+    );
     checks.finish()
 }

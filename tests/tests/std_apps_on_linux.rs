@@ -18,7 +18,7 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 17] = [
+const STD_PROGRAMS: [&str; 18] = [
     "/bin/fscopy",
     "/bin/shmap",
     "/bin/locks",

@@ -213,6 +213,61 @@ pub fn utimensat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// A `struct timeval` of `utimes`/`futimesat` as a timestamp; `EINVAL` for microseconds
+/// outside 0..1e6 (Linux).
+fn timeval_arg(t: crate::time::Timeval) -> Result<Timestamp, Errno> {
+    if !(0..1_000_000).contains(&t.usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Timestamp {
+        sec: t.sec,
+        nsec: (t.usec * 1000) as u32,
+    })
+}
+
+/// futimesat(dirfd, path, times[2]): access and modification times from two timevals,
+/// now for a NULL `times`; a NULL `path` names `dirfd` itself.
+pub fn futimesat(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (atime, mtime) = if a[2] == 0 {
+        let now = Timestamp::from_ns(crate::time::realtime_ns());
+        (now, now)
+    } else {
+        let at: crate::time::Timeval = ctx.read_obj(a[2])?;
+        let mt: crate::time::Timeval = ctx.read_obj(a[2] + 16)?;
+        (timeval_arg(at)?, timeval_arg(mt)?)
+    };
+    let node = if a[1] == 0 {
+        node_of(fd_vnode(ctx, a[0])?)?
+    } else {
+        path_node(ctx, a[0], a[1], 0)?
+    };
+    node.set_times(Some(atime), Some(mtime))?;
+    Ok(0)
+}
+
+/// utimes(path, times[2]): `futimesat` relative to the working directory.
+pub fn utimes(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    if a[0] == 0 {
+        return Err(Errno::EFAULT);
+    }
+    futimesat(ctx, [CWD, a[0], a[1], 0, 0, 0])
+}
+
+/// utime(path, times): a `struct utimbuf` of whole seconds (access, modification), now
+/// for NULL.
+pub fn utime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (atime, mtime) = if a[1] == 0 {
+        let now = Timestamp::from_ns(crate::time::realtime_ns());
+        (now, now)
+    } else {
+        let times: [i64; 2] = ctx.read_obj(a[1])?;
+        let at = |sec| Timestamp { sec, nsec: 0 };
+        (at(times[0]), at(times[1]))
+    };
+    path_node(ctx, CWD, a[0], 0)?.set_times(Some(atime), Some(mtime))?;
+    Ok(0)
+}
+
 /// `struct statfs` of x86-64 Linux.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

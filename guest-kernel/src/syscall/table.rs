@@ -155,6 +155,7 @@ syscall_table! {
     129 => rt_sigqueueinfo(Pid, Signal, Ptr) = signal_wait::rt_sigqueueinfo;
     130 => rt_sigsuspend(Sigset, UInt) = signal_wait::rt_sigsuspend;
     131 => sigaltstack(Ptr, Ptr) = signal::sigaltstack;
+    132 => utime(Str, Ptr) = fs_attr::utime;
     133 => mknod(Str, Mode, UInt) = fs_mod::mknod;
     137 => statfs(Str, Ptr) = fs_attr::statfs;
     138 => fstatfs(Fd, Ptr) = fs_attr::fstatfs;
@@ -175,11 +176,13 @@ syscall_table! {
     230 => clock_nanosleep(ClockId, Int, Timespec, Ptr) = time::clock_nanosleep;
     231 => exit_group(Int) -> Never = proc::exit_group;
     234 => tgkill(Pid, Pid, Signal) = signal::tgkill;
+    235 => utimes(Str, Ptr) = fs_attr::utimes;
     247 => waitid(Int, Pid, Ptr, WaitOptions, Ptr) = process::waitid;
     257 => openat(AtFd, Str, OpenFlags, Mode) = fs::openat;
     258 => mkdirat(AtFd, Str, Mode) = fs_mod::mkdirat;
     259 => mknodat(AtFd, Str, Mode, UInt) = fs_mod::mknodat;
     260 => fchownat(AtFd, Str, Int, Int, AtFlags) = fs_attr::fchownat;
+    261 => futimesat(AtFd, Str, Ptr) = fs_attr::futimesat;
     262 => newfstatat(AtFd, Str, OutStat, AtFlags) = fs::newfstatat;
     263 => unlinkat(AtFd, Str, AtFlags) = fs_mod::unlinkat;
     264 => renameat(AtFd, Str, AtFd, Str) = fs_mod::renameat;

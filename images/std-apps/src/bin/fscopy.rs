@@ -441,6 +441,59 @@ fn splice_tee_and_vmsplice() -> CheckResult {
     Ok(String::new())
 }
 
+/// Access and modification times of `path` as (seconds, nanoseconds) pairs.
+fn file_times(path: &str) -> Result<((i64, i64), (i64, i64)), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    Ok(((m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec())))
+}
+
+fn utimes_futimesat_and_utime() -> CheckResult {
+    const SYS_UTIME: usize = 132;
+    const SYS_UTIMES: usize = 235;
+    const SYS_FUTIMESAT: usize = 261;
+    const AT_FDCWD: usize = -100isize as usize;
+    const EINVAL: isize = 22;
+    let path = "/tmp/fscopy-times";
+    std::fs::write(path, b"t").map_err(|e| e.to_string())?;
+    let c_path = std::ffi::CString::new(path).expect("no NUL");
+    let p = c_path.as_ptr() as usize;
+    // Two timevals: access 1000.5 s, modification 2000.25 s.
+    let tv: [i64; 4] = [1000, 500_000, 2000, 250_000];
+    // SAFETY: raw calls with a live path and timeval array.
+    let r = unsafe { syscall3(SYS_UTIMES, p, tv.as_ptr() as usize, 0) };
+    ensure(r == 0, || format!("utimes: {r}"))?;
+    let times = file_times(path)?;
+    ensure(times == ((1000, 500_000_000), (2000, 250_000_000)), || {
+        format!("after utimes: {times:?}")
+    })?;
+    let bad: [i64; 4] = [1, 1_000_000, 2, 0];
+    // SAFETY: as above.
+    let r = unsafe { syscall4(SYS_FUTIMESAT, AT_FDCWD, p, bad.as_ptr() as usize, 0) };
+    ensure(r == -EINVAL, || format!("futimesat with 1e6 us: {r}"))?;
+    // utime: whole seconds from a struct utimbuf.
+    let buf: [i64; 2] = [3000, 4000];
+    // SAFETY: as above.
+    let r = unsafe { syscall3(SYS_UTIME, p, buf.as_ptr() as usize, 0) };
+    ensure(r == 0, || format!("utime: {r}"))?;
+    let times = file_times(path)?;
+    ensure(times == ((3000, 0), (4000, 0)), || {
+        format!("after utime: {times:?}")
+    })?;
+    // A NULL times: now.
+    // SAFETY: as above.
+    let r = unsafe { syscall4(SYS_FUTIMESAT, AT_FDCWD, p, 0, 0) };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs() as i64;
+    let times = file_times(path)?;
+    ensure(r == 0 && (times.1 .0 - now).abs() <= 5, || {
+        format!("futimesat(NULL): {r}, {times:?} vs now {now}")
+    })?;
+    Ok("utimes, utime, futimesat(NULL) set the times; 1e6 us is EINVAL".into())
+}
+
 fn main() -> ExitCode {
     let mut checks = Checks::stdout("fscopy");
     checks.run(
@@ -457,7 +510,9 @@ fn main() -> ExitCode {
         tmpfile_is_unnamed_until_linked,
     );
     checks.run("splice_tee_and_vmsplice", splice_tee_and_vmsplice);
+    checks.run("utimes_futimesat_and_utime", utimes_futimesat_and_utime);
     for f in [
+        "/tmp/fscopy-times",
         "/tmp/fscopy-src",
         "/tmp/fscopy-dst",
         "/tmp/fscopy-a",

@@ -441,8 +441,11 @@ fn splice_tee_and_vmsplice() -> CheckResult {
     Ok(String::new())
 }
 
-/// Access and modification times of `path` as (seconds, nanoseconds) pairs.
-fn file_times(path: &str) -> Result<((i64, i64), (i64, i64)), String> {
+/// A time as (seconds, nanoseconds).
+type Time = (i64, i64);
+
+/// Access and modification times of `path`.
+fn file_times(path: &str) -> Result<(Time, Time), String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).map_err(|e| e.to_string())?;
     Ok(((m.atime(), m.atime_nsec()), (m.mtime(), m.mtime_nsec())))

@@ -112,6 +112,14 @@ pub trait Inode: Send + Sync {
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno>;
     /// Sets the file size, zero-filling growth.
     fn truncate(&self, size: u64) -> Result<(), Errno>;
+
+    /// Allocates `[offset, offset + len)` of a regular file (`fallocate` mode 0): its
+    /// pages exist afterwards, charged to the file system, and the size covers them.
+    /// File systems that cannot give `EOPNOTSUPP`, as Linux's do.
+    fn allocate(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let _ = (offset, len);
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Sets the permission bits (the file type stays).
     fn set_mode(&self, mode: u32) -> Result<(), Errno>;
     /// For downcasting to the concrete node type of the same file system.

@@ -500,6 +500,13 @@ impl Inode for Node {
         self.copy_up()?.truncate(size)
     }
 
+    fn allocate(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        if self.kind != FileType::Regular {
+            return Err(Errno::ENODEV);
+        }
+        self.copy_up()?.allocate(offset, len)
+    }
+
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {
         self.copy_up()?.set_mode(mode)
     }

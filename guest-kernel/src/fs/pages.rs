@@ -233,6 +233,27 @@ impl FileData {
         Ok(())
     }
 
+    /// Allocates every page of `[offset, end)` (zeroed where there was a hole) and grows
+    /// the size to `end` if it was smaller (`fallocate` mode 0). `EFBIG` past the largest
+    /// file; on `ENOSPC` the size is back where it was (the pages it had stay).
+    pub fn allocate(&mut self, offset: u64, end: u64, budget: &dyn Budget) -> Result<(), Errno> {
+        if end > i64::MAX as u64 || offset > end {
+            return Err(Errno::EFBIG);
+        }
+        let old = self.len;
+        self.len = self.len.max(end);
+        for index in page_of(offset)..end.div_ceil(PAGE as u64) as usize {
+            if let Err(e) = self.ensure_page(index, budget) {
+                if self.len != old {
+                    // Shrinking frees only the pages just made past the old end.
+                    let _ = self.truncate(old, budget);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// The frame of page `index` with one more owner (a `MAP_SHARED` mapping's), made by
     /// [`Self::ensure_page`] if needed.
     #[cfg(not(test))]
@@ -323,6 +344,30 @@ mod tests {
         fn release_page(&self) {
             self.left.set(self.left.get() + 1);
         }
+    }
+
+    #[test]
+    fn allocation_fills_holes_grows_the_size_and_undoes_on_enospc() {
+        let b = Limit { left: Cell::new(3) };
+        let mut d = FileData::default();
+        d.write_at(0, b"keep", &b).unwrap();
+        d.allocate(100, 2 * 4096 + 1, &b).unwrap();
+        assert_eq!(
+            (d.len(), d.pages_used(), b.left.get()),
+            (2 * 4096 + 1, 3, 0)
+        );
+        let mut buf = [0xffu8; 4];
+        assert_eq!(d.read_at(0, &mut buf), 4);
+        assert_eq!(&buf, b"keep");
+        // Inside the size, nothing changes it; past the budget, ENOSPC and the old size.
+        d.allocate(0, 10, &b).unwrap();
+        assert_eq!(d.len(), 2 * 4096 + 1);
+        assert_eq!(d.allocate(0, 5 * 4096, &b), Err(Errno::ENOSPC));
+        assert_eq!(
+            (d.len(), d.pages_used(), b.left.get()),
+            (2 * 4096 + 1, 3, 0)
+        );
+        assert_eq!(d.allocate(0, u64::MAX, &b), Err(Errno::EFBIG));
     }
 
     #[test]

@@ -550,6 +550,17 @@ impl Inode for Node {
         Ok(buf.len())
     }
 
+    fn allocate(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let end = offset.checked_add(len).ok_or(Errno::EFBIG)?;
+        let mut st = self.state.lock();
+        let Body::File(d) = &mut st.body else {
+            return Err(self.not_file());
+        };
+        d.allocate(offset, end, &*self.shared)?;
+        self.touch(&mut st);
+        Ok(())
+    }
+
     fn truncate(&self, size: u64) -> Result<(), Errno> {
         let mut st = self.state.lock();
         let Body::File(d) = &mut st.body else {

@@ -268,6 +268,36 @@ pub fn utime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// fallocate(fd, mode, offset, len): mode 0 allocates the range (its pages exist and are
+/// charged to the file system, `ENOSPC` when it is full) and grows the file to cover it.
+/// The other modes (keep size, punch hole, collapse, zero range, insert range) are not
+/// supported: `EOPNOTSUPP`, as Linux answers for a file system without them; so do host
+/// volumes.
+pub fn fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (mode, offset, len) = (a[1] as u32, a[2] as i64, a[3] as i64);
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
+    if !file.is_writable() {
+        return Err(Errno::EBADF);
+    }
+    if file.pipe_end().is_some() {
+        return Err(Errno::ESPIPE);
+    }
+    let Some(node) = file.regular() else {
+        return match node_of(file.vnode()).map(|n| n.file_type()) {
+            Ok(FileType::Dir) => Err(Errno::EISDIR),
+            _ => Err(Errno::ENODEV),
+        };
+    };
+    if mode != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    node.allocate(offset as u64, len as u64)?;
+    Ok(0)
+}
+
 /// `struct statfs` of x86-64 Linux.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

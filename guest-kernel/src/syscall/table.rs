@@ -198,6 +198,7 @@ syscall_table! {
     276 => tee(Fd, Fd, UInt, UInt) = splice::tee;
     278 => vmsplice(Fd, Ptr, UInt, UInt) = splice::vmsplice;
     280 => utimensat(AtFd, Str, Ptr, AtFlags) = fs_attr::utimensat;
+    285 => fallocate(Fd, Int, Int, Int) = fs_attr::fallocate;
     292 => dup3(Fd, Fd, OpenFlags) = fs_ctl::dup3;
     293 => pipe2(OutFdPair, PipeFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;

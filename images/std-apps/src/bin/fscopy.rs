@@ -497,6 +497,50 @@ fn utimes_futimesat_and_utime() -> CheckResult {
     Ok("utimes, utime, futimesat(NULL) set the times; 1e6 us is EINVAL".into())
 }
 
+fn fallocate_grows_and_checks() -> CheckResult {
+    const SYS_FALLOCATE: usize = 285;
+    const EINVAL: isize = 22;
+    const EBADF: isize = 9;
+    const ESPIPE: isize = 29;
+    let fallocate = |fd: i32, offset: usize, len: usize| {
+        // SAFETY: fallocate with integer arguments.
+        unsafe { syscall4(SYS_FALLOCATE, fd as usize, 0, offset, len) }
+    };
+    let path = "/tmp/fscopy-falloc";
+    std::fs::write(path, b"data").map_err(|e| e.to_string())?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let fd = file.as_raw_fd();
+    // Inside the size: nothing changes; past it, the file grows, the new bytes are zeros.
+    let r = fallocate(fd, 0, 4);
+    ensure(r == 0, || format!("fallocate inside: {r}"))?;
+    let r = fallocate(fd, 2, 10_000);
+    ensure(r == 0, || format!("fallocate past the end: {r}"))?;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    ensure(
+        bytes.len() == 10_002 && &bytes[..4] == b"data" && bytes[4..].iter().all(|&b| b == 0),
+        || format!("{} bytes after fallocate", bytes.len()),
+    )?;
+    let r = fallocate(fd, 0, 0);
+    ensure(r == -EINVAL, || format!("zero length: {r}"))?;
+    let read_only = File::open(path).map_err(|e| e.to_string())?;
+    let r = fallocate(read_only.as_raw_fd(), 0, 10);
+    ensure(r == -EBADF, || format!("read-only descriptor: {r}"))?;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe fills the two ints.
+    unsafe { syscall3(22, fds.as_mut_ptr() as usize, 0, 0) };
+    let r = fallocate(fds[1], 0, 10);
+    for fd in fds {
+        // SAFETY: closing our own descriptors.
+        unsafe { syscall3(3, fd as usize, 0, 0) };
+    }
+    ensure(r == -ESPIPE, || format!("pipe: {r}"))?;
+    Ok("grows with zeros, keeps data; EINVAL, EBADF, ESPIPE".into())
+}
+
 fn main() -> ExitCode {
     let mut checks = Checks::stdout("fscopy");
     checks.run(
@@ -514,7 +558,9 @@ fn main() -> ExitCode {
     );
     checks.run("splice_tee_and_vmsplice", splice_tee_and_vmsplice);
     checks.run("utimes_futimesat_and_utime", utimes_futimesat_and_utime);
+    checks.run("fallocate_grows_and_checks", fallocate_grows_and_checks);
     for f in [
+        "/tmp/fscopy-falloc",
         "/tmp/fscopy-times",
         "/tmp/fscopy-src",
         "/tmp/fscopy-dst",

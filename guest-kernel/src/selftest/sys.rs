@@ -469,8 +469,10 @@ pub(super) fn ring3_nanosleep_halts_and_clocks() -> TestResult {
     // SAFETY: as above.
     let code = blob(unsafe { &sys_blob_sleep }, unsafe { &sys_blob_sleep_end });
     let halts_before = time::sleep_halts();
+    let ticks_before = time::ticks();
     let proc = run_blob_with(code, false, 0)?;
     let halts = time::sleep_halts() - halts_before;
+    let ticks = time::ticks() - ticks_before;
     let status = proc.exit_status().ok_or("no exit status")?;
     check(
         status < 200,
@@ -482,10 +484,11 @@ pub(super) fn ring3_nanosleep_halts_and_clocks() -> TestResult {
         &format!("a 50 ms nanosleep took {status} ms"),
     )?;
     // At 1000 Hz a 50 ms sleep wakes about 50 times; a spinning sleep never halts, and
-    // a sleeper cannot halt more often than the timer ticks.
+    // a sleeper cannot halt more often than the timer ticks (counted, not assumed: the
+    // QEMU tier's PIT replays missed ticks in bursts, so there may be more than one a ms).
     check(
-        halts >= 1 && halts <= 4 * status as u64 + 20,
-        &format!("the sleep halted the CPU {halts} times in {status} ms"),
+        halts >= 1 && halts <= ticks + 20,
+        &format!("the sleep halted the CPU {halts} times in {status} ms ({ticks} ticks)"),
     )?;
     check(
         proc.process.dead_cpu_ns() < 40_000_000,

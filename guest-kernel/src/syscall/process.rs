@@ -139,10 +139,29 @@ use super::thread::Rusage;
 /// with `WUNTRACED`/`WCONTINUED`, to stop or continue: `Ok(Some((pid, status)))`,
 /// `Ok(None)` with `WNOHANG` when nothing happened, ECHILD when no child is selected,
 /// EINTR (or a restart) when a signal arrives first.
+/// The resource usage `wait4`/`waitid` report for child `pid`: its CPU time and page
+/// faults, its reaped children's included (a live, stopped child's threads count up to
+/// their last switch).
+fn child_usage(pid: u32) -> Rusage {
+    let Some(child) = process::get(pid) else {
+        return Rusage::default();
+    };
+    let live: u64 = sched::threads_of(pid)
+        .into_iter()
+        .filter_map(|tid| sched::with_other_task(tid, |t| t.cpu_ns()))
+        .sum();
+    super::thread::rusage(
+        child.dead_cpu_ns() + child.children_cpu_ns() + live,
+        child.min_flt() + child.children_min_flt(),
+    )
+}
+
+/// Waits for a child event per `options`; `usage` gets the child's resource usage.
 fn wait_child(
     ctx: &mut Ctx<'_>,
     target: WaitTarget,
     options: u32,
+    usage: &mut Rusage,
 ) -> Result<Option<(u32, u32)>, Errno> {
     let me = ctx.task.process.clone();
     let keep = options & WNOWAIT != 0;
@@ -152,9 +171,11 @@ fn wait_child(
         let ended = options & WEXITED != 0;
         match process::find_event(&me, target, stops, continues, keep)? {
             Some((pid, process::ChildEvent::JobControl(status))) => {
+                *usage = child_usage(pid);
                 return Ok(Some((pid, status)));
             }
             Some((pid, process::ChildEvent::Ended)) if ended => {
+                *usage = child_usage(pid);
                 let status = if keep {
                     process::get(pid).and_then(|c| c.wait_status())
                 } else {
@@ -187,14 +208,16 @@ pub fn wait4(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         return Err(Errno::ESRCH);
     }
     let target = WaitTarget::from_wait4(pid, ctx.task.process.pgid());
-    let Some((pid, status)) = wait_child(ctx, target, (options & !WNOWAIT) | WEXITED)? else {
+    let mut usage = Rusage::default();
+    let found = wait_child(ctx, target, (options & !WNOWAIT) | WEXITED, &mut usage)?;
+    let Some((pid, status)) = found else {
         return Ok(0);
     };
     if a[1] != 0 {
         ctx.write_obj(a[1], &(status as i32))?;
     }
     if a[3] != 0 {
-        ctx.write_obj(a[3], &Rusage::default())?;
+        ctx.write_obj(a[3], &usage)?;
     }
     Ok(u64::from(pid))
 }
@@ -239,7 +262,8 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         P_PGID if id as i32 > 0 => WaitTarget::Group(id),
         _ => return Err(Errno::EINVAL),
     };
-    let found = wait_child(ctx, target, options)?;
+    let mut usage = Rusage::default();
+    let found = wait_child(ctx, target, options, &mut usage)?;
     if a[2] != 0 {
         let info = match found {
             None => WaitInfo {
@@ -278,7 +302,7 @@ pub fn waitid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         ctx.write_obj(a[2], &info)?;
     }
     if a[4] != 0 {
-        ctx.write_obj(a[4], &Rusage::default())?;
+        ctx.write_obj(a[4], &usage)?;
     }
     Ok(0)
 }

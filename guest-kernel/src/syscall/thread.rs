@@ -270,6 +270,17 @@ unsafe impl crate::mm::uaccess::Pod for Rusage {}
 /// Index of `ru_minflt` among the longs after the two timevals.
 const RU_MINFLT: usize = 4;
 
+/// A `struct rusage` with `ns` of CPU time (all counted as user time) and `faults`
+/// minor page faults.
+pub(super) fn rusage(ns: u64, faults: u64) -> Rusage {
+    let mut usage = Rusage {
+        utime: timeval(ns),
+        ..Default::default()
+    };
+    usage.rest[RU_MINFLT] = faults as i64;
+    usage
+}
+
 const RUSAGE_SELF: i32 = 0;
 const RUSAGE_CHILDREN: i32 = -1;
 const RUSAGE_THREAD: i32 = 1;

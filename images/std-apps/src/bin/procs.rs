@@ -457,6 +457,42 @@ fn pipe_sizes() -> CheckResult {
     Ok("64 KiB by default, 5000 -> 8192, full at 8192, EBUSY, EBADF".into())
 }
 
+/// Pages the `wait4_rusage` child writes (copies on write after fork: page faults).
+static mut TOUCHED: [u8; 16 * 4096] = [1; 16 * 4096];
+
+fn wait4_rusage() -> CheckResult {
+    // SAFETY: fork takes no arguments; the child only writes memory and exits.
+    let pid = unsafe { syscall3(57, 0, 0, 0) };
+    if pid == 0 {
+        for page in 0..16 {
+            // SAFETY: the child's own copy of the static; nothing else runs in it.
+            unsafe { core::ptr::write_volatile(&raw mut TOUCHED[page * 4096], 2) };
+        }
+        // SAFETY: exit_group does not return.
+        unsafe { syscall3(231, 0, 0, 0) };
+    }
+    ensure(pid > 0, || format!("fork: {pid}"))?;
+    let mut status = 0i32;
+    let mut usage = [0i64; 18];
+    // SAFETY: wait4 fills the status int and the 144-byte struct rusage.
+    let r = unsafe {
+        syscall4(
+            61,
+            pid as usize,
+            &mut status as *mut i32 as usize,
+            0,
+            usage.as_mut_ptr() as usize,
+        )
+    };
+    ensure(r == pid && status == 0, || {
+        format!("wait4: {r}, status {status:#x}")
+    })?;
+    // ru_minflt follows the two timevals and four longs.
+    let faults = usage[8];
+    ensure(faults > 0, || format!("the child's ru_minflt is {faults}"))?;
+    Ok(format!("the child's rusage counts {faults} page faults"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if let Some(role) = args.get(1) {
@@ -477,5 +513,6 @@ fn main() -> ExitCode {
     checks.run("sa_restart", sa_restart);
     checks.run("stop_and_continue", stop_and_continue);
     checks.run("pipe_sizes", pipe_sizes);
+    checks.run("wait4_rusage", wait4_rusage);
     checks.finish()
 }

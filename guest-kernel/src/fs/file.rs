@@ -687,12 +687,11 @@ impl ReadSink for VecSink {
     }
 }
 
-/// A [`WriteSource`] over a byte string, for tests.
-#[cfg(test)]
-pub struct SliceSource(pub &'static [u8]);
+/// A [`WriteSource`] over bytes in kernel memory (the bounce buffer of `sendfile`,
+/// `copy_file_range` and `splice`; byte strings in tests).
+pub struct SliceSource<'a>(pub &'a [u8]);
 
-#[cfg(test)]
-impl WriteSource for SliceSource {
+impl WriteSource for SliceSource<'_> {
     fn remaining(&self) -> usize {
         self.0.len()
     }
@@ -705,7 +704,7 @@ impl WriteSource for SliceSource {
     }
 
     fn skip(&mut self, n: usize) {
-        self.0 = &self.0[n..];
+        self.0 = &self.0[n.min(self.0.len())..];
     }
 
     fn faulted(&self) -> bool {

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult};
-use crate::fs::file::{ReadSink, VecSink, WriteSource};
+use crate::fs::file::{ReadSink, SliceSource, VecSink};
 use crate::fs::inode::FileType;
 use crate::fs::open::{self, flags::*, Opened};
 use crate::fs::vfs::Vnode;
@@ -17,30 +17,6 @@ use crate::fs::OpenFile;
 const CHUNK: usize = 64 * 1024;
 /// Linux's cap on one transfer (`MAX_RW_COUNT`).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
-
-/// A [`WriteSource`] over a kernel buffer.
-struct Buf<'a>(&'a [u8]);
-
-impl WriteSource for Buf<'_> {
-    fn remaining(&self) -> usize {
-        self.0.len()
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        n
-    }
-
-    fn skip(&mut self, n: usize) {
-        self.0 = &self.0[n.min(self.0.len())..];
-    }
-
-    fn faulted(&self) -> bool {
-        false
-    }
-}
 
 /// Reads an `loff_t *` argument (`EINVAL` if negative).
 fn read_offset(ctx: &Ctx<'_>, va: u64) -> Result<u64, Errno> {
@@ -70,7 +46,7 @@ fn pump(
         if n == 0 {
             break;
         }
-        let mut src = Buf(&sink.data[..n]);
+        let mut src = SliceSource(&sink.data[..n]);
         let written = match to {
             Some(at) => output.pwrite(at, &mut src),
             None => output.write(&mut src),

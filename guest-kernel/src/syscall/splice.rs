@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 
 use super::io::fd_arg;
 use super::{Ctx, Errno, SysResult};
-use crate::fs::file::{VecSink, WriteSource};
+use crate::fs::file::{SliceSource, VecSink};
 use crate::fs::inode::FileType;
 use crate::fs::open::{self, flags::O_APPEND};
 use crate::fs::vfs::Vnode;
@@ -19,30 +19,6 @@ const SPLICE_F_ALL: u64 = 0xf;
 const SPLICE_F_NONBLOCK: u64 = 2;
 /// Bytes moved per call at most (a default pipe's capacity).
 const CHUNK: usize = 64 * 1024;
-
-/// A [`WriteSource`] over a kernel buffer.
-struct Buf<'a>(&'a [u8]);
-
-impl WriteSource for Buf<'_> {
-    fn remaining(&self) -> usize {
-        self.0.len()
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        n
-    }
-
-    fn skip(&mut self, n: usize) {
-        self.0 = &self.0[n.min(self.0.len())..];
-    }
-
-    fn faulted(&self) -> bool {
-        false
-    }
-}
 
 /// What kind of transfer a `splice` is, from which end is a pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +133,7 @@ pub fn splice(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let nonblock = nonblock_flag || input.nonblocking() || output.nonblocking();
             let mut sink = VecSink::new(len);
             let n = i.read(&mut sink, nonblock)?;
-            let written = o.write(&mut Buf(&sink.data[..n]), nonblock);
+            let written = o.write(&mut SliceSource(&sink.data[..n]), nonblock);
             if written == Err(Errno::EPIPE) {
                 sigpipe(ctx);
             }
@@ -172,7 +148,7 @@ pub fn splice(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             let nonblock = nonblock_flag || input.nonblocking();
             let mut sink = VecSink::new(len);
             let n = i.read(&mut sink, nonblock)?;
-            let mut src = Buf(&sink.data[..n]);
+            let mut src = SliceSource(&sink.data[..n]);
             let w = match at {
                 Some(at) => output.pwrite(at, &mut src)?,
                 None => output.write(&mut src)?,
@@ -201,7 +177,7 @@ pub fn splice(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             if n == 0 {
                 return Ok(0);
             }
-            let written = o.write(&mut Buf(&sink.data[..n]), nonblock);
+            let written = o.write(&mut SliceSource(&sink.data[..n]), nonblock);
             if written == Err(Errno::EPIPE) {
                 sigpipe(ctx);
             }
@@ -262,7 +238,7 @@ pub fn tee(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if n == 0 {
         return Ok(0);
     }
-    let written = o.write(&mut Buf(&sink.data[..n]), nonblock);
+    let written = o.write(&mut SliceSource(&sink.data[..n]), nonblock);
     if written == Err(Errno::EPIPE) {
         sigpipe(ctx);
     }

@@ -247,40 +247,22 @@ impl PipeEnd {
         Ok(new)
     }
 
-    /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
-    /// write end is closed; `EAGAIN` when empty and `nonblock`.
-    pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
-        if out.remaining() == 0 {
-            return Ok(0);
-        }
+    /// Waits until the pipe holds data, then runs `take` on the queue (under its lock):
+    /// `Some` of its result; `None` once the queue is empty and every write end is closed;
+    /// `EAGAIN` when empty and `nonblock`.
+    fn with_data<R>(
+        &self,
+        nonblock: bool,
+        mut take: impl FnMut(&mut VecDeque<u8>) -> R,
+    ) -> Result<Option<R>, Errno> {
         loop {
             {
                 let mut q = self.pipe.data.lock();
                 if !q.is_empty() {
-                    let mut done = 0;
-                    while out.remaining() > 0 && !q.is_empty() {
-                        let (front, _) = q.as_slices();
-                        let n = front.len().min(out.remaining());
-                        let put = out.put(&front[..n]);
-                        q.drain(..put);
-                        done += put;
-                        if put < n {
-                            break;
-                        }
-                    }
-                    drop(q);
-                    if done > 0 {
-                        // Room for blocked writers.
-                        self.pipe.notify(false, true);
-                    }
-                    return if done == 0 && out.faulted() {
-                        Err(Errno::EFAULT)
-                    } else {
-                        Ok(done)
-                    };
+                    return Ok(Some(take(&mut q)));
                 }
                 if self.pipe.writers.load(Ordering::Relaxed) == 0 {
-                    return Ok(0);
+                    return Ok(None);
                 }
             }
             if nonblock {
@@ -289,6 +271,40 @@ impl PipeEnd {
             if self.pipe.read_wait.wait(None) == WaitResult::Interrupted {
                 return Err(Errno::ERESTARTSYS);
             }
+        }
+    }
+
+    /// Reads what is queued (up to the sink's size); 0 once the queue is empty and every
+    /// write end is closed; `EAGAIN` when empty and `nonblock`.
+    pub fn read(&self, out: &mut dyn ReadSink, nonblock: bool) -> Result<usize, Errno> {
+        if out.remaining() == 0 {
+            return Ok(0);
+        }
+        let taken = self.with_data(nonblock, |q| {
+            let mut done = 0;
+            while out.remaining() > 0 && !q.is_empty() {
+                let (front, _) = q.as_slices();
+                let n = front.len().min(out.remaining());
+                let put = out.put(&front[..n]);
+                q.drain(..put);
+                done += put;
+                if put < n {
+                    break;
+                }
+            }
+            done
+        })?;
+        let Some(done) = taken else {
+            return Ok(0);
+        };
+        if done > 0 {
+            // Room for blocked writers.
+            self.pipe.notify(false, true);
+        }
+        if done == 0 && out.faulted() {
+            Err(Errno::EFAULT)
+        } else {
+            Ok(done)
         }
     }
 
@@ -358,28 +374,15 @@ impl PipeEnd {
         if out.remaining() == 0 {
             return Ok(0);
         }
-        loop {
-            {
-                let q = self.pipe.data.lock();
-                if !q.is_empty() {
-                    let (a, b) = q.as_slices();
-                    let mut done = out.put(a);
-                    if done == a.len() {
-                        done += out.put(b);
-                    }
-                    return Ok(done);
-                }
-                if self.pipe.writers.load(Ordering::Relaxed) == 0 {
-                    return Ok(0);
-                }
+        let copied = self.with_data(nonblock, |q| {
+            let (a, b) = q.as_slices();
+            let mut done = out.put(a);
+            if done == a.len() {
+                done += out.put(b);
             }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            if self.pipe.read_wait.wait(None) == WaitResult::Interrupted {
-                return Err(Errno::ERESTARTSYS);
-            }
-        }
+            done
+        })?;
+        Ok(copied.unwrap_or(0))
     }
 
     /// True if both are ends of one pipe.

@@ -67,6 +67,21 @@ pub unsafe fn syscall4(number: usize, a1: usize, a2: usize, a3: usize, a4: usize
     ret
 }
 
+/// A raw six-argument system call (`mmap`, `splice`, `copy_file_range`...).
+///
+/// # Safety
+/// As for [`syscall3`].
+pub unsafe fn syscall6(number: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller vouches for the call; `syscall` clobbers rcx and r11 only.
+    unsafe {
+        asm!("syscall", inlateout("rax") number as isize => ret, in("rdi") a[0], in("rsi") a[1],
+             in("rdx") a[2], in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _,
+             lateout("r11") _, options(nostack))
+    };
+    ret
+}
+
 /// A raw three-argument system call through `int 0x80` with the x86-64 numbers and
 /// registers (astra's reading of `int 0x80`).
 ///
@@ -254,4 +269,43 @@ mod tests {
         let ret = unsafe { syscall3(nr::WRITE, 1, 1, 10) };
         assert_eq!(ret, -EFAULT);
     }
+}
+
+// A signal handler's return path for a raw `rt_sigaction` (what libc's `__restore_rt` is).
+core::arch::global_asm!(
+    ".globl astra_std_apps_restorer",
+    "astra_std_apps_restorer:",
+    "mov eax, 15",
+    "syscall",
+);
+
+extern "C" {
+    fn astra_std_apps_restorer();
+}
+
+/// `struct sigaction` as the kernel takes it.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// `SA_RESTORER`: the kernel returns from a handler through `sa_restorer`.
+const SA_RESTORER: u64 = 0x0400_0000;
+
+/// Installs `handler` (the address of an `extern "C"` function, or 0/1 for SIG_DFL/SIG_IGN)
+/// for `signal` with `flags` (plus `SA_RESTORER`) and an empty mask through a raw
+/// `rt_sigaction`: the result, or `-errno`.
+pub fn set_signal_action(signal: usize, handler: usize, flags: u64) -> isize {
+    let action = KernelSigaction {
+        handler,
+        flags: flags | SA_RESTORER,
+        restorer: astra_std_apps_restorer as *const () as usize,
+        mask: 0,
+    };
+    // SAFETY: a valid sigaction whose restorer lives as long as the program; the caller's
+    // handler is an `extern "C"` function of it.
+    unsafe { syscall4(13, signal, &action as *const KernelSigaction as usize, 0, 8) }
 }

@@ -214,19 +214,9 @@ fn open_raw(path: &str, flags: usize) -> isize {
 }
 
 fn syscall6(nr: usize, a: [usize; 6]) -> isize {
-    let ret: isize;
-    // SAFETY: a raw system call whose pointer arguments point at our own live buffers.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            inlateout("rax") nr as isize => ret,
-            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
-            in("r10") a[3], in("r8") a[4], in("r9") a[5],
-            lateout("rcx") _, lateout("r11") _,
-            options(nostack),
-        );
-    }
-    ret
+    // SAFETY: every caller passes arguments the kernel checks (descriptors we own,
+    // addresses of our own buffers and mappings).
+    unsafe { astra_std_apps::sys::syscall6(nr, a) }
 }
 
 fn linkat(fd: usize, old: &str, new: &str, flags: usize) -> isize {

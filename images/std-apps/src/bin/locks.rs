@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use astra_std_apps::checks::{ensure, CheckResult, Checks};
-use astra_std_apps::sys::{syscall3, syscall4};
+use astra_std_apps::sys::{set_signal_action, syscall3, syscall4};
 
 const LOCK_SH: usize = 1;
 const LOCK_EX: usize = 2;
@@ -233,29 +233,10 @@ fn ofd_locks_belong_to_the_open_file() -> CheckResult {
     Ok(String::new())
 }
 
-std::arch::global_asm!(
-    ".globl locks_restorer",
-    "locks_restorer:",
-    "mov eax, 15",
-    "syscall"
-);
-
-extern "C" {
-    fn locks_restorer();
-}
-
 static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn count_signal(_: i32) {
     HANDLED.fetch_add(1, Ordering::SeqCst);
-}
-
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
 }
 
 fn waits_are_interruptible() -> CheckResult {
@@ -263,14 +244,7 @@ fn waits_are_interruptible() -> CheckResult {
     let f = rw(path)?;
     let mut c = spawn(&["hold", path, "0", "1"])?;
     ensure(line_of(&mut c)? == "0", || "child lock".into())?;
-    let action = KernelSigaction {
-        handler: count_signal as *const () as usize,
-        flags: 0x0400_0000,
-        restorer: locks_restorer as *const () as usize,
-        mask: 0,
-    };
-    // SAFETY: a valid sigaction for SIGUSR1 whose handler and restorer live on.
-    let r = unsafe { syscall4(13, 10, &action as *const _ as usize, 0, 8) };
+    let r = set_signal_action(10, count_signal as *const () as usize, 0);
     ensure(r == 0, || format!("rt_sigaction: {r}"))?;
     // SAFETY: gettid and getpid take nothing.
     let (tid, pid) = unsafe { (syscall3(186, 0, 0, 0), syscall3(39, 0, 0, 0)) };

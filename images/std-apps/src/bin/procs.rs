@@ -13,7 +13,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use astra_std_apps::checks::{ensure, CheckResult, Checks};
-use astra_std_apps::sys::{syscall3, syscall4};
+use astra_std_apps::sys::{set_signal_action, syscall3, syscall4};
 
 /// This program's own path, to run it as a child.
 fn me() -> String {
@@ -227,49 +227,21 @@ fn bomb() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-// A signal handler's return path for raw `rt_sigaction` (what libc's `__restore_rt` is).
-std::arch::global_asm!(
-    ".globl procs_restorer",
-    "procs_restorer:",
-    "mov eax, 15",
-    "syscall",
-);
-
-extern "C" {
-    fn procs_restorer();
-}
-
 static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn count_signal(_: i32) {
     HANDLED.fetch_add(1, Ordering::SeqCst);
 }
 
-/// `struct sigaction` as the kernel takes it.
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
 const SIGUSR1: usize = 10;
-const SA_RESTORER: u64 = 0x0400_0000;
 const SA_RESTART: u64 = 0x1000_0000;
 const EINTR: isize = 4;
 
 /// A blocking pipe read interrupted by a handled signal: restarted with `SA_RESTART`
 /// (the read then returns the byte written later), `EINTR` without.
 fn read_interrupted(restart: bool) -> Result<isize, String> {
-    let action = KernelSigaction {
-        handler: count_signal as *const () as usize,
-        flags: SA_RESTORER | if restart { SA_RESTART } else { 0 },
-        restorer: procs_restorer as *const () as usize,
-        mask: 0,
-    };
-    // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
-    let r = unsafe { syscall4(13, SIGUSR1, &action as *const _ as usize, 0, 8) };
+    let flags = if restart { SA_RESTART } else { 0 };
+    let r = set_signal_action(SIGUSR1, count_signal as *const () as usize, flags);
     ensure(r == 0, || format!("rt_sigaction: {r}"))?;
     let mut fds = [0i32; 2];
     // SAFETY: room for two descriptors.

@@ -11,19 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use astra_std_apps::checks::{ensure, CheckResult, Checks};
-use astra_std_apps::sys::{syscall3, syscall4};
-
-// A signal handler's return path for raw `rt_sigaction` (what libc's `__restore_rt` is).
-std::arch::global_asm!(
-    ".globl sigs_restorer",
-    "sigs_restorer:",
-    "mov eax, 15",
-    "syscall",
-);
-
-extern "C" {
-    fn sigs_restorer();
-}
+use astra_std_apps::sys::{set_signal_action, syscall3, syscall4};
 
 /// The thread id that ran the handler last (0: none yet).
 static HANDLER_TID: AtomicUsize = AtomicUsize::new(0);
@@ -34,18 +22,8 @@ extern "C" fn record_tid(_: i32) {
     HANDLER_TID.store(tid, Ordering::SeqCst);
 }
 
-/// `struct sigaction` as the kernel takes it.
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
 const SIGUSR1: usize = 10;
 const SIGUSR2: usize = 12;
-const SA_RESTORER: u64 = 0x0400_0000;
 const SIG_BLOCK: usize = 0;
 const SIG_UNBLOCK: usize = 1;
 
@@ -104,14 +82,7 @@ fn sigwait(sig: usize, secs: i64) -> (isize, i32, i32) {
 
 fn install() -> Result<(), String> {
     for sig in [SIGUSR1, SIGUSR2] {
-        let action = KernelSigaction {
-            handler: record_tid as extern "C" fn(i32) as usize,
-            flags: SA_RESTORER,
-            restorer: sigs_restorer as unsafe extern "C" fn() as usize,
-            mask: 0,
-        };
-        // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
-        let r = unsafe { syscall4(13, sig, &action as *const _ as usize, 0, 8) };
+        let r = set_signal_action(sig, record_tid as extern "C" fn(i32) as usize, 0);
         ensure(r == 0, || format!("rt_sigaction: {r}"))?;
     }
     Ok(())
@@ -278,14 +249,8 @@ fn child_event(n: usize) -> Result<[usize; 4], String> {
 /// CLD_KILLED with SIGKILL, each with the child's pid and a small si_utime.
 fn sigchld_info() -> CheckResult {
     const SA_SIGINFO: u64 = 4;
-    let action = KernelSigaction {
-        handler: record_child as extern "C" fn(i32, *const i32, *const u8) as usize,
-        flags: SA_RESTORER | SA_SIGINFO,
-        restorer: sigs_restorer as unsafe extern "C" fn() as usize,
-        mask: 0,
-    };
-    // SAFETY: a valid sigaction whose handler and restorer live as long as the program.
-    let r = unsafe { syscall4(13, 17, &action as *const _ as usize, 0, 8) };
+    let handler = record_child as extern "C" fn(i32, *const i32, *const u8) as usize;
+    let r = set_signal_action(17, handler, SA_SIGINFO);
     ensure(r == 0, || format!("rt_sigaction: {r}"))?;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = std::process::Command::new(&me)

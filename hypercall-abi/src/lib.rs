@@ -51,9 +51,10 @@
 //!   guest first uses [`port::CONSOLE_IN`]; from then on all input goes through the
 //!   device (bytes the UART held and the guest had not read come first).
 //!
-//! Whether each of the VMM's stdin, stdout and stderr is a terminal is in
-//! [`BootInfo::host_stdio`], so that a program sees a terminal on its fd 0, 1 or 2 only when
-//! it would on the host.
+//! Whether each of the VMM's stdin, stdout and stderr is a terminal, or another character
+//! device (`/dev/null`), is in [`BootInfo::host_stdio`], so that a program sees a terminal
+//! on its fd 0, 1 or 2 only when it would on the host, and a character device where the
+//! host has one (programs such as ripgrep read a FIFO or file stdin, never a device).
 //!
 //! # Host directories
 //! With `--volume`, the device table has a [`DeviceKind::HostFs`] entry: file operations
@@ -72,7 +73,7 @@ pub mod hostfs;
 pub use hostfs::{HostFsAttr, HostFsRequest, HostFsTime, HOSTFS_IO_MAX};
 
 /// Version of this contract. Bump on any change to a layout or port below.
-pub const ABI_VERSION: u32 = 11;
+pub const ABI_VERSION: u32 = 12;
 
 /// `BootInfo::magic`: "ASTRABOO" little-endian.
 pub const BOOT_MAGIC: u64 = u64::from_le_bytes(*b"ASTRABOO");
@@ -294,7 +295,8 @@ pub struct BootInfo {
     pub device_count: u32,
     /// [`ABI_VERSION`] of the VMM that wrote this.
     pub abi_version: u32,
-    /// [`host_stdio`] bits: which of the VMM's standard streams are terminals.
+    /// [`host_stdio`] bits: which of the VMM's standard streams are terminals, and which are
+    /// other character devices.
     pub host_stdio: u32,
     /// The guest-physical memory map.
     pub mem_regions: [MemRegion; MAX_MEM_REGIONS],
@@ -366,9 +368,8 @@ impl BootInfo {
 }
 
 /// Bits of [`BootInfo::host_stdio`]: bit `fd` is set when the VMM's file descriptor `fd`
-/// (0 stdin, 1 stdout, 2 stderr) is a terminal (`isatty`). The kernel gives a program a
-/// terminal on that descriptor only then, and a plain stream (no line discipline, no
-/// termios) otherwise, as Linux does for `prog < file > out`. Other bits are zero.
+/// (0, 1 or 2) is a terminal; bit `3 + fd` when it is a character device that is not a
+/// terminal (`/dev/null`). A stream with neither bit is a pipe, socket or file.
 pub mod host_stdio {
     /// The VMM's stdin is a terminal.
     pub const STDIN_TERMINAL: u32 = 1 << 0;
@@ -376,17 +377,62 @@ pub mod host_stdio {
     pub const STDOUT_TERMINAL: u32 = 1 << 1;
     /// The VMM's stderr is a terminal.
     pub const STDERR_TERMINAL: u32 = 1 << 2;
+    /// The terminal bits.
+    pub const TERMINALS: u32 = STDIN_TERMINAL | STDOUT_TERMINAL | STDERR_TERMINAL;
+    /// The VMM's stdin is a character device, not a terminal.
+    pub const STDIN_CHAR_DEVICE: u32 = 1 << 3;
+    /// The VMM's stdout is a character device, not a terminal.
+    pub const STDOUT_CHAR_DEVICE: u32 = 1 << 4;
+    /// The VMM's stderr is a character device, not a terminal.
+    pub const STDERR_CHAR_DEVICE: u32 = 1 << 5;
+    /// The character-device bits.
+    pub const CHAR_DEVICES: u32 = STDIN_CHAR_DEVICE | STDOUT_CHAR_DEVICE | STDERR_CHAR_DEVICE;
     /// Every defined bit.
-    pub const ALL: u32 = STDIN_TERMINAL | STDOUT_TERMINAL | STDERR_TERMINAL;
+    pub const ALL: u32 = TERMINALS | CHAR_DEVICES;
+
+    /// What one of the VMM's standard streams is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum StreamKind {
+        /// A terminal.
+        Terminal,
+        /// A character device that is not a terminal (`/dev/null`).
+        CharDevice,
+        /// Anything else: a pipe, a socket or a regular file.
+        Stream,
+    }
 
     /// The bits for three streams, stdin first.
-    pub const fn encode(terminals: [bool; 3]) -> u32 {
-        (terminals[0] as u32) | (terminals[1] as u32) << 1 | (terminals[2] as u32) << 2
+    pub const fn encode(kinds: [StreamKind; 3]) -> u32 {
+        let mut bits = 0;
+        let mut fd = 0;
+        while fd < 3 {
+            bits |= match kinds[fd] {
+                StreamKind::Terminal => 1 << fd,
+                StreamKind::CharDevice => 1 << (3 + fd),
+                StreamKind::Stream => 0,
+            };
+            fd += 1;
+        }
+        bits
+    }
+
+    /// What `flags` says stream `fd` is; `None` for `fd` > 2. A terminal bit wins over a
+    /// character-device bit.
+    pub const fn kind(flags: u32, fd: u32) -> Option<StreamKind> {
+        if fd >= 3 {
+            None
+        } else if flags & (1 << fd) != 0 {
+            Some(StreamKind::Terminal)
+        } else if flags & (1 << (3 + fd)) != 0 {
+            Some(StreamKind::CharDevice)
+        } else {
+            Some(StreamKind::Stream)
+        }
     }
 
     /// Whether `flags` says stream `fd` is a terminal (false for `fd` > 2).
     pub const fn is_terminal(flags: u32, fd: u32) -> bool {
-        fd < 3 && flags & ALL & (1 << fd) != 0
+        fd < 3 && flags & TERMINALS & (1 << fd) != 0
     }
 }
 
@@ -686,23 +732,37 @@ mod tests {
 
     #[test]
     fn host_stdio_bits_are_one_per_stream() {
+        use host_stdio::StreamKind::{CharDevice, Stream, Terminal};
         use host_stdio::*;
-        assert_eq!(encode([false; 3]), 0);
-        assert_eq!(encode([true, false, false]), STDIN_TERMINAL);
-        assert_eq!(encode([false, true, false]), STDOUT_TERMINAL);
-        assert_eq!(encode([false, false, true]), STDERR_TERMINAL);
-        assert_eq!(encode([true; 3]), ALL);
-        assert_eq!(ALL, 0b111);
-        for bits in 0..8u32 {
-            let terminals = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
-            assert_eq!(encode(terminals), bits);
-            for fd in 0..3 {
-                assert_eq!(is_terminal(bits, fd), terminals[fd as usize]);
+        assert_eq!(encode([Stream; 3]), 0);
+        assert_eq!(encode([Terminal, Stream, Stream]), STDIN_TERMINAL);
+        assert_eq!(encode([Stream, Terminal, Stream]), STDOUT_TERMINAL);
+        assert_eq!(encode([Stream, Stream, Terminal]), STDERR_TERMINAL);
+        assert_eq!(encode([Terminal; 3]), TERMINALS);
+        assert_eq!(encode([CharDevice; 3]), CHAR_DEVICES);
+        assert_eq!(
+            encode([CharDevice, Stream, Terminal]),
+            STDIN_CHAR_DEVICE | STDERR_TERMINAL
+        );
+        assert_eq!((TERMINALS, ALL), (0b111, 0b111_111));
+        let all = [Terminal, CharDevice, Stream];
+        for a in all {
+            for b in all {
+                for c in all {
+                    let bits = encode([a, b, c]);
+                    assert_eq!([0, 1, 2].map(|fd| kind(bits, fd).unwrap()), [a, b, c]);
+                    assert_eq!(
+                        [0, 1, 2].map(|fd| is_terminal(bits, fd)),
+                        [a, b, c].map(|k| k == Terminal)
+                    );
+                }
             }
         }
-        // Undefined bits and numbers mean nothing.
+        // A terminal bit wins; undefined bits and numbers mean nothing.
+        assert_eq!(kind(STDIN_TERMINAL | STDIN_CHAR_DEVICE, 0), Some(Terminal));
+        assert_eq!(kind(u32::MAX, 3), None);
         assert!(!is_terminal(u32::MAX, 3) && !is_terminal(u32::MAX, u32::MAX));
-        assert!(!is_terminal(!ALL, 0));
+        assert!(!is_terminal(!TERMINALS, 0));
         let info = BootInfo {
             host_stdio: STDOUT_TERMINAL,
             ..Default::default()

@@ -1,6 +1,7 @@
 //! The boot protocol's data in guest memory: the [`BootInfo`] block, the command line, the
 //! init argv, the boot GDT and the boot page tables (see [`hypercall_abi`]'s crate docs).
 
+use hypercall_abi::host_stdio::StreamKind;
 use hypercall_abi::layout::{
     BOOT_GDT_GPA, BOOT_INFO_GPA, CMDLINE_GPA, INIT_ARGS_GPA, LOW_RESERVED_END,
 };
@@ -49,22 +50,35 @@ pub struct BootParams {
     pub rootfs: Option<(u64, u64)>,
     /// TSC frequency, 0 if unknown.
     pub tsc_khz: u64,
-    /// Which of the VMM's stdin, stdout and stderr are terminals ([`host_stdio`] bits).
+    /// What the VMM's stdin, stdout and stderr are: terminals, other character devices or
+    /// streams ([`host_stdio`] bits).
     pub host_stdio: u32,
     /// Number of `--volume` directories (a host file-system device when non-zero).
     pub volumes: u32,
 }
 
-/// The [`host_stdio`] bits for this process's standard streams, asking `is_terminal` about
+/// The [`host_stdio`] bits for this process's standard streams, asking `kind_of` about
 /// descriptors 0, 1 and 2.
-pub fn host_stdio_flags(mut is_terminal: impl FnMut(i32) -> bool) -> u32 {
-    host_stdio::encode([is_terminal(0), is_terminal(1), is_terminal(2)])
+pub fn host_stdio_flags(mut kind_of: impl FnMut(i32) -> StreamKind) -> u32 {
+    host_stdio::encode([kind_of(0), kind_of(1), kind_of(2)])
 }
 
-/// Whether the VMM's own descriptor `fd` is a terminal.
-pub fn fd_is_terminal(fd: i32) -> bool {
+/// What the VMM's own descriptor `fd` is: a terminal, another character device (the
+/// `/dev/null` a harness or `< /dev/null` gives), or a stream (a pipe, a socket, a file; a
+/// closed descriptor counts as one too: the guest's reads see its end at once).
+pub fn fd_kind(fd: i32) -> StreamKind {
     // SAFETY: isatty only inspects the descriptor number; a closed one gives 0 (EBADF).
-    unsafe { libc::isatty(fd) == 1 }
+    if unsafe { libc::isatty(fd) } == 1 {
+        return StreamKind::Terminal;
+    }
+    // SAFETY: fstat writes a `stat` into the zeroed buffer it is given, or fails.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable `stat`.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR {
+        StreamKind::CharDevice
+    } else {
+        StreamKind::Stream
+    }
 }
 
 /// Builds the boot info block.
@@ -174,6 +188,7 @@ pub fn write_boot_data(
 mod tests {
     use super::*;
     use hypercall_abi::layout::ROOTFS_GPA;
+    use std::os::fd::AsRawFd;
 
     fn init() -> InitArgs {
         InitArgs::new(&["/init".into()], &["A=b".into()], "/tmp".as_ref()).unwrap()
@@ -236,15 +251,24 @@ mod tests {
         let mut asked = Vec::new();
         let flags = host_stdio_flags(|fd| {
             asked.push(fd);
-            fd != 1
+            [
+                StreamKind::Terminal,
+                StreamKind::CharDevice,
+                StreamKind::Terminal,
+            ][fd as usize]
         });
         assert_eq!(asked, [0, 1, 2]);
         assert_eq!(
             flags,
-            host_stdio::STDIN_TERMINAL | host_stdio::STDERR_TERMINAL
+            host_stdio::STDIN_TERMINAL
+                | host_stdio::STDOUT_CHAR_DEVICE
+                | host_stdio::STDERR_TERMINAL
         );
-        assert_eq!(host_stdio_flags(|_| false), 0);
-        assert_eq!(host_stdio_flags(|_| true), host_stdio::ALL);
+        assert_eq!(host_stdio_flags(|_| StreamKind::Stream), 0);
+        assert_eq!(
+            host_stdio_flags(|_| StreamKind::Terminal),
+            host_stdio::TERMINALS
+        );
         // Bits the ABI does not define never reach the guest.
         let info = boot_info(&BootParams {
             host_stdio: u32::MAX,
@@ -254,16 +278,22 @@ mod tests {
     }
 
     #[test]
-    fn isatty_tells_a_terminal_from_a_pipe_and_a_closed_descriptor() {
+    fn fd_kind_tells_terminals_devices_pipes_files_and_closed_descriptors() {
         let mut fds = [0; 2];
         // SAFETY: `fds` is a valid array of two descriptors for pipe to fill.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        assert!(!fd_is_terminal(fds[0]) && !fd_is_terminal(fds[1]));
+        assert_eq!(fd_kind(fds[0]), StreamKind::Stream);
+        assert_eq!(fd_kind(fds[1]), StreamKind::Stream);
         for fd in fds {
             // SAFETY: both descriptors were just opened here and are not used again.
             unsafe { libc::close(fd) };
         }
-        assert!(!fd_is_terminal(fds[0]) && !fd_is_terminal(-1));
+        assert_eq!(fd_kind(fds[0]), StreamKind::Stream);
+        assert_eq!(fd_kind(-1), StreamKind::Stream);
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(fd_kind(null.as_raw_fd()), StreamKind::CharDevice);
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        assert_eq!(fd_kind(file.as_raw_fd()), StreamKind::Stream);
         let (mut master, mut slave) = (-1, -1);
         // SAFETY: valid out-pointers; null name, termios and window size are allowed.
         let rc = unsafe {
@@ -276,7 +306,8 @@ mod tests {
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        assert!(fd_is_terminal(slave) && fd_is_terminal(master));
+        assert_eq!(fd_kind(slave), StreamKind::Terminal);
+        assert_eq!(fd_kind(master), StreamKind::Terminal);
         for fd in [master, slave] {
             // SAFETY: both descriptors were just opened here and are not used again.
             unsafe { libc::close(fd) };

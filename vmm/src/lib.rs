@@ -283,7 +283,7 @@ fn run_vm(
         init: config.init.placement(),
         rootfs: vm.rootfs_window().map(|(gpa, _, size)| (gpa, size)),
         tsc_khz: u64::from(vcpu.tsc_khz()),
-        host_stdio: boot::host_stdio_flags(boot::fd_is_terminal),
+        host_stdio: boot::host_stdio_flags(boot::fd_kind),
         volumes: hostfs.volume_count() as u32,
     };
     boot::write_boot_data(vm.memory(), &params, &config.cmdline, &config.init)?;

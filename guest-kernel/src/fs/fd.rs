@@ -263,11 +263,12 @@ mod tests {
         assert_eq!(terminal, [false, false, true]);
         let (stdin, stdout) = (t.get(0).unwrap(), t.get(1).unwrap());
         assert_eq!((stdin.status(), stdout.status()), (O_RDONLY, O_WRONLY));
-        // Each is a FIFO of its own on the pipe filesystem.
-        let (Vnode::Pipe(a), Vnode::Pipe(b)) = (stdin.vnode(), stdout.vnode()) else {
-            panic!("not FIFOs: {stdin:?} {stdout:?}");
+        // Each is a node of its own on the pipe filesystem.
+        let (Vnode::Node(a), Vnode::Node(b)) = (stdin.vnode(), stdout.vnode()) else {
+            panic!("not stream nodes: {stdin:?} {stdout:?}");
         };
-        assert_ne!(a, b);
+        assert!(crate::fs::stream_node::is_stream(&a) && crate::fs::stream_node::is_stream(&b));
+        assert_ne!(a.ino(), b.ino());
         // Everything under a harness: no terminal at all.
         let t = FdTable::with_stdio_for(0);
         assert!((0..3).all(|fd| !t.get(fd).unwrap().is_terminal()));

@@ -2,20 +2,24 @@
 //!
 //! `astra-vmm ... < file > out` gives the VMM a file or a pipe, not a terminal, and the
 //! program must see what it would on Linux: a plain stream on fd 0, 1 or 2, not the console
-//! as a terminal. The VMM says which of its streams are terminals at boot
-//! ([`hypercall_abi::BootInfo::host_stdio`], kept here by [`set_host_terminals`]);
-//! [`super::FdTable::with_stdio`] decides from that which kind each descriptor gets.
+//! as a terminal. The VMM says which of its streams are terminals at boot, and which are
+//! other character devices ([`hypercall_abi::BootInfo::host_stdio`], kept here by
+//! [`set_host_terminals`]); [`super::FdTable::with_stdio`] decides from that which kind each
+//! descriptor gets.
 //!
 //! A host stream moves bytes through the same console devices as the terminal, with none of
 //! its behaviour: a read returns whatever input is buffered, up to its size (no line
 //! discipline, no termios), waiting (halting) only while there is none and input has not
-//! ended; terminal `ioctl`s give `ENOTTY`; `fstat` shows a FIFO and `poll` answers as for a
+//! ended; terminal `ioctl`s give `ENOTTY`; `fstat` shows a character device where the VMM
+//! has one (`< /dev/null`, what a test harness gives) and a FIFO otherwise (a pipe, a socket
+//! or a file: the guest reads it as a stream either way), so programs that read a piped
+//! stdin and leave a device alone (ripgrep) decide as on the host; `poll` answers as for a
 //! pipe: the input side is readable with data and hung up at the end, the output sides
 //! always writable.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use hypercall_abi::host_stdio;
+use hypercall_abi::host_stdio::{self, StreamKind};
 
 use super::file::{poll_events::*, ReadSink};
 use super::open::flags::{O_RDONLY, O_WRONLY};
@@ -55,6 +59,29 @@ impl HostStream {
             1 => Some(HostStream::Stdout),
             2 => Some(HostStream::Stderr),
             _ => None,
+        }
+    }
+
+    /// What the VMM's stream is, as recorded at boot.
+    pub fn kind(self) -> StreamKind {
+        host_stdio::kind(host_terminals(), self.fd()).unwrap_or(StreamKind::Stream)
+    }
+
+    /// Its descriptor number in the VMM.
+    pub fn fd(self) -> u32 {
+        match self {
+            HostStream::Stdin => 0,
+            HostStream::Stdout => 1,
+            HostStream::Stderr => 2,
+        }
+    }
+
+    /// Its name, as `/proc/[pid]/fd` shows the link (`host:[stdin]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostStream::Stdin => "stdin",
+            HostStream::Stdout => "stdout",
+            HostStream::Stderr => "stderr",
         }
     }
 

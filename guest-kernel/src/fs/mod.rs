@@ -5,7 +5,8 @@
 //! locks ([`lock`]); the namespace
 //! built from them ([`vfs`]); open files ([`file`], [`regular`]) and the per-process
 //! descriptor table, pipes, the terminal ([`tty`]) and the standard streams that are not
-//! terminals ([`host_stream`]).
+//! terminals ([`host_stream`]), and the inodes of pipes and of those streams
+//! ([`stream_node`]).
 
 pub mod devices;
 pub mod dirent;
@@ -24,6 +25,7 @@ pub mod procfs;
 pub mod procinfo;
 pub mod regular;
 pub mod stat;
+pub mod stream_node;
 pub mod tar;
 pub mod tar_inode;
 pub mod tmpfs;

@@ -144,10 +144,36 @@ pub fn open_fifo(
             }
         }
     };
+    open_on(&pipe, read, write, nonblock)
+}
+
+/// A pipe as `/proc/[pid]/fd/N` reaches it: opening it opens the same pipe as a FIFO, as
+/// Linux's pipefs inode does. Holding one keeps the pipe's queue, not its ends.
+#[derive(Clone)]
+pub struct PipeHandle(Arc<Pipe>);
+
+impl PipeHandle {
+    /// Its inode number on the pipe filesystem.
+    pub fn ino(&self) -> u64 {
+        self.0.ino
+    }
+
+    /// Opens the pipe for reading, writing or both. Unlike a FIFO's open, it never waits
+    /// for the other side, nor fails without it (Linux's `fifo_open` on pipefs): a reader
+    /// whose writers are gone reads the end, a writer without readers gets `EPIPE`.
+    pub fn open(&self, read: bool, write: bool) -> PipeEnd {
+        let end = PipeEnd::attach(&self.0, read, write);
+        self.0.notify(true, true);
+        end
+    }
+}
+
+/// The FIFO open of [`open_fifo`] on `pipe`.
+fn open_on(pipe: &Arc<Pipe>, read: bool, write: bool, nonblock: bool) -> Result<PipeEnd, Errno> {
     if write && !read && nonblock && pipe.readers.load(Ordering::Relaxed) == 0 {
         return Err(Errno::ENXIO);
     }
-    let end = PipeEnd::attach(&pipe, read, write);
+    let end = PipeEnd::attach(pipe, read, write);
     pipe.notify(true, true);
     if nonblock || (read && write) {
         return Ok(end);
@@ -201,6 +227,11 @@ impl PipeEnd {
             read,
             write,
         }
+    }
+
+    /// The pipe itself, as `/proc/[pid]/fd/N` reaches it.
+    pub fn handle(&self) -> PipeHandle {
+        PipeHandle(Arc::clone(&self.pipe))
     }
 
     /// Whether this handle reads (it may also write: a FIFO opened `O_RDWR`).

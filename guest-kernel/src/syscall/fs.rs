@@ -12,6 +12,7 @@ use crate::fs::open::{
     flags::{O_CLOEXEC, O_NONBLOCK, O_PATH},
 };
 use crate::fs::stat::{statx_mask, to_statx, Metadata, Stat};
+use crate::fs::stream_node::{as_stream, Stream};
 use crate::fs::vfs::{self, Vnode, Walker};
 use crate::fs::{self, path, OpenFile};
 use crate::task::Task;
@@ -114,16 +115,32 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32, mode: u64) -
     let start = start_for(ctx, dirfd, &path)?;
     let mode = mode as u32 & 0o7777 & !ctx.task.fs.lock().umask;
     let opened = open::open(&walker(ctx.task), &start, &path, flags, mode)?;
-    let file = match opened.vnode.node() {
-        Some(n) if n.file_type() == FileType::Fifo && opened.status & O_PATH == 0 => {
+    let origin = (start, path);
+    let (read, write) = (open::readable(opened.status), open::writable(opened.status));
+    let nonblock = opened.status & O_NONBLOCK != 0;
+    let stream = opened
+        .vnode
+        .node()
+        .and_then(|n| as_stream(n))
+        .map(|s| s.stream().clone());
+    let file = match (stream, opened.vnode.node()) {
+        _ if opened.status & O_PATH != 0 => OpenFile::new(opened),
+        // A pipe or host stream through /proc/[pid]/fd/N: the same one again.
+        (Some(Stream::Pipe(pipe)), _) => {
+            let end = pipe.open(read, write);
+            OpenFile::fifo(opened, end)
+        }
+        (Some(Stream::Host(stream)), _) => OpenFile::reopen_host_stream(opened, stream)?,
+        (None, Some(n)) if n.file_type() == FileType::Fifo => {
             let key = (n.fs_id(), n.ino());
-            let (read, write) = (open::readable(opened.status), open::writable(opened.status));
-            let nonblock = opened.status & O_NONBLOCK != 0;
             let end = crate::fs::pipe::open_fifo(key, n.ino(), read, write, nonblock)?;
             OpenFile::fifo(opened, end)
         }
         _ => OpenFile::new(opened),
     };
+    if matches!(file.vnode().node(), Some(n) if n.file_type() == FileType::Regular) {
+        file.set_origin(origin.0, origin.1);
+    }
     ctx.task.files.lock().insert(file, flags & O_CLOEXEC != 0)
 }
 

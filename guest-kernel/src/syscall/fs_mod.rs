@@ -254,6 +254,11 @@ fn do_link(ctx: &mut Ctx<'_>, a: [u64; 6], flags: u32) -> SysResult {
         let follow = vfs::follow(flags & AT_SYMLINK_FOLLOW != 0);
         walker(ctx.task).lookup(&start, &path, follow)?
     };
+    // A pipe or host stream has no directory to be linked from (Linux: an anonymous
+    // pipe's inode has no links, ENOENT).
+    if crate::fs::stream_node::is_stream(&src) {
+        return Err(Errno::ENOENT);
+    }
     let new = last_of(ctx, a[2], a[3])?;
     let name = new.name.ok_or(Errno::EEXIST)?;
     match new.dir.lookup(&name) {

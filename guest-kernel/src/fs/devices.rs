@@ -1,15 +1,17 @@
 //! The `/dev` directory: a small device filesystem mounted over the rootfs's `/dev`.
 //!
-//! Character devices with Linux's numbers: `null` (1:3), `zero` (1:5), `random` (1:8),
-//! `urandom` (1:9), `tty` (5:0) and `console` (5:1); both of the last two are the VM's
-//! console. `random` and `urandom` draw from [`crate::random`].
+//! Character devices with Linux's numbers: `null` (1:3), `zero` (1:5), `full` (1:7),
+//! `random` (1:8), `urandom` (1:9), `tty` (5:0) and `console` (5:1); both of the last two
+//! are the VM's console. `random` and `urandom` draw from [`crate::random`]. And the links
+//! a Linux system's udev makes: `fd` to `/proc/self/fd`, `stdin`, `stdout` and `stderr` to
+//! its descriptors 0, 1 and 2.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::inode::{FileType, FsStats, Inode, InodeRef, ST_NOSUID};
-use super::stat::{Metadata, Timestamp, S_IFCHR, S_IFDIR};
+use super::stat::{Metadata, Timestamp, S_IFCHR, S_IFDIR, S_IFLNK};
 use crate::errno::Errno;
 
 /// `TMPFS_MAGIC`: Linux's devtmpfs reports it.
@@ -25,6 +27,8 @@ pub enum Device {
     Null,
     /// `/dev/zero`: reads give zeros, writes vanish.
     Zero,
+    /// `/dev/full`: reads give zeros, writes fail with `ENOSPC`.
+    Full,
     /// `/dev/random`.
     Random,
     /// `/dev/urandom`.
@@ -36,8 +40,9 @@ pub enum Device {
 }
 
 /// Every device, in directory order.
-pub const ALL: [Device; 6] = [
+pub const ALL: [Device; 7] = [
     Device::Console,
+    Device::Full,
     Device::Null,
     Device::Random,
     Device::Tty,
@@ -51,6 +56,7 @@ impl Device {
         match self {
             Device::Null => "null",
             Device::Zero => "zero",
+            Device::Full => "full",
             Device::Random => "random",
             Device::Urandom => "urandom",
             Device::Tty => "tty",
@@ -68,6 +74,7 @@ impl Device {
         match self {
             Device::Null => (1, 3),
             Device::Zero => (1, 5),
+            Device::Full => (1, 7),
             Device::Random => (1, 8),
             Device::Urandom => (1, 9),
             Device::Tty => (5, 0),
@@ -126,12 +133,59 @@ pub fn dir_metadata() -> Metadata {
     }
 }
 
-/// A node of the device file system: the directory (`None`) or a device.
-pub struct DevNode(Option<Device>);
+/// The links under `/dev` (name, target); the directory lists them with the devices, by
+/// name.
+pub const LINKS: [(&str, &str); 4] = [
+    ("fd", "/proc/self/fd"),
+    ("stderr", "/proc/self/fd/2"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+];
+
+/// A node of the device file system.
+#[derive(Clone, Copy)]
+pub enum DevNode {
+    /// `/dev` itself.
+    Dir,
+    /// A device.
+    Dev(Device),
+    /// A link: an index into [`LINKS`].
+    Link(usize),
+}
 
 /// The root of a device file system, to mount on `/dev`.
 pub fn root() -> InodeRef {
-    Arc::new(DevNode(None))
+    Arc::new(DevNode::Dir)
+}
+
+/// What `stat` reports for link `i` of [`LINKS`].
+fn link_metadata(i: usize) -> Metadata {
+    Metadata {
+        ino: link_ino(i),
+        mode: S_IFLNK | 0o777,
+        nlink: 1,
+        rdev: (0, 0),
+        size: LINKS[i].1.len() as u64,
+        mount_root: false,
+        ..dir_metadata()
+    }
+}
+
+/// The inode number of link `i`: after the devices'.
+fn link_ino(i: usize) -> u64 {
+    2 + (ALL.len() + i) as u64
+}
+
+impl DevNode {
+    /// The node called `name` in `/dev`.
+    fn named(name: &str) -> Option<DevNode> {
+        Device::from_name(name).map(DevNode::Dev).or_else(|| {
+            LINKS
+                .iter()
+                .position(|(n, _)| *n == name)
+                .map(DevNode::Link)
+        })
+    }
 }
 
 impl Inode for DevNode {
@@ -140,48 +194,66 @@ impl Inode for DevNode {
     }
 
     fn ino(&self) -> u64 {
-        self.0.map_or(1, Device::ino)
+        match *self {
+            DevNode::Dir => 1,
+            DevNode::Dev(d) => d.ino(),
+            DevNode::Link(i) => link_ino(i),
+        }
     }
 
     fn file_type(&self) -> FileType {
-        match self.0 {
-            None => FileType::Dir,
-            Some(_) => FileType::CharDev,
+        match self {
+            DevNode::Dir => FileType::Dir,
+            DevNode::Dev(_) => FileType::CharDev,
+            DevNode::Link(_) => FileType::Symlink,
         }
     }
 
     fn metadata(&self) -> Metadata {
-        self.0.map_or_else(dir_metadata, Device::metadata)
+        match *self {
+            DevNode::Dir => dir_metadata(),
+            DevNode::Dev(d) => d.metadata(),
+            DevNode::Link(i) => link_metadata(i),
+        }
     }
 
     fn lookup(&self, name: &str) -> Result<InodeRef, Errno> {
-        match self.0 {
-            None => Device::from_name(name)
-                .map(|d| Arc::new(DevNode(Some(d))) as InodeRef)
+        match self {
+            DevNode::Dir => DevNode::named(name)
+                .map(|n| Arc::new(n) as InodeRef)
                 .ok_or(Errno::ENOENT),
-            Some(_) => Err(Errno::ENOTDIR),
+            _ => Err(Errno::ENOTDIR),
         }
     }
 
     fn parent(&self) -> Result<InodeRef, Errno> {
-        match self.0 {
-            None => Ok(root()),
-            Some(_) => Err(Errno::ENOTDIR),
+        match self {
+            DevNode::Dir => Ok(root()),
+            _ => Err(Errno::ENOTDIR),
         }
     }
 
     fn readlink(&self) -> Result<String, Errno> {
-        Err(Errno::EINVAL)
+        match *self {
+            DevNode::Link(i) => Ok(String::from(LINKS[i].1)),
+            _ => Err(Errno::EINVAL),
+        }
     }
 
     fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno> {
-        if self.0.is_some() {
+        if !matches!(self, DevNode::Dir) {
             return Err(Errno::ENOTDIR);
         }
-        Ok(ALL
+        let devices = ALL
             .iter()
-            .map(|d| (String::from(d.name()), d.ino(), FileType::CharDev))
-            .collect())
+            .map(|d| (String::from(d.name()), d.ino(), FileType::CharDev));
+        let links = LINKS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (String::from(*name), link_ino(i), FileType::Symlink));
+        let mut all: Vec<_> = devices.chain(links).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 
     // The device directory is fixed: nothing is created, linked or removed in it.
@@ -216,9 +288,9 @@ impl Inode for DevNode {
 
     fn truncate(&self, _: u64) -> Result<(), Errno> {
         // Linux: truncating a character device is EINVAL; a directory EISDIR.
-        Err(match self.0 {
-            None => Errno::EISDIR,
-            Some(_) => Errno::EINVAL,
+        Err(match self {
+            DevNode::Dir => Errno::EISDIR,
+            _ => Errno::EINVAL,
         })
     }
 
@@ -234,14 +306,17 @@ impl Inode for DevNode {
         FsStats {
             magic: DEVFS_MAGIC,
             bsize: 4096,
-            files: ALL.len() as u64 + 1,
+            files: (ALL.len() + LINKS.len()) as u64 + 1,
             flags: ST_NOSUID,
             ..FsStats::default()
         }
     }
 
     fn device(&self) -> Option<Device> {
-        self.0
+        match *self {
+            DevNode::Dev(d) => Some(d),
+            _ => None,
+        }
     }
 
     fn fs_name(&self) -> &'static str {
@@ -268,5 +343,32 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn the_directory_lists_devices_then_links_with_distinct_inodes() {
+        let dir = root();
+        let entries = dir.entries().unwrap();
+        assert_eq!(entries.len(), ALL.len() + LINKS.len());
+        let mut inos: alloc::vec::Vec<u64> = entries.iter().map(|e| e.1).collect();
+        inos.push(1);
+        inos.sort();
+        inos.dedup();
+        assert_eq!(inos.len(), ALL.len() + LINKS.len() + 1);
+        let stdin = dir.lookup("stdin").unwrap();
+        assert_eq!(stdin.file_type(), FileType::Symlink);
+        assert_eq!(stdin.readlink().unwrap(), "/proc/self/fd/0");
+        assert_eq!(stdin.metadata().size, 15);
+        assert_eq!(stdin.metadata().mode, S_IFLNK | 0o777);
+        assert_eq!(
+            dir.lookup("fd").unwrap().readlink().unwrap(),
+            "/proc/self/fd"
+        );
+        let full = dir.lookup("full").unwrap();
+        assert_eq!(full.device(), Some(Device::Full));
+        assert_eq!(full.metadata().rdev, (1, 7));
+        assert_eq!(full.readlink().err(), Some(Errno::EINVAL));
+        assert_eq!(stdin.lookup("x").err(), Some(Errno::ENOTDIR));
+        assert_eq!(dir.lookup("sda").err(), Some(Errno::ENOENT));
     }
 }

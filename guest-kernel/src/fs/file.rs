@@ -104,6 +104,8 @@ enum Kind {
     Null,
     /// `/dev/zero`.
     Zero,
+    /// `/dev/full`.
+    Full,
     /// `/dev/random`, `/dev/urandom`.
     Random,
     /// The console; output to the program's stderr stream if `stderr`.
@@ -125,6 +127,10 @@ pub struct OpenFile {
     /// For a directory: the name of the last entry `getdents` returned (and the position
     /// after it), so a listing resumes by name when entries before it are removed.
     cursor: Mutex<Option<(u64, String)>>,
+    /// The directory and path `open` was given, for naming the file in
+    /// `/proc/[pid]/fd` when its file system cannot tell a node's name (tmpfs files keep
+    /// no parent: a file may have several).
+    origin: spin::Once<(InodeRef, String)>,
 }
 
 impl Drop for OpenFile {
@@ -152,6 +158,7 @@ impl OpenFile {
             (Vnode::Node(n), false) => match (n.device(), n.file_type()) {
                 (Some(Device::Null), _) => Kind::Null,
                 (Some(Device::Zero), _) => Kind::Zero,
+                (Some(Device::Full), _) => Kind::Full,
                 (Some(Device::Random | Device::Urandom), _) => Kind::Random,
                 (Some(Device::Tty | Device::Console), _) => Kind::Terminal { stderr: false },
                 (None, FileType::Regular) => Kind::Regular(n.clone()),
@@ -171,6 +178,7 @@ impl OpenFile {
             status: AtomicU32::new(status),
             pos: Mutex::new(0),
             cursor: Mutex::new(None),
+            origin: spin::Once::new(),
         })
     }
 
@@ -190,14 +198,30 @@ impl OpenFile {
         )
     }
 
-    /// A standard stream of the VMM that is not a terminal: a FIFO, read only or write only
-    /// as a shell's redirection opens it.
+    /// A standard stream of the VMM that is not a terminal: a FIFO or a character device as
+    /// the VMM's is ([`super::stream_node`]), read only or write only as a shell's
+    /// redirection opens it.
     pub fn host_stream(stream: HostStream) -> Arc<OpenFile> {
         Self::make(
-            Vnode::Pipe(super::pipe::new_ino()),
+            Vnode::Node(super::stream_node::StreamNode::host(stream)),
             Kind::HostStream(stream),
             stream.access_mode(),
         )
+    }
+
+    /// The host stream `opened` reached through `/proc/[pid]/fd/N` (`/dev/stdin`), opened
+    /// again: `EACCES` for the direction the stream does not go.
+    pub fn reopen_host_stream(opened: Opened, stream: HostStream) -> Result<Arc<OpenFile>, Errno> {
+        let read_only = stream.access_mode() == O_RDONLY;
+        let (read, write) = (open::readable(opened.status), open::writable(opened.status));
+        if (read && !read_only) || (write && read_only) {
+            return Err(Errno::EACCES);
+        }
+        Ok(Self::make(
+            opened.vnode,
+            Kind::HostStream(stream),
+            opened.status,
+        ))
     }
 
     /// One end of a pipe, with `O_NONBLOCK` from `flags` (`pipe2`).
@@ -218,6 +242,16 @@ impl OpenFile {
     /// A FIFO `open` named, on its pipe `end` (status flags as the open gave them).
     pub fn fifo(opened: Opened, end: PipeEnd) -> Arc<OpenFile> {
         Self::make(opened.vnode, Kind::Pipe(end), opened.status)
+    }
+
+    /// Records that `open` reached this file by `path` from directory `start` (once).
+    pub fn set_origin(&self, start: InodeRef, path: String) {
+        self.origin.call_once(|| (start, path));
+    }
+
+    /// The directory and path `open` reached this file by, if recorded.
+    pub fn origin(&self) -> Option<&(InodeRef, String)> {
+        self.origin.get()
     }
 
     /// The file in the namespace.
@@ -350,7 +384,7 @@ impl OpenFile {
             Kind::Regular(node) => regular::read(node, offset, out),
             Kind::Directory => Err(Errno::EISDIR),
             Kind::Null => Ok(0),
-            Kind::Zero => fill(out, |chunk| chunk.fill(0)),
+            Kind::Zero | Kind::Full => fill(out, |chunk| chunk.fill(0)),
             Kind::Random => fill(out, |chunk| {
                 for piece in chunk.chunks_mut(8) {
                     let r = crate::random::next_u64().to_le_bytes();
@@ -419,6 +453,7 @@ impl OpenFile {
                 src.skip(n);
                 Ok(n)
             }
+            Kind::Full => Err(Errno::ENOSPC),
             // Linux reads what is written to a random device (to mix it in).
             Kind::Random => drain(src, |_| {}),
             Kind::Terminal { stderr } => to_console(src, *stderr),
@@ -446,7 +481,7 @@ impl OpenFile {
                 return Err(Errno::ESPIPE)
             }
             // Linux's null_lseek: always back to 0.
-            Kind::Null | Kind::Zero => 0,
+            Kind::Null | Kind::Zero | Kind::Full => 0,
             // noop_llseek.
             Kind::Random => *pos,
             Kind::Directory => match whence {

@@ -210,6 +210,11 @@ fn open_creating(
         if exclusive {
             return Err(Errno::EEXIST);
         }
+        // A `/proc/[pid]/fd/N` link (`> /dev/stdout`): the open file itself.
+        let node = match node.magic_target() {
+            Some(target) if follow => target,
+            _ => node,
+        };
         if node.file_type() == FileType::Symlink && follow {
             path = node.readlink_as(w.exe)?;
             if path.is_empty() {

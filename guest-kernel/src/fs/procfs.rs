@@ -114,7 +114,7 @@ impl ProcNode {
             ProcNode::Root | ProcNode::Pid(_) => (S_IFDIR | 0o555, 3),
             ProcNode::Fds(_) => (S_IFDIR | 0o500, 2),
             ProcNode::SelfLink | ProcNode::Exe(_) | ProcNode::Cwd(_) => (S_IFLNK | 0o777, 1),
-            ProcNode::Fd(..) => (S_IFLNK | 0o700, 1),
+            ProcNode::Fd(pid, fd) => (S_IFLNK | procinfo::fd_link_mode(pid, fd), 1),
             ProcNode::File(_, PidFile::Environ) => (S_IFREG | 0o400, 1),
             ProcNode::File(..) | ProcNode::Global(_) => (S_IFREG | 0o444, 1),
         };

@@ -283,17 +283,43 @@ pub fn fds(pid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// What descriptor `fd` of process `pid` names, as its `/proc/[pid]/fd/` link shows it.
-pub fn fd_target(pid: u32, fd: u32) -> Option<String> {
-    let file = with_leader(pid, |t| {
+/// Process `pid`'s open file `fd`.
+fn open_file(pid: u32, fd: u32) -> Option<alloc::sync::Arc<super::OpenFile>> {
+    with_leader(pid, |t| {
         t.files
             .try_lock()
             .and_then(|f| f.get_raw(u64::from(fd)).ok())
     })
-    .flatten()?;
+    .flatten()
+}
+
+/// The permission bits of the `/proc/[pid]/fd/N` link, from the way the file is open, as
+/// Linux sets them: `r-x` for reading, `-wx` for writing, `rwx` for both.
+pub fn fd_link_mode(pid: u32, fd: u32) -> u32 {
+    let Some(file) = open_file(pid, fd) else {
+        return 0o700;
+    };
+    let status = file.status();
+    let mut mode = 0;
+    if super::open::readable(status) {
+        mode |= 0o500;
+    }
+    if super::open::writable(status) {
+        mode |= 0o300;
+    }
+    mode
+}
+
+/// What descriptor `fd` of process `pid` names, as its `/proc/[pid]/fd/` link shows it.
+pub fn fd_target(pid: u32, fd: u32) -> Option<String> {
+    let file = open_file(pid, fd)?;
     let walker = super::vfs::Walker::new(super::namespace(), "");
     let vnode = file.vnode();
-    walker.path_of(&vnode).or_else(|| {
+    let opened_as = || {
+        let (start, path) = file.origin()?;
+        walker.path_by(start, path, vnode.node()?)
+    };
+    walker.path_of(&vnode).or_else(opened_as).or_else(|| {
         Some(alloc::format!(
             "anon_inode:[{}]",
             walker.metadata(&vnode).ino
@@ -301,17 +327,15 @@ pub fn fd_target(pid: u32, fd: u32) -> Option<String> {
     })
 }
 
-/// The node of process `pid`'s open file `fd` (none for pipes and the like).
+/// The node of process `pid`'s open file `fd`: its own, or for a pipe the pipe's
+/// ([`super::stream_node`]).
 pub fn fd_node(pid: u32, fd: u32) -> Option<super::inode::InodeRef> {
-    let file = with_leader(pid, |t| {
-        t.files
-            .try_lock()
-            .and_then(|f| f.get_raw(u64::from(fd)).ok())
-    })
-    .flatten()?;
+    let file = open_file(pid, fd)?;
     match file.vnode() {
         super::vfs::Vnode::Node(n) => Some(n),
-        _ => None,
+        super::vfs::Vnode::Pipe(_) => file
+            .pipe_end()
+            .map(|end| super::stream_node::StreamNode::pipe(end.handle())),
     }
 }
 

@@ -353,6 +353,9 @@ impl<'a> Walker<'a> {
             Vnode::Node(n) => n.clone(),
             Vnode::Pipe(ino) => return Some(alloc::format!("pipe:[{ino}]")),
         };
+        if let Some(stream) = super::stream_node::as_stream(&node) {
+            return Some(stream.link_text());
+        }
         if v.is_proc_exe() {
             return Some(String::from(procfs::EXE_PATH));
         }
@@ -381,6 +384,31 @@ impl<'a> Walker<'a> {
             let (name, _, _) = parent.entries().ok()?.into_iter().find(|e| e.1 == ino)?;
             names.push(name);
             node = parent;
+        }
+        None
+    }
+
+    /// The absolute path naming `node`, which `path` from directory `start` reached when
+    /// it was opened: the path of the directory it is in now under the name it has there
+    /// (symlinks on the way resolved), `" (deleted)"` added as Linux does if that name is
+    /// gone and so are the file's links; `None` if the name leads elsewhere now (renamed).
+    pub fn path_by(&self, start: &InodeRef, path: &str, node: &InodeRef) -> Option<String> {
+        let (mut start, mut path) = (start.clone(), String::from(path));
+        for _ in 0..=inode::MAX_SYMLINKS {
+            let (dir, name, _) = self.lookup_parent(&start, &path).ok()?;
+            let name = name?;
+            let dir_path = self.path_of(&Vnode::Node(dir.clone()))?;
+            let full = join_name(&dir_path, &name);
+            let found = dir.lookup(&name).map(|n| self.ns.mounts.enter(n));
+            match found {
+                Ok(found) if same_node(&found, node) => return Some(full),
+                Ok(found) if found.file_type() == FileType::Symlink => {
+                    path = found.readlink_as(self.exe).ok()?;
+                }
+                _ if node.metadata().nlink == 0 => return Some(alloc::format!("{full} (deleted)")),
+                _ => return None,
+            }
+            start = dir;
         }
         None
     }

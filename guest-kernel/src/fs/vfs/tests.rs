@@ -199,7 +199,10 @@ fn directory_listings() {
     let dev = names(&at(&w, "/dev"), 0);
     assert_eq!(
         dev,
-        [".", "..", "console", "null", "random", "tty", "urandom", "zero"]
+        [
+            ".", "..", "console", "fd", "full", "null", "random", "stderr", "stdin", "stdout",
+            "tty", "urandom", "zero"
+        ]
     );
     // `..` of a mounted root is the directory above its mount point.
     let dev_dots = listing(&w, &at(&w, "/dev"), 0);

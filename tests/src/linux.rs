@@ -127,7 +127,8 @@ const TMPFS_SIZE: &str = "64m";
 /// read-only (a bind mount onto itself) and used as the lower layer of an overlay whose
 /// upper layer is a tmpfs on `layers` (an empty directory), so the program may change
 /// the root without touching `root`; tmpfs instances on its `/tmp` and `/run`; a `/dev`
-/// with the host's null, zero, full, random and urandom, and `/proc`, as astra has; then
+/// with the host's null, zero, full, random and urandom and the links fd, stdin, stdout
+/// and stderr (as udev makes them), and `/proc`, as astra has; then
 /// `chroot` into the overlay. Needs root. Returns the program to spawn and its arguments.
 pub fn chroot_command(
     root: &Path,
@@ -172,6 +173,10 @@ for n in null zero full random urandom; do
     touch "$layers/merged/dev/$n"
     mount --bind "/dev/$n" "$layers/merged/dev/$n"
 done
+ln -s /proc/self/fd "$layers/merged/dev/fd"
+ln -s /proc/self/fd/0 "$layers/merged/dev/stdin"
+ln -s /proc/self/fd/1 "$layers/merged/dev/stdout"
+ln -s /proc/self/fd/2 "$layers/merged/dev/stderr"
 mount -t proc proc "$layers/merged/proc"
 # env's arguments: the assignments, then `unshare --root --wd`, the program and its
 # arguments (built after the original list, which is then dropped).

@@ -232,3 +232,55 @@ fn lines_that_arrive_together_from_a_pipe_are_read_together() {
         out.report()
     );
 }
+
+/// What `busybox stat -L -c %F /dev/stdin` prints on the host with `input` as its stdin.
+fn host_stdin_type(input: Input) -> String {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new("/bin/busybox");
+    cmd.args(["stat", "-L", "-c", "%F", "/dev/stdin"])
+        .stdout(Stdio::piped());
+    let feeder = match input {
+        Input::Null => {
+            cmd.stdin(Stdio::null());
+            None
+        }
+        Input::File(path) => {
+            cmd.stdin(std::fs::File::open(&path).unwrap());
+            None
+        }
+        Input::Pipe(feed) => {
+            cmd.stdin(Stdio::piped());
+            Some(feed)
+        }
+    };
+    let mut child = cmd.spawn().expect("run /bin/busybox on the host");
+    if let (Some(feed), Some(pipe)) = (feeder, child.stdin.take()) {
+        feed(pipe);
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A harness's `/dev/null` stdin is a character device in the guest too, and a pipe is a
+/// FIFO, as on the host: programs that search a piped stdin and leave a device alone
+/// (ripgrep, `grep -r` without paths) decide the same way in astra.
+#[test]
+fn stdin_is_a_character_device_or_a_fifo_as_on_the_host() {
+    let args = ["--", "/bin/busybox", "stat", "-L", "-c", "%F", "/dev/stdin"];
+    let feed = || {
+        Input::Pipe(Box::new(|mut pipe: ChildStdin| {
+            pipe.write_all(b"x").unwrap()
+        }))
+    };
+    for (name, input, host_input) in [("null", Input::Null, Input::Null), ("pipe", feed(), feed())]
+    {
+        let expected = host_stdin_type(host_input);
+        assert!(
+            !expected.is_empty(),
+            "{name}: busybox stat printed nothing on the host"
+        );
+        let out = boot(&args, input);
+        assert_eq!(out.status, 0, "{name}: {}", out.report());
+        assert_eq!(out.stdout.trim(), expected, "{name}: {}", out.report());
+    }
+}

@@ -29,7 +29,7 @@ BENCH_TAR := $(BUILD)/bench.tar
 BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
-.PHONY: install completions man all vmm kernel apps std-apps libtest rootfs bench-image run test unit-test integration-test \
+.PHONY: install completions man all vmm kernel apps std-apps libtest ripgrep rootfs bench-image run test unit-test integration-test \
 	test-hwkvm check bench clean toolchain busybox gdb-tools gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
@@ -107,12 +107,26 @@ busybox:
 			--no-install-recommends busybox-static; }; \
 	fi
 
-rootfs: apps std-apps libtest busybox
+# ripgrep, a real Rust program nobody here wrote, as its users get it: the released crate
+# built by `cargo install --locked` for musl (static-pie, its own jemalloc), stripped. Built
+# once (a file target, in a directory named by the version: a new pin builds anew); the
+# version is pinned so that the tests run the same ripgrep on astra and on Linux.
+RIPGREP_VERSION := 15.2.0
+RIPGREP_DIR := target/ripgrep-$(RIPGREP_VERSION)
+RIPGREP := $(RIPGREP_DIR)/bin/rg
+ripgrep: $(RIPGREP)
+$(RIPGREP): | toolchain
+	CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols $(STD_CARGO) install \
+		ripgrep@$(RIPGREP_VERSION) --locked --target $(MUSL_TARGET) --root $(RIPGREP_DIR) \
+		--target-dir $(RIPGREP_DIR)/build
+
+rootfs: apps std-apps libtest busybox $(RIPGREP)
 	@mkdir -p $(BUILD)
 	@# /init used to be a guest-std program: a stale build of it would shadow the std one.
 	@rm -f $(APPS_BIN)/init $(APPS_BIN)/init.d
 	$(CARGO) run --release -q -p mkrootfs -- --manifest images/default.manifest \
-		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --bin-dir $(LIBTEST_DIR) --out $(FS_TAR)
+		--bin-dir $(APPS_BIN) --bin-dir $(STD_BIN) --bin-dir $(LIBTEST_DIR) \
+		--bin-dir $(RIPGREP_DIR)/bin --out $(FS_TAR)
 
 # The data file depends on the generator only: the same seed always gives the same bytes.
 $(BENCH_DATA): $(STD_BIN)/gendata

@@ -98,7 +98,7 @@ Output: the program's standard output goes to stdout; its standard error, kernel
 
 /// What `--version` prints: the VMM's version and the guest ABI it speaks (a unit test keeps
 /// the number equal to [`hypercall_abi::ABI_VERSION`]).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 11)");
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (astra ABI 12)");
 
 /// `astra-vmm`: boots an astra guest kernel on KVM and exits with its program's status.
 #[derive(Debug, Parser)]

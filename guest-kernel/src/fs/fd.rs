@@ -4,7 +4,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use hypercall_abi::host_stdio;
+use hypercall_abi::host_stdio::{self, StreamKind};
 
 use super::file::OpenFile;
 use super::host_stream::{self, HostStream};
@@ -48,7 +48,8 @@ impl FdTable {
         for fd in 0..3u32 {
             let file = match HostStream::for_fd(u64::from(fd)) {
                 Some(stream) if !host_stdio::is_terminal(terminals, fd) => {
-                    OpenFile::host_stream(stream)
+                    let kind = host_stdio::kind(terminals, fd).unwrap_or(StreamKind::Stream);
+                    OpenFile::host_stream(stream, kind)
                 }
                 _ => OpenFile::console(fd == 2),
             };

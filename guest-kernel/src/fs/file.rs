@@ -22,6 +22,7 @@ use super::regular;
 use super::vfs::{Vnode, Walker};
 use crate::errno::Errno;
 use crate::mm::source::MapSource;
+use hypercall_abi::host_stdio::StreamKind;
 
 /// Where read data goes.
 pub trait ReadSink {
@@ -201,9 +202,9 @@ impl OpenFile {
     /// A standard stream of the VMM that is not a terminal: a FIFO or a character device as
     /// the VMM's is ([`super::stream_node`]), read only or write only as a shell's
     /// redirection opens it.
-    pub fn host_stream(stream: HostStream) -> Arc<OpenFile> {
+    pub fn host_stream(stream: HostStream, kind: StreamKind) -> Arc<OpenFile> {
         Self::make(
-            Vnode::Node(super::stream_node::StreamNode::host(stream)),
+            Vnode::Node(super::stream_node::StreamNode::host(stream, kind)),
             Kind::HostStream(stream),
             stream.access_mode(),
         )

@@ -19,7 +19,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use hypercall_abi::host_stdio::{self, StreamKind};
+use hypercall_abi::host_stdio;
 
 use super::file::{poll_events::*, ReadSink};
 use super::open::flags::{O_RDONLY, O_WRONLY};
@@ -60,11 +60,6 @@ impl HostStream {
             2 => Some(HostStream::Stderr),
             _ => None,
         }
-    }
-
-    /// What the VMM's stream is, as recorded at boot.
-    pub fn kind(self) -> StreamKind {
-        host_stdio::kind(host_terminals(), self.fd()).unwrap_or(StreamKind::Stream)
     }
 
     /// Its descriptor number in the VMM.
@@ -177,8 +172,9 @@ mod tests {
     fn as_open_files_they_are_unseekable_one_way_fifos() {
         use super::super::file::{whence::SEEK_CUR, OpenFile, SliceSource, VecSink};
         use super::super::{stat::S_IFIFO, vfs::tests::sample_ns, vfs::Walker};
-        let input = OpenFile::host_stream(HostStream::Stdin);
-        let output = OpenFile::host_stream(HostStream::Stdout);
+        use hypercall_abi::host_stdio::StreamKind;
+        let input = OpenFile::host_stream(HostStream::Stdin, StreamKind::Stream);
+        let output = OpenFile::host_stream(HostStream::Stdout, StreamKind::Stream);
         assert!(!input.is_terminal() && !output.is_terminal() && !input.is_path());
         assert_eq!(input.seek(0, SEEK_CUR), Err(Errno::ESPIPE));
         assert_eq!(input.pread(0, &mut VecSink::new(4)), Err(Errno::ESPIPE));

@@ -32,8 +32,8 @@ const PIPEFS_MAGIC: u64 = 0x5049_5045;
 pub enum Stream {
     /// A pipe (or a FIFO's pipe).
     Pipe(PipeHandle),
-    /// One of the VMM's standard streams.
-    Host(HostStream),
+    /// One of the VMM's standard streams, and what the VMM's is.
+    Host(HostStream, StreamKind),
 }
 
 /// The inode of a pipe or a host stream.
@@ -51,11 +51,12 @@ impl StreamNode {
         })
     }
 
-    /// A node for the VMM's stream `stream`, with a fresh inode number.
-    pub fn host(stream: HostStream) -> InodeRef {
+    /// A node for the VMM's stream `stream`, which is a `kind` in the VMM, with a fresh
+    /// inode number.
+    pub fn host(stream: HostStream, kind: StreamKind) -> InodeRef {
         Arc::new(StreamNode {
             ino: new_ino(),
-            stream: Stream::Host(stream),
+            stream: Stream::Host(stream, kind),
         })
     }
 
@@ -69,15 +70,13 @@ impl StreamNode {
     /// character device, which the guest cannot name.
     pub fn link_text(&self) -> String {
         match &self.stream {
-            Stream::Host(s) if s.kind() == StreamKind::CharDevice => {
-                alloc::format!("host:[{}]", s.name())
-            }
+            Stream::Host(s, StreamKind::CharDevice) => alloc::format!("host:[{}]", s.name()),
             _ => alloc::format!("pipe:[{}]", self.ino),
         }
     }
 
     fn is_char_device(&self) -> bool {
-        matches!(&self.stream, Stream::Host(s) if s.kind() == StreamKind::CharDevice)
+        matches!(&self.stream, Stream::Host(_, StreamKind::CharDevice))
     }
 }
 
@@ -113,8 +112,8 @@ impl Inode for StreamNode {
         // permissions are those of the direction it goes.
         let (kind, perm) = match &self.stream {
             Stream::Pipe(_) => (S_IFIFO, 0o600),
-            Stream::Host(HostStream::Stdin) => (S_IFIFO, 0o400),
-            Stream::Host(_) => (S_IFIFO, 0o200),
+            Stream::Host(HostStream::Stdin, _) => (S_IFIFO, 0o400),
+            Stream::Host(..) => (S_IFIFO, 0o200),
         };
         let kind = if self.is_char_device() { S_IFCHR } else { kind };
         Metadata {
@@ -255,12 +254,14 @@ mod tests {
 
     #[test]
     fn host_streams_are_fifos_unless_the_host_has_a_device() {
-        // The kernel's default before boot info: every stream a terminal, so a stream node
-        // made anyway shows a FIFO, read-only for stdin and write-only for the others.
-        let input = StreamNode::host(HostStream::Stdin);
-        let output = StreamNode::host(HostStream::Stderr);
+        let input = StreamNode::host(HostStream::Stdin, StreamKind::Stream);
+        let output = StreamNode::host(HostStream::Stderr, StreamKind::Stream);
         assert_eq!(input.metadata().mode, S_IFIFO | 0o400);
         assert_eq!(output.metadata().mode, S_IFIFO | 0o200);
         assert_ne!(input.ino(), output.ino());
+        let null = StreamNode::host(HostStream::Stdin, StreamKind::CharDevice);
+        assert_eq!(null.metadata().mode, S_IFCHR | 0o400);
+        assert_eq!(null.file_type(), FileType::CharDev);
+        assert_eq!(as_stream(&null).unwrap().link_text(), "host:[stdin]");
     }
 }

@@ -128,8 +128,7 @@ impl Drop for Mm {
         if arch_cr3_is(self.space.pml4_phys()) || arch_cr3_is(self.space.user_pml4_phys()) {
             activate_kernel_space();
         }
-        self.space.free_user_half();
-        self.space.free_root();
+        self.space.free();
     }
 }
 

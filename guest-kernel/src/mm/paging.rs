@@ -508,6 +508,20 @@ impl AddressSpace {
     /// Frees every user page table of this space and gives up its user pages (a frame
     /// another space shares stays with it). The kernel half is shared and left alone.
     pub fn free_user_half(&mut self) {
+        self.release_user_half(true);
+    }
+
+    /// Frees the whole space: its user half, then its root ([`Self::free_root`]). The
+    /// PML4s' user entries are left as they are, since the PML4s go too: on PVM each write
+    /// to a page table the host shadows is a trap (two per top-level entry, ~120k cycles
+    /// each on 2026-12-05).
+    pub fn free(&mut self) {
+        self.release_user_half(false);
+        self.free_root();
+    }
+
+    /// [`Self::free_user_half`]; the PML4 entries are cleared only if `clear`.
+    fn release_user_half(&mut self, clear: bool) {
         fn free_level(table_pa: u64, level: u32) {
             for i in 0..512 {
                 // SAFETY: walking tables owned by the dying space.
@@ -535,6 +549,9 @@ impl AddressSpace {
             if value & flags::PRESENT != 0 {
                 free_level(value & ADDR_MASK, 2);
                 frame::free(value & ADDR_MASK);
+                if !clear {
+                    continue;
+                }
                 // SAFETY: as above.
                 unsafe { *table(self.pml4).add(i) = 0 };
                 if self.user_pml4 != 0 {

@@ -90,6 +90,14 @@ pub fn host_stdio_streams() -> TestResult {
         )?;
     }
     check(h.ok(FCNTL, &[0, 3])? == 0, "stdin: O_RDONLY")?;
+    // `< /dev/null` on the host: a character device in the guest.
+    h.set_stdio(hypercall_abi::host_stdio::STDIN_CHAR_DEVICE);
+    h.ok(FSTAT, &[0, OBJ_VA + 32])?;
+    check(
+        h.u32_at(OBJ_VA + 32 + 24)? & 0o170000 == 0o020000,
+        "a /dev/null stdin is S_IFCHR",
+    )?;
+    h.set_stdio(hypercall_abi::host_stdio::STDERR_TERMINAL);
     check(h.ok(FCNTL, &[1, 3])? == 1, "stdout: O_WRONLY")?;
     h.fails(WRITE, &[0, BUF_VA, 1], Errno::EBADF)?;
     h.fails(READ, &[1, BUF_VA, 1], Errno::EBADF)?;

@@ -130,7 +130,7 @@ fn do_open(ctx: &mut Ctx<'_>, dirfd: u64, path_va: u64, flags: u32, mode: u64) -
             let end = pipe.open(read, write);
             OpenFile::fifo(opened, end)
         }
-        (Some(Stream::Host(stream)), _) => OpenFile::reopen_host_stream(opened, stream)?,
+        (Some(Stream::Host(stream, _)), _) => OpenFile::reopen_host_stream(opened, stream)?,
         (None, Some(n)) if n.file_type() == FileType::Fifo => {
             let key = (n.fs_id(), n.ino());
             let end = crate::fs::pipe::open_fifo(key, n.ino(), read, write, nonblock)?;

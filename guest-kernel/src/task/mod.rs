@@ -159,8 +159,7 @@ unsafe impl Send for Task {}
 pub fn new_mm(mut space: AddressSpace, mem: UserMemory) -> Result<Mm, MapError> {
     if platform::needs_kernel_isolation() {
         if let Err(e) = isolate_kernel(&mut space) {
-            space.free_user_half();
-            space.free_root();
+            space.free();
             return Err(e);
         }
     }

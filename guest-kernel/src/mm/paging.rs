@@ -60,6 +60,24 @@ pub enum MapError {
 /// for the neighbours of a faulting page only if their guest entries are already marked
 /// accessed: a sequential pass over fresh memory then costs one host fault per 8 pages
 /// instead of one per page. The CPU would otherwise set the same bits itself.
+/// Whether a leaf changed from `old` to `new` must have its cached translation dropped:
+/// unless it was not present (nothing is cached), or the change only adds write access,
+/// takes no-execute away or moves the accessed and dirty bits. A translation cached with
+/// fewer permissions than the entry now gives makes the CPU fault, and the fault handler
+/// then finds nothing to repair and retries ([`super::user`]'s stale-entry path), as
+/// Linux's x86 `pte_needs_flush` reasons. Each `invlpg` is a trap to the host on PVM
+/// (~120k cycles on 2026-12-05); a fork's parent making its pages writable again took 16.
+pub(super) fn needs_flush(old: u64, new: u64) -> bool {
+    if old & flags::PRESENT == 0 {
+        return false;
+    }
+    let changed = old ^ new;
+    let harmless = (new & !old & flags::WRITABLE)
+        | (old & !new & flags::NO_EXECUTE)
+        | (changed & (flags::ACCESSED | flags::DIRTY));
+    changed & !harmless != 0
+}
+
 pub(super) fn prefetch_bits(page_flags: u64) -> u64 {
     if page_flags & flags::WRITABLE != 0 {
         flags::ACCESSED | flags::DIRTY
@@ -498,8 +516,15 @@ impl AddressSpace {
                 Leaf::Huge => flags::HUGE | prefetch_bits(page_flags),
             };
             // SAFETY: as above.
-            unsafe { *entry = pa | page_flags | present | extra };
-            flush.page(va);
+            let old = unsafe { *entry };
+            let new = pa | page_flags | present | extra;
+            if new != old {
+                // SAFETY: as above.
+                unsafe { *entry = new };
+                if needs_flush(old, new) {
+                    flush.page(va);
+                }
+            }
         });
         flush.finish();
         Ok(())
@@ -600,5 +625,31 @@ impl AddressSpace {
     pub unsafe fn activate(&self) {
         // SAFETY: guaranteed by the caller.
         unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flags::*;
+    use super::needs_flush;
+
+    #[test]
+    fn only_lost_permissions_or_a_new_frame_need_a_flush() {
+        let ro = PRESENT | USER | NO_EXECUTE | ACCESSED | 0x5000;
+        let rw = ro | WRITABLE | DIRTY;
+        // Gaining write access, losing no-execute, the accessed/dirty bits: no flush.
+        assert!(!needs_flush(ro, rw));
+        assert!(!needs_flush(ro, ro & !NO_EXECUTE));
+        assert!(!needs_flush(ro, ro & !ACCESSED));
+        // Nothing cached for an entry that was not present.
+        assert!(!needs_flush(ro & !PRESENT, rw));
+        assert!(!needs_flush(PARKED | 0x5000, rw));
+        // Losing write, user or present access, gaining no-execute, a new frame: flush.
+        assert!(needs_flush(rw, ro));
+        assert!(needs_flush(rw, rw & !USER));
+        assert!(needs_flush(rw, (rw & !PRESENT) | PARKED));
+        assert!(needs_flush(rw & !NO_EXECUTE, rw));
+        assert!(needs_flush(rw, (rw & !0x5000) | 0x6000));
+        assert!(needs_flush(rw, rw | GLOBAL));
     }
 }

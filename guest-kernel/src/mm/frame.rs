@@ -17,6 +17,9 @@ const MAX_RANGES: usize = 8;
 /// How many of the most recently freed frames [`FrameAllocator::alloc_pair`] searches for
 /// two neighbours before it splits a block.
 const PAIR_SCAN: usize = 256;
+/// Freed page-table frames kept off the free list, oldest reused first (see
+/// [`FrameAllocator::free_table`]).
+const QUARANTINE: usize = 512;
 /// Size of a block (a 2 MiB page).
 pub const BLOCK_SIZE: u64 = 2 << 20;
 /// Frames in a block.
@@ -68,6 +71,10 @@ pub struct FrameAllocator<M: FrameLinks = DirectMap> {
     listed: [u16; MAX_BLOCKS],
     free_frames: u64,
     total_frames: u64,
+    /// Freed page-table frames, a ring: `quarantine_len` of them from `quarantine_head`.
+    quarantine: [u64; QUARANTINE],
+    quarantine_head: usize,
+    quarantine_len: usize,
     /// While set, every allocation fails as if memory were exhausted (the kernel's
     /// self-tests of out-of-memory paths: see [`Self::set_refusing`]).
     refusing: bool,
@@ -93,6 +100,9 @@ impl<M: FrameLinks> FrameAllocator<M> {
             listed: [0; MAX_BLOCKS],
             free_frames: 0,
             total_frames: 0,
+            quarantine: [0; QUARANTINE],
+            quarantine_head: 0,
+            quarantine_len: 0,
             refusing: false,
         }
     }
@@ -134,8 +144,15 @@ impl<M: FrameLinks> FrameAllocator<M> {
         Some(start)
     }
 
-    /// One frame, not zeroed: a freed one, else a new one, else one split off a free block.
+    /// One frame, not zeroed: a freed one, else a new one, else the oldest freed page
+    /// table, else one split off a free block.
     pub fn alloc(&mut self) -> Option<u64> {
+        self.alloc_noting_table().map(|(frame, _)| frame)
+    }
+
+    /// [`Self::alloc`], and whether the frame was a page table (its old entries may still
+    /// be there, and writing it may trap: see [`Self::free_table`]).
+    pub fn alloc_noting_table(&mut self) -> Option<(u64, bool)> {
         if self.refusing {
             return None;
         }
@@ -143,22 +160,70 @@ impl<M: FrameLinks> FrameAllocator<M> {
             let frame = self.free_head;
             self.unlink(frame);
             self.free_frames -= 1;
-            return Some(frame);
+            return Some((frame, false));
         }
         if let Some(frame) = self.alloc_contiguous(1) {
-            return Some(frame);
+            return Some((frame, false));
+        }
+        if let Some(frame) = self.take_quarantined() {
+            self.free_frames -= 1;
+            return Some((frame, true));
         }
         let block = self.pop_block()?;
         for i in 1..BLOCK_FRAMES {
             self.link(block + i * PAGE_SIZE);
         }
         self.free_frames -= 1;
-        Some(block)
+        Some((block, false))
+    }
+
+    /// Returns a frame that was a page table: it waits in a ring of [`QUARANTINE`] frames
+    /// (counted free) and rejoins the free list only when pushed out by newer ones, or
+    /// when nothing else is left. Nothing is written to it now: on PVM the host shadows
+    /// page tables and write-protects them, so a write to a freed table (the free list's
+    /// links live in the frames) was a trap, ~100k cycles each and about ten a process
+    /// exit (2026-12-05); by the time the frame is used again the host has often dropped
+    /// its shadow.
+    pub fn free_table(&mut self, frame: u64) {
+        self.free_frames += 1;
+        if self.quarantine_len == QUARANTINE {
+            if let Some(oldest) = self.take_quarantined() {
+                self.relink(oldest);
+            }
+        }
+        let at = (self.quarantine_head + self.quarantine_len) % QUARANTINE;
+        self.quarantine[at] = frame;
+        self.quarantine_len += 1;
+    }
+
+    /// Puts every quarantined frame on the free list; false if there was none.
+    fn release_quarantine(&mut self) -> bool {
+        let any = self.quarantine_len > 0;
+        while let Some(frame) = self.take_quarantined() {
+            self.relink(frame);
+        }
+        any
+    }
+
+    /// The oldest quarantined frame, off the ring (the caller keeps the count right).
+    fn take_quarantined(&mut self) -> Option<u64> {
+        if self.quarantine_len == 0 {
+            return None;
+        }
+        let frame = self.quarantine[self.quarantine_head];
+        self.quarantine_head = (self.quarantine_head + 1) % QUARANTINE;
+        self.quarantine_len -= 1;
+        Some(frame)
     }
 
     /// Returns a frame.
     pub fn free(&mut self, frame: u64) {
         self.free_frames += 1;
+        self.relink(frame);
+    }
+
+    /// Puts a frame the count already has as free on the list (coalescing its block).
+    fn relink(&mut self, frame: u64) {
         self.link(frame);
         let Some(listed) = self.listed.get_mut(block_index(frame)) else {
             return;
@@ -183,6 +248,15 @@ impl<M: FrameLinks> FrameAllocator<M> {
         if self.refusing {
             return None;
         }
+        self.alloc_pair_listed().or_else(|| {
+            // Quarantined page tables may complete a pair or a block: give them back.
+            self.release_quarantine()
+                .then(|| self.alloc_pair_listed())?
+        })
+    }
+
+    /// [`Self::alloc_pair`] from what is on the lists and in the regions.
+    fn alloc_pair_listed(&mut self) -> Option<u64> {
         const PAIR: u64 = 2 * PAGE_SIZE;
         let found = self.ranges[..self.count].iter().position(|&(low, high)| {
             low.next_multiple_of(PAIR)
@@ -239,9 +313,11 @@ impl<M: FrameLinks> FrameAllocator<M> {
         if self.refusing {
             return None;
         }
-        let block = match self.pop_block() {
+        let block = match self.pop_block().or_else(|| self.carve_block()) {
             Some(block) => block,
-            None => self.carve_block()?,
+            // Quarantined page tables may complete a free block.
+            None if self.release_quarantine() => self.pop_block().or_else(|| self.carve_block())?,
+            None => return None,
         };
         self.free_frames -= BLOCK_FRAMES;
         Some(block)
@@ -340,15 +416,34 @@ pub static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator::empty());
 
 /// One zeroed frame, or `None` when memory is exhausted.
 pub fn alloc_zeroed() -> Option<u64> {
-    let frame = FRAMES.lock().alloc()?;
-    // SAFETY: the frame is ours and mapped in the kernel's view of physical memory.
-    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+    let (frame, was_table) = FRAMES.lock().alloc_noting_table()?;
+    let words = phys_to_virt(frame) as *mut u64;
+    if was_table {
+        // Mostly zero already: write only the entries left (each write may trap while the
+        // host still shadows the old table).
+        for i in 0..(PAGE_SIZE / 8) as usize {
+            // SAFETY: the frame is ours and mapped in the kernel's view of physical memory.
+            unsafe {
+                if words.add(i).read() != 0 {
+                    words.add(i).write(0);
+                }
+            }
+        }
+    } else {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_bytes(words as *mut u8, 0, PAGE_SIZE as usize) };
+    }
     Some(frame)
 }
 
 /// Returns a frame to the allocator.
 pub fn free(frame: u64) {
     FRAMES.lock().free(frame);
+}
+
+/// Returns a frame that was a page table (see [`FrameAllocator::free_table`]).
+pub fn free_table(frame: u64) {
+    FRAMES.lock().free_table(frame);
 }
 
 /// Two zeroed contiguous frames, the first 8 KiB aligned (see
@@ -400,6 +495,66 @@ mod tests {
             a.add_range(s, e);
         }
         a
+    }
+
+    #[test]
+    fn freed_page_tables_wait_untouched_and_come_back_oldest_first() {
+        let mut a = alloc_with(&[(0, 8 * MB)]);
+        let free = a.free_frames();
+        let tables: Vec<u64> = (0..3).map(|_| a.alloc().unwrap()).collect();
+        for &t in &tables {
+            a.free_table(t);
+        }
+        assert_eq!(a.free_frames(), free, "quarantined frames count as free");
+        // Nothing written to them: no link in the map for them.
+        for &t in &tables {
+            assert_eq!(a.links.get(t, NEXT), 0xdead, "{t:#x} was written");
+        }
+        // The regions come first, then the oldest table, flagged.
+        let mut taken = Vec::new();
+        loop {
+            let (frame, was_table) = a.alloc_noting_table().unwrap();
+            if was_table {
+                assert_eq!(frame, tables[0]);
+                break;
+            }
+            taken.push(frame);
+        }
+        assert_eq!(a.alloc_noting_table().unwrap(), (tables[1], true));
+        // A full ring pushes its oldest onto the free list.
+        for f in taken.drain(..QUARANTINE) {
+            a.free_table(f);
+        }
+        assert_eq!(a.quarantine_len, QUARANTINE);
+        a.free_table(taken.pop().unwrap());
+        assert_eq!(a.quarantine_len, QUARANTINE);
+        assert_ne!(a.free_head, 0, "the oldest went to the free list");
+    }
+
+    #[test]
+    fn quarantined_tables_complete_a_block_when_one_is_needed() {
+        let mut a = alloc_with(&[(0, 4 * MB)]);
+        // Take everything, then give one block back as single frames, half as tables.
+        let mut frames = Vec::new();
+        while let Some(f) = a.alloc() {
+            frames.push(f);
+        }
+        assert_eq!(a.alloc_block(), None);
+        let block = frames
+            .iter()
+            .copied()
+            .find(|f| f % BLOCK_SIZE == 0 && *f != 0)
+            .unwrap();
+        for i in 0..BLOCK_FRAMES {
+            let f = block + i * PAGE_SIZE;
+            if i % 2 == 0 {
+                a.free_table(f);
+            } else {
+                a.free(f);
+            }
+        }
+        assert_eq!(a.alloc_block(), Some(block));
+        assert_eq!(a.quarantine_len, 0);
     }
 
     #[test]

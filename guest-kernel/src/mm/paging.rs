@@ -347,7 +347,7 @@ impl AddressSpace {
         if old & flags::PRESENT != 0 {
             // An empty page table was there: drop it and any cached walk through it.
             crate::arch::cpu::invlpg(va);
-            frame::free(old & ADDR_MASK);
+            frame::free_table(old & ADDR_MASK);
         }
         Ok(())
     }
@@ -562,7 +562,7 @@ impl AddressSpace {
                     refcount::release_block(pa);
                 } else if level > 0 {
                     free_level(pa, level - 1);
-                    frame::free(pa);
+                    frame::free_table(pa);
                 } else {
                     refcount::release(pa);
                 }
@@ -573,7 +573,7 @@ impl AddressSpace {
             let value = unsafe { *table(self.pml4).add(i) };
             if value & flags::PRESENT != 0 {
                 free_level(value & ADDR_MASK, 2);
-                frame::free(value & ADDR_MASK);
+                frame::free_table(value & ADDR_MASK);
                 if !clear {
                     continue;
                 }
@@ -596,7 +596,7 @@ impl AddressSpace {
                 let value = unsafe { *table(table_pa).add(i) };
                 if value & flags::PRESENT != 0 && level > 0 && value & flags::HUGE == 0 {
                     free_tables(value & ADDR_MASK, level - 1);
-                    frame::free(value & ADDR_MASK);
+                    frame::free_table(value & ADDR_MASK);
                 }
             }
         }
@@ -606,14 +606,14 @@ impl AddressSpace {
                 let value = unsafe { *table(self.user_pml4).add(i) };
                 if value & flags::PRESENT != 0 {
                     free_tables(value & ADDR_MASK, 2);
-                    frame::free(value & ADDR_MASK);
+                    frame::free_table(value & ADDR_MASK);
                 }
             }
-            frame::free(self.user_pml4);
+            frame::free_table(self.user_pml4);
             self.user_pml4 = 0;
         }
         if self.pml4 != 0 {
-            frame::free(self.pml4);
+            frame::free_table(self.pml4);
             self.pml4 = 0;
         }
     }

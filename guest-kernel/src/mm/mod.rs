@@ -133,5 +133,5 @@ impl Drop for Mm {
 }
 
 fn arch_cr3_is(pml4: u64) -> bool {
-    pml4 != 0 && crate::arch::cpu::read_cr3() & !0xfff == pml4
+    pml4 != 0 && crate::arch::cpu::loaded_cr3() & !0xfff == pml4
 }

@@ -134,7 +134,7 @@ impl TlbFlush {
         if self.pages > Self::MAX_SINGLE {
             // SAFETY: reloading the current CR3 keeps the same tables and drops their
             // cached non-global translations, user pages among them.
-            unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3()) };
+            unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::loaded_cr3()) };
         }
         self.pages
     }

@@ -162,7 +162,7 @@ pub fn load(
         let phdr = map_image(&mut space, &mut mem, &elf, &file, &head, bias)?;
         let start = page_align_up(image::image_end(&elf, bias));
         mem.init_brk(start + user::random_pages(BRK_RANDOM_SPAN));
-        let hwcap = u64::from(crate::arch::cpu::cpuid(1, 0)[3]);
+        let hwcap = u64::from(crate::arch::cpu::hwcap());
         let fpstate = crate::signal::frame::fpstate_size(crate::arch::fpu::state_size() as u64);
         let min_sigstack = crate::signal::frame::min_frame_stack(fpstate);
         let auxv = image::auxv(&elf, bias, phdr, hwcap, min_sigstack);

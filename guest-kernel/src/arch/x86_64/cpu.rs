@@ -250,6 +250,13 @@ pub fn read_segment_base(which: SegmentBase) -> u64 {
     unsafe { rdmsr(which.msr()) }
 }
 
+/// CPUID.1:EDX, the feature bits Linux hands programs as `AT_HWCAP`, asked once (CPUID
+/// traps on PVM: ~80k cycles an exec on 2026-12-05).
+pub fn hwcap() -> u32 {
+    static HWCAP: spin::Once<u32> = spin::Once::new();
+    *HWCAP.call_once(|| cpuid(1, 0)[3])
+}
+
 /// Hardware random-number instructions the CPU reports in CPUID.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RngFeatures {

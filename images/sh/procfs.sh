@@ -30,6 +30,26 @@ check loadavg "yes" "$(grep -qE '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+/[0-9]+ [0-9]+$'
 check mounts-proc "proc" "$(awk '$2 == "/proc" {print $3}' /proc/mounts | head -1)"
 check mount "yes" "$(mount | grep -q ' on /proc type proc' && echo yes)"
 check df "yes" "$(df / | tail -1 | grep -q '/$' && echo yes)"
+# fdinfo, cpuinfo, filesystems, version and the /proc/sys files programs probe.
+exec 5< /etc/motd
+check fdinfo-pos "pos:	0" "$(head -n 1 /proc/$$/fdinfo/5)"
+check fdinfo-flags "yes" "$(grep -qE '^flags:	0100000$' /proc/$$/fdinfo/5 && echo yes)"
+check fdinfo-ino "ino:	$(stat -L -c %i /etc/motd)" "$(grep '^ino:' /proc/$$/fdinfo/5)"
+check fdinfo-list "yes" "$(ls /proc/$$/fdinfo | grep -qx 5 && echo yes)"
+exec 5<&-
+check cpuinfo "yes" "$(grep -qE '^processor	: 0$' /proc/cpuinfo && grep -qE '^flags		: .*\bsse2\b' /proc/cpuinfo && echo yes)"
+check cpuinfo-vendor "yes" "$(grep -qE '^vendor_id	: (GenuineIntel|AuthenticAMD)$' /proc/cpuinfo && echo yes)"
+check filesystems "yes" "$(grep -qE '^nodev	tmpfs$' /proc/filesystems && grep -qE '^nodev	proc$' /proc/filesystems && echo yes)"
+check version "yes" "$(grep -q '^Linux version ' /proc/version && echo yes)"
+check ostype "Linux" "$(cat /proc/sys/kernel/ostype)"
+check osrelease "$(uname -r)" "$(cat /proc/sys/kernel/osrelease)"
+check hostname "$(uname -n)" "$(cat /proc/sys/kernel/hostname)"
+check boot-id "yes" "$(a=$(cat /proc/sys/kernel/random/boot_id); [ "$a" = "$(cat /proc/sys/kernel/random/boot_id)" ] && echo "$a" | grep -qE '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' && echo yes)"
+check uuid-fresh "yes" "$([ "$(cat /proc/sys/kernel/random/uuid)" != "$(cat /proc/sys/kernel/random/uuid)" ] && echo yes)"
+check overcommit "yes" "$(grep -qE '^[012]$' /proc/sys/vm/overcommit_memory && echo yes)"
+check pipe-max "yes" "$(test "$(cat /proc/sys/fs/pipe-max-size)" -ge 4096 && echo yes)"
+check sys-dirs "yes" "$(ls /proc/sys | grep -qx kernel && ls /proc/sys/kernel | grep -qx random && echo yes)"
+check sys-dotdot "/proc/sys" "$(cd /proc/sys/kernel/random/../.. && pwd)"
 wait "$bg"
 check reaped "yes" "$(test ! -e /proc/$bg && echo yes)"
 summary procfs

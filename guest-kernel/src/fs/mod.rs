@@ -23,6 +23,7 @@ pub mod path;
 pub mod pipe;
 pub mod procfs;
 pub mod procinfo;
+pub mod procsys;
 pub mod regular;
 pub mod stat;
 pub mod stream_node;

@@ -1,7 +1,8 @@
 //! `/proc`: a directory per process (`/proc/[pid]` with `stat status statm cmdline comm
-//! environ maps mounts exe cwd fd/`), `/proc/self` naming the caller's, and the machine
-//! files `meminfo uptime loadavg mounts`, in a small file system mounted on `/proc`.
-//! Their text comes from [`super::procinfo`], made afresh for each read.
+//! environ maps mounts exe cwd fd/ fdinfo/`), `/proc/self` naming the caller's, the machine
+//! files `cpuinfo filesystems loadavg meminfo mounts stat uptime version`, and the
+//! read-only `/proc/sys` tree, in a small file system mounted on `/proc`. Their text comes
+//! from [`super::procinfo`] and [`super::procsys`], made afresh for each read.
 //!
 //! `/proc/self/exe` is the walking process's business: the walk hands its exec'ed path
 //! to [`Inode::readlink_as`]; the canonical target `readlink` shows is computed by the
@@ -14,6 +15,7 @@ use alloc::vec::Vec;
 use super::inode::{FileType, FsStats, Inode, InodeRef, ST_NODEV, ST_NOEXEC, ST_NOSUID};
 use super::path;
 use super::procinfo;
+use super::procsys;
 use super::stat::{Metadata, Timestamp, S_IFDIR, S_IFLNK, S_IFREG};
 use crate::errno::Errno;
 
@@ -27,7 +29,16 @@ const PROCFS_DEV: (u32, u32) = (0, 0x16);
 const PROC_MAGIC: u64 = 0x9fa0;
 
 /// The machine-wide files of `/proc`.
-const GLOBALS: [&str; 5] = ["loadavg", "meminfo", "mounts", "stat", "uptime"];
+const GLOBALS: [&str; 8] = [
+    "cpuinfo",
+    "filesystems",
+    "loadavg",
+    "meminfo",
+    "mounts",
+    "stat",
+    "uptime",
+    "version",
+];
 
 /// The files of a `/proc/[pid]` directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +86,14 @@ pub enum ProcNode {
     Fds(u32),
     /// `/proc/[pid]/fd/N`.
     Fd(u32, u32),
+    /// `/proc/[pid]/fdinfo`.
+    FdInfos(u32),
+    /// `/proc/[pid]/fdinfo/N`.
+    FdInfo(u32, u32),
+    /// A directory of `/proc/sys` (index into [`procsys::DIRS`]; 0 is `/proc/sys`).
+    SysDir(usize),
+    /// A file of `/proc/sys` (index into [`procsys::FILES`]).
+    SysFile(usize),
 }
 
 /// The root of a `/proc` file system, to mount on `/proc`.
@@ -100,23 +119,31 @@ impl ProcNode {
             ProcNode::Root => 1,
             ProcNode::SelfLink => 2,
             ProcNode::Global(i) => 3 + i as u64,
+            ProcNode::SysDir(i) => 16 + i as u64,
+            ProcNode::SysFile(i) => 32 + i as u64,
             ProcNode::Pid(pid) => base(pid),
             ProcNode::File(pid, f) => base(pid) + 1 + f as u64,
             ProcNode::Exe(pid) => base(pid) + 32,
             ProcNode::Cwd(pid) => base(pid) + 33,
             ProcNode::Fds(pid) => base(pid) + 34,
             ProcNode::Fd(pid, fd) => base(pid) + (1 << 20) + u64::from(fd),
+            ProcNode::FdInfos(pid) => base(pid) + 35,
+            ProcNode::FdInfo(pid, fd) => base(pid) + (2 << 20) + u64::from(fd),
         }
     }
 
     fn meta(self, size: u64) -> Metadata {
         let (mode, nlink) = match self {
-            ProcNode::Root | ProcNode::Pid(_) => (S_IFDIR | 0o555, 3),
+            ProcNode::Root | ProcNode::Pid(_) | ProcNode::SysDir(_) => (S_IFDIR | 0o555, 3),
             ProcNode::Fds(_) => (S_IFDIR | 0o500, 2),
+            ProcNode::FdInfos(_) => (S_IFDIR | 0o555, 2),
             ProcNode::SelfLink | ProcNode::Exe(_) | ProcNode::Cwd(_) => (S_IFLNK | 0o777, 1),
             ProcNode::Fd(pid, fd) => (S_IFLNK | procinfo::fd_link_mode(pid, fd), 1),
             ProcNode::File(_, PidFile::Environ) => (S_IFREG | 0o400, 1),
-            ProcNode::File(..) | ProcNode::Global(_) => (S_IFREG | 0o444, 1),
+            ProcNode::File(..)
+            | ProcNode::Global(_)
+            | ProcNode::FdInfo(..)
+            | ProcNode::SysFile(_) => (S_IFREG | 0o444, 1),
         };
         Metadata {
             dev: PROCFS_DEV,
@@ -137,7 +164,17 @@ impl ProcNode {
     /// The text of a readable file, made now.
     fn content(self) -> Result<Vec<u8>, Errno> {
         let text = match self {
-            ProcNode::Global(i) => procinfo::global(GLOBALS[i]),
+            ProcNode::Global(i) => match GLOBALS[i] {
+                "cpuinfo" => {
+                    let mhz = crate::time::tsc_khz().unwrap_or(0) / 1000;
+                    Some(procsys::format_cpuinfo(procsys::cpuid(), 1, mhz))
+                }
+                "filesystems" => Some(procsys::filesystems()),
+                "version" => Some(procsys::version()),
+                name => procinfo::global(name),
+            },
+            ProcNode::SysFile(i) => Some((procsys::FILES[i].text)()),
+            ProcNode::FdInfo(pid, fd) => procinfo::fd_info(pid, fd),
             ProcNode::File(pid, f) => match f {
                 PidFile::Cmdline => return procinfo::strings(pid, true).ok_or(Errno::ESRCH),
                 PidFile::Environ => return procinfo::strings(pid, false).ok_or(Errno::ESRCH),
@@ -158,11 +195,18 @@ impl ProcNode {
 
     fn file_type_of(self) -> FileType {
         match self {
-            ProcNode::Root | ProcNode::Pid(_) | ProcNode::Fds(_) => FileType::Dir,
+            ProcNode::Root
+            | ProcNode::Pid(_)
+            | ProcNode::Fds(_)
+            | ProcNode::FdInfos(_)
+            | ProcNode::SysDir(_) => FileType::Dir,
             ProcNode::SelfLink | ProcNode::Exe(_) | ProcNode::Cwd(_) | ProcNode::Fd(..) => {
                 FileType::Symlink
             }
-            ProcNode::Global(_) | ProcNode::File(..) => FileType::Regular,
+            ProcNode::Global(_)
+            | ProcNode::File(..)
+            | ProcNode::FdInfo(..)
+            | ProcNode::SysFile(_) => FileType::Regular,
         }
     }
 }
@@ -201,6 +245,7 @@ impl Inode for ProcNode {
         let node = match *self {
             ProcNode::Root => match name {
                 "self" => ProcNode::SelfLink,
+                "sys" => ProcNode::SysDir(0),
                 _ => match GLOBALS.iter().position(|g| *g == name) {
                     Some(i) => ProcNode::Global(i),
                     None => match parse_num(name) {
@@ -214,6 +259,7 @@ impl Inode for ProcNode {
                 "exe" => ProcNode::Exe(pid),
                 "cwd" => ProcNode::Cwd(pid),
                 "fd" => ProcNode::Fds(pid),
+                "fdinfo" => ProcNode::FdInfos(pid),
                 _ => match PID_FILES.iter().find(|(n, _)| *n == name) {
                     Some((_, f)) => ProcNode::File(pid, *f),
                     None => return Err(Errno::ENOENT),
@@ -222,6 +268,14 @@ impl Inode for ProcNode {
             ProcNode::Fds(pid) => match parse_num(name) {
                 Some(fd) if procinfo::fds(pid).contains(&fd) => ProcNode::Fd(pid, fd),
                 _ => return Err(Errno::ENOENT),
+            },
+            ProcNode::FdInfos(pid) => match parse_num(name) {
+                Some(fd) if procinfo::fds(pid).contains(&fd) => ProcNode::FdInfo(pid, fd),
+                _ => return Err(Errno::ENOENT),
+            },
+            ProcNode::SysDir(dir) => match procsys::subdir(dir, name) {
+                Some(sub) => ProcNode::SysDir(sub),
+                None => ProcNode::SysFile(procsys::file(dir, name).ok_or(Errno::ENOENT)?),
             },
             _ => return Err(Errno::ENOTDIR),
         };
@@ -234,8 +288,16 @@ impl Inode for ProcNode {
                 ProcNode::Root
             }
             ProcNode::File(pid, _) | ProcNode::Exe(pid) | ProcNode::Cwd(pid) => ProcNode::Pid(pid),
-            ProcNode::Fds(pid) => ProcNode::Pid(pid),
+            ProcNode::Fds(pid) | ProcNode::FdInfos(pid) => ProcNode::Pid(pid),
             ProcNode::Fd(pid, _) => ProcNode::Fds(pid),
+            ProcNode::FdInfo(pid, _) => ProcNode::FdInfos(pid),
+            ProcNode::SysDir(0) => ProcNode::Root,
+            ProcNode::SysDir(dir) => {
+                let parent = procsys::DIRS[dir].rsplit_once('/').map_or("", |(p, _)| p);
+                let up = procsys::DIRS.iter().position(|d| *d == parent).unwrap_or(0);
+                ProcNode::SysDir(up)
+            }
+            ProcNode::SysFile(i) => ProcNode::SysDir(procsys::FILES[i].dir),
         }))
     }
 
@@ -276,11 +338,13 @@ impl Inode for ProcNode {
                     out.push(entry(ProcNode::Global(i), String::from(*g)));
                 }
                 out.push(entry(ProcNode::SelfLink, String::from("self")));
+                out.push(entry(ProcNode::SysDir(0), String::from("sys")));
             }
             ProcNode::Pid(pid) => {
                 out.push(entry(ProcNode::Cwd(pid), String::from("cwd")));
                 out.push(entry(ProcNode::Exe(pid), String::from("exe")));
                 out.push(entry(ProcNode::Fds(pid), String::from("fd")));
+                out.push(entry(ProcNode::FdInfos(pid), String::from("fdinfo")));
                 for (name, f) in PID_FILES {
                     out.push(entry(ProcNode::File(pid, f), String::from(name)));
                 }
@@ -288,6 +352,21 @@ impl Inode for ProcNode {
             ProcNode::Fds(pid) => {
                 for fd in procinfo::fds(pid) {
                     out.push(entry(ProcNode::Fd(pid, fd), fd.to_string()));
+                }
+            }
+            ProcNode::FdInfos(pid) => {
+                for fd in procinfo::fds(pid) {
+                    out.push(entry(ProcNode::FdInfo(pid, fd), fd.to_string()));
+                }
+            }
+            ProcNode::SysDir(dir) => {
+                for (sub, name) in procsys::subdirs(dir) {
+                    out.push(entry(ProcNode::SysDir(sub), String::from(name)));
+                }
+                for (i, f) in procsys::FILES.iter().enumerate() {
+                    if f.dir == dir {
+                        out.push(entry(ProcNode::SysFile(i), String::from(f.name)));
+                    }
                 }
             }
             _ => return Err(Errno::ENOTDIR),
@@ -332,8 +411,11 @@ impl Inode for ProcNode {
     }
 
     fn write_at(&self, _: u64, _: &[u8]) -> Result<usize, Errno> {
-        match self.file_type_of() {
-            FileType::Dir => Err(Errno::EISDIR),
+        match (self, self.file_type_of()) {
+            (_, FileType::Dir) => Err(Errno::EISDIR),
+            // No tunables: /proc/sys refuses writes as Linux does a writer without the
+            // right.
+            (ProcNode::SysFile(_), _) => Err(Errno::EACCES),
             _ => Err(Errno::EINVAL),
         }
     }

@@ -310,6 +310,27 @@ pub fn fd_link_mode(pid: u32, fd: u32) -> u32 {
     mode
 }
 
+/// The text of `/proc/[pid]/fdinfo/N` for descriptor `fd` of process `pid`.
+pub fn fd_info(pid: u32, fd: u32) -> Option<String> {
+    let (file, cloexec) = with_leader(pid, |t| {
+        let files = t.files.try_lock()?;
+        let file = files.get_raw(u64::from(fd)).ok()?;
+        Some((file, files.cloexec(u64::from(fd)).unwrap_or(false)))
+    })
+    .flatten()?;
+    let (mnt_id, ino) = match file.vnode() {
+        super::vfs::Vnode::Node(n) => (n.fs_id(), n.ino()),
+        super::vfs::Vnode::Pipe(ino) => (u64::from(super::pipe::PIPEFS_DEV.1), ino),
+    };
+    Some(super::procsys::format_fdinfo(
+        file.position(),
+        file.status(),
+        cloexec,
+        mnt_id,
+        ino,
+    ))
+}
+
 /// What descriptor `fd` of process `pid` names, as its `/proc/[pid]/fd/` link shows it.
 pub fn fd_target(pid: u32, fd: u32) -> Option<String> {
     let file = open_file(pid, fd)?;

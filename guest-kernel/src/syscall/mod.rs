@@ -15,7 +15,7 @@ mod fs_lock;
 mod fs_mod;
 mod fs_poll;
 pub mod futex;
-mod info;
+pub mod info;
 mod io;
 pub mod mem;
 pub mod mremap;

@@ -52,8 +52,9 @@ pub enum FaultError {
     OutOfMemory,
 }
 
-/// Resolves a page fault of the current process at `addr`; `Err` means the access is a
-/// real fault and the process gets the signal the error names.
+/// Resolves a page fault the CPU took in the current process at `addr` (which dropped its
+/// cached translation of `addr`: see `cow::break_cow`); `Err` means the access is a real
+/// fault and the process gets the signal the error names.
 pub fn handle_page_fault(mm: &mut Mm, addr: u64, error_code: u64) -> Result<(), FaultError> {
     if error_code & (PF_RESERVED | PF_PROTECTION_KEY) != 0 {
         return Err(FaultError::Protection);
@@ -66,7 +67,7 @@ pub fn handle_page_fault(mm: &mut Mm, addr: u64, error_code: u64) -> Result<(), 
         Access::Read
     };
     let Mm { space, mem } = mm;
-    mem.fault(space, addr, access)
+    mem.fault_checked(space, addr, Some(access), true)
 }
 
 /// Reports that the current process runs out of memory and marks it to be killed with
@@ -295,16 +296,18 @@ impl UserMemory {
         addr: u64,
         access: Access,
     ) -> Result<(), FaultError> {
-        self.fault_checked(space, addr, Some(access))
+        self.fault_checked(space, addr, Some(access), false)
     }
 
     /// [`Self::fault`]; with `access` `None` the protection is not checked (the kernel
-    /// writing a program's initial image).
+    /// writing a program's initial image). `cpu_faulted`: the CPU took a page fault at
+    /// `addr` for this (not the kernel resolving one ahead of an access).
     fn fault_checked(
         &mut self,
         space: &mut AddressSpace,
         addr: u64,
         access: Option<Access>,
+        cpu_faulted: bool,
     ) -> Result<(), FaultError> {
         if addr >= TASK_SIZE {
             return Err(FaultError::Unmapped);
@@ -337,7 +340,7 @@ impl UserMemory {
                     Some(_) => want,
                     None => have & (flags::USER | flags::WRITABLE | flags::NO_EXECUTE),
                 };
-                return cow::break_cow(space, page, after, self.split_huge_cow);
+                return cow::break_cow(space, page, after, self.split_huge_cow, cpu_faulted);
             }
             // A shared frame of a private area stays read-only until written.
             let want = if private && leaf.shared(frame) {
@@ -547,7 +550,7 @@ impl UserMemory {
                 Some((pa, f)) => f & need != need || (!check && self.copy_before_write(cur, pa, f)),
             };
             if fault {
-                self.fault_checked(space, cur, check.then_some(Access::Write))?;
+                self.fault_checked(space, cur, check.then_some(Access::Write), false)?;
             }
             let (pa, _) = space.translate(cur).ok_or(FaultError::Unmapped)?;
             // SAFETY: `pa..pa + chunk` lies in one mapped user frame, seen through the

@@ -30,6 +30,7 @@ pub mod stream_node;
 pub mod tar;
 pub mod tar_inode;
 pub mod tmpfs;
+pub mod transfer;
 pub mod tty;
 pub mod vfs;
 

@@ -267,9 +267,11 @@ fn host_stdin_type(input: Input) -> String {
 #[test]
 fn stdin_is_a_character_device_or_a_fifo_as_on_the_host() {
     let args = ["--", "/bin/busybox", "stat", "-L", "-c", "%F", "/dev/stdin"];
+    // `stat` never reads its stdin and may be gone before the byte is written: a broken
+    // pipe is expected then (on the host and in astra-vmm alike).
     let feed = || {
         Input::Pipe(Box::new(|mut pipe: ChildStdin| {
-            pipe.write_all(b"x").unwrap()
+            let _ = pipe.write_all(b"x");
         }))
     };
     for (name, input, host_input) in [("null", Input::Null, Input::Null), ("pipe", feed(), feed())]

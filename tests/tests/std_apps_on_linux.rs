@@ -18,12 +18,13 @@ use astra_tests::tempdir::TempDir;
 use astra_tests::{try_run, Workspace};
 
 /// The std programs of the default image (`images/std-apps`): stock musl builds.
-const STD_PROGRAMS: [&str; 18] = [
+const STD_PROGRAMS: [&str; 19] = [
     "/bin/fscopy",
     "/bin/shmap",
     "/bin/locks",
     "/bin/procs",
     "/bin/sigs",
+    "/bin/rtsigs",
     "/bin/pipesz",
     "/init",
     "/bin/stdcheck",

@@ -175,6 +175,15 @@ pub struct View {
     pub fds: u32,
     pub sig_blocked: u64,
     pub sig_pending: u64,
+    /// The leader's own pending signals (`SigPnd`) and the process's (`ShdPnd`).
+    pub sig_own: u64,
+    pub sig_shared: u64,
+    /// Signals ignored (`SigIgn`) and caught by a handler (`SigCgt`).
+    pub sig_ignored: u64,
+    pub sig_caught: u64,
+    /// Queued signal instances of the user and the process's limit (`SigQ`).
+    pub sig_queued: usize,
+    pub sig_limit: u64,
     /// None for a zombie (no address space left).
     pub mem: Option<MemStats>,
 }
@@ -245,6 +254,11 @@ pub fn view(pid: u32) -> Option<View> {
         v.fds = t.files.try_lock().map_or(0, |f| f.count() as u32);
         v.sig_blocked = t.signals.blocked().0;
         v.sig_pending = t.signals.pending().0;
+        v.sig_own = t.signals.thread_pending().0;
+        v.sig_shared = t.signals.shared_pending().0;
+        (v.sig_ignored, v.sig_caught) = t.signals.ignored_and_caught();
+        v.sig_queued = t.signals.queued_total();
+        v.sig_limit = t.process.sigpending_limit();
         v.mem = t.mm.try_lock().map(|mm| mem_stats(&mm));
     });
     Some(v)
@@ -491,8 +505,16 @@ pub fn format_status(v: &View) -> String {
     }
     let _ = write!(
         s,
-        "Threads:\t{}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\n",
-        v.threads, v.sig_pending, 0, v.sig_blocked,
+        "Threads:\t{}\nSigQ:\t{}/{}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\n\
+         SigIgn:\t{:016x}\nSigCgt:\t{:016x}\n",
+        v.threads,
+        v.sig_queued,
+        v.sig_limit,
+        v.sig_own,
+        v.sig_shared,
+        v.sig_blocked,
+        v.sig_ignored,
+        v.sig_caught,
     );
     s
 }

@@ -287,6 +287,9 @@ impl RawSigInfo {
             fields[1] = u64::from(info.status as u32);
             fields[2] = info.times.0;
             fields[3] = info.times.1;
+        } else if info.fault.is_none() {
+            // `_rt`: si_pid, si_uid, si_value.
+            fields[1] = info.value;
         }
         RawSigInfo {
             signo: info.signo as i32,

@@ -17,6 +17,7 @@
 
 mod deliver;
 pub mod frame;
+pub mod queue;
 mod state;
 
 pub use deliver::{deliver_fault, deliver_memory_fault, deliver_pending, sigreturn, FaultOutcome};
@@ -309,6 +310,8 @@ pub mod si_code {
     pub const SI_USER: i32 = 0;
     /// Sent by the kernel.
     pub const SI_KERNEL: i32 = 0x80;
+    /// Sent by `sigqueue`.
+    pub const SI_QUEUE: i32 = -1;
     /// Sent by `tkill`/`tgkill`.
     pub const SI_TKILL: i32 = -6;
     /// SIGCHLD: the child exited.
@@ -367,6 +370,8 @@ pub struct SigInfo {
     /// SIGCHLD: the child's user and system CPU time in clock ticks (`si_utime`,
     /// `si_stime`).
     pub times: (u64, u64),
+    /// `si_value` (`sigqueue`, `rt_sigqueueinfo`).
+    pub value: u64,
 }
 
 impl SigInfo {

@@ -4,8 +4,10 @@
 use super::{
     default_action, sig, DefaultAction, SigAction, SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
 };
+use super::queue::{SigQueue, QUEUED};
 use crate::errno::Errno;
 use crate::mm::uaccess::Pod;
+use core::sync::atomic::AtomicUsize;
 
 /// `sigaltstack` flags and limits.
 pub mod ss {
@@ -143,37 +145,23 @@ pub type SigActions = alloc::sync::Arc<spin::Mutex<[SigAction; NSIG as usize]>>;
 /// Signals pending for a whole thread group (Linux's `signal->shared_pending`): sent
 /// to the process (`kill`, `sigqueue`, timers, SIGCHLD), taken by whichever thread does
 /// not block them first.
-#[derive(Clone, Debug)]
-pub struct SharedPending {
-    set: SigSet,
-    info: [SigInfo; NSIG as usize],
-}
+type SharedPending = alloc::sync::Arc<spin::Mutex<SigQueue>>;
 
-impl SharedPending {
-    fn new() -> alloc::sync::Arc<spin::Mutex<SharedPending>> {
-        alloc::sync::Arc::new(spin::Mutex::new(SharedPending {
-            set: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
-        }))
-    }
-
-    fn take(&mut self, signo: u8) -> SigInfo {
-        self.set.remove(signo);
-        self.info[signo as usize - 1]
-    }
+fn new_shared(counter: &'static AtomicUsize) -> SharedPending {
+    alloc::sync::Arc::new(spin::Mutex::new(SigQueue::new(counter)))
 }
 
 /// Signal dispositions (shared), and a thread's mask, pending signals and alternate
 /// stack.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SignalState {
     actions: SigActions,
     /// The thread group's pending signals (shared by the threads, kept across execve).
-    shared: alloc::sync::Arc<spin::Mutex<SharedPending>>,
+    shared: SharedPending,
     /// The blocked mask (never holds SIGKILL or SIGSTOP).
     blocked: SigSet,
-    pending: SigSet,
-    info: [SigInfo; NSIG as usize],
+    /// The thread's own pending signals.
+    own: SigQueue,
     /// The alternate signal stack.
     pub altstack: AltStack,
 }
@@ -187,12 +175,16 @@ impl Default for SignalState {
 impl SignalState {
     /// Every action default, nothing blocked or pending, no alternate stack.
     pub fn new() -> Self {
+        Self::counting_in(&QUEUED)
+    }
+
+    /// [`Self::new`], its pending instances counted in `counter` (tests).
+    pub fn counting_in(counter: &'static AtomicUsize) -> Self {
         SignalState {
             actions: alloc::sync::Arc::new(spin::Mutex::new([SigAction::default(); NSIG as usize])),
-            shared: SharedPending::new(),
+            shared: new_shared(counter),
             blocked: SigSet::EMPTY,
-            pending: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
+            own: SigQueue::new(counter),
             altstack: AltStack::default(),
         }
     }
@@ -204,8 +196,7 @@ impl SignalState {
             actions: self.actions.clone(),
             shared: self.shared.clone(),
             blocked: self.blocked,
-            pending: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
+            own: self.own.empty_like(),
             altstack: AltStack::default(),
         }
     }
@@ -217,10 +208,9 @@ impl SignalState {
         let actions = *self.actions.lock();
         SignalState {
             actions: alloc::sync::Arc::new(spin::Mutex::new(actions)),
-            shared: SharedPending::new(),
+            shared: new_shared(self.own.counter()),
             blocked: self.blocked,
-            pending: SigSet::EMPTY,
-            info: [SigInfo::default(); NSIG as usize],
+            own: self.own.empty_like(),
             altstack: if shares_vm {
                 AltStack::default()
             } else {
@@ -258,8 +248,7 @@ impl SignalState {
         let old = self.action(signo);
         self.actions.lock()[signo as usize - 1] = action.sanitized();
         if self.is_ignored(signo) {
-            self.pending.remove(signo);
-            self.shared.lock().set.remove(signo);
+            self.discard(SigSet::of(signo));
         }
         old
     }
@@ -277,6 +266,21 @@ impl SignalState {
         }
     }
 
+    /// The signals whose action is `SIG_IGN`, and those with a handler (`SigIgn` and
+    /// `SigCgt` in /proc).
+    pub fn ignored_and_caught(&self) -> (u64, u64) {
+        let actions = self.actions.lock();
+        let (mut ignored, mut caught) = (0u64, 0u64);
+        for (i, a) in actions.iter().enumerate() {
+            match a.handler {
+                SIG_IGN => ignored |= 1 << i,
+                SIG_DFL => {}
+                _ => caught |= 1 << i,
+            }
+        }
+        (ignored, caught)
+    }
+
     /// The blocked mask.
     pub fn blocked(&self) -> SigSet {
         self.blocked
@@ -289,34 +293,34 @@ impl SignalState {
 
     /// Signals pending: the thread's own and the thread group's.
     pub fn pending(&self) -> SigSet {
-        self.pending.union(self.shared.lock().set)
+        self.own.set().union(self.shared.lock().set())
     }
 
     /// Signals pending for this thread only (`SigPnd` in /proc).
     pub fn thread_pending(&self) -> SigSet {
-        self.pending
+        self.own.set()
     }
 
     /// Signals pending for the thread group (`ShdPnd` in /proc).
     pub fn shared_pending(&self) -> SigSet {
-        self.shared.lock().set
+        self.shared.lock().set()
+    }
+
+    /// Pending signal instances of the user, all processes together (`SigQ` in /proc).
+    pub fn queued_total(&self) -> usize {
+        self.own.counted_total()
     }
 
     /// Generates a signal for the whole process (any thread of it may take it): as
     /// [`send`](Self::send), on the set the threads share. False if it was discarded
-    /// (ignored) or coalesced with one already pending.
-    pub fn send_shared(&mut self, info: SigInfo) -> bool {
+    /// (ignored) or coalesced with one already pending; `EAGAIN` past `limit` (see
+    /// [`SigQueue::push`]).
+    pub fn send_shared(&mut self, info: SigInfo, limit: u64) -> Result<bool, Errno> {
         let signo = info.signo;
         if !self.blocked.contains(signo) && self.is_ignored(signo) {
-            return false;
+            return Ok(false);
         }
-        let mut shared = self.shared.lock();
-        if shared.set.contains(signo) {
-            return false;
-        }
-        shared.set.insert(signo);
-        shared.info[signo as usize - 1] = info;
-        true
+        self.shared.lock().push(info, limit)
     }
 
     /// True if this thread would take `signo` now (Linux's `wants_signal`, less the
@@ -325,19 +329,16 @@ impl SignalState {
         !self.blocked.contains(signo)
     }
 
-    /// Generates a signal for the process. An ignored, unblocked signal is discarded
-    /// (a blocked one is kept: its action may change before it is unblocked); a
-    /// standard signal already pending is not queued twice.
-    pub fn send(&mut self, info: SigInfo) {
+    /// Generates a signal for this thread. An ignored, unblocked signal is discarded (a
+    /// blocked one is kept: its action may change before it is unblocked); a standard
+    /// signal already pending is not queued twice, every real-time one is (up to
+    /// `limit`, the target's `RLIMIT_SIGPENDING`: see [`SigQueue::push`]).
+    pub fn send(&mut self, info: SigInfo, limit: u64) -> Result<bool, Errno> {
         let signo = info.signo;
         if !self.blocked.contains(signo) && self.is_ignored(signo) {
-            return;
+            return Ok(false);
         }
-        if self.pending.contains(signo) {
-            return;
-        }
-        self.pending.insert(signo);
-        self.info[signo as usize - 1] = info;
+        self.own.push(info, limit)
     }
 
     /// Raises a signal the process cannot refuse (a fault): if it is blocked or
@@ -353,8 +354,7 @@ impl SignalState {
             self.blocked.remove(signo);
         }
         // A fault replaces whatever instance was pending: its info is the one to report.
-        self.pending.insert(signo);
-        self.info[signo as usize - 1] = info;
+        self.own.force(info);
     }
 
     /// Resets `signo`'s action to the default (`SA_RESETHAND`, failed deliveries).
@@ -375,17 +375,16 @@ impl SignalState {
     /// lowest-numbered one.
     pub fn take_next(&mut self) -> Option<SigInfo> {
         // The thread's own first (Linux's `dequeue_signal`), then the group's.
-        let own = self.pending.minus(self.blocked);
+        let own = self.own.set().minus(self.blocked);
         if let Some(signo) = own
             .intersect(SigSet::SYNCHRONOUS)
             .lowest()
             .or_else(|| own.lowest())
         {
-            self.pending.remove(signo);
-            return Some(self.info[signo as usize - 1]);
+            return Some(self.own.take(signo));
         }
         let mut shared = self.shared.lock();
-        let ready = shared.set.minus(self.blocked);
+        let ready = shared.set().minus(self.blocked);
         let signo = ready
             .intersect(SigSet::SYNCHRONOUS)
             .lowest()
@@ -396,12 +395,11 @@ impl SignalState {
     /// Removes and returns the lowest pending signal of `set`, blocked or not
     /// (`rt_sigtimedwait`).
     pub fn take_pending_in(&mut self, set: SigSet) -> Option<SigInfo> {
-        if let Some(signo) = self.pending.intersect(set).lowest() {
-            self.pending.remove(signo);
-            return Some(self.info[signo as usize - 1]);
+        if let Some(signo) = self.own.set().intersect(set).lowest() {
+            return Some(self.own.take(signo));
         }
         let mut shared = self.shared.lock();
-        let signo = shared.set.intersect(set).lowest()?;
+        let signo = shared.set().intersect(set).lowest()?;
         Some(shared.take(signo))
     }
 
@@ -409,9 +407,8 @@ impl SignalState {
     /// discards stop signals and a stop signal discards SIGCONT, as Linux's
     /// `prepare_signal`).
     pub fn discard(&mut self, set: SigSet) {
-        self.pending = self.pending.minus(set);
-        let mut shared = self.shared.lock();
-        shared.set = shared.set.minus(set);
+        self.own.discard(set);
+        self.shared.lock().discard(set);
     }
 
     /// True if `signo` may get an action (`rt_sigaction` refuses SIGKILL and SIGSTOP).
@@ -437,7 +434,7 @@ mod tests {
     #[test]
     fn ignored_signals_are_dropped_unless_blocked() {
         let mut s = SignalState::new();
-        s.send(SigInfo::kernel(sig::SIGCHLD));
+        s.send(SigInfo::kernel(sig::SIGCHLD), u64::MAX).unwrap();
         assert!(s.pending().is_empty(), "default-ignored");
         s.set_action(
             sig::SIGUSR1,
@@ -446,10 +443,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        s.send(SigInfo::kernel(sig::SIGUSR1));
+        s.send(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap();
         assert!(s.pending().is_empty());
         s.set_blocked(SigSet::of(sig::SIGUSR1));
-        s.send(SigInfo::kernel(sig::SIGUSR1));
+        s.send(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap();
         assert!(
             s.pending().contains(sig::SIGUSR1),
             "blocked signals stay pending"
@@ -478,9 +475,9 @@ mod tests {
         a.set_blocked(SigSet::of(sig::SIGUSR1));
         let mut b = a.for_new_thread();
         let mut forked = a.for_fork(false);
-        assert!(a.send_shared(SigInfo::kernel(sig::SIGUSR1)));
+        assert!(a.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap());
         assert!(
-            !b.send_shared(SigInfo::kernel(sig::SIGUSR1)),
+            !b.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap(),
             "a standard signal coalesces"
         );
         assert!(
@@ -498,17 +495,17 @@ mod tests {
         assert_eq!(b.take_next().map(|i| i.signo), Some(sig::SIGUSR1));
         assert!(a.pending().is_empty(), "taken once for the group");
         // The thread's own pending signals come first.
-        b.send(SigInfo::kernel(sig::SIGUSR2));
-        a.send_shared(SigInfo::kernel(sig::SIGHUP));
+        b.send(SigInfo::kernel(sig::SIGUSR2), u64::MAX).unwrap();
+        a.send_shared(SigInfo::kernel(sig::SIGHUP), u64::MAX).unwrap();
         assert_eq!(b.take_next().map(|i| i.signo), Some(sig::SIGUSR2));
         assert_eq!(
             b.take_pending_in(SigSet::of(sig::SIGHUP)).map(|i| i.signo),
             Some(sig::SIGHUP)
         );
-        a.send_shared(SigInfo::kernel(sig::SIGUSR1));
+        a.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap();
         a.discard(SigSet::of(sig::SIGUSR1));
         assert!(b.pending().is_empty());
-        forked.send_shared(SigInfo::kernel(sig::SIGCHLD));
+        forked.send_shared(SigInfo::kernel(sig::SIGCHLD), u64::MAX).unwrap();
         assert!(forked.pending().is_empty(), "ignored by default");
     }
 
@@ -517,9 +514,9 @@ mod tests {
         let mut s = SignalState::new();
         s.set_blocked(SigSet(u64::MAX));
         assert!(!s.blocked().contains(sig::SIGKILL));
-        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0));
-        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0));
-        s.send(SigInfo::kernel(sig::SIGSEGV));
+        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0), u64::MAX).unwrap();
+        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0), u64::MAX).unwrap();
+        s.send(SigInfo::kernel(sig::SIGSEGV), u64::MAX).unwrap();
         assert_eq!(s.take_next(), None);
         s.set_blocked(SigSet::EMPTY);
         assert_eq!(

@@ -168,7 +168,7 @@ pub fn getrandom(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub use limits::{Rlimit, Rlimits, RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_STACK, RLIM_INFINITY};
 
 /// Resource limits: values and the rules for changing them (pure, host-tested).
-mod limits {
+pub mod limits {
     use super::{Errno, Pod};
 
     /// No limit.
@@ -182,6 +182,8 @@ mod limits {
     /// Open file descriptors (one more than the highest).
     pub const RLIMIT_NOFILE: usize = 7;
     const RLIMIT_MEMLOCK: usize = 8;
+    /// Signals queued for the user's processes.
+    pub const RLIMIT_SIGPENDING: usize = 11;
     const RLIMIT_MSGQUEUE: usize = 12;
     const RLIMIT_NICE: usize = 13;
     const RLIMIT_RTPRIO: usize = 14;
@@ -205,9 +207,10 @@ mod limits {
     ///
     /// Defaults are Linux's boot values: stack 8 MiB soft, no core files, 1024 open
     /// files, 8 MiB locked memory, 800 KiB of message queues, no nice/real-time
-    /// priority raise; everything else unlimited (Linux derives the process and
-    /// pending-signal limits from RAM; astra has no such limits). The open-file hard
-    /// limit is 1024, not Linux's 4096: it is the size astra's descriptor table honours.
+    /// priority raise; everything else unlimited. Linux derives the pending-signal limit
+    /// from RAM: [`Rlimits::for_machine`] does too. (The process limit astra enforces,
+    /// its task cap, stays outside `RLIMIT_NPROC`.) The open-file hard limit is 1024, not
+    /// Linux's 4096: it is the size astra's descriptor table honours.
     ///
     /// Processes run as root but without `CAP_SYS_RESOURCE` (as in a default container):
     /// limits can be lowered, and a soft limit raised up to the hard one, but a hard
@@ -243,6 +246,19 @@ mod limits {
     }
 
     impl Rlimits {
+        /// The first process's limits on a machine that can run `threads_max` tasks:
+        /// the defaults, and `RLIMIT_SIGPENDING` half of `threads_max`, soft and hard, as
+        /// Linux's `fork_init` sets it from `max_threads`.
+        pub fn for_machine(threads_max: u64) -> Self {
+            let mut l = Rlimits::default();
+            let pending = (threads_max / 2).max(1);
+            l.0[RLIMIT_SIGPENDING] = Rlimit {
+                cur: pending,
+                max: pending,
+            };
+            l
+        }
+
         /// The limit of `resource`; EINVAL for an unknown one.
         pub fn get(&self, resource: u64) -> Result<Rlimit, Errno> {
             self.0.get(resource as usize).copied().ok_or(Errno::EINVAL)
@@ -281,6 +297,10 @@ mod limits {
             );
             assert_eq!(l.get(0).unwrap().cur, RLIM_INFINITY);
             assert_eq!(l.get(16), Err(Errno::EINVAL));
+            let m = Rlimits::for_machine(4096);
+            let sigpending = RLIMIT_SIGPENDING as u64;
+            assert_eq!(m.get(sigpending), Ok(Rlimit { cur: 2048, max: 2048 }));
+            assert_eq!(m.get(RLIMIT_NOFILE as u64), l.get(RLIMIT_NOFILE as u64));
         }
 
         #[test]

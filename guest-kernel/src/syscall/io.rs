@@ -255,15 +255,17 @@ fn do_write(
     if result == Err(Errno::EPIPE) {
         // A write to a pipe or the host's stdout whose reader is gone: SIGPIPE as well,
         // which kills the program unless it ignores or handles it (Linux `pipe_write`).
-        let pid = ctx.task.pid();
-        ctx.task.signals.send(SigInfo::from_process(
-            sig::SIGPIPE,
-            si_code::SI_USER,
-            pid,
-            0,
-        ));
+        send_sigpipe(ctx);
     }
     Ok(result? as u64)
+}
+
+/// SIGPIPE to the calling thread for a write whose reader is gone (a standard signal of
+/// the kernel's: never refused).
+pub(super) fn send_sigpipe(ctx: &mut Ctx<'_>) {
+    let pid = ctx.task.pid();
+    let info = SigInfo::from_process(sig::SIGPIPE, si_code::SI_USER, pid, 0);
+    let _ = ctx.task.signals.send(info, u64::MAX);
 }
 
 /// A file offset argument: `EINVAL` if negative.

@@ -93,19 +93,38 @@ pub fn rt_sigreturn(ctx: &mut Ctx<'_>, _: [u64; 6]) -> SysResult {
     Ok(signal::sigreturn(ctx.task, ctx.frame))
 }
 
-/// Queues `info` for thread `tid` of the caller's process (the caller itself or
-/// another thread, which is woken if it waits); ESRCH if there is no such thread.
-fn send_to_thread(ctx: &mut Ctx<'_>, tid: u32, info: SigInfo) -> Result<(), Errno> {
-    if tid == ctx.task.tid {
-        ctx.task.signals.send(info);
+/// The process of thread `tid` (any process's: astra runs everything as root), which
+/// must be `tgid`'s if given; ESRCH if there is no such thread.
+fn thread_group(ctx: &Ctx<'_>, tgid: Option<u32>, tid: u32) -> Result<u32, Errno> {
+    let pid = if tid == ctx.task.tid {
+        Some(ctx.task.pid())
+    } else {
+        sched::with_other_task(tid, |t| t.pid())
+    };
+    match pid {
+        Some(pid) if tgid.is_none_or(|g| g == pid) => Ok(pid),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// Generates `info` for thread `tid` of process `pid` (the caller itself or another
+/// thread, which is woken if it waits), as Linux's `do_send_specific`: `prepare_signal`
+/// first (SIGCONT continues the whole process, stop signals and SIGCONT discard each
+/// other), then the thread's own queue, within the process's `RLIMIT_SIGPENDING`
+/// (`EAGAIN` past it for a real-time signal: see `signal::queue`); ESRCH if the thread
+/// is gone.
+fn send_to_thread(ctx: &mut Ctx<'_>, pid: u32, tid: u32, info: SigInfo) -> Result<(), Errno> {
+    let target = process::get(pid).ok_or(Errno::ESRCH)?;
+    if target.is_zombie() {
         return Ok(());
     }
-    let pid = ctx.task.pid();
+    crate::task::prepare_signal(&target, info.signo, Some(&mut *ctx.task));
+    let limit = target.sigpending_limit();
+    if tid == ctx.task.tid {
+        return ctx.task.signals.send(info, limit).map(|_| ());
+    }
     sched::with_other_task(tid, |t| {
-        if t.pid() != pid {
-            return Err(Errno::ESRCH);
-        }
-        t.signals.send(info);
+        t.signals.send(info, limit)?;
         sched::signal_wake(t);
         Ok(())
     })
@@ -126,7 +145,7 @@ fn send_to_pid(ctx: &mut Ctx<'_>, pid: u32, sig: u64, code: i32) -> SysResult {
     let signo = sig as u8;
     crate::task::prepare_signal(&target, signo, Some(&mut *ctx.task));
     let info = SigInfo::from_process(signo, code, ctx.task.pid(), SENDER_UID);
-    crate::task::signal_process(&target, info, Some(&mut *ctx.task));
+    crate::task::signal_process(&target, info, Some(&mut *ctx.task))?;
     Ok(0)
 }
 
@@ -180,20 +199,29 @@ pub fn kill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Sends `sig` (0: only check) to thread `tid` of the caller's process.
-fn thread_kill(ctx: &mut Ctx<'_>, tid: u32, sig: u64) -> SysResult {
+/// Sends `sig` (0: only check) to thread `tid` (of process `tgid` if given).
+fn thread_kill(ctx: &mut Ctx<'_>, tgid: Option<u32>, tid: u32, sig: u64) -> SysResult {
     if !signal::is_valid(sig) && sig != 0 {
         return Err(Errno::EINVAL);
     }
-    let pid = ctx.task.pid();
+    let pid = thread_group(ctx, tgid, tid)?;
     if sig == 0 {
-        let exists =
-            tid == ctx.task.tid || sched::with_other_task(tid, |t| t.pid() == pid).unwrap_or(false);
-        return if exists { Ok(0) } else { Err(Errno::ESRCH) };
+        return Ok(0);
     }
-    let info = SigInfo::from_process(sig as u8, si_code::SI_TKILL, pid, SENDER_UID);
-    send_to_thread(ctx, tid, info)?;
+    let info = SigInfo::from_process(sig as u8, si_code::SI_TKILL, ctx.task.pid(), SENDER_UID);
+    send_to_thread(ctx, pid, tid, info)?;
     Ok(0)
+}
+
+/// Queues `info` from user memory at `va` for thread `tid` of process `tgid`
+/// (`rt_tgsigqueueinfo`): as `rt_sigqueueinfo`, thread-directed.
+pub fn tgsigqueueinfo(ctx: &mut Ctx<'_>, tgid: u32, tid: u32, sig: u64, va: u64) -> SysResult {
+    let info = super::signal_wait::queued_info(ctx, sig, va)?;
+    let pid = thread_group(ctx, Some(tgid), tid)?;
+    match info {
+        Some(info) => send_to_thread(ctx, pid, tid, info).map(|_| 0),
+        None => Ok(0),
+    }
 }
 
 /// tkill(tid, sig)
@@ -202,7 +230,7 @@ pub fn tkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    thread_kill(ctx, tid as u32, a[1])
+    thread_kill(ctx, None, tid as u32, a[1])
 }
 
 /// tgkill(tgid, tid, sig)
@@ -211,8 +239,14 @@ pub fn tgkill(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if tgid <= 0 || tid <= 0 {
         return Err(Errno::EINVAL);
     }
-    if tgid as u32 != ctx.task.pid() {
-        return Err(Errno::ESRCH);
+    thread_kill(ctx, Some(tgid as u32), tid as u32, a[2])
+}
+
+/// rt_tgsigqueueinfo(tgid, tid, sig, info)
+pub fn rt_tgsigqueueinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let (tgid, tid) = (a[0] as i32, a[1] as i32);
+    if tgid <= 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
     }
-    thread_kill(ctx, tid as u32, a[2])
+    tgsigqueueinfo(ctx, tgid as u32, tid as u32, a[2], a[3])
 }

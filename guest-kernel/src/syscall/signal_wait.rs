@@ -81,27 +81,49 @@ pub fn rt_sigtimedwait(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(u64::from(info.signo))
 }
 
-/// rt_sigqueueinfo(pid, sig, info): sends `sig` to process `pid` with the caller's
-/// `si_code` (which must be negative, as Linux requires of others than the kernel).
-pub fn rt_sigqueueinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    let raw: RawSigInfo = ctx.read_obj(a[2])?;
+/// The signal `rt_sigqueueinfo`/`rt_tgsigqueueinfo` send: `sig` with the caller's
+/// `siginfo` at `va` (its `si_code` must be negative, as Linux requires of others than
+/// the kernel; its `si_pid`, `si_uid` and `si_value` pass as given, as on Linux); `None`
+/// for signal 0 (only a check).
+pub fn queued_info(ctx: &mut Ctx<'_>, sig: u64, va: u64) -> Result<Option<SigInfo>, Errno> {
+    let raw: RawSigInfo = ctx.read_obj(va)?;
     if raw.code >= 0 || raw.code == si_code::SI_TKILL {
         return Err(Errno::EPERM);
     }
-    let sig = a[1];
     if !signal::is_valid(sig) && sig != 0 {
         return Err(Errno::EINVAL);
     }
+    if sig == 0 {
+        return Ok(None);
+    }
+    Ok(Some(SigInfo {
+        value: raw.fields[1],
+        ..SigInfo::from_process(
+            sig as u8,
+            raw.code,
+            raw.fields[0] as u32,
+            (raw.fields[0] >> 32) as u32,
+        )
+    }))
+}
+
+/// rt_sigqueueinfo(pid, sig, info): sends `sig` with the caller's `siginfo` to process
+/// `pid`; `EAGAIN` when the user's `RLIMIT_SIGPENDING` is reached (real-time signals).
+pub fn rt_sigqueueinfo(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
+    let info = queued_info(ctx, a[1], a[2])?;
     let pid = a[0] as i32;
     if pid <= 0 {
         return Err(Errno::ESRCH);
     }
     let target = process::get(pid as u32).ok_or(Errno::ESRCH)?;
-    if sig == 0 || target.is_zombie() {
+    let Some(info) = info else {
+        return Ok(0);
+    };
+    if target.is_zombie() {
         return Ok(0);
     }
-    let info = SigInfo::from_process(sig as u8, raw.code, ctx.task.pid(), 0);
-    crate::task::signal_process(&target, info, Some(&mut *ctx.task));
+    crate::task::prepare_signal(&target, info.signo, Some(&mut *ctx.task));
+    crate::task::signal_process(&target, info, Some(&mut *ctx.task))?;
     Ok(0)
 }
 

@@ -12,7 +12,6 @@ use crate::fs::inode::FileType;
 use crate::fs::open::{self, flags::O_APPEND};
 use crate::fs::vfs::Vnode;
 use crate::fs::OpenFile;
-use crate::signal::{si_code, sig, SigInfo};
 
 /// `SPLICE_F_MOVE`, `SPLICE_F_NONBLOCK`, `SPLICE_F_MORE`, `SPLICE_F_GIFT`.
 const SPLICE_F_ALL: u64 = 0xf;
@@ -79,13 +78,7 @@ fn read_offset(ctx: &Ctx<'_>, va: u64) -> Result<u64, Errno> {
 
 /// SIGPIPE for a write into a pipe with no reader, as `write` sends it.
 fn sigpipe(ctx: &mut Ctx<'_>) {
-    let pid = ctx.task.pid();
-    ctx.task.signals.send(SigInfo::from_process(
-        sig::SIGPIPE,
-        si_code::SI_USER,
-        pid,
-        0,
-    ));
+    super::io::send_sigpipe(ctx);
 }
 
 fn is_dir(f: &OpenFile) -> bool {

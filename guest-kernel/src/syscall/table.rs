@@ -203,6 +203,7 @@ syscall_table! {
     293 => pipe2(OutFdPair, PipeFlags) = fs_ctl::pipe2;
     295 => preadv(Fd, Iovec(2), Int, Int) = io::preadv;
     296 => pwritev(Fd, Iovec(2), Int, Int) = io::pwritev;
+    297 => rt_tgsigqueueinfo(Pid, Pid, Signal, Ptr) = signal::rt_tgsigqueueinfo;
     302 => prlimit64(Int, Int, Ptr, Ptr) = info::prlimit64;
     306 => syncfs(Fd) = fs_attr::syncfs;
     309 => getcpu(Ptr, Ptr, Ptr) = info::getcpu;

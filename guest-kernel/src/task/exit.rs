@@ -117,9 +117,10 @@ pub fn kill_process_by_signal(process: &Arc<Process>, sig: u8) {
     }
 }
 
-/// Queues `info` for process `target` (not the caller's) on its shared pending set.
+/// Queues `info` for process `target` (not the caller's) on its shared pending set (a
+/// signal of the kernel's, never refused).
 pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo) {
-    signal_process(target, info, None);
+    let _ = signal_process(target, info, None);
 }
 
 /// Queues `info` for the whole process `target` (its shared pending set, which any of
@@ -128,36 +129,37 @@ pub fn signal_other_process(target: &Arc<Process>, info: crate::signal::SigInfo)
 /// `target` and wants the signal (it takes it on its way back to user mode), else the
 /// first other such thread. If every thread blocks it, it stays pending until one
 /// unblocks it (`sigprocmask`, `sigreturn`, `sigsuspend`) or takes it (`sigwaitinfo`).
-/// `current` is the caller's task, if it holds it.
+/// `current` is the caller's task, if it holds it. `EAGAIN` if a real-time signal would
+/// pass the target's `RLIMIT_SIGPENDING` (see `signal::queue`).
 pub fn signal_process(
     target: &Arc<Process>,
     info: crate::signal::SigInfo,
     current: Option<&mut Task>,
-) {
+) -> Result<(), crate::errno::Errno> {
     let signo = info.signo;
     let threads = sched::threads_of(target.pid);
-    let mut queued = false;
+    let limit = target.sigpending_limit();
+    let queued;
     let mut me = None;
     match current {
         Some(t) if t.process.pid == target.pid => {
-            queued = t.signals.send_shared(info);
+            queued = t.signals.send_shared(info, limit)?;
             if t.signals.wants(signo) {
-                return;
+                return Ok(());
             }
             me = Some(t.tid);
         }
         _ => {
             let Some(&first) = threads.first() else {
-                return;
+                return Ok(());
             };
-            if let Some(q) = sched::with_other_task(first, |o| o.signals.send_shared(info)) {
-                queued = q;
-            }
+            queued = sched::with_other_task(first, |o| o.signals.send_shared(info, limit))
+                .unwrap_or(Ok(false))?;
         }
     }
     if !queued && signo != crate::signal::sig::SIGKILL {
         // Discarded, or coalesced with a pending instance whose wake-up already ran.
-        return;
+        return Ok(());
     }
     for tid in threads.into_iter().filter(|&t| Some(t) != me) {
         let woke = sched::with_other_task(tid, |o| {
@@ -169,9 +171,10 @@ pub fn signal_process(
             }
         });
         if woke == Some(true) {
-            return;
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Stops `process` for stop signal `sig` (its default action): its threads park at
@@ -269,7 +272,8 @@ pub fn deliver_tty_signals(mut current: Option<&mut Task>) {
         for process in members {
             prepare_signal(&process, sig, current.as_deref_mut());
             let info = crate::signal::SigInfo::kernel(sig);
-            signal_process(&process, info, current.as_deref_mut());
+            // A standard signal of the kernel's: never refused.
+            let _ = signal_process(&process, info, current.as_deref_mut());
         }
     }
 }
@@ -293,7 +297,8 @@ fn tell_parent_job_change(process: &Arc<Process>, code: i32, sig: u8, current: O
         Some(t) if t.process.pid == parent.pid => {
             let a = t.signals.action(SIGCHLD);
             if a.flags & sa::SA_NOCLDSTOP == 0 && a.handler != SIG_IGN && a.handler != SIG_DFL {
-                signal_process(&parent, info, Some(t));
+                // SIGCHLD is a standard signal of the kernel's: never refused.
+                let _ = signal_process(&parent, info, Some(t));
             }
         }
         _ => {

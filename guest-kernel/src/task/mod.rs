@@ -238,7 +238,7 @@ impl Task {
             ppid,
             pgid: 0,
             sid: 0,
-            limits: Rlimits::default(),
+            limits: Rlimits::for_machine(sched::max_tasks() as u64),
             exit_signal: 0,
         };
         let kernel_stack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;

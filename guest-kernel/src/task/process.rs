@@ -221,6 +221,15 @@ impl Process {
         self.sid.load(Ordering::Acquire)
     }
 
+    /// The process's `RLIMIT_SIGPENDING` (soft): how many signal instances its senders
+    /// may have queued, all processes together.
+    pub fn sigpending_limit(&self) -> u64 {
+        self.limits
+            .lock()
+            .get(crate::syscall::info::limits::RLIMIT_SIGPENDING as u64)
+            .map_or(u64::MAX, |l| l.cur)
+    }
+
     /// True once every thread has exited (until reaped).
     pub fn is_zombie(&self) -> bool {
         self.zombie.load(Ordering::Acquire)

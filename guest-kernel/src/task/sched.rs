@@ -244,7 +244,8 @@ pub fn fire_alarms(mut current: Option<&mut Task>) {
             continue;
         }
         let info = crate::signal::SigInfo::kernel(crate::signal::sig::SIGALRM);
-        super::signal_process(&process, info, current.as_deref_mut());
+        // SIGALRM is a standard signal of the kernel's: never refused.
+        let _ = super::signal_process(&process, info, current.as_deref_mut());
     }
 }
 

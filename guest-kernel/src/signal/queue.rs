@@ -208,14 +208,21 @@ mod tests {
         }
         assert_eq!(q.push(SigInfo::kernel(sig::SIGUSR1), 100), Ok(true));
         assert_eq!(q.push(SigInfo::kernel(sig::SIGUSR1), 100), Ok(false));
-        assert_eq!((q.count_of(sig::SIGRTMIN), q.count_of(sig::SIGUSR1)), (3, 1));
+        assert_eq!(
+            (q.count_of(sig::SIGRTMIN), q.count_of(sig::SIGUSR1)),
+            (3, 1)
+        );
         assert_eq!(c.load(Ordering::Relaxed), 4);
         let values: alloc::vec::Vec<u64> = (0..3).map(|_| q.take(sig::SIGRTMIN).value).collect();
         assert_eq!(values, [1, 2, 3]);
         assert!(!q.set().contains(sig::SIGRTMIN));
         assert_eq!(c.load(Ordering::Relaxed), 1);
         drop(q);
-        assert_eq!(c.load(Ordering::Relaxed), 0, "a dropped queue gives its count back");
+        assert_eq!(
+            c.load(Ordering::Relaxed),
+            0,
+            "a dropped queue gives its count back"
+        );
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! A process's signal state: actions, blocked mask, pending signals, alternate stack.
 //! Pure logic, host-tested.
 
+use super::queue::{SigQueue, QUEUED};
 use super::{
     default_action, sig, DefaultAction, SigAction, SigInfo, SigSet, NSIG, SIG_DFL, SIG_IGN,
 };
-use super::queue::{SigQueue, QUEUED};
 use crate::errno::Errno;
 use crate::mm::uaccess::Pod;
 use core::sync::atomic::AtomicUsize;
@@ -475,9 +475,12 @@ mod tests {
         a.set_blocked(SigSet::of(sig::SIGUSR1));
         let mut b = a.for_new_thread();
         let mut forked = a.for_fork(false);
-        assert!(a.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap());
+        assert!(a
+            .send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX)
+            .unwrap());
         assert!(
-            !b.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap(),
+            !b.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX)
+                .unwrap(),
             "a standard signal coalesces"
         );
         assert!(
@@ -496,16 +499,20 @@ mod tests {
         assert!(a.pending().is_empty(), "taken once for the group");
         // The thread's own pending signals come first.
         b.send(SigInfo::kernel(sig::SIGUSR2), u64::MAX).unwrap();
-        a.send_shared(SigInfo::kernel(sig::SIGHUP), u64::MAX).unwrap();
+        a.send_shared(SigInfo::kernel(sig::SIGHUP), u64::MAX)
+            .unwrap();
         assert_eq!(b.take_next().map(|i| i.signo), Some(sig::SIGUSR2));
         assert_eq!(
             b.take_pending_in(SigSet::of(sig::SIGHUP)).map(|i| i.signo),
             Some(sig::SIGHUP)
         );
-        a.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX).unwrap();
+        a.send_shared(SigInfo::kernel(sig::SIGUSR1), u64::MAX)
+            .unwrap();
         a.discard(SigSet::of(sig::SIGUSR1));
         assert!(b.pending().is_empty());
-        forked.send_shared(SigInfo::kernel(sig::SIGCHLD), u64::MAX).unwrap();
+        forked
+            .send_shared(SigInfo::kernel(sig::SIGCHLD), u64::MAX)
+            .unwrap();
         assert!(forked.pending().is_empty(), "ignored by default");
     }
 
@@ -514,8 +521,16 @@ mod tests {
         let mut s = SignalState::new();
         s.set_blocked(SigSet(u64::MAX));
         assert!(!s.blocked().contains(sig::SIGKILL));
-        s.send(SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0), u64::MAX).unwrap();
-        s.send(SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0), u64::MAX).unwrap();
+        s.send(
+            SigInfo::from_process(sig::SIGUSR2, si_code::SI_TKILL, 1, 0),
+            u64::MAX,
+        )
+        .unwrap();
+        s.send(
+            SigInfo::from_process(sig::SIGHUP, si_code::SI_USER, 1, 0),
+            u64::MAX,
+        )
+        .unwrap();
         s.send(SigInfo::kernel(sig::SIGSEGV), u64::MAX).unwrap();
         assert_eq!(s.take_next(), None);
         s.set_blocked(SigSet::EMPTY);

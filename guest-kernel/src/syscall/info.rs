@@ -299,7 +299,13 @@ pub mod limits {
             assert_eq!(l.get(16), Err(Errno::EINVAL));
             let m = Rlimits::for_machine(4096);
             let sigpending = RLIMIT_SIGPENDING as u64;
-            assert_eq!(m.get(sigpending), Ok(Rlimit { cur: 2048, max: 2048 }));
+            assert_eq!(
+                m.get(sigpending),
+                Ok(Rlimit {
+                    cur: 2048,
+                    max: 2048
+                })
+            );
             assert_eq!(m.get(RLIMIT_NOFILE as u64), l.get(RLIMIT_NOFILE as u64));
         }
 

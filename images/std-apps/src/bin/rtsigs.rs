@@ -109,13 +109,17 @@ fn queue_in_order_and_coalesce() -> CheckResult {
     set_mask(SIG_UNBLOCK, bits(&[RT_A]));
     let seen = take_seen();
     let want: Vec<(i32, i32, u64)> = (1..=3).map(|v| (RT_A as i32, SI_QUEUE, v)).collect();
-    ensure(seen == want, || format!("handler saw {seen:?}, want {want:?}"))?;
+    ensure(seen == want, || {
+        format!("handler saw {seen:?}, want {want:?}")
+    })?;
     set_mask(SIG_BLOCK, bits(&[SIGUSR1]));
     kill_self(SIGUSR1);
     kill_self(SIGUSR1);
     set_mask(SIG_UNBLOCK, bits(&[SIGUSR1]));
     let seen = take_seen();
-    ensure(seen == [(SIGUSR1 as i32, 0, 0)], || format!("SIGUSR1 twice gave {seen:?}"))?;
+    ensure(seen == [(SIGUSR1 as i32, 0, 0)], || {
+        format!("SIGUSR1 twice gave {seen:?}")
+    })?;
     Ok(String::new())
 }
 
@@ -192,7 +196,9 @@ fn limit_gives_eagain() -> CheckResult {
     })?;
     ensure(by_kill == 0, || format!("kill past the limit: {by_kill}"))?;
     let want: Vec<u64> = (0..queued).collect();
-    ensure(values == want, || format!("delivered values {values:?}, want {want:?}"))?;
+    ensure(values == want, || {
+        format!("delivered values {values:?}, want {want:?}")
+    })?;
     Ok(format!("{queued} queued"))
 }
 
@@ -225,9 +231,10 @@ fn proc_status_lines() -> CheckResult {
     sigwait(bits(&[SIGUSR1]));
     sigwait(bits(&[SIGUSR2]));
     set_mask(SIG_UNBLOCK, bits(&[SIGUSR1, SIGUSR2]));
-    ensure(own == bits(&[SIGUSR1]) && shared == bits(&[SIGUSR2]), || {
-        format!("SigPnd {own:x}, ShdPnd {shared:x}")
-    })?;
+    ensure(
+        own == bits(&[SIGUSR1]) && shared == bits(&[SIGUSR2]),
+        || format!("SigPnd {own:x}, ShdPnd {shared:x}"),
+    )?;
     Ok(String::new())
 }
 
@@ -249,7 +256,9 @@ fn tgkill_continues_a_stopped_child() -> CheckResult {
     let r = unsafe { syscall3(234, pid, pid, SIGCONT) };
     ensure(r == 0, || format!("tgkill: {r}"))?;
     let exit = child.wait().map_err(|e| e.to_string())?;
-    ensure(exit.code() == Some(7), || format!("child ended with {exit}"))?;
+    ensure(exit.code() == Some(7), || {
+        format!("child ended with {exit}")
+    })?;
     Ok(String::new())
 }
 

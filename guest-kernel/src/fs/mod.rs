@@ -21,6 +21,7 @@ pub mod overlay;
 pub mod pages;
 pub mod path;
 pub mod pipe;
+pub mod procfd;
 pub mod procfs;
 pub mod procinfo;
 pub mod procsys;

@@ -120,6 +120,13 @@ pub trait Inode: Send + Sync {
         let _ = (offset, len);
         Err(Errno::EOPNOTSUPP)
     }
+    /// Makes `[offset, offset + len)` of a regular file a hole (`fallocate`
+    /// `PUNCH_HOLE | KEEP_SIZE`, `MADV_REMOVE`): its pages are freed, it reads as zeros,
+    /// the size stays. File systems that cannot give `EOPNOTSUPP`, as Linux's do.
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let _ = (offset, len);
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Sets the permission bits (the file type stays).
     fn set_mode(&self, mode: u32) -> Result<(), Errno>;
     /// For downcasting to the concrete node type of the same file system.

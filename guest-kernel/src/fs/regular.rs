@@ -154,6 +154,10 @@ impl MapSource for NodeSource {
         self.writable
     }
 
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        self.node.punch_hole(offset, len)
+    }
+
     fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
         if !self.shares_pages {
             return Err(Errno::ENODEV);

@@ -319,6 +319,125 @@ fn memfd_maps_shared() -> CheckResult {
     Ok(String::new())
 }
 
+/// Free blocks of the file system holding `path` (statfs's `f_bfree`).
+fn free_blocks(path: &std::ffi::CStr) -> Result<u64, String> {
+    let mut buf = [0u64; 15];
+    // SAFETY: statfs into our 120-byte buffer.
+    let r = unsafe { syscall3(137, path.as_ptr() as usize, buf.as_mut_ptr() as usize, 0) };
+    ensure(r == 0, || format!("statfs: {r}"))?;
+    Ok(buf[3])
+}
+
+fn madvise(m: &Map, at: usize, len: usize, advice: usize) -> isize {
+    // SAFETY: madvise of (a part of) our own mapping.
+    unsafe { syscall3(28, m.addr + at, len, advice) }
+}
+
+/// MADV_REMOVE and fallocate(PUNCH_HOLE | KEEP_SIZE) on a tmpfs file punch a hole: the
+/// pages are freed (the tmpfs has them back), every mapping and `read` see zeros there,
+/// the size stays; private mappings and read-only files refuse it.
+fn remove_punches_holes() -> CheckResult {
+    const MADV_REMOVE: usize = 9;
+    let f = file("/tmp/shmap-hole", 4 * PAGE)?;
+    let m = map(&f, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    let other = map(&f, 4 * PAGE, PROT_READ, MAP_SHARED)?;
+    for page in 0..4 {
+        m.put(page * PAGE, &[1; PAGE]);
+    }
+    ensure(other.get(2 * PAGE + 7) == 1, || "not shared".into())?;
+    let before = free_blocks(c"/tmp")?;
+    let r = madvise(&m, PAGE, 2 * PAGE, MADV_REMOVE);
+    ensure(r == 0, || format!("MADV_REMOVE: {r}"))?;
+    let after = free_blocks(c"/tmp")?;
+    ensure(after >= before + 2, || {
+        format!("free blocks {before} -> {after}: the pages were not freed")
+    })?;
+    ensure(
+        m.get(PAGE) == 0 && m.get(3 * PAGE - 1) == 0 && other.get(2 * PAGE + 7) == 0,
+        || "a mapping still sees the removed bytes".into(),
+    )?;
+    ensure(m.get(PAGE - 1) == 1 && other.get(3 * PAGE) == 1, || {
+        "bytes outside the range were lost".into()
+    })?;
+    ensure(read_back(&f, PAGE as u64, PAGE)? == vec![0; PAGE], || {
+        "read sees the removed bytes".into()
+    })?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    ensure(size == 4 * PAGE as u64, || format!("size now {size}"))?;
+    m.set(PAGE + 1, 5);
+    ensure(read_back(&f, PAGE as u64 + 1, 1)? == [5], || {
+        "a store into the hole is lost".into()
+    })?;
+    // fallocate's hole: a part of page 3 (zeroed in place) and page 0 (freed).
+    let punch = |mode: usize, off: usize, len: usize| {
+        // SAFETY: fallocate on our own descriptor.
+        unsafe { syscall4(285, f.as_raw_fd() as usize, mode, off, len) }
+    };
+    ensure(punch(2, 0, PAGE) == -95, || {
+        "PUNCH_HOLE without KEEP_SIZE is not EOPNOTSUPP".into()
+    })?;
+    let r = punch(3, 3 * PAGE + 10, 20);
+    ensure(r == 0, || format!("fallocate(PUNCH_HOLE|KEEP_SIZE): {r}"))?;
+    ensure(
+        m.bytes(3 * PAGE + 9, 22) == [&[1][..], &[0; 20], &[1]].concat(),
+        || format!("after a partial punch: {:?}", m.bytes(3 * PAGE + 9, 22)),
+    )?;
+    // (Measured before the mappings touch the page again: that faults a new one in.)
+    let before = free_blocks(c"/tmp")?;
+    let r = punch(3, 0, PAGE);
+    let after = free_blocks(c"/tmp")?;
+    ensure(r == 0 && after > before, || {
+        format!("punching page 0: {r}, free blocks {before} -> {after}")
+    })?;
+    ensure(m.get(5) == 0 && other.get(PAGE - 1) == 0, || {
+        "a punched page is not zeros".into()
+    })?;
+    // Refusals: private anonymous memory (EINVAL), a private file mapping and a shared
+    // mapping of a file open read-only (EACCES).
+    let anon = Map::new(-1, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | 0x20)
+        .map_err(|e| format!("anonymous mmap: {e}"))?;
+    let r = madvise(&anon, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EINVAL, || format!("private anonymous: {r}"))?;
+    let private = map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE)?;
+    let r = madvise(&private, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EACCES, || format!("private file mapping: {r}"))?;
+    let ro = File::open("/tmp/shmap-hole").map_err(|e| e.to_string())?;
+    let ro_map = map(&ro, PAGE, PROT_READ, MAP_SHARED)?;
+    let r = madvise(&ro_map, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EACCES, || format!("read-only file: {r}"))?;
+    Ok(String::new())
+}
+
+/// MADV_REMOVE on a memfd and on shared anonymous memory: zeros afterwards, in a forked
+/// child's view too.
+fn remove_on_memfd_and_shared_memory() -> CheckResult {
+    // SAFETY: memfd_create with a NUL-terminated name and no flags.
+    let fd = unsafe { syscall3(319, c"shmap-hole".as_ptr() as usize, 0, 0) };
+    ensure(fd >= 0, || format!("memfd_create: {fd}"))?;
+    // SAFETY: the descriptor is ours.
+    let f = unsafe { File::from_raw_fd(fd as i32) };
+    f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
+    let memfd = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    let anon = Map::new(-1, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | 0x20)
+        .map_err(|e| format!("shared anonymous mmap: {e}"))?;
+    for m in [&memfd, &anon] {
+        m.put(0, &[9; 2 * PAGE]);
+        let status = in_child(|| {
+            let r = madvise(m, PAGE, PAGE, 9);
+            i32::from(r != 0 || m.get(PAGE) != 0 || m.get(0) != 9)
+        })?;
+        ensure(status == 0, || format!("in the child: status {status:#x}"))?;
+        ensure(
+            m.get(PAGE) == 0 && m.get(2 * PAGE - 1) == 0 && m.get(PAGE - 1) == 9,
+            || "the parent still sees removed bytes".into(),
+        )?;
+    }
+    ensure(read_back(&f, PAGE as u64, 4)? == [0; 4], || {
+        "memfd read".into()
+    })?;
+    Ok(String::new())
+}
+
 fn dev_zero_maps_shared_memory() -> CheckResult {
     let f = OpenOptions::new()
         .read(true)
@@ -497,7 +616,12 @@ fn main() -> ExitCode {
     checks.run("memfd_maps_shared", memfd_maps_shared);
     checks.run("root_files_map_shared", root_files_map_shared);
     checks.run("dev_zero_maps_shared_memory", dev_zero_maps_shared_memory);
-    for f in ["a", "fork", "trunc", "ro", "msync"] {
+    checks.run("remove_punches_holes", remove_punches_holes);
+    checks.run(
+        "remove_on_memfd_and_shared_memory",
+        remove_on_memfd_and_shared_memory,
+    );
+    for f in ["a", "fork", "trunc", "ro", "msync", "hole"] {
         let _ = std::fs::remove_file(format!("/tmp/shmap-{f}"));
     }
     let _ = std::fs::remove_file("/shmap-root");

@@ -200,6 +200,14 @@ pub trait Inode: Send + Sync {
     fn existing_frame(&self, _index: u64) -> Option<u64> {
         None
     }
+    /// Writes cached data back to where the file lives (`fsync`, `msync`): only host
+    /// volumes cache anything ([`super::hostcache`]).
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// A shared mapping of the file went (`munmap`, exit): a cache writes back and lets
+    /// its unmapped pages go.
+    fn unmapped(&self) {}
 }
 
 /// Whether `a` and `b` are the same node.

@@ -354,6 +354,58 @@ impl FileData {
         mapped
     }
 
+    /// The bytes of page `index` if the file has a page there (a page cache's hit).
+    pub fn page(&self, index: usize) -> Option<&[u8; PAGE]> {
+        self.pages.get(index)?.as_ref().map(Page::bytes)
+    }
+
+    /// The indexes of the pages the file has, in order.
+    pub fn page_indexes(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        if out.try_reserve(self.pages_used()).is_ok() {
+            out.extend((0..self.pages.len()).filter(|&i| self.pages[i].is_some()));
+        }
+        out
+    }
+
+    /// Gives page `index` (below the size, none there yet) the bytes `fill` (the rest
+    /// zero): a page cache filling a page from its backing file.
+    pub fn fill_page(&mut self, index: usize, fill: &[u8], budget: &dyn Budget) -> Result<(), Errno> {
+        self.ensure_page(index, budget)?;
+        if let Some(Some(p)) = self.pages.get_mut(index) {
+            let n = fill.len().min(PAGE);
+            p.bytes_mut()[..n].copy_from_slice(&fill[..n]);
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` (at file offset `offset`) into the pages the file already has, never
+    /// allocating one and never changing the size: a page cache updated by a write that
+    /// went to the backing file.
+    pub fn update_cached(&mut self, offset: u64, buf: &[u8]) {
+        let mut done = 0;
+        while done < buf.len() {
+            let off = offset + done as u64;
+            let in_page = (off % PAGE as u64) as usize;
+            let k = (PAGE - in_page).min(buf.len() - done);
+            if let Some(Some(p)) = self.pages.get_mut(page_of(off)) {
+                p.bytes_mut()[in_page..in_page + k].copy_from_slice(&buf[done..done + k]);
+            }
+            done += k;
+        }
+    }
+
+    /// Drops the pages no mapping holds (a page cache's clean pages after a write-back),
+    /// returning them to `budget`.
+    pub fn drop_unmapped(&mut self, budget: &dyn Budget) {
+        for slot in self.pages.iter_mut() {
+            if slot.as_ref().is_some_and(|p| p.mapped_frame().is_none()) {
+                *slot = None;
+                budget.release_page();
+            }
+        }
+    }
+
     /// Frees every page, returning them to `budget`.
     pub fn clear(&mut self, budget: &dyn Budget) {
         for p in self.pages.drain(..) {
@@ -499,6 +551,24 @@ mod tests {
         // Writes fill the hole again.
         d.write_at(4096, b"x", &b).unwrap();
         assert_eq!(d.pages_used(), 1);
+    }
+
+    #[test]
+    fn cache_pages_fill_update_and_drop() {
+        let b = Limit { left: Cell::new(4) };
+        let mut d = FileData::default();
+        d.truncate(2 * 4096 + 10, &b).unwrap();
+        assert!(d.page(1).is_none());
+        d.fill_page(1, b"host", &b).unwrap();
+        assert_eq!(&d.page(1).unwrap()[..5], b"host\0");
+        assert_eq!(d.fill_page(3, b"x", &b), Err(Errno::ENXIO), "past the end");
+        // A write across pages 0-1 reaches only the cached page 1.
+        d.update_cached(4096 - 2, b"abcd");
+        assert!(d.page(0).is_none());
+        assert_eq!(&d.page(1).unwrap()[..4], b"cdst");
+        assert_eq!(d.page_indexes(), [1]);
+        d.drop_unmapped(&b);
+        assert_eq!((d.pages_used(), b.left.get(), d.len()), (0, 4, 2 * 4096 + 10));
     }
 
     #[test]

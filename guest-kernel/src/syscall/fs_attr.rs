@@ -143,7 +143,10 @@ pub fn ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     let kind = file.vnode().node().map(|n| n.file_type());
-    if file.regular().is_some() || (kind == Some(FileType::Dir) && !file.is_path()) {
+    if let Some(node) = file.regular() {
+        node.sync()?;
+        Ok(0)
+    } else if kind == Some(FileType::Dir) && !file.is_path() {
         Ok(0)
     } else {
         Err(Errno::EINVAL)

@@ -503,9 +503,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// msync(addr, length, flags): shared file mappings map the pages of files that live in
-/// memory (tmpfs, the root's layer, memfd; hostfs ones are read-only), so nothing needs
-/// writing back: this checks its arguments and the range.
+/// msync(addr, length, flags): checks its arguments and the range; shared mappings of
+/// host-volume files write their page cache back to the host file (tmpfs, the root's
+/// layer and memfd files live in memory: nothing to write).
 pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, len, flags) = (a[0], a[1], a[2]);
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
@@ -520,8 +520,24 @@ pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end == start {
         return Ok(0);
     }
-    if !ctx.task.mm.lock().mem.vmas().is_covered(start, end) {
-        return Err(Errno::ENOMEM);
+    let mut sources: Vec<Arc<dyn MapSource>> = Vec::new();
+    {
+        let mm = ctx.task.mm.lock();
+        if !mm.mem.vmas().is_covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        for v in mm.mem.vmas().overlapping(start, end) {
+            if let (true, Backing::File { source, .. }) = (v.flags.shared, &v.backing) {
+                if !sources.iter().any(|s| Arc::ptr_eq(s, source)) {
+                    sources.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    sources.push(source.clone());
+                }
+            }
+        }
+    }
+    // Host-volume files write their cached pages back (MS_ASYNC too: at once).
+    for source in sources {
+        source.sync()?;
     }
     Ok(0)
 }

@@ -285,3 +285,26 @@ fn shared_writable_mappings_of_volume_files_reach_the_host_file() {
     assert_ne!(out.status, 0, "{out:?}");
     assert!(!vol.join("ro.bin").exists());
 }
+
+#[test]
+fn a_full_volume_page_cache_gives_sigbus_not_a_kernel_oom() {
+    let tmp = TempDir::new("volume-shmap-fill");
+    let vol = setup(tmp.path());
+    let out = boot(&[
+        s("--mem"),
+        s("128M"),
+        s("--volume"),
+        format!("{}:/mnt/vol", vol.display()),
+        s("--"),
+        s("/bin/shmap"),
+        s("--volume-fill"),
+        s("/mnt/vol"),
+    ]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("a full page cache stopped the stores with SIGBUS, then recovered"),
+        "{out:?}"
+    );
+    assert!(!vol.join("shmap-fill.bin").exists());
+}

@@ -42,7 +42,9 @@ impl Budget for CacheBudget {
                 (n < limit).then_some(n + 1)
             })
             .map(drop)
-            .map_err(|_| Errno::ENOMEM)
+            // As a full tmpfs: the fault gets no page (SIGBUS), not an out-of-memory
+            // kill while memory is free.
+            .map_err(|_| Errno::ENOSPC)
     }
 
     fn release_page(&self) {
@@ -80,8 +82,8 @@ impl PageCache {
     }
 
     /// The frame of page `index` for a shared mapping, read from the host first if the
-    /// cache does not have it. `ENXIO` past the end (SIGBUS), `ENOMEM` when the caches
-    /// are full or memory is spent.
+    /// cache does not have it. `ENXIO` past the end, `ENOSPC` when the caches are full
+    /// (both SIGBUS), `ENOMEM` when memory is spent.
     #[cfg(not(test))]
     pub fn shared_frame(&self, index: u64, host: &dyn HostIo) -> Result<u64, Errno> {
         let index = usize::try_from(index).map_err(|_| Errno::ENXIO)?;
@@ -106,7 +108,9 @@ impl PageCache {
     /// The frame of a page the cache has already (fault-around), one more owner.
     #[cfg(not(test))]
     pub fn existing_frame(&self, index: u64) -> Option<u64> {
-        self.data.lock().existing_frame(usize::try_from(index).ok()?)
+        self.data
+            .lock()
+            .existing_frame(usize::try_from(index).ok()?)
     }
 
     /// After `n` bytes at `offset` were read from the host into `buf`: the cached pages'
@@ -238,7 +242,11 @@ mod tests {
         host.write_host(8, b"XYZ").unwrap();
         c.wrote(8, b"XYZ");
         c.write_back(&host, true).unwrap();
-        assert_eq!(&*host.0.borrow(), b"01ab4567XYZ", "written back, grown by write");
+        assert_eq!(
+            &*host.0.borrow(),
+            b"01ab4567XYZ",
+            "written back, grown by write"
+        );
         assert!(c.is_empty(), "clean pages dropped");
         assert!(c.truncated(3).is_empty());
     }

@@ -183,7 +183,10 @@ impl HostNode {
     /// The file's page cache if it has one.
     fn cache(&self) -> Option<Arc<PageCache>> {
         let caches = self.vol.caches.lock();
-        caches.iter().find(|(ino, _)| *ino == self.ino).map(|(_, c)| c.clone())
+        caches
+            .iter()
+            .find(|(ino, _)| *ino == self.ino)
+            .map(|(_, c)| c.clone())
     }
 
     /// The file's page cache, made if it has none (`ENOMEM` without room).

@@ -370,7 +370,12 @@ impl FileData {
 
     /// Gives page `index` (below the size, none there yet) the bytes `fill` (the rest
     /// zero): a page cache filling a page from its backing file.
-    pub fn fill_page(&mut self, index: usize, fill: &[u8], budget: &dyn Budget) -> Result<(), Errno> {
+    pub fn fill_page(
+        &mut self,
+        index: usize,
+        fill: &[u8],
+        budget: &dyn Budget,
+    ) -> Result<(), Errno> {
         self.ensure_page(index, budget)?;
         if let Some(Some(p)) = self.pages.get_mut(index) {
             let n = fill.len().min(PAGE);
@@ -568,7 +573,10 @@ mod tests {
         assert_eq!(&d.page(1).unwrap()[..4], b"cdst");
         assert_eq!(d.page_indexes(), [1]);
         d.drop_unmapped(&b);
-        assert_eq!((d.pages_used(), b.left.get(), d.len()), (0, 4, 2 * 4096 + 10));
+        assert_eq!(
+            (d.pages_used(), b.left.get(), d.len()),
+            (0, 4, 2 * 4096 + 10)
+        );
     }
 
     #[test]

@@ -498,15 +498,20 @@ fn root_files_map_shared() -> CheckResult {
 fn volume_file(path: &str) -> ExitCode {
     let run = || -> Result<(), String> {
         let f = file(path, 0)?;
-        f.write_all_at(b"0123456789", 0).map_err(|e| e.to_string())?;
+        f.write_all_at(b"0123456789", 0)
+            .map_err(|e| e.to_string())?;
         let m = map(&f, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
-        ensure(m.bytes(0, 4) == b"0123", || "mapping misses the file".into())?;
+        ensure(m.bytes(0, 4) == b"0123", || {
+            "mapping misses the file".into()
+        })?;
         m.put(0, b"ABCD");
         ensure(read_back(&f, 0, 6)? == b"ABCD45", || {
             "read misses the store".into()
         })?;
         f.write_all_at(b"xy", 6).map_err(|e| e.to_string())?;
-        ensure(m.bytes(6, 2) == b"xy", || "the mapping misses a write".into())?;
+        ensure(m.bytes(6, 2) == b"xy", || {
+            "the mapping misses a write".into()
+        })?;
         // SAFETY: msync of our own mapping.
         let r = unsafe { syscall3(26, m.addr, PAGE, 4) };
         ensure(r == 0, || format!("msync(MS_SYNC): {r}"))?;
@@ -532,7 +537,11 @@ fn volume_file(path: &str) -> ExitCode {
         want.resize(PAGE + 100, 0);
         want[PAGE + 50] = b'Z';
         ensure(back == want, || {
-            format!("read back {} bytes: {:?}...", back.len(), &back[..back.len().min(12)])
+            format!(
+                "read back {} bytes: {:?}...",
+                back.len(),
+                &back[..back.len().min(12)]
+            )
         })
     };
     match run() {
@@ -567,6 +576,50 @@ fn volume_exit(path: &str) -> ExitCode {
         }
         Err(why) => {
             println!("shmap: volume exit: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shmap --volume-fill DIR` (astra's own bound, run by tests/tests/volume.rs): stores
+/// through a shared mapping of a sparse 1 GiB file on a volume fill the host-file page
+/// cache (a quarter of guest memory); the store that finds it full gets SIGBUS (in a
+/// child, where Linux would write back and evict), and once that mapping is gone a new
+/// one works again.
+fn volume_fill(dir: &str) -> ExitCode {
+    let run = || -> Result<(), String> {
+        const LEN: usize = 1 << 30;
+        let path = format!("{dir}/shmap-fill.bin");
+        let f = file(&path, LEN)?;
+        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        let status = in_child(|| {
+            for page in (0..LEN).step_by(PAGE) {
+                m.set(page, 1);
+            }
+            0
+        })?;
+        ensure(status & 0x7f == SIGBUS, || {
+            format!("filling: wait status {status:#x}, not SIGBUS")
+        })?;
+        drop(m);
+        drop(f);
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        let g = file(&path, PAGE)?;
+        let m = map(&g, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        m.put(0, b"again");
+        ensure(read_back(&g, 0, 5)? == b"again", || {
+            "no page after the fill".into()
+        })?;
+        drop(m);
+        std::fs::remove_file(&path).map_err(|e| e.to_string())
+    };
+    match run() {
+        Ok(()) => {
+            println!("shmap volume fill: a full page cache stopped the stores with SIGBUS, then recovered");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap volume fill: {why}");
             ExitCode::FAILURE
         }
     }
@@ -654,6 +707,7 @@ fn main() -> ExitCode {
         [_, flag] if flag == "--bench" => return bench(),
         [_, flag, path] if flag == "--volume-file" => return volume_file(path),
         [_, flag, path] if flag == "--volume-exit" => return volume_exit(path),
+        [_, flag, dir] if flag == "--volume-fill" => return volume_fill(dir),
         [_, flag] if flag == "--fill" => return fill(),
         _ => {}
     }

@@ -24,6 +24,9 @@ use super::stat::{Metadata, Timestamp, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFM
 use crate::drivers::hostfs::{self as dev, Call, IO_CHUNK};
 use crate::errno::Errno;
 
+#[path = "hostfs_io.rs"]
+mod io;
+
 /// `f_type` of a shared directory: FUSE's, as Linux's virtiofs reports.
 pub const HOSTFS_MAGIC: u64 = 0x6573_5546;
 /// `DT_FIFO`.
@@ -180,40 +183,6 @@ impl HostNode {
         Ok(me)
     }
 
-    /// The file's page cache if it has one.
-    fn cache(&self) -> Option<Arc<PageCache>> {
-        let caches = self.vol.caches.lock();
-        caches
-            .iter()
-            .find(|(ino, _)| *ino == self.ino)
-            .map(|(_, c)| c.clone())
-    }
-
-    /// The file's page cache, made if it has none (`ENOMEM` without room).
-    fn cache_or_new(&self) -> Result<Arc<PageCache>, Errno> {
-        let mut caches = self.vol.caches.lock();
-        if let Some((_, c)) = caches.iter().find(|(ino, _)| *ino == self.ino) {
-            return Ok(c.clone());
-        }
-        caches.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        let c = Arc::new(PageCache::default());
-        caches.push((self.ino, c.clone()));
-        Ok(c)
-    }
-
-    /// Writes the cache back; with `release`, drops its unmapped pages and forgets an
-    /// emptied cache.
-    fn write_back(&self, release: bool) -> Result<(), Errno> {
-        let Some(cache) = self.cache() else {
-            return Ok(());
-        };
-        let r = cache.write_back(self, release);
-        if release && cache.is_empty() {
-            self.vol.caches.lock().retain(|(ino, _)| *ino != self.ino);
-        }
-        r
-    }
-
     fn writable(&self) -> Result<(), Errno> {
         if self.vol.read_only {
             return Err(Errno::EROFS);
@@ -279,65 +248,6 @@ impl Drop for HostNode {
             op: op::FORGET,
             ..Call::default()
         });
-    }
-}
-
-/// The host file itself, under the cache.
-impl HostIo for HostNode {
-    fn read_host(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = dev::call(
-                &Call {
-                    op: op::READ,
-                    handle: self.handle,
-                    offset: offset + done as u64,
-                    ..Call::default()
-                },
-                &mut buf[done..done + want],
-            );
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
-    }
-
-    fn write_host(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
-        self.writable()?;
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = self.call(Call {
-                op: op::WRITE,
-                offset: offset + done as u64,
-                data: &buf[done..done + want],
-                ..Call::default()
-            });
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
-    }
-
-    fn host_size(&self) -> u64 {
-        self.metadata().size
     }
 }
 

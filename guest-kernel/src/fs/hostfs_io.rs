@@ -45,7 +45,6 @@ impl HostNode {
         }
         r
     }
-
 }
 
 /// The host file itself, under the cache.
@@ -106,4 +105,3 @@ impl HostIo for HostNode {
         self.metadata().size
     }
 }
-

@@ -9,7 +9,7 @@
 //! page (`SIGBUS`), never a kernel out-of-memory.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -73,9 +73,17 @@ pub fn page_write_len(index: usize, size: u64) -> usize {
 #[derive(Default)]
 pub struct PageCache {
     data: Mutex<FileData>,
+    /// A mapping of the file opened for writing mapped its pages: they may hold stores.
+    /// Until then a write-back writes nothing (pages only read stay as the host has them).
+    dirty: AtomicBool,
 }
 
 impl PageCache {
+    /// Notes that a writable mapping maps the pages (see [`Self::write_back`]).
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
     /// Whether the cache holds no page.
     pub fn is_empty(&self) -> bool {
         self.data.lock().pages_used() == 0
@@ -150,13 +158,15 @@ impl PageCache {
         d.truncate(size, &CacheBudget).unwrap_or_default()
     }
 
-    /// Writes every cached page back to the host (up to the size); with `drop_clean`,
+    /// Writes every cached page back to the host (up to the size) if a writable mapping
+    /// mapped any (every page counts as dirty then: no dirty bits are read); with `drop_clean`,
     /// then drops the pages no mapping holds. The first host error is returned (`EIO`
     /// for a short write), after trying every page.
     pub fn write_back(&self, host: &dyn HostIo, drop_clean: bool) -> Result<(), Errno> {
         let mut d = self.data.lock();
         let mut result = Ok(());
-        for index in d.page_indexes() {
+        let dirty = self.dirty.load(Ordering::Acquire);
+        for index in d.page_indexes().into_iter().filter(|_| dirty) {
             let len = page_write_len(index, d.len());
             let Some(page) = d.page(index) else { continue };
             if len == 0 {
@@ -236,6 +246,13 @@ mod tests {
             // A store through a mapping.
             d.update_cached(2, b"ab");
         }
+        c.write_back(&host, false).unwrap();
+        assert_eq!(
+            &*host.0.borrow(),
+            b"0123456789",
+            "no writable mapping: not written"
+        );
+        c.mark_dirty();
         let mut buf = *b"0123456789";
         c.overlay_read(0, &mut buf);
         assert_eq!(&buf, b"01ab456789", "read sees the store");

@@ -495,6 +495,12 @@ impl Inode for HostNode {
         let _ = self.write_back(true);
     }
 
+    fn mapped_writable(&self) {
+        if let Ok(cache) = self.cache_or_new() {
+            cache.mark_dirty();
+        }
+    }
+
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {
         let t = HostFsTime::default();
         self.set_attr(setattr::MODE, mode & 0o7777, t, t)

@@ -208,6 +208,9 @@ pub trait Inode: Send + Sync {
     /// A shared mapping of the file went (`munmap`, exit): a cache writes back and lets
     /// its unmapped pages go.
     fn unmapped(&self) {}
+    /// A mapping of a file open for writing maps its pages: a cache may get stores to
+    /// write back (one only read never writes, so the host file keeps its times).
+    fn mapped_writable(&self) {}
 }
 
 /// Whether `a` and `b` are the same node.

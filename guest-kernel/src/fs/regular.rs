@@ -179,6 +179,9 @@ impl MapSource for NodeSource {
         if !self.shares_pages {
             return Err(Errno::ENODEV);
         }
+        if self.writable {
+            self.node.mapped_writable();
+        }
         self.node.shared_frame(index)
     }
 

@@ -239,7 +239,7 @@ fn bad_volume_flags_are_usage_errors_that_say_why() {
 }
 
 #[test]
-fn shared_writable_mappings_of_volume_files_are_refused() {
+fn shared_writable_mappings_of_volume_files_reach_the_host_file() {
     let tmp = TempDir::new("volume-shmap");
     let vol = setup(tmp.path());
     let out = boot(&[
@@ -248,16 +248,63 @@ fn shared_writable_mappings_of_volume_files_are_refused() {
         s("--"),
         s("/bin/shmap"),
         s("--volume-file"),
-        s("/mnt/vol/trunc.txt"),
+        s("/mnt/vol/mapped.bin"),
     ]);
     assert_eq!(out.status, 0, "{out:?}");
     assert!(
         out.stdout
-            .contains("ENODEV for a writable shared mapping, reads \"0123\""),
+            .contains("shmap: volume file: shared writable mapping written back"),
         "{out:?}"
     );
-    assert_eq!(
-        std::fs::read_to_string(vol.join("trunc.txt")).unwrap(),
-        "0123456789"
+    let mut want = b"ABCD45xy89".to_vec();
+    want.resize(4096 + 100, 0);
+    want[4096 + 50] = b'Z';
+    assert_eq!(std::fs::read(vol.join("mapped.bin")).unwrap(), want);
+    // Stores through a mapping the program never unmaps, syncs or closes: its exit
+    // writes them back.
+    let out = boot(&[
+        s("--volume"),
+        format!("{}:/mnt/vol", vol.display()),
+        s("--"),
+        s("/bin/shmap"),
+        s("--volume-exit"),
+        s("/mnt/vol/exit.bin"),
+    ]);
+    assert_eq!(out.status, 0, "{out:?}");
+    let bytes = std::fs::read(vol.join("exit.bin")).unwrap();
+    assert_eq!((bytes.len(), &bytes[..4]), (4096, &b"exit"[..]), "{out:?}");
+    // A read-only volume keeps refusing writable shared mappings (nothing may write).
+    let out = boot(&[
+        s("--volume"),
+        format!("{}:/mnt/vol:ro", vol.display()),
+        s("--"),
+        s("/bin/shmap"),
+        s("--volume-file"),
+        s("/mnt/vol/ro.bin"),
+    ]);
+    assert_ne!(out.status, 0, "{out:?}");
+    assert!(!vol.join("ro.bin").exists());
+}
+
+#[test]
+fn a_full_volume_page_cache_gives_sigbus_not_a_kernel_oom() {
+    let tmp = TempDir::new("volume-shmap-fill");
+    let vol = setup(tmp.path());
+    let out = boot(&[
+        s("--mem"),
+        s("128M"),
+        s("--volume"),
+        format!("{}:/mnt/vol", vol.display()),
+        s("--"),
+        s("/bin/shmap"),
+        s("--volume-fill"),
+        s("/mnt/vol"),
+    ]);
+    assert_eq!(out.status, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("a full page cache stopped the stores with SIGBUS, then recovered"),
+        "{out:?}"
     );
+    assert!(!vol.join("shmap-fill.bin").exists());
 }

@@ -18,10 +18,14 @@ use hypercall_abi::{HostFsAttr, HostFsTime};
 use spin::Mutex;
 
 use super::dirent::{DT_CHR, DT_DIR, DT_LNK, DT_REG};
+use super::hostcache::{HostIo, PageCache};
 use super::inode::{FileType, FsStats, Inode, InodeRef, ST_RDONLY};
 use super::stat::{Metadata, Timestamp, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use crate::drivers::hostfs::{self as dev, Call, IO_CHUNK};
 use crate::errno::Errno;
+
+#[path = "hostfs_io.rs"]
+mod io;
 
 /// `f_type` of a shared directory: FUSE's, as Linux's virtiofs reports.
 pub const HOSTFS_MAGIC: u64 = 0x6573_5546;
@@ -36,6 +40,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0x4000);
 pub struct Volume {
     id: u64,
     read_only: bool,
+    /// The page caches of its files with cached pages, by inode number.
+    caches: Mutex<Vec<(u64, Arc<PageCache>)>>,
 }
 
 /// A file or directory of a volume.
@@ -149,6 +155,7 @@ pub fn volumes(mut mount: impl FnMut(&str, InodeRef)) {
                 let vol = Arc::new(Volume {
                     id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                     read_only: r.flags & out_flags::READ_ONLY != 0,
+                    caches: Mutex::new(Vec::new()),
                 });
                 let root = HostNode::make(vol, r.handle, r.attr, None);
                 mount(guest, root);
@@ -232,6 +239,10 @@ impl HostNode {
 
 impl Drop for HostNode {
     fn drop(&mut self) {
+        // The last node of the file (its last open file, `close`) writes its cache back.
+        if self.kind == FileType::Regular {
+            let _ = self.write_back(true);
+        }
         // A failure leaves a descriptor in the VMM until it exits; nothing else to do.
         let _ = self.call(Call {
             op: op::FORGET,
@@ -430,55 +441,19 @@ impl Inode for HostNode {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = dev::call(
-                &Call {
-                    op: op::READ,
-                    handle: self.handle,
-                    offset: offset + done as u64,
-                    ..Call::default()
-                },
-                &mut buf[done..done + want],
-            );
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
+        let n = self.read_host(offset, buf)?;
+        if let Some(cache) = self.cache() {
+            cache.overlay_read(offset, &mut buf[..n]);
         }
-        Ok(done)
+        Ok(n)
     }
 
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
-        self.writable()?;
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = self.call(Call {
-                op: op::WRITE,
-                offset: offset + done as u64,
-                data: &buf[done..done + want],
-                ..Call::default()
-            });
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
+        let n = self.write_host(offset, buf)?;
+        if let Some(cache) = self.cache() {
+            cache.wrote(offset, &buf[..n]);
         }
-        Ok(done)
+        Ok(n)
     }
 
     fn truncate(&self, size: u64) -> Result<(), Errno> {
@@ -487,8 +462,43 @@ impl Inode for HostNode {
             op: op::TRUNCATE,
             offset: size,
             ..Call::default()
-        })
-        .map(drop)
+        })?;
+        if let Some(cache) = self.cache() {
+            super::pages::unmap_dropped(&cache.truncated(size));
+        }
+        Ok(())
+    }
+
+    /// Writable volumes' files map shared through their page cache.
+    fn has_shared_pages(&self) -> bool {
+        self.kind == FileType::Regular && !self.vol.read_only
+    }
+
+    #[cfg(not(test))]
+    fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
+        if !self.has_shared_pages() {
+            return Err(Errno::ENODEV);
+        }
+        self.cache_or_new()?.shared_frame(index, self)
+    }
+
+    #[cfg(not(test))]
+    fn existing_frame(&self, index: u64) -> Option<u64> {
+        self.cache()?.existing_frame(index)
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        self.write_back(false)
+    }
+
+    fn unmapped(&self) {
+        let _ = self.write_back(true);
+    }
+
+    fn mapped_writable(&self) {
+        if let Ok(cache) = self.cache_or_new() {
+            cache.mark_dirty();
+        }
     }
 
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {

@@ -120,6 +120,13 @@ pub trait Inode: Send + Sync {
         let _ = (offset, len);
         Err(Errno::EOPNOTSUPP)
     }
+    /// Makes `[offset, offset + len)` of a regular file a hole (`fallocate`
+    /// `PUNCH_HOLE | KEEP_SIZE`, `MADV_REMOVE`): its pages are freed, it reads as zeros,
+    /// the size stays. File systems that cannot give `EOPNOTSUPP`, as Linux's do.
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let _ = (offset, len);
+        Err(Errno::EOPNOTSUPP)
+    }
     /// Sets the permission bits (the file type stays).
     fn set_mode(&self, mode: u32) -> Result<(), Errno>;
     /// For downcasting to the concrete node type of the same file system.
@@ -193,6 +200,17 @@ pub trait Inode: Send + Sync {
     fn existing_frame(&self, _index: u64) -> Option<u64> {
         None
     }
+    /// Writes cached data back to where the file lives (`fsync`, `msync`): only host
+    /// volumes cache anything ([`super::hostcache`]).
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// A shared mapping of the file went (`munmap`, exit): a cache writes back and lets
+    /// its unmapped pages go.
+    fn unmapped(&self) {}
+    /// A mapping of a file open for writing maps its pages: a cache may get stores to
+    /// write back (one only read never writes, so the host file keeps its times).
+    fn mapped_writable(&self) {}
 }
 
 /// Whether `a` and `b` are the same node.

@@ -13,6 +13,7 @@ pub mod dirent;
 pub mod fd;
 pub mod file;
 pub mod host_stream;
+pub mod hostcache;
 pub mod hostfs;
 pub mod inode;
 pub mod lock;

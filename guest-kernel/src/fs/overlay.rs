@@ -507,6 +507,13 @@ impl Inode for Node {
         self.copy_up()?.allocate(offset, len)
     }
 
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        if self.kind != FileType::Regular {
+            return Err(Errno::ENODEV);
+        }
+        self.copy_up()?.punch_hole(offset, len)
+    }
+
     fn set_mode(&self, mode: u32) -> Result<(), Errno> {
         self.copy_up()?.set_mode(mode)
     }

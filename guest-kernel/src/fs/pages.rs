@@ -311,6 +311,106 @@ impl FileData {
         Ok(mapped)
     }
 
+    /// Makes `[offset, end)` a hole (`fallocate` punch hole, `MADV_REMOVE`): pages wholly
+    /// inside go back to `budget`, the cut parts of the edge pages are zeroed; the size
+    /// stays. Returns the frames of dropped pages that mappings still hold: the caller
+    /// unmaps them, so the next access faults in a fresh zeroed page.
+    pub fn punch_hole(&mut self, offset: u64, end: u64, budget: &dyn Budget) -> Vec<u64> {
+        let end = end.min(self.len);
+        let mut mapped = Vec::new();
+        if offset >= end {
+            return mapped;
+        }
+        let (first_whole, end_whole) = (offset.div_ceil(PAGE as u64), end / PAGE as u64);
+        for index in first_whole..end_whole.max(first_whole) {
+            let Some(slot) = self.pages.get_mut(index as usize) else {
+                break;
+            };
+            if let Some(p) = slot.take() {
+                budget.release_page();
+                if let Some(frame) = p.mapped_frame() {
+                    // Without room for the list the mapping keeps the old page (it still
+                    // reads its bytes there), never a freed frame.
+                    if mapped.try_reserve(1).is_ok() {
+                        mapped.push(frame);
+                    }
+                }
+            }
+        }
+        // The partial pages at either edge (one page when the range is inside a page).
+        let mut zero = |from: u64, to: u64| {
+            if from < to {
+                if let Some(Some(p)) = self.pages.get_mut(page_of(from)) {
+                    let at = (from % PAGE as u64) as usize;
+                    p.bytes_mut()[at..at + (to - from) as usize].fill(0);
+                }
+            }
+        };
+        let head_end = end.min(first_whole * PAGE as u64);
+        zero(offset, head_end);
+        if end_whole >= first_whole {
+            zero((end_whole * PAGE as u64).max(offset), end);
+        }
+        mapped
+    }
+
+    /// The bytes of page `index` if the file has a page there (a page cache's hit).
+    pub fn page(&self, index: usize) -> Option<&[u8; PAGE]> {
+        self.pages.get(index)?.as_ref().map(Page::bytes)
+    }
+
+    /// The indexes of the pages the file has, in order.
+    pub fn page_indexes(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        if out.try_reserve(self.pages_used()).is_ok() {
+            out.extend((0..self.pages.len()).filter(|&i| self.pages[i].is_some()));
+        }
+        out
+    }
+
+    /// Gives page `index` (below the size, none there yet) the bytes `fill` (the rest
+    /// zero): a page cache filling a page from its backing file.
+    pub fn fill_page(
+        &mut self,
+        index: usize,
+        fill: &[u8],
+        budget: &dyn Budget,
+    ) -> Result<(), Errno> {
+        self.ensure_page(index, budget)?;
+        if let Some(Some(p)) = self.pages.get_mut(index) {
+            let n = fill.len().min(PAGE);
+            p.bytes_mut()[..n].copy_from_slice(&fill[..n]);
+        }
+        Ok(())
+    }
+
+    /// Copies `buf` (at file offset `offset`) into the pages the file already has, never
+    /// allocating one and never changing the size: a page cache updated by a write that
+    /// went to the backing file.
+    pub fn update_cached(&mut self, offset: u64, buf: &[u8]) {
+        let mut done = 0;
+        while done < buf.len() {
+            let off = offset + done as u64;
+            let in_page = (off % PAGE as u64) as usize;
+            let k = (PAGE - in_page).min(buf.len() - done);
+            if let Some(Some(p)) = self.pages.get_mut(page_of(off)) {
+                p.bytes_mut()[in_page..in_page + k].copy_from_slice(&buf[done..done + k]);
+            }
+            done += k;
+        }
+    }
+
+    /// Drops the pages no mapping holds (a page cache's clean pages after a write-back),
+    /// returning them to `budget`.
+    pub fn drop_unmapped(&mut self, budget: &dyn Budget) {
+        for slot in self.pages.iter_mut() {
+            if slot.as_ref().is_some_and(|p| p.mapped_frame().is_none()) {
+                *slot = None;
+                budget.release_page();
+            }
+        }
+    }
+
     /// Frees every page, returning them to `budget`.
     pub fn clear(&mut self, budget: &dyn Budget) {
         for p in self.pages.drain(..) {
@@ -420,6 +520,63 @@ mod tests {
             "no frame is mapped in tests"
         );
         assert_eq!(b.left.get(), 2);
+    }
+
+    #[test]
+    fn punched_holes_free_whole_pages_and_zero_the_edges() {
+        let b = Limit { left: Cell::new(8) };
+        let mut d = FileData::default();
+        d.write_at(0, &[1; 4 * 4096], &b).unwrap();
+        assert_eq!(b.left.get(), 4);
+        // Inside one page: nothing freed, the bytes zeroed.
+        assert!(d.punch_hole(10, 20, &b).is_empty());
+        assert_eq!((d.pages_used(), d.len()), (4, 4 * 4096));
+        let mut buf = [0u8; 12];
+        d.read_at(9, &mut buf);
+        assert_eq!(buf, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        // Across pages 1 and 2 from mid page 0 to mid page 3: two pages freed.
+        d.punch_hole(4000, 3 * 4096 + 100, &b);
+        assert_eq!((d.pages_used(), b.left.get(), d.len()), (2, 6, 4 * 4096));
+        let mut all = alloc::vec![0u8; 4 * 4096];
+        d.read_at(0, &mut all);
+        assert!(all[..10].iter().all(|&x| x == 1));
+        assert!(all[20..4000].iter().all(|&x| x == 1));
+        assert!(all[4000..3 * 4096 + 100].iter().all(|&x| x == 0));
+        assert!(all[3 * 4096 + 100..].iter().all(|&x| x == 1));
+        // Past the end, empty or reversed ranges change nothing; the size never moves.
+        d.punch_hole(5 * 4096, 9 * 4096, &b);
+        d.punch_hole(100, 100, &b);
+        d.punch_hole(200, 100, &b);
+        assert_eq!((d.pages_used(), d.len()), (2, 4 * 4096));
+        // A range beyond the size stops at it; a whole-file punch frees everything.
+        d.punch_hole(0, u64::MAX, &b);
+        assert_eq!((d.pages_used(), b.left.get(), d.len()), (0, 8, 4 * 4096));
+        d.read_at(0, &mut all);
+        assert!(all.iter().all(|&x| x == 0));
+        // Writes fill the hole again.
+        d.write_at(4096, b"x", &b).unwrap();
+        assert_eq!(d.pages_used(), 1);
+    }
+
+    #[test]
+    fn cache_pages_fill_update_and_drop() {
+        let b = Limit { left: Cell::new(4) };
+        let mut d = FileData::default();
+        d.truncate(2 * 4096 + 10, &b).unwrap();
+        assert!(d.page(1).is_none());
+        d.fill_page(1, b"host", &b).unwrap();
+        assert_eq!(&d.page(1).unwrap()[..5], b"host\0");
+        assert_eq!(d.fill_page(3, b"x", &b), Err(Errno::ENXIO), "past the end");
+        // A write across pages 0-1 reaches only the cached page 1.
+        d.update_cached(4096 - 2, b"abcd");
+        assert!(d.page(0).is_none());
+        assert_eq!(&d.page(1).unwrap()[..4], b"cdst");
+        assert_eq!(d.page_indexes(), [1]);
+        d.drop_unmapped(&b);
+        assert_eq!(
+            (d.pages_used(), b.left.get(), d.len()),
+            (0, 4, 2 * 4096 + 10)
+        );
     }
 
     #[test]

@@ -137,6 +137,16 @@ struct NodeSource {
     writable: bool,
 }
 
+/// The mapping (each area of one `mmap`, in every address space) is gone: a host file
+/// writes its cache back.
+impl Drop for NodeSource {
+    fn drop(&mut self) {
+        if self.shares_pages {
+            self.node.unmapped();
+        }
+    }
+}
+
 impl MapSource for NodeSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         self.node.read_at(offset, buf)
@@ -154,9 +164,23 @@ impl MapSource for NodeSource {
         self.writable
     }
 
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        self.node.punch_hole(offset, len)
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        if self.shares_pages {
+            self.node.sync()?;
+        }
+        Ok(())
+    }
+
     fn shared_frame(&self, index: u64) -> Result<u64, Errno> {
         if !self.shares_pages {
             return Err(Errno::ENODEV);
+        }
+        if self.writable {
+            self.node.mapped_writable();
         }
         self.node.shared_frame(index)
     }

@@ -355,6 +355,19 @@ impl Inode for Node {
         Ok(())
     }
 
+    fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let end = offset.saturating_add(len);
+        let mut st = self.state.lock();
+        let Body::File(d) = &mut st.body else {
+            return Err(self.not_file());
+        };
+        let mapped = d.punch_hole(offset, end, &*self.shared);
+        self.touch(&mut st);
+        drop(st);
+        super::pages::unmap_dropped(&mapped);
+        Ok(())
+    }
+
     fn truncate(&self, size: u64) -> Result<(), Errno> {
         let mut st = self.state.lock();
         let Body::File(d) = &mut st.body else {

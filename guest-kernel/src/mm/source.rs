@@ -22,6 +22,16 @@ pub trait MapSource: Send + Sync {
     fn writable(&self) -> bool {
         false
     }
+    /// Makes `[offset, offset + len)` of the file a hole (`MADV_REMOVE` through a shared
+    /// mapping): `EOPNOTSUPP` where the file system cannot punch holes, as on Linux.
+    fn punch_hole(&self, _offset: u64, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// Writes what a shared mapping stored back to where the file lives (`msync`): only
+    /// host-volume files cache anything.
+    fn sync(&self) -> Result<(), Errno> {
+        Ok(())
+    }
     /// True for `/dev/zero`: a `MAP_SHARED` mapping of it is new shared anonymous memory,
     /// as on Linux.
     fn anonymous_shared(&self) -> bool {

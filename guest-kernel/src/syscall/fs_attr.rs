@@ -143,7 +143,10 @@ pub fn ftruncate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 pub fn fsync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     let kind = file.vnode().node().map(|n| n.file_type());
-    if file.regular().is_some() || (kind == Some(FileType::Dir) && !file.is_path()) {
+    if let Some(node) = file.regular() {
+        node.sync()?;
+        Ok(0)
+    } else if kind == Some(FileType::Dir) && !file.is_path() {
         Ok(0)
     } else {
         Err(Errno::EINVAL)
@@ -268,15 +271,28 @@ pub fn utime(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// `fallocate` mode bits.
+const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+/// Every mode bit Linux knows (up to `FALLOC_FL_UNSHARE_RANGE`).
+const FALLOC_FL_KNOWN: u32 = 0x7f;
+
 /// fallocate(fd, mode, offset, len): mode 0 allocates the range (its pages exist and are
-/// charged to the file system, `ENOSPC` when it is full) and grows the file to cover it.
-/// The other modes (keep size, punch hole, collapse, zero range, insert range) are not
-/// supported: `EOPNOTSUPP`, as Linux answers for a file system without them; so do host
-/// volumes.
+/// charged to the file system, `ENOSPC` when it is full) and grows the file to cover it;
+/// `PUNCH_HOLE | KEEP_SIZE` frees the range's pages (it reads as zeros, every shared
+/// mapping of it refaults zeros, the size stays). The other modes (keep size alone,
+/// collapse, zero range, insert range) are not supported: `EOPNOTSUPP`, as Linux answers
+/// for a file system without them; so do host volumes for every mode.
 pub fn fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (mode, offset, len) = (a[1] as u32, a[2] as i64, a[3] as i64);
     if offset < 0 || len <= 0 {
         return Err(Errno::EINVAL);
+    }
+    // As Linux's vfs_fallocate: unknown bits, and a punch that would change the size.
+    if mode & !FALLOC_FL_KNOWN != 0
+        || (mode & FALLOC_FL_PUNCH_HOLE != 0 && mode & FALLOC_FL_KEEP_SIZE == 0)
+    {
+        return Err(Errno::EOPNOTSUPP);
     }
     let file = ctx.task.files.lock().get(fd_arg(a[0]))?;
     if !file.is_writable() {
@@ -291,10 +307,16 @@ pub fn fallocate(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             _ => Err(Errno::ENODEV),
         };
     };
-    if mode != 0 {
-        return Err(Errno::EOPNOTSUPP);
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::EFBIG);
     }
-    node.allocate(offset as u64, len as u64)?;
+    match mode {
+        0 => node.allocate(offset as u64, len as u64)?,
+        m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => {
+            node.punch_hole(offset as u64, len as u64)?
+        }
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
     Ok(0)
 }
 

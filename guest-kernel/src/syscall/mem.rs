@@ -5,6 +5,7 @@
 //! pages themselves are [`crate::mm::user::UserMemory`]'s business.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use super::{Ctx, Errno, SysResult};
 use crate::mm::shared::SharedMemory;
@@ -436,9 +437,16 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         let private_anon = v.backing.is_anonymous() && !v.flags.shared;
         match advice {
             Advice::Free | Advice::PrivateAnonHint if !private_anon => return Err(Errno::EINVAL),
-            // Hole punching in files through a mapping is not implemented.
-            Advice::Remove if !v.backing.is_anonymous() => return Err(Errno::EACCES),
-            Advice::Remove if !v.flags.shared => return Err(Errno::EINVAL),
+            // As Linux's madvise_remove: private anonymous memory has no file (EINVAL);
+            // a private file mapping, or a shared one of a file not open for writing,
+            // may not write the file (EACCES).
+            Advice::Remove if !v.flags.shared && v.backing.is_anonymous() => {
+                return Err(Errno::EINVAL)
+            }
+            Advice::Remove if !v.flags.shared => return Err(Errno::EACCES),
+            Advice::Remove if matches!(&v.backing, Backing::File { source, .. } if !source.writable()) => {
+                return Err(Errno::EACCES)
+            }
             Advice::Populate(access) if !v.allows(access) => return Err(Errno::EINVAL),
             _ => {}
         }
@@ -448,7 +456,9 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     }
     // Area by area (by address: the areas themselves do not change). Shared anonymous
     // memory keeps its data under DONTNEED (another mapping of it would still see it) and
-    // loses it under REMOVE.
+    // loses it under REMOVE; so does a shared file mapping (the file gets a hole, once
+    // the address space is unlocked: the file unmaps its freed pages everywhere).
+    let mut file_holes: Vec<(Arc<dyn MapSource>, u64, u64)> = Vec::new();
     let mut at = start;
     while let Some(v) = proc
         .mem
@@ -457,12 +467,22 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
         .filter(|v| at < end && v.start < end)
     {
         let (s, e, shared) = (v.start.max(start), v.end.min(end), v.flags.shared);
+        let file = match &v.backing {
+            Backing::File { source, offset } => Some((source.clone(), offset + (s - v.start))),
+            _ => None,
+        };
         at = e;
         match advice {
             Advice::DontNeed | Advice::Free if !shared => {
                 proc.mem.discard(&mut proc.space, s, e)?
             }
-            Advice::Remove => proc.mem.punch_hole(&mut proc.space, s, e)?,
+            Advice::Remove => {
+                if let Some((source, offset)) = file {
+                    file_holes.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    file_holes.push((source, offset, e - s));
+                }
+                proc.mem.punch_hole(&mut proc.space, s, e)?
+            }
             Advice::Populate(access) => match proc.mem.populate(&mut proc.space, s, e, access) {
                 Ok(()) => {}
                 Err(crate::mm::user::FaultError::OutOfMemory) => return Err(Errno::ENOMEM),
@@ -471,16 +491,21 @@ pub fn madvise(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
             _ => {}
         }
     }
+    let covered = proc.mem.vmas().is_covered(start, end);
+    drop(mm);
+    for (source, offset, len) in file_holes {
+        source.punch_hole(offset, len)?;
+    }
     // Like Linux: the mapped parts got the advice, a hole makes it ENOMEM.
-    if !proc.mem.vmas().is_covered(start, end) {
+    if !covered {
         return Err(Errno::ENOMEM);
     }
     Ok(0)
 }
 
-/// msync(addr, length, flags): shared file mappings map the pages of files that live in
-/// memory (tmpfs, the root's layer, memfd; hostfs ones are read-only), so nothing needs
-/// writing back: this checks its arguments and the range.
+/// msync(addr, length, flags): checks its arguments and the range; shared mappings of
+/// host-volume files write their page cache back to the host file (tmpfs, the root's
+/// layer and memfd files live in memory: nothing to write).
 pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let (start, len, flags) = (a[0], a[1], a[2]);
     if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
@@ -495,8 +520,24 @@ pub fn msync(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     if end == start {
         return Ok(0);
     }
-    if !ctx.task.mm.lock().mem.vmas().is_covered(start, end) {
-        return Err(Errno::ENOMEM);
+    let mut sources: Vec<Arc<dyn MapSource>> = Vec::new();
+    {
+        let mm = ctx.task.mm.lock();
+        if !mm.mem.vmas().is_covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        for v in mm.mem.vmas().overlapping(start, end) {
+            if let (true, Backing::File { source, .. }) = (v.flags.shared, &v.backing) {
+                if !sources.iter().any(|s| Arc::ptr_eq(s, source)) {
+                    sources.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    sources.push(source.clone());
+                }
+            }
+        }
+    }
+    // Host-volume files write their cached pages back (MS_ASYNC too: at once).
+    for source in sources {
+        source.sync()?;
     }
     Ok(0)
 }

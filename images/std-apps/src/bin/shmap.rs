@@ -319,6 +319,125 @@ fn memfd_maps_shared() -> CheckResult {
     Ok(String::new())
 }
 
+/// Free blocks of the file system holding `path` (statfs's `f_bfree`).
+fn free_blocks(path: &std::ffi::CStr) -> Result<u64, String> {
+    let mut buf = [0u64; 15];
+    // SAFETY: statfs into our 120-byte buffer.
+    let r = unsafe { syscall3(137, path.as_ptr() as usize, buf.as_mut_ptr() as usize, 0) };
+    ensure(r == 0, || format!("statfs: {r}"))?;
+    Ok(buf[3])
+}
+
+fn madvise(m: &Map, at: usize, len: usize, advice: usize) -> isize {
+    // SAFETY: madvise of (a part of) our own mapping.
+    unsafe { syscall3(28, m.addr + at, len, advice) }
+}
+
+/// MADV_REMOVE and fallocate(PUNCH_HOLE | KEEP_SIZE) on a tmpfs file punch a hole: the
+/// pages are freed (the tmpfs has them back), every mapping and `read` see zeros there,
+/// the size stays; private mappings and read-only files refuse it.
+fn remove_punches_holes() -> CheckResult {
+    const MADV_REMOVE: usize = 9;
+    let f = file("/tmp/shmap-hole", 4 * PAGE)?;
+    let m = map(&f, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    let other = map(&f, 4 * PAGE, PROT_READ, MAP_SHARED)?;
+    for page in 0..4 {
+        m.put(page * PAGE, &[1; PAGE]);
+    }
+    ensure(other.get(2 * PAGE + 7) == 1, || "not shared".into())?;
+    let before = free_blocks(c"/tmp")?;
+    let r = madvise(&m, PAGE, 2 * PAGE, MADV_REMOVE);
+    ensure(r == 0, || format!("MADV_REMOVE: {r}"))?;
+    let after = free_blocks(c"/tmp")?;
+    ensure(after >= before + 2, || {
+        format!("free blocks {before} -> {after}: the pages were not freed")
+    })?;
+    ensure(
+        m.get(PAGE) == 0 && m.get(3 * PAGE - 1) == 0 && other.get(2 * PAGE + 7) == 0,
+        || "a mapping still sees the removed bytes".into(),
+    )?;
+    ensure(m.get(PAGE - 1) == 1 && other.get(3 * PAGE) == 1, || {
+        "bytes outside the range were lost".into()
+    })?;
+    ensure(read_back(&f, PAGE as u64, PAGE)? == vec![0; PAGE], || {
+        "read sees the removed bytes".into()
+    })?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    ensure(size == 4 * PAGE as u64, || format!("size now {size}"))?;
+    m.set(PAGE + 1, 5);
+    ensure(read_back(&f, PAGE as u64 + 1, 1)? == [5], || {
+        "a store into the hole is lost".into()
+    })?;
+    // fallocate's hole: a part of page 3 (zeroed in place) and page 0 (freed).
+    let punch = |mode: usize, off: usize, len: usize| {
+        // SAFETY: fallocate on our own descriptor.
+        unsafe { syscall4(285, f.as_raw_fd() as usize, mode, off, len) }
+    };
+    ensure(punch(2, 0, PAGE) == -95, || {
+        "PUNCH_HOLE without KEEP_SIZE is not EOPNOTSUPP".into()
+    })?;
+    let r = punch(3, 3 * PAGE + 10, 20);
+    ensure(r == 0, || format!("fallocate(PUNCH_HOLE|KEEP_SIZE): {r}"))?;
+    ensure(
+        m.bytes(3 * PAGE + 9, 22) == [&[1][..], &[0; 20], &[1]].concat(),
+        || format!("after a partial punch: {:?}", m.bytes(3 * PAGE + 9, 22)),
+    )?;
+    // (Measured before the mappings touch the page again: that faults a new one in.)
+    let before = free_blocks(c"/tmp")?;
+    let r = punch(3, 0, PAGE);
+    let after = free_blocks(c"/tmp")?;
+    ensure(r == 0 && after > before, || {
+        format!("punching page 0: {r}, free blocks {before} -> {after}")
+    })?;
+    ensure(m.get(5) == 0 && other.get(PAGE - 1) == 0, || {
+        "a punched page is not zeros".into()
+    })?;
+    // Refusals: private anonymous memory (EINVAL), a private file mapping and a shared
+    // mapping of a file open read-only (EACCES).
+    let anon = Map::new(-1, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | 0x20)
+        .map_err(|e| format!("anonymous mmap: {e}"))?;
+    let r = madvise(&anon, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EINVAL, || format!("private anonymous: {r}"))?;
+    let private = map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE)?;
+    let r = madvise(&private, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EACCES, || format!("private file mapping: {r}"))?;
+    let ro = File::open("/tmp/shmap-hole").map_err(|e| e.to_string())?;
+    let ro_map = map(&ro, PAGE, PROT_READ, MAP_SHARED)?;
+    let r = madvise(&ro_map, 0, PAGE, MADV_REMOVE);
+    ensure(r == -EACCES, || format!("read-only file: {r}"))?;
+    Ok(String::new())
+}
+
+/// MADV_REMOVE on a memfd and on shared anonymous memory: zeros afterwards, in a forked
+/// child's view too.
+fn remove_on_memfd_and_shared_memory() -> CheckResult {
+    // SAFETY: memfd_create with a NUL-terminated name and no flags.
+    let fd = unsafe { syscall3(319, c"shmap-hole".as_ptr() as usize, 0, 0) };
+    ensure(fd >= 0, || format!("memfd_create: {fd}"))?;
+    // SAFETY: the descriptor is ours.
+    let f = unsafe { File::from_raw_fd(fd as i32) };
+    f.set_len(2 * PAGE as u64).map_err(|e| e.to_string())?;
+    let memfd = map(&f, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    let anon = Map::new(-1, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | 0x20)
+        .map_err(|e| format!("shared anonymous mmap: {e}"))?;
+    for m in [&memfd, &anon] {
+        m.put(0, &[9; 2 * PAGE]);
+        let status = in_child(|| {
+            let r = madvise(m, PAGE, PAGE, 9);
+            i32::from(r != 0 || m.get(PAGE) != 0 || m.get(0) != 9)
+        })?;
+        ensure(status == 0, || format!("in the child: status {status:#x}"))?;
+        ensure(
+            m.get(PAGE) == 0 && m.get(2 * PAGE - 1) == 0 && m.get(PAGE - 1) == 9,
+            || "the parent still sees removed bytes".into(),
+        )?;
+    }
+    ensure(read_back(&f, PAGE as u64, 4)? == [0; 4], || {
+        "memfd read".into()
+    })?;
+    Ok(String::new())
+}
+
 fn dev_zero_maps_shared_memory() -> CheckResult {
     let f = OpenOptions::new()
         .read(true)
@@ -369,31 +488,138 @@ fn root_files_map_shared() -> CheckResult {
     Ok(String::new())
 }
 
-/// `shmap --volume-file PATH` (astra's own behaviour, run by tests/tests/volume.rs): a
-/// host-volume file keeps no pages a shared mapping can map, so `PROT_WRITE` with
-/// `MAP_SHARED` is ENODEV and a read-only shared mapping reads the file's bytes.
+/// `shmap --volume-file PATH` (run by tests/tests/volume.rs, which then checks the host
+/// file, and by a scenario on a volume; the same on Linux): a shared writable mapping of a
+/// new file at PATH (on a host volume under astra) sees `write`s and `read` sees its
+/// stores; `msync`/`fsync` write it back; growing the file with `ftruncate` makes the new
+/// page mappable, the page past the end is `SIGBUS`; a read-only open refuses `PROT_WRITE`
+/// (EACCES). Leaves the file as `ABCD45xy89`, zeros, `Z` at 4096 + 50, size 4096 + 100,
+/// and reads it back after closing.
 fn volume_file(path: &str) -> ExitCode {
-    let run = || -> Result<String, String> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| format!("{path}: {e}"))?;
-        let e = Map::new(f.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
-        ensure(e == Some(19), || {
-            format!("writable shared mmap gave {e:?}, not ENODEV")
+    let run = || -> Result<(), String> {
+        let f = file(path, 0)?;
+        f.write_all_at(b"0123456789", 0)
+            .map_err(|e| e.to_string())?;
+        let m = map(&f, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        ensure(m.bytes(0, 4) == b"0123", || {
+            "mapping misses the file".into()
         })?;
-        let m = map(&f, PAGE, PROT_READ, MAP_SHARED)?;
-        let text = m.bytes(0, 4);
-        Ok(String::from_utf8_lossy(&text).into_owned())
+        m.put(0, b"ABCD");
+        ensure(read_back(&f, 0, 6)? == b"ABCD45", || {
+            "read misses the store".into()
+        })?;
+        f.write_all_at(b"xy", 6).map_err(|e| e.to_string())?;
+        ensure(m.bytes(6, 2) == b"xy", || {
+            "the mapping misses a write".into()
+        })?;
+        // SAFETY: msync of our own mapping.
+        let r = unsafe { syscall3(26, m.addr, PAGE, 4) };
+        ensure(r == 0, || format!("msync(MS_SYNC): {r}"))?;
+        f.set_len(PAGE as u64 + 100).map_err(|e| e.to_string())?;
+        ensure(m.get(PAGE + 50) == 0, || "grown part is not zeros".into())?;
+        m.set(PAGE + 50, b'Z');
+        // SAFETY: msync of our own mapping (MS_ASYNC).
+        let r = unsafe { syscall3(26, m.addr, 2 * PAGE, 1) };
+        ensure(r == 0, || format!("msync(MS_ASYNC): {r}"))?;
+        f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+        let status = in_child(|| i32::from(m.get(2 * PAGE + 1)))?;
+        ensure(status & 0x7f == SIGBUS, || {
+            format!("past the end: wait status {status:#x}, not SIGBUS")
+        })?;
+        let ro = File::open(path).map_err(|e| e.to_string())?;
+        let e = Map::new(ro.as_raw_fd(), PAGE, PROT_READ | PROT_WRITE, MAP_SHARED).err();
+        ensure(e == Some(EACCES), || format!("read-only open: {e:?}"))?;
+        drop(m);
+        drop(ro);
+        drop(f);
+        let back = std::fs::read(path).map_err(|e| e.to_string())?;
+        let mut want = b"ABCD45xy89".to_vec();
+        want.resize(PAGE + 100, 0);
+        want[PAGE + 50] = b'Z';
+        ensure(back == want, || {
+            format!(
+                "read back {} bytes: {:?}...",
+                back.len(),
+                &back[..back.len().min(12)]
+            )
+        })
     };
     match run() {
-        Ok(text) => {
-            println!("shmap: volume file: ENODEV for a writable shared mapping, reads {text:?}");
+        Ok(()) => {
+            println!("shmap: volume file: shared writable mapping written back");
             ExitCode::SUCCESS
         }
         Err(why) => {
             println!("shmap: volume file: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shmap --volume-exit PATH`: stores `exit` through a shared mapping of a new one-page
+/// file at PATH and exits without `munmap`, `msync` or `close`: the exit writes it back.
+fn volume_exit(path: &str) -> ExitCode {
+    let f = match file(path, PAGE) {
+        Ok(f) => f,
+        Err(why) => {
+            println!("shmap: volume exit: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match map(&f, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED) {
+        Ok(m) => {
+            m.put(0, b"exit");
+            println!("shmap: volume exit: stored");
+            std::mem::forget(m);
+            std::mem::forget(f);
+            std::process::exit(0)
+        }
+        Err(why) => {
+            println!("shmap: volume exit: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `shmap --volume-fill DIR` (astra's own bound, run by tests/tests/volume.rs): stores
+/// through a shared mapping of a sparse 1 GiB file on a volume fill the host-file page
+/// cache (a quarter of guest memory); the store that finds it full gets SIGBUS (in a
+/// child, where Linux would write back and evict), and once that mapping is gone a new
+/// one works again.
+fn volume_fill(dir: &str) -> ExitCode {
+    let run = || -> Result<(), String> {
+        const LEN: usize = 1 << 30;
+        let path = format!("{dir}/shmap-fill.bin");
+        let f = file(&path, LEN)?;
+        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        let status = in_child(|| {
+            for page in (0..LEN).step_by(PAGE) {
+                m.set(page, 1);
+            }
+            0
+        })?;
+        ensure(status & 0x7f == SIGBUS, || {
+            format!("filling: wait status {status:#x}, not SIGBUS")
+        })?;
+        drop(m);
+        drop(f);
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        let g = file(&path, PAGE)?;
+        let m = map(&g, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+        m.put(0, b"again");
+        ensure(read_back(&g, 0, 5)? == b"again", || {
+            "no page after the fill".into()
+        })?;
+        drop(m);
+        std::fs::remove_file(&path).map_err(|e| e.to_string())
+    };
+    match run() {
+        Ok(()) => {
+            println!("shmap volume fill: a full page cache stopped the stores with SIGBUS, then recovered");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("shmap volume fill: {why}");
             ExitCode::FAILURE
         }
     }
@@ -480,6 +706,8 @@ fn main() -> ExitCode {
     match args.as_slice() {
         [_, flag] if flag == "--bench" => return bench(),
         [_, flag, path] if flag == "--volume-file" => return volume_file(path),
+        [_, flag, path] if flag == "--volume-exit" => return volume_exit(path),
+        [_, flag, dir] if flag == "--volume-fill" => return volume_fill(dir),
         [_, flag] if flag == "--fill" => return fill(),
         _ => {}
     }
@@ -497,7 +725,12 @@ fn main() -> ExitCode {
     checks.run("memfd_maps_shared", memfd_maps_shared);
     checks.run("root_files_map_shared", root_files_map_shared);
     checks.run("dev_zero_maps_shared_memory", dev_zero_maps_shared_memory);
-    for f in ["a", "fork", "trunc", "ro", "msync"] {
+    checks.run("remove_punches_holes", remove_punches_holes);
+    checks.run(
+        "remove_on_memfd_and_shared_memory",
+        remove_on_memfd_and_shared_memory,
+    );
+    for f in ["a", "fork", "trunc", "ro", "msync", "hole"] {
         let _ = std::fs::remove_file(format!("/tmp/shmap-{f}"));
     }
     let _ = std::fs::remove_file("/shmap-root");

@@ -1,0 +1,107 @@
+//! A host-volume file's data path: reads and writes that are requests to the VMM, under
+//! the file's page cache ([`super::super::hostcache`]), and that cache's lookup and
+//! write-back.
+
+use alloc::sync::Arc;
+
+use hypercall_abi::hostfs::op;
+
+use super::super::hostcache::{HostIo, PageCache};
+use super::super::inode::Inode;
+use super::{dev, Call, HostNode, IO_CHUNK};
+use crate::errno::Errno;
+
+impl HostNode {
+    /// The file's page cache if it has one.
+    pub(super) fn cache(&self) -> Option<Arc<PageCache>> {
+        let caches = self.vol.caches.lock();
+        caches
+            .iter()
+            .find(|(ino, _)| *ino == self.ino)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// The file's page cache, made if it has none (`ENOMEM` without room).
+    pub(super) fn cache_or_new(&self) -> Result<Arc<PageCache>, Errno> {
+        let mut caches = self.vol.caches.lock();
+        if let Some((_, c)) = caches.iter().find(|(ino, _)| *ino == self.ino) {
+            return Ok(c.clone());
+        }
+        caches.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        let c = Arc::new(PageCache::default());
+        caches.push((self.ino, c.clone()));
+        Ok(c)
+    }
+
+    /// Writes the cache back; with `release`, drops its unmapped pages and forgets an
+    /// emptied cache.
+    pub(super) fn write_back(&self, release: bool) -> Result<(), Errno> {
+        let Some(cache) = self.cache() else {
+            return Ok(());
+        };
+        let r = cache.write_back(self, release);
+        if release && cache.is_empty() {
+            self.vol.caches.lock().retain(|(ino, _)| *ino != self.ino);
+        }
+        r
+    }
+}
+
+/// The host file itself, under the cache.
+impl HostIo for HostNode {
+    fn read_host(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut done = 0;
+        while done < buf.len() {
+            let want = (buf.len() - done).min(IO_CHUNK);
+            let r = dev::call(
+                &Call {
+                    op: op::READ,
+                    handle: self.handle,
+                    offset: offset + done as u64,
+                    ..Call::default()
+                },
+                &mut buf[done..done + want],
+            );
+            match r {
+                Ok(r) => {
+                    done += r.count;
+                    if r.count < want {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    fn write_host(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        self.writable()?;
+        let mut done = 0;
+        while done < buf.len() {
+            let want = (buf.len() - done).min(IO_CHUNK);
+            let r = self.call(Call {
+                op: op::WRITE,
+                offset: offset + done as u64,
+                data: &buf[done..done + want],
+                ..Call::default()
+            });
+            match r {
+                Ok(r) => {
+                    done += r.count;
+                    if r.count < want {
+                        break;
+                    }
+                }
+                Err(e) if done == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(done)
+    }
+
+    fn host_size(&self) -> u64 {
+        self.metadata().size
+    }
+}

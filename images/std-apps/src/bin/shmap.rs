@@ -494,8 +494,9 @@ fn root_files_map_shared() -> CheckResult {
 /// stores; `msync`/`fsync` write it back; growing the file with `ftruncate` makes the new
 /// page mappable, the page past the end is `SIGBUS`; a read-only open refuses `PROT_WRITE`
 /// (EACCES). Leaves the file as `ABCD45xy89`, zeros, `Z` at 4096 + 50, size 4096 + 100,
-/// and reads it back after closing.
-fn volume_file(path: &str) -> ExitCode {
+/// and reads it back after closing; with `remove` (the scenario, which shares the host's
+/// `/tmp`) removes it then.
+fn volume_file(path: &str, remove: bool) -> ExitCode {
     let run = || -> Result<(), String> {
         let f = file(path, 0)?;
         f.write_all_at(b"0123456789", 0)
@@ -542,7 +543,11 @@ fn volume_file(path: &str) -> ExitCode {
                 back.len(),
                 &back[..back.len().min(12)]
             )
-        })
+        })?;
+        if remove {
+            std::fs::remove_file(path).map_err(|e| format!("remove {path}: {e}"))?;
+        }
+        Ok(())
     };
     match run() {
         Ok(()) => {
@@ -705,7 +710,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.as_slice() {
         [_, flag] if flag == "--bench" => return bench(),
-        [_, flag, path] if flag == "--volume-file" => return volume_file(path),
+        [_, flag, path] if flag == "--volume-file" => return volume_file(path, false),
+        [_, flag, path, remove] if flag == "--volume-file" && remove == "--remove" => {
+            return volume_file(path, true)
+        }
         [_, flag, path] if flag == "--volume-exit" => return volume_exit(path),
         [_, flag, dir] if flag == "--volume-fill" => return volume_fill(dir),
         [_, flag] if flag == "--fill" => return fill(),

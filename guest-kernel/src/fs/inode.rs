@@ -80,14 +80,26 @@ pub trait Inode: Send + Sync {
     fn file_type(&self) -> FileType;
     /// What `stat` reports.
     fn metadata(&self) -> Metadata;
+    // The directory operations' defaults are those of a node that is not a directory
+    // (ENOTDIR; EINVAL for readlink of a non-symlink): leaf-only file systems keep them.
+
     /// The entry `name` of this directory (never `.` or `..`).
-    fn lookup(&self, name: &str) -> Result<InodeRef, Errno>;
+    fn lookup(&self, name: &str) -> Result<InodeRef, Errno> {
+        let _ = name;
+        Err(Errno::ENOTDIR)
+    }
     /// The directory containing this one; the root of its file system returns itself.
-    fn parent(&self) -> Result<InodeRef, Errno>;
+    fn parent(&self) -> Result<InodeRef, Errno> {
+        Err(Errno::ENOTDIR)
+    }
     /// The target of a symlink (EINVAL for other kinds).
-    fn readlink(&self) -> Result<String, Errno>;
+    fn readlink(&self) -> Result<String, Errno> {
+        Err(Errno::EINVAL)
+    }
     /// The entries of a directory, without `.` and `..`: (name, inode number, kind).
-    fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno>;
+    fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
     /// Creates `name` in this directory: a regular file, directory or FIFO with `mode`'s
     /// permission bits, or a symlink to `target`. EEXIST if the name exists.
     fn create(
@@ -96,16 +108,31 @@ pub trait Inode: Send + Sync {
         kind: FileType,
         mode: u32,
         target: &str,
-    ) -> Result<InodeRef, Errno>;
+    ) -> Result<InodeRef, Errno> {
+        let _ = (name, kind, mode, target);
+        Err(Errno::ENOTDIR)
+    }
     /// Adds a hard link `name` to `node` (EXDEV if it is on another file system).
-    fn link(&self, name: &str, node: &InodeRef) -> Result<(), Errno>;
+    fn link(&self, name: &str, node: &InodeRef) -> Result<(), Errno> {
+        let _ = (name, node);
+        Err(Errno::ENOTDIR)
+    }
     /// Removes the non-directory `name` (EISDIR for a directory).
-    fn unlink(&self, name: &str) -> Result<(), Errno>;
+    fn unlink(&self, name: &str) -> Result<(), Errno> {
+        let _ = name;
+        Err(Errno::ENOTDIR)
+    }
     /// Removes the empty directory `name` (ENOTDIR, ENOTEMPTY).
-    fn rmdir(&self, name: &str) -> Result<(), Errno>;
+    fn rmdir(&self, name: &str) -> Result<(), Errno> {
+        let _ = name;
+        Err(Errno::ENOTDIR)
+    }
     /// Moves `name` to `new_name` in `new_dir` (a directory of the same file system),
     /// replacing a compatible target as `rename(2)` does.
-    fn rename(&self, name: &str, new_dir: &InodeRef, new_name: &str) -> Result<(), Errno>;
+    fn rename(&self, name: &str, new_dir: &InodeRef, new_name: &str) -> Result<(), Errno> {
+        let _ = (name, new_dir, new_name);
+        Err(Errno::ENOTDIR)
+    }
     /// Reads file bytes at `offset`; returns the count (0 at or past the end).
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
     /// Writes file bytes at `offset`, growing the file; returns the count.

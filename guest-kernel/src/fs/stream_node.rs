@@ -14,7 +14,6 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use hypercall_abi::host_stdio::StreamKind;
 
@@ -132,41 +131,7 @@ impl Inode for StreamNode {
         }
     }
 
-    fn lookup(&self, _: &str) -> Result<InodeRef, Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn parent(&self) -> Result<InodeRef, Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn readlink(&self) -> Result<String, Errno> {
-        Err(Errno::EINVAL)
-    }
-
-    fn entries(&self) -> Result<Vec<(String, u64, FileType)>, Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn create(&self, _: &str, _: FileType, _: u32, _: &str) -> Result<InodeRef, Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn link(&self, _: &str, _: &InodeRef) -> Result<(), Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn unlink(&self, _: &str) -> Result<(), Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn rmdir(&self, _: &str) -> Result<(), Errno> {
-        Err(Errno::ENOTDIR)
-    }
-
-    fn rename(&self, _: &str, _: &InodeRef, _: &str) -> Result<(), Errno> {
-        Err(Errno::ENOTDIR)
-    }
+    // A pipe or stream is no directory: the trait's defaults (ENOTDIR) stand.
 
     fn read_at(&self, _: u64, _: &mut [u8]) -> Result<usize, Errno> {
         // Streams are read through their open files, never at an offset.

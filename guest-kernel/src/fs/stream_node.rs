@@ -79,6 +79,25 @@ impl StreamNode {
     }
 }
 
+/// What `stat` reports for pipe-filesystem inode `ino` with `mode` (type and permission
+/// bits): owned by root, one link, no size or times, as Linux's pipefs.
+pub fn metadata(ino: u64, mode: u32) -> Metadata {
+    Metadata {
+        dev: PIPEFS_DEV,
+        ino,
+        mode,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        rdev: (0, 0),
+        size: 0,
+        atime: Timestamp::default(),
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        mount_root: false,
+    }
+}
+
 /// The stream node `node` is, if it is one.
 pub fn as_stream(node: &InodeRef) -> Option<&StreamNode> {
     node.as_any().downcast_ref::<StreamNode>()
@@ -115,20 +134,7 @@ impl Inode for StreamNode {
             Stream::Host(..) => (S_IFIFO, 0o200),
         };
         let kind = if self.is_char_device() { S_IFCHR } else { kind };
-        Metadata {
-            dev: PIPEFS_DEV,
-            ino: self.ino,
-            mode: kind | perm,
-            nlink: 1,
-            uid: 0,
-            gid: 0,
-            rdev: (0, 0),
-            size: 0,
-            atime: Timestamp::default(),
-            mtime: Timestamp::default(),
-            ctime: Timestamp::default(),
-            mount_root: false,
-        }
+        metadata(self.ino, kind | perm)
     }
 
     // A pipe or stream is no directory: the trait's defaults (ENOTDIR) stand.

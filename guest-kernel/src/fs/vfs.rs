@@ -284,20 +284,7 @@ impl<'a> Walker<'a> {
     /// What `stat` reports for `v`.
     pub fn metadata(&self, v: &Vnode) -> Metadata {
         match v {
-            Vnode::Pipe(ino) => Metadata {
-                dev: super::pipe::PIPEFS_DEV,
-                ino: *ino,
-                mode: S_IFIFO | 0o600,
-                nlink: 1,
-                uid: 0,
-                gid: 0,
-                rdev: (0, 0),
-                size: 0,
-                atime: Timestamp::default(),
-                mtime: Timestamp::default(),
-                ctime: Timestamp::default(),
-                mount_root: false,
-            },
+            Vnode::Pipe(ino) => super::stream_node::metadata(*ino, S_IFIFO | 0o600),
             Vnode::Node(n) if v.is_proc_exe() => Metadata {
                 size: self.exe_target().len() as u64,
                 ..n.metadata()

@@ -495,21 +495,7 @@ fn root_files_map_shared() -> CheckResult {
 /// gone mappings work again.
 fn fill() -> ExitCode {
     let run = || -> Result<(), String> {
-        const LEN: usize = 1 << 30;
-        let f = file("/tmp/shmap-fill", LEN)?;
-        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
-        let status = in_child(|| {
-            for page in (0..LEN).step_by(PAGE) {
-                m.set(page, 1);
-            }
-            0
-        })?;
-        ensure(status & 0x7f == SIGBUS, || {
-            format!("filling: wait status {status:#x}, not SIGBUS")
-        })?;
-        drop(m);
-        drop(f);
-        std::fs::remove_file("/tmp/shmap-fill").map_err(|e| e.to_string())?;
+        fill_until_sigbus("/tmp/shmap-fill")?;
         stores_and_writes_are_the_files("/tmp/shmap-a")?;
         std::fs::remove_file("/tmp/shmap-a").map_err(|e| e.to_string())
     };
@@ -523,6 +509,27 @@ fn fill() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Stores into every page of a shared mapping of a new sparse 1 GiB file at `path`, in a
+/// child, which must end with SIGBUS (whatever backs the file filled up); then removes
+/// the file.
+fn fill_until_sigbus(path: &str) -> Result<(), String> {
+    const LEN: usize = 1 << 30;
+    let f = file(path, LEN)?;
+    let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
+    let status = in_child(|| {
+        for page in (0..LEN).step_by(PAGE) {
+            m.set(page, 1);
+        }
+        0
+    })?;
+    ensure(status & 0x7f == SIGBUS, || {
+        format!("filling: wait status {status:#x}, not SIGBUS")
+    })?;
+    drop(m);
+    drop(f);
+    std::fs::remove_file(path).map_err(|e| e.to_string())
 }
 
 /// `shmap --bench`: milliseconds to touch each page of a 64 MiB file through a shared

@@ -108,22 +108,8 @@ pub(super) fn volume_exit(path: &str) -> ExitCode {
 /// one works again.
 pub(super) fn volume_fill(dir: &str) -> ExitCode {
     let run = || -> Result<(), String> {
-        const LEN: usize = 1 << 30;
         let path = format!("{dir}/shmap-fill.bin");
-        let f = file(&path, LEN)?;
-        let m = map(&f, LEN, PROT_READ | PROT_WRITE, MAP_SHARED)?;
-        let status = in_child(|| {
-            for page in (0..LEN).step_by(PAGE) {
-                m.set(page, 1);
-            }
-            0
-        })?;
-        ensure(status & 0x7f == SIGBUS, || {
-            format!("filling: wait status {status:#x}, not SIGBUS")
-        })?;
-        drop(m);
-        drop(f);
-        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        fill_until_sigbus(&path)?;
         let g = file(&path, PAGE)?;
         let m = map(&g, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED)?;
         m.put(0, b"again");

@@ -163,14 +163,22 @@ fn lowest_first_with_values() -> CheckResult {
     Ok(String::new())
 }
 
-/// With RLIMIT_SIGPENDING lowered to 4, queueing a blocked real-time signal stops at
-/// EAGAIN; kill() of it still works; every queued instance is delivered once unblocked.
+/// With RLIMIT_SIGPENDING lowered to 4 above what the user has queued already (the
+/// count is the user's, all processes together: `SigQ` in /proc/self/status), queueing a
+/// blocked real-time signal stops at EAGAIN; kill() of it still works; every queued
+/// instance is delivered once unblocked.
 fn limit_gives_eagain() -> CheckResult {
     install(&[RT_C])?;
     let mut old = [0u64; 2];
     // SAFETY: prlimit64(0, RLIMIT_SIGPENDING, NULL, &old).
     unsafe { syscall4(302, 0, RLIMIT_SIGPENDING, 0, old.as_mut_ptr() as usize) };
-    let low = [4u64, old[1]];
+    let sigq = status_line("SigQ:");
+    let already: u64 = sigq
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("SigQ: {sigq:?}"))?;
+    let low = [already + 4, old[1]];
     // SAFETY: as above, setting a lower soft limit.
     let r = unsafe { syscall4(302, 0, RLIMIT_SIGPENDING, low.as_ptr() as usize, 0) };
     ensure(r == 0, || format!("prlimit64: {r}"))?;
@@ -191,8 +199,11 @@ fn limit_gives_eagain() -> CheckResult {
     unsafe { syscall4(302, 0, RLIMIT_SIGPENDING, old.as_ptr() as usize, 0) };
     let seen = take_seen();
     let values: Vec<u64> = seen.iter().map(|s| s.2).collect();
-    ensure(last == EAGAIN && (1..=4).contains(&queued), || {
-        format!("queued {queued} before {last} (want EAGAIN within 4)")
+    // Other processes of the user may queue or take signals meanwhile: a little slack.
+    ensure(last == EAGAIN && (1..=8).contains(&queued), || {
+        format!(
+            "queued {queued} before {last} with {already} already queued (want EAGAIN after 1-8)"
+        )
     })?;
     ensure(by_kill == 0, || format!("kill past the limit: {by_kill}"))?;
     let want: Vec<u64> = (0..queued).collect();

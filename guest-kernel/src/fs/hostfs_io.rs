@@ -47,13 +47,35 @@ impl HostNode {
     }
 }
 
+/// Moves `len` bytes in requests of at most [`IO_CHUNK`]: `step(done, want)` moves the
+/// `want` bytes after the first `done` and returns how many it moved. Stops at a short
+/// step (the end of the file); an error counts only if nothing moved yet.
+fn in_chunks(
+    len: usize,
+    mut step: impl FnMut(usize, usize) -> Result<usize, Errno>,
+) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(IO_CHUNK);
+        match step(done, want) {
+            Ok(n) => {
+                done += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
 /// The host file itself, under the cache.
 impl HostIo for HostNode {
     fn read_host(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = dev::call(
+        in_chunks(buf.len(), |done, want| {
+            dev::call(
                 &Call {
                     op: op::READ,
                     handle: self.handle,
@@ -61,44 +83,22 @@ impl HostIo for HostNode {
                     ..Call::default()
                 },
                 &mut buf[done..done + want],
-            );
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+            )
+            .map(|r| r.count)
+        })
     }
 
     fn write_host(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
         self.writable()?;
-        let mut done = 0;
-        while done < buf.len() {
-            let want = (buf.len() - done).min(IO_CHUNK);
-            let r = self.call(Call {
+        in_chunks(buf.len(), |done, want| {
+            self.call(Call {
                 op: op::WRITE,
                 offset: offset + done as u64,
                 data: &buf[done..done + want],
                 ..Call::default()
-            });
-            match r {
-                Ok(r) => {
-                    done += r.count;
-                    if r.count < want {
-                        break;
-                    }
-                }
-                Err(e) if done == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(done)
+            })
+            .map(|r| r.count)
+        })
     }
 
     fn host_size(&self) -> u64 {

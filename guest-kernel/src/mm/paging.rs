@@ -506,7 +506,8 @@ impl AddressSpace {
         let mut flush = TlbFlush::default();
         self.walk(start, end, |va, entry, leaf| {
             // SAFETY: `entry` is an entry of this space's tables that holds a frame.
-            let pa = unsafe { *entry } & ADDR_MASK;
+            let old = unsafe { *entry };
+            let pa = old & ADDR_MASK;
             let mut page_flags = page_flags;
             if private && page_flags & flags::WRITABLE != 0 && leaf.shared(pa) {
                 page_flags &= !flags::WRITABLE;
@@ -515,8 +516,6 @@ impl AddressSpace {
                 Leaf::Small => 0,
                 Leaf::Huge => flags::HUGE | prefetch_bits(page_flags),
             };
-            // SAFETY: as above.
-            let old = unsafe { *entry };
             let new = pa | page_flags | present | extra;
             if new != old {
                 // SAFETY: as above.

@@ -30,7 +30,7 @@ BENCH_DATA := $(BUILD)/bench/data-64m.bin
 BENCH_DATA_SEED := 20261121
 
 .PHONY: install completions man all vmm kernel apps std-apps libtest ripgrep rootfs bench-image run test unit-test integration-test \
-	test-hwkvm check bench clean toolchain busybox gdb-tools gdb-image gdb test-hwkvm-gdb
+	test-hwkvm check bench clean toolchain busybox gdb-tools musl-tools apt-install gdb-image gdb test-hwkvm-gdb
 
 all: vmm kernel rootfs
 
@@ -100,22 +100,19 @@ libtest: std-apps
 # Debian's busybox-static at /bin/busybox (a real program nobody here wrote: the processes
 # tests run its shell and applets), installed with apt on first use, as tests/hwkvm does.
 busybox:
-	@if ! { [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1; }; then \
-		command -v apt-get >/dev/null || { echo "install Debian's busybox-static by hand"; exit 1; }; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static || \
-		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends busybox-static; }; \
-	fi
+	@{ [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1; } || \
+		$(MAKE) --no-print-directory apt-install PACKAGES=busybox-static
 
 # ripgrep, a real Rust program nobody here wrote, as its users get it: the released crate
 # built by `cargo install --locked` for musl (static-pie, its own jemalloc), stripped. Built
 # once (a file target, in a directory named by the version: a new pin builds anew); the
-# version is pinned so that the tests run the same ripgrep on astra and on Linux.
+# version is pinned so that the tests run the same ripgrep on astra and on Linux. Its
+# jemalloc is C: the cc crate compiles it with Debian's x86_64-linux-musl-gcc (musl-tools).
 RIPGREP_VERSION := 15.2.0
 RIPGREP_DIR := target/ripgrep-$(RIPGREP_VERSION)
 RIPGREP := $(RIPGREP_DIR)/bin/rg
 ripgrep: $(RIPGREP)
-$(RIPGREP): | toolchain
+$(RIPGREP): | toolchain musl-tools
 	CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=symbols $(STD_CARGO) install \
 		ripgrep@$(RIPGREP_VERSION) --locked --target $(MUSL_TARGET) --root $(RIPGREP_DIR) \
 		--target-dir $(RIPGREP_DIR)/build
@@ -148,15 +145,22 @@ bench-image: std-apps $(BENCH_TAR)
 GDB_TAR := $(BUILD)/gdb.tar
 GDB_APPS_TARGET_DIR := target/gdb-apps
 GDB_APPS_BIN := $(GDB_APPS_TARGET_DIR)/$(MUSL_TARGET)/release
-gdb-tools:
-	@missing=""; command -v gdb >/dev/null || missing="$$missing gdb"; \
-	command -v musl-gcc >/dev/null || missing="$$missing musl-tools"; \
-	if [ -n "$$missing" ]; then \
-		command -v apt-get >/dev/null || { echo "install$$missing by hand"; exit 1; }; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || \
+gdb-tools: musl-tools
+	@command -v gdb >/dev/null || $(MAKE) --no-print-directory apt-install PACKAGES=gdb
+
+# Debian's musl-tools (musl-gcc, x86_64-linux-musl-gcc): the C compiler of the gdb tests'
+# static C program and of ripgrep's jemalloc. Installed on first use.
+musl-tools:
+	@{ command -v musl-gcc && command -v x86_64-linux-musl-gcc; } >/dev/null || \
+		$(MAKE) --no-print-directory apt-install PACKAGES=musl-tools
+
+# `make apt-install PACKAGES="..."`: installs Debian packages (with an index update if the
+# first try finds none).
+apt-install:
+	@command -v apt-get >/dev/null || { echo "install $(PACKAGES) by hand"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(PACKAGES) || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends $$missing; }; \
-	fi
+			--no-install-recommends $(PACKAGES); }
 
 gdb-image: toolchain gdb-tools
 	CARGO_PROFILE_RELEASE_DEBUG=2 $(STD_CARGO) build --release --manifest-path $(STD_APPS_MANIFEST) \
